@@ -1,0 +1,106 @@
+# tenantfs: one non-recursive Makefile.
+#   make                        build the daemon (build/tenantfs) and every test program
+#   make SANITIZE=address,undefined   the same under ASan+UBSan, in build-asan/
+#   make SANITIZE=thread        ThreadSanitizer build, in build-tsan/
+#   make check                  build and run the whole suite (servers must be installed;
+#                               tests/run installs them and is what CI calls)
+#   make install / uninstall    honour DESTDIR and PREFIX
+#   make format / format-check  clang-format the sources / fail if they differ
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= /sbin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= /etc/systemd/system
+DESTDIR  ?=
+CC       ?= cc
+WERROR   ?= 1
+SANITIZE ?=
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+else ifeq ($(SANITIZE),thread)
+BUILD    ?= build-tsan
+else
+BUILD    ?= build-asan
+endif
+
+PKGS := fuse3 sqlite3 libcurl openssl libxxhash jansson libxml-2.0
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+WARN := -Wall -Wextra -Wformat=2 -Wformat-security -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wold-style-definition -Wpointer-arith -Wwrite-strings \
+	-Wundef -Wvla -Wcast-qual -Wimplicit-fallthrough -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -I. $(WARN) $(PKG_CFLAGS) \
+	-fno-strict-aliasing -MMD -MP $(CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC  := $(wildcard s3/*.c) $(wildcard cache/*.c) $(filter-out fuse/main.c,$(wildcard fuse/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libtenantfs.a
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+INTG_SRC := $(wildcard tests/integration/*.c)
+TEST_BIN := $(UNIT_SRC:%.c=$(BUILD)/%) $(INTG_SRC:%.c=$(BUILD)/%)
+
+DAEMON   := $(BUILD)/tenantfs
+SRCS     := $(LIB_SRC) fuse/main.c $(UNIT_SRC) $(INTG_SRC)
+
+all: $(DAEMON) $(TEST_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(DAEMON): $(BUILD)/fuse/main.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+check: all
+	tests/run --no-setup --build $(BUILD)
+
+install: $(DAEMON)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(DAEMON) $(DESTDIR)$(BINDIR)/tenantfs
+	install -m 0755 packaging/mount.tenantfs $(DESTDIR)$(SBINDIR)/mount.tenantfs
+	install -m 0644 packaging/tenantfs.8 $(DESTDIR)$(MANDIR)/man8/tenantfs.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tenantfs $(DESTDIR)$(SBINDIR)/mount.tenantfs \
+		$(DESTDIR)$(MANDIR)/man8/tenantfs.8
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build build-asan build-tsan
+
+.PHONY: all check install uninstall format format-check clean
+.SECONDARY:
+
+-include $(SRCS:%.c=$(BUILD)/%.d)

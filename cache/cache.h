@@ -1,0 +1,127 @@
+/* The cache engine: per-user SQLite databases faulted in from the object
+ * store, leased through the catalog, written back when closed, idle or too
+ * long dirty, deduplicated by content hash, evicted by LRU. fuse/ talks
+ * only to this header; the engine talks to storage only through store.h
+ * and catalog.h. All calls return 0 (or a count) or a negative errno and
+ * are thread-safe unless said otherwise. */
+#ifndef TFS_CACHE_H
+#define TFS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "cache/catalog.h"
+#include "cache/store.h"
+
+/* ---- names ---------------------------------------------------------- */
+
+enum name_kind {
+	NAME_INVALID = 0,
+	NAME_DB,   /* "<id>.db" */
+	NAME_SIDE, /* "<id>.db-journal", "-wal", "-shm", "-mj<anything valid>" */
+};
+
+/* Splits a file name of the root directory. id: 1-128 bytes of
+ * [A-Za-z0-9._-], not starting with '.'. On NAME_DB/NAME_SIDE id gets the
+ * id and *suffix points into name at "" (db) or "-journal" etc. */
+enum name_kind tfs_parse_name(const char *name, char id[CAT_ID_MAX + 1], const char **suffix);
+bool tfs_valid_id(const char *id);
+
+/* ---- engine --------------------------------------------------------- */
+
+struct tcache_options {
+	const char *cache_dir;   /* local cache folder (created if missing) */
+	uint64_t cache_size;     /* bytes of clean closed databases to keep; 0 = unlimited */
+	const char *node;        /* this node's id in leases */
+	const char *key_prefix;  /* store key prefix for versions, "" for none */
+	int shard_keys;          /* put a short hash shard before the id in keys */
+	long idle_ms;            /* write back after this long without writes (5000) */
+	long max_dirty_ms;       /* ... or after this long dirty (60000) */
+	long lease_ttl_ms;       /* lease length (30000), renewed every ttl/3 */
+	long linger_ms;          /* keep the lease this long after the last close (0..) */
+	long lease_wait_ms;      /* wait this long for a lease held elsewhere (0) */
+	int upload_workers;      /* write-back threads (4) */
+	long shutdown_timeout_ms;/* bound on the final write-back at unmount (60000) */
+	int64_t (*now_ms)(void); /* wall clock (lease deadlines); NULL: real */
+	int64_t (*mono_ms)(void);/* monotonic clock (timers); NULL: real */
+};
+
+struct tcache;
+
+/* Opens the cache folder and its state database, and checks store and
+ * catalog. Does not start threads (call tcache_start after the daemon has
+ * forked). The store and catalog are borrowed. */
+int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
+	       struct tcache **out);
+
+/* Starts the scheduler and the write-back workers, then recovers: every
+ * database the state database lists as dirty is re-leased and written
+ * back (or quarantined when another node committed meanwhile). */
+int tcache_start(struct tcache *tc);
+
+/* Writes back every dirty database, releases every lease and stops the
+ * threads; bounded by shutdown_timeout_ms. What could not be written back
+ * stays dirty in the cache for the next start. Returns -EIO if anything
+ * is left dirty. */
+int tcache_shutdown(struct tcache *tc);
+void tcache_free(struct tcache *tc);
+
+/* ---- files ---------------------------------------------------------- */
+
+/* An open handle of a database or one of its side files. */
+struct tfile;
+
+/* Opens id + suffix. flags are open(2) flags (O_CREAT, O_TRUNC, O_EXCL
+ * honoured). Opening the database takes the lease (may wait up to
+ * lease_wait_ms, then -EBUSY) and faults it in. Opening a side file
+ * needs the database to be open already on this node (SQLite always opens
+ * the database first); otherwise -ENOENT or, with O_CREAT, -EPERM.
+ * *keep_cache is set when the kernel's page cache of this file is still
+ * valid (the content did not change since the last open). */
+int tcache_open(struct tcache *tc, const char *id, const char *suffix, int flags, mode_t mode,
+		struct tfile **out, bool *keep_cache);
+ssize_t tfile_read(struct tfile *f, void *buf, size_t size, off_t off);
+/* -EIO when the lease is overdue (writes refused until renewed). */
+ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off);
+int tfile_truncate(struct tfile *f, off_t size);
+/* Reaches the cache disk before it returns. */
+int tfile_fsync(struct tfile *f, int datasync);
+int tfile_fstat(struct tfile *f, struct stat *st);
+/* Closes the handle; the last close of a family schedules write-back. */
+int tfile_close(struct tfile *f);
+
+/* ---- namespace ------------------------------------------------------ */
+
+/* Attributes of id + suffix: from the cache file when there is one, else
+ * from the catalog item (no store request). -ENOENT if absent or a
+ * tombstone. */
+int tcache_getattr(struct tcache *tc, const char *id, const char *suffix, struct stat *st);
+/* truncate(2) on a path without an open handle. */
+int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t size);
+/* Unlinking "<id>.db" writes a tombstone (needs the lease); unlinking a
+ * side file removes the local file. */
+int tcache_unlink(struct tcache *tc, const char *id, const char *suffix);
+
+/* Streams every live database name ("<id>.db") page by page from the
+ * catalog, merged with this node's uncommitted ones and its side files,
+ * each once. st may be NULL when not known cheaply. A non-zero cb return
+ * stops the listing. */
+int tcache_readdir(struct tcache *tc,
+		   int (*cb)(void *arg, const char *name, const struct stat *st), void *arg);
+
+/* Extended attributes: user.tenantfs.owner, .epoch, .gen, .hash, .dirty,
+ * .quarantine. getxattr semantics: size 0 asks for the length. */
+ssize_t tcache_getxattr(struct tcache *tc, const char *id, const char *name, char *buf,
+			size_t size);
+ssize_t tcache_listxattr(struct tcache *tc, const char *id, char *buf, size_t size);
+
+/* Counters for logs and the benchmark. */
+struct tcache_stats {
+	uint64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped, commits,
+		quarantined, evictions, lease_acquires, lease_renews, lease_releases;
+};
+void tcache_get_stats(struct tcache *tc, struct tcache_stats *out);
+
+#endif

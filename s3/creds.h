@@ -1,0 +1,56 @@
+/* Credentials and endpoints: the usual AWS chain (environment, shared
+ * credentials and config files with AWS_PROFILE, container credentials
+ * endpoint, EC2 instance metadata with IMDSv2) and the region/endpoint
+ * environment variables. Temporary credentials are refreshed before they
+ * expire. Secrets are wiped on free and never logged. */
+#ifndef TFS_CREDS_H
+#define TFS_CREDS_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+struct aws_creds {
+	char *access_key;
+	char *secret_key;
+	char *session_token; /* NULL unless temporary */
+	int64_t expires_ms;  /* wall clock ms since the epoch; 0 = does not expire */
+};
+
+/* Wipes and frees the strings; the struct itself is the caller's. */
+void aws_creds_clear(struct aws_creds *c);
+
+struct cred_provider;
+
+struct cred_options {
+	const char *profile;          /* NULL: AWS_PROFILE, then "default" */
+	const char *access_key;       /* explicit static credentials, used first when set */
+	const char *secret_key;
+	const char *session_token;
+	int disable_imds;             /* skip EC2 instance metadata (tests, laptops) */
+	const char *imds_endpoint;    /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254 */
+	int64_t (*now_ms)(void);      /* wall clock, injectable; NULL: real clock */
+};
+
+/* Builds the default chain. Never fails for an empty chain: the first
+ * cred_provider_get() says WIRE_NO_CREDENTIALS. NULL only on ENOMEM. */
+struct cred_provider *cred_provider_new(const struct cred_options *opt);
+void cred_provider_free(struct cred_provider *p);
+
+/* A copy of the current credentials into *out (caller clears it with
+ * aws_creds_clear). Thread-safe. Refreshes temporary credentials within
+ * five minutes of expiry. */
+enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *out);
+
+/* Where to send requests, from options and environment:
+ * region: explicit, else AWS_REGION, AWS_DEFAULT_REGION, the profile's
+ * region in the config file, else "us-east-1".
+ * endpoint for a service ("s3" or "dynamodb"): explicit, else
+ * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL,
+ * else the AWS default (https://s3.<region>.amazonaws.com,
+ * https://dynamodb.<region>.amazonaws.com). Malloc'ed strings. */
+char *aws_resolve_region(const char *explicit_region, const char *profile);
+char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint,
+			   const char *region);
+
+#endif
