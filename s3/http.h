@@ -15,6 +15,7 @@
 #include "status.h"
 
 struct http_client;
+struct http_response; /* used by http_request.classify before its definition */
 
 struct http_options {
 	long connect_timeout_ms;   /* default 3000 */
