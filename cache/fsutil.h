@@ -33,8 +33,8 @@ int fs_copy_file(int src_fd, int dst_fd, uint64_t *size);
  * fallbacks on filesystems that do support reflinks. */
 enum fs_copy_method {
 	FS_COPY_CLONE = 0, /* FICLONE, then the others */
-	FS_COPY_RANGE,     /* copy_file_range, then read/write */
-	FS_COPY_RW,        /* read/write only */
+	FS_COPY_RANGE,	   /* copy_file_range, then read/write */
+	FS_COPY_RW,	   /* read/write only */
 };
 int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how);
 

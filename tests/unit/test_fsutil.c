@@ -95,7 +95,8 @@ int main(void)
 	}
 	dst = open_tmp("dst2", O_RDWR | O_CREAT | O_TRUNC);
 	rc = fs_copy_file(src, dst, &size);
-	TAP_OK(rc == 0 && size == n && same_content(src, dst, n), "fs_copy_file copies (rc %d)", rc);
+	TAP_OK(rc == 0 && size == n && same_content(src, dst, n), "fs_copy_file copies (rc %d)",
+	       rc);
 	close(dst);
 	dst = open_tmp("empty", O_RDWR | O_CREAT | O_TRUNC);
 	close(src);

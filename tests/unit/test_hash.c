@@ -62,7 +62,8 @@ int main(void)
 	TAP_OK(fd >= 0, "temp file of %zu bytes", big);
 	rc = tfs_hash_fd(fd, h, &size);
 	TAP_OK(rc == 0, "tfs_hash_fd of a 2 MiB+ file returns 0 (rc %d)", rc);
-	TAP_STREQ(h, "108e8bd855627e2695bff277961b3579", "hash of 2 MiB+ pattern file (xxhsum -H2)");
+	TAP_STREQ(h, "108e8bd855627e2695bff277961b3579",
+		  "hash of 2 MiB+ pattern file (xxhsum -H2)");
 	TAP_OK(size == big, "size reported %llu == %zu", (unsigned long long)size, big);
 	tfs_hash_buf(p, big, h2);
 	TAP_STREQ(h, h2, "fd hash equals buffer hash for the big file");
@@ -82,7 +83,8 @@ int main(void)
 	/* One changed byte changes the hash. */
 	p[big / 2] ^= 1;
 	tfs_hash_buf(p, big, h2);
-	TAP_OK(strcmp(h2, "108e8bd855627e2695bff277961b3579") != 0, "one flipped bit changes the hash");
+	TAP_OK(strcmp(h2, "108e8bd855627e2695bff277961b3579") != 0,
+	       "one flipped bit changes the hash");
 
 	fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = tfs_hash_fd(fd, h, NULL);

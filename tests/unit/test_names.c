@@ -17,8 +17,8 @@ static void expect(const char *name, enum name_kind kind, const char *id, const 
 		return;
 	}
 	TAP_OK(k == kind && strcmp(got_id, id) == 0 && got_suffix &&
-		       strcmp(got_suffix, suffix) == 0 && got_suffix >= name &&
-		       got_suffix <= name + strlen(name),
+		   strcmp(got_suffix, suffix) == 0 && got_suffix >= name &&
+		   got_suffix <= name + strlen(name),
 	       "'%.40s' -> kind %d id '%.40s' suffix '%s' (got %d '%.40s' '%s')", name, (int)kind,
 	       id, suffix, (int)k, got_id, got_suffix ? got_suffix : "(null)");
 }
