@@ -1,0 +1,83 @@
+/* The command line of tenantfs: `tenantfs [-f] [-d] [-o OPTIONS] SOURCE
+ * MOUNTPOINT` and `tenantfs init SOURCE [-o OPTIONS]`, parsed with
+ * fuse_opt_parse into one struct; FUSE's own options are passed through. */
+#ifndef TFS_FUSE_OPTIONS_H
+#define TFS_FUSE_OPTIONS_H
+
+#include <fuse_opt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#define TFS_VERSION "0.1.0"
+
+enum tfs_mode {
+	TFS_MODE_MOUNT = 0,
+	TFS_MODE_INIT,    /* `tenantfs init SOURCE`: create table / folders */
+	TFS_MODE_HELP,    /* -h, --help */
+	TFS_MODE_VERSION, /* -V, --version */
+};
+
+enum tfs_catalog_kind {
+	TFS_CATALOG_SQLITE = 0,
+	TFS_CATALOG_DYNAMODB,
+};
+
+/* Everything the daemon needs from its command line. Strings are malloc'ed
+ * and owned by the struct (tfs_options_release frees them). Paths are
+ * absolute, because the daemon changes to "/" when it daemonizes. */
+struct tfs_options {
+	enum tfs_mode mode;
+	char *source;     /* as given on the command line */
+	char *mountpoint; /* absolute; NULL in init mode */
+
+	int is_s3;        /* SOURCE is s3://BUCKET[/PREFIX] */
+	char *bucket;     /* s3 only */
+	char *prefix;     /* s3 only: key prefix without leading/trailing '/', "" if none */
+	char *source_dir; /* directory SOURCE (embedded store), absolute */
+
+	enum tfs_catalog_kind catalog_kind;
+	char *catalog;    /* sqlite: absolute file path; dynamodb: table name */
+
+	char *cache_dir;  /* absolute */
+	uint64_t cache_size; /* bytes, 0 = unlimited */
+	char *node;
+	long idle_ms;
+	long max_dirty_ms;
+	long lease_ttl_ms;
+	long linger_ms;
+	long lease_wait_ms;
+	char *region;      /* NULL: resolved from the environment */
+	char *endpoint;    /* S3 endpoint, NULL: default */
+	char *ddb_endpoint;/* DynamoDB endpoint, NULL: default */
+
+	int foreground;    /* -f */
+	int debug;         /* -d: FUSE debug output and log level debug */
+
+	/* argv for fuse_new(): program name, our defaults, then the FUSE and
+	 * mount options of the command line. */
+	struct fuse_args fuse_args;
+};
+
+/* Parses argv (argv[0] is the program name). On error returns -EINVAL and
+ * writes a one-line message (no trailing newline) naming the offending
+ * option or value into err. On success the caller releases *o. */
+int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, size_t errlen);
+void tfs_options_release(struct tfs_options *o);
+
+/* "10", "0.5", "1.25": non-negative decimal seconds with up to 3 fraction
+ * digits, at most 10^9 s. 0 or -EINVAL. */
+int tfs_parse_seconds(const char *s, long *ms);
+/* "1048576", "512K", "10M", "2G", "1T" (binary multiples; an optional "B"
+ * or "iB" after the letter). 0 or -EINVAL (also on overflow). */
+int tfs_parse_size(const char *s, uint64_t *bytes);
+/* A node id: 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int tfs_valid_node(const char *node);
+/* An S3 bucket name: 3-63 bytes of [a-z0-9.-], starting and ending with a
+ * letter or digit. */
+int tfs_valid_bucket(const char *bucket);
+
+/* The usage text of --help (also what packaging/tenantfs.8 documents). */
+void tfs_print_usage(FILE *out, const char *progname);
+
+#endif
