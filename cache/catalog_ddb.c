@@ -1,0 +1,620 @@
+/* The catalog on DynamoDB: one item per database, every lease and pointer
+ * change a conditional UpdateItem (ReturnValues ALL_NEW), reads strongly
+ * consistent. The catalog holds no mutable state, so it is thread-safe as
+ * long as the borrowed ddb_client is (it is). */
+#include "catalog_ddb_i.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "s3/ddb.h"
+#include "s3/log.h"
+
+/* An acquire whose condition failed re-reads the item; if the item then
+ * looks free (released or expired between the two calls) it tries again,
+ * this many times in all. */
+#define ACQUIRE_TRIES 4
+/* How long `tenantfs init` waits for a new table to become ACTIVE. */
+#define TABLE_ACTIVE_TIMEOUT_MS 60000
+
+struct catalog_ddb {
+	struct catalog base;
+	struct ddb_client *client; /* borrowed, thread-safe */
+	char *table;		   /* immutable */
+};
+
+static struct catalog_ddb *to_ddb(struct catalog *c)
+{
+	return (struct catalog_ddb *)c;
+}
+
+/* ---- item decoding ---- */
+
+static bool is_hex(const char *s)
+{
+	return strspn(s, "0123456789abcdef") == strlen(s);
+}
+
+/* Reads an optional attribute; *bad names it when malformed. */
+static int opt_s(json_t *m, const char *name, char *buf, size_t size, const char **bad)
+{
+	int rc = ddb_av_get_s(m, name, buf, size);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		*bad = name;
+	return rc;
+}
+
+static int opt_u64(json_t *m, const char *name, uint64_t *v, const char **bad)
+{
+	int rc = ddb_av_get_u64(m, name, v);
+
+	if (rc == -ENOENT) {
+		*v = 0;
+		return 0;
+	}
+	if (rc)
+		*bad = name;
+	return rc;
+}
+
+static int opt_i64(json_t *m, const char *name, int64_t *v, const char **bad)
+{
+	int rc = ddb_av_get_i64(m, name, v);
+
+	if (rc == -ENOENT) {
+		*v = 0;
+		return 0;
+	}
+	if (rc)
+		*bad = name;
+	return rc;
+}
+
+static int decode_hist(json_t *item, struct cat_item *out, const char **bad)
+{
+	json_t *av, *list, *e, *m;
+	size_t n, i, first;
+
+	*bad = "hist";
+	av = json_object_get(item, "hist");
+	if (!av)
+		goto ok;
+	list = json_object_get(av, "L");
+	if (!json_is_object(av) || json_object_size(av) != 1 || !json_is_array(list))
+		return -EINVAL;
+	n = json_array_size(list);
+	first = n > CAT_HIST_MAX ? n - CAT_HIST_MAX : 0;
+	for (i = first; i < n; i++) {
+		struct cat_hist *h = &out->hist[out->n_hist];
+
+		e = json_array_get(list, i);
+		m = json_object_get(e, "M");
+		if (!json_is_object(e) || json_object_size(e) != 1 || !json_is_object(m))
+			return -EINVAL;
+		if (ddb_av_get_i64(m, "t", &h->time_ms) != 0 ||
+		    ddb_av_get_u64(m, "g", &h->gen) != 0)
+			return -EINVAL;
+		/* A tombstone commit may carry no hash. */
+		if (opt_s(m, "h", h->hash, sizeof(h->hash), bad) != 0 || !is_hex(h->hash)) {
+			*bad = "hist";
+			return -EINVAL;
+		}
+		out->n_hist++;
+	}
+ok:
+	*bad = NULL;
+	return 0;
+}
+
+int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
+{
+	const char *bad = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(item)) {
+		log_err("cannot decode catalog item: not an attribute map");
+		return -EIO;
+	}
+	rc = ddb_av_get_s(item, "id", out->id, sizeof(out->id));
+	if (rc || !out->id[0]) {
+		log_err("cannot decode catalog item: %s (at most %d characters)",
+			rc == -ENOENT  ? "no id"
+			: rc == -E2BIG ? "id too long"
+				       : "malformed id",
+			CAT_ID_MAX);
+		memset(out, 0, sizeof(*out));
+		return -EIO;
+	}
+	if (opt_s(item, "owner", out->owner, sizeof(out->owner), &bad) ||
+	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
+	    opt_u64(item, "epoch", &out->epoch, &bad) || opt_u64(item, "gen", &out->gen, &bad) ||
+	    opt_s(item, "hash", out->hash, sizeof(out->hash), &bad) ||
+	    opt_u64(item, "size", &out->size, &bad) ||
+	    opt_i64(item, "mtime", &out->mtime_ms, &bad) ||
+	    opt_i64(item, "deleted", &out->deleted_ms, &bad) ||
+	    opt_s(item, "want", out->want, sizeof(out->want), &bad) || decode_hist(item, out, &bad))
+		goto malformed;
+	if (!is_hex(out->hash)) {
+		bad = "hash";
+		goto malformed;
+	}
+	return 0;
+malformed:
+	log_err("cannot decode catalog item '%s': attribute '%s' is malformed", out->id,
+		bad ? bad : "?");
+	memset(out, 0, sizeof(*out));
+	return -EIO;
+}
+
+/* ---- item encoding ---- */
+
+static json_t *hist_entry(int64_t t, uint64_t g, const char *h)
+{
+	json_t *m = json_object();
+
+	if (!m || json_object_set_new(m, "t", ddb_av_n_i64(t)) != 0 ||
+	    json_object_set_new(m, "g", ddb_av_n_u64(g)) != 0 ||
+	    (h && *h && json_object_set_new(m, "h", ddb_av_s(h)) != 0)) {
+		json_decref(m);
+		return NULL;
+	}
+	return json_pack("{s:o}", "M", m);
+}
+
+json_t *catalog_ddb_hist_push(const struct cat_item *it, int64_t time_ms, uint64_t gen,
+			      const char *hash)
+{
+	json_t *list = json_array();
+	int i, first = it->n_hist + 1 > CAT_HIST_MAX ? it->n_hist + 1 - CAT_HIST_MAX : 0;
+
+	if (!list)
+		return NULL;
+	for (i = first; i < it->n_hist; i++)
+		if (json_array_append_new(list, hist_entry(it->hist[i].time_ms, it->hist[i].gen,
+							   it->hist[i].hash)) != 0)
+			goto fail;
+	if (json_array_append_new(list, hist_entry(time_ms, gen, hash)) != 0)
+		goto fail;
+	return json_pack("{s:o}", "L", list);
+fail:
+	json_decref(list);
+	return NULL;
+}
+
+/* ---- calls ---- */
+
+static json_t *item_key(const char *id)
+{
+	return json_pack("{s:o}", "id", ddb_av_s(id));
+}
+
+static bool args_ok(const char *id, const char *node)
+{
+	if (!id || !*id || strlen(id) > CAT_ID_MAX)
+		return false;
+	return !node || (*node && strlen(node) <= CAT_NODE_MAX);
+}
+
+/* One conditional UpdateItem with ReturnValues ALL_NEW. names and values
+ * are stolen (NULL means ENOMEM while building them). The new item goes
+ * to *out when out is not NULL. */
+static int update(struct catalog_ddb *cd, const char *what, const char *id, const char *expr,
+		  const char *cond, json_t *names, json_t *values, struct cat_item *out,
+		  enum wire_status *stp)
+{
+	struct ddb_cond dc = {cond, names, values, "ALL_NEW"};
+	json_t *key = item_key(id), *attrs = NULL;
+	enum wire_status st = WIRE_NOMEM;
+	int rc = -ENOMEM;
+
+	if (!key || !names || !values)
+		goto out;
+	st = ddb_update_item(cd->client, cd->table, key, expr, &dc, &attrs, NULL);
+	if (st != WIRE_OK) {
+		rc = wire_status_errno(st);
+		if (st != WIRE_CONDITION_FAILED)
+			log_err("cannot %s '%s' in table '%s': %s", what, id, cd->table,
+				wire_status_str(st));
+		goto out;
+	}
+	rc = 0;
+	if (out) {
+		if (!attrs) {
+			log_err("cannot %s '%s' in table '%s': reply without the item", what, id,
+				cd->table);
+			rc = -EIO;
+		} else {
+			rc = catalog_ddb_decode_item(attrs, out);
+		}
+	}
+out:
+	if (stp)
+		*stp = st;
+	json_decref(attrs);
+	json_decref(key);
+	json_decref(names);
+	json_decref(values);
+	return rc;
+}
+
+static int ddb_get(struct catalog *c, const char *id, struct cat_item *out)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	json_t *key, *item = NULL;
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, NULL))
+		return -EINVAL;
+	key = item_key(id);
+	if (!key)
+		return -ENOMEM;
+	st = ddb_get_item(cd->client, cd->table, key, &item, NULL);
+	if (st == WIRE_OK)
+		rc = catalog_ddb_decode_item(item, out);
+	else
+		rc = st == WIRE_NOT_FOUND ? -ENOENT : wire_status_errno(st);
+	json_decref(item);
+	json_decref(key);
+	return rc;
+}
+
+static int ddb_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
+		       int64_t ttl_ms, struct cat_item *out)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	enum wire_status st;
+	int rc = -EINVAL, tries;
+
+	if (!args_ok(id, node) || ttl_ms <= 0)
+		goto out;
+	for (tries = 0; tries < ACQUIRE_TRIES; tries++) {
+		/* gen is created as 0 so that commit can always compare it. */
+		rc = update(cd, "acquire", id,
+			    "SET #owner = :me, #expires = :exp, "
+			    "#epoch = if_not_exists(#epoch, :zero) + :one, "
+			    "#gen = if_not_exists(#gen, :zero)",
+			    "attribute_not_exists(#id) OR attribute_not_exists(#owner) OR "
+			    "#owner = :me OR #expires < :now",
+			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#owner", "owner",
+				      "#expires", "expires", "#epoch", "epoch", "#gen", "gen"),
+			    json_pack("{s:o, s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":now",
+				      ddb_av_n_i64(now_ms), ":exp", ddb_av_n_i64(now_ms + ttl_ms),
+				      ":zero", ddb_av_n_u64(0), ":one", ddb_av_n_u64(1)),
+			    out, &st);
+		if (st != WIRE_CONDITION_FAILED)
+			break;
+		/* Held by someone: say by whom, unless it was freed meanwhile. */
+		rc = ddb_get(c, id, out);
+		if (rc == -ENOENT) {
+			rc = -EBUSY;
+			continue;
+		}
+		if (rc)
+			goto out;
+		if (out->owner[0] && strcmp(out->owner, node) != 0 && out->expires_ms >= now_ms) {
+			log_info("lease on '%s' is held by '%s' (epoch %llu, expires %lld)", id,
+				 out->owner, (unsigned long long)out->epoch,
+				 (long long)out->expires_ms);
+			rc = -EBUSY;
+			goto out;
+		}
+		rc = -EBUSY;
+	}
+	if (rc)
+		goto out;
+	/* An update expression cannot remove want only when it is ours, and
+	 * folding "want is not someone else's" into the acquire condition
+	 * would make acquire fail for the wrong reason. So our own want mark
+	 * is removed by a second write, fenced by the epoch we just got; if
+	 * someone else set want in between, the condition keeps theirs. */
+	if (strcmp(out->want, node) == 0) {
+		struct cat_item cur;
+		uint64_t epoch = out->epoch;
+
+		rc = update(
+		    cd, "clear want mark of", id, "REMOVE #want",
+		    "#want = :me AND #owner = :me AND #epoch = :epoch",
+		    json_pack("{s:s, s:s, s:s}", "#want", "want", "#owner", "owner", "#epoch",
+			      "epoch"),
+		    json_pack("{s:o, s:o}", ":me", ddb_av_s(node), ":epoch", ddb_av_n_u64(epoch)),
+		    &cur, &st);
+		if (rc == 0 || (st == WIRE_CONDITION_FAILED && ddb_get(c, id, &cur) == 0))
+			*out = cur;
+		/* The lease is ours either way; a stale want mark only costs
+		 * an early hand-over. */
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+static int ddb_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		     int64_t expires_ms, struct cat_item *out)
+{
+	struct cat_item scratch;
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = update(to_ddb(c), "renew the lease on", id, "SET #expires = :exp",
+		    "#owner = :me AND #epoch = :epoch",
+		    json_pack("{s:s, s:s, s:s}", "#owner", "owner", "#epoch", "epoch", "#expires",
+			      "expires"),
+		    json_pack("{s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
+			      ddb_av_n_u64(epoch), ":exp", ddb_av_n_i64(expires_ms)),
+		    out ? out : &scratch, &st);
+	if (st == WIRE_CONDITION_FAILED) {
+		log_warn("cannot renew the lease on '%s': no longer held by '%s' at epoch %llu", id,
+			 node, (unsigned long long)epoch);
+		rc = -ESTALE;
+	}
+	return rc;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ddb_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		      uint64_t base_gen, const struct cat_commit *cm)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	const char *hash = cm && cm->hash ? cm->hash : "";
+	char expr[256], cond[160], rm[32];
+	struct cat_item cur;
+	enum wire_status st;
+	json_t *names, *values;
+	int64_t del_ms;
+	int rc;
+
+	if (!args_ok(id, node) || !cm || cm->new_gen != base_gen + 1 ||
+	    strlen(hash) > CAT_HASH_HEX || !is_hex(hash) || (!cm->deleted && !*hash))
+		return -EINVAL;
+	/* hist is rewritten whole from the current item; the gen condition
+	 * below makes this read-modify-write safe: if anyone committed since
+	 * the read, the write fails. */
+	rc = ddb_get(c, id, &cur);
+	if (rc == -ENOENT)
+		rc = -ESTALE;
+	if (rc)
+		goto out;
+	if (strcmp(cur.owner, node) != 0 || cur.epoch != epoch || cur.gen != base_gen) {
+		rc = -ESTALE;
+		goto stale;
+	}
+	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
+	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner", "#epoch",
+			  "epoch", "#gen", "gen", "#hash", "hash", "#size", "size", "#mtime",
+			  "mtime", "#hist", "hist", "#deleted", "deleted");
+	values = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
+			   ddb_av_n_u64(epoch), ":base", ddb_av_n_u64(base_gen), ":gen",
+			   ddb_av_n_u64(cm->new_gen), ":size", ddb_av_n_u64(cm->size), ":mtime",
+			   ddb_av_n_i64(cm->mtime_ms), ":hist",
+			   catalog_ddb_hist_push(&cur, cm->mtime_ms, cm->new_gen, hash));
+	/* Empty strings are not stored (older DynamoDB and dynalite reject
+	 * them): a commit without a hash removes the attribute. */
+	if (values && *hash && json_object_set_new(values, ":hash", ddb_av_s(hash)) != 0)
+		values = (json_decref(values), NULL);
+	if (values && cm->deleted && json_object_set_new(values, ":del", ddb_av_n_i64(del_ms)) != 0)
+		values = (json_decref(values), NULL);
+	rm[0] = '\0';
+	if (!*hash)
+		strcat(rm, "#hash");
+	if (!cm->deleted)
+		strcat(rm, *rm ? ", #deleted" : "#deleted");
+	snprintf(expr, sizeof(expr),
+		 "SET #gen = :gen, #size = :size, #mtime = :mtime, #hist = :hist%s%s%s%s",
+		 *hash ? ", #hash = :hash" : "", cm->deleted ? ", #deleted = :del" : "",
+		 *rm ? " REMOVE " : "", rm);
+	/* An item from another writer may lack gen; 0 is its base then. */
+	snprintf(cond, sizeof(cond), "#owner = :me AND #epoch = :epoch AND %s",
+		 base_gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
+	rc = update(cd, "commit", id, expr, cond, names, values, NULL, &st);
+	if (st == WIRE_CONDITION_FAILED) {
+		rc = -ESTALE;
+		goto stale;
+	}
+	goto out;
+stale:
+	log_warn("cannot commit '%s' gen %llu: lease or base lost (owner '%s' epoch %llu gen "
+		 "%llu, expected '%s' epoch %llu gen %llu)",
+		 id, (unsigned long long)cm->new_gen, cur.owner, (unsigned long long)cur.epoch,
+		 (unsigned long long)cur.gen, node, (unsigned long long)epoch,
+		 (unsigned long long)base_gen);
+out:
+	return rc;
+}
+
+static int ddb_release(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = update(to_ddb(c), "release the lease on", id, "SET #expires = :zero REMOVE #owner",
+		    "#owner = :me AND #epoch = :epoch",
+		    json_pack("{s:s, s:s, s:s}", "#owner", "owner", "#epoch", "epoch", "#expires",
+			      "expires"),
+		    json_pack("{s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
+			      ddb_av_n_u64(epoch), ":zero", ddb_av_n_i64(0)),
+		    NULL, &st);
+	if (st == WIRE_CONDITION_FAILED) {
+		log_warn("cannot release the lease on '%s': no longer held by '%s' at epoch %llu",
+			 id, node, (unsigned long long)epoch);
+		rc = -ESTALE;
+	}
+	return rc;
+}
+
+static int ddb_want(struct catalog *c, const char *id, const char *node)
+{
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = update(to_ddb(c), "mark a hand-over request on", id, "SET #want = :me",
+		    "attribute_exists(#id)", json_pack("{s:s, s:s}", "#id", "id", "#want", "want"),
+		    json_pack("{s:o}", ":me", ddb_av_s(node)), NULL, &st);
+	if (st == WIRE_CONDITION_FAILED)
+		rc = -ENOENT;
+	return rc;
+}
+
+/* The continuation token is the id of the last item of the page (the
+ * table's whole key), sent back as ExclusiveStartKey. On success the
+ * incoming *token is freed and replaced; on failure it is left as it was
+ * (still the caller's). Items that do not decode are logged and skipped,
+ * so one bad item cannot hide the rest of the listing. */
+static int ddb_scan(struct catalog *c, char **token,
+		    int (*cb)(void *arg, const struct cat_item *it), void *arg)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	json_t *start = NULL, *items = NULL, *last = NULL, *v;
+	char last_id[CAT_ID_MAX + 1], *next = NULL;
+	struct cat_item *it = NULL;
+	enum wire_status st;
+	size_t i;
+	int rc = -ENOMEM;
+
+	if (*token) {
+		if (!args_ok(*token, NULL)) {
+			rc = -EINVAL;
+			goto out;
+		}
+		start = item_key(*token);
+		if (!start)
+			goto out;
+	}
+	it = malloc(sizeof(*it));
+	if (!it)
+		goto out;
+	st = ddb_scan_page(cd->client, cd->table, start, 0, &items, &last, NULL);
+	if (st != WIRE_OK) {
+		log_err("cannot scan table '%s': %s", cd->table, wire_status_str(st));
+		rc = wire_status_errno(st);
+		goto out;
+	}
+	if (last) {
+		if (ddb_av_get_s(last, "id", last_id, sizeof(last_id)) != 0 || !last_id[0]) {
+			log_err("cannot scan table '%s': malformed LastEvaluatedKey", cd->table);
+			rc = -EIO;
+			goto out;
+		}
+		next = strdup(last_id);
+		if (!next)
+			goto out;
+	}
+	json_array_foreach(items, i, v)
+	{
+		if (catalog_ddb_decode_item(v, it) != 0)
+			continue;
+		rc = cb(arg, it);
+		if (rc)
+			goto out;
+	}
+	rc = 0;
+	free(*token);
+	*token = next;
+	next = NULL;
+out:
+	free(next);
+	free(it);
+	json_decref(last);
+	json_decref(items);
+	json_decref(start);
+	return rc;
+}
+
+static int ddb_check(struct catalog *c)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	char status[32];
+	enum wire_status st;
+
+	st = ddb_describe_table(cd->client, cd->table, status, NULL);
+	if (st == WIRE_NO_TABLE) {
+		log_err("cannot use catalog: table '%s' does not exist (create it with "
+			"`tenantfs init`)",
+			cd->table);
+		return -ENXIO;
+	}
+	if (st != WIRE_OK) {
+		log_err("cannot use catalog: table '%s': %s", cd->table, wire_status_str(st));
+		return wire_status_errno(st);
+	}
+	if (strcmp(status, "CREATING") == 0)
+		st = ddb_wait_active(cd->client, cd->table, TABLE_ACTIVE_TIMEOUT_MS, NULL);
+	return wire_status_errno(st);
+}
+
+static int ddb_init(struct catalog *c)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	enum wire_status st;
+
+	st = ddb_describe_table(cd->client, cd->table, NULL, NULL);
+	if (st == WIRE_NO_TABLE) {
+		log_info("creating dynamodb table '%s'", cd->table);
+		st = ddb_create_table(cd->client, cd->table, NULL);
+	}
+	if (st == WIRE_OK)
+		st = ddb_wait_active(cd->client, cd->table, TABLE_ACTIVE_TIMEOUT_MS, NULL);
+	if (st != WIRE_OK)
+		log_err("cannot create catalog table '%s': %s", cd->table, wire_status_str(st));
+	return wire_status_errno(st);
+}
+
+static void ddb_free(struct catalog *c)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+
+	free(cd->table);
+	free(cd);
+}
+
+static const struct catalog_ops ddb_ops = {
+    .acquire = ddb_acquire,
+    .renew = ddb_renew,
+    .commit = ddb_commit,
+    .release = ddb_release,
+    .want = ddb_want,
+    .get = ddb_get,
+    .scan = ddb_scan,
+    .init = ddb_init,
+    .check = ddb_check,
+    .free = ddb_free,
+};
+
+struct catalog *catalog_ddb_new(struct ddb_client *client, const char *table)
+{
+	struct catalog_ddb *cd;
+
+	if (!client || !table || !*table)
+		return NULL;
+	cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return NULL;
+	cd->table = strdup(table);
+	if (!cd->table) {
+		free(cd);
+		return NULL;
+	}
+	cd->base.ops = &ddb_ops;
+	cd->client = client;
+	return &cd->base;
+}
