@@ -1,0 +1,303 @@
+/* Building the store and catalog of a mount from SOURCE and options, the
+ * mount-time checks that must fail before the daemon forks, and
+ * `tenantfs init`. The only place where fuse/ names the AWS clients. */
+#include "fuse/setup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cache/catalog.h"
+#include "cache/store.h"
+#include "s3/creds.h"
+#include "s3/ddb.h"
+#include "s3/http.h"
+#include "s3/log.h"
+#include "s3/s3.h"
+
+/* mkdir -p; mode 0700 for what we create: caches hold user data. */
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int needs_aws(const struct tfs_options *o)
+{
+	return o->is_s3 || o->catalog_kind == TFS_CATALOG_DYNAMODB;
+}
+
+int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend *b)
+{
+	struct http_options hopt;
+	struct cred_options copt;
+	char *objects = NULL;
+	int rc = -ENOMEM;
+
+	memset(b, 0, sizeof(*b));
+	if (needs_aws(o)) {
+		memset(&copt, 0, sizeof(copt));
+		b->creds = cred_provider_new(&copt);
+		if (!b->creds)
+			goto out;
+		memset(&hopt, 0, sizeof(hopt));
+		if (quick) {
+			/* A missing bucket or a dead endpoint must be told to the
+			 * person typing `mount` within seconds, not a retry budget. */
+			hopt.connect_timeout_ms = 2000;
+			hopt.request_timeout_ms = 5000;
+			hopt.retry_budget_ms = 4000;
+			hopt.max_attempts = 2;
+		}
+		b->http = http_client_new(&hopt, b->creds);
+		if (!b->http)
+			goto out;
+		b->region = aws_resolve_region(o->region, NULL);
+		if (!b->region)
+			goto out;
+	}
+
+	if (o->is_s3) {
+		struct s3_config cfg;
+
+		b->s3_endpoint = aws_resolve_endpoint("s3", o->endpoint, b->region);
+		if (!b->s3_endpoint)
+			goto out;
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.endpoint = b->s3_endpoint;
+		cfg.region = b->region;
+		cfg.bucket = o->bucket;
+		cfg.path_style = -1;
+		b->s3 = s3_client_new(&cfg, b->http);
+		if (!b->s3) {
+			log_err("cannot set up the s3 client for bucket '%s' at %s", o->bucket,
+				b->s3_endpoint);
+			rc = -EINVAL;
+			goto out;
+		}
+		b->store = store_s3_new(b->s3);
+	} else {
+		if (asprintf(&objects, "%s/objects", o->source_dir) < 0) {
+			objects = NULL;
+			goto out;
+		}
+		b->store = store_local_new(objects);
+	}
+	if (!b->store) {
+		log_err("cannot set up the object store for '%s'", o->source);
+		goto out;
+	}
+
+	if (o->catalog_kind == TFS_CATALOG_DYNAMODB) {
+		b->ddb_endpoint = aws_resolve_endpoint("dynamodb", o->ddb_endpoint, b->region);
+		if (!b->ddb_endpoint)
+			goto out;
+		b->ddb = ddb_client_new(b->ddb_endpoint, b->region, b->http);
+		if (!b->ddb) {
+			log_err("cannot set up the dynamodb client at %s", b->ddb_endpoint);
+			rc = -EINVAL;
+			goto out;
+		}
+		b->cat = catalog_ddb_new(b->ddb, o->catalog);
+	} else {
+		b->cat = catalog_sqlite_new(o->catalog);
+	}
+	if (!b->cat) {
+		log_err("cannot set up the catalog '%s'", o->catalog);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(objects);
+	if (rc < 0)
+		tfs_backend_close(b);
+	return rc;
+}
+
+void tfs_backend_close(struct tfs_backend *b)
+{
+	/* users before what they borrow */
+	catalog_free(b->cat);
+	store_free(b->store);
+	if (b->ddb)
+		ddb_client_free(b->ddb);
+	if (b->s3)
+		s3_client_free(b->s3);
+	if (b->http)
+		http_client_free(b->http);
+	if (b->creds)
+		cred_provider_free(b->creds);
+	free(b->region);
+	free(b->s3_endpoint);
+	free(b->ddb_endpoint);
+	memset(b, 0, sizeof(*b));
+}
+
+void tfs_backend_http_stats(const struct tfs_backend *b, struct http_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (b->http)
+		http_client_stats(b->http, out);
+}
+
+/* The folders of the embedded store; the catalog file is made by its init. */
+static int make_local_dirs(const struct tfs_options *o)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (o->is_s3)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/objects", o->source_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	rc = mkdir_p(path);
+	if (rc < 0)
+		log_err("cannot create the object folder %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+static int make_catalog_dir(const struct tfs_options *o)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int rc;
+
+	if (o->catalog_kind != TFS_CATALOG_SQLITE)
+		return 0;
+	if (snprintf(dir, sizeof(dir), "%s", o->catalog) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	rc = mkdir_p(dir);
+	if (rc < 0)
+		log_err("cannot create the catalog folder %s: %s", dir, strerror(-rc));
+	return rc;
+}
+
+static void explain_store_error(const struct tfs_options *o, const struct tfs_backend *b, int rc)
+{
+	if (!o->is_s3) {
+		log_err("cannot use the object folder %s/objects: %s", o->source_dir,
+			strerror(-rc));
+		return;
+	}
+	if (rc == -ENOENT || rc == -ENXIO)
+		log_err("cannot use bucket '%s' at %s: it does not exist; create it (for example "
+			"`aws s3 mb s3://%s`) and try again",
+			o->bucket, b->s3_endpoint, o->bucket);
+	else
+		log_err("cannot use bucket '%s' at %s: %s", o->bucket, b->s3_endpoint,
+			strerror(-rc));
+}
+
+static void explain_catalog_error(const struct tfs_options *o, const struct tfs_backend *b,
+				  int rc)
+{
+	if (o->catalog_kind == TFS_CATALOG_DYNAMODB)
+		log_err("cannot use the catalog table '%s' at %s: %s%s", o->catalog,
+			b->ddb_endpoint, strerror(-rc),
+			rc == -ENOENT || rc == -ENXIO ? " (create it with `tenantfs init`)" : "");
+	else
+		log_err("cannot use the catalog %s: %s", o->catalog, strerror(-rc));
+}
+
+int tfs_backend_check(const struct tfs_options *o)
+{
+	struct tfs_backend b;
+	int rc;
+
+	/* The embedded store needs no set-up step: create what is missing. */
+	if (!o->is_s3) {
+		rc = make_local_dirs(o);
+		if (rc < 0)
+			return rc;
+	}
+	rc = make_catalog_dir(o);
+	if (rc < 0)
+		return rc;
+	rc = tfs_backend_open(o, 1, &b);
+	if (rc < 0)
+		return rc;
+	if (o->catalog_kind == TFS_CATALOG_SQLITE) {
+		rc = b.cat->ops->init(b.cat);
+		if (rc < 0) {
+			explain_catalog_error(o, &b, rc);
+			goto out;
+		}
+	}
+	rc = b.store->ops->check(b.store);
+	if (rc < 0) {
+		explain_store_error(o, &b, rc);
+		goto out;
+	}
+	rc = b.cat->ops->check(b.cat);
+	if (rc < 0) {
+		explain_catalog_error(o, &b, rc);
+		goto out;
+	}
+out:
+	tfs_backend_close(&b);
+	return rc;
+}
+
+int tfs_backend_init(const struct tfs_options *o)
+{
+	struct tfs_backend b;
+	int rc;
+
+	rc = make_local_dirs(o);
+	if (rc < 0)
+		return rc;
+	rc = make_catalog_dir(o);
+	if (rc < 0)
+		return rc;
+	rc = tfs_backend_open(o, 1, &b);
+	if (rc < 0)
+		return rc;
+	rc = b.store->ops->check(b.store);
+	if (rc < 0) {
+		explain_store_error(o, &b, rc);
+		goto out;
+	}
+	rc = b.cat->ops->init(b.cat);
+	if (rc < 0) {
+		explain_catalog_error(o, &b, rc);
+		goto out;
+	}
+	rc = b.cat->ops->check(b.cat);
+	if (rc < 0) {
+		explain_catalog_error(o, &b, rc);
+		goto out;
+	}
+	if (o->is_s3)
+		log_info("bucket '%s' at %s is usable", o->bucket, b.s3_endpoint);
+	else
+		log_info("object folder %s/objects is ready", o->source_dir);
+	if (o->catalog_kind == TFS_CATALOG_DYNAMODB)
+		log_info("catalog table '%s' at %s is ready", o->catalog, b.ddb_endpoint);
+	else
+		log_info("catalog %s is ready", o->catalog);
+out:
+	tfs_backend_close(&b);
+	return rc;
+}
