@@ -34,20 +34,24 @@ struct sigv4_creds {
 };
 
 /* All outputs are malloc'ed strings owned by the caller (free()), or NULL
- * on allocation failure. Secrets never appear in any of them. */
+ * on allocation failure. The secret key never appears in any of them; a
+ * signed x-amz-security-token does appear in the canonical request. */
 
 /* "20150830T123600Z" into buf (at least 17 bytes). */
 void sigv4_amz_date(time_t when, char buf[17]);
 
 /* Canonical query string: each name and value URI-encoded (unreserved
  * characters kept, everything else %XX upper case; an already encoded
- * input is decoded first), pairs sorted by name then value, empty values
- * kept as "name=". */
+ * input is decoded first; '+' is a literal plus, not a space), pairs sorted
+ * by name then value, empty values kept as "name=", empty pairs dropped. */
 char *sigv4_canonical_query(const char *query);
 
 /* The canonical request (six lines joined by '\n'). The caller's headers
  * are signed as given: sigv4_sign() adds x-amz-date, x-amz-content-sha256
- * (for s3) and x-amz-security-token before calling this. */
+ * (for s3) and x-amz-security-token before calling this. The path: for s3
+ * as given; for other services dot and empty segments are removed and each
+ * segment is URI-encoded again (as the AWS SDKs do); empty means "/".
+ * *signed_headers (may be NULL) gets the ';'-joined lower-case names. */
 char *sigv4_canonical_request(const struct sigv4_request *req, char **signed_headers);
 
 /* "AWS4-HMAC-SHA256\n<date>\n<scope>\n<hex sha256(canonical request)>". */
@@ -67,7 +71,9 @@ void sigv4_sha256_hex(const void *data, size_t len, char hex[65]);
  * the caller must add to the wire request (x-amz-date, x-amz-content-sha256
  * when service is "s3", x-amz-security-token when there is a session token,
  * and authorization), *n_out of them; free with sigv4_headers_free(), which
- * wipes them. */
+ * wipes them. Caller headers of those names are left out of the signature
+ * (the caller must not send them). WIRE_INVALID without a host header or
+ * keys, WIRE_NOMEM; thread-safe. */
 enum wire_status sigv4_sign(const struct sigv4_request *req, const struct sigv4_creds *creds,
 			    struct sigv4_header **out_headers, size_t *n_out);
 void sigv4_headers_free(struct sigv4_header *h, size_t n);
