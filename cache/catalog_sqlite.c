@@ -15,7 +15,7 @@
 
 #include "s3/log.h"
 
-#define SCAN_PAGE 500
+#define SCAN_PAGE	500
 #define BUSY_TIMEOUT_MS 5000
 
 /* Locking: one connection under one mutex (cs->lock); no other lock is ever
@@ -23,77 +23,77 @@
  * caller (scan copies a page out first). SQLite's own locks order the
  * processes sharing the file. */
 struct catalog_sqlite {
-  struct catalog base;
-  pthread_mutex_t lock;
-  char *path;   /* immutable after new */
-  sqlite3 *db;  /* protected by lock */
-  pid_t db_pid; /* protected by lock: process that opened db */
+	struct catalog base;
+	pthread_mutex_t lock;
+	char *path;   /* immutable after new */
+	sqlite3 *db;  /* protected by lock */
+	pid_t db_pid; /* protected by lock: process that opened db */
 };
 
-#define ITEM_COLS                                                              \
-  "id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist"
+#define ITEM_COLS "id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist"
 
 static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
-                                 " id TEXT PRIMARY KEY,"
-                                 " owner TEXT NOT NULL DEFAULT '',"
-                                 " expires INTEGER NOT NULL DEFAULT 0,"
-                                 " epoch INTEGER NOT NULL DEFAULT 0,"
-                                 " gen INTEGER NOT NULL DEFAULT 0,"
-                                 " hash TEXT NOT NULL DEFAULT '',"
-                                 " size INTEGER NOT NULL DEFAULT 0,"
-                                 " mtime INTEGER NOT NULL DEFAULT 0,"
-                                 " deleted INTEGER NOT NULL DEFAULT 0,"
-                                 " want TEXT NOT NULL DEFAULT '',"
-                                 " hist TEXT NOT NULL DEFAULT '')";
+				 " id TEXT PRIMARY KEY,"
+				 " owner TEXT NOT NULL DEFAULT '',"
+				 " expires INTEGER NOT NULL DEFAULT 0,"
+				 " epoch INTEGER NOT NULL DEFAULT 0,"
+				 " gen INTEGER NOT NULL DEFAULT 0,"
+				 " hash TEXT NOT NULL DEFAULT '',"
+				 " size INTEGER NOT NULL DEFAULT 0,"
+				 " mtime INTEGER NOT NULL DEFAULT 0,"
+				 " deleted INTEGER NOT NULL DEFAULT 0,"
+				 " want TEXT NOT NULL DEFAULT '',"
+				 " hist TEXT NOT NULL DEFAULT '')";
 
-static struct catalog_sqlite *cs_of(struct catalog *c) {
-  return (struct catalog_sqlite *)c;
+static struct catalog_sqlite *cs_of(struct catalog *c)
+{
+	return (struct catalog_sqlite *)c;
 }
 
 /* ---- connection ------------------------------------------------------ */
 
-static int cs_exec(struct catalog_sqlite *cs, const char *sql,
-                   const char *what) {
-  char *msg = NULL;
+static int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what)
+{
+	char *msg = NULL;
 
-  if (sqlite3_exec(cs->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    log_err("catalog %s: cannot %s: %s", cs->path, what,
-            msg ? msg : sqlite3_errmsg(cs->db));
-    sqlite3_free(msg);
-    return -EIO;
-  }
-  return 0;
+	if (sqlite3_exec(cs->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("catalog %s: cannot %s: %s", cs->path, what,
+			msg ? msg : sqlite3_errmsg(cs->db));
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Opens the connection and sets it up. Called with cs->lock held (or
  * before the catalog is shared). */
-static int cs_open(struct catalog_sqlite *cs) {
-  sqlite3 *db = NULL;
-  int rc;
+static int cs_open(struct catalog_sqlite *cs)
+{
+	sqlite3 *db = NULL;
+	int rc;
 
-  rc = sqlite3_open_v2(
-      cs->path, &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc != SQLITE_OK) {
-    log_err("catalog %s: cannot open: %s", cs->path,
-            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
-    return -EIO;
-  }
-  sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-  cs->db = db;
-  cs->db_pid = getpid();
-  /* journal_mode=WAL persists in the file; synchronous is per connection. */
-  rc = cs_exec(cs, "PRAGMA journal_mode=WAL", "enable WAL");
-  if (rc == 0)
-    rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL");
-  if (rc == 0)
-    rc = cs_exec(cs, schema_sql, "create table items");
-  if (rc < 0) {
-    sqlite3_close(db);
-    cs->db = NULL;
-  }
-  return rc;
+	rc = sqlite3_open_v2(
+	    cs->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_err("catalog %s: cannot open: %s", cs->path,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	cs->db = db;
+	cs->db_pid = getpid();
+	/* journal_mode=WAL persists in the file; synchronous is per connection. */
+	rc = cs_exec(cs, "PRAGMA journal_mode=WAL", "enable WAL");
+	if (rc == 0)
+		rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL");
+	if (rc == 0)
+		rc = cs_exec(cs, schema_sql, "create table items");
+	if (rc < 0) {
+		sqlite3_close(db);
+		cs->db = NULL;
+	}
+	return rc;
 }
 
 /* Takes cs->lock and makes sure the connection belongs to this process.
@@ -101,508 +101,513 @@ static int cs_open(struct catalog_sqlite *cs) {
  * detached) abandons the inherited one without closing it, since closing
  * could drop locks or checkpoint on the parent's behalf, and opens its
  * own. */
-static int cs_lock(struct catalog_sqlite *cs) {
-  int rc = 0;
+static int cs_lock(struct catalog_sqlite *cs)
+{
+	int rc = 0;
 
-  pthread_mutex_lock(&cs->lock);
-  if (cs->db && cs->db_pid != getpid())
-    cs->db = NULL;
-  if (!cs->db)
-    rc = cs_open(cs);
-  if (rc < 0)
-    pthread_mutex_unlock(&cs->lock);
-  return rc;
+	pthread_mutex_lock(&cs->lock);
+	if (cs->db && cs->db_pid != getpid())
+		cs->db = NULL;
+	if (!cs->db)
+		rc = cs_open(cs);
+	if (rc < 0)
+		pthread_mutex_unlock(&cs->lock);
+	return rc;
 }
 
-static void cs_unlock(struct catalog_sqlite *cs) {
-  pthread_mutex_unlock(&cs->lock);
+static void cs_unlock(struct catalog_sqlite *cs)
+{
+	pthread_mutex_unlock(&cs->lock);
 }
 
-static int cs_prepare(struct catalog_sqlite *cs, const char *sql,
-                      const char *id, sqlite3_stmt **st) {
-  if (sqlite3_prepare_v2(cs->db, sql, -1, st, NULL) != SQLITE_OK) {
-    log_err("catalog %s: cannot prepare statement for '%s': %s", cs->path, id,
-            sqlite3_errmsg(cs->db));
-    *st = NULL;
-    return -EIO;
-  }
-  return 0;
+static int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(cs->db, sql, -1, st, NULL) != SQLITE_OK) {
+		log_err("catalog %s: cannot prepare statement for '%s': %s", cs->path, id,
+			sqlite3_errmsg(cs->db));
+		*st = NULL;
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---- items --------------------------------------------------------- */
 
-static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap) {
-  const unsigned char *t = sqlite3_column_text(st, col);
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
 
-  snprintf(dst, cap, "%s", t ? (const char *)t : "");
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
 /* hist is "time:gen:hash;time:gen:hash", oldest first. */
-static void hist_decode(const char *s, struct cat_item *it, const char *id) {
-  it->n_hist = 0;
-  while (s && *s && it->n_hist < CAT_HIST_MAX) {
-    struct cat_hist *h = &it->hist[it->n_hist];
-    char *end;
-    size_t hl;
+static void hist_decode(const char *s, struct cat_item *it, const char *id)
+{
+	it->n_hist = 0;
+	while (s && *s && it->n_hist < CAT_HIST_MAX) {
+		struct cat_hist *h = &it->hist[it->n_hist];
+		char *end;
+		size_t hl;
 
-    h->time_ms = strtoll(s, &end, 10);
-    if (*end != ':')
-      goto bad;
-    h->gen = strtoull(end + 1, &end, 10);
-    if (*end != ':')
-      goto bad;
-    s = end + 1;
-    hl = strcspn(s, ";");
-    if (hl > CAT_HASH_HEX)
-      goto bad;
-    memcpy(h->hash, s, hl);
-    h->hash[hl] = '\0';
-    it->n_hist++;
-    s += hl;
-    if (*s == ';')
-      s++;
-  }
-  return;
+		h->time_ms = strtoll(s, &end, 10);
+		if (*end != ':')
+			goto bad;
+		h->gen = strtoull(end + 1, &end, 10);
+		if (*end != ':')
+			goto bad;
+		s = end + 1;
+		hl = strcspn(s, ";");
+		if (hl > CAT_HASH_HEX)
+			goto bad;
+		memcpy(h->hash, s, hl);
+		h->hash[hl] = '\0';
+		it->n_hist++;
+		s += hl;
+		if (*s == ';')
+			s++;
+	}
+	return;
 bad:
-  log_warn("catalog: history of '%s' is malformed, keeping %d entries", id,
-           it->n_hist);
+	log_warn("catalog: history of '%s' is malformed, keeping %d entries", id, it->n_hist);
 }
 
-static void hist_encode(const struct cat_item *it, char *buf, size_t cap) {
-  size_t len = 0;
-  int i;
+static void hist_encode(const struct cat_item *it, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int i;
 
-  buf[0] = '\0';
-  for (i = 0; i < it->n_hist; i++) {
-    int n = snprintf(buf + len, cap - len, "%s%" PRId64 ":%" PRIu64 ":%s",
-                     i ? ";" : "", it->hist[i].time_ms, it->hist[i].gen,
-                     it->hist[i].hash);
+	buf[0] = '\0';
+	for (i = 0; i < it->n_hist; i++) {
+		int n = snprintf(buf + len, cap - len, "%s%" PRId64 ":%" PRIu64 ":%s", i ? ";" : "",
+				 it->hist[i].time_ms, it->hist[i].gen, it->hist[i].hash);
 
-    if (n < 0 || (size_t)n >= cap - len)
-      break;
-    len += (size_t)n;
-  }
+		if (n < 0 || (size_t)n >= cap - len)
+			break;
+		len += (size_t)n;
+	}
 }
 
 /* Reads a row selected with ITEM_COLS starting at column 0. */
-static void row_to_item(sqlite3_stmt *st, struct cat_item *it) {
-  memset(it, 0, sizeof(*it));
-  col_text(st, 0, it->id, sizeof(it->id));
-  col_text(st, 1, it->owner, sizeof(it->owner));
-  it->expires_ms = sqlite3_column_int64(st, 2);
-  it->epoch = (uint64_t)sqlite3_column_int64(st, 3);
-  it->gen = (uint64_t)sqlite3_column_int64(st, 4);
-  col_text(st, 5, it->hash, sizeof(it->hash));
-  it->size = (uint64_t)sqlite3_column_int64(st, 6);
-  it->mtime_ms = sqlite3_column_int64(st, 7);
-  it->deleted_ms = sqlite3_column_int64(st, 8);
-  col_text(st, 9, it->want, sizeof(it->want));
-  hist_decode((const char *)sqlite3_column_text(st, 10), it, it->id);
+static void row_to_item(sqlite3_stmt *st, struct cat_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	col_text(st, 0, it->id, sizeof(it->id));
+	col_text(st, 1, it->owner, sizeof(it->owner));
+	it->expires_ms = sqlite3_column_int64(st, 2);
+	it->epoch = (uint64_t)sqlite3_column_int64(st, 3);
+	it->gen = (uint64_t)sqlite3_column_int64(st, 4);
+	col_text(st, 5, it->hash, sizeof(it->hash));
+	it->size = (uint64_t)sqlite3_column_int64(st, 6);
+	it->mtime_ms = sqlite3_column_int64(st, 7);
+	it->deleted_ms = sqlite3_column_int64(st, 8);
+	col_text(st, 9, it->want, sizeof(it->want));
+	hist_decode((const char *)sqlite3_column_text(st, 10), it, it->id);
 }
 
 /* Steps st once: 1 with a row in *it (if it), 0 when done, -EIO. */
-static int step_item(struct catalog_sqlite *cs, sqlite3_stmt *st,
-                     const char *id, struct cat_item *it) {
-  int rc = sqlite3_step(st);
+static int step_item(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *id,
+		     struct cat_item *it)
+{
+	int rc = sqlite3_step(st);
 
-  if (rc == SQLITE_ROW) {
-    if (it)
-      row_to_item(st, it);
-    return 1;
-  }
-  if (rc == SQLITE_DONE)
-    return 0;
-  log_err("catalog %s: statement on '%s' failed: %s", cs->path, id,
-          sqlite3_errmsg(cs->db));
-  return -EIO;
+	if (rc == SQLITE_ROW) {
+		if (it)
+			row_to_item(st, it);
+		return 1;
+	}
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_err("catalog %s: statement on '%s' failed: %s", cs->path, id, sqlite3_errmsg(cs->db));
+	return -EIO;
 }
 
 /* Reads id into *it under the lock: 1 found, 0 absent, -EIO. */
-static int read_item(struct catalog_sqlite *cs, const char *id,
-                     struct cat_item *it) {
-  sqlite3_stmt *st = NULL;
-  int rc;
+static int read_item(struct catalog_sqlite *cs, const char *id, struct cat_item *it)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
 
-  rc = cs_prepare(cs, "SELECT " ITEM_COLS " FROM items WHERE id = ?1", id, &st);
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  rc = step_item(cs, st, id, it);
-  sqlite3_finalize(st);
-  return rc;
+	rc = cs_prepare(cs, "SELECT " ITEM_COLS " FROM items WHERE id = ?1", id, &st);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = step_item(cs, st, id, it);
+	sqlite3_finalize(st);
+	return rc;
 }
 
-static bool args_ok(const char *id, const char *node) {
-  if (!id || !*id || strlen(id) > CAT_ID_MAX)
-    return false;
-  if (node && (!*node || strlen(node) > CAT_NODE_MAX))
-    return false;
-  return true;
+static bool args_ok(const char *id, const char *node)
+{
+	if (!id || !*id || strlen(id) > CAT_ID_MAX)
+		return false;
+	if (node && (!*node || strlen(node) > CAT_NODE_MAX))
+		return false;
+	return true;
 }
 
 /* ---- operations ------------------------------------------------------ */
 
-static int cs_acquire(struct catalog *c, const char *id, const char *node,
-                      int64_t now_ms, int64_t ttl_ms, struct cat_item *out) {
-  struct catalog_sqlite *cs = cs_of(c);
-  struct cat_item cur;
-  sqlite3_stmt *st = NULL;
-  int rc, found;
+static int cs_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
+		      int64_t ttl_ms, struct cat_item *out)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	struct cat_item cur;
+	sqlite3_stmt *st = NULL;
+	int rc, found;
 
-  if (!args_ok(id, node))
-    return -EINVAL;
-  rc = cs_lock(cs);
-  if (rc < 0)
-    return rc;
-  rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin acquire");
-  if (rc < 0)
-    goto out;
-  found = read_item(cs, id, &cur);
-  if (found < 0) {
-    rc = found;
-    goto rollback;
-  }
-  if (found && cur.owner[0] && strcmp(cur.owner, node) != 0 &&
-      cur.expires_ms >= now_ms) {
-    if (out)
-      *out = cur;
-    rc = -EBUSY;
-    goto rollback;
-  }
-  rc = cs_prepare(
-      cs,
-      "INSERT INTO items (id, owner, expires, epoch) VALUES (?1, ?2, ?3, 1)"
-      " ON CONFLICT (id) DO UPDATE SET owner = ?2, expires = ?3,"
-      " epoch = epoch + 1, want = CASE WHEN want = ?2 THEN '' ELSE want END"
-      " RETURNING " ITEM_COLS,
-      id, &st);
-  if (rc < 0)
-    goto rollback;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
-  found = step_item(cs, st, id, &cur);
-  sqlite3_finalize(st);
-  if (found <= 0) {
-    rc = found < 0 ? found : -EIO;
-    goto rollback;
-  }
-  rc = cs_exec(cs, "COMMIT", "commit acquire");
-  if (rc < 0)
-    goto rollback;
-  if (out)
-    *out = cur;
-  goto out;
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin acquire");
+	if (rc < 0)
+		goto out;
+	found = read_item(cs, id, &cur);
+	if (found < 0) {
+		rc = found;
+		goto rollback;
+	}
+	if (found && cur.owner[0] && strcmp(cur.owner, node) != 0 && cur.expires_ms >= now_ms) {
+		if (out)
+			*out = cur;
+		rc = -EBUSY;
+		goto rollback;
+	}
+	rc = cs_prepare(cs,
+			"INSERT INTO items (id, owner, expires, epoch) VALUES (?1, ?2, ?3, 1)"
+			" ON CONFLICT (id) DO UPDATE SET owner = ?2, expires = ?3,"
+			" epoch = epoch + 1, want = CASE WHEN want = ?2 THEN '' ELSE want END"
+			" RETURNING " ITEM_COLS,
+			id, &st);
+	if (rc < 0)
+		goto rollback;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
+	found = step_item(cs, st, id, &cur);
+	sqlite3_finalize(st);
+	if (found <= 0) {
+		rc = found < 0 ? found : -EIO;
+		goto rollback;
+	}
+	rc = cs_exec(cs, "COMMIT", "commit acquire");
+	if (rc < 0)
+		goto rollback;
+	if (out)
+		*out = cur;
+	goto out;
 rollback:
-  /* A failed COMMIT may have rolled back already: ignore this one's error. */
-  sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-  if (rc == -EIO)
-    log_err("catalog %s: cannot acquire '%s' for %s", cs->path, id, node);
+	/* A failed COMMIT may have rolled back already: ignore this one's error. */
+	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == -EIO)
+		log_err("catalog %s: cannot acquire '%s' for %s", cs->path, id, node);
 out:
-  cs_unlock(cs);
-  return rc;
+	cs_unlock(cs);
+	return rc;
 }
 
-static int cs_renew(struct catalog *c, const char *id, const char *node,
-                    uint64_t epoch, int64_t expires_ms, struct cat_item *out) {
-  struct catalog_sqlite *cs = cs_of(c);
-  sqlite3_stmt *st = NULL;
-  struct cat_item it;
-  int rc;
+static int cs_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		    int64_t expires_ms, struct cat_item *out)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	sqlite3_stmt *st = NULL;
+	struct cat_item it;
+	int rc;
 
-  if (!args_ok(id, node))
-    return -EINVAL;
-  rc = cs_lock(cs);
-  if (rc < 0)
-    return rc;
-  rc = cs_prepare(cs,
-                  "UPDATE items SET expires = ?4 WHERE id = ?1 AND owner = ?2 "
-                  "AND epoch = ?3"
-                  " RETURNING " ITEM_COLS,
-                  id, &st);
-  if (rc < 0)
-    goto out;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
-  sqlite3_bind_int64(st, 4, expires_ms);
-  rc = step_item(cs, st, id, &it);
-  if (rc == 1) {
-    /* Finish the statement so the update is written before we return. */
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      log_err("catalog %s: cannot renew '%s': %s", cs->path, id,
-              sqlite3_errmsg(cs->db));
-      rc = -EIO;
-      goto out;
-    }
-    if (out)
-      *out = it;
-    rc = 0;
-  } else if (rc == 0) {
-    rc = -ESTALE;
-  }
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = cs_prepare(cs,
+			"UPDATE items SET expires = ?4 WHERE id = ?1 AND owner = ?2 "
+			"AND epoch = ?3"
+			" RETURNING " ITEM_COLS,
+			id, &st);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
+	sqlite3_bind_int64(st, 4, expires_ms);
+	rc = step_item(cs, st, id, &it);
+	if (rc == 1) {
+		/* Finish the statement so the update is written before we return. */
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			log_err("catalog %s: cannot renew '%s': %s", cs->path, id,
+				sqlite3_errmsg(cs->db));
+			rc = -EIO;
+			goto out;
+		}
+		if (out)
+			*out = it;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = -ESTALE;
+	}
 out:
-  sqlite3_finalize(st);
-  cs_unlock(cs);
-  return rc;
+	sqlite3_finalize(st);
+	cs_unlock(cs);
+	return rc;
 }
 
-static int cs_commit(struct catalog *c, const char *id, const char *node,
-                     uint64_t epoch, uint64_t base_gen,
-                     const struct cat_commit *cm) {
-  struct catalog_sqlite *cs = cs_of(c);
-  char hist[CAT_HIST_MAX * (CAT_HASH_HEX + 48)];
-  const char *hash = cm->hash ? cm->hash : "";
-  sqlite3_stmt *st = NULL;
-  struct cat_item cur;
-  int rc, found;
+static int cs_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		     uint64_t base_gen, const struct cat_commit *cm)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	char hist[CAT_HIST_MAX * (CAT_HASH_HEX + 48)];
+	const char *hash = cm->hash ? cm->hash : "";
+	sqlite3_stmt *st = NULL;
+	struct cat_item cur;
+	int rc, found;
 
-  if (!args_ok(id, node) || strlen(hash) > CAT_HASH_HEX)
-    return -EINVAL;
-  rc = cs_lock(cs);
-  if (rc < 0)
-    return rc;
-  rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin commit");
-  if (rc < 0)
-    goto out;
-  found = read_item(cs, id, &cur);
-  if (found < 0) {
-    rc = found;
-    goto rollback;
-  }
-  if (!found || strcmp(cur.owner, node) != 0 || cur.epoch != epoch ||
-      cur.gen != base_gen) {
-    rc = -ESTALE;
-    goto rollback;
-  }
-  /* Push the new version, dropping the oldest beyond CAT_HIST_MAX. */
-  if (cur.n_hist == CAT_HIST_MAX) {
-    memmove(&cur.hist[0], &cur.hist[1],
-            sizeof(cur.hist[0]) * (CAT_HIST_MAX - 1));
-    cur.n_hist--;
-  }
-  cur.hist[cur.n_hist].time_ms = cm->mtime_ms;
-  cur.hist[cur.n_hist].gen = cm->new_gen;
-  snprintf(cur.hist[cur.n_hist].hash, sizeof(cur.hist[0].hash), "%s", hash);
-  cur.n_hist++;
-  hist_encode(&cur, hist, sizeof(hist));
+	if (!args_ok(id, node) || strlen(hash) > CAT_HASH_HEX)
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin commit");
+	if (rc < 0)
+		goto out;
+	found = read_item(cs, id, &cur);
+	if (found < 0) {
+		rc = found;
+		goto rollback;
+	}
+	if (!found || strcmp(cur.owner, node) != 0 || cur.epoch != epoch || cur.gen != base_gen) {
+		rc = -ESTALE;
+		goto rollback;
+	}
+	/* Push the new version, dropping the oldest beyond CAT_HIST_MAX. */
+	if (cur.n_hist == CAT_HIST_MAX) {
+		memmove(&cur.hist[0], &cur.hist[1], sizeof(cur.hist[0]) * (CAT_HIST_MAX - 1));
+		cur.n_hist--;
+	}
+	cur.hist[cur.n_hist].time_ms = cm->mtime_ms;
+	cur.hist[cur.n_hist].gen = cm->new_gen;
+	snprintf(cur.hist[cur.n_hist].hash, sizeof(cur.hist[0].hash), "%s", hash);
+	cur.n_hist++;
+	hist_encode(&cur, hist, sizeof(hist));
 
-  /* The condition is repeated in the statement: it costs nothing and
-   * keeps the write self-contained. */
-  rc = cs_prepare(
-      cs,
-      "UPDATE items SET gen = ?5, hash = ?6, size = ?7, mtime = ?8, deleted = "
-      "?9,"
-      " hist = ?10 WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4",
-      id, &st);
-  if (rc < 0)
-    goto rollback;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)base_gen);
-  sqlite3_bind_int64(st, 5, (sqlite3_int64)cm->new_gen);
-  sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, (sqlite3_int64)cm->size);
-  sqlite3_bind_int64(st, 8, cm->mtime_ms);
-  /* A tombstone records when it was written; mtime 0 still marks it. */
-  sqlite3_bind_int64(st, 9,
-                     cm->deleted ? (cm->mtime_ms > 0 ? cm->mtime_ms : 1) : 0);
-  sqlite3_bind_text(st, 10, hist, -1, SQLITE_STATIC);
-  found = step_item(cs, st, id, NULL);
-  sqlite3_finalize(st);
-  if (found < 0) {
-    rc = found;
-    goto rollback;
-  }
-  if (sqlite3_changes(cs->db) != 1) {
-    rc = -ESTALE;
-    goto rollback;
-  }
-  rc = cs_exec(cs, "COMMIT", "commit a version");
-  if (rc < 0)
-    goto rollback;
-  goto out;
+	/* The condition is repeated in the statement: it costs nothing and
+	 * keeps the write self-contained. */
+	rc = cs_prepare(cs,
+			"UPDATE items SET gen = ?5, hash = ?6, size = ?7, mtime = ?8, deleted = "
+			"?9,"
+			" hist = ?10 WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4",
+			id, &st);
+	if (rc < 0)
+		goto rollback;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)base_gen);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)cm->new_gen);
+	sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)cm->size);
+	sqlite3_bind_int64(st, 8, cm->mtime_ms);
+	/* A tombstone records when it was written; mtime 0 still marks it. */
+	sqlite3_bind_int64(st, 9, cm->deleted ? (cm->mtime_ms > 0 ? cm->mtime_ms : 1) : 0);
+	sqlite3_bind_text(st, 10, hist, -1, SQLITE_STATIC);
+	found = step_item(cs, st, id, NULL);
+	sqlite3_finalize(st);
+	if (found < 0) {
+		rc = found;
+		goto rollback;
+	}
+	if (sqlite3_changes(cs->db) != 1) {
+		rc = -ESTALE;
+		goto rollback;
+	}
+	rc = cs_exec(cs, "COMMIT", "commit a version");
+	if (rc < 0)
+		goto rollback;
+	goto out;
 rollback:
-  sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-  if (rc == -EIO)
-    log_err("catalog %s: cannot commit gen %" PRIu64 " of '%s'", cs->path,
-            cm->new_gen, id);
+	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == -EIO)
+		log_err("catalog %s: cannot commit gen %" PRIu64 " of '%s'", cs->path, cm->new_gen,
+			id);
 out:
-  cs_unlock(cs);
-  return rc;
+	cs_unlock(cs);
+	return rc;
 }
 
 /* Runs one UPDATE binding id, node and (if epoch_idx) epoch; returns the
  * number of changed rows or -EIO. */
-static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id,
-                     const char *node, uint64_t epoch, bool with_epoch) {
-  sqlite3_stmt *st = NULL;
-  int rc;
+static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id, const char *node,
+		     uint64_t epoch, bool with_epoch)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
 
-  rc = cs_lock(cs);
-  if (rc < 0)
-    return rc;
-  rc = cs_prepare(cs, sql, id, &st);
-  if (rc < 0)
-    goto out;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-  if (with_epoch)
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
-  rc = step_item(cs, st, id, NULL);
-  if (rc == 0)
-    rc = sqlite3_changes(cs->db);
-  else if (rc > 0)
-    rc = -EIO; /* no statement here returns rows */
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = cs_prepare(cs, sql, id, &st);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	if (with_epoch)
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
+	rc = step_item(cs, st, id, NULL);
+	if (rc == 0)
+		rc = sqlite3_changes(cs->db);
+	else if (rc > 0)
+		rc = -EIO; /* no statement here returns rows */
 out:
-  sqlite3_finalize(st);
-  cs_unlock(cs);
-  return rc;
+	sqlite3_finalize(st);
+	cs_unlock(cs);
+	return rc;
 }
 
-static int cs_release(struct catalog *c, const char *id, const char *node,
-                      uint64_t epoch) {
-  int rc;
+static int cs_release(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	int rc;
 
-  if (!args_ok(id, node))
-    return -EINVAL;
-  rc = cs_update(cs_of(c),
-                 "UPDATE items SET owner = '', expires = 0"
-                 " WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
-                 id, node, epoch, true);
-  if (rc < 0)
-    return rc;
-  return rc == 1 ? 0 : -ESTALE;
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = cs_update(cs_of(c),
+		       "UPDATE items SET owner = '', expires = 0"
+		       " WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
+		       id, node, epoch, true);
+	if (rc < 0)
+		return rc;
+	return rc == 1 ? 0 : -ESTALE;
 }
 
-static int cs_want(struct catalog *c, const char *id, const char *node) {
-  int rc;
+static int cs_want(struct catalog *c, const char *id, const char *node)
+{
+	int rc;
 
-  if (!args_ok(id, node))
-    return -EINVAL;
-  rc = cs_update(cs_of(c), "UPDATE items SET want = ?2 WHERE id = ?1", id, node,
-                 0, false);
-  if (rc < 0)
-    return rc;
-  return rc == 1 ? 0 : -ENOENT;
+	if (!args_ok(id, node))
+		return -EINVAL;
+	rc = cs_update(cs_of(c), "UPDATE items SET want = ?2 WHERE id = ?1", id, node, 0, false);
+	if (rc < 0)
+		return rc;
+	return rc == 1 ? 0 : -ENOENT;
 }
 
-static int cs_get(struct catalog *c, const char *id, struct cat_item *out) {
-  struct catalog_sqlite *cs = cs_of(c);
-  struct cat_item it;
-  int rc;
+static int cs_get(struct catalog *c, const char *id, struct cat_item *out)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	struct cat_item it;
+	int rc;
 
-  if (!args_ok(id, NULL))
-    return -EINVAL;
-  rc = cs_lock(cs);
-  if (rc < 0)
-    return rc;
-  rc = read_item(cs, id, &it);
-  cs_unlock(cs);
-  if (rc < 0)
-    return rc;
-  if (rc == 0)
-    return -ENOENT;
-  if (out)
-    *out = it;
-  return 0;
+	if (!args_ok(id, NULL))
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = read_item(cs, id, &it);
+	cs_unlock(cs);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -ENOENT;
+	if (out)
+		*out = it;
+	return 0;
 }
 
-static int cs_scan(struct catalog *c, char **token,
-                   int (*cb)(void *arg, const struct cat_item *it), void *arg) {
-  struct catalog_sqlite *cs = cs_of(c);
-  const char *after = *token ? *token : "";
-  struct cat_item *page = NULL;
-  sqlite3_stmt *st = NULL;
-  char *next = NULL;
-  int rc, n = 0, i;
+static int cs_scan(struct catalog *c, char **token, int (*cb)(void *arg, const struct cat_item *it),
+		   void *arg)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	const char *after = *token ? *token : "";
+	struct cat_item *page = NULL;
+	sqlite3_stmt *st = NULL;
+	char *next = NULL;
+	int rc, n = 0, i;
 
-  page = malloc(sizeof(*page) * SCAN_PAGE);
-  if (!page)
-    return -ENOMEM;
-  rc = cs_lock(cs);
-  if (rc < 0)
-    goto out_free;
-  /* Ids are never "", so "" starts from the first one. */
-  rc = cs_prepare(
-      cs, "SELECT " ITEM_COLS " FROM items WHERE id > ?1 ORDER BY id LIMIT ?2",
-      after, &st);
-  if (rc == 0) {
-    sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, SCAN_PAGE);
-    while (n < SCAN_PAGE && (rc = step_item(cs, st, after, &page[n])) == 1)
-      n++;
-    if (rc > 0)
-      rc = 0;
-  }
-  sqlite3_finalize(st);
-  cs_unlock(cs);
-  if (rc < 0)
-    goto out_free;
-  /* A full page may have more behind it; an empty next page ends it. */
-  if (n == SCAN_PAGE) {
-    next = strdup(page[n - 1].id);
-    if (!next) {
-      rc = -ENOMEM;
-      goto out_free;
-    }
-  }
-  /* Callbacks run without the lock: they may call back into us. */
-  for (i = 0; i < n; i++) {
-    rc = cb(arg, &page[i]);
-    if (rc)
-      break;
-  }
-  if (rc) {
-    free(next);
-    next = NULL;
-  }
-  free(*token);
-  *token = next;
+	page = malloc(sizeof(*page) * SCAN_PAGE);
+	if (!page)
+		return -ENOMEM;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		goto out_free;
+	/* Ids are never "", so "" starts from the first one. */
+	rc = cs_prepare(cs, "SELECT " ITEM_COLS " FROM items WHERE id > ?1 ORDER BY id LIMIT ?2",
+			after, &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, SCAN_PAGE);
+		while (n < SCAN_PAGE && (rc = step_item(cs, st, after, &page[n])) == 1)
+			n++;
+		if (rc > 0)
+			rc = 0;
+	}
+	sqlite3_finalize(st);
+	cs_unlock(cs);
+	if (rc < 0)
+		goto out_free;
+	/* A full page may have more behind it; an empty next page ends it. */
+	if (n == SCAN_PAGE) {
+		next = strdup(page[n - 1].id);
+		if (!next) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+	}
+	/* Callbacks run without the lock: they may call back into us. */
+	for (i = 0; i < n; i++) {
+		rc = cb(arg, &page[i]);
+		if (rc)
+			break;
+	}
+	if (rc) {
+		free(next);
+		next = NULL;
+	}
+	free(*token);
+	*token = next;
 out_free:
-  free(page);
-  return rc;
+	free(page);
+	return rc;
 }
 
-static int cs_init(struct catalog *c) {
-  struct catalog_sqlite *cs = cs_of(c);
-  int rc = cs_lock(cs);
+static int cs_init(struct catalog *c)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	int rc = cs_lock(cs);
 
-  if (rc < 0)
-    return rc;
-  rc = cs_exec(cs, schema_sql, "create table items");
-  cs_unlock(cs);
-  return rc;
+	if (rc < 0)
+		return rc;
+	rc = cs_exec(cs, schema_sql, "create table items");
+	cs_unlock(cs);
+	return rc;
 }
 
-static int cs_check(struct catalog *c) {
-  struct catalog_sqlite *cs = cs_of(c);
-  int rc = cs_lock(cs);
+static int cs_check(struct catalog *c)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	int rc = cs_lock(cs);
 
-  if (rc < 0)
-    return rc;
-  /* Proves the table is there and that we can take the write lock. */
-  rc = cs_exec(
-      cs, "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",
-      "check table items");
-  if (rc < 0)
-    sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-  cs_unlock(cs);
-  return rc;
+	if (rc < 0)
+		return rc;
+	/* Proves the table is there and that we can take the write lock. */
+	rc = cs_exec(cs, "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",
+		     "check table items");
+	if (rc < 0)
+		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	cs_unlock(cs);
+	return rc;
 }
 
-static void cs_free(struct catalog *c) {
-  struct catalog_sqlite *cs = cs_of(c);
+static void cs_free(struct catalog *c)
+{
+	struct catalog_sqlite *cs = cs_of(c);
 
-  if (!cs)
-    return;
-  /* An inherited connection belongs to the parent: see cs_lock. */
-  if (cs->db && cs->db_pid == getpid() && sqlite3_close(cs->db) != SQLITE_OK)
-    log_warn("catalog %s: cannot close: %s", cs->path, sqlite3_errmsg(cs->db));
-  pthread_mutex_destroy(&cs->lock);
-  free(cs->path);
-  free(cs);
+	if (!cs)
+		return;
+	/* An inherited connection belongs to the parent: see cs_lock. */
+	if (cs->db && cs->db_pid == getpid() && sqlite3_close(cs->db) != SQLITE_OK)
+		log_warn("catalog %s: cannot close: %s", cs->path, sqlite3_errmsg(cs->db));
+	pthread_mutex_destroy(&cs->lock);
+	free(cs->path);
+	free(cs);
 }
 
 static const struct catalog_ops catalog_sqlite_ops = {
@@ -618,24 +623,25 @@ static const struct catalog_ops catalog_sqlite_ops = {
     .free = cs_free,
 };
 
-struct catalog *catalog_sqlite_new(const char *path) {
-  struct catalog_sqlite *cs = NULL;
+struct catalog *catalog_sqlite_new(const char *path)
+{
+	struct catalog_sqlite *cs = NULL;
 
-  if (!path || !*path) {
-    log_err("catalog: cannot open a sqlite catalog without a path");
-    return NULL;
-  }
-  cs = calloc(1, sizeof(*cs));
-  if (!cs || !(cs->path = strdup(path))) {
-    log_err("catalog %s: cannot open: out of memory", path);
-    free(cs);
-    return NULL;
-  }
-  cs->base.ops = &catalog_sqlite_ops;
-  pthread_mutex_init(&cs->lock, NULL);
-  if (cs_open(cs) < 0) {
-    cs_free(&cs->base);
-    return NULL;
-  }
-  return &cs->base;
+	if (!path || !*path) {
+		log_err("catalog: cannot open a sqlite catalog without a path");
+		return NULL;
+	}
+	cs = calloc(1, sizeof(*cs));
+	if (!cs || !(cs->path = strdup(path))) {
+		log_err("catalog %s: cannot open: out of memory", path);
+		free(cs);
+		return NULL;
+	}
+	cs->base.ops = &catalog_sqlite_ops;
+	pthread_mutex_init(&cs->lock, NULL);
+	if (cs_open(cs) < 0) {
+		cs_free(&cs->base);
+		return NULL;
+	}
+	return &cs->base;
 }

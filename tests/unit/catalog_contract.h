@@ -24,370 +24,349 @@
 
 #define CC_NODE_A "node-a"
 #define CC_NODE_B "node-b"
-#define CC_NOW                                                                 \
-  1700000000000LL /* any fixed wall clock: conditions use the given now */
-#define CC_TTL 30000LL
+#define CC_NOW	  1700000000000LL /* any fixed wall clock: conditions use the given now */
+#define CC_TTL	  30000LL
 
-static void cc_id(char *id, const char *prefix, const char *what) {
-  snprintf(id, CAT_ID_MAX + 1, "%s-%s", prefix, what);
+static void cc_id(char *id, const char *prefix, const char *what)
+{
+	snprintf(id, CAT_ID_MAX + 1, "%s-%s", prefix, what);
 }
 
-static void cc_hash(char out[CAT_HASH_HEX + 1], unsigned n) {
-  snprintf(out, CAT_HASH_HEX + 1, "%016x%016x", 0xabcu + n, n);
+static void cc_hash(char out[CAT_HASH_HEX + 1], unsigned n)
+{
+	snprintf(out, CAT_HASH_HEX + 1, "%016x%016x", 0xabcu + n, n);
 }
 
-static int cc_commit(struct catalog *c, const char *id, const char *node,
-                     uint64_t epoch, uint64_t base, unsigned hash_n,
-                     bool deleted) {
-  char h[CAT_HASH_HEX + 1];
-  struct cat_commit cm = {
-      .new_gen = base + 1,
-      .hash = h,
-      .size = 1000 + hash_n,
-      .mtime_ms = CC_NOW + hash_n,
-      .deleted = deleted,
-  };
+static int cc_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		     uint64_t base, unsigned hash_n, bool deleted)
+{
+	char h[CAT_HASH_HEX + 1];
+	struct cat_commit cm = {
+	    .new_gen = base + 1,
+	    .hash = h,
+	    .size = 1000 + hash_n,
+	    .mtime_ms = CC_NOW + hash_n,
+	    .deleted = deleted,
+	};
 
-  cc_hash(h, hash_n);
-  return c->ops->commit(c, id, node, epoch, base, &cm);
+	cc_hash(h, hash_n);
+	return c->ops->commit(c, id, node, epoch, base, &cm);
 }
 
-static void cc_acquire_basics(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1];
-  int rc;
+static void cc_acquire_basics(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	int rc;
 
-  cc_id(id, prefix, "acq");
-  memset(&it, 0x5a, sizeof(it));
-  rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
-  TAP_OK(rc == 0, "contract: acquire of a new id succeeds (rc %d)", rc);
-  TAP_OK(strcmp(it.id, id) == 0 && strcmp(it.owner, CC_NODE_A) == 0,
-         "contract: new item names its id and owner");
-  TAP_OK(it.epoch == 1 && it.gen == 0,
-         "contract: new item has epoch 1, gen 0 (got %" PRIu64 ", %" PRIu64 ")",
-         it.epoch, it.gen);
-  TAP_OK(it.expires_ms == CC_NOW + CC_TTL,
-         "contract: new lease expires at now + ttl");
-  TAP_OK(it.hash[0] == '\0' && it.deleted_ms == 0 && it.want[0] == '\0' &&
-             it.n_hist == 0,
-         "contract: new item has no hash, tombstone, want or hist");
+	cc_id(id, prefix, "acq");
+	memset(&it, 0x5a, sizeof(it));
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	TAP_OK(rc == 0, "contract: acquire of a new id succeeds (rc %d)", rc);
+	TAP_OK(strcmp(it.id, id) == 0 && strcmp(it.owner, CC_NODE_A) == 0,
+	       "contract: new item names its id and owner");
+	TAP_OK(it.epoch == 1 && it.gen == 0,
+	       "contract: new item has epoch 1, gen 0 (got %" PRIu64 ", %" PRIu64 ")", it.epoch,
+	       it.gen);
+	TAP_OK(it.expires_ms == CC_NOW + CC_TTL, "contract: new lease expires at now + ttl");
+	TAP_OK(it.hash[0] == '\0' && it.deleted_ms == 0 && it.want[0] == '\0' && it.n_hist == 0,
+	       "contract: new item has no hash, tombstone, want or hist");
 
-  rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 10, CC_TTL, &it);
-  TAP_OK(rc == 0 && it.epoch == 2 && it.expires_ms == CC_NOW + 10 + CC_TTL,
-         "contract: re-acquire by the holder bumps epoch to 2 (rc %d epoch "
-         "%" PRIu64 ")",
-         rc, it.epoch);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 10, CC_TTL, &it);
+	TAP_OK(rc == 0 && it.epoch == 2 && it.expires_ms == CC_NOW + 10 + CC_TTL,
+	       "contract: re-acquire by the holder bumps epoch to 2 (rc %d epoch "
+	       "%" PRIu64 ")",
+	       rc, it.epoch);
 
-  memset(&it, 0, sizeof(it));
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 20, CC_TTL, &it);
-  TAP_OK(rc == -EBUSY,
-         "contract: acquire by another node while held -> -EBUSY (rc %d)", rc);
-  TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2,
-         "contract: -EBUSY reports the holder (owner '%s' epoch %" PRIu64 ")",
-         it.owner, it.epoch);
+	memset(&it, 0, sizeof(it));
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 20, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY, "contract: acquire by another node while held -> -EBUSY (rc %d)", rc);
+	TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2,
+	       "contract: -EBUSY reports the holder (owner '%s' epoch %" PRIu64 ")", it.owner,
+	       it.epoch);
 
-  /* expires < now is the condition: at exactly the deadline it still holds. */
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 10 + CC_TTL, CC_TTL, &it);
-  TAP_OK(rc == -EBUSY,
-         "contract: acquire at exactly the deadline -> -EBUSY (rc %d)", rc);
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 11 + CC_TTL, CC_TTL, &it);
-  TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3,
-         "contract: acquire after expiry by another node -> epoch 3 (rc %d)",
-         rc);
+	/* expires < now is the condition: at exactly the deadline it still holds. */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 10 + CC_TTL, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY, "contract: acquire at exactly the deadline -> -EBUSY (rc %d)", rc);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 11 + CC_TTL, CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3,
+	       "contract: acquire after expiry by another node -> epoch 3 (rc %d)", rc);
 
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3 &&
-             it.expires_ms == CC_NOW + 11 + 2 * CC_TTL,
-         "contract: get sees the new holder (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3 &&
+		   it.expires_ms == CC_NOW + 11 + 2 * CC_TTL,
+	       "contract: get sees the new holder (rc %d)", rc);
 }
 
-static void cc_renew(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1];
-  int rc;
+static void cc_renew(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	int rc;
 
-  cc_id(id, prefix, "renew");
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 2 */
+	cc_id(id, prefix, "renew");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 2 */
 
-  rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 99999, &it);
-  TAP_OK(rc == -ESTALE, "contract: renew with a stale epoch -> -ESTALE (rc %d)",
-         rc);
-  rc = c->ops->renew(c, id, CC_NODE_B, 2, CC_NOW + 99999, &it);
-  TAP_OK(rc == -ESTALE, "contract: renew by a non-holder -> -ESTALE (rc %d)",
-         rc);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.expires_ms == CC_NOW + CC_TTL,
-         "contract: failed renews leave expires alone");
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 99999, &it);
+	TAP_OK(rc == -ESTALE, "contract: renew with a stale epoch -> -ESTALE (rc %d)", rc);
+	rc = c->ops->renew(c, id, CC_NODE_B, 2, CC_NOW + 99999, &it);
+	TAP_OK(rc == -ESTALE, "contract: renew by a non-holder -> -ESTALE (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + CC_TTL,
+	       "contract: failed renews leave expires alone");
 
-  memset(&it, 0, sizeof(it));
-  rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 50000, &it);
-  TAP_OK(
-      rc == 0 && it.expires_ms == CC_NOW + 50000 && it.epoch == 2 &&
-          strcmp(it.owner, CC_NODE_A) == 0,
-      "contract: renew by the holder sets expires and returns the item (rc %d)",
-      rc);
-  rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 60000, NULL);
-  TAP_OK(rc == 0, "contract: renew with out NULL works (rc %d)", rc);
+	memset(&it, 0, sizeof(it));
+	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 50000, &it);
+	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + 50000 && it.epoch == 2 &&
+		   strcmp(it.owner, CC_NODE_A) == 0,
+	       "contract: renew by the holder sets expires and returns the item (rc %d)", rc);
+	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 60000, NULL);
+	TAP_OK(rc == 0, "contract: renew with out NULL works (rc %d)", rc);
 
-  cc_id(id, prefix, "renew-missing");
-  rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW, NULL);
-  TAP_OK(rc == -ESTALE || rc == -ENOENT,
-         "contract: renew of an absent id fails (rc %d)", rc);
+	cc_id(id, prefix, "renew-missing");
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW, NULL);
+	TAP_OK(rc == -ESTALE || rc == -ENOENT, "contract: renew of an absent id fails (rc %d)", rc);
 }
 
-static void cc_commit_rules(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1], h[CAT_HASH_HEX + 1];
-  int rc;
+static void cc_commit_rules(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1], h[CAT_HASH_HEX + 1];
+	int rc;
 
-  cc_id(id, prefix, "commit");
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* A, epoch 1 */
+	cc_id(id, prefix, "commit");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* A, epoch 1 */
 
-  rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
-  TAP_OK(rc == 0, "contract: commit with the right base gen succeeds (rc %d)",
-         rc);
-  rc = c->ops->get(c, id, &it);
-  cc_hash(h, 1);
-  TAP_OK(rc == 0 && it.gen == 1 && strcmp(it.hash, h) == 0 && it.size == 1001 &&
-             it.mtime_ms == CC_NOW + 1 && it.deleted_ms == 0,
-         "contract: commit sets gen, hash, size and mtime");
-  TAP_OK(it.n_hist == 1 && it.hist[0].gen == 1 &&
-             strcmp(it.hist[0].hash, h) == 0,
-         "contract: commit pushes one hist entry (n_hist %d)", it.n_hist);
-  TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 1,
-         "contract: commit keeps the lease");
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	TAP_OK(rc == 0, "contract: commit with the right base gen succeeds (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	cc_hash(h, 1);
+	TAP_OK(rc == 0 && it.gen == 1 && strcmp(it.hash, h) == 0 && it.size == 1001 &&
+		   it.mtime_ms == CC_NOW + 1 && it.deleted_ms == 0,
+	       "contract: commit sets gen, hash, size and mtime");
+	TAP_OK(it.n_hist == 1 && it.hist[0].gen == 1 && strcmp(it.hist[0].hash, h) == 0,
+	       "contract: commit pushes one hist entry (n_hist %d)", it.n_hist);
+	TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 1,
+	       "contract: commit keeps the lease");
 
-  rc = cc_commit(c, id, CC_NODE_A, 1, 0, 2, false);
-  TAP_OK(rc == -ESTALE,
-         "contract: commit with a wrong base gen -> -ESTALE (rc %d)", rc);
-  rc = cc_commit(c, id, CC_NODE_A, 1, 5, 2, false);
-  TAP_OK(rc == -ESTALE,
-         "contract: commit with a future base gen -> -ESTALE (rc %d)", rc);
-  rc = cc_commit(c, id, CC_NODE_A, 2, 1, 2, false);
-  TAP_OK(rc == -ESTALE,
-         "contract: commit with a wrong epoch -> -ESTALE (rc %d)", rc);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.gen == 1 && strcmp(it.hash, h) == 0 && it.n_hist == 1 &&
-             it.size == 1001,
-         "contract: failed commits leave the item unchanged");
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 2, false);
+	TAP_OK(rc == -ESTALE, "contract: commit with a wrong base gen -> -ESTALE (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 1, 5, 2, false);
+	TAP_OK(rc == -ESTALE, "contract: commit with a future base gen -> -ESTALE (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 2, 1, 2, false);
+	TAP_OK(rc == -ESTALE, "contract: commit with a wrong epoch -> -ESTALE (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.gen == 1 && strcmp(it.hash, h) == 0 && it.n_hist == 1 &&
+		   it.size == 1001,
+	       "contract: failed commits leave the item unchanged");
 
-  /* B takes the expired lease: A's commit must now be refused. */
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + CC_TTL + 1, CC_TTL, &it);
-  TAP_OK(rc == 0 && it.epoch == 2 && it.gen == 1,
-         "contract: B takes over the expired lease");
-  rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
-  TAP_OK(rc == -ESTALE,
-         "contract: commit by a node that lost the lease -> -ESTALE (rc %d)",
-         rc);
-  rc = cc_commit(c, id, CC_NODE_B, 2, 1, 4, false);
-  TAP_OK(rc == 0, "contract: the new holder commits on the same base (rc %d)",
-         rc);
-  rc = c->ops->get(c, id, &it);
-  cc_hash(h, 4);
-  TAP_OK(rc == 0 && it.gen == 2 && strcmp(it.hash, h) == 0 && it.n_hist == 2 &&
-             it.hist[1].gen == 2 && strcmp(it.hist[1].hash, h) == 0,
-         "contract: item holds the new holder's version, newest hist last");
+	/* B takes the expired lease: A's commit must now be refused. */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + CC_TTL + 1, CC_TTL, &it);
+	TAP_OK(rc == 0 && it.epoch == 2 && it.gen == 1, "contract: B takes over the expired lease");
+	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
+	TAP_OK(rc == -ESTALE, "contract: commit by a node that lost the lease -> -ESTALE (rc %d)",
+	       rc);
+	rc = cc_commit(c, id, CC_NODE_B, 2, 1, 4, false);
+	TAP_OK(rc == 0, "contract: the new holder commits on the same base (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	cc_hash(h, 4);
+	TAP_OK(rc == 0 && it.gen == 2 && strcmp(it.hash, h) == 0 && it.n_hist == 2 &&
+		   it.hist[1].gen == 2 && strcmp(it.hist[1].hash, h) == 0,
+	       "contract: item holds the new holder's version, newest hist last");
 }
 
-static void cc_release(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1];
-  int rc;
+static void cc_release(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	int rc;
 
-  cc_id(id, prefix, "release");
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
-  rc = c->ops->release(c, id, CC_NODE_B, 1);
-  TAP_OK(rc == -ESTALE, "contract: release by a non-holder -> -ESTALE (rc %d)",
-         rc);
-  rc = c->ops->release(c, id, CC_NODE_A, 2);
-  TAP_OK(rc == -ESTALE,
-         "contract: release with a wrong epoch -> -ESTALE (rc %d)", rc);
-  rc = c->ops->release(c, id, CC_NODE_A, 1);
-  TAP_OK(rc == 0, "contract: release by the holder succeeds (rc %d)", rc);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.owner[0] == '\0' && it.expires_ms == 0 && it.epoch == 1,
-         "contract: release clears owner and expires, keeps epoch");
-  rc = c->ops->release(c, id, CC_NODE_A, 1);
-  TAP_OK(rc == -ESTALE, "contract: a second release -> -ESTALE (rc %d)", rc);
-  rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 5, NULL);
-  TAP_OK(rc == -ESTALE, "contract: renew after release -> -ESTALE (rc %d)", rc);
-  /* Well before the old deadline: the released lease is free at once. */
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
-  TAP_OK(
-      rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2,
-      "contract: another node acquires a released lease (rc %d epoch %" PRIu64
-      ")",
-      rc, it.epoch);
+	cc_id(id, prefix, "release");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
+	rc = c->ops->release(c, id, CC_NODE_B, 1);
+	TAP_OK(rc == -ESTALE, "contract: release by a non-holder -> -ESTALE (rc %d)", rc);
+	rc = c->ops->release(c, id, CC_NODE_A, 2);
+	TAP_OK(rc == -ESTALE, "contract: release with a wrong epoch -> -ESTALE (rc %d)", rc);
+	rc = c->ops->release(c, id, CC_NODE_A, 1);
+	TAP_OK(rc == 0, "contract: release by the holder succeeds (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.owner[0] == '\0' && it.expires_ms == 0 && it.epoch == 1,
+	       "contract: release clears owner and expires, keeps epoch");
+	rc = c->ops->release(c, id, CC_NODE_A, 1);
+	TAP_OK(rc == -ESTALE, "contract: a second release -> -ESTALE (rc %d)", rc);
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 5, NULL);
+	TAP_OK(rc == -ESTALE, "contract: renew after release -> -ESTALE (rc %d)", rc);
+	/* Well before the old deadline: the released lease is free at once. */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2,
+	       "contract: another node acquires a released lease (rc %d epoch %" PRIu64 ")", rc,
+	       it.epoch);
 }
 
-static void cc_want(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1];
-  int rc;
+static void cc_want(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	int rc;
 
-  cc_id(id, prefix, "want");
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
-  TAP_OK(rc == -EBUSY, "contract: B is refused while A holds (rc %d)", rc);
-  rc = c->ops->want(c, id, CC_NODE_B);
-  TAP_OK(rc == 0, "contract: want by B succeeds (rc %d)", rc);
-  memset(&it, 0, sizeof(it));
-  rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
-  TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
-         "contract: holder sees the want mark through renew (want '%s')",
-         it.want);
-  rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 2, CC_TTL, &it); /* epoch 2 */
-  TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
-         "contract: re-acquire by the holder keeps another node's want");
-  rc = c->ops->release(c, id, CC_NODE_A, 2);
-  TAP_OK(rc == 0, "contract: holder hands over by releasing (rc %d)", rc);
-  rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 3, CC_TTL, &it);
-  TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.want[0] == '\0',
-         "contract: acquire by the wanting node clears want (want '%s')",
-         it.want);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.want[0] == '\0', "contract: want stays cleared");
+	cc_id(id, prefix, "want");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY, "contract: B is refused while A holds (rc %d)", rc);
+	rc = c->ops->want(c, id, CC_NODE_B);
+	TAP_OK(rc == 0, "contract: want by B succeeds (rc %d)", rc);
+	memset(&it, 0, sizeof(it));
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
+	       "contract: holder sees the want mark through renew (want '%s')", it.want);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 2, CC_TTL, &it); /* epoch 2 */
+	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
+	       "contract: re-acquire by the holder keeps another node's want");
+	rc = c->ops->release(c, id, CC_NODE_A, 2);
+	TAP_OK(rc == 0, "contract: holder hands over by releasing (rc %d)", rc);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 3, CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.want[0] == '\0',
+	       "contract: acquire by the wanting node clears want (want '%s')", it.want);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.want[0] == '\0', "contract: want stays cleared");
 
-  cc_id(id, prefix, "want-missing");
-  c->ops->want(c, id, CC_NODE_B);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == -ENOENT,
-         "contract: want on an absent id creates nothing (rc %d)", rc);
+	cc_id(id, prefix, "want-missing");
+	c->ops->want(c, id, CC_NODE_B);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == -ENOENT, "contract: want on an absent id creates nothing (rc %d)", rc);
 }
 
-static void cc_tombstone_and_hist(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1], h[CAT_HASH_HEX + 1];
-  uint64_t gen = 0;
-  int rc, i, ok = 1;
+static void cc_tombstone_and_hist(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1], h[CAT_HASH_HEX + 1];
+	uint64_t gen = 0;
+	int rc, i, ok = 1;
 
-  cc_id(id, prefix, "tomb");
-  c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
-  rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 1, false);
-  rc |= cc_commit(c, id, CC_NODE_A, 1, gen++, 2, true);
-  TAP_OK(rc == 0, "contract: version then tombstone commit (rc %d)", rc);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.deleted_ms != 0 && it.gen == 2,
-         "contract: tombstone commit sets deleted (deleted_ms %" PRId64 ")",
-         it.deleted_ms);
-  rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 3, false);
-  TAP_OK(rc == 0, "contract: commit over a tombstone succeeds (rc %d)", rc);
-  rc = c->ops->get(c, id, &it);
-  cc_hash(h, 3);
-  TAP_OK(rc == 0 && it.deleted_ms == 0 && it.gen == 3 &&
-             strcmp(it.hash, h) == 0,
-         "contract: a later commit revives the item");
+	cc_id(id, prefix, "tomb");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
+	rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 1, false);
+	rc |= cc_commit(c, id, CC_NODE_A, 1, gen++, 2, true);
+	TAP_OK(rc == 0, "contract: version then tombstone commit (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.deleted_ms != 0 && it.gen == 2,
+	       "contract: tombstone commit sets deleted (deleted_ms %" PRId64 ")", it.deleted_ms);
+	rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 3, false);
+	TAP_OK(rc == 0, "contract: commit over a tombstone succeeds (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	cc_hash(h, 3);
+	TAP_OK(rc == 0 && it.deleted_ms == 0 && it.gen == 3 && strcmp(it.hash, h) == 0,
+	       "contract: a later commit revives the item");
 
-  for (i = 0; i < CAT_HIST_MAX + 3 && ok; i++)
-    ok = cc_commit(c, id, CC_NODE_A, 1, gen++, 10 + (unsigned)i, false) == 0;
-  TAP_OK(ok, "contract: %d more commits succeed", CAT_HIST_MAX + 3);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == 0 && it.n_hist == CAT_HIST_MAX && it.gen == gen,
-         "contract: hist trimmed to CAT_HIST_MAX (n_hist %d gen %" PRIu64 ")",
-         it.n_hist, it.gen);
-  for (i = 0, ok = 1; i < it.n_hist && i < CAT_HIST_MAX; i++) {
-    cc_hash(h, 10 + CAT_HIST_MAX + 3 - (unsigned)it.n_hist + (unsigned)i);
-    ok &= it.hist[i].gen == gen - (uint64_t)it.n_hist + 1 + (uint64_t)i &&
-          strcmp(it.hist[i].hash, h) == 0 && it.hist[i].time_ms != 0;
-  }
-  TAP_OK(ok, "contract: hist holds the last %d commits, oldest first",
-         CAT_HIST_MAX);
+	for (i = 0; i < CAT_HIST_MAX + 3 && ok; i++)
+		ok = cc_commit(c, id, CC_NODE_A, 1, gen++, 10 + (unsigned)i, false) == 0;
+	TAP_OK(ok, "contract: %d more commits succeed", CAT_HIST_MAX + 3);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.n_hist == CAT_HIST_MAX && it.gen == gen,
+	       "contract: hist trimmed to CAT_HIST_MAX (n_hist %d gen %" PRIu64 ")", it.n_hist,
+	       it.gen);
+	for (i = 0, ok = 1; i < it.n_hist && i < CAT_HIST_MAX; i++) {
+		cc_hash(h, 10 + CAT_HIST_MAX + 3 - (unsigned)it.n_hist + (unsigned)i);
+		ok &= it.hist[i].gen == gen - (uint64_t)it.n_hist + 1 + (uint64_t)i &&
+		      strcmp(it.hist[i].hash, h) == 0 && it.hist[i].time_ms != 0;
+	}
+	TAP_OK(ok, "contract: hist holds the last %d commits, oldest first", CAT_HIST_MAX);
 }
 
 struct cc_scan {
-  const char *prefix;
-  int seen[25];
-  int other;
-  int stop_after;
-  int calls;
+	const char *prefix;
+	int seen[25];
+	int other;
+	int stop_after;
+	int calls;
 };
 
-static int cc_scan_cb(void *arg, const struct cat_item *it) {
-  struct cc_scan *s = arg;
-  size_t pl = strlen(s->prefix);
-  int n;
+static int cc_scan_cb(void *arg, const struct cat_item *it)
+{
+	struct cc_scan *s = arg;
+	size_t pl = strlen(s->prefix);
+	int n;
 
-  s->calls++;
-  if (s->stop_after && s->calls >= s->stop_after)
-    return 42;
-  if (strncmp(it->id, s->prefix, pl) != 0 ||
-      strncmp(it->id + pl, "-scan-", 6) != 0)
-    return 0;
-  n = atoi(it->id + pl + 6);
-  if (n >= 0 && n < 25)
-    s->seen[n]++;
-  else
-    s->other++;
-  return 0;
+	s->calls++;
+	if (s->stop_after && s->calls >= s->stop_after)
+		return 42;
+	if (strncmp(it->id, s->prefix, pl) != 0 || strncmp(it->id + pl, "-scan-", 6) != 0)
+		return 0;
+	n = atoi(it->id + pl + 6);
+	if (n >= 0 && n < 25)
+		s->seen[n]++;
+	else
+		s->other++;
+	return 0;
 }
 
-static void cc_scan(struct catalog *c, const char *prefix) {
-  struct cc_scan s = {.prefix = prefix};
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1], what[32], *token = NULL;
-  int i, rc = 0, pages = 0, once = 1, ok = 1;
+static void cc_scan(struct catalog *c, const char *prefix)
+{
+	struct cc_scan s = {.prefix = prefix};
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1], what[32], *token = NULL;
+	int i, rc = 0, pages = 0, once = 1, ok = 1;
 
-  for (i = 0; i < 25; i++) {
-    snprintf(what, sizeof(what), "scan-%d", i);
-    cc_id(id, prefix, what);
-    ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it) == 0;
-    if (i % 5 == 0) /* tombstones are listed too */
-      ok &= cc_commit(c, id, CC_NODE_A, 1, 0, 1, true) == 0;
-  }
-  TAP_OK(ok, "contract: 25 items created for the scan");
-  /* Bounded: a table shared with other runs may hold many items. */
-  do {
-    rc = c->ops->scan(c, &token, cc_scan_cb, &s);
-    pages++;
-  } while (rc == 0 && token && pages < 100000);
-  TAP_OK(rc == 0 && !token,
-         "contract: scan ends with a NULL token (rc %d, %d pages)", rc, pages);
-  free(token);
-  for (i = 0; i < 25; i++)
-    once &= s.seen[i] == 1;
-  TAP_OK(once && s.other == 0,
-         "contract: scan sees each of the 25 items exactly once");
+	for (i = 0; i < 25; i++) {
+		snprintf(what, sizeof(what), "scan-%d", i);
+		cc_id(id, prefix, what);
+		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it) == 0;
+		if (i % 5 == 0) /* tombstones are listed too */
+			ok &= cc_commit(c, id, CC_NODE_A, 1, 0, 1, true) == 0;
+	}
+	TAP_OK(ok, "contract: 25 items created for the scan");
+	/* Bounded: a table shared with other runs may hold many items. */
+	do {
+		rc = c->ops->scan(c, &token, cc_scan_cb, &s);
+		pages++;
+	} while (rc == 0 && token && pages < 100000);
+	TAP_OK(rc == 0 && !token, "contract: scan ends with a NULL token (rc %d, %d pages)", rc,
+	       pages);
+	free(token);
+	for (i = 0; i < 25; i++)
+		once &= s.seen[i] == 1;
+	TAP_OK(once && s.other == 0, "contract: scan sees each of the 25 items exactly once");
 
-  memset(&s, 0, sizeof(s));
-  s.prefix = prefix;
-  s.stop_after = 3;
-  token = NULL;
-  rc = c->ops->scan(c, &token, cc_scan_cb, &s);
-  TAP_OK(rc == 42 && s.calls == 3,
-         "contract: a non-zero callback return stops the scan (rc %d)", rc);
-  free(token);
+	memset(&s, 0, sizeof(s));
+	s.prefix = prefix;
+	s.stop_after = 3;
+	token = NULL;
+	rc = c->ops->scan(c, &token, cc_scan_cb, &s);
+	TAP_OK(rc == 42 && s.calls == 3,
+	       "contract: a non-zero callback return stops the scan (rc %d)", rc);
+	free(token);
 }
 
-static void cc_get_missing(struct catalog *c, const char *prefix) {
-  struct cat_item it;
-  char id[CAT_ID_MAX + 1];
-  int rc;
+static void cc_get_missing(struct catalog *c, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	int rc;
 
-  cc_id(id, prefix, "never");
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == -ENOENT, "contract: get of a missing id -> -ENOENT (rc %d)", rc);
-  rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
-  TAP_OK(rc == -ESTALE, "contract: commit to a missing id -> -ESTALE (rc %d)",
-         rc);
-  rc = c->ops->release(c, id, CC_NODE_A, 1);
-  TAP_OK(rc == -ESTALE, "contract: release of a missing id -> -ESTALE (rc %d)",
-         rc);
-  rc = c->ops->get(c, id, &it);
-  TAP_OK(rc == -ENOENT, "contract: failed writes created nothing (rc %d)", rc);
+	cc_id(id, prefix, "never");
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == -ENOENT, "contract: get of a missing id -> -ENOENT (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	TAP_OK(rc == -ESTALE, "contract: commit to a missing id -> -ESTALE (rc %d)", rc);
+	rc = c->ops->release(c, id, CC_NODE_A, 1);
+	TAP_OK(rc == -ESTALE, "contract: release of a missing id -> -ESTALE (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == -ENOENT, "contract: failed writes created nothing (rc %d)", rc);
 }
 
 /* Runs the whole contract against c. prefix must be a valid id of at most
  * about 100 bytes, unique to this run. */
-static inline void catalog_contract_run(struct catalog *c, const char *prefix) {
-  cc_acquire_basics(c, prefix);
-  cc_renew(c, prefix);
-  cc_commit_rules(c, prefix);
-  cc_release(c, prefix);
-  cc_want(c, prefix);
-  cc_tombstone_and_hist(c, prefix);
-  cc_get_missing(c, prefix);
-  cc_scan(c, prefix);
+static inline void catalog_contract_run(struct catalog *c, const char *prefix)
+{
+	cc_acquire_basics(c, prefix);
+	cc_renew(c, prefix);
+	cc_commit_rules(c, prefix);
+	cc_release(c, prefix);
+	cc_want(c, prefix);
+	cc_tombstone_and_hist(c, prefix);
+	cc_get_missing(c, prefix);
+	cc_scan(c, prefix);
 }
 
 #endif

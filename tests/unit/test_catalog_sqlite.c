@@ -14,167 +14,161 @@
 #include "tests/unit/catalog_contract.h"
 #include "tests/unit/tap.h"
 
-static int count_cb(void *arg, const struct cat_item *it) {
-  int *seen = arg;
-  int n;
+static int count_cb(void *arg, const struct cat_item *it)
+{
+	int *seen = arg;
+	int n;
 
-  if (sscanf(it->id, "page-%d", &n) == 1 && n >= 0 && n < 1200)
-    seen[n]++;
-  return 0;
+	if (sscanf(it->id, "page-%d", &n) == 1 && n >= 0 && n < 1200)
+		seen[n]++;
+	return 0;
 }
 
 struct race {
-  struct catalog *c;
-  char node[24];
-  int won;
-  int busy;
-  int other;
+	struct catalog *c;
+	char node[24];
+	int won;
+	int busy;
+	int other;
 };
 
-static void *race_thread(void *p) {
-  struct race *r = p;
-  struct cat_item it;
-  char id[32];
-  int i;
+static void *race_thread(void *p)
+{
+	struct race *r = p;
+	struct cat_item it;
+	char id[32];
+	int i;
 
-  for (i = 0; i < 50; i++) {
-    snprintf(id, sizeof(id), "race-%d", i);
-    switch (r->c->ops->acquire(r->c, id, r->node, 1000, 60000, &it)) {
-    case 0:
-      r->won++;
-      break;
-    case -EBUSY:
-      r->busy++;
-      break;
-    default:
-      r->other++;
-      break;
-    }
-  }
-  return NULL;
+	for (i = 0; i < 50; i++) {
+		snprintf(id, sizeof(id), "race-%d", i);
+		switch (r->c->ops->acquire(r->c, id, r->node, 1000, 60000, &it)) {
+		case 0: r->won++; break;
+		case -EBUSY: r->busy++; break;
+		default: r->other++; break;
+		}
+	}
+	return NULL;
 }
 
-int main(void) {
-  char dir[] = "/tmp/tfs-catsql-XXXXXX", path[256], cmd[300];
-  struct catalog *c, *c2;
-  struct cat_item it;
-  struct race r[4];
-  pthread_t th[4];
-  char *token = NULL;
-  static int seen[1200];
-  int i, rc, pages = 0, once = 1, won = 0, other = 0;
+int main(void)
+{
+	char dir[] = "/tmp/tfs-catsql-XXXXXX", path[256], cmd[300];
+	struct catalog *c, *c2;
+	struct cat_item it;
+	struct race r[4];
+	pthread_t th[4];
+	char *token = NULL;
+	static int seen[1200];
+	int i, rc, pages = 0, once = 1, won = 0, other = 0;
 
-  if (!mkdtemp(dir)) {
-    printf("not ok - cannot make a temp dir\n");
-    return 1;
-  }
-  snprintf(path, sizeof(path), "%s/catalog.db", dir);
-  c = catalog_sqlite_new(path);
-  TAP_OK(c != NULL, "catalog_sqlite_new creates %s", path);
-  if (!c)
-    return TAP_DONE();
-  TAP_OK(c->ops->init(c) == 0, "init is idempotent");
-  TAP_OK(c->ops->check(c) == 0, "check passes");
+	if (!mkdtemp(dir)) {
+		printf("not ok - cannot make a temp dir\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/catalog.db", dir);
+	c = catalog_sqlite_new(path);
+	TAP_OK(c != NULL, "catalog_sqlite_new creates %s", path);
+	if (!c)
+		return TAP_DONE();
+	TAP_OK(c->ops->init(c) == 0, "init is idempotent");
+	TAP_OK(c->ops->check(c) == 0, "check passes");
 
-  catalog_contract_run(c, "contract1");
+	catalog_contract_run(c, "contract1");
 
-  /* Pages: more items than one page of 500, each seen once. */
-  rc = 0;
-  for (i = 0; i < 1200 && rc == 0; i++) {
-    char id[32];
+	/* Pages: more items than one page of 500, each seen once. */
+	rc = 0;
+	for (i = 0; i < 1200 && rc == 0; i++) {
+		char id[32];
 
-    snprintf(id, sizeof(id), "page-%d", i);
-    rc = c->ops->acquire(c, id, "n", 1, 1, &it);
-  }
-  TAP_OK(rc == 0, "1200 items created");
-  do {
-    rc = c->ops->scan(c, &token, count_cb, seen);
-    pages++;
-  } while (rc == 0 && token && pages < 100);
-  for (i = 0; i < 1200; i++)
-    once &= seen[i] == 1;
-  TAP_OK(rc == 0 && !token && once,
-         "scan over %d pages sees 1200 items once each", pages);
-  TAP_OK(pages >= 3, "scan used several pages (%d)", pages);
+		snprintf(id, sizeof(id), "page-%d", i);
+		rc = c->ops->acquire(c, id, "n", 1, 1, &it);
+	}
+	TAP_OK(rc == 0, "1200 items created");
+	do {
+		rc = c->ops->scan(c, &token, count_cb, seen);
+		pages++;
+	} while (rc == 0 && token && pages < 100);
+	for (i = 0; i < 1200; i++)
+		once &= seen[i] == 1;
+	TAP_OK(rc == 0 && !token && once, "scan over %d pages sees 1200 items once each", pages);
+	TAP_OK(pages >= 3, "scan used several pages (%d)", pages);
 
-  /* A second connection to the same file, as a second mount would. */
-  c2 = catalog_sqlite_new(path);
-  TAP_OK(c2 != NULL, "second catalog on the same file opens");
-  rc =
-      c2->ops->acquire(c2, "contract1-acq", "node-c", CC_NOW + 12, CC_TTL, &it);
-  TAP_OK(rc == -EBUSY && strcmp(it.owner, CC_NODE_B) == 0,
-         "second connection sees the first one's lease (rc %d owner '%s')", rc,
-         it.owner);
-  rc = c2->ops->acquire(c2, "shared", "node-c", 1000, 60000, &it);
-  TAP_OK(rc == 0, "second connection acquires a new id");
-  rc = c->ops->acquire(c, "shared", "node-d", 1001, 60000, &it);
-  TAP_OK(rc == -EBUSY && strcmp(it.owner, "node-c") == 0,
-         "first connection sees the second one's lease (rc %d)", rc);
+	/* A second connection to the same file, as a second mount would. */
+	c2 = catalog_sqlite_new(path);
+	TAP_OK(c2 != NULL, "second catalog on the same file opens");
+	rc = c2->ops->acquire(c2, "contract1-acq", "node-c", CC_NOW + 12, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY && strcmp(it.owner, CC_NODE_B) == 0,
+	       "second connection sees the first one's lease (rc %d owner '%s')", rc, it.owner);
+	rc = c2->ops->acquire(c2, "shared", "node-c", 1000, 60000, &it);
+	TAP_OK(rc == 0, "second connection acquires a new id");
+	rc = c->ops->acquire(c, "shared", "node-d", 1001, 60000, &it);
+	TAP_OK(rc == -EBUSY && strcmp(it.owner, "node-c") == 0,
+	       "first connection sees the second one's lease (rc %d)", rc);
 
-  /* Threads race for 50 new ids: each id has exactly one winner. */
-  for (i = 0; i < 4; i++) {
-    memset(&r[i], 0, sizeof(r[i]));
-    r[i].c = i % 2 ? c2 : c;
-    snprintf(r[i].node, sizeof(r[i].node), "racer-%d", i);
-    pthread_create(&th[i], NULL, race_thread, &r[i]);
-  }
-  for (i = 0; i < 4; i++) {
-    pthread_join(th[i], NULL);
-    won += r[i].won;
-    other += r[i].other;
-  }
-  TAP_OK(won == 50 && other == 0,
-         "racing acquires: %d winners for 50 ids, %d errors", won, other);
-  catalog_free(c2);
+	/* Threads race for 50 new ids: each id has exactly one winner. */
+	for (i = 0; i < 4; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].c = i % 2 ? c2 : c;
+		snprintf(r[i].node, sizeof(r[i].node), "racer-%d", i);
+		pthread_create(&th[i], NULL, race_thread, &r[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		won += r[i].won;
+		other += r[i].other;
+	}
+	TAP_OK(won == 50 && other == 0, "racing acquires: %d winners for 50 ids, %d errors", won,
+	       other);
+	catalog_free(c2);
 
-  /* A child process (fork) gets its own connection and sees the data. */
-  fflush(stdout);
-  {
-    pid_t pid = fork();
-    int status = 0;
+	/* A child process (fork) gets its own connection and sees the data. */
+	fflush(stdout);
+	{
+		pid_t pid = fork();
+		int status = 0;
 
-    if (pid == 0) {
-      struct cat_item ci;
-      int crc = c->ops->get(c, "shared", &ci);
+		if (pid == 0) {
+			struct cat_item ci;
+			int crc = c->ops->get(c, "shared", &ci);
 
-      _exit(crc == 0 && strcmp(ci.owner, "node-c") == 0 ? 0 : 1);
-    }
-    waitpid(pid, &status, 0);
-    TAP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-           "a forked child reads through its own connection");
-  }
+			_exit(crc == 0 && strcmp(ci.owner, "node-c") == 0 ? 0 : 1);
+		}
+		waitpid(pid, &status, 0);
+		TAP_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		       "a forked child reads through its own connection");
+	}
 
-  /* Durable across close and reopen. */
-  catalog_free(c);
-  c = catalog_sqlite_new(path);
-  rc = c ? c->ops->get(c, "contract1-commit", &it) : -1;
-  TAP_OK(rc == 0 && it.gen == 2 && strcmp(it.owner, CC_NODE_B) == 0,
-         "items survive a close and reopen (rc %d)", rc);
-  rc = c ? c->ops->get(c, "", &it) : -1;
-  TAP_OK(rc == -EINVAL, "an empty id is -EINVAL (rc %d)", rc);
-  catalog_free(c);
+	/* Durable across close and reopen. */
+	catalog_free(c);
+	c = catalog_sqlite_new(path);
+	rc = c ? c->ops->get(c, "contract1-commit", &it) : -1;
+	TAP_OK(rc == 0 && it.gen == 2 && strcmp(it.owner, CC_NODE_B) == 0,
+	       "items survive a close and reopen (rc %d)", rc);
+	rc = c ? c->ops->get(c, "", &it) : -1;
+	TAP_OK(rc == -EINVAL, "an empty id is -EINVAL (rc %d)", rc);
+	catalog_free(c);
 
-  /* Errors: a folder that does not exist, a file that is not SQLite. */
-  snprintf(path, sizeof(path), "%s/missing/catalog.db", dir);
-  c = catalog_sqlite_new(path);
-  TAP_OK(c == NULL, "a catalog in a missing folder fails to open");
-  catalog_free(c);
-  snprintf(path, sizeof(path), "%s/garbage.db", dir);
-  {
-    FILE *f = fopen(path, "w");
+	/* Errors: a folder that does not exist, a file that is not SQLite. */
+	snprintf(path, sizeof(path), "%s/missing/catalog.db", dir);
+	c = catalog_sqlite_new(path);
+	TAP_OK(c == NULL, "a catalog in a missing folder fails to open");
+	catalog_free(c);
+	snprintf(path, sizeof(path), "%s/garbage.db", dir);
+	{
+		FILE *f = fopen(path, "w");
 
-    if (f) {
-      for (i = 0; i < 200; i++)
-        fputs("this is not a database file at all. ", f);
-      fclose(f);
-    }
-  }
-  c = catalog_sqlite_new(path);
-  TAP_OK(c == NULL, "a file that is not SQLite fails to open");
-  catalog_free(c);
+		if (f) {
+			for (i = 0; i < 200; i++)
+				fputs("this is not a database file at all. ", f);
+			fclose(f);
+		}
+	}
+	c = catalog_sqlite_new(path);
+	TAP_OK(c == NULL, "a file that is not SQLite fails to open");
+	catalog_free(c);
 
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    printf("# cleanup failed\n");
-  return TAP_DONE();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# cleanup failed\n");
+	return TAP_DONE();
 }
