@@ -1,0 +1,211 @@
+/* tenantfs(8): parses the command line, checks store and catalog while
+ * errors can still reach the terminal, mounts, daemonizes, starts the
+ * engine, serves, and on unmount or SIGTERM writes every database back. */
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "fuse/fs.h"
+#include "fuse/options.h"
+#include "fuse/setup.h"
+#include "s3/http.h"
+#include "s3/log.h"
+
+/* libfuse's own messages go through our logger (and so to syslog once
+ * daemonized); they end in a newline which ours adds itself. */
+static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	tfs_log((int)level, "libfuse: %s", msg);
+}
+
+static void log_counters(struct tcache *tc, const struct tfs_backend *b)
+{
+	struct tcache_stats s;
+	struct http_stats h;
+
+	tcache_get_stats(tc, &s);
+	tfs_backend_http_stats(b, &h);
+	log_info("stats: opens=%llu faults=%llu fault_bytes=%llu writebacks=%llu puts=%llu "
+		 "puts_skipped=%llu commits=%llu quarantined=%llu evictions=%llu "
+		 "lease_acquires=%llu lease_renews=%llu lease_releases=%llu",
+		 (unsigned long long)s.opens, (unsigned long long)s.faults,
+		 (unsigned long long)s.fault_bytes, (unsigned long long)s.writebacks,
+		 (unsigned long long)s.puts, (unsigned long long)s.puts_skipped,
+		 (unsigned long long)s.commits, (unsigned long long)s.quarantined,
+		 (unsigned long long)s.evictions, (unsigned long long)s.lease_acquires,
+		 (unsigned long long)s.lease_renews, (unsigned long long)s.lease_releases);
+	log_info("requests: s3_get=%llu s3_put=%llu s3_head=%llu s3_list=%llu s3_delete=%llu "
+		 "s3_other=%llu ddb_read=%llu ddb_write=%llu ddb_other=%llu retries=%llu",
+		 (unsigned long long)h.s3_get, (unsigned long long)h.s3_put,
+		 (unsigned long long)h.s3_head, (unsigned long long)h.s3_list,
+		 (unsigned long long)h.s3_delete, (unsigned long long)h.s3_other,
+		 (unsigned long long)h.ddb_read, (unsigned long long)h.ddb_write,
+		 (unsigned long long)h.ddb_other, (unsigned long long)h.retries);
+}
+
+static int run_mount(struct tfs_options *o)
+{
+	struct tfs_backend b;
+	struct tcache_options topt;
+	struct tcache *tc = NULL;
+	struct tfs_fs fs;
+	struct fuse *f = NULL;
+	struct fuse_session *se;
+	struct fuse_loop_config *lcfg = NULL;
+	int mounted = 0, handlers = 0, started = 0;
+	int rc = 1, r;
+
+	memset(&b, 0, sizeof(b));
+	/* Everything that can fail for a reason the user must fix happens
+	 * here, in the foreground, before fuse_daemonize() detaches. */
+	if (tfs_backend_check(o) < 0)
+		goto out;
+	if (tfs_backend_open(o, 0, &b) < 0)
+		goto out;
+
+	memset(&topt, 0, sizeof(topt));
+	topt.cache_dir = o->cache_dir;
+	topt.cache_size = o->cache_size;
+	topt.node = o->node;
+	topt.key_prefix = o->is_s3 ? o->prefix : "";
+	topt.idle_ms = o->idle_ms;
+	topt.max_dirty_ms = o->max_dirty_ms;
+	topt.lease_ttl_ms = o->lease_ttl_ms;
+	topt.linger_ms = o->linger_ms;
+	topt.lease_wait_ms = o->lease_wait_ms;
+	topt.upload_workers = 4;
+	topt.shutdown_timeout_ms = 60000;
+	r = tcache_new(&topt, b.store, b.cat, &tc);
+	if (r < 0) {
+		log_err("cannot open the cache %s: %s", o->cache_dir, strerror(-r));
+		goto out;
+	}
+
+	memset(&fs, 0, sizeof(fs));
+	fs.tc = tc;
+	fs.cache_dir = o->cache_dir;
+	fs.writeback = 1;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.mount_time = time(NULL);
+	f = fuse_new(&o->fuse_args, tfs_fs_operations(), sizeof(struct fuse_operations), &fs);
+	if (!f) {
+		log_err("cannot set up fuse: bad FUSE option (see above)");
+		goto out;
+	}
+	if (fuse_mount(f, o->mountpoint) != 0) {
+		log_err("cannot mount on %s (see above)", o->mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	se = fuse_get_session(f);
+	if (fuse_daemonize(o->foreground) != 0) {
+		log_err("cannot daemonize");
+		goto out;
+	}
+	if (!o->foreground)
+		tfs_log_use_syslog("tenantfs");
+	if (fuse_set_signal_handlers(se) != 0) {
+		log_err("cannot install signal handlers");
+		goto out;
+	}
+	handlers = 1;
+	/* Threads only now: fuse_daemonize() forked, and threads do not
+	 * survive a fork. */
+	r = tcache_start(tc);
+	if (r < 0) {
+		log_err("cannot start the cache engine: %s", strerror(-r));
+		goto out;
+	}
+	started = 1;
+	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, o->node,
+		 o->cache_dir);
+
+	lcfg = fuse_loop_cfg_create();
+	if (!lcfg) {
+		log_err("cannot create the fuse loop configuration: out of memory");
+		goto out;
+	}
+	fuse_loop_cfg_set_clone_fd(lcfg, 0);
+	fuse_loop_cfg_set_idle_threads(lcfg, 8);
+	fuse_loop_cfg_set_max_threads(lcfg, 64);
+	r = fuse_loop_mt(f, lcfg);
+	if (r != 0 && r != -EINTR && !fuse_session_exited(se))
+		log_err("fuse loop stopped: %s", strerror(r < 0 ? -r : r));
+	rc = 0;
+out:
+	if (handlers)
+		fuse_remove_signal_handlers(fuse_get_session(f));
+	/* Unmount first so that no request arrives while we write back. */
+	if (mounted)
+		fuse_unmount(f);
+	if (started) {
+		log_info("unmounted %s: writing back", o->mountpoint);
+		r = tcache_shutdown(tc);
+		if (r < 0) {
+			log_err("cannot write back every database at unmount: %s; they stay "
+				"dirty in %s for the next start",
+				strerror(-r), o->cache_dir);
+			rc = 1;
+		}
+		log_counters(tc, &b);
+	}
+	if (lcfg)
+		fuse_loop_cfg_destroy(lcfg);
+	if (f)
+		fuse_destroy(f);
+	if (tc)
+		tcache_free(tc);
+	tfs_backend_close(&b);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct tfs_options o;
+	char err[512];
+	int rc;
+
+	fuse_set_log_func(fuse_log_to_tfs);
+	if (tfs_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tenantfs: %s\n", err);
+		return 1;
+	}
+	switch (o.mode) {
+	case TFS_MODE_HELP:
+		tfs_print_usage(stdout, "tenantfs");
+		rc = 0;
+		break;
+	case TFS_MODE_VERSION:
+		printf("tenantfs %s (libfuse %s)\n", TFS_VERSION, fuse_pkgversion());
+		rc = 0;
+		break;
+	case TFS_MODE_INIT:
+		if (o.debug)
+			tfs_log_set_level(LOG_DEBUG);
+		rc = tfs_backend_init(&o) < 0 ? 1 : 0;
+		break;
+	case TFS_MODE_MOUNT:
+	default:
+		if (o.debug)
+			tfs_log_set_level(LOG_DEBUG);
+		rc = run_mount(&o);
+		break;
+	}
+	tfs_options_release(&o);
+	return rc;
+}
