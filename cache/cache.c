@@ -1,0 +1,1423 @@
+/* The cache engine's front: engine setup and teardown, the table of active
+ * families, open (lease + fault-in), the per-handle I/O path, and the
+ * namespace calls (getattr, truncate, unlink, readdir, xattrs). The
+ * scheduler, write-back and eviction live in writeback.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cache/cache_i.h"
+#include "cache/fsutil.h"
+#include "cache/hash.h"
+#include "s3/log.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t tc_now(struct tcache *tc)
+{
+	return tc->opt.now_ms ? tc->opt.now_ms() : clock_ms(CLOCK_REALTIME);
+}
+
+int64_t tc_mono(struct tcache *tc)
+{
+	return tc->opt.mono_ms ? tc->opt.mono_ms() : clock_ms(CLOCK_MONOTONIC);
+}
+
+int tc_path(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap)
+			buf[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap)
+{
+	tc_path(buf, cap, "%s/%s.db%s", tc->dir_db, id, suffix);
+}
+
+static const char *const side_suffixes[] = {"-journal", "-wal", "-shm"};
+
+/* Removes the local db (unless side_only) and its side files. Stale side
+ * files must go before a new version is served: a -wal or -journal of the
+ * old copy applied to the new one would corrupt it. */
+void tc_remove_local(struct tcache *tc, const char *id, bool side_only)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(side_suffixes) / sizeof(side_suffixes[0]); i++) {
+		tc_db_path(tc, id, side_suffixes[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+	if (!side_only) {
+		tc_db_path(tc, id, "", path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+	fs_fsync_dir(tc->dir_db);
+}
+
+static unsigned bucket(const char *id)
+{
+	return (unsigned)(XXH3_64bits(id, strlen(id)) % FAM_BUCKETS);
+}
+
+struct fam *fam_find(struct tcache *tc, const char *id)
+{
+	struct fam *f;
+
+	for (f = tc->tab[bucket(id)]; f; f = f->next)
+		if (!strcmp(f->id, id))
+			return f;
+	return NULL;
+}
+
+struct fam *fam_insert(struct tcache *tc, const char *id)
+{
+	struct fam *f = calloc(1, sizeof(*f));
+	unsigned b = bucket(id);
+
+	if (!f)
+		return NULL;
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	pthread_rwlock_init(&f->wlock, NULL);
+	pthread_mutex_init(&f->dirty_mu, NULL);
+	f->fd = -1;
+	f->next = tc->tab[b];
+	tc->tab[b] = f;
+	tc->nfam++;
+	return f;
+}
+
+void fam_remove(struct tcache *tc, struct fam *fam)
+{
+	struct fam **pp;
+
+	for (pp = &tc->tab[bucket(fam->id)]; *pp; pp = &(*pp)->next) {
+		if (*pp == fam) {
+			*pp = fam->next;
+			tc->nfam--;
+			break;
+		}
+	}
+	if (fam->fd >= 0)
+		close(fam->fd);
+	pthread_rwlock_destroy(&fam->wlock);
+	pthread_mutex_destroy(&fam->dirty_mu);
+	free(fam);
+	pthread_cond_broadcast(&tc->fam_cond);
+}
+
+/* ---- catalog item cache: absorbs the kernel's lookups for ~1 s ------- */
+
+static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id)
+{
+	return &tc->ic[XXH3_64bits(id, strlen(id)) % ITEM_CACHE_SLOTS];
+}
+
+void tc_item_forget(struct tcache *tc, const char *id)
+{
+	struct cat_cache_slot *s;
+
+	pthread_mutex_lock(&tc->ic_mu);
+	s = ic_slot(tc, id);
+	if (s->used && !strcmp(s->item.id, id))
+		s->used = false;
+	pthread_mutex_unlock(&tc->ic_mu);
+}
+
+static int item_get(struct tcache *tc, const char *id, struct cat_item *out)
+{
+	struct cat_cache_slot *s;
+	int64_t now = tc_mono(tc);
+	int rc;
+
+	pthread_mutex_lock(&tc->ic_mu);
+	s = ic_slot(tc, id);
+	if (s->used && !strcmp(s->item.id, id) && now - s->at < ITEM_CACHE_MS) {
+		rc = s->rc;
+		*out = s->item;
+		pthread_mutex_unlock(&tc->ic_mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&tc->ic_mu);
+
+	memset(out, 0, sizeof(*out));
+	rc = tc->cat->ops->get(tc->cat, id, out);
+	if (rc == 0 || rc == -ENOENT) {
+		pthread_mutex_lock(&tc->ic_mu);
+		s = ic_slot(tc, id);
+		s->used = true;
+		s->at = now;
+		s->rc = rc;
+		s->item = *out;
+		snprintf(s->item.id, sizeof(s->item.id), "%s", id);
+		pthread_mutex_unlock(&tc->ic_mu);
+	}
+	return rc;
+}
+
+/* ---- engine ----------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static void clean_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (tc_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
+			continue;
+		if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
+			tc_rm_tree(path);
+	}
+	closedir(d);
+}
+
+int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
+	       struct tcache **out)
+{
+	struct tcache *tc;
+	char path[PATH_MAX];
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!opt || !opt->cache_dir || !opt->node || !opt->node[0] || !store || !cat)
+		return -EINVAL;
+	tc = calloc(1, sizeof(*tc));
+	if (!tc)
+		return -ENOMEM;
+	tc->opt = *opt;
+	tc->store = store;
+	tc->cat = cat;
+	pthread_mutex_init(&tc->mu, NULL);
+	pthread_mutex_init(&tc->ic_mu, NULL);
+	pthread_cond_init(&tc->fam_cond, NULL);
+	pthread_cond_init(&tc->work_cond, NULL);
+	pthread_cond_init(&tc->sched_cond, NULL);
+	if (tc->opt.idle_ms <= 0)
+		tc->opt.idle_ms = 5000;
+	if (tc->opt.max_dirty_ms <= 0)
+		tc->opt.max_dirty_ms = 60000;
+	if (tc->opt.lease_ttl_ms <= 0)
+		tc->opt.lease_ttl_ms = 30000;
+	if (tc->opt.linger_ms < 0)
+		tc->opt.linger_ms = 0;
+	if (tc->opt.lease_wait_ms < 0)
+		tc->opt.lease_wait_ms = 0;
+	if (tc->opt.upload_workers <= 0)
+		tc->opt.upload_workers = 4;
+	if (tc->opt.shutdown_timeout_ms <= 0)
+		tc->opt.shutdown_timeout_ms = 60000;
+	tc->cache_dir = xstrdup(opt->cache_dir);
+	tc->node = xstrdup(opt->node);
+	tc->key_prefix = xstrdup(opt->key_prefix);
+	if (!tc->cache_dir || !tc->node || !tc->key_prefix)
+		goto out;
+	/* strip trailing '/' of the prefix so keys never hold "//" */
+	while (tc->key_prefix[0] && tc->key_prefix[strlen(tc->key_prefix) - 1] == '/')
+		tc->key_prefix[strlen(tc->key_prefix) - 1] = '\0';
+	tc->opt.cache_dir = tc->cache_dir;
+	tc->opt.node = tc->node;
+	tc->opt.key_prefix = tc->key_prefix;
+	if (asprintf(&tc->dir_db, "%s/db", tc->cache_dir) < 0 ||
+	    asprintf(&tc->dir_tmp, "%s/tmp", tc->cache_dir) < 0 ||
+	    asprintf(&tc->dir_staging, "%s/staging", tc->cache_dir) < 0 ||
+	    asprintf(&tc->dir_quar, "%s/quarantine", tc->cache_dir) < 0) {
+		tc->dir_db = tc->dir_tmp = tc->dir_staging = tc->dir_quar = NULL;
+		goto out;
+	}
+	if ((rc = fs_mkdir_p(tc->dir_db, 0700)) < 0 || (rc = fs_mkdir_p(tc->dir_tmp, 0700)) < 0 ||
+	    (rc = fs_mkdir_p(tc->dir_staging, 0700)) < 0 ||
+	    (rc = fs_mkdir_p(tc->dir_quar, 0700)) < 0) {
+		log_err("cannot create the cache folder %s: %s", tc->cache_dir, strerror(-rc));
+		goto out;
+	}
+	if ((rc = tc_path(path, sizeof(path), "%s/state.db", tc->cache_dir)) < 0)
+		goto out;
+	rc = state_open(path, &tc->state);
+	if (rc < 0)
+		goto out;
+	if (store->ops->check && (rc = store->ops->check(store)) < 0) {
+		log_err("cannot use the object store: %s", strerror(-rc));
+		goto out;
+	}
+	if (cat->ops->check && (rc = cat->ops->check(cat)) < 0) {
+		log_err("cannot use the catalog: %s", strerror(-rc));
+		goto out;
+	}
+	*out = tc;
+	tc = NULL;
+	rc = 0;
+out:
+	tcache_free(tc);
+	return rc;
+}
+
+/* Lists every dirty row of the state database as a family to recover. */
+static int recover_all(struct tcache *tc)
+{
+	struct state_row *rows = NULL;
+	struct fam *fam;
+	int n = 0, i, rc;
+
+	rc = state_list(tc->state, STATE_DIRTY, 0, &rows, &n);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0; i < n; i++) {
+		if (fam_find(tc, rows[i].id))
+			continue;
+		fam = fam_insert(tc, rows[i].id);
+		if (!fam) {
+			rc = -ENOMEM;
+			break;
+		}
+		fam->recover = true;
+		log_info("recovering %s: dirty since the last run (base gen %llu)", rows[i].id,
+			 (unsigned long long)rows[i].base_gen);
+	}
+	pthread_mutex_unlock(&tc->mu);
+	sched_wake(tc);
+	free(rows);
+	return rc;
+}
+
+int tcache_start(struct tcache *tc)
+{
+	int rc;
+
+	if (tc->started)
+		return -EALREADY;
+	clean_dir(tc->dir_staging);
+	clean_dir(tc->dir_tmp);
+	rc = sched_start(tc);
+	if (rc < 0)
+		return rc;
+	return recover_all(tc);
+}
+
+static bool timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return pthread_cond_timedwait(c, m, &ts) == 0;
+}
+
+int tcache_shutdown(struct tcache *tc)
+{
+	struct state_row *rows = NULL;
+	int64_t deadline = clock_ms(CLOCK_MONOTONIC) + tc->opt.shutdown_timeout_ms;
+	struct fam *f;
+	bool busy;
+	int n = 0, i, rc = 0;
+
+	pthread_mutex_lock(&tc->mu);
+	tc->shutting_down = true;
+	pthread_cond_signal(&tc->sched_cond);
+	/* Real time bounds this wait: a test clock may stand still. */
+	while (tc->started && clock_ms(CLOCK_MONOTONIC) < deadline) {
+		busy = false;
+		for (i = 0; i < FAM_BUCKETS && !busy; i++)
+			for (f = tc->tab[i]; f && !busy; f = f->next)
+				busy = f->leased || f->op_busy || f->renew_busy || f->opening;
+		if (!busy)
+			break;
+		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	}
+	pthread_mutex_unlock(&tc->mu);
+	sched_stop(tc);
+
+	/* What is still leased could not be written back in time: give the
+	 * lease up anyway; the state database keeps it dirty for next start. */
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0; i < FAM_BUCKETS; i++) {
+		for (f = tc->tab[i]; f; f = f->next) {
+			if (!f->leased)
+				continue;
+			pthread_mutex_unlock(&tc->mu);
+			lease_release(tc, f);
+			pthread_mutex_lock(&tc->mu);
+			f->leased = false;
+		}
+	}
+	pthread_mutex_unlock(&tc->mu);
+
+	if (state_list(tc->state, STATE_DIRTY, 0, &rows, &n) < 0 || n > 0) {
+		for (i = 0; i < n; i++)
+			log_err("database %s is still dirty at shutdown: it will be written back "
+				"at the next start",
+				rows[i].id);
+		rc = -EIO;
+	}
+	free(rows);
+	return rc;
+}
+
+void tcache_free(struct tcache *tc)
+{
+	struct fam *f;
+	int i;
+
+	if (!tc)
+		return;
+	sched_stop(tc);
+	for (i = 0; i < FAM_BUCKETS; i++)
+		while ((f = tc->tab[i]))
+			fam_remove(tc, f);
+	state_close(tc->state);
+	pthread_mutex_destroy(&tc->mu);
+	pthread_mutex_destroy(&tc->ic_mu);
+	pthread_cond_destroy(&tc->fam_cond);
+	pthread_cond_destroy(&tc->work_cond);
+	pthread_cond_destroy(&tc->sched_cond);
+	free(tc->cache_dir);
+	free(tc->node);
+	free(tc->key_prefix);
+	free(tc->dir_db);
+	free(tc->dir_tmp);
+	free(tc->dir_staging);
+	free(tc->dir_quar);
+	free(tc);
+}
+
+void tcache_get_stats(struct tcache *tc, struct tcache_stats *o)
+{
+	o->opens = atomic_load(&tc->st.opens);
+	o->faults = atomic_load(&tc->st.faults);
+	o->fault_bytes = atomic_load(&tc->st.fault_bytes);
+	o->writebacks = atomic_load(&tc->st.writebacks);
+	o->puts = atomic_load(&tc->st.puts);
+	o->puts_skipped = atomic_load(&tc->st.puts_skipped);
+	o->commits = atomic_load(&tc->st.commits);
+	o->quarantined = atomic_load(&tc->st.quarantined);
+	o->evictions = atomic_load(&tc->st.evictions);
+	o->lease_acquires = atomic_load(&tc->st.lease_acquires);
+	o->lease_renews = atomic_load(&tc->st.lease_renews);
+	o->lease_releases = atomic_load(&tc->st.lease_releases);
+}
+
+/* ---- fault-in and activation ------------------------------------------ */
+
+/* GETs the committed version of item into tmp/, verifies its hash and
+ * renames it over the cached copy. The old copy is untouched on error. */
+static int fault_in(struct tcache *tc, const struct cat_item *item, struct state_row *row)
+{
+	char key[1024], tmp[PATH_MAX], dst[PATH_MAX], hash[CAT_HASH_HEX + 1];
+	struct store_info info;
+	uint64_t size = 0;
+	int fd = -1, rc;
+
+	tc_key(tc, item->id, item->hash, key, sizeof(key));
+	tc_path(tmp, sizeof(tmp), "%s/%s.%llu.get", tc->dir_tmp, item->id,
+		(unsigned long long)atomic_fetch_add(&tc->seq, 1));
+	tc_db_path(tc, item->id, "", dst, sizeof(dst));
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot fetch %s: %s: %s", item->id, tmp, strerror(-rc));
+		goto out;
+	}
+	rc = tc->store->ops->get(tc->store, key, fd, &info);
+	if (rc < 0) {
+		log_err("cannot fetch %s (gen %llu): get %s: %s", item->id,
+			(unsigned long long)item->gen, key, strerror(-rc));
+		goto out;
+	}
+	rc = tfs_hash_fd(fd, hash, &size);
+	if (rc < 0) {
+		log_err("cannot fetch %s: hash: %s", item->id, strerror(-rc));
+		goto out;
+	}
+	if (strcmp(hash, item->hash) != 0) {
+		log_err("cannot fetch %s (gen %llu): object %s has hash %s, expected %s", item->id,
+			(unsigned long long)item->gen, key, hash, item->hash);
+		rc = -EIO;
+		goto out;
+	}
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		rc = -errno;
+		log_err("cannot fetch %s: fsync: %s", item->id, strerror(-rc));
+		goto out;
+	}
+	tc_remove_local(tc, item->id, true);
+	if (rename(tmp, dst) < 0) {
+		rc = -errno;
+		log_err("cannot fetch %s: rename into the cache: %s", item->id, strerror(-rc));
+		goto out;
+	}
+	tmp[0] = '\0';
+	fs_fsync_dir(tc->dir_db);
+	row->base_gen = item->gen;
+	snprintf(row->base_hash, sizeof(row->base_hash), "%s", item->hash);
+	row->dirty = false;
+	row->dirty_since = 0;
+	row->size = size;
+	row->error[0] = '\0';
+	atomic_fetch_add(&tc->st.faults, 1);
+	atomic_fetch_add(&tc->st.fault_bytes, size);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp);
+	return rc;
+}
+
+/* Hashes the cached copy of id; "" on any error. */
+static void hash_local(struct tcache *tc, const char *id, char out[CAT_HASH_HEX + 1])
+{
+	char path[PATH_MAX];
+	int fd;
+
+	out[0] = '\0';
+	tc_db_path(tc, id, "", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (tfs_hash_fd(fd, out, NULL) < 0)
+		out[0] = '\0';
+	close(fd);
+}
+
+/*
+ * Takes the lease of fam and reconciles the cached copy with the catalog
+ * item: serve the cached copy, serve a dirty copy based on the current gen,
+ * quarantine a dirty copy overtaken by another node's commit, create a new
+ * database (O_CREAT), or (fault) GET the committed version. The caller set
+ * fam->opening, so nobody else touches fam meanwhile. On success fam is
+ * leased with fam->fd open (unless there is no local copy and !fault);
+ * *fresh says the content changed under the kernel's page cache.
+ */
+int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh)
+{
+	struct cat_item item;
+	struct state_row row;
+	char path[PATH_MAX], h[CAT_HASH_HEX + 1];
+	struct stat sb;
+	bool have_row, have_file, live, created = false;
+	int64_t t0 = tc_mono(tc);
+	int rc, fd = -1;
+
+	*fresh = false;
+	memset(&item, 0, sizeof(item));
+	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item);
+	if (rc < 0)
+		return rc;
+	tc_item_forget(tc, fam->id);
+	tc_db_path(tc, fam->id, "", path, sizeof(path));
+	rc = state_get(tc->state, fam->id, &row);
+	if (rc < 0 && rc != -ENOENT)
+		goto fail;
+	have_row = rc == 0;
+	if (!have_row) {
+		memset(&row, 0, sizeof(row));
+		snprintf(row.id, sizeof(row.id), "%s", fam->id);
+	}
+	have_file = stat(path, &sb) == 0;
+	live = item.gen > 0 && !item.deleted_ms;
+
+	if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
+		/* Our last commit may have landed just before a crash. */
+		hash_local(tc, fam->id, h);
+		if (live && item.gen == row.base_gen + 1 && h[0] && !strcmp(h, item.hash)) {
+			log_info("%s: local copy matches committed gen %llu", fam->id,
+				 (unsigned long long)item.gen);
+			row.base_gen = item.gen;
+			snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
+			row.dirty = false;
+		}
+	}
+	if (have_row && row.dirty && have_file && row.base_gen == item.gen) {
+		/* A dirty copy based on the current gen is newer: serve it. */
+	} else if (have_row && row.dirty && have_file) {
+		pthread_mutex_lock(&tc->mu);
+		fam->epoch = item.epoch;
+		pthread_mutex_unlock(&tc->mu);
+		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
+		have_file = false;
+	} else if (have_row && have_file && live && row.base_gen == item.gen &&
+		   !strcmp(row.base_hash, item.hash)) {
+		/* The cached copy is the committed one: no GET. */
+	} else {
+		have_file = false; /* anything local is stale */
+	}
+	if (!have_file) {
+		memset(&row, 0, sizeof(row));
+		snprintf(row.id, sizeof(row.id), "%s", fam->id);
+	}
+	if (fault && (flags & O_CREAT) && (flags & O_EXCL) && (live || have_file)) {
+		rc = -EEXIST;
+		goto fail;
+	}
+	if (!have_file && fault && live) {
+		rc = fault_in(tc, &item, &row);
+		if (rc < 0)
+			goto fail;
+		have_file = true;
+		*fresh = true;
+	} else if (!have_file && fault) {
+		if (!(flags & O_CREAT)) {
+			rc = -ENOENT;
+			goto fail;
+		}
+		tc_remove_local(tc, fam->id, true);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = -errno;
+			log_err("cannot create %s: %s", path, strerror(-rc));
+			goto fail;
+		}
+		fs_fsync_dir(tc->dir_db);
+		row.base_gen = item.gen;
+		row.base_hash[0] = '\0';
+		row.dirty = true;
+		row.dirty_since = tc_now(tc);
+		row.size = 0;
+		created = true;
+		*fresh = true;
+	}
+	if (!have_file && !created && !fault) {
+		/* Recovery found nothing to keep: forget the row. */
+		state_del(tc->state, fam->id);
+		goto lease_only;
+	}
+	if (fd < 0) {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			log_err("cannot open %s: %s", path, strerror(-rc));
+			goto fail;
+		}
+	}
+	row.epoch = item.epoch;
+	row.atime = tc_now(tc);
+	row.quarantine[0] = '\0';
+	rc = state_put(tc->state, &row);
+	if (rc < 0)
+		goto fail;
+
+lease_only:
+	pthread_mutex_lock(&tc->mu);
+	fam->leased = true;
+	fam->recover = false;
+	fam->epoch = item.epoch;
+	fam->base_gen = row.base_gen;
+	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", row.base_hash);
+	if (fam->fd >= 0 && fam->fd != fd)
+		close(fam->fd);
+	fam->fd = fd;
+	fam->next_renew = t0 + tc->opt.lease_ttl_ms / 3;
+	fam->retry_at = 0;
+	fam->backoff_ms = 0;
+	fam->want = false;
+	fam->unlinked = false;
+	fam->check_failed = false;
+	fam->last_close = tc_mono(tc);
+	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
+	atomic_store(&fam->dirty, row.dirty);
+	atomic_store(&fam->lease_lost, false);
+	atomic_store(&fam->last_write, tc_mono(tc));
+	atomic_store(&fam->dirty_since, tc_mono(tc));
+	lease_set_renewed(tc, fam, t0);
+	pthread_mutex_unlock(&tc->mu);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&tc->mu);
+	fam->epoch = item.epoch;
+	pthread_mutex_unlock(&tc->mu);
+	lease_release(tc, fam);
+	return rc;
+}
+
+/* ---- open and I/O ----------------------------------------------------- */
+
+static bool side_suffix_valid(const char *id, const char *suffix)
+{
+	char name[CAT_ID_MAX + 96], pid[CAT_ID_MAX + 1];
+	const char *suf = NULL;
+
+	if (tc_path(name, sizeof(name), "%s.db%s", id, suffix) < 0)
+		return false;
+	return tfs_parse_name(name, pid, &suf) == NAME_SIDE && !strcmp(pid, id);
+}
+
+/* Marks the family dirty, durably, before the first write after a clean
+ * state is acknowledged. Called with fam->wlock held shared. */
+static int mark_dirty(struct tcache *tc, struct fam *fam)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fam->dirty_mu);
+	if (!atomic_load(&fam->dirty)) {
+		rc = state_set_dirty(tc->state, fam->id, true, tc_now(tc));
+		if (rc == 0) {
+			atomic_store(&fam->dirty_since, tc_mono(tc));
+			atomic_store(&fam->dirty, true);
+		} else {
+			log_err("cannot mark %s dirty: %s", fam->id, strerror(-rc));
+			rc = -EIO;
+		}
+	}
+	pthread_mutex_unlock(&fam->dirty_mu);
+	return rc;
+}
+
+/* Enters a change of the family: shared write lock, lease check, dirty
+ * mark. On 0 the caller changes the file, then calls change_end. */
+static int change_begin(struct tcache *tc, struct fam *fam)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&fam->wlock);
+	if (!lease_writable(tc, fam)) {
+		if (!atomic_exchange(&fam->refuse_logged, true))
+			log_err("write to %s refused: %s", fam->id,
+				atomic_load(&fam->lease_lost) ? "the lease was lost"
+							      : "the lease renewal is overdue");
+		rc = -EIO;
+		goto fail;
+	}
+	if (!atomic_load(&fam->dirty)) {
+		rc = mark_dirty(tc, fam);
+		if (rc < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	pthread_rwlock_unlock(&fam->wlock);
+	return rc;
+}
+
+static void change_end(struct tcache *tc, struct fam *fam)
+{
+	atomic_fetch_add(&fam->wseq, 1);
+	atomic_store(&fam->last_write, tc_mono(tc));
+	pthread_rwlock_unlock(&fam->wlock);
+}
+
+static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc)
+{
+	struct fam *fam;
+	bool fresh = false;
+	int rc, i;
+
+	pthread_mutex_lock(&tc->mu);
+	/* Bounded: 20 minutes of 50 ms waits for another opener. */
+	for (i = 0;; i++) {
+		if (tc->stopping || tc->shutting_down) {
+			rc = -ESHUTDOWN;
+			goto unlock;
+		}
+		fam = fam_find(tc, id);
+		if (!fam)
+			break;
+		if (fam->opening || fam->releasing) {
+			/* wait */
+		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
+			log_err("cannot open %s: %s, close its open handles first", id,
+				fam->unlinked ? "it was deleted" : "its lease was lost");
+			rc = fam->unlinked ? -ENOENT : -EIO;
+			goto unlock;
+		} else if (fam->unlinked) {
+			/* wait for the release job to drop it */
+		} else if (fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
+			break;
+		} else if (!fam->op_busy && !fam->renew_busy && fam->nopen == 0) {
+			break;
+		}
+		if (i > 24000) {
+			rc = -EBUSY;
+			goto unlock;
+		}
+		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	}
+	if (fam && fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
+		if ((flags & O_CREAT) && (flags & O_EXCL)) {
+			rc = -EEXIST;
+			goto unlock;
+		}
+		fam->nopen++;
+		tf->fd = fam->fd;
+		tf->fam = fam;
+		pthread_mutex_unlock(&tc->mu);
+		*kc = true;
+		rc = 0;
+		goto opened;
+	}
+	if (!fam) {
+		fam = fam_insert(tc, id);
+		if (!fam) {
+			rc = -ENOMEM;
+			goto unlock;
+		}
+	}
+	fam->opening = true;
+	pthread_mutex_unlock(&tc->mu);
+
+	rc = tc_fam_activate(tc, fam, flags, true, &fresh);
+
+	pthread_mutex_lock(&tc->mu);
+	fam->opening = false;
+	if (rc == 0) {
+		fam->nopen++;
+		tf->fd = fam->fd;
+		tf->fam = fam;
+	}
+	pthread_cond_broadcast(&tc->fam_cond);
+	pthread_cond_signal(&tc->sched_cond);
+	pthread_mutex_unlock(&tc->mu);
+	if (rc < 0)
+		return rc;
+	*kc = !fresh;
+opened:
+	state_touch(tc->state, id, tc_now(tc));
+	if (flags & O_TRUNC) {
+		rc = change_begin(tc, fam);
+		if (rc == 0) {
+			if (ftruncate(tf->fd, 0) < 0)
+				rc = -errno;
+			change_end(tc, fam);
+		}
+		*kc = false;
+		if (rc < 0) {
+			pthread_mutex_lock(&tc->mu);
+			fam->nopen--;
+			fam->last_close = tc_mono(tc);
+			pthread_mutex_unlock(&tc->mu);
+			return rc;
+		}
+	}
+	return 0;
+unlock:
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
+static int open_side(struct tcache *tc, const char *id, const char *suffix, int flags,
+		     mode_t mode, struct tfile *tf)
+{
+	char path[PATH_MAX];
+	struct fam *fam;
+	int fd, rc;
+
+	pthread_mutex_lock(&tc->mu);
+	fam = fam_find(tc, id);
+	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->unlinked) {
+		pthread_mutex_unlock(&tc->mu);
+		return (flags & O_CREAT) ? -EPERM : -ENOENT;
+	}
+	fam->nopen++; /* pins fam while we open the file */
+	pthread_mutex_unlock(&tc->mu);
+
+	tc_db_path(tc, id, suffix, path, sizeof(path));
+	tf->is_shm = !strcmp(suffix, "-shm");
+	if ((flags & (O_CREAT | O_TRUNC)) && !tf->is_shm) {
+		/* Creating or truncating a journal changes the family. */
+		rc = change_begin(tc, fam);
+		if (rc < 0)
+			goto fail;
+		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
+		rc = fd < 0 ? -errno : 0;
+		change_end(tc, fam);
+	} else {
+		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
+		rc = fd < 0 ? -errno : 0;
+	}
+	if (rc < 0)
+		goto fail;
+	tf->fd = fd;
+	tf->fam = fam;
+	return 0;
+fail:
+	pthread_mutex_lock(&tc->mu);
+	fam->nopen--;
+	fam->last_close = tc_mono(tc);
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
+int tcache_open(struct tcache *tc, const char *id, const char *suffix, int flags, mode_t mode,
+		struct tfile **out, bool *keep_cache)
+{
+	struct tfile *tf;
+	bool kc = false;
+	int rc;
+
+	*out = NULL;
+	if (keep_cache)
+		*keep_cache = false;
+	if (!suffix)
+		suffix = "";
+	if (!tfs_valid_id(id))
+		return -EINVAL;
+	if (suffix[0] && !side_suffix_valid(id, suffix))
+		return -EINVAL;
+	tf = calloc(1, sizeof(*tf));
+	if (!tf)
+		return -ENOMEM;
+	tf->tc = tc;
+	tf->fd = -1;
+	tf->is_db = !suffix[0];
+	snprintf(tf->suffix, sizeof(tf->suffix), "%s", suffix);
+	if (tf->is_db)
+		rc = open_db(tc, id, flags, tf, &kc);
+	else
+		rc = open_side(tc, id, suffix, flags, mode, tf);
+	if (rc < 0) {
+		free(tf);
+		return rc;
+	}
+	atomic_fetch_add(&tc->st.opens, 1);
+	if (keep_cache)
+		*keep_cache = tf->is_db && kc;
+	*out = tf;
+	return 0;
+}
+
+ssize_t tfile_read(struct tfile *f, void *buf, size_t size, off_t off)
+{
+	ssize_t n;
+
+	do
+		n = pread(f->fd, buf, size, off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
+{
+	ssize_t n;
+	int rc;
+
+	if (f->is_shm) {
+		do
+			n = pwrite(f->fd, buf, size, off);
+		while (n < 0 && errno == EINTR);
+		return n < 0 ? -errno : n;
+	}
+	rc = change_begin(f->tc, f->fam);
+	if (rc < 0)
+		return rc;
+	do
+		n = pwrite(f->fd, buf, size, off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = -errno;
+	change_end(f->tc, f->fam);
+	return n;
+}
+
+int tfile_truncate(struct tfile *f, off_t size)
+{
+	int rc = 0;
+
+	if (!f->is_shm) {
+		rc = change_begin(f->tc, f->fam);
+		if (rc < 0)
+			return rc;
+	}
+	if (ftruncate(f->fd, size) < 0)
+		rc = -errno;
+	if (!f->is_shm)
+		change_end(f->tc, f->fam);
+	return rc;
+}
+
+int tfile_fsync(struct tfile *f, int datasync)
+{
+	int r;
+
+	do
+		r = datasync ? fdatasync(f->fd) : fsync(f->fd);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+int tfile_fstat(struct tfile *f, struct stat *st)
+{
+	return fstat(f->fd, st) < 0 ? -errno : 0;
+}
+
+int tfile_close(struct tfile *f)
+{
+	struct tcache *tc;
+	struct fam *fam;
+
+	if (!f)
+		return 0;
+	tc = f->tc;
+	fam = f->fam;
+	if (!f->is_db && f->fd >= 0)
+		close(f->fd);
+	pthread_mutex_lock(&tc->mu);
+	fam->nopen--;
+	fam->last_close = tc_mono(tc);
+	if (fam->nopen == 0) {
+		tc->evict_due = true;
+		pthread_cond_signal(&tc->sched_cond);
+	}
+	pthread_mutex_unlock(&tc->mu);
+	free(f);
+	return 0;
+}
+
+/* ---- namespace -------------------------------------------------------- */
+
+static void item_stat(const struct cat_item *it, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_size = (off_t)it->size;
+	st->st_mtim.tv_sec = it->mtime_ms / 1000;
+	st->st_mtim.tv_nsec = (it->mtime_ms % 1000) * 1000000L;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((it->size + 511) / 512);
+}
+
+int tcache_getattr(struct tcache *tc, const char *id, const char *suffix, struct stat *st)
+{
+	char path[PATH_MAX];
+	struct cat_item item;
+	struct state_row row;
+	struct fam *fam;
+	int rc;
+
+	if (!suffix)
+		suffix = "";
+	if (!tfs_valid_id(id) || (suffix[0] && !side_suffix_valid(id, suffix)))
+		return -EINVAL;
+	tc_db_path(tc, id, suffix, path, sizeof(path));
+	if (suffix[0])
+		return stat(path, st) < 0 ? -errno : 0;
+
+	pthread_mutex_lock(&tc->mu);
+	fam = fam_find(tc, id);
+	if (fam && fam->unlinked) {
+		pthread_mutex_unlock(&tc->mu);
+		return -ENOENT;
+	}
+	if (fam && fam->fd >= 0 && !fam->opening) {
+		rc = fstat(fam->fd, st) < 0 ? -errno : 0;
+		pthread_mutex_unlock(&tc->mu);
+		return rc;
+	}
+	pthread_mutex_unlock(&tc->mu);
+
+	if (state_get(tc->state, id, &row) == 0 && stat(path, st) == 0)
+		return 0;
+	rc = item_get(tc, id, &item);
+	if (rc < 0)
+		return rc;
+	if (item.gen == 0 || item.deleted_ms)
+		return -ENOENT;
+	item_stat(&item, st);
+	return 0;
+}
+
+int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t size)
+{
+	struct tfile *f;
+	int rc;
+
+	rc = tcache_open(tc, id, suffix, O_RDWR, 0644, &f, NULL);
+	if (rc < 0)
+		return rc;
+	rc = tfile_truncate(f, size);
+	tfile_close(f);
+	return rc;
+}
+
+int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
+{
+	struct cat_commit cm = {0};
+	struct state_row row;
+	struct cat_item item;
+	char path[PATH_MAX];
+	struct fam *fam;
+	bool mine = false;
+	uint64_t epoch, base_gen;
+	int rc, i;
+
+	if (!suffix)
+		suffix = "";
+	if (!tfs_valid_id(id) || (suffix[0] && !side_suffix_valid(id, suffix)))
+		return -EINVAL;
+	if (suffix[0]) {
+		tc_db_path(tc, id, suffix, path, sizeof(path));
+		pthread_mutex_lock(&tc->mu);
+		fam = fam_find(tc, id);
+		if (fam && fam->leased && strcmp(suffix, "-shm") != 0) {
+			fam->nopen++;
+			pthread_mutex_unlock(&tc->mu);
+			/* Deleting the journal commits a transaction: a change. */
+			rc = change_begin(tc, fam);
+			if (rc == 0) {
+				rc = unlink(path) < 0 ? -errno : 0;
+				change_end(tc, fam);
+			}
+			pthread_mutex_lock(&tc->mu);
+			fam->nopen--;
+			pthread_mutex_unlock(&tc->mu);
+			return rc;
+		}
+		pthread_mutex_unlock(&tc->mu);
+		return unlink(path) < 0 ? -errno : 0;
+	}
+
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0;; i++) {
+		fam = fam_find(tc, id);
+		if (!fam || (!fam->opening && !fam->op_busy && !fam->renew_busy))
+			break;
+		if (i > 24000) {
+			pthread_mutex_unlock(&tc->mu);
+			return -EBUSY;
+		}
+		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	}
+	if (fam && fam->unlinked) {
+		pthread_mutex_unlock(&tc->mu);
+		return -ENOENT;
+	}
+	if (!fam) {
+		fam = fam_insert(tc, id);
+		if (!fam) {
+			pthread_mutex_unlock(&tc->mu);
+			return -ENOMEM;
+		}
+	}
+	fam->opening = true; /* keeps write-back, release and openers away */
+	if (fam->leased && !atomic_load(&fam->lease_lost)) {
+		mine = true;
+		epoch = fam->epoch;
+		base_gen = fam->base_gen;
+	}
+	pthread_mutex_unlock(&tc->mu);
+
+	if (!mine) {
+		memset(&item, 0, sizeof(item));
+		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item);
+		if (rc < 0)
+			goto out;
+		epoch = item.epoch;
+		base_gen = item.gen;
+		pthread_mutex_lock(&tc->mu);
+		fam->epoch = epoch;
+		fam->leased = true;
+		fam->base_gen = base_gen;
+		fam->recover = false;
+		fam->next_renew = tc_mono(tc) + tc->opt.lease_ttl_ms / 3;
+		fam->last_close = tc_mono(tc);
+		lease_set_renewed(tc, fam, tc_mono(tc));
+		pthread_mutex_unlock(&tc->mu);
+		if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, id, &row) < 0) {
+			rc = -ENOENT;
+			goto out;
+		}
+	}
+	cm.new_gen = base_gen + 1;
+	cm.hash = "";
+	cm.size = 0;
+	cm.mtime_ms = tc_now(tc);
+	cm.deleted = true;
+	rc = tc->cat->ops->commit(tc->cat, id, tc->node, epoch, base_gen, &cm);
+	tc_item_forget(tc, id);
+	if (rc < 0) {
+		log_err("cannot delete %s: commit of the tombstone: %s", id, strerror(-rc));
+		if (rc == -ESTALE)
+			atomic_store(&fam->lease_lost, true);
+		goto out;
+	}
+	atomic_fetch_add(&tc->st.commits, 1);
+	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm.new_gen);
+	/* Discard local changes: nothing of this family is published again. */
+	pthread_rwlock_wrlock(&fam->wlock);
+	atomic_store(&fam->dirty, false);
+	pthread_rwlock_unlock(&fam->wlock);
+	state_del(tc->state, id);
+	pthread_mutex_lock(&tc->mu);
+	fam->base_gen = cm.new_gen;
+	fam->base_hash[0] = '\0';
+	fam->unlinked = true;
+	pthread_mutex_unlock(&tc->mu);
+out:
+	pthread_mutex_lock(&tc->mu);
+	fam->opening = false;
+	pthread_cond_broadcast(&tc->fam_cond);
+	pthread_cond_signal(&tc->sched_cond);
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
+/* ---- readdir ---------------------------------------------------------- */
+
+struct rd_ctx {
+	struct tcache *tc;
+	int (*cb)(void *arg, const char *name, const struct stat *st);
+	void *arg;
+	char **local; /* sorted names emitted from local state, to skip in the scan */
+	size_t nlocal;
+	int stop;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int rd_item(void *arg, const struct cat_item *it)
+{
+	struct rd_ctx *c = arg;
+	char name[CAT_ID_MAX + 8];
+	const char *key = name;
+	struct stat st;
+
+	if (it->gen == 0 || it->deleted_ms || !tfs_valid_id(it->id))
+		return 0;
+	snprintf(name, sizeof(name), "%s.db", it->id);
+	if (c->nlocal && bsearch(&key, c->local, c->nlocal, sizeof(char *), cmp_str))
+		return 0;
+	item_stat(it, &st);
+	c->stop = c->cb(c->arg, name, &st);
+	return c->stop;
+}
+
+static int add_local(struct rd_ctx *c, size_t *cap, const char *name)
+{
+	char **nv;
+
+	if (c->nlocal == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		nv = realloc(c->local, *cap * sizeof(char *));
+		if (!nv)
+			return -ENOMEM;
+		c->local = nv;
+	}
+	c->local[c->nlocal] = strdup(name);
+	if (!c->local[c->nlocal])
+		return -ENOMEM;
+	c->nlocal++;
+	return 0;
+}
+
+int tcache_readdir(struct tcache *tc, int (*cb)(void *arg, const char *name, const struct stat *st),
+		   void *arg)
+{
+	struct rd_ctx c = {.tc = tc, .cb = cb, .arg = arg};
+	struct state_row *rows = NULL;
+	char name[CAT_ID_MAX + 96], pid[CAT_ID_MAX + 1], path[PATH_MAX], *token = NULL;
+	const char *suf;
+	struct dirent *de;
+	struct stat st;
+	size_t cap = 0, k;
+	int n = 0, i, rc, pages;
+	DIR *d;
+
+	/* Local first: uncommitted databases and side files, from the cache. */
+	rc = state_list(tc->state, STATE_UNCOMMITTED, 0, &rows, &n);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s.db", rows[i].id);
+		if ((rc = add_local(&c, &cap, name)) < 0)
+			goto out;
+	}
+	d = opendir(tc->dir_db);
+	if (d) {
+		while ((de = readdir(d))) {
+			if (tfs_parse_name(de->d_name, pid, &suf) != NAME_SIDE)
+				continue;
+			if ((rc = add_local(&c, &cap, de->d_name)) < 0)
+				break;
+		}
+		closedir(d);
+		if (rc < 0)
+			goto out;
+	}
+	if (c.nlocal)
+		qsort(c.local, c.nlocal, sizeof(char *), cmp_str);
+	for (k = 0; k < c.nlocal; k++) {
+		if (k > 0 && !strcmp(c.local[k], c.local[k - 1]))
+			continue;
+		tc_path(path, sizeof(path), "%s/%s", tc->dir_db, c.local[k]);
+		if (stat(path, &st) < 0)
+			continue;
+		rc = cb(arg, c.local[k], &st);
+		if (rc)
+			goto out;
+	}
+	/* Then the catalog, one page at a time; bounded in pages. */
+	for (pages = 0; pages < 100000000; pages++) {
+		rc = tc->cat->ops->scan(tc->cat, &token, rd_item, &c);
+		if (rc < 0 && !c.stop)
+			log_err("cannot list the catalog: %s", strerror(-rc));
+		if (rc || !token)
+			break;
+	}
+out:
+	free(token);
+	for (k = 0; k < c.nlocal; k++)
+		free(c.local[k]);
+	free(c.local);
+	free(rows);
+	return rc;
+}
+
+/* ---- xattrs ----------------------------------------------------------- */
+
+#define XA "user.tenantfs."
+static const char *const xattr_names[] = {XA "owner", XA "epoch", XA "gen", XA "hash",
+					  XA "dirty", XA "quarantine", XA "error"};
+
+static int xattr_value(struct tcache *tc, const char *id, const char *name, char *v, size_t cap)
+{
+	struct state_row row;
+	struct cat_item item;
+	struct fam *fam;
+	bool have_row, active = false, dirty = false, leased = false;
+	uint64_t epoch = 0, gen = 0;
+	char hash[CAT_HASH_HEX + 1] = "", error[STATE_ERR_MAX] = "";
+	int rc;
+
+	if (!tfs_valid_id(id))
+		return -EINVAL;
+	pthread_mutex_lock(&tc->mu);
+	fam = fam_find(tc, id);
+	if (fam && !fam->opening && fam->leased) {
+		active = true;
+		leased = true;
+		epoch = fam->epoch;
+		gen = fam->base_gen;
+		snprintf(hash, sizeof(hash), "%s", fam->base_hash);
+		dirty = atomic_load(&fam->dirty);
+		snprintf(error, sizeof(error), "%s", fam->error);
+	}
+	pthread_mutex_unlock(&tc->mu);
+	have_row = state_get(tc->state, id, &row) == 0;
+	if (!active && have_row) {
+		gen = row.base_gen;
+		snprintf(hash, sizeof(hash), "%s", row.base_hash);
+		dirty = row.dirty;
+		epoch = row.epoch;
+		snprintf(error, sizeof(error), "%s", row.error);
+	}
+
+	if (!strcmp(name, XA "dirty"))
+		return tc_path(v, cap, "%d", dirty ? 1 : 0);
+	if (!strcmp(name, XA "quarantine")) {
+		if (!have_row || !row.quarantine[0])
+			return -ENODATA;
+		return tc_path(v, cap, "%s", row.quarantine);
+	}
+	if (!strcmp(name, XA "error")) {
+		if (!error[0])
+			return -ENODATA;
+		return tc_path(v, cap, "%s", error);
+	}
+	if (!leased && (!strcmp(name, XA "owner") || !strcmp(name, XA "epoch") ||
+			(!have_row && (!strcmp(name, XA "gen") || !strcmp(name, XA "hash"))))) {
+		rc = item_get(tc, id, &item);
+		if (rc < 0)
+			return rc == -ENOENT && have_row ? -ENODATA : rc;
+		if (!strcmp(name, XA "owner"))
+			return tc_path(v, cap, "%s", item.expires_ms >= tc_now(tc) ? item.owner : "");
+		if (!strcmp(name, XA "epoch"))
+			return tc_path(v, cap, "%llu", (unsigned long long)item.epoch);
+		gen = item.gen;
+		snprintf(hash, sizeof(hash), "%s", item.hash);
+	}
+	if (!strcmp(name, XA "owner"))
+		return tc_path(v, cap, "%s", tc->node);
+	if (!strcmp(name, XA "epoch"))
+		return tc_path(v, cap, "%llu", (unsigned long long)epoch);
+	if (!strcmp(name, XA "gen"))
+		return tc_path(v, cap, "%llu", (unsigned long long)gen);
+	if (!strcmp(name, XA "hash"))
+		return tc_path(v, cap, "%s", hash);
+	return -ENODATA;
+}
+
+ssize_t tcache_getxattr(struct tcache *tc, const char *id, const char *name, char *buf,
+			size_t size)
+{
+	char v[PATH_MAX + 64];
+	size_t len;
+	int rc;
+
+	rc = xattr_value(tc, id, name, v, sizeof(v));
+	if (rc < 0)
+		return rc;
+	len = strlen(v);
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, v, len);
+	return (ssize_t)len;
+}
+
+ssize_t tcache_listxattr(struct tcache *tc, const char *id, char *buf, size_t size)
+{
+	char v[PATH_MAX + 64];
+	size_t len = 0, i, l;
+
+	if (!tfs_valid_id(id))
+		return -EINVAL;
+	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		if ((i >= 5) && xattr_value(tc, id, xattr_names[i], v, sizeof(v)) < 0)
+			continue;
+		l = strlen(xattr_names[i]) + 1;
+		if (size) {
+			if (len + l > size)
+				return -ERANGE;
+			memcpy(buf + len, xattr_names[i], l);
+		}
+		len += l;
+	}
+	return (ssize_t)len;
+}

@@ -1,0 +1,572 @@
+/* The background half of the engine: one scheduler thread that decides what
+ * is due (write-back, lease renewal, release, recovery, eviction) and a
+ * small pool of workers that do it, fed by one queue.
+ *
+ * DESIGN: the scheduler only looks at in-memory state under tc->mu and
+ * queues jobs; it never blocks on I/O. A family has at most one write-back,
+ * release or recovery job (fam->op_busy) and one renew job (fam->renew_busy)
+ * queued or running at a time, so jobs of one family never race each other
+ * except a renew alongside a write-back, which the catalog's epoch condition
+ * makes harmless. Renew jobs jump the queue so uploads do not starve them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cache/cache_i.h"
+#include "cache/fsutil.h"
+#include "s3/log.h"
+
+#define SCHED_TICK_MS 100
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define EVICT_BATCH 32
+
+void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
+{
+	char shard[8] = "";
+	const char *p = tc->key_prefix;
+
+	if (tc->opt.shard_keys)
+		snprintf(shard, sizeof(shard), "%02x/",
+			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
+	tc_path(buf, cap, "%s%s%s%s/%s.db", p, p[0] ? "/" : "", shard, id, hash);
+}
+
+/* tc->mu held. */
+static void backoff(struct tcache *tc, struct fam *fam)
+{
+	fam->backoff_ms = fam->backoff_ms ? fam->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (fam->backoff_ms > BACKOFF_MAX_MS)
+		fam->backoff_ms = BACKOFF_MAX_MS;
+	fam->retry_at = tc_mono(tc) + fam->backoff_ms;
+}
+
+static void set_error(struct tcache *tc, struct fam *fam, const char *msg)
+{
+	pthread_mutex_lock(&tc->mu);
+	snprintf(fam->error, sizeof(fam->error), "%s", msg);
+	pthread_mutex_unlock(&tc->mu);
+	state_set_error(tc->state, fam->id, msg);
+}
+
+/* ---- quarantine --------------------------------------------------------- */
+
+int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
+{
+	static const char *const sufs[] = {"", "-journal", "-wal"};
+	char dir[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
+	struct state_row row;
+	uint64_t epoch;
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&tc->mu);
+	epoch = fam->epoch;
+	pthread_mutex_unlock(&tc->mu);
+	rc = tc_path(dir, sizeof(dir), "%s/%s.%llu.%lld", tc->dir_quar, fam->id,
+		     (unsigned long long)epoch, (long long)tc_now(tc));
+	if (rc == 0 && mkdir(dir, 0700) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		log_err("cannot quarantine %s: %s: %s", fam->id, dir, strerror(-rc));
+		return rc;
+	}
+	/* Writers must not change the files while they move. */
+	pthread_rwlock_wrlock(&fam->wlock);
+	for (i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++) {
+		tc_db_path(tc, fam->id, sufs[i], src, sizeof(src));
+		tc_path(dst, sizeof(dst), "%s/%s.db%s", dir, fam->id, sufs[i]);
+		if (rename(src, dst) < 0 && errno != ENOENT)
+			log_err("cannot quarantine %s: rename %s: %s", fam->id, src,
+				strerror(errno));
+	}
+	tc_db_path(tc, fam->id, "-shm", src, sizeof(src));
+	unlink(src);
+	atomic_store(&fam->dirty, false);
+	pthread_rwlock_unlock(&fam->wlock);
+	fs_fsync_dir(dir);
+	fs_fsync_dir(tc->dir_db);
+	fs_fsync_dir(tc->dir_quar);
+
+	memset(&row, 0, sizeof(row));
+	snprintf(row.id, sizeof(row.id), "%s", fam->id);
+	row.epoch = epoch;
+	row.atime = tc_now(tc);
+	snprintf(row.error, sizeof(row.error), "quarantined: %s", why);
+	snprintf(row.quarantine, sizeof(row.quarantine), "%s", dir);
+	state_put(tc->state, &row);
+	pthread_mutex_lock(&tc->mu);
+	fam->base_gen = 0;
+	fam->base_hash[0] = '\0';
+	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
+	pthread_mutex_unlock(&tc->mu);
+	atomic_fetch_add(&tc->st.quarantined, 1);
+	log_err("QUARANTINED %s (epoch %llu): %s; its local changes were NOT published and "
+		"are kept in %s",
+		fam->id, (unsigned long long)epoch, why, dir);
+	return 0;
+}
+
+/* ---- write-back ------------------------------------------------------- */
+
+static void writeback(struct tcache *tc, struct fam *fam)
+{
+	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
+	struct cat_commit cm = {0};
+	struct state_row row;
+	struct stat sb;
+	struct snap s;
+	uint64_t epoch, base_gen;
+	bool lost, clean, committed = false;
+	int rc, fd;
+
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_lock(&tc->mu);
+	if (!fam->leased || fam->unlinked || fam->fd < 0) {
+		pthread_mutex_unlock(&tc->mu);
+		return;
+	}
+	epoch = fam->epoch;
+	base_gen = fam->base_gen;
+	snprintf(base_hash, sizeof(base_hash), "%s", fam->base_hash);
+	lost = atomic_load(&fam->lease_lost);
+	pthread_mutex_unlock(&tc->mu);
+
+	if (lost) {
+		tc_quarantine(tc, fam, "the lease was lost before write-back");
+		goto lost;
+	}
+	atomic_fetch_add(&tc->st.writebacks, 1);
+	rc = snap_take(tc, fam, &s);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "snapshot failed: %s", strerror(-rc));
+		goto retry;
+	}
+	rc = snap_check(tc, fam->id, &s);
+	if (rc < 0) {
+		/* Never uploaded; tried again only after new writes. */
+		pthread_mutex_lock(&tc->mu);
+		fam->check_failed = true;
+		fam->check_seq = s.seq;
+		pthread_mutex_unlock(&tc->mu);
+		set_error(tc, fam, s.why[0] ? s.why : "check failed");
+		goto out;
+	}
+	if (!strcmp(s.hash, base_hash)) {
+		atomic_fetch_add(&tc->st.puts_skipped, 1);
+		log_debug("write-back of %s: unchanged (%s), no upload", fam->id, s.hash);
+		goto done;
+	}
+	tc_key(tc, fam->id, s.hash, key, sizeof(key));
+	fd = open(s.db, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(msg, sizeof(msg), "cannot reopen the snapshot: %s", strerror(-rc));
+		goto retry;
+	}
+	rc = tc->store->ops->put(tc->store, key, fd, s.size, s.hash);
+	close(fd);
+	if (rc < 0) {
+		tc_path(msg, sizeof(msg), "upload of %s failed: %s", key, strerror(-rc));
+		goto retry;
+	}
+	atomic_fetch_add(&tc->st.puts, 1);
+	cm.new_gen = base_gen + 1;
+	cm.hash = s.hash;
+	cm.size = s.size;
+	cm.mtime_ms = tc_now(tc);
+	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
+	tc_item_forget(tc, fam->id);
+	if (rc == -ESTALE) {
+		atomic_store(&fam->lease_lost, true);
+		tc_quarantine(tc, fam, "commit refused: the lease was lost or another node "
+				       "committed");
+		goto lost;
+	}
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "commit of gen %llu failed: %s",
+			 (unsigned long long)cm.new_gen, strerror(-rc));
+		goto retry;
+	}
+	committed = true;
+	atomic_fetch_add(&tc->st.commits, 1);
+	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id,
+		 (unsigned long long)cm.new_gen, (unsigned long long)s.size, s.hash);
+done:
+	/* Clear dirty only if no change arrived since the snapshot. */
+	pthread_rwlock_wrlock(&fam->wlock);
+	clean = atomic_load(&fam->wseq) == s.seq;
+	pthread_mutex_lock(&tc->mu);
+	if (committed) {
+		fam->base_gen = cm.new_gen;
+		snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", s.hash);
+	}
+	fam->backoff_ms = 0;
+	fam->retry_at = 0;
+	fam->check_failed = false;
+	fam->error[0] = '\0';
+	memset(&row, 0, sizeof(row));
+	snprintf(row.id, sizeof(row.id), "%s", fam->id);
+	row.base_gen = fam->base_gen;
+	snprintf(row.base_hash, sizeof(row.base_hash), "%s", fam->base_hash);
+	row.epoch = fam->epoch;
+	row.size = fstat(fam->fd, &sb) == 0 ? (uint64_t)sb.st_size : s.size;
+	tc->evict_due = true;
+	pthread_mutex_unlock(&tc->mu);
+	row.dirty = !clean;
+	row.dirty_since = clean ? 0 : tc_now(tc);
+	row.atime = tc_now(tc);
+	rc = state_put(tc->state, &row);
+	if (clean && rc == 0)
+		atomic_store(&fam->dirty, false);
+	pthread_rwlock_unlock(&fam->wlock);
+	goto out;
+retry:
+	log_warn("write-back of %s postponed: %s", fam->id, msg);
+	set_error(tc, fam, msg);
+	pthread_mutex_lock(&tc->mu);
+	backoff(tc, fam);
+	pthread_mutex_unlock(&tc->mu);
+	goto out;
+lost:
+	pthread_mutex_lock(&tc->mu);
+	fam->leased = false;
+	pthread_mutex_unlock(&tc->mu);
+out:
+	snap_drop(&s);
+}
+
+/* ---- release, recovery, eviction ------------------------------------- */
+
+static void release(struct tcache *tc, struct fam *fam)
+{
+	bool unlinked;
+
+	pthread_mutex_lock(&tc->mu);
+	unlinked = fam->unlinked;
+	pthread_mutex_unlock(&tc->mu);
+	if (!atomic_load(&fam->lease_lost))
+		lease_release(tc, fam);
+	if (unlinked) {
+		tc_remove_local(tc, fam->id, false);
+		state_del(tc->state, fam->id);
+	}
+	pthread_mutex_lock(&tc->mu);
+	fam->leased = false;
+	fam->want = false;
+	tc->evict_due = true;
+	pthread_mutex_unlock(&tc->mu);
+}
+
+static void recover(struct tcache *tc, struct fam *fam)
+{
+	bool fresh;
+	int rc;
+
+	rc = tc_fam_activate(tc, fam, 0, false, &fresh);
+	if (rc < 0) {
+		log_warn("recovery of %s postponed: %s", fam->id, strerror(-rc));
+		pthread_mutex_lock(&tc->mu);
+		backoff(tc, fam);
+		pthread_mutex_unlock(&tc->mu);
+	}
+}
+
+void tc_evict(struct tcache *tc)
+{
+	struct state_row *rows = NULL, cur;
+	struct fam *ph;
+	uint64_t total;
+	bool any;
+	int n, i, round;
+
+	if (!tc->opt.cache_size)
+		return;
+	for (round = 0; round < 1000; round++) {
+		if (state_clean_bytes(tc->state, &total) < 0 || total <= tc->opt.cache_size)
+			break;
+		if (state_list(tc->state, STATE_CLEAN_LRU, EVICT_BATCH, &rows, &n) < 0)
+			break;
+		any = false;
+		for (i = 0; i < n && total > tc->opt.cache_size; i++) {
+			/* A placeholder family keeps openers away while files go. */
+			pthread_mutex_lock(&tc->mu);
+			if (fam_find(tc, rows[i].id) || !(ph = fam_insert(tc, rows[i].id))) {
+				pthread_mutex_unlock(&tc->mu);
+				continue;
+			}
+			ph->opening = true;
+			pthread_mutex_unlock(&tc->mu);
+			if (state_get(tc->state, rows[i].id, &cur) == 0 && !cur.dirty) {
+				tc_remove_local(tc, rows[i].id, false);
+				state_del(tc->state, rows[i].id);
+				total -= cur.size < total ? cur.size : total;
+				atomic_fetch_add(&tc->st.evictions, 1);
+				log_debug("evicted %s (%llu bytes)", rows[i].id,
+					  (unsigned long long)cur.size);
+				any = true;
+			}
+			pthread_mutex_lock(&tc->mu);
+			fam_remove(tc, ph);
+			pthread_mutex_unlock(&tc->mu);
+		}
+		free(rows);
+		rows = NULL;
+		if (!any)
+			break;
+	}
+	free(rows);
+}
+
+/* ---- queue, workers, scheduler ---------------------------------------- */
+
+/* tc->mu held. */
+static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		/* Try again at the next tick. */
+		if (fam && kind == JOB_RENEW)
+			fam->renew_busy = false;
+		else if (fam)
+			fam->op_busy = fam->releasing = false;
+		else
+			tc->evict_busy = false;
+		return;
+	}
+	j->kind = kind;
+	j->fam = fam;
+	if (kind == JOB_RENEW) {
+		j->next = tc->q_head;
+		tc->q_head = j;
+		if (!tc->q_tail)
+			tc->q_tail = j;
+	} else {
+		if (tc->q_tail)
+			tc->q_tail->next = j;
+		else
+			tc->q_head = j;
+		tc->q_tail = j;
+	}
+	pthread_cond_signal(&tc->work_cond);
+}
+
+static void *worker_main(void *arg)
+{
+	struct tcache *tc = arg;
+	struct job *j;
+
+	pthread_mutex_lock(&tc->mu);
+	while (!tc->stopping) {
+		j = tc->q_head;
+		if (!j) {
+			pthread_cond_wait(&tc->work_cond, &tc->mu);
+			continue;
+		}
+		tc->q_head = j->next;
+		if (!tc->q_head)
+			tc->q_tail = NULL;
+		tc->jobs_running++;
+		pthread_mutex_unlock(&tc->mu);
+
+		switch (j->kind) {
+		case JOB_WRITEBACK: writeback(tc, j->fam); break;
+		case JOB_RENEW: lease_renew(tc, j->fam); break;
+		case JOB_RELEASE: release(tc, j->fam); break;
+		case JOB_RECOVER: recover(tc, j->fam); break;
+		case JOB_EVICT: tc_evict(tc); break;
+		}
+
+		pthread_mutex_lock(&tc->mu);
+		tc->jobs_running--;
+		if (j->kind == JOB_RENEW)
+			j->fam->renew_busy = false;
+		else if (j->fam)
+			j->fam->op_busy = j->fam->releasing = false;
+		else
+			tc->evict_busy = false;
+		free(j);
+		pthread_cond_broadcast(&tc->fam_cond);
+		pthread_cond_signal(&tc->sched_cond);
+	}
+	pthread_mutex_unlock(&tc->mu);
+	return NULL;
+}
+
+/* Decides what one family needs. tc->mu held; may free fam. */
+static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
+{
+	bool dirty = atomic_load(&fam->dirty), lost = atomic_load(&fam->lease_lost);
+	bool due, blocked;
+
+	if (fam->opening)
+		return;
+	if (fam->leased && !lost && !fam->renew_busy && !fam->releasing && now >= fam->next_renew) {
+		fam->renew_busy = true;
+		enqueue(tc, JOB_RENEW, fam);
+	}
+	if (fam->op_busy)
+		return;
+	if (fam->recover && !fam->leased) {
+		if (!tc->shutting_down && now >= fam->retry_at) {
+			fam->op_busy = true;
+			enqueue(tc, JOB_RECOVER, fam);
+		}
+		return;
+	}
+	if (fam->leased && lost) {
+		if (dirty) {
+			fam->op_busy = true;
+			enqueue(tc, JOB_WRITEBACK, fam);
+		} else {
+			fam->leased = false;
+		}
+		return;
+	}
+	if (fam->leased && fam->unlinked) {
+		if (fam->nopen == 0 && !fam->renew_busy) {
+			fam->op_busy = fam->releasing = true;
+			enqueue(tc, JOB_RELEASE, fam);
+		}
+		return;
+	}
+	if (fam->leased && dirty) {
+		blocked = fam->check_failed && atomic_load(&fam->wseq) == fam->check_seq;
+		due = tc->shutting_down || fam->nopen == 0 ||
+		      now - atomic_load(&fam->last_write) >= tc->opt.idle_ms ||
+		      now - atomic_load(&fam->dirty_since) >= tc->opt.max_dirty_ms;
+		if (!blocked && due && now >= fam->retry_at) {
+			fam->op_busy = true;
+			enqueue(tc, JOB_WRITEBACK, fam);
+		} else if (tc->shutting_down && blocked && fam->nopen == 0 && !fam->renew_busy) {
+			/* Stays dirty in the state database for the next start. */
+			fam->op_busy = fam->releasing = true;
+			enqueue(tc, JOB_RELEASE, fam);
+		}
+		return;
+	}
+	if (fam->leased) {
+		if (fam->nopen == 0 && !fam->renew_busy &&
+		    (tc->shutting_down || fam->want || now - fam->last_close >= tc->opt.linger_ms)) {
+			fam->op_busy = fam->releasing = true;
+			enqueue(tc, JOB_RELEASE, fam);
+		}
+		return;
+	}
+	if (fam->nopen == 0 && !fam->renew_busy && !fam->recover)
+		fam_remove(tc, fam);
+}
+
+static void *sched_main(void *arg)
+{
+	struct tcache *tc = arg;
+	struct fam *f, *next;
+	int i;
+
+	pthread_mutex_lock(&tc->mu);
+	while (!tc->stopping) {
+		int64_t now = tc_mono(tc);
+
+		for (i = 0; i < FAM_BUCKETS; i++) {
+			for (f = tc->tab[i]; f; f = next) {
+				next = f->next;
+				sched_fam(tc, f, now);
+			}
+		}
+		if (tc->evict_due && !tc->evict_busy && tc->opt.cache_size) {
+			tc->evict_due = false;
+			tc->evict_busy = true;
+			enqueue(tc, JOB_EVICT, NULL);
+		}
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += SCHED_TICK_MS * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&tc->sched_cond, &tc->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&tc->mu);
+	return NULL;
+}
+
+void sched_wake(struct tcache *tc)
+{
+	pthread_cond_signal(&tc->sched_cond);
+}
+
+int sched_start(struct tcache *tc)
+{
+	int i, rc;
+
+	tc->workers = calloc((size_t)tc->opt.upload_workers, sizeof(pthread_t));
+	if (!tc->workers)
+		return -ENOMEM;
+	tc->stopping = false;
+	for (i = 0; i < tc->opt.upload_workers; i++) {
+		rc = pthread_create(&tc->workers[i], NULL, worker_main, tc);
+		if (rc) {
+			log_err("cannot start a write-back worker: %s", strerror(rc));
+			break;
+		}
+		tc->nworkers++;
+	}
+	rc = tc->nworkers ? pthread_create(&tc->sched, NULL, sched_main, tc) : EAGAIN;
+	if (rc) {
+		log_err("cannot start the scheduler: %s", strerror(rc));
+		pthread_mutex_lock(&tc->mu);
+		tc->stopping = true;
+		pthread_cond_broadcast(&tc->work_cond);
+		pthread_mutex_unlock(&tc->mu);
+		for (i = 0; i < tc->nworkers; i++)
+			pthread_join(tc->workers[i], NULL);
+		tc->nworkers = 0;
+		free(tc->workers);
+		tc->workers = NULL;
+		return -rc;
+	}
+	tc->started = true;
+	return 0;
+}
+
+void sched_stop(struct tcache *tc)
+{
+	struct job *j;
+	int i;
+
+	if (!tc->started)
+		return;
+	pthread_mutex_lock(&tc->mu);
+	tc->stopping = true;
+	pthread_cond_broadcast(&tc->work_cond);
+	pthread_cond_broadcast(&tc->sched_cond);
+	pthread_mutex_unlock(&tc->mu);
+	pthread_join(tc->sched, NULL);
+	for (i = 0; i < tc->nworkers; i++)
+		pthread_join(tc->workers[i], NULL);
+	pthread_mutex_lock(&tc->mu);
+	while ((j = tc->q_head)) {
+		tc->q_head = j->next;
+		if (j->kind == JOB_RENEW)
+			j->fam->renew_busy = false;
+		else if (j->fam)
+			j->fam->op_busy = j->fam->releasing = false;
+		free(j);
+	}
+	tc->q_tail = NULL;
+	tc->evict_busy = false;
+	pthread_mutex_unlock(&tc->mu);
+	free(tc->workers);
+	tc->workers = NULL;
+	tc->nworkers = 0;
+	tc->started = false;
+}
