@@ -32,10 +32,12 @@ struct s3_client;
 struct s3_client *s3_client_new(const struct s3_config *cfg, struct http_client *http);
 void s3_client_free(struct s3_client *c);
 
-/* Why the last failed call of the calling thread failed, e.g.
- * "cannot put 'a/b.db': SlowDown: Please reduce your request rate (HTTP 503, 6 attempts)".
+/* Why the last failed call of the calling thread failed, without the
+ * operation and key (the caller says those: "cannot upload '%s': %s"), e.g.
+ * "SlowDown: Please reduce your request rate. (HTTP 503 after 6 attempts in 4210 ms)"
+ * or "part 2: network error (Recv failure: Connection reset by peer after 3 attempts ...)".
  * Thread-local storage: valid until this thread's next s3_* call. Never
- * holds a secret. "" when nothing failed yet. */
+ * holds a secret. "" when the last call succeeded. */
 const char *s3_last_error(void);
 
 struct s3_object_info {

@@ -365,7 +365,9 @@ enum wire_status s3_xml_parse_complete(const char *buf, size_t len, char *etag, 
 			snprintf(err, err_sz, "%s: %s", code[0] ? code : "unknown error", msg);
 		goto out;
 	}
-	if (!name_is(root, "CompleteMultipartUploadResult")) {
+	/* moto names the root ...Response; accept it, the content is the same. */
+	if (!name_is(root, "CompleteMultipartUploadResult") &&
+	    !name_is(root, "CompleteMultipartUploadResponse")) {
 		if (err && err_sz)
 			snprintf(err, err_sz, "unexpected CompleteMultipartUpload reply <%s>",
 				 root ? (const char *)root->name : "");

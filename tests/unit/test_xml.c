@@ -198,6 +198,16 @@ static void test_multipart(void)
 				     sizeof(err)) == WIRE_SERVER &&
 		       strstr(err, "InvalidPart") && strstr(err, "part missing"),
 	       "unknown error code in complete reply: server error with code and message");
+	{
+		static const char moto_done[] =
+			"<CompleteMultipartUploadResponse><ETag>\"x-2\"</ETag>"
+			"</CompleteMultipartUploadResponse>";
+
+		TAP_OK(s3_xml_parse_complete(moto_done, strlen(moto_done), etag, sizeof(etag),
+					     err, sizeof(err)) == WIRE_OK &&
+			       strcmp(etag, "\"x-2\"") == 0,
+		       "moto's CompleteMultipartUploadResponse root accepted");
+	}
 	TAP_OK(s3_xml_parse_complete(done, 30, etag, sizeof(etag), err, sizeof(err)) ==
 		       WIRE_BAD_RESPONSE,
 	       "truncated complete reply rejected");

@@ -1,0 +1,170 @@
+/* The object store on S3: store_ops over the S3 client (s3/s3.h). Keys
+ * are content-addressed, so uploads are conditional (If-None-Match: *) and
+ * an object already there counts as uploaded. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/store.h"
+#include "s3/log.h"
+#include "s3/s3.h"
+
+struct store_s3 {
+	struct store base;
+	struct s3_client *client; /* borrowed; thread-safe itself, no lock here */
+};
+
+static struct s3_client *client_of(struct store *s)
+{
+	return ((struct store_s3 *)s)->client;
+}
+
+static int s3s_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
+{
+	struct s3_put_options opt = {.meta_xxh3 = hash, .if_none_match = 1};
+	enum wire_status st;
+
+	st = s3_put_file(client_of(s), key, fd, size, &opt, NULL);
+	if (st == WIRE_PRECONDITION) {
+		/* Same key, same content: someone (maybe we, before a crash)
+		 * uploaded these bytes already. */
+		log_debug("upload of '%s' skipped: object already there", key);
+		return 0;
+	}
+	if (st != WIRE_OK) {
+		log_err("cannot upload '%s': %s", key, s3_last_error());
+		return wire_status_errno(st);
+	}
+	return 0;
+}
+
+static int s3s_get(struct store *s, const char *key, int fd, struct store_info *info)
+{
+	struct s3_object_info oi;
+	enum wire_status st;
+	int rc;
+
+	do
+		rc = ftruncate(fd, 0);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0) {
+		rc = -errno;
+		log_err("cannot download '%s': cannot truncate the target file: %s", key,
+			strerror(-rc));
+		return rc;
+	}
+	st = s3_get_to_file(client_of(s), key, fd, 0, 0, NULL, &oi);
+	if (st != WIRE_OK) {
+		/* A missing object is an answer, not an error worth a log line. */
+		if (st != WIRE_NOT_FOUND)
+			log_err("cannot download '%s': %s", key, s3_last_error());
+		return wire_status_errno(st);
+	}
+	if (info) {
+		info->size = oi.size;
+		info->mtime_ms = oi.mtime_ms;
+	}
+	return 0;
+}
+
+static int s3s_head(struct store *s, const char *key, struct store_info *info)
+{
+	struct s3_object_info oi;
+	enum wire_status st;
+
+	st = s3_head(client_of(s), key, &oi);
+	if (st != WIRE_OK) {
+		if (st != WIRE_NOT_FOUND)
+			log_err("cannot stat '%s': %s", key, s3_last_error());
+		return wire_status_errno(st);
+	}
+	if (info) {
+		info->size = oi.size;
+		info->mtime_ms = oi.mtime_ms;
+	}
+	return 0;
+}
+
+static int s3s_del(struct store *s, const char *key)
+{
+	enum wire_status st = s3_delete(client_of(s), key);
+
+	if (st != WIRE_OK) {
+		log_err("cannot delete '%s': %s", key, s3_last_error());
+		return wire_status_errno(st);
+	}
+	return 0;
+}
+
+static int s3s_list(struct store *s, const char *prefix, char **token,
+		    int (*cb)(void *arg, const char *key, const struct store_info *info),
+		    void *arg)
+{
+	struct s3_list_page page;
+	struct store_info si;
+	enum wire_status st;
+	size_t i;
+	int rc = 0;
+
+	st = s3_list_page(client_of(s), prefix, *token, 0, &page);
+	if (st != WIRE_OK) {
+		log_err("cannot list '%s': %s", prefix ? prefix : "", s3_last_error());
+		rc = wire_status_errno(st);
+		goto out;
+	}
+	for (i = 0; i < page.n; i++) {
+		si.size = page.entries[i].size;
+		si.mtime_ms = page.entries[i].mtime_ms;
+		rc = cb(arg, page.entries[i].key, &si);
+		if (rc)
+			goto out;
+	}
+	free(*token);
+	/* Ownership of the continuation moves to the caller. */
+	*token = page.next;
+	page.next = NULL;
+out:
+	s3_list_page_free(&page);
+	return rc;
+}
+
+static int s3s_check(struct store *s)
+{
+	enum wire_status st = s3_head_bucket(client_of(s));
+
+	if (st != WIRE_OK) {
+		log_err("cannot use the bucket: %s", s3_last_error());
+		return wire_status_errno(st);
+	}
+	return 0;
+}
+
+static void s3s_free(struct store *s)
+{
+	free(s);
+}
+
+static const struct store_ops s3_store_ops = {
+	.put = s3s_put,
+	.get = s3s_get,
+	.head = s3s_head,
+	.del = s3s_del,
+	.list = s3s_list,
+	.check = s3s_check,
+	.free = s3s_free,
+};
+
+struct store *store_s3_new(struct s3_client *client)
+{
+	struct store_s3 *s;
+
+	if (!client)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->base.ops = &s3_store_ops;
+	s->client = client;
+	return &s->base;
+}

@@ -1,0 +1,979 @@
+/* HTTP on libcurl for the AWS clients: a pool of easy handles (each keeps
+ * its connections alive), a share for DNS and TLS sessions, SigV4 signing
+ * of every attempt, bodies from memory or streamed from a file, response
+ * bodies capped in memory or streamed to a file, and retries with
+ * exponential backoff and full jitter inside a time budget. */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "sigv4.h"
+
+/* ---- client and handle pool ------------------------------------------ */
+
+struct http_client {
+	struct http_options opt; /* immutable after new; ca_file points at ca_file below */
+	char *ca_file;
+	struct cred_provider *creds; /* borrowed, thread-safe itself */
+	CURLSH *share;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST]; /* curl takes these itself */
+	pthread_mutex_t lock; /* protects pool and n_pool */
+	CURL **pool;          /* idle handles, at most opt.max_connections; protected by lock */
+	int n_pool;           /* protected by lock */
+	struct http_stats stats; /* updated with __atomic builtins, no lock */
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+	/* Not thread-safe in libcurl 7.88, hence the once. */
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock_cb(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+	struct http_client *c = arg;
+
+	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&c->share_lock[data]);
+}
+
+static void share_unlock_cb(CURL *h, curl_lock_data data, void *arg)
+{
+	struct http_client *c = arg;
+
+	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&c->share_lock[data]);
+}
+
+struct http_client *http_client_new(const struct http_options *opt, struct cred_provider *creds)
+{
+	struct http_client *c;
+	int i;
+
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK) {
+		log_err("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (opt)
+		c->opt = *opt;
+	if (c->opt.connect_timeout_ms <= 0)
+		c->opt.connect_timeout_ms = 3000;
+	if (c->opt.request_timeout_ms <= 0)
+		c->opt.request_timeout_ms = 30000;
+	if (c->opt.retry_budget_ms <= 0)
+		c->opt.retry_budget_ms = 20000;
+	if (c->opt.max_attempts <= 0)
+		c->opt.max_attempts = 6;
+	if (c->opt.backoff_base_ms <= 0)
+		c->opt.backoff_base_ms = 100;
+	if (c->opt.backoff_cap_ms <= 0)
+		c->opt.backoff_cap_ms = 5000;
+	if (c->opt.max_body == 0)
+		c->opt.max_body = 8u << 20;
+	if (c->opt.max_connections <= 0)
+		c->opt.max_connections = 16;
+	if (opt && opt->ca_file) {
+		c->ca_file = strdup(opt->ca_file);
+		if (!c->ca_file)
+			goto fail;
+	}
+	c->opt.ca_file = c->ca_file;
+	c->creds = creds;
+	pthread_mutex_init(&c->lock, NULL);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_lock[i], NULL);
+	c->pool = calloc((size_t)c->opt.max_connections, sizeof(*c->pool));
+	c->share = curl_share_init();
+	if (!c->pool || !c->share)
+		goto fail_locks;
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return c;
+
+fail_locks:
+	if (c->share)
+		curl_share_cleanup(c->share);
+	free(c->pool);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_lock[i]);
+	pthread_mutex_destroy(&c->lock);
+fail:
+	free(c->ca_file);
+	free(c);
+	return NULL;
+}
+
+void http_client_free(struct http_client *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	/* Easy handles go before the share they use. */
+	for (i = 0; i < c->n_pool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	free(c->pool);
+	curl_share_cleanup(c->share);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_lock[i]);
+	pthread_mutex_destroy(&c->lock);
+	free(c->ca_file);
+	free(c);
+}
+
+static CURL *handle_get(struct http_client *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n_pool > 0)
+		h = c->pool[--c->n_pool];
+	pthread_mutex_unlock(&c->lock);
+	if (!h)
+		h = curl_easy_init();
+	else
+		curl_easy_reset(h); /* keeps the live connections and the share */
+	return h;
+}
+
+/* A handle whose last transfer failed at the transport level is dropped
+ * rather than pooled: its connection may be half-dead. */
+static void handle_put(struct http_client *c, CURL *h, int healthy)
+{
+	if (!h)
+		return;
+	if (healthy) {
+		pthread_mutex_lock(&c->lock);
+		if (c->n_pool < c->opt.max_connections) {
+			c->pool[c->n_pool++] = h;
+			h = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+void http_client_stats(struct http_client *c, struct http_stats *out)
+{
+	out->s3_get = __atomic_load_n(&c->stats.s3_get, __ATOMIC_RELAXED);
+	out->s3_put = __atomic_load_n(&c->stats.s3_put, __ATOMIC_RELAXED);
+	out->s3_head = __atomic_load_n(&c->stats.s3_head, __ATOMIC_RELAXED);
+	out->s3_list = __atomic_load_n(&c->stats.s3_list, __ATOMIC_RELAXED);
+	out->s3_delete = __atomic_load_n(&c->stats.s3_delete, __ATOMIC_RELAXED);
+	out->s3_other = __atomic_load_n(&c->stats.s3_other, __ATOMIC_RELAXED);
+	out->ddb_read = __atomic_load_n(&c->stats.ddb_read, __ATOMIC_RELAXED);
+	out->ddb_write = __atomic_load_n(&c->stats.ddb_write, __ATOMIC_RELAXED);
+	out->ddb_other = __atomic_load_n(&c->stats.ddb_other, __ATOMIC_RELAXED);
+	out->retries = __atomic_load_n(&c->stats.retries, __ATOMIC_RELAXED);
+}
+
+static void stat_inc(uint64_t *v)
+{
+	__atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
+}
+
+static const char *find_header(const struct http_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+static int query_has(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = query;
+
+	while (p && *p) {
+		if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+			return 1;
+		p = strchr(p, '&');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+static void count_request(struct http_client *c, const struct http_request *req,
+			  const char *query)
+{
+	const char *m = req->method, *target, *op;
+
+	if (req->service && strcmp(req->service, "dynamodb") == 0) {
+		target = find_header(req, "x-amz-target");
+		op = target ? strchr(target, '.') : NULL;
+		op = op ? op + 1 : "";
+		if (!strcmp(op, "GetItem") || !strcmp(op, "Query") || !strcmp(op, "Scan") ||
+		    !strcmp(op, "BatchGetItem") || !strcmp(op, "TransactGetItems"))
+			stat_inc(&c->stats.ddb_read);
+		else if (!strcmp(op, "PutItem") || !strcmp(op, "UpdateItem") ||
+			 !strcmp(op, "DeleteItem") || !strcmp(op, "BatchWriteItem") ||
+			 !strcmp(op, "TransactWriteItems"))
+			stat_inc(&c->stats.ddb_write);
+		else
+			stat_inc(&c->stats.ddb_other);
+		return;
+	}
+	if (!req->service || strcmp(req->service, "s3") != 0)
+		return;
+	if (!strcmp(m, "GET"))
+		stat_inc(query_has(query, "list-type") ? &c->stats.s3_list : &c->stats.s3_get);
+	else if (!strcmp(m, "PUT"))
+		stat_inc(&c->stats.s3_put);
+	else if (!strcmp(m, "HEAD"))
+		stat_inc(&c->stats.s3_head);
+	else if (!strcmp(m, "DELETE"))
+		stat_inc(&c->stats.s3_delete);
+	else
+		stat_inc(&c->stats.s3_other);
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+char *http_uri_encode(const char *s, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s), i, o = 0;
+	char *out = malloc(n * 3 + 1);
+	unsigned char ch;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)s[i];
+		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' ||
+		    (keep_slash && ch == '/')) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void http_request_init(struct http_request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->body_fd = -1;
+	r->out_fd = -1;
+}
+
+static void headers_free(struct http_header *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(h[i].name);
+		free(h[i].value);
+	}
+	free(h);
+}
+
+void http_response_free(struct http_response *resp)
+{
+	if (!resp)
+		return;
+	free(resp->body);
+	headers_free(resp->headers, resp->n_headers);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->headers = NULL;
+	resp->n_headers = 0;
+}
+
+const char *http_response_header(const struct http_response *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < resp->n_headers; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(const struct http_client *c)
+{
+	struct timespec ts;
+
+	if (c->opt.now_ms)
+		return c->opt.now_ms();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(const struct http_client *c, long ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	if (c->opt.sleep_ms) {
+		c->opt.sleep_ms(ms);
+		return;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* xorshift64*, per thread, seeded from the clocks and the thread: jitter
+ * only needs to decorrelate clients, not to be unpredictable. */
+static uint64_t jitter_rand(void)
+{
+	static __thread uint64_t s;
+	struct timespec ts;
+
+	if (!s) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+		    (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ULL;
+	}
+	s ^= s >> 12;
+	s ^= s << 25;
+	s ^= s >> 27;
+	return s * 2685821657736338717ULL;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^retry)]. */
+static long backoff_delay(const struct http_client *c, int retry)
+{
+	long ceiling = c->opt.backoff_base_ms;
+	int i;
+
+	for (i = 0; i < retry && ceiling < c->opt.backoff_cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > c->opt.backoff_cap_ms)
+		ceiling = c->opt.backoff_cap_ms;
+	return (long)(jitter_rand() % (uint64_t)(ceiling + 1));
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, len, off);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static int pwrite_full(int fd, const char *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* SHA-256 of len bytes of fd from off, streamed in 256 KiB reads. */
+static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char hex[65],
+					char *err, size_t err_sz)
+{
+	enum wire_status st = WIRE_LOCAL_IO;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char dig[32];
+	unsigned int dlen = 0;
+	size_t chunk = 256 * 1024, i;
+	char *buf = malloc(chunk);
+	ssize_t n;
+
+	if (!md || !buf) {
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	while (len > 0) {
+		n = pread_full(fd, buf, len < chunk ? (size_t)len : chunk, off);
+		if (n <= 0) {
+			snprintf(err, err_sz, "cannot read request body: %s",
+				 n < 0 ? strerror(errno) : "file shorter than expected");
+			goto out;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		off += n;
+		len -= (uint64_t)n;
+	}
+	if (EVP_DigestFinal_ex(md, dig, &dlen) != 1)
+		goto out;
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+	st = WIRE_OK;
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return st;
+}
+
+/* ---- one attempt -------------------------------------------------------- */
+
+struct xfer {
+	const struct http_client *c;
+	const struct http_request *req;
+	struct http_response *resp;
+	CURL *h;
+	uint64_t body_pos;   /* bytes of the request body handed to curl */
+	uint64_t body_total; /* request body length */
+	size_t cap;          /* memory body capacity */
+	int overflow;        /* response body over max_body */
+	int local_err;       /* errno of a failed local read/write, 0 if none */
+	int to_file;         /* this response's body goes to out_fd (decided at first byte) */
+	int decided;
+};
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct xfer *x = arg;
+	size_t want = size * nitems;
+	uint64_t left = x->body_total - x->body_pos;
+	ssize_t n;
+
+	if (want > left)
+		want = (size_t)left;
+	if (want == 0)
+		return 0;
+	if (x->req->body_fd >= 0) {
+		n = pread_full(x->req->body_fd, buf, want,
+			       x->req->body_off + (off_t)x->body_pos);
+		if (n <= 0) {
+			/* A file that shrinks under us must not upload short. */
+			x->local_err = n < 0 ? errno : EIO;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)n;
+	} else {
+		memcpy(buf, (const char *)x->req->body + x->body_pos, want);
+	}
+	x->body_pos += want;
+	return want;
+}
+
+static int seek_cb(void *arg, curl_off_t off, int origin)
+{
+	struct xfer *x = arg;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->body_total)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->body_pos = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	struct http_response *r = x->resp;
+	size_t n = size * nmemb, ncap;
+	long code = 0;
+	char *nb;
+	int rc;
+
+	if (!x->decided) {
+		/* Only a 2xx body is the payload; an error body is kept in
+		 * memory for the caller's classify, never written to the file. */
+		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+		x->to_file = x->req->out_fd >= 0 && code >= 200 && code < 300;
+		x->decided = 1;
+	}
+	if (x->to_file) {
+		rc = pwrite_full(x->req->out_fd, data, n,
+				 x->req->out_off + (off_t)r->bytes_written);
+		if (rc < 0) {
+			x->local_err = -rc;
+			return 0;
+		}
+		r->bytes_written += n;
+		return n;
+	}
+	if (r->body_len + n > x->c->opt.max_body) {
+		x->overflow = 1;
+		return 0;
+	}
+	if (r->body_len + n + 1 > x->cap) {
+		ncap = x->cap ? x->cap : 4096;
+		while (ncap < r->body_len + n + 1)
+			ncap *= 2;
+		nb = realloc(r->body, ncap);
+		if (!nb) {
+			x->local_err = ENOMEM;
+			return 0;
+		}
+		r->body = nb;
+		x->cap = ncap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return n;
+}
+
+static size_t header_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct xfer *x = arg;
+	struct http_response *r = x->resp;
+	size_t n = size * nitems, nl, vl;
+	const char *colon, *v, *end;
+	struct http_header *nh;
+	char *name = NULL, *value = NULL;
+	size_t i;
+
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		/* A new status line (after a 100 Continue): forget the
+		 * headers of the interim response. */
+		headers_free(r->headers, r->n_headers);
+		r->headers = NULL;
+		r->n_headers = 0;
+		return n;
+	}
+	colon = memchr(data, ':', n);
+	if (!colon)
+		return n;
+	nl = (size_t)(colon - data);
+	v = colon + 1;
+	end = data + n;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	vl = (size_t)(end - v);
+	name = strndup(data, nl);
+	value = strndup(v, vl);
+	nh = realloc(r->headers, (r->n_headers + 1) * sizeof(*nh));
+	if (!name || !value || !nh) {
+		free(name);
+		free(value);
+		if (nh)
+			r->headers = nh;
+		return n; /* a lost header is better than a failed transfer */
+	}
+	for (i = 0; i < nl; i++)
+		name[i] = (char)tolower((unsigned char)name[i]);
+	r->headers = nh;
+	r->headers[r->n_headers].name = name;
+	r->headers[r->n_headers].value = value;
+	r->n_headers++;
+	return n;
+}
+
+static enum wire_status status_of_http(long code)
+{
+	if (code >= 200 && code < 300)
+		return WIRE_OK;
+	switch (code) {
+	case 401: return WIRE_AUTH;
+	case 403: return WIRE_ACCESS_DENIED;
+	case 404: return WIRE_NOT_FOUND;
+	case 408: return WIRE_TIMEOUT;
+	case 412: return WIRE_PRECONDITION;
+	case 429: return WIRE_THROTTLED;
+	}
+	if (code >= 500)
+		return WIRE_SERVER;
+	if (code >= 400)
+		return WIRE_CLIENT;
+	return WIRE_BAD_RESPONSE;
+}
+
+static enum wire_status status_of_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT: return WIRE_TIMEOUT;
+	case CURLE_OUT_OF_MEMORY: return WIRE_NOMEM;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL: return WIRE_INVALID;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		/* Retrying cannot fix a certificate. */
+		return WIRE_CLIENT;
+	default: return WIRE_NETWORK;
+	}
+}
+
+/* Splits url into host (authority without a default port), path and query. */
+static int split_url(const char *url, char **host, char **path, char **query)
+{
+	const char *p, *a, *q, *s;
+	int https;
+	size_t hl;
+
+	*host = *path = *query = NULL;
+	p = strstr(url, "://");
+	if (!p)
+		return -EINVAL;
+	https = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
+	a = p + 3;
+	s = a + strcspn(a, "/?");
+	hl = (size_t)(s - a);
+	if (hl == 0)
+		return -EINVAL;
+	if (!https && hl > 3 && strncmp(s - 3, ":80", 3) == 0)
+		hl -= 3;
+	else if (https && hl > 4 && strncmp(s - 4, ":443", 4) == 0)
+		hl -= 4;
+	*host = strndup(a, hl);
+	q = strchr(s, '?');
+	if (*s == '/')
+		*path = q ? strndup(s, (size_t)(q - s)) : strdup(s);
+	else
+		*path = strdup("/");
+	*query = strdup(q ? q + 1 : "");
+	if (!*host || !*path || !*query) {
+		free(*host);
+		free(*path);
+		free(*query);
+		*host = *path = *query = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
+{
+	char *line = NULL;
+	struct curl_slist *nl;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		*oom = 1;
+		return l;
+	}
+	nl = curl_slist_append(l, line);
+	/* The line may hold the Authorization header: wipe our copy. */
+	explicit_bzero(line, (size_t)n);
+	free(line);
+	if (!nl) {
+		*oom = 1;
+		return l;
+	}
+	return nl;
+}
+
+/* Frees a header list that may hold the Authorization header, wiping it. */
+static void slist_wipe_free(struct curl_slist *l)
+{
+	struct curl_slist *p;
+
+	for (p = l; p; p = p->next)
+		if (p->data)
+			explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(l);
+}
+
+struct url_parts {
+	char *host, *path, *query;
+};
+
+static enum wire_status attempt(struct http_client *c, CURL *h, const struct http_request *req,
+				const struct url_parts *u, const char *payload_hash,
+				struct http_response *resp, long timeout_ms)
+{
+	enum wire_status st = WIRE_NOMEM;
+	struct curl_slist *hl = NULL;
+	struct sigv4_header *sh = NULL, *signed_out = NULL;
+	size_t nsh = 0, n_out = 0, i;
+	struct aws_creds creds = {0};
+	struct sigv4_request sr;
+	struct xfer x;
+	CURLcode rc;
+	int oom = 0, has_ct = 0, has_body, sign;
+	char cerr[CURL_ERROR_SIZE] = "";
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.req = req;
+	x.resp = resp;
+	x.h = h;
+	x.body_total = req->body_fd >= 0 ? req->body_file_len : req->body_len;
+	has_body = req->body_fd >= 0 || req->body != NULL || !strcmp(req->method, "PUT") ||
+		   !strcmp(req->method, "POST");
+
+	sign = req->service && c->creds;
+	if (sign) {
+		st = cred_provider_get(c->creds, &creds);
+		if (st != WIRE_OK) {
+			snprintf(resp->error, sizeof(resp->error), "no usable credentials: %s",
+				 wire_status_str(st));
+			goto out;
+		}
+		st = WIRE_NOMEM;
+		sh = calloc(req->n_headers + 1, sizeof(*sh));
+		if (!sh)
+			goto out;
+		sh[nsh].name = "host";
+		sh[nsh++].value = u->host;
+		for (i = 0; i < req->n_headers; i++) {
+			sh[nsh].name = req->headers[i].name;
+			sh[nsh++].value = req->headers[i].value;
+		}
+		memset(&sr, 0, sizeof(sr));
+		sr.method = req->method;
+		sr.path = u->path;
+		sr.query = u->query[0] ? u->query : NULL;
+		sr.headers = sh;
+		sr.n_headers = nsh;
+		sr.payload_hash = payload_hash;
+		sr.region = req->region ? req->region : "us-east-1";
+		sr.service = req->service;
+		/* Signed afresh for every attempt: a retry minutes later needs a
+		 * current date, and credentials may have been refreshed. */
+		sr.when = (time_t)(wall_ms(c) / 1000);
+		st = sigv4_sign(&sr, &(struct sigv4_creds){creds.access_key, creds.secret_key,
+							   creds.session_token},
+				&signed_out, &n_out);
+		if (st != WIRE_OK) {
+			snprintf(resp->error, sizeof(resp->error), "cannot sign request: %s",
+				 wire_status_str(st));
+			goto out;
+		}
+		st = WIRE_NOMEM;
+	}
+
+	hl = slist_addf(hl, &oom, "Host: %s", u->host);
+	for (i = 0; i < req->n_headers; i++) {
+		if (!strcasecmp(req->headers[i].name, "content-type"))
+			has_ct = 1;
+		hl = slist_addf(hl, &oom, "%s: %s", req->headers[i].name, req->headers[i].value);
+	}
+	for (i = 0; i < n_out; i++)
+		hl = slist_addf(hl, &oom, "%s: %s", signed_out[i].name, signed_out[i].value);
+	if (has_body && !has_ct)
+		hl = slist_addf(hl, &oom, "Content-Type: application/octet-stream");
+	/* libcurl would wait up to a second for a 100 Continue on big PUTs. */
+	hl = slist_addf(hl, &oom, "Expect:");
+	if (oom)
+		goto out;
+
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opt.connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->opt.ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->opt.ca_file);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (!strcmp(req->method, "HEAD")) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (has_body) {
+		/* UPLOAD streams the body through read_cb for any method. */
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x.body_total);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(h, CURLOPT_READDATA, &x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
+		if (strcmp(req->method, "PUT") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (strcmp(req->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	}
+
+	count_request(c, req, u->query);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (rc != CURLE_OK) {
+		if (x.overflow) {
+			st = WIRE_BAD_RESPONSE;
+			snprintf(resp->error, sizeof(resp->error),
+				 "response body over the %zu byte cap", c->opt.max_body);
+		} else if (x.local_err == ENOMEM) {
+			st = WIRE_NOMEM;
+			snprintf(resp->error, sizeof(resp->error), "out of memory for response");
+		} else if (x.local_err) {
+			st = WIRE_LOCAL_IO;
+			snprintf(resp->error, sizeof(resp->error), "local file i/o failed: %s",
+				 strerror(x.local_err));
+		} else {
+			st = status_of_curl(rc);
+			snprintf(resp->error, sizeof(resp->error), "%s", cerr[0] ? cerr :
+				 curl_easy_strerror(rc));
+		}
+		goto out;
+	}
+	st = status_of_http(resp->status);
+	if (st != WIRE_OK)
+		snprintf(resp->error, sizeof(resp->error), "HTTP %ld", resp->status);
+out:
+	/* curl keeps pointers to these until the next setopt; drop them. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	slist_wipe_free(hl);
+	if (signed_out)
+		sigv4_headers_free(signed_out, n_out);
+	free(sh);
+	aws_creds_clear(&creds);
+	return st;
+}
+
+/* Reset what a previous attempt left in resp and in the output file. */
+static enum wire_status reset_for_retry(const struct http_request *req, struct http_response *r)
+{
+	http_response_free(r);
+	r->status = 0;
+	r->bytes_written = 0;
+	if (req->out_fd >= 0) {
+		while (ftruncate(req->out_fd, req->out_off) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(r->error, sizeof(r->error), "cannot truncate output file: %s",
+				 strerror(errno));
+			return WIRE_LOCAL_IO;
+		}
+	}
+	return WIRE_OK;
+}
+
+enum wire_status http_send(struct http_client *c, const struct http_request *req,
+			   struct http_response *resp)
+{
+	enum wire_status st = WIRE_INVALID;
+	struct url_parts u = {0};
+	char hash_buf[65];
+	const char *payload_hash = req->payload_hash;
+	int64_t start = mono_ms(), deadline;
+	long timeout_ms, delay = 0;
+	uint64_t body_len;
+	CURL *h = NULL;
+	char why[160];
+	int healthy;
+
+	memset(resp, 0, sizeof(*resp));
+	if (!req->method || !req->url || (req->body_fd >= 0 && req->body)) {
+		snprintf(resp->error, sizeof(resp->error), "invalid request");
+		goto out;
+	}
+	if (split_url(req->url, &u.host, &u.path, &u.query) < 0) {
+		snprintf(resp->error, sizeof(resp->error), "malformed url");
+		goto out;
+	}
+	body_len = req->body_fd >= 0 ? req->body_file_len : req->body_len;
+	if (req->service && c->creds && !payload_hash) {
+		if (req->body_fd >= 0) {
+			st = file_sha256_hex(req->body_fd, req->body_off, req->body_file_len,
+					     hash_buf, resp->error, sizeof(resp->error));
+			if (st != WIRE_OK)
+				goto out;
+		} else {
+			sigv4_sha256_hex(req->body ? req->body : "", req->body_len, hash_buf);
+		}
+		payload_hash = hash_buf;
+	}
+	/* A large body needs time on the wire: allow 1 s per MiB on top
+	 * (8 Mbit/s worst case) so a big part is not cut off as a timeout. */
+	timeout_ms = c->opt.request_timeout_ms + (long)(body_len >> 20) * 1000;
+	deadline = start + c->opt.retry_budget_ms;
+
+	for (;;) {
+		if (resp->attempts > 0) {
+			st = reset_for_retry(req, resp);
+			if (st != WIRE_OK)
+				goto out;
+			stat_inc(&c->stats.retries);
+			sleep_ms(c, delay);
+		}
+		h = handle_get(c);
+		if (!h) {
+			st = WIRE_NOMEM;
+			snprintf(resp->error, sizeof(resp->error), "cannot create curl handle");
+			goto out;
+		}
+		resp->attempts++;
+		resp->error[0] = '\0';
+		st = attempt(c, h, req, &u, payload_hash, resp, timeout_ms);
+		healthy = st == WIRE_OK || resp->status != 0;
+		handle_put(c, h, healthy);
+		h = NULL;
+		if (st != WIRE_OK && resp->status != 0 && req->classify) {
+			enum wire_status cst = req->classify(resp, req->classify_arg);
+
+			if (cst != WIRE_OK)
+				st = cst;
+		}
+		if (st == WIRE_OK || !wire_status_is_retryable(st) || req->no_retry)
+			break;
+		if (resp->attempts >= c->opt.max_attempts)
+			break;
+		delay = backoff_delay(c, resp->attempts - 1);
+		/* The budget bounds when an attempt may start: never begin one
+		 * (or a sleep) that starts past it. */
+		if (mono_ms() + delay >= deadline)
+			break;
+		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
+			  wire_status_str(st), resp->error, delay);
+	}
+	if (st != WIRE_OK && (resp->attempts > 1 || wire_status_is_retryable(st))) {
+		snprintf(why, sizeof(why), "%.150s", resp->error);
+		snprintf(resp->error, sizeof(resp->error), "%s after %d attempt%s in %lld ms", why,
+			 resp->attempts, resp->attempts == 1 ? "" : "s",
+			 (long long)(mono_ms() - start));
+	}
+out:
+	free(u.host);
+	free(u.path);
+	free(u.query);
+	return st;
+}
