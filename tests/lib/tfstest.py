@@ -374,3 +374,24 @@ class FaultProxy:
     def outage(self, seconds):
         """Refuse (reset) every proxied request for `seconds`; 0 ends it."""
         return self._call("POST", "outage", {"seconds": seconds})
+
+
+# ---- the tenantfs daemon --------------------------------------------------
+
+def daemon_env(extra=None):
+    """Environment for a tenantfs daemon started by a test: the run's
+    environment with ASAN_OPTIONS from $TFS_TEST_DAEMON_ASAN_OPTIONS (leak
+    detection off: fault tests kill and abandon daemons by design; memory
+    errors still abort and land in the sanitizer log dir), plus extra."""
+    env = dict(os.environ)
+    dopts = os.environ.get("TFS_TEST_DAEMON_ASAN_OPTIONS")
+    if dopts:
+        env["ASAN_OPTIONS"] = dopts
+    if extra:
+        env.update(extra)
+    return env
+
+
+def tenantfs_bin():
+    """Path of the daemon in the build under test."""
+    return os.path.join(build_dir(), "tenantfs")
