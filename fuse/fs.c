@@ -193,7 +193,9 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	struct stat root;
 	int rc;
 
-	if (!path || strcmp(path, "/") != 0)
+	/* The root is the only directory; with nullpath_ok libfuse passes no
+	 * path to directory handles. */
+	if (path && strcmp(path, "/") != 0)
 		return -ENOTDIR;
 	/* Offsets are not used (0 to filler): libfuse buffers the listing and
 	 * serves the kernel's pages from it, so one catalog scan per opendir. */
