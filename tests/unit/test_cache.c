@@ -1,0 +1,883 @@
+/* Unit tests of the cache engine (cache/cache.h) over an in-memory store and
+ * the real SQLite catalog: fault-in, write-back, dedup by hash, snapshot of
+ * journal and WAL databases, timers on a forced clock, quarantine, crash
+ * recovery, eviction, unlink, readdir, leases between two nodes. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "cache/hash.h"
+#include "s3/log.h"
+#include "tests/unit/fake_backends.h"
+#include "tests/unit/tap.h"
+
+static char scratch[512];
+static atomic_llong fake_mono = 1000000;
+
+static int64_t test_mono(void)
+{
+	return atomic_load(&fake_mono);
+}
+
+static void advance(long ms)
+{
+	atomic_fetch_add(&fake_mono, ms);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+struct env {
+	struct mem_store *ms;
+	struct wrap_cat *wc;
+	char catpath[600];
+};
+
+static void env_init(struct env *e, const char *name)
+{
+	struct catalog *c;
+
+	snprintf(e->catpath, sizeof(e->catpath), "%s/%s.catalog", scratch, name);
+	e->ms = mem_store_new();
+	c = catalog_sqlite_new(e->catpath);
+	if (c)
+		c->ops->init(c);
+	e->wc = wrap_cat_new(c);
+	if (!e->ms || !e->wc) {
+		printf("Bail out! cannot build test back ends\n");
+		exit(1);
+	}
+}
+
+static void env_free(struct env *e)
+{
+	store_free(&e->ms->base);
+	catalog_free(&e->wc->base);
+}
+
+static void opts(struct tcache_options *o, const char *dir, const char *node)
+{
+	memset(o, 0, sizeof(*o));
+	o->cache_dir = dir;
+	o->node = node;
+	o->key_prefix = "v";
+	o->idle_ms = 60000;
+	o->max_dirty_ms = 600000;
+	o->lease_ttl_ms = 60000;
+	o->linger_ms = 0;
+	o->upload_workers = 2;
+	o->shutdown_timeout_ms = 10000;
+	o->mono_ms = test_mono;
+}
+
+static struct tcache *mk(struct env *e, const struct tcache_options *o, bool start)
+{
+	struct tcache *tc = NULL;
+	int rc = tcache_new(o, &e->ms->base, &e->wc->base, &tc);
+
+	if (rc < 0) {
+		printf("Bail out! tcache_new %s: %s\n", o->cache_dir, strerror(-rc));
+		exit(1);
+	}
+	if (start && tcache_start(tc) < 0) {
+		printf("Bail out! tcache_start\n");
+		exit(1);
+	}
+	return tc;
+}
+
+static char *dirname_of(const char *name)
+{
+	static char buf[8][600];
+	static int k;
+	char *b = buf[k++ % 8];
+
+	snprintf(b, 600, "%s/%s", scratch, name);
+	return b;
+}
+
+/* Builds a real SQLite database with rows rows in journal mode mode and
+ * returns its bytes. */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	unsigned char *b;
+	int fd = open(path, O_RDONLY);
+
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	fstat(fd, &st);
+	b = malloc((size_t)st.st_size + 1);
+	if (b && read(fd, b, (size_t)st.st_size) != st.st_size) {
+		free(b);
+		b = NULL;
+	}
+	*len = (size_t)st.st_size;
+	close(fd);
+	return b;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK)
+		printf("# sqlite: %s: %s\n", sql, msg ? msg : "?");
+	sqlite3_free(msg);
+	return rc;
+}
+
+static unsigned char *make_db(const char *name, int rows, size_t *len)
+{
+	char path[700], sql[256];
+	sqlite3 *db;
+	unsigned char *b;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/%s", scratch, name);
+	unlink(path);
+	sqlite3_open(path, &db);
+	exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)");
+	exec(db, "BEGIN");
+	for (i = 0; i < rows; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO t(v) VALUES ('row %d of %s')", i, name);
+		exec(db, sql);
+	}
+	exec(db, "COMMIT");
+	sqlite3_close(db);
+	b = read_file(path, len);
+	return b;
+}
+
+/* Counts rows of t in a database held in memory; -1 if it is not a sound
+ * database (integrity_check fails). */
+static int count_rows(const unsigned char *bytes, size_t len, int *wal_byte)
+{
+	char path[700];
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int fd, n = -1;
+
+	snprintf(path, sizeof(path), "%s/check.%d.db", scratch, rand());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, bytes, len) != (ssize_t)len) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (wal_byte)
+		*wal_byte = len > 19 ? bytes[18] : -1;
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW &&
+		    !strcmp((const char *)sqlite3_column_text(s, 0), "ok"))
+			n = 0;
+		sqlite3_finalize(s);
+	}
+	if (n == 0 && sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &s, NULL) == SQLITE_OK) {
+		n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+		sqlite3_finalize(s);
+	}
+out:
+	sqlite3_close(db);
+	unlink(path);
+	return n;
+}
+
+static int write_file(struct tcache *tc, const char *id, const char *suffix,
+		      const unsigned char *b, size_t len, int flags)
+{
+	struct tfile *f;
+	ssize_t n;
+	int rc;
+
+	rc = tcache_open(tc, id, suffix, O_RDWR | flags, 0644, &f, NULL);
+	if (rc < 0)
+		return rc;
+	n = tfile_write(f, b, len, 0);
+	if (n >= 0)
+		rc = tfile_truncate(f, (off_t)len);
+	else
+		rc = (int)n;
+	tfile_close(f);
+	return rc;
+}
+
+static struct tcache_stats stats(struct tcache *tc)
+{
+	struct tcache_stats s;
+
+	tcache_get_stats(tc, &s);
+	return s;
+}
+
+/* Polls until the engine made at least n commits; bounded in real time. */
+static bool wait_commits(struct tcache *tc, uint64_t n, long ms)
+{
+	long i;
+
+	for (i = 0; i < ms / 20; i++) {
+		if (stats(tc).commits >= n)
+			return true;
+		sleep_ms(20);
+	}
+	return stats(tc).commits >= n;
+}
+
+static bool wait_item(struct env *e, const char *id, uint64_t gen, struct cat_item *it, long ms)
+{
+	long i;
+
+	for (i = 0; i < ms / 20; i++) {
+		if (e->wc->in->ops->get(e->wc->in, id, it) == 0 && it->gen >= gen)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Waits until nobody holds id's lease. */
+static bool wait_released(struct env *e, const char *id, long ms)
+{
+	struct cat_item it;
+	long i;
+
+	for (i = 0; i < ms / 20; i++) {
+		if (e->wc->in->ops->get(e->wc->in, id, &it) == 0 && !it.owner[0])
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static unsigned char *object_of(struct env *e, const char *id, const struct cat_item *it,
+				size_t *len)
+{
+	char key[400];
+
+	snprintf(key, sizeof(key), "v/%s/%s.db", id, it->hash);
+	return mem_store_copy(e->ms, key, len);
+}
+
+static void xattr(struct tcache *tc, const char *id, const char *name, char *buf, size_t cap)
+{
+	ssize_t n = tcache_getxattr(tc, id, name, buf, cap - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_create_commit_reopen(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct tfile *f;
+	struct stat st;
+	unsigned char *db, *obj, buf[64];
+	char hash[CAT_HASH_HEX + 1], x[128];
+	size_t len, olen = 0;
+	bool kc = false;
+	int gets, puts;
+
+	env_init(&e, "basic");
+	opts(&o, dirname_of("basic"), "node-a");
+	tc = mk(&e, &o, true);
+	db = make_db("basic.src", 50, &len);
+	tfs_hash_buf(db, len, hash);
+
+	TAP_OK(tcache_open(tc, "alice", "", O_RDWR, 0644, &f, NULL) == -ENOENT,
+	       "open without O_CREAT of an unknown database is -ENOENT");
+	TAP_OK(write_file(tc, "alice", "", db, len, O_CREAT) == 0, "create and write alice.db");
+	TAP_OK(wait_item(&e, "alice", 1, &it, 5000), "closing publishes gen 1");
+	TAP_STREQ(it.hash, hash, "catalog hash is the hash of the written bytes");
+	TAP_OK(it.size == len, "catalog size %llu", (unsigned long long)it.size);
+	obj = object_of(&e, "alice", &it, &olen);
+	TAP_OK(obj && olen == len && !memcmp(obj, db, len), "object v/alice/<hash>.db holds the bytes");
+	TAP_OK(obj && count_rows(obj, olen, NULL) == 50, "published copy passes integrity_check");
+	free(obj);
+	TAP_OK(wait_released(&e, "alice", 5000), "lease released after close (linger 0)");
+
+	gets = atomic_load(&e.ms->gets);
+	puts = atomic_load(&e.ms->puts);
+	TAP_OK(tcache_open(tc, "alice", "", O_RDWR, 0644, &f, &kc) == 0, "reopen alice");
+	TAP_OK(atomic_load(&e.ms->gets) == gets, "reopen of the current version does no GET");
+	TAP_OK(kc, "keep_cache when nothing changed");
+	TAP_OK(tfile_read(f, buf, 16, 0) == 16 && !memcmp(buf, "SQLite format 3", 15),
+	       "read through the handle");
+	TAP_OK(tfile_fstat(f, &st) == 0 && st.st_size == (off_t)len, "fstat size");
+	xattr(tc, "alice", "user.tenantfs.dirty", x, sizeof(x));
+	TAP_STREQ(x, "0", "xattr dirty is 0 while clean");
+	xattr(tc, "alice", "user.tenantfs.gen", x, sizeof(x));
+	TAP_STREQ(x, "1", "xattr gen");
+	xattr(tc, "alice", "user.tenantfs.owner", x, sizeof(x));
+	TAP_STREQ(x, "node-a", "xattr owner while open");
+	tfile_close(f);
+	sleep_ms(300);
+	TAP_OK(atomic_load(&e.ms->puts) == puts, "a session that changes nothing makes no PUT");
+	TAP_OK(stats(tc).commits == 1, "... and no commit");
+
+	/* Rewrite identical bytes: dirty, but the hash is unchanged. */
+	TAP_OK(write_file(tc, "alice", "", db, len, 0) == 0, "rewrite the same bytes");
+	sleep_ms(100);
+	{
+		int i;
+
+		for (i = 0; i < 100 && stats(tc).puts_skipped < 1; i++)
+			sleep_ms(20);
+	}
+	TAP_OK(stats(tc).puts_skipped == 1, "unchanged content skips the PUT");
+	TAP_OK(atomic_load(&e.ms->puts) == puts, "no PUT for identical content");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "alice", &it) == 0 && it.gen == 1,
+	       "no commit for identical content");
+
+	TAP_OK(tcache_getattr(tc, "alice", "", &st) == 0 && st.st_size == (off_t)len,
+	       "getattr of the cached copy");
+	TAP_OK(tcache_getattr(tc, "nobody", "", &st) == -ENOENT, "getattr of an absent id");
+	TAP_OK(tcache_shutdown(tc) == 0, "shutdown with nothing dirty returns 0");
+	tcache_free(tc);
+
+	/* A second node with an empty cache: getattr from the catalog, then a GET. */
+	opts(&o, dirname_of("basic2"), "node-b");
+	tc = mk(&e, &o, true);
+	gets = atomic_load(&e.ms->gets);
+	TAP_OK(tcache_getattr(tc, "alice", "", &st) == 0 && st.st_size == (off_t)len,
+	       "getattr of an uncached database comes from the catalog");
+	TAP_OK(atomic_load(&e.ms->gets) == gets, "... with no store request");
+	TAP_OK(tcache_open(tc, "alice", "", O_RDONLY, 0, &f, &kc) == 0, "open on node b");
+	TAP_OK(atomic_load(&e.ms->gets) == gets + 1, "fault-in is one GET");
+	TAP_OK(!kc, "no keep_cache after a fault-in");
+	tfile_close(f);
+	TAP_OK(tcache_shutdown(tc) == 0, "node b shuts down clean");
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+static void test_hash_mismatch(void)
+{
+	struct env e;
+	struct tcache_options oa, ob;
+	struct tcache *a, *b;
+	struct cat_item it;
+	struct tfile *f;
+	unsigned char *v1, *v2, *cached;
+	char key[300], path[800];
+	size_t l1, l2, cl;
+
+	env_init(&e, "mism");
+	opts(&oa, dirname_of("mism-a"), "node-a");
+	opts(&ob, dirname_of("mism-b"), "node-b");
+	a = mk(&e, &oa, true);
+	b = mk(&e, &ob, true);
+	v1 = make_db("mism.v1", 10, &l1);
+	v2 = make_db("mism.v2", 20, &l2);
+	TAP_OK(write_file(a, "bob", "", v1, l1, O_CREAT) == 0 && wait_item(&e, "bob", 1, &it, 5000),
+	       "node a publishes bob gen 1");
+	TAP_OK(wait_released(&e, "bob", 5000), "node a released bob");
+	TAP_OK(write_file(b, "bob", "", v2, l2, 0) == 0 && wait_item(&e, "bob", 2, &it, 5000),
+	       "node b publishes bob gen 2");
+	TAP_OK(wait_released(&e, "bob", 5000), "node b released bob");
+	snprintf(key, sizeof(key), "v/bob/%s.db", it.hash);
+	TAP_OK(mem_store_corrupt(e.ms, key) == 0, "corrupt the gen 2 object");
+	TAP_OK(tcache_open(a, "bob", "", O_RDWR, 0, &f, NULL) == -EIO,
+	       "open fetching a corrupt object fails with -EIO");
+	snprintf(path, sizeof(path), "%s/db/bob.db", oa.cache_dir);
+	cached = read_file(path, &cl);
+	TAP_OK(cached && cl == l1 && !memcmp(cached, v1, l1), "the cached gen 1 file is untouched");
+	free(cached);
+	TAP_OK(wait_released(&e, "bob", 5000), "the failed open gave the lease back");
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
+static void test_wal_and_journal(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	char path[700], sql[200];
+	unsigned char *dbb, *walb, *jb, *obj, *base;
+	size_t dl, wl, jl, ol, bl;
+	sqlite3 *db;
+	int i, walbyte = 0, n;
+
+	env_init(&e, "walj");
+	opts(&o, dirname_of("walj"), "node-a");
+	tc = mk(&e, &o, true);
+
+	/* A WAL database with commits still in the -wal file. */
+	snprintf(path, sizeof(path), "%s/wal.src.db", scratch);
+	unlink(path);
+	sqlite3_open(path, &db);
+	exec(db, "PRAGMA journal_mode=WAL");
+	exec(db, "PRAGMA wal_autocheckpoint=0");
+	exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)");
+	for (i = 0; i < 30; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO t(v) VALUES ('wal row %d')", i);
+		exec(db, sql);
+	}
+	dbb = read_file(path, &dl);
+	snprintf(path, sizeof(path), "%s/wal.src.db-wal", scratch);
+	walb = read_file(path, &wl);
+	sqlite3_close(db);
+	TAP_OK(dbb && walb && wl > 0, "WAL source has %zu bytes of WAL", wl);
+	{
+		struct tfile *f, *w;
+
+		TAP_OK(tcache_open(tc, "walu", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0,
+		       "create walu");
+		TAP_OK(tfile_write(f, dbb, dl, 0) == (ssize_t)dl, "write the WAL db");
+		TAP_OK(tcache_open(tc, "walu", "-wal", O_RDWR | O_CREAT, 0644, &w, NULL) == 0,
+		       "create walu.db-wal while the db is open");
+		TAP_OK(tfile_write(w, walb, wl, 0) == (ssize_t)wl, "write the -wal");
+		tfile_close(w);
+		tfile_close(f);
+	}
+	TAP_OK(wait_item(&e, "walu", 1, &it, 5000), "WAL database published");
+	obj = object_of(&e, "walu", &it, &ol);
+	n = obj ? count_rows(obj, ol, &walbyte) : -1;
+	TAP_OK(n == 30, "published WAL database is checkpointed: %d rows of 30", n);
+	TAP_OK(walbyte == 2, "WAL mode byte kept in the header (%d)", walbyte);
+	free(obj);
+	free(dbb);
+	free(walb);
+
+	/* A rollback-journal database caught mid-transaction: hot journal. */
+	base = make_db("hot.src.db", 40, &bl);
+	snprintf(path, sizeof(path), "%s/hot.src.db", scratch);
+	sqlite3_open(path, &db);
+	exec(db, "PRAGMA cache_size=2");
+	exec(db, "BEGIN");
+	for (i = 0; i < 2000; i++) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO t(v) VALUES ('uncommitted row %d padding padding padding')",
+			 i);
+		exec(db, sql);
+	}
+	exec(db, "UPDATE t SET v = v || 'x'");
+	dbb = read_file(path, &dl);
+	snprintf(path, sizeof(path), "%s/hot.src.db-journal", scratch);
+	jb = read_file(path, &jl);
+	exec(db, "ROLLBACK");
+	sqlite3_close(db);
+	TAP_OK(dbb && jb && jl > 0 && dl > bl, "hot journal state captured (db %zu, journal %zu)",
+	       dl, jl);
+	{
+		struct tfile *f, *j;
+
+		TAP_OK(tcache_open(tc, "hot", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0,
+		       "create hot.db");
+		TAP_OK(tfile_write(f, dbb, dl, 0) == (ssize_t)dl, "write the mid-transaction db");
+		TAP_OK(tcache_open(tc, "hot", "-journal", O_RDWR | O_CREAT, 0644, &j, NULL) == 0,
+		       "create hot.db-journal");
+		TAP_OK(tfile_write(j, jb, jl, 0) == (ssize_t)jl, "write the hot journal");
+		tfile_close(j);
+		tfile_close(f);
+	}
+	TAP_OK(wait_item(&e, "hot", 1, &it, 5000), "hot-journal database published");
+	obj = object_of(&e, "hot", &it, &ol);
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(n == 40, "snapshot rolled the hot journal back: %d rows of 40", n);
+	free(obj);
+	free(dbb);
+	free(jb);
+	free(base);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	env_free(&e);
+}
+
+static void test_check_failure(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	char junk[8192], x[300];
+	int i;
+
+	env_init(&e, "junk");
+	opts(&o, dirname_of("junk"), "node-a");
+	tc = mk(&e, &o, true);
+	for (i = 0; i < (int)sizeof(junk); i++)
+		junk[i] = (char)(i * 7 + 3);
+	TAP_OK(write_file(tc, "junk", "", (unsigned char *)junk, sizeof(junk), O_CREAT) == 0,
+	       "write bytes that are not a database");
+	sleep_ms(600);
+	TAP_OK(atomic_load(&e.ms->puts) == 0, "a copy failing quick_check is not uploaded");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "junk", &it) == 0 && it.gen == 0, "nothing committed");
+	xattr(tc, "junk", "user.tenantfs.dirty", x, sizeof(x));
+	TAP_STREQ(x, "1", "it stays dirty");
+	xattr(tc, "junk", "user.tenantfs.error", x, sizeof(x));
+	TAP_OK(strstr(x, "quick_check") != NULL || strstr(x, "open") != NULL,
+	       "xattr error says why: %s", x);
+	o.shutdown_timeout_ms = 1000;
+	TAP_OK(tcache_shutdown(tc) == -EIO, "shutdown reports what is left dirty");
+	tcache_free(tc);
+	env_free(&e);
+}
+
+static void test_timers(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct tfile *f;
+	unsigned char *db;
+	size_t len;
+	int i;
+
+	env_init(&e, "timers");
+	opts(&o, dirname_of("timers"), "node-a");
+	o.idle_ms = 2000;
+	o.max_dirty_ms = 10000;
+	tc = mk(&e, &o, true);
+	db = make_db("timers.src", 5, &len);
+	TAP_OK(tcache_open(tc, "tim", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0, "open tim");
+	TAP_OK(tfile_write(f, db, len, 0) == (ssize_t)len, "write tim");
+	sleep_ms(400);
+	TAP_OK(stats(tc).commits == 0, "no write-back while open and not idle");
+	advance(2100);
+	TAP_OK(wait_commits(tc, 1, 3000), "idle timer writes back while still open");
+	/* Keep writing every 1 s of forced time: never idle, but too long dirty. */
+	for (i = 0; i < 12; i++) {
+		db[len - 1] = (unsigned char)('a' + i); /* text of the first row */
+		tfile_write(f, db, len, 0);
+		advance(1000);
+		sleep_ms(150);
+		if (stats(tc).writebacks >= 2)
+			break;
+	}
+	TAP_OK(stats(tc).commits >= 2 && i >= 8,
+	       "max-dirty timer writes back a busy database (after %d s)", i + 1);
+	tfile_close(f);
+	(void)it;
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+static void test_quarantine_on_estale(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	unsigned char *db;
+	char x[1024];
+	struct stat st;
+	size_t len;
+	int i;
+
+	env_init(&e, "stale");
+	opts(&o, dirname_of("stale"), "node-a");
+	tc = mk(&e, &o, true);
+	db = make_db("stale.src", 7, &len);
+	atomic_store(&e.wc->commit_estale, 1);
+	TAP_OK(write_file(tc, "carol", "", db, len, O_CREAT) == 0, "write carol");
+	for (i = 0; i < 250 && stats(tc).quarantined == 0; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).quarantined == 1, "a commit refused with -ESTALE quarantines");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "carol", &it) == 0 && it.gen == 0,
+	       "nothing was published");
+	xattr(tc, "carol", "user.tenantfs.quarantine", x, sizeof(x));
+	TAP_OK(x[0] && strstr(x, "quarantine/carol."), "xattr quarantine names the folder: %s", x);
+	strncat(x, "/carol.db", sizeof(x) - strlen(x) - 1);
+	TAP_OK(stat(x, &st) == 0 && st.st_size == (off_t)len, "the local copy is kept there");
+	xattr(tc, "carol", "user.tenantfs.dirty", x, sizeof(x));
+	TAP_STREQ(x, "0", "quarantined copy is no longer dirty");
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+static void test_recovery(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct cat_commit cm = {0};
+	unsigned char *db;
+	char hash[CAT_HASH_HEX + 1], x[64];
+	size_t len;
+	int i;
+
+	env_init(&e, "crash");
+	opts(&o, dirname_of("crash"), "node-a");
+	db = make_db("crash.src", 12, &len);
+	tfs_hash_buf(db, len, hash);
+	/* No threads: nothing is written back before the "crash". */
+	tc = mk(&e, &o, false);
+	TAP_OK(write_file(tc, "dave", "", db, len, O_CREAT) == 0, "write dave, then crash");
+	TAP_OK(write_file(tc, "erin", "", db, len, O_CREAT) == 0, "write erin, then crash");
+	tcache_free(tc);
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "dave", &it) == 0 && it.gen == 0,
+	       "nothing published before the crash");
+
+	/* Someone else takes erin over (the lease expired) and commits. */
+	TAP_OK(e.wc->in->ops->acquire(e.wc->in, "erin", "node-z", INT64_MAX / 2, 1000, &it) == 0,
+	       "node z takes erin after its lease expired");
+	cm.new_gen = 1;
+	cm.hash = "00000000000000000000000000000001";
+	cm.size = 1;
+	cm.mtime_ms = 1;
+	TAP_OK(e.wc->in->ops->commit(e.wc->in, "erin", "node-z", it.epoch, 0, &cm) == 0 &&
+		       e.wc->in->ops->release(e.wc->in, "erin", "node-z", it.epoch) == 0,
+	       "node z commits erin gen 1");
+
+	tc = mk(&e, &o, true);
+	TAP_OK(wait_item(&e, "dave", 1, &it, 5000), "restart recovers dave: gen 1");
+	TAP_STREQ(it.hash, hash, "recovered dave has the written bytes");
+	for (i = 0; i < 250 && stats(tc).quarantined == 0; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).quarantined == 1, "erin, overtaken meanwhile, is quarantined");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "erin", &it) == 0 && it.gen == 1 &&
+		       !strcmp(it.hash, cm.hash),
+	       "node z's version of erin stands");
+	xattr(tc, "dave", "user.tenantfs.dirty", x, sizeof(x));
+	TAP_STREQ(x, "0", "dave is clean after recovery");
+	TAP_OK(tcache_shutdown(tc) == 0, "clean shutdown after recovery");
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+static void test_eviction(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct stat st;
+	unsigned char *db;
+	char id[16], path[800];
+	size_t len;
+	int i, present = 0, gets;
+	struct tfile *f;
+
+	env_init(&e, "evict");
+	opts(&o, dirname_of("evict"), "node-a");
+	db = make_db("evict.src", 100, &len);
+	o.cache_size = 3 * len + len / 2;
+	tc = mk(&e, &o, true);
+	for (i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "ev%d", i);
+		db[len - 1] = (unsigned char)i;
+		write_file(tc, id, "", db, len, O_CREAT);
+		wait_commits(tc, (uint64_t)i + 1, 5000);
+		sleep_ms(30);
+	}
+	for (i = 0; i < 100 && stats(tc).evictions < 3; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).evictions >= 3, "evicted %llu clean databases over cache_size",
+	       (unsigned long long)stats(tc).evictions);
+	for (i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/db/ev%d.db", o.cache_dir, i);
+		present += stat(path, &st) == 0;
+	}
+	TAP_OK(present <= 3, "at most 3 cached copies left (%d)", present);
+	snprintf(path, sizeof(path), "%s/db/ev0.db", o.cache_dir);
+	TAP_OK(stat(path, &st) < 0, "the least recently used one went first");
+	gets = atomic_load(&e.ms->gets);
+	TAP_OK(tcache_open(tc, "ev0", "", O_RDONLY, 0, &f, NULL) == 0 &&
+		       atomic_load(&e.ms->gets) == gets + 1,
+	       "an evicted database faults back in with one GET");
+	tfile_close(f);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+struct names {
+	char list[64][160];
+	int n;
+};
+
+static int collect(void *arg, const char *name, const struct stat *st)
+{
+	struct names *nm = arg;
+
+	if (nm->n < 64)
+		snprintf(nm->list[nm->n++], 160, "%s", name);
+	return 0;
+}
+
+static int count_name(struct names *nm, const char *name)
+{
+	int i, c = 0;
+
+	for (i = 0; i < nm->n; i++)
+		c += !strcmp(nm->list[i], name);
+	return c;
+}
+
+static void test_unlink_readdir(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct names nm;
+	struct stat st;
+	struct tfile *f, *j, *j2;
+	unsigned char *db;
+	size_t len;
+
+	env_init(&e, "ns");
+	opts(&o, dirname_of("ns"), "node-a");
+	tc = mk(&e, &o, true);
+	db = make_db("ns.src", 3, &len);
+	write_file(tc, "one", "", db, len, O_CREAT);
+	write_file(tc, "two", "", db, len, O_CREAT);
+	write_file(tc, "gone", "", db, len, O_CREAT);
+	TAP_OK(wait_commits(tc, 3, 5000), "three databases published");
+	TAP_OK(wait_released(&e, "gone", 5000), "gone released");
+	TAP_OK(tcache_unlink(tc, "gone", "") == 0, "unlink gone.db");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "gone", &it) == 0 && it.deleted_ms != 0,
+	       "a tombstone is committed");
+	TAP_OK(tcache_getattr(tc, "gone", "", &st) == -ENOENT, "getattr of a tombstone: -ENOENT");
+	TAP_OK(tcache_open(tc, "gone", "", O_RDWR, 0, &f, NULL) == -ENOENT,
+	       "open of a tombstone: -ENOENT");
+	TAP_OK(tcache_unlink(tc, "never", "") == -ENOENT, "unlink of an absent db: -ENOENT");
+
+	/* An uncommitted local database with a journal, held open. */
+	TAP_OK(tcache_open(tc, "three", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0, "create three");
+	tfile_write(f, db, len, 0);
+	TAP_OK(tcache_open(tc, "three", "-journal", O_RDWR | O_CREAT, 0644, &j, NULL) == 0,
+	       "create three.db-journal");
+	TAP_OK(tcache_open(tc, "four", "-journal", O_RDWR | O_CREAT, 0644, &j2, NULL) == -EPERM,
+	       "creating a side file of a database not open here: -EPERM");
+	memset(&nm, 0, sizeof(nm));
+	TAP_OK(tcache_readdir(tc, collect, &nm) == 0, "readdir");
+	TAP_OK(count_name(&nm, "one.db") == 1 && count_name(&nm, "two.db") == 1,
+	       "readdir lists the committed databases once");
+	TAP_OK(count_name(&nm, "three.db") == 1, "... the local uncommitted one once");
+	TAP_OK(count_name(&nm, "three.db-journal") == 1, "... its side file");
+	TAP_OK(count_name(&nm, "gone.db") == 0, "... and not the tombstone (%d names)", nm.n);
+	tfile_close(j);
+	TAP_OK(tcache_unlink(tc, "three", "-journal") == 0, "unlink a side file");
+	TAP_OK(tcache_getattr(tc, "three", "-journal", &st) == -ENOENT, "side file is gone");
+	tfile_close(f);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+static void test_two_nodes(void)
+{
+	struct env e;
+	struct tcache_options oa, ob;
+	struct tcache *a, *b;
+	struct cat_item it;
+	struct tfile *f;
+	unsigned char *db;
+	size_t len;
+	int i, rc = -1;
+
+	env_init(&e, "two");
+	opts(&oa, dirname_of("two-a"), "node-a");
+	oa.linger_ms = 600000;
+	opts(&ob, dirname_of("two-b"), "node-b");
+	ob.lease_wait_ms = 100;
+	a = mk(&e, &oa, true);
+	b = mk(&e, &ob, true);
+	db = make_db("two.src", 4, &len);
+	TAP_OK(write_file(a, "fred", "", db, len, O_CREAT) == 0 && wait_item(&e, "fred", 1, &it, 5000),
+	       "node a publishes fred and keeps the lease (long linger)");
+	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == -EBUSY,
+	       "node b gets -EBUSY while node a holds the lease");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, "node-b"),
+	       "node b left a want mark");
+	advance(oa.lease_ttl_ms / 3 + 10);
+	for (i = 0; i < 100; i++) {
+		rc = tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL);
+		if (rc == 0)
+			break;
+		advance(oa.lease_ttl_ms / 3 + 10);
+		sleep_ms(50);
+	}
+	TAP_OK(rc == 0, "node a hands over on its next renewal; node b opens fred");
+	if (rc == 0)
+		tfile_close(f);
+
+	/* Writes are refused once renewal is overdue. */
+	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == 0, "node b opens fred again");
+	atomic_store(&e.wc->renew_fail, 1);
+	advance(ob.lease_ttl_ms);
+	TAP_OK(tfile_write(f, db, 10, 0) == -EIO, "write refused when the renewal is overdue");
+	atomic_store(&e.wc->renew_fail, 0);
+	for (i = 0; i < 100 && tfile_write(f, db, 10, 0) < 0; i++)
+		sleep_ms(20);
+	TAP_OK(i < 100, "writes resume after a successful renewal");
+	tfile_close(f);
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+	free(db);
+	env_free(&e);
+}
+
+int main(void)
+{
+	const char *base = getenv("TFS_TEST_TMP");
+
+	snprintf(scratch, sizeof(scratch), "%s/test_cache.XXXXXX", base ? base : "/tmp");
+	if (!mkdtemp(scratch)) {
+		printf("Bail out! mkdtemp %s\n", scratch);
+		return 1;
+	}
+	if (!getenv("TFS_TEST_VERBOSE"))
+		tfs_log_set_level(LOG_ERR);
+	test_create_commit_reopen();
+	test_hash_mismatch();
+	test_wal_and_journal();
+	test_check_failure();
+	test_timers();
+	test_quarantine_on_estale();
+	test_recovery();
+	test_eviction();
+	test_unlink_readdir();
+	test_two_nodes();
+	if (!tap_failed) {
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+		if (system(cmd) != 0)
+			printf("# cannot remove %s\n", scratch);
+	}
+	return TAP_DONE();
+}
