@@ -368,6 +368,19 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* True when the item already holds exactly this commit under this lease.
+ * The HTTP layer retries a request whose connection dropped, so a commit
+ * may have been applied by an attempt whose reply was lost; the retry then
+ * fails its gen condition. Only the holder at this epoch can have written
+ * this gen, so finding our own version there means the commit succeeded. */
+static bool already_applied(const struct cat_item *cur, const char *node, uint64_t epoch,
+			    const struct cat_commit *cm, const char *hash)
+{
+	return strcmp(cur->owner, node) == 0 && cur->epoch == epoch && cur->gen == cm->new_gen &&
+	       strcmp(cur->hash, hash) == 0 && cur->size == cm->size &&
+	       cur->mtime_ms == cm->mtime_ms && (cur->deleted_ms != 0) == cm->deleted;
+}
+
 static int ddb_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		      uint64_t base_gen, const struct cat_commit *cm)
 {
@@ -392,8 +405,10 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 	if (rc)
 		goto out;
 	if (strcmp(cur.owner, node) != 0 || cur.epoch != epoch || cur.gen != base_gen) {
-		rc = -ESTALE;
-		goto stale;
+		rc = already_applied(&cur, node, epoch, cm, hash) ? 0 : -ESTALE;
+		if (rc)
+			goto stale;
+		goto out;
 	}
 	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
 	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner", "#epoch",
@@ -424,6 +439,9 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 		 base_gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
 	rc = update(cd, "commit", id, expr, cond, names, values, NULL, &st);
 	if (st == WIRE_CONDITION_FAILED) {
+		rc = ddb_get(c, id, &cur);
+		if (rc == 0 && already_applied(&cur, node, epoch, cm, hash))
+			goto out;
 		rc = -ESTALE;
 		goto stale;
 	}
