@@ -804,7 +804,16 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opt.connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	if (req->out_fd >= 0) {
+		/* A streamed download has no size known up front: instead of a
+		 * total cap, abort when under 1 KiB/s for a request timeout. */
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+				 timeout_ms >= 2000 ? timeout_ms / 1000 : 1L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	}
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->opt.ca_file)
