@@ -1,0 +1,1015 @@
+/* The AWS credential chain (explicit, environment, shared credentials and
+ * config files, container endpoint, EC2 instance metadata with IMDSv2),
+ * the cache that refreshes temporary credentials before they expire, and
+ * region/endpoint resolution. The two metadata services are fetched with
+ * libcurl directly, not s3/http.c, which itself depends on this file. */
+#include "creds.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+#define REFRESH_MARGIN_MS (5 * 60 * 1000) /* refresh this long before expiry */
+#define INI_MAX_BYTES	  (1 << 20)	  /* shared config files are small */
+#define META_MAX_BYTES	  (64 * 1024)	  /* a metadata reply is a few hundred bytes */
+#define META_CONNECT_MS	  1000L
+#define META_TOTAL_MS	  3000L
+#define WAIT_REFRESH_MS	  10000 /* a thread waits this long for another's refresh */
+#define CONTAINER_HOST	  "http://169.254.170.2"
+#define IMDS_DEFAULT	  "http://169.254.169.254"
+#define IMDS_TOKEN_TTL	  "21600"
+
+/* ---- small helpers ---- */
+
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+void aws_creds_clear(struct aws_creds *c)
+{
+	if (!c)
+		return;
+	wipe_free(c->access_key);
+	wipe_free(c->secret_key);
+	wipe_free(c->session_token);
+	c->access_key = c->secret_key = c->session_token = NULL;
+	c->expires_ms = 0;
+}
+
+/* A deep copy; 0 or -ENOMEM (dst cleared). */
+static int creds_copy(struct aws_creds *dst, const struct aws_creds *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->access_key = strdup(src->access_key);
+	dst->secret_key = strdup(src->secret_key);
+	dst->session_token = src->session_token ? strdup(src->session_token) : NULL;
+	dst->expires_ms = src->expires_ms;
+	if (!dst->access_key || !dst->secret_key || (src->session_token && !dst->session_token)) {
+		aws_creds_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Fills *c from three strings (token may be NULL or empty); WIRE_NOMEM. */
+static enum wire_status creds_set(struct aws_creds *c, const char *ak, const char *sk,
+				  const char *token, int64_t expires_ms)
+{
+	struct aws_creds src = {(char *)(uintptr_t)ak, (char *)(uintptr_t)sk,
+				token && *token ? (char *)(uintptr_t)token : NULL, expires_ms};
+
+	return creds_copy(c, &src) ? WIRE_NOMEM : WIRE_OK;
+}
+
+/* getenv() that treats an empty value as unset. */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static int64_t real_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Reads a whole small file; 0, -ENOENT, -EFBIG or another -errno. The
+ * buffer may hold secrets: the caller wipes it (wipe_free). */
+static int read_small_file(const char *path, size_t max, char **out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, rc = 0;
+	struct stat st;
+
+	*out = NULL;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, max - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == max) {
+			/* Grown past the cap since fstat. */
+			rc = -EFBIG;
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+out:
+	if (buf) {
+		OPENSSL_cleanse(buf, max + 1);
+		free(buf);
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- the AWS INI subset ---- */
+
+/* $NAME if set, else $HOME/<rel>; "~/" at the start expanded. Malloc'ed or
+ * NULL (no HOME, ENOMEM). */
+static char *aws_file(const char *var, const char *rel)
+{
+	const char *v = env(var), *home = env("HOME");
+	char *p = NULL;
+
+	if (v && strncmp(v, "~/", 2) != 0)
+		return strdup(v);
+	if (!home)
+		return NULL;
+	if (v) {
+		if (asprintf(&p, "%s/%s", home, v + 2) < 0)
+			p = NULL;
+	} else if (asprintf(&p, "%s/%s", home, rel) < 0) {
+		p = NULL;
+	}
+	return p;
+}
+
+/* Does the section header text (between the brackets, trimmed) name the
+ * profile? The credentials file says [name]; the config file says
+ * [profile name], except for the default profile, which may be [default]. */
+static int section_matches(const char *text, const char *profile, int is_config)
+{
+	if (!is_config)
+		return strcmp(text, profile) == 0;
+	if (strncmp(text, "profile", 7) == 0 && isspace((unsigned char)text[7])) {
+		const char *n = text + 8;
+
+		while (isspace((unsigned char)*n))
+			n++;
+		return strcmp(n, profile) == 0;
+	}
+	return strcmp(profile, "default") == 0 && strcmp(text, "default") == 0;
+}
+
+/* Looks key up in the profile's section of an INI file. Returns 0 with
+ * *out malloc'ed, or 0 with *out NULL when the file, the section or the key
+ * is absent; -errno when the file exists but cannot be read. Lines that are
+ * neither a section, a "key = value" nor a comment are skipped; indented
+ * lines are the nested values (s3 = ...) we do not use. First key wins. */
+static int ini_get(const char *path, const char *profile, int is_config, const char *key,
+		   char **out)
+{
+	char *buf = NULL, *line, *save = NULL;
+	int rc, in_section = 0, lineno = 0;
+
+	*out = NULL;
+	rc = read_small_file(path, INI_MAX_BYTES, &buf);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		log_warn("cannot read aws config file '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq, *t;
+
+		lineno++;
+		if (*line == ' ' || *line == '\t')
+			continue;
+		t = trim(line);
+		if (!*t || *t == '#' || *t == ';')
+			continue;
+		if (*t == '[') {
+			char *close = strchr(t, ']');
+
+			if (!close) {
+				log_debug("aws config file '%s' line %d: no closing bracket", path,
+					  lineno);
+				in_section = 0;
+				continue;
+			}
+			*close = '\0';
+			in_section = section_matches(trim(t + 1), profile, is_config);
+			continue;
+		}
+		eq = strchr(t, '=');
+		if (!eq) {
+			log_debug("aws config file '%s' line %d: not key = value", path, lineno);
+			continue;
+		}
+		if (!in_section)
+			continue;
+		*eq = '\0';
+		if (strcasecmp(trim(t), key) == 0) {
+			*out = strdup(trim(eq + 1));
+			rc = *out ? 0 : -ENOMEM;
+			break;
+		}
+	}
+	if (buf) {
+		OPENSSL_cleanse(buf, strlen(buf));
+		free(buf);
+	}
+	return rc;
+}
+
+/* The profile in effect: explicit, else AWS_PROFILE, else "default". */
+static const char *profile_name(const char *explicit_profile)
+{
+	if (explicit_profile && *explicit_profile)
+		return explicit_profile;
+	return env("AWS_PROFILE") ? env("AWS_PROFILE") : "default";
+}
+
+/* Keys from one INI file; WIRE_OK, WIRE_NO_CREDENTIALS (none there),
+ * WIRE_LOCAL_IO, WIRE_NOMEM. */
+static enum wire_status creds_from_ini(const char *path, const char *profile, int is_config,
+				       struct aws_creds *out)
+{
+	char *ak = NULL, *sk = NULL, *tok = NULL;
+	enum wire_status st = WIRE_NO_CREDENTIALS;
+
+	if (!path)
+		return WIRE_NO_CREDENTIALS;
+	if (ini_get(path, profile, is_config, "aws_access_key_id", &ak) ||
+	    ini_get(path, profile, is_config, "aws_secret_access_key", &sk) ||
+	    ini_get(path, profile, is_config, "aws_session_token", &tok)) {
+		st = WIRE_LOCAL_IO;
+		goto out;
+	}
+	if (ak && sk && *ak && *sk) {
+		st = creds_set(out, ak, sk, tok, 0);
+		if (st == WIRE_OK)
+			log_debug("credentials from '%s', profile %s", path, profile);
+	} else if (ak || sk) {
+		log_warn("ignoring profile %s in '%s': it has only one of the two keys", profile,
+			 path);
+	}
+out:
+	wipe_free(ak);
+	wipe_free(sk);
+	wipe_free(tok);
+	return st;
+}
+
+/* ---- metadata services over libcurl ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct capbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int overflow; /* the reply went past META_MAX_BYTES */
+};
+
+static size_t capbuf_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct capbuf *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n > META_MAX_BYTES) {
+		b->overflow = 1;
+		return 0; /* aborts the transfer */
+	}
+	if (!b->buf) {
+		b->buf = malloc(META_MAX_BYTES + 1);
+		if (!b->buf)
+			return 0;
+		b->cap = META_MAX_BYTES + 1;
+	}
+	memcpy(b->buf + b->len, ptr, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+	return n;
+}
+
+static void capbuf_wipe(struct capbuf *b)
+{
+	if (b->buf) {
+		OPENSSL_cleanse(b->buf, b->cap);
+		free(b->buf);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static size_t no_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	return 0;
+}
+
+/* One request to a metadata service: no proxy, no redirects, TLS peer
+ * verification on, short timeouts, a capped reply. *body (malloc'ed, the
+ * caller wipes it) is set on a 2xx. */
+static enum wire_status meta_fetch(const char *method, const char *url,
+				   const struct curl_slist *headers, char **body, long *status)
+{
+	enum wire_status st = WIRE_NETWORK;
+	struct capbuf b = {0};
+	CURL *h = NULL;
+	CURLcode cc;
+
+	*body = NULL;
+	*status = 0;
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK) {
+		log_err("cannot fetch credentials: libcurl init failed");
+		return WIRE_NETWORK;
+	}
+	h = curl_easy_init();
+	if (!h)
+		return WIRE_NOMEM;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, META_CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, META_TOTAL_MS);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capbuf_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (strcmp(method, "PUT") == 0) {
+		/* An empty PUT body: IMDSv2 wants a PUT for its token. */
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, no_body);
+	}
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (cc != CURLE_OK) {
+		if (b.overflow) {
+			st = WIRE_BAD_RESPONSE;
+			log_warn("credentials endpoint reply too large: over %d bytes",
+				 META_MAX_BYTES);
+		} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+			st = WIRE_TIMEOUT;
+		} else if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR) {
+			st = WIRE_NOMEM;
+		} else {
+			st = WIRE_NETWORK;
+		}
+		/* The URL holds no secret: tokens travel in headers. */
+		log_debug("credentials endpoint %s %s failed: %s", method, url,
+			  curl_easy_strerror(cc));
+		goto out;
+	}
+	if (*status < 200 || *status > 299) {
+		st = *status >= 500			? WIRE_SERVER
+		     : *status == 401 || *status == 403 ? WIRE_AUTH
+							: WIRE_CLIENT;
+		log_debug("credentials endpoint %s %s answered http %ld", method, url, *status);
+		goto out;
+	}
+	if (!b.buf) {
+		b.buf = strdup("");
+		if (!b.buf) {
+			st = WIRE_NOMEM;
+			goto out;
+		}
+		b.cap = 1;
+	}
+	*body = b.buf;
+	b.buf = NULL;
+	st = WIRE_OK;
+out:
+	capbuf_wipe(&b);
+	curl_easy_cleanup(h);
+	return st;
+}
+
+/* Header lists carry tokens: wipe before freeing. */
+static void slist_wipe_free(struct curl_slist *l)
+{
+	for (struct curl_slist *n = l; n; n = n->next)
+		OPENSSL_cleanse(n->data, strlen(n->data));
+	curl_slist_free_all(l);
+}
+
+/* "2024-06-11T12:00:00Z" (fraction and numeric offset allowed) into ms
+ * since the epoch; -1 when malformed. */
+static int64_t parse_iso8601_ms(const char *s)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	const char *p;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
+		return -1;
+	p = s + n;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p);)
+			p++;
+	if (*p == '+' || *p == '-') {
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+			return -1;
+		if (*p == '-') {
+			oh = -oh;
+			om = -om;
+		}
+	} else if (*p != 'Z' && *p != 'z') {
+		return -1;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	return ((int64_t)t - (int64_t)oh * 3600 - (int64_t)om * 60) * 1000;
+}
+
+/* The JSON both services answer with: AccessKeyId, SecretAccessKey, Token,
+ * Expiration (and Code from IMDS). */
+static enum wire_status creds_from_json(const char *body, const char *what, struct aws_creds *out)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(body, 0, &jerr);
+	const char *ak, *sk, *tok, *exp, *code;
+	int64_t expires = 0;
+	enum wire_status st = WIRE_BAD_RESPONSE;
+
+	if (!j || !json_is_object(j)) {
+		log_warn("cannot read %s credentials: reply is not a json object", what);
+		goto out;
+	}
+	code = json_string_value(json_object_get(j, "Code"));
+	if (code && strcmp(code, "Success") != 0) {
+		log_warn("cannot read %s credentials: service says %.64s", what, code);
+		goto out;
+	}
+	ak = json_string_value(json_object_get(j, "AccessKeyId"));
+	sk = json_string_value(json_object_get(j, "SecretAccessKey"));
+	tok = json_string_value(json_object_get(j, "Token"));
+	exp = json_string_value(json_object_get(j, "Expiration"));
+	if (!ak || !sk || !*ak || !*sk) {
+		log_warn("cannot read %s credentials: no key id or secret in the reply", what);
+		goto out;
+	}
+	if (exp) {
+		expires = parse_iso8601_ms(exp);
+		if (expires <= 0) {
+			log_warn("cannot read %s credentials: bad expiration '%.40s'", what, exp);
+			goto out;
+		}
+	}
+	st = creds_set(out, ak, sk, tok, expires);
+out:
+	/* jansson frees its copies of the strings without wiping them; all
+	 * we can do is keep the json short-lived. */
+	json_decref(j);
+	return st;
+}
+
+/* Plain http is allowed only to the container agents' link-local
+ * addresses and loopback, as the AWS SDKs do: a token must not cross an
+ * untrusted network in the clear. */
+static int container_url_allowed(const char *url)
+{
+	static const char *const ok_prefixes[] = {
+	    "http://127.",
+	    "http://localhost:",
+	    "http://localhost/",
+	    "http://[::1]",
+	    "http://169.254.170.2:",
+	    "http://169.254.170.2/",
+	    "http://169.254.170.23:",
+	    "http://169.254.170.23/",
+	    "http://[fd00:ec2::23]",
+	};
+
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(ok_prefixes) / sizeof(ok_prefixes[0]); i++)
+		if (strncasecmp(url, ok_prefixes[i], strlen(ok_prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* The container credentials endpoint (ECS task role, EKS pod identity).
+ * WIRE_NO_CREDENTIALS when not configured. */
+static enum wire_status creds_from_container(struct aws_creds *out)
+{
+	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *tok = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *tok_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	struct curl_slist *hdrs = NULL, *n;
+	char *url = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
+	enum wire_status st;
+	long status;
+	int rc;
+
+	if (!rel && !full)
+		return WIRE_NO_CREDENTIALS;
+	if (rel) {
+		if (asprintf(&url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
+			url = NULL;
+	} else {
+		url = strdup(full);
+	}
+	if (!url)
+		return WIRE_NOMEM;
+	if (!rel && !container_url_allowed(url)) {
+		log_err("cannot use container credentials at '%s': plain http only to loopback "
+			"or the container agent",
+			url);
+		st = WIRE_INVALID;
+		goto out;
+	}
+	if (tok_file) {
+		/* EKS rotates the file: read it at each fetch. */
+		rc = read_small_file(tok_file, 16384, &file_tok);
+		if (rc) {
+			log_err("cannot read container authorization token file '%s': %s", tok_file,
+				strerror(-rc));
+			st = WIRE_LOCAL_IO;
+			goto out;
+		}
+		tok = trim(file_tok);
+	}
+	if (tok) {
+		if (strpbrk(tok, "\r\n")) {
+			log_err("cannot use container authorization token: it spans lines");
+			st = WIRE_INVALID;
+			goto out;
+		}
+		if (asprintf(&auth, "Authorization: %s", tok) < 0) {
+			auth = NULL;
+			st = WIRE_NOMEM;
+			goto out;
+		}
+		n = curl_slist_append(hdrs, auth);
+		if (!n) {
+			st = WIRE_NOMEM;
+			goto out;
+		}
+		hdrs = n;
+	}
+	st = meta_fetch("GET", url, hdrs, &body, &status);
+	if (st != WIRE_OK) {
+		log_warn("cannot fetch container credentials from '%s': %s (http %ld)", url,
+			 wire_status_str(st), status);
+		goto out;
+	}
+	st = creds_from_json(body, "container", out);
+	if (st == WIRE_OK)
+		log_debug("credentials from the container endpoint");
+out:
+	slist_wipe_free(hdrs);
+	wipe_free(auth);
+	wipe_free(file_tok);
+	wipe_free(body);
+	free(url);
+	return st;
+}
+
+/* EC2 instance metadata, IMDSv2 only: PUT a session token, then the role
+ * name, then its credentials, each with the token. */
+static enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
+{
+	struct curl_slist *hdrs = NULL, *n;
+	char *url = NULL, *token = NULL, *roles = NULL, *body = NULL, *hdr = NULL, *role, *tok;
+	const char *b = base;
+	size_t blen = strlen(b);
+	enum wire_status st;
+	long status;
+
+	while (blen && b[blen - 1] == '/')
+		blen--;
+
+	if (asprintf(&url, "%.*s/latest/api/token", (int)blen, b) < 0) {
+		url = NULL;
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	n = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
+	if (!n) {
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	hdrs = n;
+	st = meta_fetch("PUT", url, hdrs, &token, &status);
+	slist_wipe_free(hdrs);
+	hdrs = NULL;
+	if (st != WIRE_OK) {
+		log_debug("cannot get an imds session token from %.*s: %s (http %ld)", (int)blen, b,
+			  wire_status_str(st), status);
+		goto out;
+	}
+	tok = trim(token);
+	if (!*tok || strpbrk(tok, "\r\n")) {
+		log_warn("cannot use imds session token: empty or malformed");
+		st = WIRE_BAD_RESPONSE;
+		goto out;
+	}
+	if (asprintf(&hdr, "X-aws-ec2-metadata-token: %s", tok) < 0) {
+		hdr = NULL;
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	hdrs = curl_slist_append(NULL, hdr);
+	if (!hdrs) {
+		st = WIRE_NOMEM;
+		goto out;
+	}
+
+	free(url);
+	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, b) < 0) {
+		url = NULL;
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	st = meta_fetch("GET", url, hdrs, &roles, &status);
+	if (st != WIRE_OK) {
+		log_warn("cannot list the instance role from imds: %s (http %ld)",
+			 wire_status_str(st), status);
+		if (st == WIRE_CLIENT && status == 404)
+			st = WIRE_NO_CREDENTIALS; /* an instance without a role */
+		goto out;
+	}
+	/* One role per instance profile: the first line. */
+	role = roles + strspn(roles, " \t\r\n");
+	role[strcspn(role, " \t\r\n")] = '\0';
+	if (!*role || strchr(role, '/') || strchr(role, '?') || strchr(role, '#')) {
+		log_warn("cannot use instance role from imds: empty or malformed name");
+		st = WIRE_BAD_RESPONSE;
+		goto out;
+	}
+	free(url);
+	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, b,
+		     role) < 0) {
+		url = NULL;
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	st = meta_fetch("GET", url, hdrs, &body, &status);
+	if (st != WIRE_OK) {
+		log_warn("cannot fetch credentials of instance role %s from imds: %s (http %ld)",
+			 role, wire_status_str(st), status);
+		goto out;
+	}
+	st = creds_from_json(body, "instance metadata", out);
+	if (st == WIRE_OK)
+		log_debug("credentials from imds, role %s", role);
+out:
+	slist_wipe_free(hdrs);
+	wipe_free(hdr);
+	wipe_free(token);
+	wipe_free(body);
+	free(roles);
+	free(url);
+	return st;
+}
+
+/* ---- the provider ---- */
+
+enum cred_source {
+	SRC_NONE,
+	SRC_EXPLICIT,
+	SRC_ENV,
+	SRC_FILES,
+	SRC_CONTAINER,
+	SRC_IMDS,
+};
+
+struct cred_provider {
+	/* Set at creation, read-only after. */
+	char *profile;			 /* NULL: AWS_PROFILE at each resolution, then "default" */
+	struct aws_creds explicit_creds; /* access_key NULL when not given */
+	int disable_imds;
+	char *imds_endpoint;
+	int64_t (*now_ms)(void);
+
+	/* Lock order: lock is a leaf; it is never held across a fetch. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /* signalled when a refresh ends; with lock */
+	struct aws_creds cur;  /* protected by lock */
+	int have;	       /* cur is valid; protected by lock */
+	int refreshing;	       /* a thread is running the chain; protected by lock */
+	enum cred_source last; /* where cur came from; protected by lock */
+};
+
+struct cred_provider *cred_provider_new(const struct cred_options *opt)
+{
+	struct cred_provider *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->now_ms = opt && opt->now_ms ? opt->now_ms : real_now_ms;
+	if (opt) {
+		p->disable_imds = opt->disable_imds;
+		if (opt->profile && *opt->profile && !(p->profile = strdup(opt->profile)))
+			goto fail;
+		if (opt->imds_endpoint && !(p->imds_endpoint = strdup(opt->imds_endpoint)))
+			goto fail;
+		if (opt->access_key && opt->secret_key && *opt->access_key && *opt->secret_key &&
+		    creds_set(&p->explicit_creds, opt->access_key, opt->secret_key,
+			      opt->session_token, 0) != WIRE_OK)
+			goto fail;
+	}
+	if (pthread_mutex_init(&p->lock, NULL))
+		goto fail;
+	if (pthread_cond_init(&p->cond, NULL)) {
+		pthread_mutex_destroy(&p->lock);
+		goto fail;
+	}
+	return p;
+fail:
+	aws_creds_clear(&p->explicit_creds);
+	free(p->profile);
+	free(p->imds_endpoint);
+	free(p);
+	return NULL;
+}
+
+void cred_provider_free(struct cred_provider *p)
+{
+	if (!p)
+		return;
+	aws_creds_clear(&p->cur);
+	aws_creds_clear(&p->explicit_creds);
+	free(p->profile);
+	free(p->imds_endpoint);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static int imds_disabled(const struct cred_provider *p)
+{
+	const char *v = env("AWS_EC2_METADATA_DISABLED");
+
+	return p->disable_imds || (v && strcasecmp(v, "true") == 0);
+}
+
+/* Runs the chain once, without the lock. A source that is configured but
+ * fails stops the chain with its status (a broken container endpoint must
+ * not silently fall back to other keys); IMDS, the implicit last resort,
+ * says WIRE_NO_CREDENTIALS when unreachable unless it served us before. */
+static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source prev,
+				      struct aws_creds *out, enum cred_source *src)
+{
+	const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
+	const char *profile = profile_name(p->profile);
+	char *path;
+	enum wire_status st;
+
+	*src = SRC_NONE;
+	if (p->explicit_creds.access_key) {
+		*src = SRC_EXPLICIT;
+		return creds_copy(out, &p->explicit_creds) ? WIRE_NOMEM : WIRE_OK;
+	}
+	if (ak && sk) {
+		*src = SRC_ENV;
+		return creds_set(out, ak, sk, env("AWS_SESSION_TOKEN"), 0);
+	}
+	if (ak || sk)
+		log_warn("ignoring AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: only one is set");
+
+	path = aws_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+	st = creds_from_ini(path, profile, 0, out);
+	free(path);
+	if (st == WIRE_NO_CREDENTIALS) {
+		path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+		st = creds_from_ini(path, profile, 1, out);
+		free(path);
+	}
+	if (st != WIRE_NO_CREDENTIALS) {
+		*src = SRC_FILES;
+		return st;
+	}
+
+	st = creds_from_container(out);
+	if (st != WIRE_NO_CREDENTIALS) {
+		*src = SRC_CONTAINER;
+		return st;
+	}
+
+	if (!imds_disabled(p)) {
+		const char *base =
+		    p->imds_endpoint ? p->imds_endpoint : env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+
+		st = creds_from_imds(base ? base : IMDS_DEFAULT, out);
+		if (st == WIRE_OK || prev == SRC_IMDS || st == WIRE_NOMEM) {
+			*src = SRC_IMDS;
+			return st;
+		}
+	}
+	return WIRE_NO_CREDENTIALS;
+}
+
+static int fresh_enough(const struct cred_provider *p, int64_t now)
+{
+	return p->have && (p->cur.expires_ms == 0 || now < p->cur.expires_ms - REFRESH_MARGIN_MS);
+}
+
+static int not_expired(const struct cred_provider *p, int64_t now)
+{
+	return p->have && (p->cur.expires_ms == 0 || now < p->cur.expires_ms);
+}
+
+enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *out)
+{
+	struct aws_creds fresh = {0};
+	enum wire_status st;
+	enum cred_source prev, src;
+	int64_t now;
+
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return WIRE_INVALID;
+	pthread_mutex_lock(&p->lock);
+	now = p->now_ms();
+	while (!fresh_enough(p, now) && p->refreshing) {
+		struct timespec until;
+
+		/* Another thread is fetching: use what we have while it is
+		 * still valid, else wait (bounded) for the fetch to end. */
+		if (not_expired(p, now))
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_REFRESH_MS / 1000;
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
+			pthread_mutex_unlock(&p->lock);
+			log_warn("cannot get credentials: another refresh is still running");
+			return WIRE_TIMEOUT;
+		}
+		now = p->now_ms();
+	}
+	if (fresh_enough(p, now) || (p->refreshing && not_expired(p, now))) {
+		st = creds_copy(out, &p->cur) ? WIRE_NOMEM : WIRE_OK;
+		pthread_mutex_unlock(&p->lock);
+		return st;
+	}
+	p->refreshing = 1;
+	prev = p->last;
+	pthread_mutex_unlock(&p->lock);
+
+	st = resolve_chain(p, prev, &fresh, &src);
+
+	pthread_mutex_lock(&p->lock);
+	p->refreshing = 0;
+	pthread_cond_broadcast(&p->cond);
+	now = p->now_ms();
+	if (st == WIRE_OK) {
+		if (fresh.expires_ms && fresh.expires_ms - REFRESH_MARGIN_MS <= now)
+			log_warn("credentials expire within five minutes of being fetched");
+		aws_creds_clear(&p->cur);
+		p->cur = fresh;
+		memset(&fresh, 0, sizeof(fresh));
+		p->have = 1;
+		p->last = src;
+		st = creds_copy(out, &p->cur) ? WIRE_NOMEM : WIRE_OK;
+	} else if (not_expired(p, now)) {
+		/* Refresh failed early: the old keys still work for a while. */
+		log_warn("cannot refresh credentials: %s; using the current ones until they "
+			 "expire",
+			 wire_status_str(st));
+		st = creds_copy(out, &p->cur) ? WIRE_NOMEM : WIRE_OK;
+	} else {
+		if (p->have) {
+			aws_creds_clear(&p->cur);
+			p->have = 0;
+		}
+		if (st == WIRE_NO_CREDENTIALS)
+			log_err("cannot find aws credentials: none in the environment, the shared "
+				"files (profile %s), a container endpoint or instance metadata",
+				profile_name(p->profile));
+		else
+			log_err("cannot get aws credentials: %s", wire_status_str(st));
+	}
+	pthread_mutex_unlock(&p->lock);
+	aws_creds_clear(&fresh);
+	return st;
+}
+
+/* ---- region and endpoints ---- */
+
+char *aws_resolve_region(const char *explicit_region, const char *profile)
+{
+	const char *r = explicit_region && *explicit_region ? explicit_region : NULL;
+	char *path, *v = NULL;
+
+	if (!r)
+		r = env("AWS_REGION");
+	if (!r)
+		r = env("AWS_DEFAULT_REGION");
+	if (r)
+		return strdup(r);
+	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	if (path) {
+		ini_get(path, profile_name(profile), 1, "region", &v);
+		free(path);
+	}
+	if (v && *v)
+		return v;
+	free(v);
+	return strdup("us-east-1");
+}
+
+char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint, const char *region)
+{
+	char var[64], *out = NULL, *own_region = NULL;
+	const char *v;
+	size_t i, n;
+
+	if (explicit_endpoint && *explicit_endpoint)
+		return strdup(explicit_endpoint);
+	if (!service || !*service)
+		return NULL;
+	/* AWS_ENDPOINT_URL_<SERVICE>: upper case, '-' and ' ' become '_'. */
+	n = (size_t)snprintf(var, sizeof(var), "AWS_ENDPOINT_URL_");
+	for (i = 0; service[i] && n + 1 < sizeof(var); i++, n++) {
+		char c = service[i];
+
+		var[n] = c == '-' || c == ' ' ? '_' : (char)toupper((unsigned char)c);
+	}
+	var[n] = '\0';
+	v = env(var);
+	if (!v)
+		v = env("AWS_ENDPOINT_URL");
+	if (v)
+		return strdup(v);
+	if (!region || !*region) {
+		own_region = aws_resolve_region(NULL, NULL);
+		if (!own_region)
+			return NULL;
+		region = own_region;
+	}
+	if (asprintf(&out, "https://%s.%s.amazonaws.com%s", service, region,
+		     strncmp(region, "cn-", 3) == 0 ? ".cn" : "") < 0)
+		out = NULL;
+	free(own_region);
+	return out;
+}
