@@ -65,10 +65,14 @@ void ddb_client_set_page_limit(struct ddb_client *c, int limit)
 }
 
 /* Called by the HTTP layer after each failed attempt: the JSON __type
- * decides whether a 400 is throttling (retried) or final. */
+ * decides whether a 400 is throttling (retried) or final. An attempt that
+ * failed below HTTP (a 200 cut off mid-body) is no error reply: WIRE_OK
+ * keeps the transport's own verdict, so it is retried. */
 static enum wire_status ddb_classify(const struct http_response *resp, void *arg)
 {
 	(void)arg;
+	if (resp->status < 300)
+		return WIRE_OK;
 	return ddb_decode_error(resp->status, resp->body, resp->body_len, NULL);
 }
 
