@@ -161,6 +161,11 @@ int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_metho
 	uint64_t off = 0;
 	int rc;
 
+	/* First, for every method: a clone only grows the destination, it
+	 * never cuts a longer old tail. */
+	rc = truncate_fd(dst_fd, 0);
+	if (rc < 0)
+		return rc;
 	if (how <= FS_COPY_CLONE) {
 		int r;
 
@@ -171,15 +176,11 @@ int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_metho
 			if (fstat(dst_fd, &st) < 0)
 				return -errno;
 			off = (uint64_t)st.st_size;
-			rc = 0;
 			goto out;
 		}
 		/* Not every filesystem clones: any failure falls through to a
 		 * real copy, which reports a real error if there is one. */
 	}
-	rc = truncate_fd(dst_fd, 0);
-	if (rc < 0)
-		return rc;
 	if (how <= FS_COPY_RANGE) {
 		for (;;) {
 			loff_t in = (loff_t)off, outo = (loff_t)off;

@@ -3,9 +3,12 @@
  * read/write), checked byte for byte. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +38,22 @@ static int same_content(int a, int b, size_t n)
 	return same;
 }
 
+/* 1 when the first extent of fd is shared with another file (a reflink),
+ * 0 when not, -1 when FIEMAP cannot tell. */
+static int first_extent_shared(int fd)
+{
+	char buf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
+	struct fiemap *fm = (struct fiemap *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	fm->fm_length = ~0ULL;
+	fm->fm_flags = FIEMAP_FLAG_SYNC;
+	fm->fm_extent_count = 1;
+	if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0 || fm->fm_mapped_extents < 1)
+		return -1;
+	return (fm->fm_extents[0].fe_flags & FIEMAP_EXTENT_SHARED) ? 1 : 0;
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[600];
@@ -55,7 +74,10 @@ int main(void)
 	int src, dst, rc, how;
 	uint64_t size;
 
-	snprintf(root, sizeof(root), "/tmp/tfs-fsutil-XXXXXX");
+	/* TFS_TEST_REFLINK_DIR names a folder on a filesystem with reflinks
+	 * (XFS, btrfs) to test the clone path for real; /tmp otherwise. */
+	snprintf(root, sizeof(root), "%s/tfs-fsutil-XXXXXX",
+		 getenv("TFS_TEST_REFLINK_DIR") ? getenv("TFS_TEST_REFLINK_DIR") : "/tmp");
 	if (!mkdtemp(root) || !buf) {
 		printf("not ok - cannot make a temp dir\n");
 		return 1;
@@ -97,6 +119,25 @@ int main(void)
 	rc = fs_copy_file(src, dst, &size);
 	TAP_OK(rc == 0 && size == n && same_content(src, dst, n), "fs_copy_file copies (rc %d)",
 	       rc);
+	/* Where this filesystem clones (probed by hand), the copy must share
+	 * its extents; where it does not, the fallback must not. */
+	{
+		int p1 = open_tmp("probe1", O_RDWR | O_CREAT | O_TRUNC);
+		int p2 = open_tmp("probe2", O_RDWR | O_CREAT | O_TRUNC);
+		int can_clone, shared;
+
+		fs_write_all(p1, buf, 65536, 0);
+		fsync(p1);
+		can_clone = ioctl(p2, FICLONE, p1) == 0;
+		shared = first_extent_shared(dst);
+		printf("# reflink %s on %s\n", can_clone ? "supported" : "not supported", root);
+		TAP_OK(
+		    shared == -1 || shared == can_clone,
+		    "copy shares extents exactly when the filesystem clones (shared %d, clone %d)",
+		    shared, can_clone);
+		close(p1);
+		close(p2);
+	}
 	close(dst);
 	dst = open_tmp("empty", O_RDWR | O_CREAT | O_TRUNC);
 	close(src);
