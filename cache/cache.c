@@ -101,12 +101,17 @@ struct fam *fam_find(struct tcache *tc, const char *id)
 struct fam *fam_insert(struct tcache *tc, const char *id)
 {
 	struct fam *f = calloc(1, sizeof(*f));
+	pthread_rwlockattr_t ra;
 	unsigned b = bucket(id);
 
 	if (!f)
 		return NULL;
 	snprintf(f->id, sizeof(f->id), "%s", id);
-	pthread_rwlock_init(&f->wlock, NULL);
+	/* A steady stream of writes must not starve the snapshot. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&f->wlock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&f->dirty_mu, NULL);
 	f->fd = -1;
 	f->next = tc->tab[b];
@@ -692,6 +697,10 @@ static int mark_dirty(struct tcache *tc, struct fam *fam)
 	pthread_mutex_lock(&fam->dirty_mu);
 	if (!atomic_load(&fam->dirty)) {
 		rc = state_set_dirty(tc->state, fam->id, true, tc_now(tc));
+		/* No row: the database was unlinked while open; its changes
+		 * are never published, so there is nothing to recover. */
+		if (rc == -ENOENT)
+			rc = 0;
 		if (rc == 0) {
 			atomic_store(&fam->dirty_since, tc_mono(tc));
 			atomic_store(&fam->dirty, true);
@@ -1326,6 +1335,8 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 
 	if (!tfs_valid_id(id))
 		return -EINVAL;
+	if (strncmp(name, XA, strlen(XA)) != 0)
+		return -ENODATA;
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
 	if (fam && !fam->opening && fam->leased) {

@@ -790,6 +790,27 @@ static void test_unlink_readdir(void)
 	TAP_OK(tcache_unlink(tc, "three", "-journal") == 0, "unlink a side file");
 	TAP_OK(tcache_getattr(tc, "three", "-journal", &st) == -ENOENT, "side file is gone");
 	tfile_close(f);
+
+	/* POSIX-like: unlink while open commits the tombstone now, the handle
+	 * keeps working, the local files go at the last close. */
+	{
+		char path[800];
+		int i;
+
+		TAP_OK(tcache_open(tc, "one", "", O_RDWR, 0, &f, NULL) == 0, "open one");
+		TAP_OK(tcache_unlink(tc, "one", "") == 0, "unlink one while it is open");
+		TAP_OK(tfile_write(f, db, len, 0) == (ssize_t)len,
+		       "the open handle still takes writes");
+		TAP_OK(tcache_getattr(tc, "one", "", &st) == -ENOENT, "getattr says it is gone");
+		tfile_close(f);
+		snprintf(path, sizeof(path), "%s/db/one.db", o.cache_dir);
+		for (i = 0; i < 100 && stat(path, &st) == 0; i++)
+			sleep_ms(20);
+		TAP_OK(stat(path, &st) < 0, "local file removed after the last close");
+		sleep_ms(200);
+		TAP_OK(e.wc->in->ops->get(e.wc->in, "one", &it) == 0 && it.deleted_ms != 0,
+		       "writes after the unlink are never published");
+	}
 	tcache_shutdown(tc);
 	tcache_free(tc);
 	free(db);
