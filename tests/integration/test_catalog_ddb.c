@@ -121,6 +121,35 @@ static void test_epochs(struct catalog *c, const char *peer, const char *prefix)
 	TAP_OK(rc == -EINVAL, "%s: commit with new_gen != base + 1 -> -EINVAL (rc %d)", peer, rc);
 }
 
+/* The engine deletes with a tombstone that carries no hash: the hash
+ * attribute goes away (no empty string is stored), hist records it. */
+static void test_tombstone_without_hash(struct catalog *c, const char *peer, const char *prefix)
+{
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	struct cat_commit cm = {.new_gen = 1,
+				.hash = "00112233445566778899aabbccddeeff",
+				.size = 5,
+				.mtime_ms = CC_NOW};
+	int rc;
+
+	snprintf(id, sizeof(id), "%s-tomb-nohash", prefix);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	rc = rc ? rc : c->ops->commit(c, id, CC_NODE_A, it.epoch, 0, &cm);
+	TAP_OK(rc == 0, "%s: a version is committed (rc %d)", peer, rc);
+	cm = (struct cat_commit){.new_gen = 2, .hash = "", .mtime_ms = CC_NOW + 7, .deleted = true};
+	rc = c->ops->commit(c, id, CC_NODE_A, it.epoch, 1, &cm);
+	TAP_OK(rc == 0, "%s: tombstone without a hash commits (rc %d)", peer, rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.gen == 2 && it.hash[0] == '\0' && it.size == 0 &&
+		   it.deleted_ms == CC_NOW + 7 && it.n_hist == 2 && it.hist[1].gen == 2 &&
+		   it.hist[1].hash[0] == '\0',
+	       "%s: item is a tombstone with no hash, hist records it (rc %d)", peer, rc);
+	cm = (struct cat_commit){.new_gen = 3, .hash = "", .mtime_ms = CC_NOW};
+	rc = c->ops->commit(c, id, CC_NODE_A, it.epoch, 2, &cm);
+	TAP_OK(rc == -EINVAL, "%s: a live version without a hash is refused (rc %d)", peer, rc);
+}
+
 static void test_paging(struct ddb_client *d, const char *peer, const char *table)
 {
 	struct catalog *c = catalog_ddb_new(d, table);
@@ -256,6 +285,7 @@ static void run_peer(const char *peer, const char *endpoint, struct http_client 
 
 	catalog_contract_run(c, prefix);
 	test_epochs(c, peer, prefix);
+	test_tombstone_without_hash(c, peer, prefix);
 	/* moto_server checks a condition and applies the update without a
 	 * lock, so concurrent writers can both pass; DynamoDB and dynalite
 	 * serialise writes to an item. */
