@@ -98,8 +98,7 @@ static int s3s_del(struct store *s, const char *key)
 }
 
 static int s3s_list(struct store *s, const char *prefix, char **token,
-		    int (*cb)(void *arg, const char *key, const struct store_info *info),
-		    void *arg)
+		    int (*cb)(void *arg, const char *key, const struct store_info *info), void *arg)
 {
 	struct s3_list_page page;
 	struct store_info si;
@@ -146,13 +145,13 @@ static void s3s_free(struct store *s)
 }
 
 static const struct store_ops s3_store_ops = {
-	.put = s3s_put,
-	.get = s3s_get,
-	.head = s3s_head,
-	.del = s3s_del,
-	.list = s3s_list,
-	.check = s3s_check,
-	.free = s3s_free,
+    .put = s3s_put,
+    .get = s3s_get,
+    .head = s3s_head,
+    .del = s3s_del,
+    .list = s3s_list,
+    .check = s3s_check,
+    .free = s3s_free,
 };
 
 struct store *store_s3_new(struct s3_client *client)

@@ -31,9 +31,9 @@ struct http_client {
 	struct cred_provider *creds; /* borrowed, thread-safe itself */
 	CURLSH *share;
 	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST]; /* curl takes these itself */
-	pthread_mutex_t lock; /* protects pool and n_pool */
-	CURL **pool;          /* idle handles, at most opt.max_connections; protected by lock */
-	int n_pool;           /* protected by lock */
+	pthread_mutex_t lock;				 /* protects pool and n_pool */
+	CURL **pool;		 /* idle handles, at most opt.max_connections; protected by lock */
+	int n_pool;		 /* protected by lock */
 	struct http_stats stats; /* updated with __atomic builtins, no lock */
 };
 
@@ -222,8 +222,7 @@ static int query_has(const char *query, const char *name)
 	return 0;
 }
 
-static void count_request(struct http_client *c, const struct http_request *req,
-			  const char *query)
+static void count_request(struct http_client *c, const struct http_request *req, const char *query)
 {
 	const char *m = req->method, *target, *op;
 
@@ -365,8 +364,8 @@ static uint64_t jitter_rand(void)
 
 	if (!s) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-		    (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ULL;
+		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s ^
+		    0x9e3779b97f4a7c15ULL;
 	}
 	s ^= s >> 12;
 	s ^= s << 25;
@@ -415,8 +414,8 @@ static int pwrite_full(int fd, const char *buf, size_t len, off_t off)
 }
 
 /* SHA-256 of len bytes of fd from off, streamed in 256 KiB reads. */
-static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char hex[65],
-					char *err, size_t err_sz)
+static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char hex[65], char *err,
+					size_t err_sz)
 {
 	enum wire_status st = WIRE_LOCAL_IO;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -463,10 +462,10 @@ struct xfer {
 	CURL *h;
 	uint64_t body_pos;   /* bytes of the request body handed to curl */
 	uint64_t body_total; /* request body length */
-	size_t cap;          /* memory body capacity */
-	int overflow;        /* response body over max_body */
-	int local_err;       /* errno of a failed local read/write, 0 if none */
-	int to_file;         /* this response's body goes to out_fd (decided at first byte) */
+	size_t cap;	     /* memory body capacity */
+	int overflow;	     /* response body over max_body */
+	int local_err;	     /* errno of a failed local read/write, 0 if none */
+	int to_file;	     /* this response's body goes to out_fd (decided at first byte) */
 	int decided;
 };
 
@@ -482,8 +481,7 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	if (want == 0)
 		return 0;
 	if (x->req->body_fd >= 0) {
-		n = pread_full(x->req->body_fd, buf, want,
-			       x->req->body_off + (off_t)x->body_pos);
+		n = pread_full(x->req->body_fd, buf, want, x->req->body_off + (off_t)x->body_pos);
 		if (n <= 0) {
 			/* A file that shrinks under us must not upload short. */
 			x->local_err = n < 0 ? errno : EIO;
@@ -524,8 +522,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		x->decided = 1;
 	}
 	if (x->to_file) {
-		rc = pwrite_full(x->req->out_fd, data, n,
-				 x->req->out_off + (off_t)r->bytes_written);
+		rc =
+		    pwrite_full(x->req->out_fd, data, n, x->req->out_off + (off_t)r->bytes_written);
 		if (rc < 0) {
 			x->local_err = -rc;
 			return 0;
@@ -677,7 +675,7 @@ static int split_url(const char *url, char **host, char **path, char **query)
 }
 
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
 {
@@ -773,9 +771,10 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 		/* Signed afresh for every attempt: a retry minutes later needs a
 		 * current date, and credentials may have been refreshed. */
 		sr.when = (time_t)(wall_ms(c) / 1000);
-		st = sigv4_sign(&sr, &(struct sigv4_creds){creds.access_key, creds.secret_key,
-							   creds.session_token},
-				&signed_out, &n_out);
+		st = sigv4_sign(
+		    &sr,
+		    &(struct sigv4_creds){creds.access_key, creds.secret_key, creds.session_token},
+		    &signed_out, &n_out);
 		if (st != WIRE_OK) {
 			snprintf(resp->error, sizeof(resp->error), "cannot sign request: %s",
 				 wire_status_str(st));
@@ -858,8 +857,8 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 				 strerror(x.local_err));
 		} else {
 			st = status_of_curl(rc);
-			snprintf(resp->error, sizeof(resp->error), "%s", cerr[0] ? cerr :
-				 curl_easy_strerror(rc));
+			snprintf(resp->error, sizeof(resp->error), "%s",
+				 cerr[0] ? cerr : curl_easy_strerror(rc));
 		}
 		goto out;
 	}

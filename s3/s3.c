@@ -26,9 +26,9 @@
 struct s3_client {
 	/* All fields are immutable after s3_client_new: no lock needed. */
 	struct http_client *http; /* borrowed */
-	char *scheme;             /* "http" or "https" */
-	char *hostport;           /* endpoint authority, "127.0.0.1:5000" */
-	char *base_path;          /* endpoint path without trailing '/', often "" */
+	char *scheme;		  /* "http" or "https" */
+	char *hostport;		  /* endpoint authority, "127.0.0.1:5000" */
+	char *base_path;	  /* endpoint path without trailing '/', often "" */
 	char *region;
 	char *bucket;
 	int path_style;
@@ -168,8 +168,7 @@ static enum wire_status s3_classify(const struct http_response *resp, void *arg)
 
 	if (!resp->body || resp->body_len == 0)
 		return WIRE_OK;
-	if (s3_xml_parse_error(resp->body, resp->body_len, code, sizeof(code), NULL, 0) !=
-	    WIRE_OK)
+	if (s3_xml_parse_error(resp->body, resp->body_len, code, sizeof(code), NULL, 0) != WIRE_OK)
 		return WIRE_OK;
 	return s3_error_code_status(code, WIRE_OK);
 }
@@ -196,7 +195,8 @@ static enum wire_status s3_send(struct s3_client *c, struct http_request *req,
 		return st;
 	if (resp->body && resp->body_len &&
 	    s3_xml_parse_error(resp->body, resp->body_len, ecode, sizeof(ecode), emsg,
-			       sizeof(emsg)) == WIRE_OK && ecode[0]) {
+			       sizeof(emsg)) == WIRE_OK &&
+	    ecode[0]) {
 		set_err("%s%s%s: %s (%s)", what ? what : "", what ? ": " : "", ecode,
 			emsg[0] ? emsg : wire_status_str(st), resp->error);
 		if (code && code_sz)
@@ -372,17 +372,17 @@ out:
 struct mp_upload {
 	struct s3_client *c;
 	const char *key;
-	char *upload_id_enc;       /* URI-encoded upload id, malloc'ed */
+	char *upload_id_enc; /* URI-encoded upload id, malloc'ed */
 	int fd;
 	uint64_t size;
 	uint64_t part_size;
 	unsigned n_parts;
-	pthread_mutex_t lock;      /* protects next, failed, st, err, etags[] */
-	unsigned next;             /* next part index to send */
+	pthread_mutex_t lock; /* protects next, failed, st, err, etags[] */
+	unsigned next;	      /* next part index to send */
 	int failed;
-	enum wire_status st;       /* first failure */
-	char err[512];             /* its message */
-	char **etags;              /* n_parts, malloc'ed, NULL until sent */
+	enum wire_status st; /* first failure */
+	char err[512];	     /* its message */
+	char **etags;	     /* n_parts, malloc'ed, NULL until sent */
 };
 
 static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag)
@@ -515,7 +515,9 @@ static enum wire_status complete_upload(struct s3_client *c, struct mp_upload *m
 		set_err("complete multipart upload: out of memory");
 		goto out;
 	}
-	len = (size_t)snprintf(body, cap, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	len = (size_t)snprintf(
+	    body, cap,
+	    "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (i = 0; i < m->n_parts; i++) {
 		n = snprintf(body + len, cap - len,
 			     "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
@@ -564,9 +566,8 @@ out:
 	return st;
 }
 
-static enum wire_status put_multipart(struct s3_client *c, const char *key, int fd,
-				      uint64_t size, const struct s3_put_options *opt,
-				      struct s3_object_info *out)
+static enum wire_status put_multipart(struct s3_client *c, const char *key, int fd, uint64_t size,
+				      const struct s3_put_options *opt, struct s3_object_info *out)
 {
 	enum wire_status st;
 	struct http_request req;
@@ -700,8 +701,8 @@ enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint6
 
 /* ---- GET, HEAD, DELETE ------------------------------------------------- */
 
-enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd,
-				uint64_t range_start, uint64_t range_len, const char *if_match,
+enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
+				uint64_t range_len, const char *if_match,
 				struct s3_object_info *out)
 {
 	enum wire_status st = WIRE_NOMEM;
@@ -905,10 +906,11 @@ enum wire_status s3_create_bucket(struct s3_client *c)
 		goto oom;
 	http_request_init(&req);
 	if (strcmp(c->region, "us-east-1") != 0) {
-		n = asprintf(&body,
-			     "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-			     "<LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
-			     c->region);
+		n = asprintf(
+		    &body,
+		    "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		    "<LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
+		    c->region);
 		if (n < 0) {
 			body = NULL;
 			goto oom;

@@ -13,15 +13,15 @@
 #include "status.h"
 
 struct s3_config {
-	const char *endpoint;         /* "http://127.0.0.1:5000" or https://s3.<region>.amazonaws.com */
-	const char *region;           /* signing region; NULL: "us-east-1" */
+	const char *endpoint; /* "http://127.0.0.1:5000" or https://s3.<region>.amazonaws.com */
+	const char *region;   /* signing region; NULL: "us-east-1" */
 	const char *bucket;
-	int path_style;               /* 1 path-style, 0 virtual-hosted, -1 auto: virtual-hosted
+	int path_style;		      /* 1 path-style, 0 virtual-hosted, -1 auto: virtual-hosted
 				       * for *.amazonaws.com (unless the bucket has a dot), path-style
 				       * for every other endpoint (IP, localhost, MinIO, ...) */
 	uint64_t multipart_threshold; /* 0: default 16 MiB; larger bodies go multipart */
-	uint64_t part_size;           /* 0: default 8 MiB; at least 5 MiB is enforced by S3 */
-	int part_parallel;            /* 0: default 4 parts in flight */
+	uint64_t part_size;	      /* 0: default 8 MiB; at least 5 MiB is enforced by S3 */
+	int part_parallel;	      /* 0: default 4 parts in flight */
 };
 
 struct s3_client;
@@ -41,10 +41,10 @@ void s3_client_free(struct s3_client *c);
 const char *s3_last_error(void);
 
 struct s3_object_info {
-	uint64_t size;       /* whole object size (also for a ranged GET) */
-	char etag[80];       /* as sent by S3, with its quotes */
-	int64_t mtime_ms;    /* Last-Modified, ms since the epoch; 0 if absent */
-	char meta_hash[80];  /* x-amz-meta-xxh3, "" if absent */
+	uint64_t size;	    /* whole object size (also for a ranged GET) */
+	char etag[80];	    /* as sent by S3, with its quotes */
+	int64_t mtime_ms;   /* Last-Modified, ms since the epoch; 0 if absent */
+	char meta_hash[80]; /* x-amz-meta-xxh3, "" if absent */
 };
 
 struct s3_put_options {
@@ -65,8 +65,8 @@ enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint6
  * end) into fd with pwrite, at file offset range_start onwards. On a retry
  * the file is truncated back to range_start. if_match: an etag (412 ->
  * WIRE_PRECONDITION) or NULL. out may be NULL. */
-enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd,
-				uint64_t range_start, uint64_t range_len, const char *if_match,
+enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
+				uint64_t range_len, const char *if_match,
 				struct s3_object_info *out);
 
 /* WIRE_NOT_FOUND when there is no such key (HEAD replies carry no body, so
@@ -86,7 +86,7 @@ struct s3_list_entry {
 struct s3_list_page {
 	struct s3_list_entry *entries; /* n of them, malloc'ed */
 	size_t n;
-	char *next;                    /* continuation token for the next page, NULL at the end */
+	char *next; /* continuation token for the next page, NULL at the end */
 };
 
 /* One ListObjectsV2 page of keys under prefix (NULL or "" = all).

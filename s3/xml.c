@@ -168,34 +168,34 @@ static const struct {
 	const char *code;
 	enum wire_status st;
 } code_map[] = {
-	{"NoSuchKey", WIRE_NOT_FOUND},
-	{"NoSuchUpload", WIRE_NOT_FOUND},
-	{"NoSuchVersion", WIRE_NOT_FOUND},
-	{"NoSuchBucket", WIRE_NO_BUCKET},
-	{"SignatureDoesNotMatch", WIRE_AUTH},
-	{"InvalidAccessKeyId", WIRE_AUTH},
-	{"ExpiredToken", WIRE_AUTH},
-	{"InvalidToken", WIRE_AUTH},
-	{"TokenRefreshRequired", WIRE_AUTH},
-	{"AuthorizationHeaderMalformed", WIRE_AUTH},
-	{"RequestTimeTooSkewed", WIRE_AUTH},
-	{"MissingSecurityHeader", WIRE_AUTH},
-	{"AccessDenied", WIRE_ACCESS_DENIED},
-	{"AllAccessDisabled", WIRE_ACCESS_DENIED},
-	{"AccountProblem", WIRE_ACCESS_DENIED},
-	{"SlowDown", WIRE_THROTTLED},
-	{"Throttling", WIRE_THROTTLED},
-	{"ThrottlingException", WIRE_THROTTLED},
-	{"RequestLimitExceeded", WIRE_THROTTLED},
-	{"TooManyRequests", WIRE_THROTTLED},
-	{"PreconditionFailed", WIRE_PRECONDITION},
-	/* A concurrent conditional write on the same key: retrying settles it
-	 * (the retry then sees the winner and gets 412). */
-	{"ConditionalRequestConflict", WIRE_SERVER},
-	{"InternalError", WIRE_SERVER},
-	{"ServiceUnavailable", WIRE_SERVER},
-	/* S3 gave up waiting for our body: worth another attempt. */
-	{"RequestTimeout", WIRE_TIMEOUT},
+    {"NoSuchKey", WIRE_NOT_FOUND},
+    {"NoSuchUpload", WIRE_NOT_FOUND},
+    {"NoSuchVersion", WIRE_NOT_FOUND},
+    {"NoSuchBucket", WIRE_NO_BUCKET},
+    {"SignatureDoesNotMatch", WIRE_AUTH},
+    {"InvalidAccessKeyId", WIRE_AUTH},
+    {"ExpiredToken", WIRE_AUTH},
+    {"InvalidToken", WIRE_AUTH},
+    {"TokenRefreshRequired", WIRE_AUTH},
+    {"AuthorizationHeaderMalformed", WIRE_AUTH},
+    {"RequestTimeTooSkewed", WIRE_AUTH},
+    {"MissingSecurityHeader", WIRE_AUTH},
+    {"AccessDenied", WIRE_ACCESS_DENIED},
+    {"AllAccessDisabled", WIRE_ACCESS_DENIED},
+    {"AccountProblem", WIRE_ACCESS_DENIED},
+    {"SlowDown", WIRE_THROTTLED},
+    {"Throttling", WIRE_THROTTLED},
+    {"ThrottlingException", WIRE_THROTTLED},
+    {"RequestLimitExceeded", WIRE_THROTTLED},
+    {"TooManyRequests", WIRE_THROTTLED},
+    {"PreconditionFailed", WIRE_PRECONDITION},
+    /* A concurrent conditional write on the same key: retrying settles it
+     * (the retry then sees the winner and gets 412). */
+    {"ConditionalRequestConflict", WIRE_SERVER},
+    {"InternalError", WIRE_SERVER},
+    {"ServiceUnavailable", WIRE_SERVER},
+    /* S3 gave up waiting for our body: worth another attempt. */
+    {"RequestTimeout", WIRE_TIMEOUT},
 };
 
 enum wire_status s3_error_code_status(const char *code, enum wire_status fallback)

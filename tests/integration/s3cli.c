@@ -62,26 +62,26 @@ static void print_info(const struct s3_object_info *oi)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{"endpoint", required_argument, NULL, 'e'},
-		{"bucket", required_argument, NULL, 'b'},
-		{"region", required_argument, NULL, 'r'},
-		{"access-key", required_argument, NULL, 'a'},
-		{"secret-key", required_argument, NULL, 's'},
-		{"timeout-ms", required_argument, NULL, 't'},
-		{"connect-timeout-ms", required_argument, NULL, 'c'},
-		{"attempts", required_argument, NULL, 'n'},
-		{"budget-ms", required_argument, NULL, 'B'},
-		{"backoff-ms", required_argument, NULL, 'k'},
-		{"max-body", required_argument, NULL, 'm'},
-		{"part-size", required_argument, NULL, 'p'},
-		{"threshold", required_argument, NULL, 'T'},
-		{"parallel", required_argument, NULL, 'P'},
-		{"hash", required_argument, NULL, 'h'},
-		{"if-none-match", no_argument, NULL, 'N'},
-		{"if-match", required_argument, NULL, 'M'},
-		{"range", required_argument, NULL, 'R'},
-		{"debug", no_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0},
+	    {"endpoint", required_argument, NULL, 'e'},
+	    {"bucket", required_argument, NULL, 'b'},
+	    {"region", required_argument, NULL, 'r'},
+	    {"access-key", required_argument, NULL, 'a'},
+	    {"secret-key", required_argument, NULL, 's'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"connect-timeout-ms", required_argument, NULL, 'c'},
+	    {"attempts", required_argument, NULL, 'n'},
+	    {"budget-ms", required_argument, NULL, 'B'},
+	    {"backoff-ms", required_argument, NULL, 'k'},
+	    {"max-body", required_argument, NULL, 'm'},
+	    {"part-size", required_argument, NULL, 'p'},
+	    {"threshold", required_argument, NULL, 'T'},
+	    {"parallel", required_argument, NULL, 'P'},
+	    {"hash", required_argument, NULL, 'h'},
+	    {"if-none-match", no_argument, NULL, 'N'},
+	    {"if-match", required_argument, NULL, 'M'},
+	    {"range", required_argument, NULL, 'R'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct s3_config cfg = {.path_style = -1};
 	struct http_options hopt = {0};
@@ -211,8 +211,7 @@ int main(int argc, char **argv)
 	printf("stats_get=%" PRIu64 "\nstats_put=%" PRIu64 "\nstats_head=%" PRIu64
 	       "\nstats_list=%" PRIu64 "\nstats_delete=%" PRIu64 "\nstats_other=%" PRIu64
 	       "\nstats_retries=%" PRIu64 "\n",
-	       hs.s3_get, hs.s3_put, hs.s3_head, hs.s3_list, hs.s3_delete, hs.s3_other,
-	       hs.retries);
+	       hs.s3_get, hs.s3_put, hs.s3_head, hs.s3_list, hs.s3_delete, hs.s3_other, hs.retries);
 out:
 	printf("status=%s\nerror=%s\n", wire_status_str(st), s3_last_error());
 	free(token);

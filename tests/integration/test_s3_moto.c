@@ -141,12 +141,12 @@ static void test_conditional(struct s3_client *c)
 	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, NULL, &oi);
 	got = read_all(out, &n);
 	TAP_OK(st == WIRE_OK && got && n == 8 && memcmp(got, "original", 8) == 0 &&
-		       strcmp(oi.meta_hash, "first") == 0,
+		   strcmp(oi.meta_hash, "first") == 0,
 	       "object unchanged after the refused put");
 	free(got);
 
-	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, "\"0123456789abcdef0123456789abcdef\"",
-			    NULL);
+	st =
+	    s3_get_to_file(c, "cond/k.db", out, 0, 0, "\"0123456789abcdef0123456789abcdef\"", NULL);
 	TAP_OK(st == WIRE_PRECONDITION, "GET with a stale If-Match: %s", wire_status_str(st));
 	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, oi.etag, NULL);
 	TAP_OK(st == WIRE_OK, "GET with the current If-Match: %s", wire_status_str(st));
@@ -194,7 +194,7 @@ static void test_missing_and_delete(struct s3_client *c, struct s3_client *nob)
 
 static void test_list(struct s3_client *c)
 {
-	static const char *keys[] = {"ls/a.db", "ls/b c.db", "ls/d+e.db", "ls/f%g.db",
+	static const char *keys[] = {"ls/a.db",	  "ls/b c.db", "ls/d+e.db", "ls/f%g.db",
 				     "ls/h/i.db", "ls/j~k.db", "ls/z.db"};
 	size_t nk = sizeof(keys) / sizeof(keys[0]), i, seen = 0;
 	struct s3_list_page page;
@@ -233,7 +233,7 @@ static void test_list(struct s3_client *c)
 
 	st = s3_list_page(c, "ls/h/", NULL, 0, &page);
 	TAP_OK(st == WIRE_OK && page.n == 1 && strcmp(page.entries[0].key, "ls/h/i.db") == 0 &&
-		       page.next == NULL,
+		   page.next == NULL,
 	       "prefix narrows the listing");
 	s3_list_page_free(&page);
 	st = s3_list_page(c, "no-such-prefix/", NULL, 0, &page);
@@ -318,7 +318,7 @@ int main(void)
 	snprintf(nobucket, sizeof(nobucket), "s3none-%ld-%d", (long)time(NULL), (int)getpid());
 	co.access_key = getenv("AWS_ACCESS_KEY_ID") ? getenv("AWS_ACCESS_KEY_ID") : "testing";
 	co.secret_key =
-		getenv("AWS_SECRET_ACCESS_KEY") ? getenv("AWS_SECRET_ACCESS_KEY") : "testing";
+	    getenv("AWS_SECRET_ACCESS_KEY") ? getenv("AWS_SECRET_ACCESS_KEY") : "testing";
 	cfg.endpoint = moto;
 	cfg.region = "us-east-1";
 	cfg.bucket = bucket;

@@ -11,25 +11,26 @@
 #define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
 
 static const char list_page1[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	"<ListBucketResult " NS ">"
-	"<Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>"
-	"<IsTruncated>true</IsTruncated>"
-	"<Contents><Key>p/a &amp; b.db</Key><LastModified>2024-01-02T03:04:05.678Z</LastModified>"
-	"<ETag>&quot;abc&quot;</ETag><Size>12345678901</Size><StorageClass>STANDARD</StorageClass></Contents>"
-	"<Contents><Key>p/c.db</Key><LastModified>1970-01-01T00:00:01Z</LastModified>"
-	"<ETag>\"def\"</ETag><Size>0</Size></Contents>"
-	"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
-	"</ListBucketResult>";
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<ListBucketResult " NS ">"
+    "<Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>"
+    "<IsTruncated>true</IsTruncated>"
+    "<Contents><Key>p/a &amp; b.db</Key><LastModified>2024-01-02T03:04:05.678Z</LastModified>"
+    "<ETag>&quot;abc&quot;</ETag><Size>12345678901</Size><StorageClass>STANDARD</StorageClass></"
+    "Contents>"
+    "<Contents><Key>p/c.db</Key><LastModified>1970-01-01T00:00:01Z</LastModified>"
+    "<ETag>\"def\"</ETag><Size>0</Size></Contents>"
+    "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+    "</ListBucketResult>";
 
 static const char list_last[] =
-	"<ListBucketResult><Name>b</Name><KeyCount>1</KeyCount><IsTruncated>false</IsTruncated>"
-	"<ContinuationToken>tok</ContinuationToken>"
-	"<Contents><Key>z</Key><Size>7</Size></Contents></ListBucketResult>";
+    "<ListBucketResult><Name>b</Name><KeyCount>1</KeyCount><IsTruncated>false</IsTruncated>"
+    "<ContinuationToken>tok</ContinuationToken>"
+    "<Contents><Key>z</Key><Size>7</Size></Contents></ListBucketResult>";
 
 static const char list_empty[] =
-	"<?xml version=\"1.0\"?><ListBucketResult " NS "><Name>b</Name><KeyCount>0</KeyCount>"
-	"<IsTruncated>false</IsTruncated></ListBucketResult>";
+    "<?xml version=\"1.0\"?><ListBucketResult " NS "><Name>b</Name><KeyCount>0</KeyCount>"
+    "<IsTruncated>false</IsTruncated></ListBucketResult>";
 
 static void test_list(void)
 {
@@ -48,7 +49,8 @@ static void test_list(void)
 		TAP_OK(p.entries[1].size == 0 && p.entries[1].mtime_ms == 1000,
 		       "second entry size 0, mtime 1s");
 	}
-	TAP_STREQ(p.next, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=", "next continuation token");
+	TAP_STREQ(p.next,
+		  "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=", "next continuation token");
 	s3_list_page_free(&p);
 	TAP_OK(p.n == 0 && !p.entries && !p.next, "list page free resets the page");
 
@@ -66,20 +68,20 @@ static void test_list_bad(void)
 {
 	struct s3_list_page p;
 	static const char trunc_no_token[] =
-		"<ListBucketResult><IsTruncated>true</IsTruncated>"
-		"<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>";
+	    "<ListBucketResult><IsTruncated>true</IsTruncated>"
+	    "<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>";
 	static const char bad_size[] =
-		"<ListBucketResult><IsTruncated>false</IsTruncated>"
-		"<Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>";
-	static const char no_key[] =
-		"<ListBucketResult><IsTruncated>false</IsTruncated>"
-		"<Contents><Size>1</Size></Contents></ListBucketResult>";
+	    "<ListBucketResult><IsTruncated>false</IsTruncated>"
+	    "<Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>";
+	static const char no_key[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+				     "<Contents><Size>1</Size></Contents></ListBucketResult>";
 	static const char wrong_root[] = "<ListAllMyBucketsResult></ListAllMyBucketsResult>";
-	static const char bad_trunc[] = "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>";
+	static const char bad_trunc[] =
+	    "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>";
 	size_t i, n;
 
 	TAP_OK(s3_xml_parse_list(trunc_no_token, strlen(trunc_no_token), &p) == WIRE_BAD_RESPONSE &&
-		       p.n == 0 && !p.entries,
+		   p.n == 0 && !p.entries,
 	       "truncated listing without token rejected, page left empty");
 	s3_list_page_free(&p);
 	TAP_OK(s3_xml_parse_list(bad_size, strlen(bad_size), &p) == WIRE_BAD_RESPONSE,
@@ -115,27 +117,27 @@ static void test_list_bad(void)
 static void test_error(void)
 {
 	static const char err[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
-		"<Message>The specified key does not exist.</Message><Key>x</Key>"
-		"<RequestId>1</RequestId></Error>";
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
+	    "<Message>The specified key does not exist.</Message><Key>x</Key>"
+	    "<RequestId>1</RequestId></Error>";
 	static const char err_nomsg[] = "<Error><Code>SlowDown</Code></Error>";
 	char code[64], msg[128], small[5];
 
 	TAP_OK(s3_xml_parse_error(err, strlen(err), code, sizeof(code), msg, sizeof(msg)) ==
-		       WIRE_OK,
+		   WIRE_OK,
 	       "error body parses");
 	TAP_STREQ(code, "NoSuchKey", "error code");
 	TAP_STREQ(msg, "The specified key does not exist.", "error message");
 	TAP_OK(s3_xml_parse_error(err_nomsg, strlen(err_nomsg), code, sizeof(code), msg,
 				  sizeof(msg)) == WIRE_OK &&
-		       strcmp(code, "SlowDown") == 0 && msg[0] == '\0',
+		   strcmp(code, "SlowDown") == 0 && msg[0] == '\0',
 	       "error without message: empty message");
 	TAP_OK(s3_xml_parse_error(err, strlen(err), small, sizeof(small), NULL, 0) == WIRE_OK &&
-		       strcmp(small, "NoSu") == 0,
+		   strcmp(small, "NoSu") == 0,
 	       "code truncated to its buffer");
 	TAP_OK(s3_xml_parse_error(err, 40, code, sizeof(code), msg, sizeof(msg)) ==
-			       WIRE_BAD_RESPONSE &&
-		       code[0] == '\0',
+		       WIRE_BAD_RESPONSE &&
+		   code[0] == '\0',
 	       "truncated error body rejected, code cleared");
 	TAP_OK(s3_xml_parse_error(list_empty, strlen(list_empty), code, sizeof(code), msg,
 				  sizeof(msg)) == WIRE_BAD_RESPONSE,
@@ -154,40 +156,41 @@ static void test_error(void)
 	TAP_OK(s3_error_code_status("SlowDown", WIRE_SERVER) == WIRE_THROTTLED, "SlowDown");
 	TAP_OK(s3_error_code_status("WhoKnows", WIRE_CLIENT) == WIRE_CLIENT,
 	       "unknown code keeps the fallback");
-	TAP_OK(s3_error_code_status(NULL, WIRE_SERVER) == WIRE_SERVER, "no code keeps the fallback");
+	TAP_OK(s3_error_code_status(NULL, WIRE_SERVER) == WIRE_SERVER,
+	       "no code keeps the fallback");
 }
 
 static void test_multipart(void)
 {
 	static const char init[] =
-		"<?xml version=\"1.0\"?><InitiateMultipartUploadResult " NS
-		"><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE</UploadId>"
-		"</InitiateMultipartUploadResult>";
+	    "<?xml version=\"1.0\"?><InitiateMultipartUploadResult " NS
+	    "><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE</UploadId>"
+	    "</InitiateMultipartUploadResult>";
 	static const char init_noid[] =
-		"<InitiateMultipartUploadResult><Bucket>b</Bucket></InitiateMultipartUploadResult>";
+	    "<InitiateMultipartUploadResult><Bucket>b</Bucket></InitiateMultipartUploadResult>";
 	static const char done[] =
-		"<CompleteMultipartUploadResult " NS "><Location>http://x/b/k</Location>"
-		"<Bucket>b</Bucket><Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
-		"</CompleteMultipartUploadResult>";
+	    "<CompleteMultipartUploadResult " NS "><Location>http://x/b/k</Location>"
+	    "<Bucket>b</Bucket><Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+	    "</CompleteMultipartUploadResult>";
 	static const char done_err[] =
-		"<?xml version=\"1.0\"?>\n\n<Error><Code>InternalError</Code>"
-		"<Message>We encountered an internal error. Please try again.</Message></Error>";
+	    "<?xml version=\"1.0\"?>\n\n<Error><Code>InternalError</Code>"
+	    "<Message>We encountered an internal error. Please try again.</Message></Error>";
 	static const char done_err2[] =
-		"<Error><Code>InvalidPart</Code><Message>part missing</Message></Error>";
+	    "<Error><Code>InvalidPart</Code><Message>part missing</Message></Error>";
 	char *id = NULL, etag[80], err[128];
 
 	TAP_OK(s3_xml_parse_initiate(init, strlen(init), &id) == WIRE_OK, "initiate parses");
 	TAP_STREQ(id, "VXBsb2FkIElE", "upload id");
 	free(id);
 	TAP_OK(s3_xml_parse_initiate(init_noid, strlen(init_noid), &id) == WIRE_BAD_RESPONSE &&
-		       id == NULL,
+		   id == NULL,
 	       "initiate without UploadId rejected");
 	TAP_OK(s3_xml_parse_initiate(init, strlen(init) - 10, &id) == WIRE_BAD_RESPONSE &&
-		       id == NULL,
+		   id == NULL,
 	       "truncated initiate rejected");
 
 	TAP_OK(s3_xml_parse_complete(done, strlen(done), etag, sizeof(etag), err, sizeof(err)) ==
-		       WIRE_OK,
+		   WIRE_OK,
 	       "complete parses");
 	TAP_STREQ(etag, "\"3858f62230ac3c915f300c664312c11f-9\"", "complete etag");
 	TAP_OK(s3_xml_parse_complete(done_err, strlen(done_err), etag, sizeof(etag), err,
@@ -196,20 +199,20 @@ static void test_multipart(void)
 	TAP_OK(strstr(err, "InternalError") != NULL, "error text names the code: %s", err);
 	TAP_OK(s3_xml_parse_complete(done_err2, strlen(done_err2), etag, sizeof(etag), err,
 				     sizeof(err)) == WIRE_SERVER &&
-		       strstr(err, "InvalidPart") && strstr(err, "part missing"),
+		   strstr(err, "InvalidPart") && strstr(err, "part missing"),
 	       "unknown error code in complete reply: server error with code and message");
 	{
 		static const char moto_done[] =
-			"<CompleteMultipartUploadResponse><ETag>\"x-2\"</ETag>"
-			"</CompleteMultipartUploadResponse>";
+		    "<CompleteMultipartUploadResponse><ETag>\"x-2\"</ETag>"
+		    "</CompleteMultipartUploadResponse>";
 
-		TAP_OK(s3_xml_parse_complete(moto_done, strlen(moto_done), etag, sizeof(etag),
-					     err, sizeof(err)) == WIRE_OK &&
-			       strcmp(etag, "\"x-2\"") == 0,
+		TAP_OK(s3_xml_parse_complete(moto_done, strlen(moto_done), etag, sizeof(etag), err,
+					     sizeof(err)) == WIRE_OK &&
+			   strcmp(etag, "\"x-2\"") == 0,
 		       "moto's CompleteMultipartUploadResponse root accepted");
 	}
 	TAP_OK(s3_xml_parse_complete(done, 30, etag, sizeof(etag), err, sizeof(err)) ==
-		       WIRE_BAD_RESPONSE,
+		   WIRE_BAD_RESPONSE,
 	       "truncated complete reply rejected");
 }
 
@@ -246,8 +249,8 @@ static void test_entities(void)
 {
 	/* No external entity may be fetched or expanded into the result. */
 	static const char xxe[] =
-		"<?xml version=\"1.0\"?><!DOCTYPE Error [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
-		"<Error><Code>&x;</Code><Message>m</Message></Error>";
+	    "<?xml version=\"1.0\"?><!DOCTYPE Error [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+	    "<Error><Code>&x;</Code><Message>m</Message></Error>";
 	char code[64] = "unset", msg[16];
 
 	s3_xml_parse_error(xxe, strlen(xxe), code, sizeof(code), msg, sizeof(msg));
