@@ -33,13 +33,24 @@ struct cred_options {
 };
 
 /* Builds the default chain. Never fails for an empty chain: the first
- * cred_provider_get() says WIRE_NO_CREDENTIALS. NULL only on ENOMEM. */
+ * cred_provider_get() says WIRE_NO_CREDENTIALS. NULL only on ENOMEM.
+ * Order: explicit keys; AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
+ * AWS_SESSION_TOKEN); the profile in AWS_SHARED_CREDENTIALS_FILE (default
+ * ~/.aws/credentials, [name]) then AWS_CONFIG_FILE (~/.aws/config,
+ * [profile name] or [default]); AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
+ * _FULL_URI (plain http only to loopback and the container agent) with
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE; IMDSv2 unless disabled
+ * or AWS_EC2_METADATA_DISABLED=true. A configured source that fails ends
+ * the chain with its status; an unreachable IMDS means "no credentials"
+ * unless it served this provider before. */
 struct cred_provider *cred_provider_new(const struct cred_options *opt);
 void cred_provider_free(struct cred_provider *p);
 
 /* A copy of the current credentials into *out (caller clears it with
- * aws_creds_clear). Thread-safe. Refreshes temporary credentials within
- * five minutes of expiry. */
+ * aws_creds_clear). Thread-safe; no lock is held while fetching. Refreshes
+ * temporary credentials within five minutes of expiry; while another
+ * thread refreshes, or when a refresh fails, the current ones are returned
+ * as long as they have not expired. */
 enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *out);
 
 /* Where to send requests, from options and environment:
