@@ -300,9 +300,10 @@ static int ddb_acquire(struct catalog *c, const char *id, const char *node, int6
 		if (rc)
 			goto out;
 		if (out->owner[0] && strcmp(out->owner, node) != 0 && out->expires_ms >= now_ms) {
-			log_info("lease on '%s' is held by '%s' (epoch %llu, expires %lld)", id,
-				 out->owner, (unsigned long long)out->epoch,
-				 (long long)out->expires_ms);
+			/* The caller may poll while it waits: it logs the holder. */
+			log_debug("lease on '%s' is held by '%s' (epoch %llu, expires %lld)", id,
+				  out->owner, (unsigned long long)out->epoch,
+				  (long long)out->expires_ms);
 			rc = -EBUSY;
 			goto out;
 		}
