@@ -872,6 +872,105 @@ static void test_two_nodes(void)
 	env_free(&e);
 }
 
+
+static int find_key(void *arg, const char *key, const struct store_info *info)
+{
+	snprintf(arg, 300, "%s", key);
+	return 1;
+}
+
+/* Key layouts, leftovers at start, and the real local-directory store. */
+static void test_keys_and_local_store(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct store *ls;
+	struct stat st;
+	unsigned char *db;
+	char key[300] = "", want[300], path[800], sdir[700];
+	char *tok = NULL;
+	size_t len;
+	int fd;
+
+	env_init(&e, "keys");
+	opts(&o, dirname_of("keys"), "node-a");
+	o.key_prefix = "";
+	o.shard_keys = 1;
+	tc = mk(&e, &o, false);
+	snprintf(path, sizeof(path), "%s/staging/leftover.1", o.cache_dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/tmp/leftover.get", o.cache_dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+	TAP_OK(tcache_start(tc) == 0, "start");
+	TAP_OK(stat(path, &st) < 0, "tmp/ leftovers are deleted at start");
+	snprintf(path, sizeof(path), "%s/staging/leftover.1", o.cache_dir);
+	TAP_OK(stat(path, &st) < 0, "staging/ leftovers are deleted at start");
+	db = make_db("keys.src", 3, &len);
+	TAP_OK(write_file(tc, "gina", "", db, len, O_CREAT) == 0 &&
+		       wait_item(&e, "gina", 1, &it, 5000),
+	       "publish gina with sharded keys and no prefix");
+	e.ms->base.ops->list(&e.ms->base, "", &tok, find_key, key);
+	free(tok);
+	snprintf(want, sizeof(want), "/gina/%s.db", it.hash);
+	TAP_OK(strlen(key) == 2 + strlen(want) && !strcmp(key + 2, want) && key[0] != '/',
+	       "key is <2 hex>/<id>/<hash>.db: %s", key);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+
+	/* The embedded default: local directory store + SQLite catalog. */
+	snprintf(sdir, sizeof(sdir), "%s/objects-local", scratch);
+	mkdir(sdir, 0700);
+	ls = store_local_new(sdir);
+	TAP_OK(ls != NULL, "store_local_new");
+	if (ls && ls->ops->check(ls) == 0) {
+		struct tcache *t2 = NULL;
+		struct tfile *f;
+
+		opts(&o, dirname_of("keys-local"), "node-a");
+		if (tcache_new(&o, ls, &e.wc->base, &t2) < 0 || tcache_start(t2) < 0) {
+			printf("Bail out! engine over the local store\n");
+			exit(1);
+		}
+		db[len - 1] = 'z';
+		TAP_OK(write_file(t2, "hank", "", db, len, O_CREAT) == 0 &&
+			       wait_item(&e, "hank", 1, &it, 5000),
+		       "publish hank to the local store");
+		TAP_OK(ls->ops->head(ls, (snprintf(key, sizeof(key), "v/hank/%s.db", it.hash), key),
+				     NULL) == 0,
+		       "object %s is in the local store", key);
+		tcache_shutdown(t2);
+		tcache_free(t2);
+		opts(&o, dirname_of("keys-local2"), "node-b");
+		t2 = NULL;
+		if (tcache_new(&o, ls, &e.wc->base, &t2) < 0 || tcache_start(t2) < 0) {
+			printf("Bail out! second node over the local store\n");
+			exit(1);
+		}
+		f = NULL;
+		TAP_OK(tcache_open(t2, "hank", "", O_RDONLY, 0, &f, NULL) == 0,
+		       "fault hank in from the local store (hash verified)");
+		if (f) {
+			unsigned char b2[8192];
+
+			TAP_OK(tfile_read(f, b2, len > sizeof(b2) ? sizeof(b2) : len, 0) > 0 &&
+				       !memcmp(b2, db, len > sizeof(b2) ? sizeof(b2) : len),
+			       "same bytes on the second node");
+			tfile_close(f);
+		}
+		tcache_shutdown(t2);
+		tcache_free(t2);
+	} else {
+		TAP_OK(false, "local store in %s is usable", sdir);
+	}
+	store_free(ls);
+	free(db);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -893,6 +992,7 @@ int main(void)
 	test_eviction();
 	test_unlink_readdir();
 	test_two_nodes();
+	test_keys_and_local_store();
 	if (!tap_failed) {
 		char cmd[600];
 
