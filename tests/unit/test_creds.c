@@ -441,6 +441,8 @@ static const char server_py[] =
     "                           'SecretAccessKey': 'secret/%d' % n, 'Token': 'tok+%d' % n,\n"
     "                           'Expiration': EXP})\n"
     "    def do_PUT(self):\n"
+    "        if state['mode'] == 'fail':\n"
+    "            return self.reply(500, '{}')\n"
     "        ttl = self.headers.get('X-aws-ec2-metadata-token-ttl-seconds')\n"
     "        if self.path == '/latest/api/token' and ttl and int(ttl) > 0:\n"
     "            state['puts'] += 1\n"
@@ -654,6 +656,7 @@ static void test_container(void)
 static void test_imds(void)
 {
 	struct cred_options o = {.now_ms = test_clock};
+	struct cred_provider *p;
 	struct aws_creds c = {0};
 	char base[64];
 	enum wire_status st;
@@ -677,6 +680,26 @@ static void test_imds(void)
 	TAP_OK(st == WIRE_OK && strncmp(c.access_key ? c.access_key : "", "ASIAIMDS", 8) == 0,
 	       "AWS_EC2_METADATA_SERVICE_ENDPOINT (%s)", wire_status_str(st));
 	aws_creds_clear(&c);
+
+	/* Once IMDS has served us, its failure is reported, not hidden. */
+	p = cred_provider_new(&o);
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK, "imds via a provider kept across refreshes");
+	aws_creds_clear(&c);
+	server_mode("fail");
+	fake_now = (EXPIRY_S - 60) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && c.expires_ms == EXPIRY_S * 1000,
+	       "imds down during the refresh window: current keys kept");
+	aws_creds_clear(&c);
+	fake_now = (EXPIRY_S + 60) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_SERVER, "imds down after expiry: server error, not no credentials (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	server_mode("ok");
+	fake_now = (EXPIRY_S - 7200) * 1000;
+	cred_provider_free(p);
 
 	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	st = get_once(&o, &c);
