@@ -42,13 +42,14 @@ static int plain_integer(const char *s, int sign_ok)
 static void read_members(json_t *item)
 {
 	const char *name;
-	json_t *v;
+	void *iter;
 	char small[4], big[256];
 	uint64_t u;
 	int64_t i;
 	int rc;
 
-	json_object_foreach(item, name, v) {
+	for (iter = json_object_iter(item); iter; iter = json_object_iter_next(item, iter)) {
+		name = json_object_iter_key(iter);
 		rc = ddb_av_get_s(item, name, small, sizeof(small));
 		if (rc == -E2BIG && small[0] != '\0')
 			abort();
