@@ -556,10 +556,11 @@ void sigv4_signing_key(const char *secret_key, time_t when, const char *region, 
 	scope_date(when, date);
 	sb_add(&ks, "AWS4");
 	sb_add(&ks, secret_key ? secret_key : "");
-	if (ks.failed) {
-		/* Cannot allocate a few bytes: a zero key makes the server
-		 * refuse the request instead of us crashing. */
-		log_err("cannot derive signing key: out of memory");
+	if (ks.failed || !region || !service) {
+		/* A zero key makes the server refuse the request instead of
+		 * us crashing. */
+		log_err("cannot derive signing key: %s",
+			ks.failed ? "out of memory" : "no region or service");
 		memset(key, 0, 32);
 		goto out;
 	}
