@@ -52,13 +52,15 @@ static struct catalog_sqlite *cs_of(struct catalog *c)
 
 /* ---- connection ------------------------------------------------------ */
 
-static int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what)
+/* Runs sql; on failure logs what it was doing and for which id (NULL
+ * for the whole file) with SQLite's message. */
+static int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what, const char *id)
 {
 	char *msg = NULL;
 
 	if (sqlite3_exec(cs->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("catalog %s: cannot %s: %s", cs->path, what,
-			msg ? msg : sqlite3_errmsg(cs->db));
+		log_err("catalog %s: cannot %s%s%s%s: %s", cs->path, what, id ? " '" : "",
+			id ? id : "", id ? "'" : "", msg ? msg : sqlite3_errmsg(cs->db));
 		sqlite3_free(msg);
 		return -EIO;
 	}
@@ -84,11 +86,11 @@ static int cs_open(struct catalog_sqlite *cs)
 	cs->db = db;
 	cs->db_pid = getpid();
 	/* journal_mode=WAL persists in the file; synchronous is per connection. */
-	rc = cs_exec(cs, "PRAGMA journal_mode=WAL", "enable WAL");
+	rc = cs_exec(cs, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
 	if (rc == 0)
-		rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL");
+		rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL", NULL);
 	if (rc == 0)
-		rc = cs_exec(cs, schema_sql, "create table items");
+		rc = cs_exec(cs, schema_sql, "create table items", NULL);
 	if (rc < 0) {
 		sqlite3_close(db);
 		cs->db = NULL;
@@ -260,7 +262,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 	rc = cs_lock(cs);
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin acquire");
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin acquire of", id);
 	if (rc < 0)
 		goto out;
 	found = read_item(cs, id, &cur);
@@ -291,7 +293,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 		rc = found < 0 ? found : -EIO;
 		goto rollback;
 	}
-	rc = cs_exec(cs, "COMMIT", "commit acquire");
+	rc = cs_exec(cs, "COMMIT", "commit acquire of", id);
 	if (rc < 0)
 		goto rollback;
 	if (out)
@@ -367,7 +369,7 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	rc = cs_lock(cs);
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin commit");
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin commit of", id);
 	if (rc < 0)
 		goto out;
 	found = read_item(cs, id, &cur);
@@ -420,7 +422,7 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 		rc = -ESTALE;
 		goto rollback;
 	}
-	rc = cs_exec(cs, "COMMIT", "commit a version");
+	rc = cs_exec(cs, "COMMIT", "commit a version of", id);
 	if (rc < 0)
 		goto rollback;
 	goto out;
@@ -575,7 +577,7 @@ static int cs_init(struct catalog *c)
 
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, schema_sql, "create table items");
+	rc = cs_exec(cs, schema_sql, "create table items", NULL);
 	cs_unlock(cs);
 	return rc;
 }
@@ -589,7 +591,7 @@ static int cs_check(struct catalog *c)
 		return rc;
 	/* Proves the table is there and that we can take the write lock. */
 	rc = cs_exec(cs, "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",
-		     "check table items");
+		     "check table items", NULL);
 	if (rc < 0)
 		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
 	cs_unlock(cs);
