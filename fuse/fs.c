@@ -84,6 +84,11 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->auto_cache = 0;
 	cfg->direct_io = 0;
 
+	/* The writeback cache lets the kernel merge SQLite's small page
+	 * writes before they reach us. Measured with tests/bench/bench.py on
+	 * the embedded store (a loaded 2-core machine, so noisy): 2000 WAL
+	 * transactions 0.68 s with it, 0.72 s without; the rollback journal
+	 * was within noise. Kept on; open() turns O_WRONLY into O_RDWR. */
 	if (__atomic_load_n(&fs->writeback, __ATOMIC_RELAXED)) {
 		if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) {
 			conn->want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -189,7 +194,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 {
 	struct tfs_fs *fs = fs_ctx();
 	struct fs_dir_fill d = {
-		.fs = fs, .buf = buf, .filler = filler, .plus = !!(flags & FUSE_READDIR_PLUS)};
+	    .fs = fs, .buf = buf, .filler = filler, .plus = !!(flags & FUSE_READDIR_PLUS)};
 	struct stat root;
 	int rc;
 
@@ -309,8 +314,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	return rc;
 }
 
-static int fs_read(const char *path, char *buf, size_t size, off_t off,
-		   struct fuse_file_info *fi)
+static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	ssize_t n;
 
@@ -419,33 +423,33 @@ static int fs_removexattr(const char *path, const char *name)
 /* ---- the table ------------------------------------------------------ */
 
 static const struct fuse_operations fs_ops = {
-	.init = fs_init,
-	.getattr = fs_getattr,
-	.chmod = fs_chmod,
-	.chown = fs_chown,
-	.utimens = fs_utimens,
-	.truncate = fs_truncate,
-	.readdir = fs_readdir,
-	.unlink = fs_unlink,
-	.mkdir = fs_mkdir,
-	.rmdir = fs_rmdir,
-	.rename = fs_rename,
-	.link = fs_link,
-	.symlink = fs_symlink,
-	.mknod = fs_mknod,
-	.open = fs_open,
-	.create = fs_create,
-	.read = fs_read,
-	.write = fs_write,
-	.flush = fs_flush,
-	.release = fs_release,
-	.fsync = fs_fsync,
-	.fsyncdir = fs_fsyncdir,
-	.statfs = fs_statfs,
-	.getxattr = fs_getxattr,
-	.listxattr = fs_listxattr,
-	.setxattr = fs_setxattr,
-	.removexattr = fs_removexattr,
+    .init = fs_init,
+    .getattr = fs_getattr,
+    .chmod = fs_chmod,
+    .chown = fs_chown,
+    .utimens = fs_utimens,
+    .truncate = fs_truncate,
+    .readdir = fs_readdir,
+    .unlink = fs_unlink,
+    .mkdir = fs_mkdir,
+    .rmdir = fs_rmdir,
+    .rename = fs_rename,
+    .link = fs_link,
+    .symlink = fs_symlink,
+    .mknod = fs_mknod,
+    .open = fs_open,
+    .create = fs_create,
+    .read = fs_read,
+    .write = fs_write,
+    .flush = fs_flush,
+    .release = fs_release,
+    .fsync = fs_fsync,
+    .fsyncdir = fs_fsyncdir,
+    .statfs = fs_statfs,
+    .getxattr = fs_getxattr,
+    .listxattr = fs_listxattr,
+    .setxattr = fs_setxattr,
+    .removexattr = fs_removexattr,
 };
 
 const struct fuse_operations *tfs_fs_operations(void)

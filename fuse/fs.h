@@ -15,10 +15,10 @@ struct tcache;
 struct tfs_fs {
 	struct tcache *tc;     /* the engine (borrowed) */
 	const char *cache_dir; /* statfs reports this file system */
-	int writeback;         /* ask for the kernel's writeback cache; atomic */
-	uid_t uid;             /* owner shown for every file */
+	int writeback;	       /* ask for the kernel's writeback cache; atomic */
+	uid_t uid;	       /* owner shown for every file */
 	gid_t gid;
-	time_t mount_time;     /* times of the root directory */
+	time_t mount_time; /* times of the root directory */
 };
 
 /* The operation table for fuse_new(). */

@@ -142,46 +142,89 @@ enum {
 };
 
 static const struct fuse_opt tfs_opts[] = {
-	FUSE_OPT_KEY("-f", K_FOREGROUND),
-	FUSE_OPT_KEY("-d", K_DEBUG),
-	FUSE_OPT_KEY("debug", K_DEBUG),
-	FUSE_OPT_KEY("-h", K_HELP),
-	FUSE_OPT_KEY("--help", K_HELP),
-	FUSE_OPT_KEY("-V", K_VERSION),
-	FUSE_OPT_KEY("--version", K_VERSION),
-	FUSE_OPT_KEY("catalog=", K_CATALOG),
-	FUSE_OPT_KEY("cache=", K_CACHE),
-	FUSE_OPT_KEY("cache_size=", K_CACHE_SIZE),
-	FUSE_OPT_KEY("node=", K_NODE),
-	FUSE_OPT_KEY("idle=", K_IDLE),
-	FUSE_OPT_KEY("max_dirty=", K_MAX_DIRTY),
-	FUSE_OPT_KEY("lease_ttl=", K_LEASE_TTL),
-	FUSE_OPT_KEY("linger=", K_LINGER),
-	FUSE_OPT_KEY("lease_wait=", K_LEASE_WAIT),
-	FUSE_OPT_KEY("region=", K_REGION),
-	FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
-	FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
-	FUSE_OPT_END,
+    FUSE_OPT_KEY("-f", K_FOREGROUND),
+    FUSE_OPT_KEY("-d", K_DEBUG),
+    FUSE_OPT_KEY("debug", K_DEBUG),
+    FUSE_OPT_KEY("-h", K_HELP),
+    FUSE_OPT_KEY("--help", K_HELP),
+    FUSE_OPT_KEY("-V", K_VERSION),
+    FUSE_OPT_KEY("--version", K_VERSION),
+    FUSE_OPT_KEY("catalog=", K_CATALOG),
+    FUSE_OPT_KEY("cache=", K_CACHE),
+    FUSE_OPT_KEY("cache_size=", K_CACHE_SIZE),
+    FUSE_OPT_KEY("node=", K_NODE),
+    FUSE_OPT_KEY("idle=", K_IDLE),
+    FUSE_OPT_KEY("max_dirty=", K_MAX_DIRTY),
+    FUSE_OPT_KEY("lease_ttl=", K_LEASE_TTL),
+    FUSE_OPT_KEY("linger=", K_LINGER),
+    FUSE_OPT_KEY("lease_wait=", K_LEASE_WAIT),
+    FUSE_OPT_KEY("region=", K_REGION),
+    FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
+    FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
+    FUSE_OPT_END,
 };
 
 /* Options of libfuse (library, session and mount) we hand to fuse_new().
  * An entry ending in '=' takes a value. libfuse checks the values. */
 static const char *const fuse_passthrough[] = {
-	"allow_other", "allow_root", "default_permissions", "auto_unmount", "blkdev",
-	"fsname=", "subtype=", "max_read=", "blksize=", "rootmode=", "user_id=", "group_id=",
-	"kernel_cache", "auto_cache", "noauto_cache", "no_rofd_flush", "umask=", "uid=", "gid=",
-	"entry_timeout=", "attr_timeout=", "ac_attr_timeout=", "negative_timeout=", "noforget",
-	"remember=", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "async",
-	"sync", "dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime",
-	"norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime", "context=",
-	"fscontext=", "defcontext=", "rootcontext=", NULL,
+    "allow_other",
+    "allow_root",
+    "default_permissions",
+    "auto_unmount",
+    "blkdev",
+    "fsname=",
+    "subtype=",
+    "max_read=",
+    "blksize=",
+    "rootmode=",
+    "user_id=",
+    "group_id=",
+    "kernel_cache",
+    "auto_cache",
+    "noauto_cache",
+    "no_rofd_flush",
+    "umask=",
+    "uid=",
+    "gid=",
+    "entry_timeout=",
+    "attr_timeout=",
+    "ac_attr_timeout=",
+    "negative_timeout=",
+    "noforget",
+    "remember=",
+    "ro",
+    "rw",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "async",
+    "sync",
+    "dirsync",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "context=",
+    "fscontext=",
+    "defcontext=",
+    "rootcontext=",
+    NULL,
 };
 
 /* Options mount(8), fstab and systemd put on the line that mean nothing
  * to the file system itself: accepted and dropped. */
 static const char *const mount_ignored[] = {
-	"defaults", "auto", "noauto", "user", "users", "nouser", "owner", "nofail", "_netdev",
-	"comment=", "x-", NULL,
+    "defaults", "auto",	  "noauto",  "user",	 "users", "nouser",
+    "owner",	"nofail", "_netdev", "comment=", "x-",	  NULL,
 };
 
 static int in_list(const char *const *list, const char *arg)
@@ -204,12 +247,11 @@ struct parse_ctx {
 	struct tfs_options *o;
 	char *err;
 	size_t errlen;
-	int nonopt;  /* positional arguments seen */
+	int nonopt; /* positional arguments seen */
 	int failed;
 };
 
-static void __attribute__((format(printf, 2, 3))) set_err(struct parse_ctx *c, const char *fmt,
-							    ...)
+static void __attribute__((format(printf, 2, 3))) set_err(struct parse_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -240,8 +282,7 @@ static int set_str(struct parse_ctx *c, char **dst, const char *name, const char
 }
 
 /* positive: zero is refused (a lease of 0 s could never be renewed) */
-static int set_secs(struct parse_ctx *c, long *dst, const char *name, const char *val,
-		    int positive)
+static int set_secs(struct parse_ctx *c, long *dst, const char *name, const char *val, int positive)
 {
 	long ms;
 
@@ -294,19 +335,13 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			return 1;
 		set_err(c, "unknown option '%s' (see --help)", name);
 		return -1;
-	case K_FOREGROUND:
-		o->foreground = 1;
-		return 0;
+	case K_FOREGROUND: o->foreground = 1; return 0;
 	case K_DEBUG:
 		o->debug = 1;
 		o->foreground = 1;
 		return 1; /* libfuse prints its own request trace */
-	case K_HELP:
-		o->mode = TFS_MODE_HELP;
-		return 0;
-	case K_VERSION:
-		o->mode = TFS_MODE_VERSION;
-		return 0;
+	case K_HELP: o->mode = TFS_MODE_HELP; return 0;
+	case K_VERSION: o->mode = TFS_MODE_VERSION; return 0;
 	case K_CATALOG:
 		if (strncmp(val, "dynamodb:", 9) == 0 && val[9]) {
 			o->catalog_kind = TFS_CATALOG_DYNAMODB;
@@ -316,41 +351,38 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			o->catalog_kind = TFS_CATALOG_SQLITE;
 			return set_str(c, &o->catalog, name, val + 7) ? -1 : 0;
 		}
-		set_err(c, "invalid value '%s' for option 'catalog': expected dynamodb:TABLE or "
-			   "sqlite:PATH", val);
+		set_err(c,
+			"invalid value '%s' for option 'catalog': expected dynamodb:TABLE or "
+			"sqlite:PATH",
+			val);
 		return -1;
-	case K_CACHE:
-		return set_str(c, &o->cache_dir, name, val) ? -1 : 0;
+	case K_CACHE: return set_str(c, &o->cache_dir, name, val) ? -1 : 0;
 	case K_CACHE_SIZE:
 		if (tfs_parse_size(val, &o->cache_size) < 0) {
-			set_err(c, "invalid value '%s' for option 'cache_size': expected bytes with "
-				   "an optional K, M, G or T suffix", val);
+			set_err(c,
+				"invalid value '%s' for option 'cache_size': expected bytes with "
+				"an optional K, M, G or T suffix",
+				val);
 			return -1;
 		}
 		return 0;
 	case K_NODE:
 		if (!tfs_valid_node(val)) {
-			set_err(c, "invalid value '%s' for option 'node': 1-128 characters of "
-				   "A-Z a-z 0-9 . _ -, not starting with '.' or '-'", val);
+			set_err(c,
+				"invalid value '%s' for option 'node': 1-128 characters of "
+				"A-Z a-z 0-9 . _ -, not starting with '.' or '-'",
+				val);
 			return -1;
 		}
 		return set_str(c, &o->node, name, val) ? -1 : 0;
-	case K_IDLE:
-		return set_secs(c, &o->idle_ms, name, val, 0) ? -1 : 0;
-	case K_MAX_DIRTY:
-		return set_secs(c, &o->max_dirty_ms, name, val, 1) ? -1 : 0;
-	case K_LEASE_TTL:
-		return set_secs(c, &o->lease_ttl_ms, name, val, 1) ? -1 : 0;
-	case K_LINGER:
-		return set_secs(c, &o->linger_ms, name, val, 0) ? -1 : 0;
-	case K_LEASE_WAIT:
-		return set_secs(c, &o->lease_wait_ms, name, val, 0) ? -1 : 0;
-	case K_REGION:
-		return set_str(c, &o->region, name, val) ? -1 : 0;
-	case K_ENDPOINT:
-		return set_str(c, &o->endpoint, name, val) ? -1 : 0;
-	case K_DDB_ENDPOINT:
-		return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
+	case K_IDLE: return set_secs(c, &o->idle_ms, name, val, 0) ? -1 : 0;
+	case K_MAX_DIRTY: return set_secs(c, &o->max_dirty_ms, name, val, 1) ? -1 : 0;
+	case K_LEASE_TTL: return set_secs(c, &o->lease_ttl_ms, name, val, 1) ? -1 : 0;
+	case K_LINGER: return set_secs(c, &o->linger_ms, name, val, 0) ? -1 : 0;
+	case K_LEASE_WAIT: return set_secs(c, &o->lease_wait_ms, name, val, 0) ? -1 : 0;
+	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
+	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
+	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -551,8 +583,9 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	if (o->mode == TFS_MODE_HELP || o->mode == TFS_MODE_VERSION)
 		return 0;
 	if (!o->source) {
-		set_err(&c, o->mode == TFS_MODE_INIT ? "missing SOURCE (tenantfs init SOURCE)"
-						     : "missing SOURCE and MOUNTPOINT (see --help)");
+		set_err(&c, o->mode == TFS_MODE_INIT
+				? "missing SOURCE (tenantfs init SOURCE)"
+				: "missing SOURCE and MOUNTPOINT (see --help)");
 		goto fail;
 	}
 	if (o->mode == TFS_MODE_MOUNT && !o->mountpoint) {

@@ -6,15 +6,15 @@
 
 #include <fuse_opt.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define TFS_VERSION "0.1.0"
 
 enum tfs_mode {
 	TFS_MODE_MOUNT = 0,
-	TFS_MODE_INIT,    /* `tenantfs init SOURCE`: create table / folders */
-	TFS_MODE_HELP,    /* -h, --help */
+	TFS_MODE_INIT,	  /* `tenantfs init SOURCE`: create table / folders */
+	TFS_MODE_HELP,	  /* -h, --help */
 	TFS_MODE_VERSION, /* -V, --version */
 };
 
@@ -28,18 +28,18 @@ enum tfs_catalog_kind {
  * absolute, because the daemon changes to "/" when it daemonizes. */
 struct tfs_options {
 	enum tfs_mode mode;
-	char *source;     /* as given on the command line */
+	char *source;	  /* as given on the command line */
 	char *mountpoint; /* absolute; NULL in init mode */
 
-	int is_s3;        /* SOURCE is s3://BUCKET[/PREFIX] */
-	char *bucket;     /* s3 only */
-	char *prefix;     /* s3 only: key prefix without leading/trailing '/', "" if none */
+	int is_s3;	  /* SOURCE is s3://BUCKET[/PREFIX] */
+	char *bucket;	  /* s3 only */
+	char *prefix;	  /* s3 only: key prefix without leading/trailing '/', "" if none */
 	char *source_dir; /* directory SOURCE (embedded store), absolute */
 
 	enum tfs_catalog_kind catalog_kind;
-	char *catalog;    /* sqlite: absolute file path; dynamodb: table name */
+	char *catalog; /* sqlite: absolute file path; dynamodb: table name */
 
-	char *cache_dir;  /* absolute */
+	char *cache_dir;     /* absolute */
 	uint64_t cache_size; /* bytes, 0 = unlimited */
 	char *node;
 	long idle_ms;
@@ -47,12 +47,12 @@ struct tfs_options {
 	long lease_ttl_ms;
 	long linger_ms;
 	long lease_wait_ms;
-	char *region;      /* NULL: resolved from the environment */
-	char *endpoint;    /* S3 endpoint, NULL: default */
-	char *ddb_endpoint;/* DynamoDB endpoint, NULL: default */
+	char *region;	    /* NULL: resolved from the environment */
+	char *endpoint;	    /* S3 endpoint, NULL: default */
+	char *ddb_endpoint; /* DynamoDB endpoint, NULL: default */
 
-	int foreground;    /* -f */
-	int debug;         /* -d: FUSE debug output and log level debug */
+	int foreground; /* -f */
+	int debug;	/* -d: FUSE debug output and log level debug */
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */

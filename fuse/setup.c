@@ -210,8 +210,7 @@ static void explain_store_error(const struct tfs_options *o, const struct tfs_ba
 			strerror(-rc));
 }
 
-static void explain_catalog_error(const struct tfs_options *o, const struct tfs_backend *b,
-				  int rc)
+static void explain_catalog_error(const struct tfs_options *o, const struct tfs_backend *b, int rc)
 {
 	if (o->catalog_kind == TFS_CATALOG_DYNAMODB)
 		log_err("cannot use the catalog table '%s' at %s: %s%s", o->catalog,

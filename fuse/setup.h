@@ -22,7 +22,7 @@ struct tfs_backend {
 	struct ddb_client *ddb;
 	struct store *store;
 	struct catalog *cat;
-	char *region;       /* resolved, when AWS is used */
+	char *region;	    /* resolved, when AWS is used */
 	char *s3_endpoint;  /* resolved, when the store is S3 */
 	char *ddb_endpoint; /* resolved, when the catalog is DynamoDB */
 };

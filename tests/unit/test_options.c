@@ -113,7 +113,7 @@ static void test_directory_source(void)
 	TAP_STREQ(o.cache_dir, want, "default cache SOURCE/cache");
 	TAP_STREQ(o.node, host, "default node is the host name");
 	TAP_OK(o.idle_ms == 5000 && o.max_dirty_ms == 60000 && o.lease_ttl_ms == 30000 &&
-		       o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0,
+		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0,
 	       "default times and sizes");
 	TAP_OK(!o.foreground && !o.debug, "background by default");
 	TAP_OK(fuse_arg_has(&o, "subtype=tenantfs"), "subtype=tenantfs passed to libfuse");
@@ -126,7 +126,7 @@ static void test_directory_source(void)
 	       "all options parse: %s", err);
 	TAP_OK(o.foreground, "-f sets foreground");
 	TAP_OK(o.idle_ms == 500 && o.max_dirty_ms == 10000 && o.lease_ttl_ms == 3000 &&
-		       o.linger_ms == 0 && o.lease_wait_ms == 2000,
+		   o.linger_ms == 0 && o.lease_wait_ms == 2000,
 	       "times parsed");
 	TAP_OK(o.cache_size == 64ull << 20, "cache_size parsed");
 	TAP_STREQ(o.node, "n1", "node parsed");
@@ -158,20 +158,20 @@ static void test_s3_source(void)
 	TAP_STREQ(o.ddb_endpoint, "http://127.0.0.1:8", "dynamodb endpoint");
 	tfs_options_release(&o);
 
-	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 &&
-		       o.prefix && o.prefix[0] == '\0',
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 && o.prefix &&
+		   o.prefix[0] == '\0',
 	       "s3 source without prefix");
 	tfs_options_release(&o);
 
 	TAP_OK(parse(&o, "s3://bucket1", mnt, NULL) == -EINVAL && strstr(err, "catalog"),
 	       "s3 without catalog refused: %s", err);
 	TAP_OK(parse(&o, "s3://Bad_Bucket", mnt, "-o", "catalog=dynamodb:t", NULL) == -EINVAL &&
-		       strstr(err, "Bad_Bucket"),
+		   strstr(err, "Bad_Bucket"),
 	       "bad bucket refused: %s", err);
 	TAP_OK(parse(&o, "gs://x/y", mnt, NULL) == -EINVAL && strstr(err, "gs://"),
 	       "unknown scheme refused: %s", err);
 	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:a/b", NULL) == -EINVAL &&
-		       strstr(err, "a/b"),
+		   strstr(err, "a/b"),
 	       "bad table refused: %s", err);
 }
 
@@ -180,23 +180,23 @@ static void test_errors(void)
 	struct tfs_options o;
 
 	TAP_OK(parse(&o, "-o", "frobnicate=1", "d", mnt, NULL) == -EINVAL &&
-		       strstr(err, "frobnicate"),
+		   strstr(err, "frobnicate"),
 	       "unknown option named: %s", err);
 	TAP_OK(parse(&o, "-o", "idle=-1", "d", mnt, NULL) == -EINVAL && strstr(err, "idle"),
 	       "negative idle refused: %s", err);
 	TAP_OK(parse(&o, "-o", "max_dirty=abc", "d", mnt, NULL) == -EINVAL &&
-		       strstr(err, "max_dirty"),
+		   strstr(err, "max_dirty"),
 	       "non-numeric max_dirty refused: %s", err);
 	TAP_OK(parse(&o, "-o", "lease_ttl=0", "d", mnt, NULL) == -EINVAL &&
-		       strstr(err, "lease_ttl"),
+		   strstr(err, "lease_ttl"),
 	       "zero lease_ttl refused: %s", err);
 	TAP_OK(parse(&o, "-o", "node=a/b", "d", mnt, NULL) == -EINVAL && strstr(err, "node"),
 	       "invalid node refused: %s", err);
 	TAP_OK(parse(&o, "-o", "cache_size=lots", "d", mnt, NULL) == -EINVAL &&
-		       strstr(err, "cache_size"),
+		   strstr(err, "cache_size"),
 	       "bad cache_size refused: %s", err);
 	TAP_OK(parse(&o, "-o", "catalog=mysql:x", "d", mnt, NULL) == -EINVAL &&
-		       strstr(err, "catalog"),
+		   strstr(err, "catalog"),
 	       "bad catalog kind refused: %s", err);
 	TAP_OK(parse(&o, "-o", "cache=", "d", mnt, NULL) == -EINVAL && strstr(err, "cache"),
 	       "empty cache refused: %s", err);
@@ -209,7 +209,7 @@ static void test_errors(void)
 	TAP_OK(parse(&o, "d", mnt, "extra", NULL) == -EINVAL && strstr(err, "extra"),
 	       "extra argument refused: %s", err);
 	TAP_OK(parse(&o, "d", "/nonexistent/tenantfs-mnt", NULL) == -EINVAL &&
-		       strstr(err, "/nonexistent/tenantfs-mnt"),
+		   strstr(err, "/nonexistent/tenantfs-mnt"),
 	       "missing mountpoint directory refused: %s", err);
 }
 
@@ -226,7 +226,7 @@ static void test_passthrough(void)
 	TAP_OK(fuse_arg_has(&o, "default_permissions"), "default_permissions passed through");
 	TAP_OK(fuse_arg_has(&o, "entry_timeout=2"), "entry_timeout passed through");
 	TAP_OK(!fuse_arg_has(&o, "_netdev") && !fuse_arg_has(&o, "x-systemd.automount") &&
-		       !fuse_arg_has(&o, "defaults") && !fuse_arg_has(&o, "nofail"),
+		   !fuse_arg_has(&o, "defaults") && !fuse_arg_has(&o, "nofail"),
 	       "mount(8)-only options dropped");
 	tfs_options_release(&o);
 
@@ -235,7 +235,7 @@ static void test_passthrough(void)
 	tfs_options_release(&o);
 
 	TAP_OK(parse(&o, "dir,with,commas", mnt, NULL) == 0 &&
-		       fuse_arg_has(&o, "fsname=dir\\,with\\,commas"),
+		   fuse_arg_has(&o, "fsname=dir\\,with\\,commas"),
 	       "fsname escapes commas");
 	tfs_options_release(&o);
 }
@@ -250,13 +250,12 @@ static void test_modes(void)
 	tfs_options_release(&o);
 	TAP_OK(parse(&o, "--version", NULL) == 0 && o.mode == TFS_MODE_VERSION, "--version");
 	tfs_options_release(&o);
-	TAP_OK(parse(&o, "init", "/srv/tfs", NULL) == 0 && o.mode == TFS_MODE_INIT &&
-		       !o.mountpoint,
+	TAP_OK(parse(&o, "init", "/srv/tfs", NULL) == 0 && o.mode == TFS_MODE_INIT && !o.mountpoint,
 	       "init SOURCE: %s", err);
 	TAP_STREQ(o.catalog, "/srv/tfs/catalog.db", "init default catalog");
 	tfs_options_release(&o);
 	TAP_OK(parse(&o, "init", "s3://bkt", "-o", "catalog=dynamodb:tbl", NULL) == 0 &&
-		       o.mode == TFS_MODE_INIT && o.is_s3,
+		   o.mode == TFS_MODE_INIT && o.is_s3,
 	       "init s3 source: %s", err);
 	tfs_options_release(&o);
 	TAP_OK(parse(&o, "init", "/srv/tfs", "/mnt/x", NULL) == -EINVAL,
