@@ -115,6 +115,21 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 
 /* ---- write-back ------------------------------------------------------- */
 
+/* After a failed or ambiguous commit (a timeout may hide a success): did our
+ * version land? Only an item at our epoch, still owned by us, with exactly
+ * our gen and hash counts. */
+static bool commit_landed(struct tcache *tc, const char *id, uint64_t epoch,
+			  const struct cat_commit *cm)
+{
+	struct cat_item it;
+
+	memset(&it, 0, sizeof(it));
+	if (tc->cat->ops->get(tc->cat, id, &it) < 0)
+		return false;
+	return it.epoch == epoch && !strcmp(it.owner, tc->node) && it.gen == cm->new_gen &&
+	       !it.deleted_ms && !strcmp(it.hash, cm->hash);
+}
+
 static void writeback(struct tcache *tc, struct fam *fam)
 {
 	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
@@ -183,6 +198,12 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	cm.mtime_ms = tc_now(tc);
 	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, fam->id);
+	if (rc < 0 && commit_landed(tc, fam->id, epoch, &cm)) {
+		/* A retried request whose first attempt had gone through. */
+		log_info("commit of %s gen %llu went through despite: %s", fam->id,
+			 (unsigned long long)cm.new_gen, strerror(-rc));
+		rc = 0;
+	}
 	if (rc == -ESTALE) {
 		atomic_store(&fam->lease_lost, true);
 		tc_quarantine(tc, fam, "commit refused: the lease was lost or another node "

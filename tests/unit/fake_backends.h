@@ -227,6 +227,7 @@ struct wrap_cat {
 	atomic_int acquires, renews, commits, releases, wants, gets, scans;
 	atomic_int commit_estale; /* > 0: the next commits fail with -ESTALE */
 	atomic_int renew_fail;    /* != 0: renewals fail with -EIO */
+	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
 };
 
 #define WC(c) ((struct wrap_cat *)(c))
@@ -254,6 +255,11 @@ static int wc_commit(struct catalog *c, const char *id, const char *node, uint64
 	if (atomic_load(&WC(c)->commit_estale) > 0) {
 		atomic_fetch_sub(&WC(c)->commit_estale, 1);
 		return -ESTALE;
+	}
+	if (atomic_load(&WC(c)->commit_lost_reply) > 0) {
+		atomic_fetch_sub(&WC(c)->commit_lost_reply, 1);
+		WC(c)->in->ops->commit(WC(c)->in, id, node, epoch, base_gen, cm);
+		return -ETIMEDOUT;
 	}
 	return WC(c)->in->ops->commit(WC(c)->in, id, node, epoch, base_gen, cm);
 }

@@ -616,6 +616,23 @@ static void test_quarantine_on_estale(void)
 	TAP_OK(stat(x, &st) == 0 && st.st_size == (off_t)len, "the local copy is kept there");
 	xattr(tc, "carol", "user.tenantfs.dirty", x, sizeof(x));
 	TAP_STREQ(x, "0", "quarantined copy is no longer dirty");
+
+	/* A commit that went through but whose reply was lost. */
+	atomic_store(&e.wc->commit_lost_reply, 1);
+	db[len - 1] = 'q';
+	TAP_OK(write_file(tc, "ida", "", db, len, O_CREAT) == 0, "write ida");
+	TAP_OK(wait_item(&e, "ida", 1, &it, 5000), "ida gen 1 is in the catalog");
+	for (i = 0; i < 100 && stats(tc).commits < 1; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).commits == 1 && stats(tc).quarantined == 1,
+	       "a commit whose reply was lost is recognised, not quarantined");
+	for (i = 0; i < 100; i++) {
+		xattr(tc, "ida", "user.tenantfs.dirty", x, sizeof(x));
+		if (!strcmp(x, "0"))
+			break;
+		sleep_ms(20);
+	}
+	TAP_STREQ(x, "0", "ida is clean");
 	tcache_shutdown(tc);
 	tcache_free(tc);
 	free(db);
