@@ -821,7 +821,8 @@ static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *t
 		return rc;
 	*kc = !fresh;
 opened:
-	state_touch(tc->state, id, tc_now(tc));
+	/* The LRU time was written by the activation or the last write-back:
+	 * a shared open costs no state database write. */
 	if (flags & O_TRUNC) {
 		rc = change_begin(tc, fam);
 		if (rc == 0) {
@@ -844,8 +845,8 @@ unlock:
 	return rc;
 }
 
-static int open_side(struct tcache *tc, const char *id, const char *suffix, int flags,
-		     mode_t mode, struct tfile *tf)
+static int open_side(struct tcache *tc, const char *id, const char *suffix, int flags, mode_t mode,
+		     struct tfile *tf)
 {
 	char path[PATH_MAX];
 	struct fam *fam;
@@ -1320,7 +1321,7 @@ out:
 /* ---- xattrs ----------------------------------------------------------- */
 
 #define XA "user.tenantfs."
-static const char *const xattr_names[] = {XA "owner", XA "epoch", XA "gen", XA "hash",
+static const char *const xattr_names[] = {XA "owner", XA "epoch",      XA "gen",  XA "hash",
 					  XA "dirty", XA "quarantine", XA "error"};
 
 static int xattr_value(struct tcache *tc, const char *id, const char *name, char *v, size_t cap)
@@ -1376,7 +1377,8 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 		if (rc < 0)
 			return rc == -ENOENT && have_row ? -ENODATA : rc;
 		if (!strcmp(name, XA "owner"))
-			return tc_path(v, cap, "%s", item.expires_ms >= tc_now(tc) ? item.owner : "");
+			return tc_path(v, cap, "%s",
+				       item.expires_ms >= tc_now(tc) ? item.owner : "");
 		if (!strcmp(name, XA "epoch"))
 			return tc_path(v, cap, "%llu", (unsigned long long)item.epoch);
 		gen = item.gen;
@@ -1393,8 +1395,7 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 	return -ENODATA;
 }
 
-ssize_t tcache_getxattr(struct tcache *tc, const char *id, const char *name, char *buf,
-			size_t size)
+ssize_t tcache_getxattr(struct tcache *tc, const char *id, const char *name, char *buf, size_t size)
 {
 	char v[PATH_MAX + 64];
 	size_t len;

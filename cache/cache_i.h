@@ -17,9 +17,9 @@
  * Never hold any of them across a store or catalog call.
  */
 
-#define FAM_BUCKETS 4096
+#define FAM_BUCKETS	 4096
 #define ITEM_CACHE_SLOTS 256
-#define ITEM_CACHE_MS 1000
+#define ITEM_CACHE_MS	 1000
 
 /* A database family (the db and its side files) that is ACTIVE on this node:
  * open, dirty, leased, being written back or waiting for recovery. Cached
@@ -35,24 +35,24 @@ struct fam {
 	pthread_mutex_t dirty_mu;
 
 	/* protected by tc->mu */
-	int nopen;            /* open handles: db and side files */
-	int fd;               /* cache file of the db, -1 when none */
-	bool opening;         /* a thread is leasing / faulting it in: wait */
-	bool leased;          /* we hold the lease at epoch */
+	int nopen;    /* open handles: db and side files */
+	int fd;	      /* cache file of the db, -1 when none */
+	bool opening; /* a thread is leasing / faulting it in: wait */
+	bool leased;  /* we hold the lease at epoch */
 	uint64_t epoch;
-	uint64_t base_gen;    /* committed gen the cached copy is based on */
+	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
-	bool unlinked;        /* tombstone committed: drop files at last close */
-	bool want;            /* another node asked for the lease */
-	bool recover;         /* dirty in the state db, lease not taken yet */
-	bool releasing;       /* a release job is queued or running: openers wait */
-	bool op_busy;         /* a write-back/release/recover job is queued or running */
-	bool renew_busy;      /* a renew job is queued or running */
-	bool check_failed;    /* quick_check failed at write seq check_seq */
+	bool unlinked;	   /* tombstone committed: drop files at last close */
+	bool want;	   /* another node asked for the lease */
+	bool recover;	   /* dirty in the state db, lease not taken yet */
+	bool releasing;	   /* a release job is queued or running: openers wait */
+	bool op_busy;	   /* a write-back/release/recover job is queued or running */
+	bool renew_busy;   /* a renew job is queued or running */
+	bool check_failed; /* quick_check failed at write seq check_seq */
 	uint64_t check_seq;
-	int64_t last_close;   /* mono ms of the last close */
-	int64_t next_renew;   /* mono ms */
-	int64_t retry_at;     /* mono ms: no write-back/recovery before */
+	int64_t last_close; /* mono ms of the last close */
+	int64_t next_renew; /* mono ms */
+	int64_t retry_at;   /* mono ms: no write-back/recovery before */
 	long backoff_ms;
 	char error[STATE_ERR_MAX];
 
@@ -60,20 +60,20 @@ struct fam {
 	 * true under wlock (shared) + dirty_mu, from true to false under wlock
 	 * exclusive. */
 	atomic_bool dirty;
-	atomic_uint_fast64_t wseq;        /* +1 after every change of the family */
-	atomic_int_fast64_t last_write;   /* mono ms of the last change */
-	atomic_int_fast64_t dirty_since;  /* mono ms of the clean->dirty transition */
-	atomic_int_fast64_t lease_until;  /* mono ms: writes refused after it */
-	atomic_bool lease_lost;           /* renewal or commit said -ESTALE */
+	atomic_uint_fast64_t wseq;	 /* +1 after every change of the family */
+	atomic_int_fast64_t last_write;	 /* mono ms of the last change */
+	atomic_int_fast64_t dirty_since; /* mono ms of the clean->dirty transition */
+	atomic_int_fast64_t lease_until; /* mono ms: writes refused after it */
+	atomic_bool lease_lost;		 /* renewal or commit said -ESTALE */
 	atomic_bool refuse_logged;
 };
 
 struct tfile {
 	struct tcache *tc;
 	struct fam *fam;
-	int fd;       /* fam->fd for the db (not owned), own descriptor for side files */
+	int fd; /* fam->fd for the db (not owned), own descriptor for side files */
 	bool is_db;
-	bool is_shm;  /* -shm is shared memory, not content: no dirty, no lock */
+	bool is_shm; /* -shm is shared memory, not content: no dirty, no lock */
 	char suffix[80];
 };
 
@@ -94,7 +94,7 @@ struct job {
 struct cat_cache_slot {
 	bool used;
 	int64_t at; /* mono ms */
-	int rc;     /* 0 or -ENOENT */
+	int rc;	    /* 0 or -ENOENT */
 	struct cat_item item;
 };
 
@@ -106,31 +106,30 @@ struct tcache {
 	struct catalog *cat;
 	struct state *state;
 
-	pthread_mutex_t mu;         /* the families table, fam fields, job queue */
-	pthread_cond_t fam_cond;    /* a family finished opening or left the table */
-	pthread_cond_t work_cond;   /* a job is queued, or stopping */
-	pthread_cond_t sched_cond;  /* wake the scheduler */
+	pthread_mutex_t mu;	      /* the families table, fam fields, job queue */
+	pthread_cond_t fam_cond;      /* a family finished opening or left the table */
+	pthread_cond_t work_cond;     /* a job is queued, or stopping */
+	pthread_cond_t sched_cond;    /* wake the scheduler */
 	struct fam *tab[FAM_BUCKETS]; /* protected by mu */
-	size_t nfam;                /* protected by mu */
-	struct job *q_head, *q_tail; /* protected by mu */
-	bool stopping;              /* protected by mu: threads exit */
-	bool shutting_down;         /* protected by mu: write back now, ignore timers */
-	bool evict_due, evict_busy; /* protected by mu */
-	int jobs_running;           /* protected by mu */
+	size_t nfam;		      /* protected by mu */
+	struct job *q_head, *q_tail;  /* protected by mu */
+	bool stopping;		      /* protected by mu: threads exit */
+	bool shutting_down;	      /* protected by mu: write back now, ignore timers */
+	bool evict_due, evict_busy;   /* protected by mu */
+	int jobs_running;	      /* protected by mu */
 
 	pthread_t sched;
 	pthread_t *workers;
 	int nworkers;
 	bool started;
 
-	pthread_mutex_t ic_mu;      /* the catalog item cache */
+	pthread_mutex_t ic_mu;			    /* the catalog item cache */
 	struct cat_cache_slot ic[ITEM_CACHE_SLOTS]; /* protected by ic_mu */
 
-	atomic_uint_fast64_t seq;   /* unique names in tmp/ and staging/ */
+	atomic_uint_fast64_t seq; /* unique names in tmp/ and staging/ */
 	struct {
 		atomic_uint_fast64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped,
-			commits, quarantined, evictions, lease_acquires, lease_renews,
-			lease_releases;
+		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases;
 	} st;
 };
 
@@ -139,9 +138,9 @@ struct tcache {
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);
 int64_t tc_mono(struct tcache *tc);
-struct fam *fam_find(struct tcache *tc, const char *id);          /* tc->mu held */
-struct fam *fam_insert(struct tcache *tc, const char *id);        /* tc->mu held */
-void fam_remove(struct tcache *tc, struct fam *fam);              /* tc->mu held; frees */
+struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
+struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */
+void fam_remove(struct tcache *tc, struct fam *fam);	   /* tc->mu held; frees */
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 void tc_item_forget(struct tcache *tc, const char *id);
@@ -158,7 +157,7 @@ bool lease_writable(struct tcache *tc, struct fam *fam);
 struct snap {
 	char dir[PATH_MAX];
 	char db[PATH_MAX];
-	uint64_t seq;   /* fam->wseq at the copy */
+	uint64_t seq; /* fam->wseq at the copy */
 	uint64_t size;
 	char hash[CAT_HASH_HEX + 1];
 	char why[STATE_ERR_MAX]; /* quick_check failure */
@@ -173,7 +172,7 @@ void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size
 int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why);
 int sched_start(struct tcache *tc);
 void sched_stop(struct tcache *tc);
-void sched_wake(struct tcache *tc);  /* tc->mu held or not */
+void sched_wake(struct tcache *tc); /* tc->mu held or not */
 void tc_evict(struct tcache *tc);
 
 #endif

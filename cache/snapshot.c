@@ -149,8 +149,8 @@ int snap_check(struct tcache *tc, const char *id, struct snap *s)
 		wal = strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0;
 	sqlite3_finalize(q);
 	q = NULL;
-	if (wal && sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) !=
-			   SQLITE_OK) {
+	if (wal &&
+	    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(s->why, sizeof(s->why), "wal checkpoint: %s", sqlite3_errmsg(db));
 		goto out;
 	}

@@ -14,7 +14,7 @@
 
 struct state {
 	pthread_mutex_t mu; /* serialises every use of db */
-	sqlite3 *db;        /* protected by mu */
+	sqlite3 *db;	    /* protected by mu */
 };
 
 static const char schema[] = "PRAGMA journal_mode=WAL;"
@@ -162,8 +162,8 @@ out:
 
 /* Runs one UPDATE or DELETE: id is ?1, then nint integers, then text if
  * given. need_row turns "no such row" into -ENOENT. */
-static int exec_id(struct state *st, const char *sql, const char *id, int nint,
-		   const int64_t *ints, const char *text, bool need_row)
+static int exec_id(struct state *st, const char *sql, const char *id, int nint, const int64_t *ints,
+		   const char *text, bool need_row)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, i;
@@ -218,11 +218,10 @@ int state_del(struct state *st, const char *id)
 int state_list(struct state *st, enum state_filter f, int limit, struct state_row **rows, int *n)
 {
 	static const char *const sql[] = {
-		[STATE_DIRTY] = "SELECT " COLS " FROM dbs WHERE dirty = 1 ORDER BY id LIMIT ?",
-		[STATE_CLEAN_LRU] = "SELECT " COLS
-				    " FROM dbs WHERE dirty = 0 ORDER BY atime, id LIMIT ?",
-		[STATE_UNCOMMITTED] = "SELECT " COLS
-				      " FROM dbs WHERE base_gen = 0 ORDER BY id LIMIT ?",
+	    [STATE_DIRTY] = "SELECT " COLS " FROM dbs WHERE dirty = 1 ORDER BY id LIMIT ?",
+	    [STATE_CLEAN_LRU] =
+		"SELECT " COLS " FROM dbs WHERE dirty = 0 ORDER BY atime, id LIMIT ?",
+	    [STATE_UNCOMMITTED] = "SELECT " COLS " FROM dbs WHERE base_gen = 0 ORDER BY id LIMIT ?",
 	};
 	sqlite3_stmt *s = NULL;
 	struct state_row *v = NULL, *nv;
@@ -270,8 +269,8 @@ int state_clean_bytes(struct state *st, uint64_t *out)
 
 	*out = 0;
 	pthread_mutex_lock(&st->mu);
-	if (sqlite3_prepare_v2(st->db, "SELECT COALESCE(SUM(size), 0) FROM dbs WHERE dirty = 0",
-			       -1, &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(st->db, "SELECT COALESCE(SUM(size), 0) FROM dbs WHERE dirty = 0", -1,
+			       &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare a sum");
 		goto out;
 	}

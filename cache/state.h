@@ -4,9 +4,9 @@
 #ifndef TFS_STATE_H
 #define TFS_STATE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <limits.h>
 
 #include "cache/catalog.h"
 
@@ -14,15 +14,15 @@
 
 struct state_row {
 	char id[CAT_ID_MAX + 1];
-	uint64_t base_gen;             /* committed gen this copy is based on */
+	uint64_t base_gen;		  /* committed gen this copy is based on */
 	char base_hash[CAT_HASH_HEX + 1]; /* hash of that committed version, "" if none */
-	uint64_t epoch;                /* lease epoch last held for it */
-	bool dirty;                    /* local changes not yet committed */
-	int64_t dirty_since;           /* wall ms of the clean->dirty transition */
-	uint64_t size;                 /* bytes of the cached db file */
-	int64_t atime;                 /* wall ms of the last use (LRU) */
-	char error[STATE_ERR_MAX];     /* last write-back error, "" if none */
-	char quarantine[PATH_MAX];     /* quarantine folder, "" if none */
+	uint64_t epoch;			  /* lease epoch last held for it */
+	bool dirty;			  /* local changes not yet committed */
+	int64_t dirty_since;		  /* wall ms of the clean->dirty transition */
+	uint64_t size;			  /* bytes of the cached db file */
+	int64_t atime;			  /* wall ms of the last use (LRU) */
+	char error[STATE_ERR_MAX];	  /* last write-back error, "" if none */
+	char quarantine[PATH_MAX];	  /* quarantine folder, "" if none */
 };
 
 struct state;
@@ -43,14 +43,13 @@ int state_touch(struct state *st, const char *id, int64_t atime);
 int state_del(struct state *st, const char *id);
 
 enum state_filter {
-	STATE_DIRTY,       /* dirty rows */
+	STATE_DIRTY,	   /* dirty rows */
 	STATE_CLEAN_LRU,   /* clean rows, least recently used first */
 	STATE_UNCOMMITTED, /* rows never committed (base_gen 0) */
 };
 /* Returns a malloc'ed array of matching rows (at most limit; 0 = all) in
  * *rows and their count; the caller frees it. */
-int state_list(struct state *st, enum state_filter f, int limit, struct state_row **rows,
-	       int *n);
+int state_list(struct state *st, enum state_filter f, int limit, struct state_row **rows, int *n);
 /* Sum of size over clean rows. */
 int state_clean_bytes(struct state *st, uint64_t *out);
 

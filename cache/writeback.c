@@ -22,10 +22,10 @@
 #include "cache/fsutil.h"
 #include "s3/log.h"
 
-#define SCHED_TICK_MS 100
+#define SCHED_TICK_MS  100
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
-#define EVICT_BATCH 32
+#define EVICT_BATCH    32
 
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
 {
@@ -206,8 +206,9 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	}
 	if (rc == -ESTALE) {
 		atomic_store(&fam->lease_lost, true);
-		tc_quarantine(tc, fam, "commit refused: the lease was lost or another node "
-				       "committed");
+		tc_quarantine(tc, fam,
+			      "commit refused: the lease was lost or another node "
+			      "committed");
 		goto lost;
 	}
 	if (rc < 0) {
@@ -217,8 +218,8 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	}
 	committed = true;
 	atomic_fetch_add(&tc->st.commits, 1);
-	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id,
-		 (unsigned long long)cm.new_gen, (unsigned long long)s.size, s.hash);
+	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id, (unsigned long long)cm.new_gen,
+		 (unsigned long long)s.size, s.hash);
 done:
 	/* Clear dirty only if no change arrived since the snapshot. */
 	pthread_rwlock_wrlock(&fam->wlock);
@@ -475,7 +476,8 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 	}
 	if (fam->leased) {
 		if (fam->nopen == 0 && !fam->renew_busy &&
-		    (tc->shutting_down || fam->want || now - fam->last_close >= tc->opt.linger_ms)) {
+		    (tc->shutting_down || fam->want ||
+		     now - fam->last_close >= tc->opt.linger_ms)) {
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
 		}

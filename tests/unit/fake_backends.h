@@ -27,7 +27,7 @@ struct mem_store {
 	struct store base;
 	pthread_mutex_t mu;
 	struct mem_obj obj[MEM_MAX_OBJ]; /* protected by mu */
-	int n;                           /* protected by mu */
+	int n;				 /* protected by mu */
 	atomic_int puts, gets, heads;
 	atomic_int fail_put; /* > 0: the next puts fail with -EIO */
 };
@@ -164,13 +164,13 @@ static void mem_free(struct store *s)
 }
 
 static const struct store_ops mem_store_ops = {
-	.put = mem_put,
-	.get = mem_get,
-	.head = mem_head,
-	.del = mem_del,
-	.list = mem_list,
-	.check = mem_check,
-	.free = mem_free,
+    .put = mem_put,
+    .get = mem_get,
+    .head = mem_head,
+    .del = mem_del,
+    .list = mem_list,
+    .check = mem_check,
+    .free = mem_free,
 };
 
 static struct mem_store *mem_store_new(void)
@@ -225,8 +225,8 @@ struct wrap_cat {
 	struct catalog base;
 	struct catalog *in; /* owned */
 	atomic_int acquires, renews, commits, releases, wants, gets, scans;
-	atomic_int commit_estale; /* > 0: the next commits fail with -ESTALE */
-	atomic_int renew_fail;    /* != 0: renewals fail with -EIO */
+	atomic_int commit_estale;     /* > 0: the next commits fail with -ESTALE */
+	atomic_int renew_fail;	      /* != 0: renewals fail with -EIO */
 	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
 };
 
@@ -306,16 +306,16 @@ static void wc_free(struct catalog *c)
 }
 
 static const struct catalog_ops wrap_cat_ops = {
-	.acquire = wc_acquire,
-	.renew = wc_renew,
-	.commit = wc_commit,
-	.release = wc_release,
-	.want = wc_want,
-	.get = wc_get,
-	.scan = wc_scan,
-	.init = wc_init,
-	.check = wc_check,
-	.free = wc_free,
+    .acquire = wc_acquire,
+    .renew = wc_renew,
+    .commit = wc_commit,
+    .release = wc_release,
+    .want = wc_want,
+    .get = wc_get,
+    .scan = wc_scan,
+    .init = wc_init,
+    .check = wc_check,
+    .free = wc_free,
 };
 
 /* Wraps in (owned from now on). */

@@ -203,8 +203,8 @@ out:
 	return n;
 }
 
-static int write_file(struct tcache *tc, const char *id, const char *suffix,
-		      const unsigned char *b, size_t len, int flags)
+static int write_file(struct tcache *tc, const char *id, const char *suffix, const unsigned char *b,
+		      size_t len, int flags)
 {
 	struct tfile *f;
 	ssize_t n;
@@ -314,7 +314,8 @@ static void test_create_commit_reopen(void)
 	TAP_STREQ(it.hash, hash, "catalog hash is the hash of the written bytes");
 	TAP_OK(it.size == len, "catalog size %llu", (unsigned long long)it.size);
 	obj = object_of(&e, "alice", &it, &olen);
-	TAP_OK(obj && olen == len && !memcmp(obj, db, len), "object v/alice/<hash>.db holds the bytes");
+	TAP_OK(obj && olen == len && !memcmp(obj, db, len),
+	       "object v/alice/<hash>.db holds the bytes");
 	TAP_OK(obj && count_rows(obj, olen, NULL) == 50, "published copy passes integrity_check");
 	free(obj);
 	TAP_OK(wait_released(&e, "alice", 5000), "lease released after close (linger 0)");
@@ -671,7 +672,7 @@ static void test_recovery(void)
 	cm.size = 1;
 	cm.mtime_ms = 1;
 	TAP_OK(e.wc->in->ops->commit(e.wc->in, "erin", "node-z", it.epoch, 0, &cm) == 0 &&
-		       e.wc->in->ops->release(e.wc->in, "erin", "node-z", it.epoch) == 0,
+		   e.wc->in->ops->release(e.wc->in, "erin", "node-z", it.epoch) == 0,
 	       "node z commits erin gen 1");
 
 	tc = mk(&e, &o, true);
@@ -681,7 +682,7 @@ static void test_recovery(void)
 		sleep_ms(20);
 	TAP_OK(stats(tc).quarantined == 1, "erin, overtaken meanwhile, is quarantined");
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "erin", &it) == 0 && it.gen == 1 &&
-		       !strcmp(it.hash, cm.hash),
+		   !strcmp(it.hash, cm.hash),
 	       "node z's version of erin stands");
 	xattr(tc, "dave", "user.tenantfs.dirty", x, sizeof(x));
 	TAP_STREQ(x, "0", "dave is clean after recovery");
@@ -728,7 +729,7 @@ static void test_eviction(void)
 	TAP_OK(stat(path, &st) < 0, "the least recently used one went first");
 	gets = atomic_load(&e.ms->gets);
 	TAP_OK(tcache_open(tc, "ev0", "", O_RDONLY, 0, &f, NULL) == 0 &&
-		       atomic_load(&e.ms->gets) == gets + 1,
+		   atomic_load(&e.ms->gets) == gets + 1,
 	       "an evicted database faults back in with one GET");
 	tfile_close(f);
 	tcache_shutdown(tc);
@@ -853,7 +854,8 @@ static void test_two_nodes(void)
 	a = mk(&e, &oa, true);
 	b = mk(&e, &ob, true);
 	db = make_db("two.src", 4, &len);
-	TAP_OK(write_file(a, "fred", "", db, len, O_CREAT) == 0 && wait_item(&e, "fred", 1, &it, 5000),
+	TAP_OK(write_file(a, "fred", "", db, len, O_CREAT) == 0 &&
+		   wait_item(&e, "fred", 1, &it, 5000),
 	       "node a publishes fred and keeps the lease (long linger)");
 	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == -EBUSY,
 	       "node b gets -EBUSY while node a holds the lease");
@@ -888,7 +890,6 @@ static void test_two_nodes(void)
 	free(db);
 	env_free(&e);
 }
-
 
 static int find_key(void *arg, const char *key, const struct store_info *info)
 {
@@ -928,7 +929,7 @@ static void test_keys_and_local_store(void)
 	TAP_OK(stat(path, &st) < 0, "staging/ leftovers are deleted at start");
 	db = make_db("keys.src", 3, &len);
 	TAP_OK(write_file(tc, "gina", "", db, len, O_CREAT) == 0 &&
-		       wait_item(&e, "gina", 1, &it, 5000),
+		   wait_item(&e, "gina", 1, &it, 5000),
 	       "publish gina with sharded keys and no prefix");
 	e.ms->base.ops->list(&e.ms->base, "", &tok, find_key, key);
 	free(tok);
@@ -954,7 +955,7 @@ static void test_keys_and_local_store(void)
 		}
 		db[len - 1] = 'z';
 		TAP_OK(write_file(t2, "hank", "", db, len, O_CREAT) == 0 &&
-			       wait_item(&e, "hank", 1, &it, 5000),
+			   wait_item(&e, "hank", 1, &it, 5000),
 		       "publish hank to the local store");
 		TAP_OK(ls->ops->head(ls, (snprintf(key, sizeof(key), "v/hank/%s.db", it.hash), key),
 				     NULL) == 0,
@@ -974,7 +975,7 @@ static void test_keys_and_local_store(void)
 			unsigned char b2[8192];
 
 			TAP_OK(tfile_read(f, b2, len > sizeof(b2) ? sizeof(b2) : len, 0) > 0 &&
-				       !memcmp(b2, db, len > sizeof(b2) ? sizeof(b2) : len),
+				   !memcmp(b2, db, len > sizeof(b2) ? sizeof(b2) : len),
 			       "same bytes on the second node");
 			tfile_close(f);
 		}

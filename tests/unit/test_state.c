@@ -52,8 +52,8 @@ int main(void)
 	row(&r, "c", 1, false, 300, 20);
 	TAP_OK(state_put(st, &r) == 0, "put c");
 	TAP_OK(state_get(st, "a", &got) == 0 && got.base_gen == 3 && got.size == 100 &&
-		       got.epoch == 7 && !got.dirty && !strcmp(got.error, "boom") &&
-		       !strcmp(got.base_hash, "00000000000000000000000000000003"),
+		   got.epoch == 7 && !got.dirty && !strcmp(got.error, "boom") &&
+		   !strcmp(got.base_hash, "00000000000000000000000000000003"),
 	       "get returns every field");
 
 	TAP_OK(state_clean_bytes(st, &bytes) == 0 && bytes == 400, "clean bytes %llu",
@@ -62,13 +62,13 @@ int main(void)
 	       "dirty listing");
 	free(rows);
 	TAP_OK(state_list(st, STATE_CLEAN_LRU, 0, &rows, &n) == 0 && n == 2 &&
-		       !strcmp(rows[0].id, "c") && !strcmp(rows[1].id, "a"),
+		   !strcmp(rows[0].id, "c") && !strcmp(rows[1].id, "a"),
 	       "clean rows, least recently used first");
 	free(rows);
 	TAP_OK(state_list(st, STATE_CLEAN_LRU, 1, &rows, &n) == 0 && n == 1, "limit");
 	free(rows);
 	TAP_OK(state_list(st, STATE_UNCOMMITTED, 0, &rows, &n) == 0 && n == 1 &&
-		       !strcmp(rows[0].id, "b"),
+		   !strcmp(rows[0].id, "b"),
 	       "uncommitted listing");
 	free(rows);
 
@@ -86,7 +86,7 @@ int main(void)
 	TAP_OK(state_get(st, "c", &got) == 0 && got.atime == 99 && !strcmp(got.error, "bad"),
 	       "touch and error survive");
 	TAP_OK(state_set_dirty(st, "a", false, 0) == 0 && state_get(st, "a", &got) == 0 &&
-		       !got.dirty && got.dirty_since == 0,
+		   !got.dirty && got.dirty_since == 0,
 	       "clearing dirty resets dirty_since");
 	state_close(st);
 
