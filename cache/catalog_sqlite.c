@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,42 +136,62 @@ static int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id
 
 /* ---- items --------------------------------------------------------- */
 
-static void col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+/* Copies a text column; false when it is NULL, not text or too long. */
+static bool col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
+	int len = sqlite3_column_bytes(st, col);
 
-	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+	dst[0] = '\0';
+	if (!t || sqlite3_column_type(st, col) != SQLITE_TEXT || len < 0 || (size_t)len >= cap ||
+	    strlen((const char *)t) != (size_t)len)
+		return false;
+	memcpy(dst, t, (size_t)len + 1);
+	return true;
 }
 
-/* hist is "time:gen:hash;time:gen:hash", oldest first. */
-static void hist_decode(const char *s, struct cat_item *it, const char *id)
+/* Reads an integer column that must not be negative (epoch, gen, size). */
+static bool col_count(sqlite3_stmt *st, int col, uint64_t *out)
+{
+	sqlite3_int64 v = sqlite3_column_int64(st, col);
+
+	*out = (uint64_t)v;
+	return sqlite3_column_type(st, col) == SQLITE_INTEGER && v >= 0;
+}
+
+/* hist is "time:gen:hash;time:gen:hash", oldest first; we write it, so
+ * anything else (too many entries included) is damage: false. */
+static bool hist_decode(const char *s, struct cat_item *it)
 {
 	it->n_hist = 0;
-	while (s && *s && it->n_hist < CAT_HIST_MAX) {
-		struct cat_hist *h = &it->hist[it->n_hist];
+	while (s && *s) {
+		struct cat_hist *h;
 		char *end;
 		size_t hl;
 
+		if (it->n_hist == CAT_HIST_MAX)
+			return false;
+		h = &it->hist[it->n_hist];
+		errno = 0;
 		h->time_ms = strtoll(s, &end, 10);
-		if (*end != ':')
-			goto bad;
-		h->gen = strtoull(end + 1, &end, 10);
-		if (*end != ':')
-			goto bad;
+		if (end == s || *end != ':' || errno)
+			return false;
+		s = end + 1;
+		h->gen = strtoull(s, &end, 10);
+		if (end == s || *end != ':' || errno || *s == '-')
+			return false;
 		s = end + 1;
 		hl = strcspn(s, ";");
-		if (hl > CAT_HASH_HEX)
-			goto bad;
+		if (hl == 0 || hl > CAT_HASH_HEX)
+			return false;
 		memcpy(h->hash, s, hl);
 		h->hash[hl] = '\0';
 		it->n_hist++;
 		s += hl;
-		if (*s == ';')
-			s++;
+		if (*s == ';' && !*++s)
+			return false; /* a trailing ';' */
 	}
-	return;
-bad:
-	log_warn("catalog: history of '%s' is malformed, keeping %d entries", id, it->n_hist);
+	return true;
 }
 
 static void hist_encode(const struct cat_item *it, char *buf, size_t cap)
@@ -189,21 +210,39 @@ static void hist_encode(const struct cat_item *it, char *buf, size_t cap)
 	}
 }
 
-/* Reads a row selected with ITEM_COLS starting at column 0. */
-static void row_to_item(sqlite3_stmt *st, struct cat_item *it)
+/* Reads a row selected with ITEM_COLS starting at column 0. A row this
+ * code did not write (edited by hand, damaged) is -EIO, naming the
+ * column, rather than half an item. */
+static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_item *it)
 {
+	const char *bad = NULL;
+
 	memset(it, 0, sizeof(*it));
-	col_text(st, 0, it->id, sizeof(it->id));
-	col_text(st, 1, it->owner, sizeof(it->owner));
+	if (!col_text(st, 0, it->id, sizeof(it->id)) || !it->id[0])
+		bad = "id";
+	else if (!col_text(st, 1, it->owner, sizeof(it->owner)))
+		bad = "owner";
+	else if (!col_count(st, 3, &it->epoch))
+		bad = "epoch";
+	else if (!col_count(st, 4, &it->gen))
+		bad = "gen";
+	else if (!col_text(st, 5, it->hash, sizeof(it->hash)))
+		bad = "hash";
+	else if (!col_count(st, 6, &it->size))
+		bad = "size";
+	else if (!col_text(st, 9, it->want, sizeof(it->want)))
+		bad = "want";
+	else if (!hist_decode((const char *)sqlite3_column_text(st, 10), it))
+		bad = "hist";
+	if (bad) {
+		log_err("catalog %s: cannot decode item '%s': column %s is malformed", cs->path,
+			it->id[0] ? it->id : (const char *)sqlite3_column_text(st, 0), bad);
+		return -EIO;
+	}
 	it->expires_ms = sqlite3_column_int64(st, 2);
-	it->epoch = (uint64_t)sqlite3_column_int64(st, 3);
-	it->gen = (uint64_t)sqlite3_column_int64(st, 4);
-	col_text(st, 5, it->hash, sizeof(it->hash));
-	it->size = (uint64_t)sqlite3_column_int64(st, 6);
 	it->mtime_ms = sqlite3_column_int64(st, 7);
 	it->deleted_ms = sqlite3_column_int64(st, 8);
-	col_text(st, 9, it->want, sizeof(it->want));
-	hist_decode((const char *)sqlite3_column_text(st, 10), it, it->id);
+	return 0;
 }
 
 /* Steps st once: 1 with a row in *it (if it), 0 when done, -EIO. */
@@ -213,8 +252,8 @@ static int step_item(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *id
 	int rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW) {
-		if (it)
-			row_to_item(st, it);
+		if (it && row_to_item(cs, st, it) < 0)
+			return -EIO;
 		return 1;
 	}
 	if (rc == SQLITE_DONE)
@@ -521,8 +560,8 @@ static int cs_scan(struct catalog *c, char **token, int (*cb)(void *arg, const s
 	const char *after = *token ? *token : "";
 	struct cat_item *page = NULL;
 	sqlite3_stmt *st = NULL;
-	char *next = NULL;
-	int rc, n = 0, i;
+	char *next = NULL, last[CAT_ID_MAX * 4 + 1] = "";
+	int rc, n = 0, rows = 0, i;
 
 	page = malloc(sizeof(*page) * SCAN_PAGE);
 	if (!page)
@@ -536,18 +575,32 @@ static int cs_scan(struct catalog *c, char **token, int (*cb)(void *arg, const s
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, SCAN_PAGE);
-		while (n < SCAN_PAGE && (rc = step_item(cs, st, after, &page[n])) == 1)
-			n++;
-		if (rc > 0)
+		/* A row that does not decode is logged and skipped, so one
+		 * damaged item cannot hide the rest; it still counts toward
+		 * the page and the token. */
+		while (rows < SCAN_PAGE && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const unsigned char *rid = sqlite3_column_text(st, 0);
+
+			rows++;
+			snprintf(last, sizeof(last), "%s", rid ? (const char *)rid : "");
+			if (row_to_item(cs, st, &page[n]) == 0)
+				n++;
+		}
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
 			rc = 0;
+		} else {
+			log_err("catalog %s: cannot scan after '%s': %s", cs->path, after,
+				sqlite3_errmsg(cs->db));
+			rc = -EIO;
+		}
 	}
 	sqlite3_finalize(st);
 	cs_unlock(cs);
 	if (rc < 0)
 		goto out_free;
 	/* A full page may have more behind it; an empty next page ends it. */
-	if (n == SCAN_PAGE) {
-		next = strdup(page[n - 1].id);
+	if (rows == SCAN_PAGE) {
+		next = strdup(last);
 		if (!next) {
 			rc = -ENOMEM;
 			goto out_free;
