@@ -165,7 +165,7 @@ def via_mount_commands(base):
     """mount -t fuse.tenantfs (mount.fuse3) and packaging/mount.tenantfs
     start a daemon that detaches; fusermount3 -u stops it."""
     build = t.build_dir()
-    env = dict(os.environ, PATH=f"{build}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    env = m._daemon_env({"PATH": f"{build}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
     # mount(8) drops PATH for its helpers, so mount.fuse3's /bin/sh finds
     # tenantfs only where it is installed; mount.fuse3 itself is what
     # mount(8) and fstab run, so call it with our PATH.

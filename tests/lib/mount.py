@@ -63,6 +63,13 @@ def is_fuse_mount(mountpoint):
     return bool(typ) and typ.startswith("fuse")
 
 
+def _daemon_env(extra=None):
+    """The daemon's environment: tfstest.daemon_env() (sanitizer options for
+    daemons) when the harness has it, else ours."""
+    fn = getattr(t, "daemon_env", None)
+    return fn(extra) if fn else dict(os.environ, **(extra or {}))
+
+
 class MountError(RuntimeError):
     pass
 
@@ -82,7 +89,7 @@ class Mount:
         self.options = list(options or [])
         self.log = log or (mountpoint.rstrip("/") + ".log")
         self.start_timeout = start_timeout
-        self.env = env
+        self.env = env if env is not None else _daemon_env()
         self.extra_args = list(extra_args or [])
         self.proc = None
         self.returncode = None
@@ -185,7 +192,8 @@ def run_tenantfs(args, timeout=60, env=None):
     must fail). Returns the CompletedProcess (text) with .elapsed set."""
     start = time.monotonic()
     r = subprocess.run([tenantfs_binary()] + list(args), capture_output=True, text=True,
-                       timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                       timeout=timeout, env=env if env is not None else _daemon_env(),
+                       stdin=subprocess.DEVNULL)
     r.elapsed = time.monotonic() - start
     return r
 
