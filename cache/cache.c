@@ -561,7 +561,17 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	have_file = stat(path, &sb) == 0;
 	live = item.gen > 0 && !item.deleted_ms;
 
-	if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
+	if (have_row && row.dirty && row.base_gen != item.gen && have_file && live &&
+	    item.gen == row.base_gen + 1 && row.pending_hash[0] &&
+	    !strcmp(row.pending_hash, item.hash)) {
+		/* Our own commit landed just before a crash: rebase on it and
+		 * keep the copy dirty (it may hold later writes). */
+		log_info("%s: gen %llu is our own last commit", fam->id,
+			 (unsigned long long)item.gen);
+		row.base_gen = item.gen;
+		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
+		row.pending_hash[0] = '\0';
+	} else if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
 		/* Our last commit may have landed just before a crash. */
 		hash_local(tc, fam->id, h);
 		if (live && item.gen == row.base_gen + 1 && h[0] && !strcmp(h, item.hash)) {
@@ -1085,6 +1095,7 @@ int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t
 int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 {
 	struct cat_commit cm = {0};
+	char tomb[CAT_HASH_HEX + 1] = "";
 	struct state_row row;
 	struct cat_item item;
 	char path[PATH_MAX];
@@ -1146,6 +1157,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		mine = true;
 		epoch = fam->epoch;
 		base_gen = fam->base_gen;
+		snprintf(tomb, sizeof(tomb), "%s", fam->base_hash);
 	}
 	pthread_mutex_unlock(&tc->mu);
 
@@ -1156,6 +1168,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 			goto out;
 		epoch = item.epoch;
 		base_gen = item.gen;
+		snprintf(tomb, sizeof(tomb), "%s", item.hash);
 		pthread_mutex_lock(&tc->mu);
 		fam->epoch = epoch;
 		fam->leased = true;
@@ -1170,8 +1183,12 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 			goto out;
 		}
 	}
+	/* A tombstone keeps the last version's hash (history stays
+	 * readable); one never committed gets a hash of zeros. */
+	if (!tomb[0])
+		snprintf(tomb, sizeof(tomb), "%0*d", CAT_HASH_HEX, 0);
 	cm.new_gen = base_gen + 1;
-	cm.hash = "";
+	cm.hash = tomb;
 	cm.size = 0;
 	cm.mtime_ms = tc_now(tc);
 	cm.deleted = true;

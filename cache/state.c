@@ -32,6 +32,9 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " quarantine TEXT NOT NULL DEFAULT '');"
 			     "CREATE INDEX IF NOT EXISTS dbs_dirty ON dbs(dirty, atime);";
 
+/* Columns added after the first layout; "duplicate column" is expected. */
+static const char upgrade[] = "ALTER TABLE dbs ADD COLUMN pending_hash TEXT NOT NULL DEFAULT ''";
+
 static int sql_err(struct state *st, const char *what)
 {
 	log_err("state database: cannot %s: %s", what, sqlite3_errmsg(st->db));
@@ -64,6 +67,7 @@ int state_open(const char *path, struct state **out)
 		rc = -EIO;
 		goto out;
 	}
+	sqlite3_exec(st->db, upgrade, NULL, NULL, NULL);
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -99,9 +103,12 @@ static void read_row(sqlite3_stmt *s, struct state_row *r)
 	r->atime = sqlite3_column_int64(s, 7);
 	copy_text(r->error, sizeof(r->error), sqlite3_column_text(s, 8));
 	copy_text(r->quarantine, sizeof(r->quarantine), sqlite3_column_text(s, 9));
+	copy_text(r->pending_hash, sizeof(r->pending_hash), sqlite3_column_text(s, 10));
 }
 
-#define COLS "id, base_gen, base_hash, epoch, dirty, dirty_since, size, atime, error, quarantine"
+#define COLS                                                                                   \
+	"id, base_gen, base_hash, epoch, dirty, dirty_since, size, atime, error, quarantine, " \
+	"pending_hash"
 
 int state_get(struct state *st, const char *id, struct state_row *out)
 {
@@ -138,7 +145,7 @@ int state_put(struct state *st, const struct state_row *r)
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO dbs (" COLS
-			       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare insert");
 		goto out;
@@ -153,6 +160,7 @@ int state_put(struct state *st, const struct state_row *r)
 	sqlite3_bind_int64(s, 8, r->atime);
 	sqlite3_bind_text(s, 9, r->error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 10, r->quarantine, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 11, r->pending_hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "write a row");
 out:
 	sqlite3_finalize(s);
@@ -203,6 +211,12 @@ int state_set_error(struct state *st, const char *id, const char *error)
 {
 	return exec_id(st, "UPDATE dbs SET error = ?2 WHERE id = ?1", id, 0, NULL,
 		       error ? error : "", true);
+}
+
+int state_set_pending(struct state *st, const char *id, const char *hash)
+{
+	return exec_id(st, "UPDATE dbs SET pending_hash = ?2 WHERE id = ?1", id, 0, NULL,
+		       hash ? hash : "", true);
 }
 
 int state_touch(struct state *st, const char *id, int64_t atime)

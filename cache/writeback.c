@@ -196,6 +196,11 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	cm.hash = s.hash;
 	cm.size = s.size;
 	cm.mtime_ms = tc_now(tc);
+	rc = state_set_pending(tc->state, fam->id, s.hash);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "cannot record the commit: %s", strerror(-rc));
+		goto retry;
+	}
 	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, fam->id);
 	if (rc < 0 && commit_landed(tc, fam->id, epoch, &cm)) {

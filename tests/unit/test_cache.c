@@ -16,6 +16,7 @@
 
 #include "cache/cache.h"
 #include "cache/hash.h"
+#include "cache/state.h"
 #include "s3/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"
@@ -660,7 +661,27 @@ static void test_recovery(void)
 	tc = mk(&e, &o, false);
 	TAP_OK(write_file(tc, "dave", "", db, len, O_CREAT) == 0, "write dave, then crash");
 	TAP_OK(write_file(tc, "erin", "", db, len, O_CREAT) == 0, "write erin, then crash");
+	TAP_OK(write_file(tc, "fay", "", db, len, O_CREAT) == 0, "write fay, then crash");
 	tcache_free(tc);
+
+	/* fay: the crash hit between our commit and the state update. */
+	{
+		struct state *st = NULL;
+		char sp[700];
+
+		snprintf(sp, sizeof(sp), "%s/state.db", o.cache_dir);
+		TAP_OK(state_open(sp, &st) == 0 &&
+			   state_set_pending(st, "fay", "00000000000000000000000000000fa1") == 0,
+		       "fay: a commit was in flight");
+		state_close(st);
+		cm.new_gen = 1;
+		cm.hash = "00000000000000000000000000000fa1";
+		cm.size = 1;
+		cm.mtime_ms = 1;
+		TAP_OK(e.wc->in->ops->get(e.wc->in, "fay", &it) == 0 &&
+			   e.wc->in->ops->commit(e.wc->in, "fay", "node-a", it.epoch, 0, &cm) == 0,
+		       "fay: ... and it landed");
+	}
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "dave", &it) == 0 && it.gen == 0,
 	       "nothing published before the crash");
 
@@ -686,6 +707,9 @@ static void test_recovery(void)
 	       "node z's version of erin stands");
 	xattr(tc, "dave", "user.tenantfs.dirty", x, sizeof(x));
 	TAP_STREQ(x, "0", "dave is clean after recovery");
+	TAP_OK(wait_item(&e, "fay", 2, &it, 5000) && !strcmp(it.hash, hash),
+	       "fay is rebased on its own landed commit and written back as gen 2");
+	TAP_OK(stats(tc).quarantined == 1, "... not quarantined");
 	TAP_OK(tcache_shutdown(tc) == 0, "clean shutdown after recovery");
 	tcache_free(tc);
 	free(db);
