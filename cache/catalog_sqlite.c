@@ -182,7 +182,7 @@ static bool hist_decode(const char *s, struct cat_item *it)
 			return false;
 		s = end + 1;
 		hl = strcspn(s, ";");
-		if (hl == 0 || hl > CAT_HASH_HEX)
+		if (hl > CAT_HASH_HEX) /* "" is a tombstone's */
 			return false;
 		memcpy(h->hash, s, hl);
 		h->hash[hl] = '\0';
