@@ -125,9 +125,15 @@ static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const
 	slash = strrchr(folder, '/');
 	*slash = '\0';
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		/* Content-addressed: the bytes are already there. */
-		rc = 0;
-		goto out;
+		/* Content-addressed: the bytes are already there, unless the
+		 * size says the file was damaged; then it is replaced below
+		 * (rename over it is atomic). */
+		if ((uint64_t)st.st_size == size) {
+			rc = 0;
+			goto out;
+		}
+		log_warn("store %s: object '%s' has %lld bytes instead of %llu: replacing it",
+			 sl->dir, key, (long long)st.st_size, (unsigned long long)size);
 	}
 	if (stat(folder, &st) < 0) {
 		new_folder = true;

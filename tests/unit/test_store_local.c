@@ -176,14 +176,25 @@ int main(void)
 	stat(path, &st);
 	{
 		struct stat st2;
-		int other = mem_fd("different", 9);
+		int other;
 
-		rc = s->ops->put(s, key, other, 9, NULL);
+		/* Same size, other bytes: a put must not even look at them. */
+		big[0] ^= 1;
+		other = mem_fd(big, sizeof(big));
+		big[0] ^= 1;
+		rc = s->ops->put(s, key, other, sizeof(big), NULL);
 		TAP_OK(rc == 0 && stat(path, &st2) == 0 && st2.st_ino == st.st_ino &&
 			   st2.st_size == st.st_size,
 		       "put of an existing key leaves the object alone (rc %d)", rc);
 		close(other);
 	}
+
+	/* a damaged object (wrong size for its key) is replaced by a put */
+	snprintf(path, sizeof(path), "%s/store/objects/%s", root, key);
+	rc = truncate(path, 1234);
+	rc |= s->ops->put(s, key, fd, sizeof(big), h);
+	TAP_OK(rc == 0 && stat(path, &st) == 0 && (size_t)st.st_size == sizeof(big),
+	       "put replaces an object whose size is wrong (rc %d)", rc);
 
 	/* size: only size bytes are stored; a short source is an error */
 	rc = s->ops->put(s, "short/one.db", fd, 1000, NULL);
