@@ -472,8 +472,11 @@ static int sl_check(struct store *s)
 	char *tmp = NULL;
 	int rc = 0, fd;
 
-	if (stat(sl->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		rc = stat(sl->dir, &st) < 0 ? -errno : -ENOTDIR;
+	if (stat(sl->dir, &st) < 0)
+		rc = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc < 0) {
 		log_err("store %s: not usable: %s", sl->dir, strerror(-rc));
 		return rc;
 	}
@@ -482,7 +485,7 @@ static int sl_check(struct store *s)
 		log_err("store %s: cannot create objects folder: %s", sl->dir, strerror(-rc));
 		return rc;
 	}
-	/* access(2) says yes to root even on a read-only mount: really write. */
+	/* access(2) checks permission bits, which root passes: really write. */
 	if (asprintf(&tmp, "%s/" TMP_PREFIX "XXXXXX", sl->objs) < 0)
 		return -ENOMEM;
 	fd = mkostemp(tmp, O_CLOEXEC);
