@@ -115,6 +115,23 @@ def main():
              "after remount: listing from the catalog", names)
     t.eq(mnt2.returncode, 0, "second daemon exits 0")
 
+    # ---- two nodes on one store: the lease keeps a database on one ------
+    mpa, mpb = os.path.join(base, "mnt-a"), os.path.join(base, "mnt-b")
+    with m.Mount(src, mpa, ["node=na", "linger=0", f"cache={base}/cache-a"]), \
+            m.Mount(src, mpb, ["node=nb", "linger=0", f"cache={base}/cache-b"]):
+        held = m.sqlite3.connect(os.path.join(mpa, "u1.db"))
+        t.eq(held.execute("SELECT count(*) FROM t").fetchone()[0], ROWS, "node a opens u1.db")
+        m.expect_errno(lambda: os.close(os.open(os.path.join(mpb, "u1.db"), os.O_RDWR)),
+                       16, "node b gets EBUSY while node a holds u1.db")
+        held.close()
+        try:
+            fd = t.wait_until(lambda: os.open(os.path.join(mpb, "u1.db"), os.O_RDWR),
+                              timeout=30, what="lease released by node a")
+            os.close(fd)
+            t.ok(True, "node b opens u1.db once node a closed it")
+        except TimeoutError as e:
+            t.ok(False, "node b opens u1.db once node a closed it", str(e))
+
 
 if __name__ == "__main__":
     try:
