@@ -466,6 +466,10 @@ static int fault_in(struct tcache *tc, const struct cat_item *item, struct state
 	if (rc < 0) {
 		log_err("cannot fetch %s (gen %llu): get %s: %s", item->id,
 			(unsigned long long)item->gen, key, strerror(-rc));
+		/* The catalog says it exists: a missing object is an I/O error,
+		 * not "no such file". */
+		if (rc == -ENOENT)
+			rc = -EIO;
 		goto out;
 	}
 	rc = tfs_hash_fd(fd, hash, &size);

@@ -542,7 +542,6 @@ static void test_check_failure(void)
 	xattr(tc, "junk", "user.tenantfs.error", x, sizeof(x));
 	TAP_OK(strstr(x, "quick_check") != NULL || strstr(x, "open") != NULL,
 	       "xattr error says why: %s", x);
-	o.shutdown_timeout_ms = 1000;
 	TAP_OK(tcache_shutdown(tc) == -EIO, "shutdown reports what is left dirty");
 	tcache_free(tc);
 	env_free(&e);
