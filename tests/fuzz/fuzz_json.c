@@ -48,6 +48,9 @@ static void read_members(json_t *item)
 	int64_t i;
 	int rc;
 
+	/* The readers take an attribute map or NULL, nothing else. */
+	if (item && !json_is_object(item))
+		return;
 	for (iter = json_object_iter(item); iter; iter = json_object_iter_next(item, iter)) {
 		name = json_object_iter_key(iter);
 		rc = ddb_av_get_s(item, name, small, sizeof(small));
