@@ -49,7 +49,6 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 {
 	struct http_options hopt;
 	struct cred_options copt;
-	char *objects = NULL;
 	int rc = -ENOMEM;
 
 	memset(b, 0, sizeof(*b));
@@ -95,11 +94,8 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 		}
 		b->store = store_s3_new(b->s3);
 	} else {
-		if (asprintf(&objects, "%s/objects", o->source_dir) < 0) {
-			objects = NULL;
-			goto out;
-		}
-		b->store = store_local_new(objects);
+		/* store_local keeps its objects under <dir>/objects itself. */
+		b->store = store_local_new(o->source_dir);
 	}
 	if (!b->store) {
 		log_err("cannot set up the object store for '%s'", o->source);
@@ -126,7 +122,6 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 	}
 	rc = 0;
 out:
-	free(objects);
 	if (rc < 0)
 		tfs_backend_close(b);
 	return rc;

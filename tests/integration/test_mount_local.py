@@ -60,6 +60,8 @@ def main():
             obj = find_object(src, h)
             t.ok(obj is not None, f"{ident}.db object {h} is in the store")
             if obj:
+                t.ok(not obj.startswith(os.path.join(src, "objects", "objects") + os.sep),
+                     f"{ident}.db object is SOURCE/objects/<key>", obj)
                 t.ok(m.integrity_ok(obj), f"{ident}.db stored object passes integrity_check")
 
         m.check_listing(mp, ["u1", "u2"])
