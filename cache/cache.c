@@ -1188,9 +1188,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		}
 	}
 	/* A tombstone keeps the last version's hash (history stays
-	 * readable); one never committed gets a hash of zeros. */
-	if (!tomb[0])
-		snprintf(tomb, sizeof(tomb), "%0*d", CAT_HASH_HEX, 0);
+	 * readable); one never committed has none, and both catalogs store
+	 * and read back an empty hash. */
 	cm.new_gen = base_gen + 1;
 	cm.hash = tomb;
 	cm.size = 0;
