@@ -42,6 +42,43 @@ static enum name_kind fs_parse(const char *path, char id[CAT_ID_MAX + 1], const 
 	return tfs_parse_name(path + 1, id, suffix);
 }
 
+/* path made fit for a log line: bytes outside printable ASCII (a name may
+ * hold a newline or an escape sequence) as \xNN, cut to fit out. */
+static const char *fs_printable(const char *path, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(path ? path : "");
+	size_t o = 0;
+
+	for (; *p && o + 5 < cap; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* A refused operation is the caller's mistake, not ours: say at notice
+ * level what was refused and why, so that the errno an application got
+ * can be explained from the log. Returns err. */
+static int fs_refuse(const char *op, const char *path, int err, const char *why)
+{
+	char name[256];
+
+	log_notice("cannot %s %s: %s", op, fs_printable(path, name, sizeof(name)), why);
+	return err;
+}
+
+#define FS_NAME_RULE                                                                       \
+	"not a database name (<id>.db, id of 1-128 letters, digits, '.', '_' or '-', not " \
+	"starting with '.')"
+
 /* Every file is a plain single-link file owned by the daemon's user:
  * ownership and mode are not stored in the catalog (see chmod). */
 static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
@@ -229,27 +266,28 @@ static int fs_unlink(const char *path)
  * no links, no renames (a rename would change a database's identity). */
 static int fs_mkdir(const char *path, mode_t mode)
 {
-	return -EPERM;
+	return fs_refuse("mkdir", path, -EPERM, "the root is flat, it holds databases only");
 }
 
 static int fs_rmdir(const char *path)
 {
-	return -EPERM;
+	return fs_refuse("rmdir", path, -EPERM, "the root is flat, it holds databases only");
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
-	return -EPERM;
+	return fs_refuse("rename", from, -EPERM,
+			 "a database's name is its identity (copy it to the new name instead)");
 }
 
 static int fs_link(const char *from, const char *to)
 {
-	return -EPERM;
+	return fs_refuse("link", to, -EPERM, "no hard links: one name per database");
 }
 
 static int fs_symlink(const char *target, const char *path)
 {
-	return -EPERM;
+	return fs_refuse("symlink", path, -EPERM, "no symbolic links: databases only");
 }
 
 /* ---- files ---------------------------------------------------------- */
@@ -264,7 +302,8 @@ static int fs_open_common(const char *path, int flags, mode_t mode, struct fuse_
 	int rc;
 
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
-		return (flags & O_CREAT) ? -EINVAL : -ENOENT;
+		return (flags & O_CREAT) ? fs_refuse("create", path, -EINVAL, FS_NAME_RULE)
+					 : -ENOENT;
 	/* With the writeback cache the kernel reads pages to fill partial
 	 * writes even on O_WRONLY files, and it positions appends itself. */
 	if (__atomic_load_n(&fs->writeback, __ATOMIC_RELAXED)) {
@@ -304,7 +343,7 @@ static int fs_mknod(const char *path, mode_t mode, dev_t rdev)
 	int rc;
 
 	if (!S_ISREG(mode))
-		return -EPERM;
+		return fs_refuse("mknod", path, -EPERM, "only regular files (databases)");
 	memset(&fi, 0, sizeof(fi));
 	rc = fs_open_common(path, O_CREAT | O_EXCL | O_RDWR, mode, &fi);
 	if (rc < 0)
