@@ -382,7 +382,9 @@ def daemon_env(extra=None):
     """Environment for a tenantfs daemon started by a test: the run's
     environment with ASAN_OPTIONS from $TFS_TEST_DAEMON_ASAN_OPTIONS (leak
     detection off: fault tests kill and abandon daemons by design; memory
-    errors still abort and land in the sanitizer log dir), plus extra."""
+    errors still abort and land in the sanitizer log dir), plus extra.
+    tests/run already gives Python scripts that ASAN_OPTIONS; this matters
+    for a script run some other way, or one that changed ASAN_OPTIONS."""
     env = dict(os.environ)
     dopts = os.environ.get("TFS_TEST_DAEMON_ASAN_OPTIONS")
     if dopts:
