@@ -200,6 +200,13 @@ static void explain_store_error(const struct tfs_options *o, const struct tfs_ba
 		log_err("cannot use bucket '%s' at %s: it does not exist; create it (for example "
 			"`aws s3 mb s3://%s`) and try again",
 			o->bucket, b->s3_endpoint, o->bucket);
+	else if (rc == -EACCES || rc == -EPERM)
+		/* HEAD answers 403 without a body: a wrong secret, an unknown
+		 * key and a missing permission all look alike from here. */
+		log_err("cannot use bucket '%s' at %s: access denied; check the credentials "
+			"(access key id and secret: environment, profile or instance role) and "
+			"that they may read and write the bucket",
+			o->bucket, b->s3_endpoint);
 	else
 		log_err("cannot use bucket '%s' at %s: %s", o->bucket, b->s3_endpoint,
 			strerror(-rc));
