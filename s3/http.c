@@ -967,8 +967,11 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 			break;
 		delay = backoff_delay(c, resp->attempts - 1);
 		/* The budget bounds when an attempt may start: never begin one
-		 * (or a sleep) that starts past it. */
-		if (mono_ms() + delay >= deadline)
+		 * (or a sleep) that starts past it. Except the second: one
+		 * attempt that timed out (request timeout > budget) would
+		 * otherwise never be retried, so a single slow reply would fail
+		 * the request. Worst case: 2 timeouts, or budget + 1 timeout. */
+		if (resp->attempts > 1 && mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
 			  wire_status_str(st), resp->error, delay);

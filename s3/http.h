@@ -20,7 +20,7 @@ struct http_response; /* used by http_request.classify before its definition */
 struct http_options {
 	long connect_timeout_ms;   /* default 3000 */
 	long request_timeout_ms;   /* one attempt, default 30000 (scaled up for large bodies) */
-	long retry_budget_ms;      /* all attempts of one request, default 20000 */
+	long retry_budget_ms;      /* no retry starts past it but the 2nd, default 20000 */
 	int max_attempts;          /* default 6 */
 	long backoff_base_ms;      /* default 100; delay = rand(0, min(cap, base * 2^n)) */
 	long backoff_cap_ms;       /* default 5000 */
