@@ -44,7 +44,9 @@ static void backoff(struct tcache *tc, struct fam *fam)
 	fam->backoff_ms = fam->backoff_ms ? fam->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (fam->backoff_ms > BACKOFF_MAX_MS)
 		fam->backoff_ms = BACKOFF_MAX_MS;
-	fam->retry_at = tc_mono(tc) + fam->backoff_ms;
+	/* Half of it at random: the databases an outage failed together do
+	 * not all come back in the same instant when it ends. */
+	fam->retry_at = tc_mono(tc) + fam->backoff_ms / 2 + random() % (fam->backoff_ms / 2 + 1);
 }
 
 static void set_error(struct tcache *tc, struct fam *fam, const char *msg)
