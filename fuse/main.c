@@ -98,7 +98,15 @@ static int run_mount(struct tfs_options *o)
 	memset(&fs, 0, sizeof(fs));
 	fs.tc = tc;
 	fs.cache_dir = o->cache_dir;
-	fs.writeback = 1;
+	/* No kernel writeback cache: with it a write(2) succeeds into the
+	 * page cache and the daemon's write happens later, so a full cache
+	 * disk (or any write error) drops pages SQLite was told were written
+	 * and the page cache hides it until the file is reopened. SQLite's
+	 * journal cannot recover from that: tests/integration/
+	 * test_bad_input.py found a corrupt database after ENOSPC. Without
+	 * it ENOSPC reaches write(2) and SQLite reports "database or disk
+	 * is full" with the database intact. */
+	fs.writeback = 0;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mount_time = time(NULL);
