@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# tfs-timeout: 540
 """The crash loop: the daemon is killed with SIGKILL at random moments
 (seeded; the seed is printed, TFS_CRASH_SEED replays a run) while writers
 commit one row per sqlite3 shell call (rollback journal and WAL, one
@@ -17,7 +18,6 @@ Most cycles run on the embedded store (TFS_CRASH_CYCLES, 100); a shorter
 loop (TFS_CRASH_S3_CYCLES, 12) runs on S3 + DynamoDB in moto_server. At the
 end a clean unmount writes everything back and a node with an empty cache
 reads every acknowledged row from the store."""
-# tfs-timeout: 600
 
 import os
 import random
