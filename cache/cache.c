@@ -448,6 +448,16 @@ void tcache_get_stats(struct tcache *tc, struct tcache_stats *o)
 
 /* ---- fault-in and activation ------------------------------------------ */
 
+/* Whether fd starts with SQLite's 16-byte magic "SQLite format 3\0". */
+static bool sqlite_magic(int fd)
+{
+	static const char magic[] = "SQLite format 3";
+	char buf[sizeof(magic)];
+
+	return pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+	       !memcmp(buf, magic, sizeof(buf));
+}
+
 /* GETs the committed version of item into tmp/, verifies its hash and
  * renames it over the cached copy. The old copy is untouched on error. */
 static int fault_in(struct tcache *tc, const struct cat_item *item, struct state_row *row)
@@ -507,6 +517,15 @@ static int fault_in(struct tcache *tc, const struct cat_item *item, struct state
 	row->dirty_since = 0;
 	row->size = size;
 	row->error[0] = '\0';
+	if (size > 0 && !sqlite_magic(fd)) {
+		/* Not committed by tenantfs, whose versions all passed
+		 * quick_check: served as stored (it can still be copied out,
+		 * overwritten or unlinked), and said loudly. */
+		log_warn("%s (gen %llu): object %s is not a SQLite database", item->id,
+			 (unsigned long long)item->gen, key);
+		snprintf(row->error, sizeof(row->error), "gen %llu is not a SQLite database",
+			 (unsigned long long)item->gen);
+	}
 	atomic_fetch_add(&tc->st.faults, 1);
 	atomic_fetch_add(&tc->st.fault_bytes, size);
 out:
@@ -955,6 +974,19 @@ ssize_t tfile_read(struct tfile *f, void *buf, size_t size, off_t off)
 	return n < 0 ? -errno : n;
 }
 
+/* A write the cache disk refuses (ENOSPC, EIO) goes back to the application
+ * as it is, and SQLite reports it; the log says which database it was, at
+ * most once a second so that an application retrying cannot flood it. */
+static void write_failed(struct tfile *f, int err)
+{
+	static _Atomic int64_t last = INT64_MIN / 2;
+	int64_t now = tc_mono(f->tc), prev = atomic_load(&last);
+
+	if (now - prev < 1000 || !atomic_compare_exchange_strong(&last, &prev, now))
+		return;
+	log_err("cannot write %s.db%s: %s", f->fam->id, f->suffix, strerror(err));
+}
+
 ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 {
 	ssize_t n;
@@ -972,8 +1004,10 @@ ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 	do
 		n = pwrite(f->fd, buf, size, off);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
+	if (n < 0) {
 		n = -errno;
+		write_failed(f, (int)-n);
+	}
 	change_end(f->tc, f->fam);
 	return n;
 }
