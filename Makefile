@@ -1,9 +1,13 @@
 # tenantfs: one non-recursive Makefile.
 #   make                        build the daemon (build/tenantfs) and every test program
 #   make SANITIZE=address,undefined   the same under ASan+UBSan, in build-asan/
-#   make SANITIZE=thread        ThreadSanitizer build, in build-tsan/
+#   make SANITIZE=thread        ThreadSanitizer build, in build-tsan/ (also: make tsan)
+#   make fuzz                   libFuzzer targets with clang, in build-fuzz/ (tests/fuzz/fuzz.mk)
 #   make check                  build and run the whole suite (servers must be installed;
 #                               tests/run installs them and is what CI calls)
+#   make check-tsan             the concurrency tests under ThreadSanitizer (tests/run --tsan)
+#   make check-valgrind         the unit tests of build/ under valgrind (tests/run --valgrind-unit)
+#   make check-fuzz             each fuzz target for TFS_FUZZ_SECONDS (default 20) (tests/fuzz/run)
 #   make install / uninstall    honour DESTDIR and PREFIX
 #   make format / format-check  clang-format the sources / fail if they differ
 
@@ -79,6 +83,20 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 check: all
 	tests/run --no-setup --build $(BUILD)
 
+# These call make again with their own BUILD and SANITIZE, so they do not
+# depend on what this invocation was given.
+tsan:
+	$(MAKE) SANITIZE=thread BUILD=build-tsan
+
+check-tsan:
+	tests/run --no-setup --tsan
+
+check-valgrind:
+	tests/run --no-setup --valgrind-unit
+
+check-fuzz:
+	tests/fuzz/run
+
 install: $(DAEMON)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMON) $(DESTDIR)$(BINDIR)/tenantfs
@@ -97,10 +115,14 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
-clean:
+clean: fuzz-clean
 	rm -rf build build-asan build-tsan
 
-.PHONY: all check install uninstall format format-check clean
+.PHONY: all check tsan check-tsan check-valgrind check-fuzz install uninstall format \
+	format-check clean
 .SECONDARY:
 
 -include $(SRCS:%.c=$(BUILD)/%.d)
+
+# The fuzz targets (fuzz, fuzz-clean); it uses LIB_SRC, WARN and PKG_* above.
+include tests/fuzz/fuzz.mk

@@ -1,10 +1,13 @@
 # libFuzzer targets for the decoders, built with clang into build-fuzz/.
-# Standalone:   make -f Makefile -f tests/fuzz/fuzz.mk -j2 fuzz
-# Or, once the Makefile has "include tests/fuzz/fuzz.mk":   make fuzz
+# The Makefile includes this file:   make -j2 fuzz
+# (The guard makes "make -f Makefile -f tests/fuzz/fuzz.mk" harmless too.)
 # It uses the Makefile's LIB_SRC, WARN, PKG_CFLAGS and PKG_LIBS. The library
 # is compiled again with coverage (fuzzer-no-link) and ASan+UBSan; warnings
 # are not errors here, because clang warns about things gcc does not.
 # tests/fuzz/run builds these and runs each for a bounded time.
+
+ifndef TFS_FUZZ_MK
+TFS_FUZZ_MK := 1
 
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC    ?= clang
@@ -37,3 +40,5 @@ fuzz-clean:
 .PHONY: fuzz fuzz-clean
 
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.d)
+
+endif

@@ -69,6 +69,8 @@ def make_fake_repo(root):
     os.makedirs(os.path.join(root, "tests", "lib"))
     os.makedirs(os.path.join(root, "build-x", "tests", "unit"))
     shutil.copy2(os.path.join(REPO, "tests", "run"), os.path.join(root, "tests", "run"))
+    shutil.copy2(os.path.join(REPO, "tests", "tsan.supp"),
+                 os.path.join(root, "tests", "tsan.supp"))
     shutil.copy2(os.path.join(REPO, "tests", "lib", "tfstest.py"),
                  os.path.join(root, "tests", "lib", "tfstest.py"))
     os.symlink(os.path.join(REPO, "tests", "node_modules"),
@@ -85,14 +87,118 @@ def make_fake_repo(root):
         f.write(FAKE_PY)
 
 
-def run_inner(root, *args, timeout=240):
-    env = dict(os.environ)
+# The TSan and valgrind phases, on small C programs: one of each is clean,
+# one races (built with -fsanitize=thread, run as the TSan phase's
+# unit/test_cache) or leaks (run under valgrind).
+PHASE_C = {
+    "build-t/tests/unit/test_cache": ("-fsanitize=thread", r'''
+#include <pthread.h>
+#include <stdio.h>
+static int shared;
+static void *bump(void *a) { shared++; return a; }
+int main(void) {
+	pthread_t th;
+	printf("ok - started\n");
+	fflush(stdout);
+	pthread_create(&th, NULL, bump, NULL);
+	shared++;
+	pthread_join(th, NULL);
+	printf("ok - raced %d\n", shared);
+	return 0;
+}'''),
+    "build-t/tests/unit/test_state": ("-fsanitize=thread", r'''
+#include <pthread.h>
+#include <stdio.h>
+static int shared;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bump(void *a) {
+	pthread_mutex_lock(&lock); shared++; pthread_mutex_unlock(&lock); return a;
+}
+int main(void) {
+	pthread_t th;
+	pthread_create(&th, NULL, bump, NULL);
+	bump(NULL);
+	pthread_join(th, NULL);
+	printf("ok - locked %d\n", shared);
+	return 0;
+}'''),
+    "build-v/tests/unit/test_leak": ("", r'''
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+	char *volatile p = malloc(100);
+	p[0] = 1;
+	p = NULL;
+	printf("ok - leaked\n");
+	return 0;
+}'''),
+    "build-v/tests/unit/test_clean": ("", r'''
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+	char *p = malloc(100);
+	p[0] = 1;
+	printf("ok - freed %d\n", p[0]);
+	free(p);
+	return 0;
+}'''),
+}
+
+
+def make_phase_programs(root):
+    """Compiles PHASE_C into the fake repo; False when a compiler or
+    sanitizer runtime is missing."""
+    for rel, (flags, src) in PHASE_C.items():
+        out = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out + ".c", "w", encoding="utf-8") as f:
+            f.write(src + "\n")
+        cmd = ["cc", "-g", "-O0", *flags.split(), "-o", out, out + ".c", "-lpthread"]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
+                           timeout=120)
+        if p.returncode != 0:
+            t.diag(f"{' '.join(cmd)}: {p.stdout.decode('utf-8', 'replace')[-500:]}")
+            return False
+    return True
+
+
+def phases_check(root):
+    """--tsan and --valgrind-unit: a race and a leak fail their test with
+    the reason named, the clean programs pass, the closing line sums both
+    phases."""
+    if not shutil.which("valgrind") or not shutil.which("cc"):
+        t.diag("valgrind or cc missing: phase checks not run")
+        return
+    t.ok(make_phase_programs(root), "phase test programs build (cc, -fsanitize=thread)")
+    env = {"TFS_TSAN_BUILD": "build-t", "TFS_VALGRIND_BUILD": "build-v"}
+    rc, out, _ = run_inner(root, "--tsan", "--valgrind-unit", build=None, env=env)
+    t.diag("phases run:\n" + "\n".join("  " + line for line in out.splitlines()[-30:]))
+    last = out.rstrip("\n").splitlines()[-1] if out.strip() else ""
+    # 4: the racy program halts at the race (halt_on_error), before its
+    # second ok line.
+    t.eq((last, rc), ("4 passed, 2 failed, 0 skipped", 1),
+         "--tsan --valgrind-unit: closing line sums both phases")
+    t.ok(re.search(r"FAIL tsan/unit/test_cache: .*sanitizer report", out)
+         and "WARNING: ThreadSanitizer: data race" in out,
+         "a data race fails the TSan test and the report is shown")
+    t.ok("pass tsan/unit/test_state: 1 ok" in out, "a clean TSan test passes")
+    t.ok(re.search(r"FAIL valgrind/unit/test_leak: .*valgrind errors", out)
+         and "definitely lost" in out,
+         "a definite leak fails the test under valgrind and is shown")
+    t.ok("pass valgrind/unit/test_clean: 1 ok" in out, "a clean program passes under valgrind")
+    t.ok("warning: TSan test integration/test_mount_local.py is missing" in out,
+         "a TSan test that does not exist is named")
+
+
+def run_inner(root, *args, timeout=240, build="build-x", env=None):
+    env = dict(os.environ, **(env or {}))
     env["FAKE_REPO"] = root
     env["AWS_PROFILE"] = "must-be-unset"
     env["AWS_SESSION_TOKEN"] = "must-be-unset"
     t0 = time.monotonic()
+    bargs = ["--build", build] if build else []
     p = subprocess.run([os.path.join(root, "tests", "run"), "--no-setup", "--no-build",
-                        "--no-fuzz", "--build", "build-x", *args],
+                        "--no-fuzz", *bargs, *args],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
     return p.returncode, p.stdout.decode("utf-8", "replace"), time.monotonic() - t0
@@ -190,6 +296,7 @@ def main():
         t.ok(tmps and not os.path.exists(tmps[0]), "scratch dir removed at the end", f"{tmps}")
 
         interrupt_check(root)
+        phases_check(root)
 
         rc, out, _ = run_inner(root, "--only", "test_pass")
         last = out.rstrip("\n").splitlines()[-1] if out.strip() else ""
