@@ -565,7 +565,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 {
 	struct cat_item item;
 	struct state_row row;
-	char path[PATH_MAX], h[CAT_HASH_HEX + 1];
+	char path[PATH_MAX], h[CAT_HASH_HEX + 1], quar[PATH_MAX] = "";
 	struct stat sb;
 	bool have_row, have_file, live, created = false;
 	int64_t t0 = tc_mono(tc);
@@ -573,7 +573,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 
 	*fresh = false;
 	memset(&item, 0, sizeof(item));
-	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item);
+	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item, &t0);
 	if (rc < 0)
 		return rc;
 	tc_item_forget(tc, fam->id);
@@ -617,6 +617,9 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		fam->epoch = item.epoch;
 		pthread_mutex_unlock(&tc->mu);
 		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
+		/* Keep its folder in the row below: user.tenantfs.quarantine. */
+		if (state_get(tc->state, fam->id, &row) == 0)
+			snprintf(quar, sizeof(quar), "%s", row.quarantine);
 		have_file = false;
 	} else if (have_row && have_file && live && row.base_gen == item.gen &&
 		   !strcmp(row.base_hash, item.hash)) {
@@ -660,8 +663,10 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		*fresh = true;
 	}
 	if (!have_file && !created && !fault) {
-		/* Recovery found nothing to keep: forget the row. */
-		state_del(tc->state, fam->id);
+		/* Recovery found nothing to keep: forget the row, unless it
+		 * names what it just quarantined. */
+		if (!quar[0])
+			state_del(tc->state, fam->id);
 		goto lease_only;
 	}
 	if (fd < 0) {
@@ -674,7 +679,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	}
 	row.epoch = item.epoch;
 	row.atime = tc_now(tc);
-	row.quarantine[0] = '\0';
+	snprintf(row.quarantine, sizeof(row.quarantine), "%s", quar);
 	rc = state_put(tc->state, &row);
 	if (rc < 0)
 		goto fail;
@@ -892,6 +897,15 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
+	if (fam && fam->nopen > 0 && !fam->opening && atomic_load(&fam->lease_lost)) {
+		/* Still open here, but another node owns it now: SQLite's
+		 * journal is a write like any other, refused the same way. */
+		if (!atomic_exchange(&fam->refuse_logged, true))
+			log_err("write to %s refused: the lease was lost (cannot open %s)", id,
+				suffix);
+		pthread_mutex_unlock(&tc->mu);
+		return -EIO;
+	}
 	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->unlinked) {
 		pthread_mutex_unlock(&tc->mu);
 		return (flags & O_CREAT) ? -EPERM : -ENOENT;
@@ -1206,7 +1220,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 
 	if (!mine) {
 		memset(&item, 0, sizeof(item));
-		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item);
+		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item, NULL);
 		if (rc < 0)
 			goto out;
 		epoch = item.epoch;

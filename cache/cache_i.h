@@ -147,7 +147,10 @@ void tc_item_forget(struct tcache *tc, const char *id);
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
 
 /* lease.c */
-int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item);
+/* *mono_at (may be NULL) gets tc_mono() just before the request that took
+ * the lease: pass it to lease_set_renewed. */
+int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,
+		  int64_t *mono_at);
 void lease_set_renewed(struct tcache *tc, struct fam *fam, int64_t mono_at_call);
 int lease_renew(struct tcache *tc, struct fam *fam);
 int lease_release(struct tcache *tc, struct fam *fam);

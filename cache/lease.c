@@ -26,7 +26,8 @@ static int64_t lease_margin(struct tcache *tc)
 	return tc->opt.lease_ttl_ms / 5;
 }
 
-int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item)
+int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,
+		  int64_t *mono_at)
 {
 	long tries = wait_ms / LEASE_POLL_MS + 1, i;
 	bool wanted = false;
@@ -34,6 +35,10 @@ int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_it
 
 	/* Bounded by a count, not by the (injectable) clock. */
 	for (i = 0; i < tries; i++) {
+		/* The catalog's deadline counts from this request, so the local
+		 * one must too, not from before a wait of many seconds. */
+		if (mono_at)
+			*mono_at = tc_mono(tc);
 		rc = tc->cat->ops->acquire(tc->cat, id, tc->node, tc_now(tc), tc->opt.lease_ttl_ms,
 					   item);
 		if (rc != -EBUSY)
