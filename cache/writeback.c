@@ -155,6 +155,19 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	lost = atomic_load(&fam->lease_lost);
 	pthread_mutex_unlock(&tc->mu);
 
+	if (!lost && !lease_writable(tc, fam)) {
+		/* Past the local deadline (paused, cut off): another node may
+		 * own it by now. Renew before uploading anything, so a stale
+		 * node does not even leave an orphan object behind. */
+		rc = lease_renew(tc, fam);
+		if (rc == -ESTALE) {
+			lost = true;
+		} else if (rc < 0) {
+			snprintf(msg, sizeof(msg), "the lease could not be renewed: %s",
+				 strerror(-rc));
+			goto retry;
+		}
+	}
 	if (lost) {
 		tc_quarantine(tc, fam, "the lease was lost before write-back");
 		goto lost;
