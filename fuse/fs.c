@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -26,6 +27,14 @@ struct fs_file {
 static struct tfs_fs *fs_ctx(void)
 {
 	return fuse_get_context()->private_data;
+}
+
+static struct tfs_fs *fs_count(enum fs_op op)
+{
+	struct tfs_fs *fs = fs_ctx();
+
+	__atomic_fetch_add(&fs->ops[op], 1, __ATOMIC_RELAXED);
+	return fs;
 }
 
 static struct fs_file *fs_handle(const struct fuse_file_info *fi)
@@ -83,7 +92,9 @@ static int fs_refuse(const char *op, const char *path, int err, const char *why)
  * ownership and mode are not stored in the catalog (see chmod). */
 static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
 {
-	mode_t perm = st->st_mode & 07777;
+	/* Never setuid, setgid or sticky: the kernel is told (kio.c) that
+	 * writes need not ask to clear them. */
+	mode_t perm = st->st_mode & 0777;
 
 	st->st_mode = S_IFREG | (perm ? perm : 0644);
 	st->st_nlink = 1;
@@ -137,6 +148,16 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* No lock/flock operation: the kernel keeps POSIX locks locally,
 	 * which is what several SQLite processes on this node need. */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* Only this mount writes the cache files while they are open (a
+	 * fault-in replaces a file that no one has open, and open() then
+	 * drops the page cache: keep_cache). So a new mtime or size in a
+	 * getattr reply is our own write, and must not throw away the page
+	 * cache: with the default auto_inval_data every transaction's write
+	 * made the next getattr invalidate the whole database's pages, and
+	 * SQLite read them back through the daemon. */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
+		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
 	log_info("mounted: writeback cache %s, entry/attr timeout %.1f/%.1f s, negative %.1f s",
 		 __atomic_load_n(&fs->writeback, __ATOMIC_RELAXED) ? "on" : "off",
 		 cfg->entry_timeout, cfg->attr_timeout, cfg->negative_timeout);
@@ -147,7 +168,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-	struct tfs_fs *fs = fs_ctx();
+	struct tfs_fs *fs = fs_count(FS_OP_GETATTR);
 	char id[CAT_ID_MAX + 1];
 	const char *suffix;
 	int rc;
@@ -173,11 +194,13 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
  * root) work; getattr keeps showing 0644 and the daemon's user. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+	fs_count(FS_OP_SETATTR);
 	return 0;
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
+	fs_count(FS_OP_SETATTR);
 	return 0;
 }
 
@@ -186,12 +209,13 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
  * not persisted. */
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
+	fs_count(FS_OP_SETATTR);
 	return 0;
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	struct tfs_fs *fs = fs_ctx();
+	struct tfs_fs *fs = fs_count(FS_OP_SETATTR);
 	char id[CAT_ID_MAX + 1];
 	const char *suffix;
 
@@ -229,7 +253,7 @@ static int fs_readdir_cb(void *arg, const char *name, const struct stat *st)
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	struct tfs_fs *fs = fs_ctx();
+	struct tfs_fs *fs = fs_count(FS_OP_READDIR);
 	struct fs_dir_fill d = {
 	    .fs = fs, .buf = buf, .filler = filler, .plus = !!(flags & FUSE_READDIR_PLUS)};
 	struct stat root;
@@ -257,6 +281,7 @@ static int fs_unlink(const char *path)
 	char id[CAT_ID_MAX + 1];
 	const char *suffix;
 
+	fs_count(FS_OP_UNLINK);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return -ENOENT;
 	return tcache_unlink(fs_ctx()->tc, id, suffix);
@@ -294,7 +319,7 @@ static int fs_symlink(const char *target, const char *path)
 
 static int fs_open_common(const char *path, int flags, mode_t mode, struct fuse_file_info *fi)
 {
-	struct tfs_fs *fs = fs_ctx();
+	struct tfs_fs *fs = fs_count(FS_OP_OPEN);
 	char id[CAT_ID_MAX + 1];
 	const char *suffix;
 	struct fs_file *h = NULL;
@@ -357,6 +382,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 {
 	ssize_t n;
 
+	fs_count(FS_OP_READ);
 	if (size > INT_MAX)
 		size = INT_MAX;
 	n = tfile_read(fs_handle(fi)->f, buf, size, off);
@@ -370,6 +396,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	ssize_t n;
 	int zero = 0;
 
+	fs_count(FS_OP_WRITE);
 	if (size > INT_MAX)
 		size = INT_MAX;
 	n = tfile_write(h->f, buf, size, off);
@@ -381,6 +408,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
+	fs_count(FS_OP_FLUSH);
 	return __atomic_exchange_n(&fs_handle(fi)->err, 0, __ATOMIC_RELAXED);
 }
 
@@ -389,6 +417,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct fs_file *h = fs_handle(fi);
 	int rc;
 
+	fs_count(FS_OP_RELEASE);
 	rc = tfile_close(h->f);
 	if (rc < 0)
 		log_warn("closing %s failed: %s", path ? path : "an unlinked file", strerror(-rc));
@@ -400,8 +429,10 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fs_handle(fi);
-	int rc = tfile_fsync(h->f, datasync);
+	int rc;
 
+	fs_count(FS_OP_FSYNC);
+	rc = tfile_fsync(h->f, datasync);
 	if (rc == 0)
 		rc = __atomic_exchange_n(&h->err, 0, __ATOMIC_RELAXED);
 	return rc;
@@ -409,12 +440,20 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	/* The directory is the catalog: nothing to sync locally. */
-	return 0;
+	fs_count(FS_OP_FSYNCDIR);
+	/* The directory is the catalog: nothing to sync locally. A side
+	 * file's name in the cache folder is made durable by the fsync of the
+	 * file itself (ext4, XFS and btrfs commit the creation with it), which
+	 * SQLite always does before relying on a journal. ENOSYS makes the
+	 * kernel answer every later fsync(dir) with success by itself: SQLite
+	 * syncs the directory after creating each rollback journal, a round
+	 * trip per transaction saved. */
+	return -ENOSYS;
 }
 
 static int fs_statfs(const char *path, struct statvfs *st)
 {
+	fs_count(FS_OP_OTHER);
 	if (statvfs(fs_ctx()->cache_dir, st) < 0)
 		return -errno;
 	st->f_namemax = CAT_ID_MAX + 16;
@@ -429,6 +468,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 	const char *suffix;
 	ssize_t n;
 
+	fs_count(FS_OP_XATTR);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return path && strcmp(path, "/") == 0 ? -ENODATA : -ENOENT;
 	n = tcache_getxattr(fs_ctx()->tc, id, name, value, size);
@@ -441,6 +481,7 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 	const char *suffix;
 	ssize_t n;
 
+	fs_count(FS_OP_XATTR);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return path && strcmp(path, "/") == 0 ? 0 : -ENOENT;
 	n = tcache_listxattr(fs_ctx()->tc, id, list, size);
@@ -451,11 +492,13 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 static int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
 		       int flags)
 {
+	fs_count(FS_OP_XATTR);
 	return -ENOTSUP;
 }
 
 static int fs_removexattr(const char *path, const char *name)
 {
+	fs_count(FS_OP_XATTR);
 	return -ENOTSUP;
 }
 
@@ -494,4 +537,26 @@ static const struct fuse_operations fs_ops = {
 const struct fuse_operations *tfs_fs_operations(void)
 {
 	return &fs_ops;
+}
+
+void tfs_fs_log_counters(struct tfs_fs *fs)
+{
+	static const char *const names[FS_NOPS] = {
+	    [FS_OP_GETATTR] = "getattr", [FS_OP_SETATTR] = "setattr", [FS_OP_OPEN] = "open",
+	    [FS_OP_READ] = "read",	 [FS_OP_WRITE] = "write",     [FS_OP_FLUSH] = "flush",
+	    [FS_OP_RELEASE] = "release", [FS_OP_FSYNC] = "fsync",     [FS_OP_FSYNCDIR] = "fsyncdir",
+	    [FS_OP_UNLINK] = "unlink",	 [FS_OP_READDIR] = "readdir", [FS_OP_XATTR] = "xattr",
+	    [FS_OP_OTHER] = "other"};
+	char line[512] = "";
+	size_t len = 0;
+	int i, n;
+
+	for (i = 0; i < FS_NOPS && len < sizeof(line); i++) {
+		n = snprintf(line + len, sizeof(line) - len, " %s=%llu", names[i],
+			     (unsigned long long)__atomic_load_n(&fs->ops[i], __ATOMIC_RELAXED));
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	log_info("fuse requests:%s", line);
 }

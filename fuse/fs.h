@@ -5,9 +5,29 @@
 #define TFS_FUSE_FS_H
 
 #include <fuse.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct tcache;
+
+/* Requests served, by kind (the bench and tests count round trips per
+ * transaction with them). */
+enum fs_op {
+	FS_OP_GETATTR,
+	FS_OP_SETATTR, /* chmod, chown, utimens, truncate */
+	FS_OP_OPEN,    /* open, create, mknod */
+	FS_OP_READ,
+	FS_OP_WRITE,
+	FS_OP_FLUSH,
+	FS_OP_RELEASE,
+	FS_OP_FSYNC,
+	FS_OP_FSYNCDIR,
+	FS_OP_UNLINK,
+	FS_OP_READDIR,
+	FS_OP_XATTR, /* getxattr, listxattr, setxattr, removexattr */
+	FS_OP_OTHER,
+	FS_NOPS
+};
 
 /* Passed as private_data to fuse_new(); must outlive the session. All
  * fields are set before fuse_new() and only read afterwards, except
@@ -18,10 +38,14 @@ struct tfs_fs {
 	int writeback;	       /* ask for the kernel's writeback cache; atomic */
 	uid_t uid;	       /* owner shown for every file */
 	gid_t gid;
-	time_t mount_time; /* times of the root directory */
+	time_t mount_time;     /* times of the root directory */
+	uint64_t ops[FS_NOPS]; /* requests served; __atomic builtins */
 };
 
 /* The operation table for fuse_new(). */
 const struct fuse_operations *tfs_fs_operations(void);
+
+/* Logs the request counters ("fuse requests: getattr=N ..."), at info. */
+void tfs_fs_log_counters(struct tfs_fs *fs);
 
 #endif

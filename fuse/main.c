@@ -13,6 +13,7 @@
 
 #include "cache/cache.h"
 #include "fuse/fs.h"
+#include "fuse/kio.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
 #include "s3/http.h"
@@ -121,6 +122,8 @@ static int run_mount(struct tfs_options *o)
 	}
 	mounted = 1;
 	se = fuse_get_session(f);
+	/* Before the loop reads the kernel's INIT request. */
+	tfs_kio_install(se);
 	if (fuse_daemonize(o->foreground) != 0) {
 		log_err("cannot daemonize");
 		goto out;
@@ -171,6 +174,7 @@ out:
 			rc = 1;
 		}
 		log_counters(tc, &b);
+		tfs_fs_log_counters(&fs);
 	}
 	if (lcfg)
 		fuse_loop_cfg_destroy(lcfg);
