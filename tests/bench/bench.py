@@ -180,13 +180,21 @@ def daemon_counters(log):
     """The 'stats:' and 'requests:' lines the daemon logs at exit."""
     out = {}
     for kind in ("stats", "requests"):
-        found = re.findall(rf"{kind}: (.*)", log)
+        found = re.findall(rf"info: {kind}: (.*)", log)
         if found:
             for kv in found[-1].split():
                 k, _, v = kv.partition("=")
                 if v.isdigit() and int(v):
                     out[k] = int(v)
     return out
+
+
+def fuse_requests(log):
+    """The daemon's 'fuse requests:' line (requests it served, by kind)."""
+    found = re.findall(r"fuse requests:((?: \w+=\d+)+)", log)
+    if not found:
+        return {}
+    return {k: int(v) for k, v in (kv.split("=") for kv in found[-1].split())}
 
 
 def counts_minus(total, part):
@@ -201,8 +209,9 @@ def run_on_mount(tgt, name, prepare, work, wait_db):
     """Mounts with a fresh cache, runs prepare(mp) untimed, resets the
     counters, runs work(mp) (returns its seconds), waits for wait_db to be
     written back, and unmounts. Returns (seconds, seconds until clean,
-    requests until clean, requests the unmount added); without the proxy
-    the daemon's counters of the whole mount, and None for the unmount."""
+    requests until clean, requests the unmount added, FUSE requests the
+    daemon served over the whole mount); without the proxy the daemon's
+    counters of the whole mount, and None for the unmount."""
     import mount as m
     tgt.n += 1
     cache = os.path.join(tgt.base, f"cache-{tgt.n}")
@@ -230,9 +239,10 @@ def run_on_mount(tgt, name, prepare, work, wait_db):
     rc = mnt.unmount()
     if rc != 0:
         raise RuntimeError(f"tenantfs exited with {rc}:\n{mnt.log_text()}")
+    log = mnt.log_text()
     if during is None:
-        return secs, clean, daemon_counters(mnt.log_text()), None
-    return secs, clean, during, counts_minus(tgt.counts(), during)
+        return secs, clean, daemon_counters(log), None, fuse_requests(log)
+    return secs, clean, during, counts_minus(tgt.counts(), during), fuse_requests(log)
 
 
 class Bench:
@@ -242,24 +252,27 @@ class Bench:
         self.tgt = tgt
         self.local = os.path.join(base, "local")
         os.makedirs(self.local)
-        self.rows = []  # (label, [local s], [mount s], [clean s], counts, unmount counts)
+        # (label, [local s], [mount s], [clean s], counts, unmount counts,
+        #  FUSE requests, transactions or queries of the workload)
+        self.rows = []
 
-    def interleave(self, label, reps, local_fn, mount_fn):
-        tl, tm, tc, counts, extra = [], [], [], [], []
+    def interleave(self, label, reps, local_fn, mount_fn, ops):
+        tl, tm, tc, counts, extra, fuse = [], [], [], [], [], []
         for i in range(reps):
             sides = ("local", "mount") if i % 2 == 0 else ("mount", "local")
             for side in sides:
                 if side == "local":
                     tl.append(local_fn(i))
                 else:
-                    secs, clean, c, u = mount_fn(i)
+                    secs, clean, c, u, f = mount_fn(i)
+                    fuse.append(f)
                     tm.append(secs)
                     tc.append(clean)
                     counts.append(c)
                     extra.append(u)
             print(f"  {label} rep {i + 1}/{reps}: local {tl[-1]:.3f} s, mount {tm[-1]:.3f} s",
                   file=sys.stderr, flush=True)
-        self.rows.append((label, tl, tm, tc, counts, extra))
+        self.rows.append((label, tl, tm, tc, counts, extra, fuse, ops))
 
     def tx(self, wl, wal):
         sql = tx_sql(self.a.tx, wal)
@@ -277,7 +290,8 @@ class Bench:
             return run_on_mount(self.tgt, wl, None,
                                 lambda mp: sqlite_run(os.path.join(mp, name), sql)[0], name)
 
-        self.interleave(f"{wl}: {self.a.tx} single-row tx", self.a.reps, local, mount)
+        self.interleave(f"{wl}: {self.a.tx} single-row tx", self.a.reps, local, mount,
+                        self.a.tx)
 
     def selects(self):
         fill = fill_sql(self.a.rows)
@@ -298,7 +312,7 @@ class Bench:
                                 lambda mp: sqlite_run(os.path.join(mp, name), sel)[0], None)
 
         self.interleave(f"selects: {self.a.selects} by key, {self.a.rows} rows", self.a.reps,
-                        lambda i: sqlite_run(ldb, sel)[0], mount)
+                        lambda i: sqlite_run(ldb, sel)[0], mount, self.a.selects)
 
     def cold(self):
         # written once by one mount, then read by a fresh one (empty cache)
@@ -320,7 +334,8 @@ class Bench:
         self.interleave(f"cold open: {size / 1048576:.1f} MB db", self.a.reps, local,
                         lambda i: run_on_mount(
                             self.tgt, "cold", None,
-                            lambda mp: sqlite_run(os.path.join(mp, "big.db"), q)[0], None))
+                            lambda mp: sqlite_run(os.path.join(mp, "big.db"), q)[0], None),
+                        1)
 
 
 def fmt_counts(c):
@@ -341,7 +356,8 @@ def report(b, store):
     print(f"{'workload':<36} {'local s':>8} {'mount s':>8} {'ratio':>7} {'clean s':>8}  "
           "requests until clean [+ at unmount]")
     s3_total = 0
-    for label, tl, tm, tc, counts, extra in b.rows:
+    fuse_lines = []
+    for label, tl, tm, tc, counts, extra, fuse, ops in b.rows:
         ratio = statistics.median(m / l if l > 0 else float("inf") for l, m in zip(tl, tm))
         cl = [c for c in tc if c is not None]
         cs = f"{statistics.median(cl):8.2f}" if cl else f"{'-':>8}"
@@ -357,9 +373,19 @@ def report(b, store):
             s3_total += sum(counts[-1]["s3"].values())
         print(f"{label:<36} {statistics.median(tl):8.3f} {statistics.median(tm):8.3f} "
               f"{ratio:6.2f}x {cs}  {req}")
+        if fuse and fuse[-1]:
+            total = sum(fuse[-1].values())
+            kinds = " ".join(f"{k}={v}" for k, v in fuse[-1].items() if v)
+            fuse_lines.append(f"{label:<36} {total:7d} {total / ops:8.2f}  {kinds}")
         if a.verbose:
             print(f"{'':<36} local {' '.join(f'{x:.3f}' for x in tl)}; "
                   f"mount {' '.join(f'{x:.3f}' for x in tm)}")
+    if fuse_lines:
+        print("\nFUSE requests the daemon served (whole mount of the last repetition, "
+              "table build included for selects)")
+        print(f"{'workload':<36} {'total':>7} {'per op':>8}  by kind")
+        for line in fuse_lines:
+            print(line)
     if b.tgt.proxy:
         print(f"S3 requests of wal + rollback + selects (one run each): {s3_total}")
 
