@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# tfs-timeout: 400
 """Several tenantfs nodes on one bucket and one lease table: real mounts on
 one machine, each with its own cache and node id, S3 on moto_server and the
 catalog on moto_server (DynamoDB), then once more with dynalite as the
@@ -15,8 +16,7 @@ catalog.
   holds it open; A closes, writes back and hands over; B reads every row A
   committed.
 
-Run time: about 40-60 s (five or six short mounts)."""
-# tfs-timeout: 400
+Run time: about 15-25 s (five or six short mounts)."""
 
 import errno
 import os

@@ -25,7 +25,7 @@ The application holding a database open on a node that gets paused runs
 in a child process (App): a descriptor of the paused mount in this process
 would hang every later fork, whose child closes it (FUSE flush).
 
-Run time: about 40-60 s."""
+Run time: about 15-25 s."""
 
 import os
 import select
