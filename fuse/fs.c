@@ -347,6 +347,11 @@ static int fs_open_common(const char *path, int flags, mode_t mode, struct fuse_
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = keep;
 	fi->direct_io = 0;
+	/* Without the writeback cache every write error reaches write(2)
+	 * itself, so flush has nothing left to report: the kernel then skips
+	 * the FLUSH round trip at every close (SQLite closes the rollback
+	 * journal at every commit). */
+	fi->noflush = !__atomic_load_n(&fs->writeback, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# tfs-timeout: 120
 """Round trips per SQLite transaction on the mount (embedded store), from the
 daemon's request counters ("fuse requests: ..." at exit), not from timing:
 
@@ -9,10 +10,10 @@ daemon's request counters ("fuse requests: ..." at exit), not from timing:
   cache disk), the directory fsync after each journal creation is answered
   by the kernel after the first ENOSYS, and xattr requests stay a few per
   transaction, not one per write;
+- without the writeback cache, closes need no FLUSH (FOPEN_NOFLUSH);
 - the page cache survives the mount's own writes (no auto_inval_data);
 - no file shows setuid/setgid/sticky bits (what KILLPRIV_V2 relies on).
 """
-# tfs-timeout: 240
 
 import os
 import re
@@ -26,6 +27,11 @@ import tfstest as t  # noqa: E402
 
 WAL_TX = 400
 ROLLBACK_TX = 100
+
+
+def kernel_at_least(major, minor):
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (major, minor)
 
 
 def counters(log):
@@ -106,6 +112,11 @@ def main():
         # (auto_inval_data): before, SQLite read its pages back each commit
         t.ok(c["read"] <= ROLLBACK_TX // 10, "rollback: pages stay cached across commits "
              f"({c['read']} read requests)", c)
+        if "writeback cache off" in log and kernel_at_least(5, 16):
+            # FOPEN_NOFLUSH: without the writeback cache a write error
+            # reaches write(2), so close needs no FLUSH round trip
+            t.ok(c["flush"] <= ROLLBACK_TX // 10, "rollback: no FLUSH request per close "
+                 f"({c['flush']})", c)
         if took:
             # the kernel checks each new journal (and, as root, again after
             # SQLite chowns it) and the database once per commit: a few per
