@@ -106,8 +106,11 @@ static int run_mount(struct tfs_options *o)
 	 * journal cannot recover from that: tests/integration/
 	 * test_bad_input.py found a corrupt database after ENOSPC. Without
 	 * it ENOSPC reaches write(2) and SQLite reports "database or disk
-	 * is full" with the database intact. */
-	fs.writeback = 0;
+	 * is full" with the database intact. Opt-in (-o writeback_cache) for
+	 * those who trade that for speed: tests/bench/bench.py measured 2000
+	 * WAL commits at 1.3x the local disk with it, 5x without (three
+	 * round trips per commit instead of one per 30 commits). */
+	fs.writeback = o->writeback_cache;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	fs.mount_time = time(NULL);

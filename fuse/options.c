@@ -139,6 +139,7 @@ enum {
 	K_REGION,
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
+	K_WRITEBACK_CACHE,
 };
 
 static const struct fuse_opt tfs_opts[] = {
@@ -161,6 +162,7 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("region=", K_REGION),
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
+    FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_END,
 };
 
@@ -383,6 +385,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
+	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -664,6 +667,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"  region=REGION           AWS region (default: AWS_REGION, profile, us-east-1)\n"
 		"  endpoint=URL            S3 endpoint (any S3-compatible store)\n"
 		"  dynamodb_endpoint=URL   DynamoDB endpoint\n"
+		"  writeback_cache         let the kernel cache writes (WAL commits cost no\n"
+		"                          daemon round trip) at a price: a write error (full\n"
+		"                          cache disk, lost lease) shows only at fsync or\n"
+		"                          close, and commits SQLite reported may be lost\n"
 		"\n"
 		"FUSE and mount options are passed through to libfuse, e.g. allow_other,\n"
 		"default_permissions, auto_unmount, ro, noatime, fsname=, entry_timeout=,\n"

@@ -53,6 +53,8 @@ struct tfs_options {
 
 	int foreground; /* -f */
 	int debug;	/* -d: FUSE debug output and log level debug */
+	/* -o writeback_cache: the kernel's writeback cache (off by default) */
+	int writeback_cache;
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */

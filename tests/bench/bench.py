@@ -6,6 +6,7 @@ requests each workload cost. Not part of the test suite (no assertions).
     tests/bench/bench.py [--build build] [--moto URL | --start-moto] [--tmp DIR]
                          [--reps 3] [--tx 2000] [--selects 20000] [--rows 10000]
                          [--cold-mb 10] [--only wal,rollback,selects,cold]
+                         [--writeback-cache] [--verbose] [--keep]
 
 Workloads (sqlite3 CLI, one process each, timed alone):
   wal      N single-row transactions, journal_mode=WAL, synchronous=NORMAL
@@ -134,6 +135,7 @@ class Target:
         self.moto = moto
         self.proxy = None
         self.n = 0
+        self.extra = []
         if moto:
             import tfstest as t
             import mount as m
@@ -151,7 +153,7 @@ class Target:
             self.aws = []
 
     def options(self, cache):
-        return self.aws + ["node=bench", "idle=1", "linger=1", f"cache={cache}"]
+        return self.aws + self.extra + ["node=bench", "idle=1", "linger=1", f"cache={cache}"]
 
     def reset_counts(self):
         if self.proxy:
@@ -406,6 +408,8 @@ def main():
     ap.add_argument("--cold-mb", type=int, default=10)
     ap.add_argument("--only", default=",".join(WORKLOADS),
                     help="comma-separated subset of " + ",".join(WORKLOADS))
+    ap.add_argument("--writeback-cache", action="store_true",
+                    help="mount with -o writeback_cache (kernel writeback cache)")
     ap.add_argument("--verbose", action="store_true", help="print every repetition's times")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     a = ap.parse_args()
@@ -429,6 +433,8 @@ def main():
     tgt = None
     try:
         tgt = Target(base, a.moto)
+        if a.writeback_cache:
+            tgt.extra.append("writeback_cache")
         b = Bench(a, base, tgt)
         for wl in only:
             if wl in ("wal", "rollback"):
@@ -439,6 +445,8 @@ def main():
                 b.cold()
         store = f"S3+DynamoDB on moto ({a.moto}) behind faultproxy" if a.moto else \
             "embedded store (local directory)"
+        if a.writeback_cache:
+            store += ", -o writeback_cache"
         report(b, store)
     finally:
         if tgt:

@@ -10,7 +10,8 @@ daemon's request counters ("fuse requests: ..." at exit), not from timing:
   cache disk), the directory fsync after each journal creation is answered
   by the kernel after the first ENOSYS, and xattr requests stay a few per
   transaction, not one per write;
-- without the writeback cache, closes need no FLUSH (FOPEN_NOFLUSH);
+- without the writeback cache, closes need no FLUSH (FOPEN_NOFLUSH); with
+  -o writeback_cache the kernel merges WAL writes and close flushes;
 - the page cache survives the mount's own writes (no auto_inval_data);
 - no file shows setuid/setgid/sticky bits (what KILLPRIV_V2 relies on).
 """
@@ -59,11 +60,11 @@ def transactions(db, n, wal):
         c.close()
 
 
-def run_phase(base, n, name, wal):
+def run_phase(base, n, name, wal, extra=()):
     """One mount, n transactions on <name>.db, unmount. Returns (rows, counters,
     kernel took KILLPRIV_V2, log)."""
     mp = os.path.join(base, f"mnt-{name}")
-    opts = ["node=n1", "idle=30", "linger=0.2", f"cache={base}/cache-{name}"]
+    opts = ["node=n1", "idle=30", "linger=0.2", f"cache={base}/cache-{name}"] + list(extra)
     with m.Mount(os.path.join(base, "store"), mp, opts) as mnt:
         rows = transactions(os.path.join(mp, f"{name}.db"), n, wal)
     log = mnt.log_text()
@@ -125,6 +126,19 @@ def main():
                  f"transaction at most ({c['xattr']})", c)
             t.ok(c["xattr"] < c["write"] // 2, "rollback: far fewer xattr requests than "
                  f"writes ({c['xattr']} vs {c['write']})", c)
+
+    # ---- WAL with -o writeback_cache: the kernel merges the writes ----------
+    rows, c, took, log = run_phase(base, WAL_TX, "walwb", True, ["writeback_cache"])
+    t.eq(rows, WAL_TX, "WAL, writeback_cache: every transaction committed")
+    t.ok("writeback cache on" in log, "WAL, writeback_cache: the kernel cache is on",
+         log[-2000:])
+    if c:
+        t.diag(f"WAL with writeback_cache, {WAL_TX} transactions: {sum(c.values())} "
+               f"requests {c}")
+        t.ok(c["write"] < WAL_TX // 4, "WAL, writeback_cache: writes merged by the kernel "
+             f"({c['write']} write requests)", c)
+        t.ok(c["flush"] >= 1, "WAL, writeback_cache: close still flushes (errors "
+             "surface there)", c)
 
     # ---- no setuid bits ---------------------------------------------------
     mp = os.path.join(base, "mnt-mode")
