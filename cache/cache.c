@@ -233,7 +233,8 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	pthread_mutex_init(&tc->mu, NULL);
 	pthread_mutex_init(&tc->ic_mu, NULL);
 	pthread_cond_init(&tc->fam_cond, NULL);
-	pthread_cond_init(&tc->work_cond, NULL);
+	pthread_cond_init(&tc->uq.cond, NULL);
+	pthread_cond_init(&tc->lq.cond, NULL);
 	pthread_cond_init(&tc->sched_cond, NULL);
 	if (tc->opt.idle_ms <= 0)
 		tc->opt.idle_ms = 5000;
@@ -418,7 +419,8 @@ void tcache_free(struct tcache *tc)
 	pthread_mutex_destroy(&tc->mu);
 	pthread_mutex_destroy(&tc->ic_mu);
 	pthread_cond_destroy(&tc->fam_cond);
-	pthread_cond_destroy(&tc->work_cond);
+	pthread_cond_destroy(&tc->uq.cond);
+	pthread_cond_destroy(&tc->lq.cond);
 	pthread_cond_destroy(&tc->sched_cond);
 	free(tc->cache_dir);
 	free(tc->node);

@@ -88,7 +88,21 @@ enum job_kind {
 struct job {
 	struct job *next;
 	enum job_kind kind;
-	struct fam *fam; /* NULL for JOB_EVICT */
+	struct fam *fam;   /* NULL for JOB_EVICT */
+	int64_t queued_at; /* mono ms */
+};
+
+/* A job queue and its pool of threads. Uploads (write-back, recovery,
+ * eviction) and lease traffic (renew, release) have one each, so a renewal
+ * never waits behind an upload however long S3 takes. */
+struct jobq {
+	struct job *head, *tail;
+	struct job *prio_tail; /* last renew job: renews go before releases */
+	pthread_cond_t cond;   /* a job is queued, or stopping */
+	pthread_t *thr;	       /* allocated for max threads */
+	int nthr, max;	       /* nthr grows up to max (lease pool only) */
+	int idle;	       /* threads waiting on cond */
+	const char *what;      /* "write-back", "lease" for logs */
 };
 
 struct cat_cache_slot {
@@ -108,19 +122,17 @@ struct tcache {
 
 	pthread_mutex_t mu;	      /* the families table, fam fields, job queue */
 	pthread_cond_t fam_cond;      /* a family finished opening or left the table */
-	pthread_cond_t work_cond;     /* a job is queued, or stopping */
 	pthread_cond_t sched_cond;    /* wake the scheduler */
 	struct fam *tab[FAM_BUCKETS]; /* protected by mu */
 	size_t nfam;		      /* protected by mu */
-	struct job *q_head, *q_tail;  /* protected by mu */
+	struct jobq uq;		      /* uploads; protected by mu (cond, thr: set up once) */
+	struct jobq lq;		      /* lease renew/release; protected by mu */
 	bool stopping;		      /* protected by mu: threads exit */
 	bool shutting_down;	      /* protected by mu: write back now, ignore timers */
 	bool evict_due, evict_busy;   /* protected by mu */
 	int jobs_running;	      /* protected by mu */
 
 	pthread_t sched;
-	pthread_t *workers;
-	int nworkers;
 	bool started;
 
 	pthread_mutex_t ic_mu;			    /* the catalog item cache */

@@ -7,7 +7,15 @@
  * release or recovery job (fam->op_busy) and one renew job (fam->renew_busy)
  * queued or running at a time, so jobs of one family never race each other
  * except a renew alongside a write-back, which the catalog's epoch condition
- * makes harmless. Renew jobs jump the queue so uploads do not starve them. */
+ * makes harmless.
+ *
+ * Lease traffic (renew, release; a renewal is also where a want mark from
+ * another node is seen) has its own queue and threads, apart from the
+ * upload workers: with S3 hanging and every upload worker stuck in a PUT,
+ * renewals still go out and open databases stay writable. The lease queue
+ * runs renewals first, in the order they fell due, then releases; its pool
+ * starts at LEASE_THREADS_MIN and grows (up to LEASE_THREADS_MAX) when the
+ * oldest lease job has waited lease_grow_ms() with every thread busy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +34,9 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define EVICT_BATCH    32
+/* The lease pool: renewals and releases, one catalog call each. */
+#define LEASE_THREADS_MIN 2
+#define LEASE_THREADS_MAX 8
 
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
 {
@@ -366,55 +377,87 @@ void tc_evict(struct tcache *tc)
 	free(rows);
 }
 
-/* ---- queue, workers, scheduler ---------------------------------------- */
+/* ---- queues, workers, scheduler --------------------------------------- */
+
+static int64_t real_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
+{
+	return kind == JOB_RENEW || kind == JOB_RELEASE ? &tc->lq : &tc->uq;
+}
+
+/* tc->mu held. Marks the job's family (or the evictor) free again. */
+static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam)
+{
+	if (fam && kind == JOB_RENEW)
+		fam->renew_busy = false;
+	else if (fam)
+		fam->op_busy = fam->releasing = false;
+	else
+		tc->evict_busy = false;
+}
 
 /* tc->mu held. */
 static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 {
+	struct jobq *q = queue_of(tc, kind);
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
 		/* Try again at the next tick. */
-		if (fam && kind == JOB_RENEW)
-			fam->renew_busy = false;
-		else if (fam)
-			fam->op_busy = fam->releasing = false;
-		else
-			tc->evict_busy = false;
+		job_unbusy(tc, kind, fam);
 		return;
 	}
 	j->kind = kind;
 	j->fam = fam;
+	j->queued_at = real_mono_ms();
 	if (kind == JOB_RENEW) {
-		j->next = tc->q_head;
-		tc->q_head = j;
-		if (!tc->q_tail)
-			tc->q_tail = j;
+		/* Renewals in the order they fell due, all before releases: a
+		 * late renewal refuses writes, a late release costs nothing. */
+		if (q->prio_tail) {
+			j->next = q->prio_tail->next;
+			q->prio_tail->next = j;
+		} else {
+			j->next = q->head;
+			q->head = j;
+		}
+		q->prio_tail = j;
+		if (!j->next)
+			q->tail = j;
 	} else {
-		if (tc->q_tail)
-			tc->q_tail->next = j;
+		if (q->tail)
+			q->tail->next = j;
 		else
-			tc->q_head = j;
-		tc->q_tail = j;
+			q->head = j;
+		q->tail = j;
 	}
-	pthread_cond_signal(&tc->work_cond);
+	pthread_cond_signal(&q->cond);
 }
 
-static void *worker_main(void *arg)
+static void worker_loop(struct tcache *tc, struct jobq *q)
 {
-	struct tcache *tc = arg;
 	struct job *j;
 
 	pthread_mutex_lock(&tc->mu);
 	while (!tc->stopping) {
-		j = tc->q_head;
+		j = q->head;
 		if (!j) {
-			pthread_cond_wait(&tc->work_cond, &tc->mu);
+			q->idle++;
+			pthread_cond_wait(&q->cond, &tc->mu);
+			q->idle--;
 			continue;
 		}
-		tc->q_head = j->next;
-		if (!tc->q_head)
-			tc->q_tail = NULL;
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		if (q->prio_tail == j)
+			q->prio_tail = NULL;
 		tc->jobs_running++;
 		pthread_mutex_unlock(&tc->mu);
 
@@ -428,18 +471,60 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&tc->mu);
 		tc->jobs_running--;
-		if (j->kind == JOB_RENEW)
-			j->fam->renew_busy = false;
-		else if (j->fam)
-			j->fam->op_busy = j->fam->releasing = false;
-		else
-			tc->evict_busy = false;
+		job_unbusy(tc, j->kind, j->fam);
 		free(j);
 		pthread_cond_broadcast(&tc->fam_cond);
 		pthread_cond_signal(&tc->sched_cond);
 	}
 	pthread_mutex_unlock(&tc->mu);
+}
+
+static void *upload_main(void *arg)
+{
+	struct tcache *tc = arg;
+
+	worker_loop(tc, &tc->uq);
 	return NULL;
+}
+
+static void *lease_main(void *arg)
+{
+	struct tcache *tc = arg;
+
+	worker_loop(tc, &tc->lq);
+	return NULL;
+}
+
+/* How long the oldest lease job may wait, every lease thread busy, before
+ * the pool gets one more thread: a twentieth of the ttl leaves most of the
+ * slack between a renewal falling due (ttl/3) and writes being refused
+ * (ttl - ttl/5) to the renewal itself. */
+static int64_t lease_grow_ms(struct tcache *tc)
+{
+	int64_t ms = tc->opt.lease_ttl_ms / 20;
+
+	return ms < 100 ? 100 : ms;
+}
+
+/* tc->mu held. A slow catalog (throttling, retries) or many leases falling
+ * due at once back the lease queue up: add a thread, up to the cap. Threads
+ * are never taken away before sched_stop; the cap bounds them. */
+static void lease_pool_grow(struct tcache *tc)
+{
+	struct jobq *q = &tc->lq;
+	int rc;
+
+	if (!q->head || q->idle > 0 || q->nthr >= q->max ||
+	    real_mono_ms() - q->head->queued_at < lease_grow_ms(tc))
+		return;
+	rc = pthread_create(&q->thr[q->nthr], NULL, lease_main, tc);
+	if (rc) {
+		log_warn("cannot start lease thread %d: %s", q->nthr + 1, strerror(rc));
+		q->max = q->nthr;
+		return;
+	}
+	q->nthr++;
+	log_info("lease renewals are waiting: %d lease threads now", q->nthr);
 }
 
 /* Decides what one family needs. tc->mu held; may free fam. */
@@ -528,6 +613,7 @@ static void *sched_main(void *arg)
 			tc->evict_busy = true;
 			enqueue(tc, JOB_EVICT, NULL);
 		}
+		lease_pool_grow(tc);
 		{
 			struct timespec ts;
 
@@ -547,34 +633,71 @@ void sched_wake(struct tcache *tc)
 	pthread_cond_signal(&tc->sched_cond);
 }
 
-int sched_start(struct tcache *tc)
+/* Starts n threads of q (tc->mu not held, no scheduler yet). */
+static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(*fn)(void *))
 {
-	int i, rc;
+	int rc = 0;
 
-	tc->workers = calloc((size_t)tc->opt.upload_workers, sizeof(pthread_t));
-	if (!tc->workers)
-		return -ENOMEM;
-	tc->stopping = false;
-	for (i = 0; i < tc->opt.upload_workers; i++) {
-		rc = pthread_create(&tc->workers[i], NULL, worker_main, tc);
+	q->thr = calloc((size_t)max, sizeof(pthread_t));
+	if (!q->thr)
+		return ENOMEM;
+	q->max = max;
+	while (q->nthr < n) {
+		rc = pthread_create(&q->thr[q->nthr], NULL, fn, tc);
 		if (rc) {
-			log_err("cannot start a write-back worker: %s", strerror(rc));
+			log_err("cannot start a %s thread: %s", q->what, strerror(rc));
 			break;
 		}
-		tc->nworkers++;
+		q->nthr++;
 	}
-	rc = tc->nworkers ? pthread_create(&tc->sched, NULL, sched_main, tc) : EAGAIN;
+	return q->nthr ? 0 : rc ? rc : EAGAIN;
+}
+
+/* Joins the threads of q (stopping set), drops what is still queued. */
+static void pool_stop(struct tcache *tc, struct jobq *q)
+{
+	struct job *j;
+	int i, n;
+
+	pthread_mutex_lock(&tc->mu);
+	n = q->nthr; /* the scheduler, which grows it, has stopped */
+	pthread_mutex_unlock(&tc->mu);
+	for (i = 0; i < n; i++)
+		pthread_join(q->thr[i], NULL);
+	pthread_mutex_lock(&tc->mu);
+	while ((j = q->head)) {
+		q->head = j->next;
+		job_unbusy(tc, j->kind, j->fam);
+		free(j);
+	}
+	q->tail = q->prio_tail = NULL;
+	q->nthr = q->max = q->idle = 0;
+	pthread_mutex_unlock(&tc->mu);
+	free(q->thr);
+	q->thr = NULL;
+}
+
+int sched_start(struct tcache *tc)
+{
+	int rc;
+
+	tc->stopping = false;
+	tc->uq.what = "write-back";
+	tc->lq.what = "lease";
+	rc = pool_start(tc, &tc->uq, tc->opt.upload_workers, tc->opt.upload_workers, upload_main);
+	if (!rc)
+		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX, lease_main);
+	if (!rc)
+		rc = pthread_create(&tc->sched, NULL, sched_main, tc);
 	if (rc) {
 		log_err("cannot start the scheduler: %s", strerror(rc));
 		pthread_mutex_lock(&tc->mu);
 		tc->stopping = true;
-		pthread_cond_broadcast(&tc->work_cond);
+		pthread_cond_broadcast(&tc->uq.cond);
+		pthread_cond_broadcast(&tc->lq.cond);
 		pthread_mutex_unlock(&tc->mu);
-		for (i = 0; i < tc->nworkers; i++)
-			pthread_join(tc->workers[i], NULL);
-		tc->nworkers = 0;
-		free(tc->workers);
-		tc->workers = NULL;
+		pool_stop(tc, &tc->uq);
+		pool_stop(tc, &tc->lq);
 		return -rc;
 	}
 	tc->started = true;
@@ -583,33 +706,19 @@ int sched_start(struct tcache *tc)
 
 void sched_stop(struct tcache *tc)
 {
-	struct job *j;
-	int i;
-
 	if (!tc->started)
 		return;
 	pthread_mutex_lock(&tc->mu);
 	tc->stopping = true;
-	pthread_cond_broadcast(&tc->work_cond);
+	pthread_cond_broadcast(&tc->uq.cond);
+	pthread_cond_broadcast(&tc->lq.cond);
 	pthread_cond_broadcast(&tc->sched_cond);
 	pthread_mutex_unlock(&tc->mu);
 	pthread_join(tc->sched, NULL);
-	for (i = 0; i < tc->nworkers; i++)
-		pthread_join(tc->workers[i], NULL);
+	pool_stop(tc, &tc->uq);
+	pool_stop(tc, &tc->lq);
 	pthread_mutex_lock(&tc->mu);
-	while ((j = tc->q_head)) {
-		tc->q_head = j->next;
-		if (j->kind == JOB_RENEW)
-			j->fam->renew_busy = false;
-		else if (j->fam)
-			j->fam->op_busy = j->fam->releasing = false;
-		free(j);
-	}
-	tc->q_tail = NULL;
 	tc->evict_busy = false;
 	pthread_mutex_unlock(&tc->mu);
-	free(tc->workers);
-	tc->workers = NULL;
-	tc->nworkers = 0;
 	tc->started = false;
 }
