@@ -104,12 +104,28 @@ int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t
  * side file removes the local file. */
 int tcache_unlink(struct tcache *tc, const char *id, const char *suffix);
 
-/* Streams every live database name ("<id>.db") page by page from the
- * catalog, merged with this node's uncommitted ones and its side files,
- * each once. st may be NULL when not known cheaply. A non-zero cb return
- * stops the listing. */
-int tcache_readdir(struct tcache *tc,
-		   int (*cb)(void *arg, const char *name, const struct stat *st), void *arg);
+/* A directory listing in progress, read page by page: first this node's
+ * uncommitted databases and side files, then one catalog page per call,
+ * skipping tombstones, never-committed items and names already listed
+ * locally; each name once. It holds the local names and the catalog's
+ * continuation token, never more than one page of items. Not thread-safe:
+ * one caller at a time per tdir (different tdirs run concurrently). */
+struct tdir;
+
+/* Starts a listing (reads the local state; no catalog request yet). */
+int tcache_readdir_open(struct tcache *tc, struct tdir **out);
+/* Lists the next page through cb (st may be NULL when not known cheaply;
+ * a page may list nothing). Returns 1 while more pages may follow, 0 at
+ * the end, or a negative errno (the listing is then over). A non-zero cb
+ * return ends the listing: the rest is not listed, later calls return 0. */
+int tcache_readdir_next(struct tdir *d,
+			int (*cb)(void *arg, const char *name, const struct stat *st), void *arg);
+void tcache_readdir_close(struct tdir *d);
+
+/* The whole listing in one call (open, next until the end, close). A
+ * non-zero cb return stops it and is returned. */
+int tcache_readdir(struct tcache *tc, int (*cb)(void *arg, const char *name, const struct stat *st),
+		   void *arg);
 
 /* Extended attributes: user.tenantfs.owner, .epoch, .gen, .hash, .dirty,
  * .quarantine. getxattr semantics: size 0 asks for the length. */
