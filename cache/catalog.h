@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CAT_ID_MAX 128
+#define CAT_ID_MAX   128
 #define CAT_NODE_MAX 128
-#define CAT_HASH_HEX 32  /* XXH3-128 as 32 lower-case hex digits */
+#define CAT_HASH_HEX 32 /* XXH3-128 as 32 lower-case hex digits */
 #define CAT_HIST_MAX 8
 
 struct cat_hist {
@@ -23,24 +23,24 @@ struct cat_hist {
 struct cat_item {
 	char id[CAT_ID_MAX + 1];
 	char owner[CAT_NODE_MAX + 1]; /* "" when nobody holds the lease */
-	int64_t expires_ms;           /* lease deadline, wall clock ms */
-	uint64_t epoch;               /* fencing token, +1 at every acquisition */
-	uint64_t gen;                 /* commit counter, 0 = never committed */
+	int64_t expires_ms;	      /* lease deadline, wall clock ms */
+	uint64_t epoch;		      /* fencing token, +1 at every acquisition */
+	uint64_t gen;		      /* commit counter, 0 = never committed */
 	char hash[CAT_HASH_HEX + 1];  /* XXH3-128 hex of the committed bytes, "" if gen 0 */
 	uint64_t size;
 	int64_t mtime_ms;
-	int64_t deleted_ms;           /* tombstone time, 0 = live */
-	char want[CAT_NODE_MAX + 1];  /* node asking the owner to hand over, "" if none */
+	int64_t deleted_ms;	     /* tombstone time, 0 = live */
+	char want[CAT_NODE_MAX + 1]; /* node asking the owner to hand over, "" if none */
 	int n_hist;
 	struct cat_hist hist[CAT_HIST_MAX];
 };
 
 struct cat_commit {
-	uint64_t new_gen;             /* base_gen + 1 */
+	uint64_t new_gen; /* base_gen + 1 */
 	const char *hash;
 	uint64_t size;
 	int64_t mtime_ms;
-	bool deleted;                 /* tombstone instead of a version */
+	bool deleted; /* tombstone instead of a version */
 };
 
 struct catalog;

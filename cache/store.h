@@ -32,7 +32,8 @@ struct store_ops {
 	 * cb is called for each key; a non-zero return stops the listing and
 	 * is returned. */
 	int (*list)(struct store *s, const char *prefix, char **token,
-		    int (*cb)(void *arg, const char *key, const struct store_info *info), void *arg);
+		    int (*cb)(void *arg, const char *key, const struct store_info *info),
+		    void *arg);
 	/* Checks the store is there and usable (bucket exists, directory
 	 * writable): used at mount and by `tenantfs init`. */
 	int (*check)(struct store *s);

@@ -23,13 +23,13 @@ void aws_creds_clear(struct aws_creds *c);
 struct cred_provider;
 
 struct cred_options {
-	const char *profile;          /* NULL: AWS_PROFILE, then "default" */
-	const char *access_key;       /* explicit static credentials, used first when set */
+	const char *profile;	/* NULL: AWS_PROFILE, then "default" */
+	const char *access_key; /* explicit static credentials, used first when set */
 	const char *secret_key;
 	const char *session_token;
-	int disable_imds;             /* skip EC2 instance metadata (tests, laptops) */
-	const char *imds_endpoint;    /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254 */
-	int64_t (*now_ms)(void);      /* wall clock, injectable; NULL: real clock */
+	int disable_imds;	   /* skip EC2 instance metadata (tests, laptops) */
+	const char *imds_endpoint; /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or 169.254.169.254 */
+	int64_t (*now_ms)(void);   /* wall clock, injectable; NULL: real clock */
 };
 
 /* Builds the default chain. Never fails for an empty chain: the first
@@ -61,7 +61,6 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
  * else the AWS default (https://s3.<region>.amazonaws.com,
  * https://dynamodb.<region>.amazonaws.com). Malloc'ed strings. */
 char *aws_resolve_region(const char *explicit_region, const char *profile);
-char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint,
-			   const char *region);
+char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint, const char *region);
 
 #endif

@@ -20,13 +20,13 @@ struct http_response; /* used by http_request.classify before its definition */
 struct http_options {
 	long connect_timeout_ms;   /* default 3000 */
 	long request_timeout_ms;   /* one attempt, default 30000 (scaled up for large bodies) */
-	long retry_budget_ms;      /* no retry starts past it but the 2nd, default 20000 */
-	int max_attempts;          /* default 6 */
-	long backoff_base_ms;      /* default 100; delay = rand(0, min(cap, base * 2^n)) */
-	long backoff_cap_ms;       /* default 5000 */
-	size_t max_body;           /* cap on a response body read into memory, default 8 MiB */
-	int max_connections;       /* idle connections kept, default 16 */
-	const char *ca_file;       /* extra CA bundle (loopback TLS tests); NULL: system */
+	long retry_budget_ms;	   /* no retry starts past it but the 2nd, default 20000 */
+	int max_attempts;	   /* default 6 */
+	long backoff_base_ms;	   /* default 100; delay = rand(0, min(cap, base * 2^n)) */
+	long backoff_cap_ms;	   /* default 5000 */
+	size_t max_body;	   /* cap on a response body read into memory, default 8 MiB */
+	int max_connections;	   /* idle connections kept, default 16 */
+	const char *ca_file;	   /* extra CA bundle (loopback TLS tests); NULL: system */
 	int64_t (*now_ms)(void);   /* wall clock for signing, injectable; NULL: real clock */
 	void (*sleep_ms)(long ms); /* backoff sleep, injectable; NULL: real */
 };
@@ -43,25 +43,25 @@ struct http_header {
 };
 
 struct http_request {
-	const char *method;           /* "GET", "PUT", "POST", "HEAD", "DELETE" */
-	const char *url;              /* scheme://host[:port]/path?query, path already URI-encoded */
+	const char *method; /* "GET", "PUT", "POST", "HEAD", "DELETE" */
+	const char *url;    /* scheme://host[:port]/path?query, path already URI-encoded */
 	const struct http_header *headers; /* extra headers, signed too */
 	size_t n_headers;
 	/* Body: either memory or a range of a file, never both. */
 	const void *body;
 	size_t body_len;
-	int body_fd;                  /* -1 when not from a file; read with pread */
+	int body_fd; /* -1 when not from a file; read with pread */
 	off_t body_off;
 	uint64_t body_file_len;
-	const char *payload_hash;     /* hex sha256 of the body if the caller has it; NULL: computed */
+	const char *payload_hash; /* hex sha256 of the body if the caller has it; NULL: computed */
 	/* Signing; service NULL means unsigned. */
-	const char *service;          /* "s3" or "dynamodb" */
+	const char *service; /* "s3" or "dynamodb" */
 	const char *region;
 	/* Response body: into resp->body (capped) unless out_fd >= 0, then
 	 * written at out_off onwards with pwrite (and truncated back on retry). */
 	int out_fd;
 	off_t out_off;
-	int no_retry;                 /* one attempt only */
+	int no_retry; /* one attempt only */
 	/* Optional: refines the status of a non-2xx reply from its body (S3
 	 * XML <Code>, DynamoDB JSON __type) so that e.g. a 400
 	 * ThrottlingException is retried and a 404 NoSuchBucket is told apart.
@@ -71,14 +71,14 @@ struct http_request {
 };
 
 struct http_response {
-	long status;                  /* HTTP status of the last attempt, 0 if none */
-	char *body;                   /* NUL-terminated, malloc'ed, may be NULL */
+	long status; /* HTTP status of the last attempt, 0 if none */
+	char *body;  /* NUL-terminated, malloc'ed, may be NULL */
 	size_t body_len;
-	struct http_header *headers;  /* response headers, names lower-cased */
+	struct http_header *headers; /* response headers, names lower-cased */
 	size_t n_headers;
-	uint64_t bytes_written;       /* to out_fd */
+	uint64_t bytes_written; /* to out_fd */
 	int attempts;
-	char error[256];              /* what went wrong, for log lines; no secrets */
+	char error[256]; /* what went wrong, for log lines; no secrets */
 };
 
 /* Initialise a request with body_fd = out_fd = -1 and everything else 0. */

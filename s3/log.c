@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int log_level = LOG_INFO;    /* read without the lock: a stale value is harmless */
-static int log_syslog;              /* protected by log_lock */
-static int log_extra_fd = -1;       /* protected by log_lock */
+static int log_level = LOG_INFO; /* read without the lock: a stale value is harmless */
+static int log_syslog;		 /* protected by log_lock */
+static int log_extra_fd = -1;	 /* protected by log_lock */
 
-static const char *const level_names[] = {"emerg", "alert", "crit", "error",
+static const char *const level_names[] = {"emerg",   "alert",  "crit", "error",
 					  "warning", "notice", "info", "debug"};
 
 void tfs_log_set_level(int level)
@@ -58,10 +58,10 @@ void tfs_vlog(int level, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tenantfs[%d] %s: %s\n",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(),
-		     level_names[level & 7], msg);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tenantfs[%d] %s: %s\n",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, (int)getpid(), level_names[level & 7], msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line))

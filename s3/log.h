@@ -20,14 +20,14 @@ void tfs_log_set_fd(int fd);
 void tfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tfs_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-#define log_err(...) tfs_log(LOG_ERR, __VA_ARGS__)
-#define log_warn(...) tfs_log(LOG_WARNING, __VA_ARGS__)
+#define log_err(...)	tfs_log(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	tfs_log(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) tfs_log(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...) tfs_log(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                                           \
-	do {                                                                     \
-		if (tfs_log_level() >= LOG_DEBUG)                                \
-			tfs_log(LOG_DEBUG, __VA_ARGS__);                         \
+#define log_info(...)	tfs_log(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                   \
+	do {                                             \
+		if (tfs_log_level() >= LOG_DEBUG)        \
+			tfs_log(LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif

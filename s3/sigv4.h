@@ -16,15 +16,15 @@ struct sigv4_header {
 };
 
 struct sigv4_request {
-	const char *method;       /* "GET", "PUT", ... */
-	const char *path;         /* the path as sent on the wire, already URI-encoded */
-	const char *query;        /* the raw query string as sent, without '?', or NULL */
+	const char *method;		    /* "GET", "PUT", ... */
+	const char *path;		    /* the path as sent on the wire, already URI-encoded */
+	const char *query;		    /* the raw query string as sent, without '?', or NULL */
 	const struct sigv4_header *headers; /* must include host; see sigv4_sign() */
 	size_t n_headers;
 	const char *payload_hash; /* lower-case hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-	const char *region;       /* "us-east-1" */
-	const char *service;      /* "s3", "dynamodb" */
-	time_t when;              /* request time, UTC seconds */
+	const char *region;	  /* "us-east-1" */
+	const char *service;	  /* "s3", "dynamodb" */
+	time_t when;		  /* request time, UTC seconds */
 };
 
 struct sigv4_creds {
@@ -58,8 +58,8 @@ char *sigv4_canonical_request(const struct sigv4_request *req, char **signed_hea
 char *sigv4_string_to_sign(const struct sigv4_request *req, const char *canonical_request);
 
 /* The 32-byte signing key HMAC chain: kDate, kRegion, kService, kSigning. */
-void sigv4_signing_key(const char *secret_key, time_t when, const char *region,
-		       const char *service, unsigned char key[32]);
+void sigv4_signing_key(const char *secret_key, time_t when, const char *region, const char *service,
+		       unsigned char key[32]);
 
 /* Lower-case hex signature of string_to_sign under key (65 bytes buf). */
 void sigv4_signature(const unsigned char key[32], const char *string_to_sign, char hex[65]);
