@@ -30,6 +30,7 @@ struct mem_store {
 	int n;				 /* protected by mu */
 	atomic_int puts, gets, heads;
 	atomic_int fail_put; /* > 0: the next puts fail with -EIO */
+	atomic_int hold_put; /* != 0: puts hang (up to 60 s) until it is 0: a stuck S3 */
 };
 
 static struct mem_obj *mem_find(struct mem_store *m, const char *key)
@@ -51,6 +52,8 @@ static int mem_put(struct store *s, const char *key, int fd, uint64_t size, cons
 	int rc = 0;
 
 	atomic_fetch_add(&m->puts, 1);
+	for (int i = 0; i < 6000 && atomic_load(&m->hold_put); i++)
+		usleep(10000);
 	if (atomic_load(&m->fail_put) > 0) {
 		atomic_fetch_sub(&m->fail_put, 1);
 		return -EIO;

@@ -922,6 +922,90 @@ static void test_two_nodes(void)
 	env_free(&e);
 }
 
+/* Every write-back worker stuck in a PUT that does not return: renewals and
+ * releases still go out (their own threads), the open database stays
+ * writable past several lease lengths, and everything is written back once
+ * the store answers again. */
+static void test_renew_while_uploads_hang(void)
+{
+	struct env e;
+	struct tcache_options oa, ob;
+	struct tcache *a, *b;
+	struct cat_item it, held;
+	struct tfile *f = NULL, *g;
+	unsigned char *db;
+	char id[16];
+	size_t len;
+	int i, k, renews, rounds_ok = 0, writes_ok = 0;
+
+	env_init(&e, "hang");
+	opts(&oa, dirname_of("hang-a"), "node-a");
+	oa.lease_ttl_ms = 3000; /* renewal due every 1000 ms, writes refused 2400 ms after */
+	opts(&ob, dirname_of("hang-b"), "node-b");
+	a = mk(&e, &oa, true);
+	b = mk(&e, &ob, true);
+	db = make_db("hang.src", 3, &len);
+	TAP_OK(write_file(a, "rel", "", db, len, O_CREAT) == 0 &&
+		   wait_item(&e, "rel", 1, &it, 5000) && wait_released(&e, "rel", 5000),
+	       "hang: rel published and released before the store hangs");
+	TAP_OK(tcache_open(a, "hold", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, db, len, 0) == (ssize_t)len,
+	       "hang: hold is open and written");
+	memset(&held, 0, sizeof(held));
+	e.wc->in->ops->get(e.wc->in, "hold", &held);
+
+	atomic_store(&e.ms->hold_put, 1);
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "up%d", i);
+		write_file(a, id, "", db, len, O_CREAT);
+	}
+	for (i = 0; i < 500 && atomic_load(&e.ms->puts) < oa.upload_workers; i++)
+		sleep_ms(10);
+	TAP_OK(atomic_load(&e.ms->puts) >= oa.upload_workers,
+	       "hang: every write-back worker is stuck in a PUT");
+
+	/* Five lease lengths on the forced clock, one renewal period at a time. */
+	for (k = 0; k < 15 && f; k++) {
+		renews = atomic_load(&e.wc->renews);
+		advance(oa.lease_ttl_ms / 3 + 10);
+		for (i = 0; i < 500 && atomic_load(&e.wc->renews) == renews; i++)
+			sleep_ms(10);
+		rounds_ok += atomic_load(&e.wc->renews) > renews;
+		writes_ok += tfile_write(f, db, len, 0) == (ssize_t)len;
+	}
+	TAP_OK(rounds_ok == 15, "hang: hold renewed every period while the uploads hang (%d/15)",
+	       rounds_ok);
+	TAP_OK(writes_ok == 15, "hang: every write to hold accepted (%d/15)", writes_ok);
+	TAP_OK(tcache_open(b, "hold", "", O_RDWR, 0, &g, NULL) == -EBUSY,
+	       "hang: another node gets -EBUSY for hold");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 && !strcmp(it.owner, "node-a") &&
+		   it.epoch == held.epoch,
+	       "hang: hold keeps its owner and epoch");
+
+	/* A release is lease traffic too: it does not wait for the uploads. */
+	TAP_OK(tcache_open(a, "rel", "", O_RDWR, 0, &g, NULL) == 0,
+	       "hang: rel opened again (lease taken)");
+	tfile_close(g);
+	TAP_OK(wait_released(&e, "rel", 5000), "hang: rel released while the uploads hang");
+	TAP_OK(atomic_load(&e.ms->puts) <= oa.upload_workers + 1,
+	       "hang: no write-back got through meanwhile (the store really hung)");
+
+	atomic_store(&e.ms->hold_put, 0);
+	tfile_close(f);
+	TAP_OK(tcache_shutdown(a) == 0, "hang: a writes everything back once the store answers");
+	for (i = 0, k = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "up%d", i);
+		k += e.wc->in->ops->get(e.wc->in, id, &it) == 0 && it.gen == 1;
+	}
+	TAP_OK(k == 4 && e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 && it.gen >= 1,
+	       "hang: every database committed");
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+	free(db);
+	env_free(&e);
+}
+
 static int find_key(void *arg, const char *key, const struct store_info *info)
 {
 	snprintf(arg, 300, "%s", key);
@@ -1127,6 +1211,7 @@ int main(void)
 	test_eviction();
 	test_unlink_readdir();
 	test_two_nodes();
+	test_renew_while_uploads_hang();
 	test_keys_and_local_store();
 	test_write_race();
 	if (!tap_failed) {
