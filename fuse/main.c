@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "fuse/admin.h"
 #include "fuse/fs.h"
 #include "fuse/kio.h"
 #include "fuse/options.h"
@@ -196,6 +197,8 @@ int main(int argc, char *argv[])
 	int rc;
 
 	fuse_set_log_func(fuse_log_to_tfs);
+	if (argc > 1 && tfs_admin_command(argv[1]))
+		return tfs_admin_main(argc, argv);
 	if (tfs_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tenantfs: %s\n", err);
 		return 1;

@@ -1,0 +1,667 @@
+/* Snapshot manifests and restore: the time cut over the catalog's history,
+ * the manifest written as one JSON document streamed entry by entry (every
+ * value encoded by jansson), and a restore as an ordinary leased commit of
+ * a version that is already in the store. */
+#include "cache/snapshot_manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cache/cache.h"
+#include "cache/hash.h"
+#include "s3/log.h"
+
+/* ---- names, keys and times ---------------------------------------------- */
+
+bool snapm_valid_name(const char *name)
+{
+	size_t n;
+
+	if (!name || name[0] == '.' || name[0] == '-')
+		return false;
+	n = strnlen(name, SNAP_NAME_MAX + 1);
+	if (n == 0 || n > SNAP_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void utc_parts(int64_t ms, struct tm *tm, int *frac)
+{
+	time_t sec = (time_t)(ms / 1000);
+
+	*frac = (int)(ms % 1000);
+	if (*frac < 0) {
+		*frac += 1000;
+		sec--;
+	}
+	gmtime_r(&sec, tm);
+}
+
+void snapm_default_name(int64_t ms, char *buf, size_t cap)
+{
+	struct tm tm;
+	int frac;
+
+	utc_parts(ms, &tm, &frac);
+	snprintf(buf, cap, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+void snapm_format_time(int64_t ms, char *buf, size_t cap)
+{
+	struct tm tm;
+	int frac;
+
+	utc_parts(ms, &tm, &frac);
+	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+/* ".123" or "" after whole seconds: milliseconds, or -1. */
+static int parse_frac(const char *p, const char **end)
+{
+	int ms = 0, digits = 0;
+
+	*end = p;
+	if (*p != '.')
+		return 0;
+	p++;
+	while (*p >= '0' && *p <= '9' && digits < 3) {
+		ms = ms * 10 + (*p - '0');
+		digits++;
+		p++;
+	}
+	if (digits == 0)
+		return -1;
+	while (digits++ < 3)
+		ms *= 10;
+	*end = p;
+	return ms;
+}
+
+int snapm_parse_time(const char *s, int64_t *ms)
+{
+	const char *end;
+	int frac;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '@') {
+		char *e;
+		long long sec;
+
+		if (!(s[1] >= '0' && s[1] <= '9'))
+			return -EINVAL;
+		errno = 0;
+		sec = strtoll(s + 1, &e, 10);
+		if (errno || sec > 100000000000LL)
+			return -EINVAL;
+		frac = parse_frac(e, &end);
+		if (frac < 0 || *end)
+			return -EINVAL;
+		*ms = (int64_t)sec * 1000 + frac;
+		return 0;
+	} else {
+		struct tm tm;
+		const char *p;
+		time_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!p)
+			return -EINVAL;
+		frac = parse_frac(p, &end);
+		if (frac < 0 || strcmp(end, "Z") != 0)
+			return -EINVAL;
+		t = timegm(&tm);
+		if (t == (time_t)-1)
+			return -EINVAL;
+		*ms = (int64_t)t * 1000 + frac;
+		return 0;
+	}
+}
+
+static int key_join(char *buf, size_t cap, const char *prefix, const char *a, const char *b,
+		    const char *c)
+{
+	int n = snprintf(buf, cap, "%s%s%s/%s%s", prefix, prefix[0] ? "/" : "", a, b, c);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
+		      size_t cap)
+{
+	char shard[8] = "";
+	int n;
+
+	/* The engine's tc_key(): same shard, same order. */
+	if (l->shard_keys)
+		snprintf(shard, sizeof(shard), "%02x/",
+			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
+	n = snprintf(buf, cap, "%s%s%s%s/%s.db", l->prefix, l->prefix[0] ? "/" : "", shard, id,
+		     hash);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap)
+{
+	return key_join(buf, cap, prefix, SNAP_DIR, name, ".json");
+}
+
+/* ---- the time cut ------------------------------------------------------- */
+
+static void fill(struct snapm_entry *out, const char *id, uint64_t gen, const char *hash,
+		 uint64_t size, int64_t mtime_ms)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	out->gen = gen;
+	snprintf(out->hash, sizeof(out->hash), "%s", hash);
+	out->size = size;
+	out->mtime_ms = mtime_ms;
+}
+
+/* hist[i] is a tombstone: a never-committed one has no hash, any other
+ * repeats the hash before it (history stays readable), which a write-back
+ * never does. A restore or a re-create with the same bytes right after a
+ * tombstone looks alike: it is taken for the tombstone. */
+static bool hist_tombstone(const struct cat_item *it, int i)
+{
+	if (!it->hist[i].hash[0])
+		return true;
+	return i > 0 && strcmp(it->hist[i - 1].hash, it->hist[i].hash) == 0;
+}
+
+int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_entry *out,
+		     bool *need_size)
+{
+	int i;
+
+	*need_size = false;
+	if (it->gen == 0 || !it->hash[0])
+		return 0;
+	if (it->mtime_ms <= cut_ms) {
+		/* The current version (or tombstone) predates the cut. */
+		if (it->deleted_ms)
+			return 0;
+		fill(out, it->id, it->gen, it->hash, it->size, it->mtime_ms);
+		return 1;
+	}
+	/* Committed after the cut: the newest earlier commit in the history. */
+	for (i = it->n_hist - 1; i >= 0; i--)
+		if (it->hist[i].time_ms <= cut_ms)
+			break;
+	if (i >= 0) {
+		if (hist_tombstone(it, i))
+			return 0;
+		fill(out, it->id, it->hist[i].gen, it->hist[i].hash, 0, it->hist[i].time_ms);
+		*need_size = it->hist[i].gen != it->gen;
+		if (!*need_size)
+			out->size = it->size;
+		return 1;
+	}
+	if (it->n_hist == 0) {
+		/* No history at all (an item written before hist existed):
+		 * the current version is all there is. */
+		if (it->deleted_ms)
+			return 0;
+		fill(out, it->id, it->gen, it->hash, it->size, it->mtime_ms);
+		out->short_hist = true;
+		return 1;
+	}
+	/* Every known commit is newer than the cut. A first commit there
+	 * means the database did not exist yet. */
+	if (it->hist[0].gen <= 1 || !it->hist[0].hash[0])
+		return 0;
+	fill(out, it->id, it->hist[0].gen, it->hist[0].hash, 0, it->hist[0].time_ms);
+	*need_size = it->hist[0].gen != it->gen;
+	if (!*need_size)
+		out->size = it->size;
+	out->short_hist = true;
+	return 1;
+}
+
+/* ---- writing a manifest ------------------------------------------------- */
+
+/* The manifest is one JSON object whose "databases" array is written one
+ * element per line as the scan goes, so a million databases never sit in
+ * memory. Only the constant ASCII keys and the punctuation between values
+ * are written here; every value is encoded by jansson. */
+static int put_value(FILE *f, const char *lead, json_t *v)
+{
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (fputs(lead, f) == EOF ||
+	    json_dumpf(v, f, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII) != 0)
+		rc = -EIO;
+	json_decref(v);
+	return rc;
+}
+
+static json_t *entry_json(const struct snapm_entry *e)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (json_object_set_new(o, "id", json_string(e->id)) ||
+	    json_object_set_new(o, "gen", json_integer((json_int_t)e->gen)) ||
+	    json_object_set_new(o, "hash", json_string(e->hash)) ||
+	    json_object_set_new(o, "size", json_integer((json_int_t)e->size)) ||
+	    json_object_set_new(o, "mtime_ms", json_integer(e->mtime_ms)) ||
+	    (e->short_hist && json_object_set_new(o, "short_history", json_true()))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+struct take_ctx {
+	struct store *s;
+	const struct snapm_layout *l;
+	int64_t cut_ms;
+	FILE *f;
+	struct snapm_take_result *res;
+	int err;
+};
+
+static int take_item(void *arg, const struct cat_item *it)
+{
+	struct take_ctx *t = arg;
+	struct snapm_entry e;
+	bool need_size;
+	int rc;
+
+	t->res->scanned++;
+	if (snapm_version_at(it, t->cut_ms, &e, &need_size) == 0)
+		return 0;
+	if (need_size) {
+		struct store_info info;
+		char key[1024];
+
+		rc = snapm_version_key(t->l, e.id, e.hash, key, sizeof(key));
+		if (rc == 0)
+			rc = t->s->ops->head(t->s, key, &info);
+		if (rc < 0) {
+			log_err("cannot snapshot %s: version gen %llu (%s) is not readable in the "
+				"store: %s",
+				e.id, (unsigned long long)e.gen, key, strerror(-rc));
+			t->err = rc == -ENOENT ? -EIO : rc;
+			return t->err;
+		}
+		e.size = info.size;
+	}
+	if (e.short_hist) {
+		t->res->flagged++;
+		log_warn("snapshot: the history of %s does not reach back to the cut; listed at "
+			 "its oldest known version, gen %llu",
+			 e.id, (unsigned long long)e.gen);
+	}
+	rc = put_value(t->f, t->res->count ? ",\n" : "\n", entry_json(&e));
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot write the manifest entry of %s: %s", e.id,
+			strerror(-rc));
+		t->err = rc;
+		return rc;
+	}
+	t->res->count++;
+	return 0;
+}
+
+static FILE *temp_file(const char *tmpdir, const char *what, char *path, size_t cap, int *fd)
+{
+	FILE *f;
+
+	snprintf(path, cap, "%s/tenantfs-%s.XXXXXX", tmpdir, what);
+	*fd = mkostemp(path, O_CLOEXEC);
+	if (*fd < 0) {
+		log_err("cannot create a temp file in %s: %s", tmpdir, strerror(errno));
+		return NULL;
+	}
+	unlink(path); /* nothing to clean up later, whatever happens */
+	f = fdopen(dup(*fd), "w+");
+	if (!f) {
+		log_err("cannot create a temp file in %s: %s", tmpdir, strerror(errno));
+		close(*fd);
+		*fd = -1;
+	}
+	return f;
+}
+
+int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res)
+{
+	struct take_ctx t = {.s = s, .l = l, .cut_ms = cut_ms, .res = res};
+	char key[1024], path[4096], when[32], hash[CAT_HASH_HEX + 1];
+	struct store_info info;
+	char *token = NULL;
+	uint64_t size;
+	int fd = -1, rc;
+	long pages = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!snapm_valid_name(name)) {
+		log_err("cannot snapshot: invalid name '%s' (1-128 of A-Z a-z 0-9 . _ -)", name);
+		return -EINVAL;
+	}
+	rc = snapm_manifest_key(l->prefix, name, key, sizeof(key));
+	if (rc < 0)
+		return rc;
+	/* Named snapshots are never overwritten (a put of an existing key
+	 * could be skipped or replace it, depending on the back end). */
+	rc = s->ops->head(s, key, &info);
+	if (rc == 0) {
+		log_err("cannot snapshot: a snapshot named '%s' exists already (%s)", name, key);
+		return -EEXIST;
+	}
+	if (rc != -ENOENT)
+		return rc;
+
+	t.f = temp_file(tmpdir, "snapshot", path, sizeof(path), &fd);
+	if (!t.f)
+		return -EIO;
+	snapm_format_time(cut_ms, when, sizeof(when));
+	rc = put_value(t.f, "{\"format\":", json_string(SNAP_FORMAT));
+	if (!rc)
+		rc = put_value(t.f, ",\"name\":", json_string(name));
+	if (!rc)
+		rc = put_value(t.f, ",\"cut_ms\":", json_integer(cut_ms));
+	if (!rc)
+		rc = put_value(t.f, ",\"cut\":", json_string(when));
+	if (!rc && fputs(",\"databases\":[", t.f) == EOF)
+		rc = -EIO;
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	do {
+		rc = c->ops->scan(c, &token, take_item, &t);
+		pages++;
+		if (rc < 0) {
+			if (!t.err)
+				log_err("cannot snapshot: catalog scan (page %ld): %s", pages,
+					strerror(-rc));
+			goto out;
+		}
+	} while (token);
+	if (fputs("\n]", t.f) == EOF)
+		rc = -EIO;
+	if (!rc)
+		rc = put_value(t.f, ",\"count\":", json_integer((json_int_t)res->count));
+	if (!rc)
+		rc = put_value(t.f, ",\"short_history\":", json_integer((json_int_t)res->flagged));
+	if (!rc && (fputs("}\n", t.f) == EOF || fflush(t.f) != 0))
+		rc = -EIO;
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	rc = tfs_hash_fd(fd, hash, &size);
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot read back the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	rc = s->ops->put(s, key, fd, size, hash);
+	if (rc < 0)
+		log_err("cannot snapshot: cannot store the manifest %s: %s", key, strerror(-rc));
+out:
+	free(token);
+	if (t.f)
+		fclose(t.f);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- listing and reading ------------------------------------------------ */
+
+struct list_ctx {
+	int (*cb)(void *arg, const char *name, const struct store_info *info);
+	void *arg;
+	size_t skip; /* length of "PREFIX/_snapshots/" */
+};
+
+static int list_one(void *arg, const char *key, const struct store_info *info)
+{
+	struct list_ctx *l = arg;
+	char name[SNAP_NAME_MAX + 1];
+	const char *rest;
+	size_t n;
+
+	if (strlen(key) <= l->skip)
+		return 0;
+	rest = key + l->skip;
+	n = strlen(rest);
+	/* Only our own manifests: a database whose id is "_snapshots" keeps
+	 * its versions here too, as HASH.db. */
+	if (n <= 5 || strcmp(rest + n - 5, ".json") != 0 || n - 5 > SNAP_NAME_MAX)
+		return 0;
+	memcpy(name, rest, n - 5);
+	name[n - 5] = '\0';
+	if (!snapm_valid_name(name))
+		return 0;
+	return l->cb(l->arg, name, info);
+}
+
+int snapm_list(struct store *s, const char *prefix,
+	       int (*cb)(void *arg, const char *name, const struct store_info *info), void *arg)
+{
+	struct list_ctx l = {.cb = cb, .arg = arg};
+	char dir[1024];
+	char *token = NULL;
+	int n, rc, pages = 0;
+
+	n = snprintf(dir, sizeof(dir), "%s%s%s/", prefix, prefix[0] ? "/" : "", SNAP_DIR);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	l.skip = (size_t)n;
+	do {
+		rc = s->ops->list(s, dir, &token, list_one, &l);
+		/* A store that keeps returning tokens would spin forever. */
+	} while (rc == 0 && token && ++pages < 1000000);
+	free(token);
+	return rc;
+}
+
+static int json_u64(json_t *o, const char *k, uint64_t *out)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EINVAL;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static bool hex_hash(const char *h)
+{
+	if (strlen(h) != CAT_HASH_HEX)
+		return false;
+	for (int i = 0; i < CAT_HASH_HEX; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int entry_from_json(json_t *o, struct snapm_entry *e)
+{
+	json_t *id = json_object_get(o, "id"), *hash = json_object_get(o, "hash");
+	json_t *mt = json_object_get(o, "mtime_ms");
+
+	memset(e, 0, sizeof(*e));
+	if (!json_is_object(o) || !json_is_string(id) || !tfs_valid_id(json_string_value(id)) ||
+	    !json_is_string(hash) || !hex_hash(json_string_value(hash)) ||
+	    json_u64(o, "gen", &e->gen) < 0 || e->gen == 0 || json_u64(o, "size", &e->size) < 0 ||
+	    !json_is_integer(mt))
+		return -EINVAL;
+	snprintf(e->id, sizeof(e->id), "%s", json_string_value(id));
+	snprintf(e->hash, sizeof(e->hash), "%s", json_string_value(hash));
+	e->mtime_ms = json_integer_value(mt);
+	e->short_hist = json_is_true(json_object_get(o, "short_history"));
+	return 0;
+}
+
+int snapm_read(struct store *s, const char *prefix, const char *name, const char *tmpdir,
+	       struct snapm_header *hdr, int (*cb)(void *arg, const struct snapm_entry *e),
+	       void *arg)
+{
+	char key[1024], path[4096];
+	struct store_info info;
+	json_error_t jerr;
+	json_t *root = NULL, *dbs, *v;
+	FILE *f = NULL;
+	int fd = -1, rc;
+	size_t i;
+
+	memset(hdr, 0, sizeof(*hdr));
+	if (!snapm_valid_name(name)) {
+		log_err("cannot read snapshot '%s': invalid name", name);
+		return -EINVAL;
+	}
+	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	if (rc < 0)
+		return rc;
+	f = temp_file(tmpdir, "manifest", path, sizeof(path), &fd);
+	if (!f)
+		return -EIO;
+	rc = s->ops->get(s, key, fd, &info);
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			log_err("cannot read snapshot '%s': no such snapshot (%s)", name, key);
+		else
+			log_err("cannot read snapshot '%s': %s", name, strerror(-rc));
+		goto out;
+	}
+	rewind(f);
+	root = json_loadf(f, 0, &jerr);
+	rc = -EINVAL;
+	if (!root) {
+		log_err("cannot read snapshot '%s': not JSON: %s (line %d)", name, jerr.text,
+			jerr.line);
+		goto out;
+	}
+	v = json_object_get(root, "format");
+	if (!json_is_string(v) || strcmp(json_string_value(v), SNAP_FORMAT) != 0) {
+		log_err("cannot read snapshot '%s': not a %s manifest", name, SNAP_FORMAT);
+		goto out;
+	}
+	dbs = json_object_get(root, "databases");
+	v = json_object_get(root, "cut_ms");
+	if (!json_is_array(dbs) || !json_is_integer(v) || json_u64(root, "count", &hdr->count) ||
+	    hdr->count != json_array_size(dbs)) {
+		log_err("cannot read snapshot '%s': incomplete manifest", name);
+		goto out;
+	}
+	hdr->cut_ms = json_integer_value(v);
+	snprintf(hdr->name, sizeof(hdr->name), "%s", name);
+	for (i = 0; i < json_array_size(dbs); i++) {
+		struct snapm_entry e;
+
+		if (entry_from_json(json_array_get(dbs, i), &e) < 0) {
+			log_err("cannot read snapshot '%s': database %zu is malformed", name, i);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	rc = 0;
+	for (i = 0; i < json_array_size(dbs) && rc == 0; i++) {
+		struct snapm_entry e;
+
+		entry_from_json(json_array_get(dbs, i), &e);
+		rc = cb(arg, &e);
+	}
+out:
+	json_decref(root);
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
+		      struct snapm_restore_info *info)
+{
+	struct store_info si;
+	struct cat_commit cm;
+	struct cat_item item;
+	char key[1024];
+	int rc, r;
+
+	memset(info, 0, sizeof(*info));
+	rc = snapm_version_key(l, e->id, e->hash, key, sizeof(key));
+	if (rc < 0)
+		return rc;
+	/* Before the lease: a missing version must not cost anyone an open. */
+	rc = s->ops->head(s, key, &si);
+	if (rc < 0) {
+		log_err("cannot restore %s to gen %llu: its version %s is not in the store: %s",
+			e->id, (unsigned long long)e->gen, key, strerror(-rc));
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	if (e->size && si.size != e->size) {
+		log_err("cannot restore %s to gen %llu: %s holds %llu bytes, the snapshot says "
+			"%llu",
+			e->id, (unsigned long long)e->gen, key, (unsigned long long)si.size,
+			(unsigned long long)e->size);
+		return -EIO;
+	}
+	rc = c->ops->acquire(c, e->id, node, now_ms, ttl_ms, &item);
+	if (rc == -EBUSY) {
+		snprintf(info->holder, sizeof(info->holder), "%s", item.owner);
+		info->holder_expires_ms = item.expires_ms;
+		return rc;
+	}
+	if (rc < 0) {
+		log_err("cannot restore %s: cannot take its lease: %s", e->id, strerror(-rc));
+		return rc;
+	}
+	if (item.gen > 0 && !item.deleted_ms && strcmp(item.hash, e->hash) == 0) {
+		info->outcome = SNAP_UNCHANGED;
+		goto release;
+	}
+	memset(&cm, 0, sizeof(cm));
+	cm.new_gen = item.gen + 1;
+	cm.hash = e->hash;
+	cm.size = si.size;
+	cm.mtime_ms = now_ms;
+	cm.deleted = false;
+	rc = c->ops->commit(c, e->id, node, item.epoch, item.gen, &cm);
+	if (rc < 0) {
+		log_err("cannot restore %s: commit of gen %llu: %s", e->id,
+			(unsigned long long)cm.new_gen,
+			rc == -ESTALE ? "the lease was lost meanwhile" : strerror(-rc));
+		goto release;
+	}
+	info->outcome = SNAP_RESTORED;
+	info->new_gen = cm.new_gen;
+	log_info("restored %s to the version of gen %llu (%s) as gen %llu", e->id,
+		 (unsigned long long)e->gen, e->hash, (unsigned long long)cm.new_gen);
+release:
+	r = c->ops->release(c, e->id, node, item.epoch);
+	if (r < 0 && r != -ESTALE)
+		/* The commit stands; the lease simply expires. */
+		log_warn("restore of %s: cannot release its lease: %s", e->id, strerror(-r));
+	return rc;
+}

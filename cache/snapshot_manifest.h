@@ -1,0 +1,124 @@
+/* Snapshots of every database and point-in-time restore, on top of store.h
+ * and catalog.h only: a snapshot is a manifest of pointers to committed,
+ * immutable versions (PREFIX/_snapshots/NAME.json); a restore makes such a
+ * version current again as a new commit under the lease. Nothing here
+ * ever deletes or overwrites a version. All calls return 0 or a negative
+ * errno and log what failed and why. */
+#ifndef TFS_SNAPSHOT_MANIFEST_H
+#define TFS_SNAPSHOT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/catalog.h"
+#include "cache/store.h"
+
+#define SNAP_NAME_MAX 128
+#define SNAP_DIR      "_snapshots"
+#define SNAP_FORMAT   "tenantfs-snapshot/1"
+
+/* One database in a manifest: the version current at the cut. */
+struct snapm_entry {
+	char id[CAT_ID_MAX + 1];
+	uint64_t gen;
+	char hash[CAT_HASH_HEX + 1];
+	uint64_t size;
+	int64_t mtime_ms; /* when that version was committed (the committer's clock) */
+	/* The catalog's history (CAT_HIST_MAX commits) did not reach back to
+	 * the cut: this is the oldest version still known, newer than the cut. */
+	bool short_hist;
+};
+
+/* A manifest name: 1-128 bytes of [A-Za-z0-9._-], not starting with '.'
+ * or '-' (so it is a safe file name and S3 key segment). */
+bool snapm_valid_name(const char *name);
+
+/* The default name of a snapshot cut at ms: "20250102T030405.678Z"
+ * (UTC; sorts by time). buf needs 24 bytes. */
+void snapm_default_name(int64_t ms, char *buf, size_t cap);
+
+/* "2025-01-02T03:04:05Z", "2025-01-02T03:04:05.678Z" (UTC) or "@SECONDS"
+ * with up to 3 fraction digits: 0 or -EINVAL. snapm_format_time writes the
+ * first form with milliseconds (buf needs 25 bytes). */
+int snapm_parse_time(const char *s, int64_t *ms);
+void snapm_format_time(int64_t ms, char *buf, size_t cap);
+
+/* Where versions are: key prefix ("" for none) and whether keys carry the
+ * engine's 2-hex-digit shard before the id (tcache_options.shard_keys). */
+struct snapm_layout {
+	const char *prefix;
+	int shard_keys;
+};
+
+/* Store keys: "PREFIX/[SHARD/]ID/HASH.db" exactly as the engine writes
+ * them, and "PREFIX/_snapshots/NAME.json". -ENAMETOOLONG. */
+int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
+		      size_t cap);
+int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap);
+
+/* The version of it that was current at cut_ms, from the item and its
+ * history (commit times are the committing node's wall clock). Returns 1
+ * with *out filled when the database was live then (*need_size set when
+ * out->size is not known: the history keeps no sizes), 0 when it was
+ * not (never committed, deleted, or created after the cut). A tombstone
+ * in the history is recognised by repeating its predecessor's hash
+ * (write-back never commits an unchanged hash). */
+int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_entry *out,
+		     bool *need_size);
+
+struct snapm_take_result {
+	uint64_t count;	  /* databases listed */
+	uint64_t flagged; /* of which short_hist */
+	uint64_t scanned; /* catalog items read */
+};
+
+/* Scans the catalog page by page and writes the manifest of every
+ * database live at cut_ms (each at its version then) under name:
+ * streamed to a temp file in tmpdir (bounded memory), then put. -EEXIST
+ * if a manifest of that name exists (never overwritten). */
+int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res);
+
+/* Lists the manifests under prefix: cb gets each name (without
+ * ".json"); a non-zero cb return stops the listing and is returned. */
+int snapm_list(struct store *s, const char *prefix,
+	       int (*cb)(void *arg, const char *name, const struct store_info *info), void *arg);
+
+/* What a manifest says about itself. */
+struct snapm_header {
+	char name[SNAP_NAME_MAX + 1];
+	int64_t cut_ms;
+	uint64_t count;
+};
+
+/* Downloads manifest name into a temp file in tmpdir and calls cb for
+ * each database (in manifest order). -ENOENT if there is no such
+ * manifest, -EINVAL (logged) if it is malformed. A non-zero cb return
+ * stops and is returned. */
+int snapm_read(struct store *s, const char *prefix, const char *name, const char *tmpdir,
+	       struct snapm_header *hdr, int (*cb)(void *arg, const struct snapm_entry *e),
+	       void *arg);
+
+enum snapm_restore_outcome {
+	SNAP_RESTORED,	/* committed as a new generation */
+	SNAP_UNCHANGED, /* that version was already current: nothing written */
+};
+
+struct snapm_restore_info {
+	enum snapm_restore_outcome outcome;
+	uint64_t new_gen;	       /* SNAP_RESTORED: the new generation */
+	char holder[CAT_NODE_MAX + 1]; /* -EBUSY: who holds the lease */
+	int64_t holder_expires_ms;     /* -EBUSY: until when */
+};
+
+/* Makes version e of e->id current again as a new commit: checks the
+ * object exists (store head), takes the lease as node (-EBUSY when
+ * another node holds it: info->holder says who; nothing is written),
+ * commits gen + 1 with e's hash (also over a tombstone), releases. The
+ * version's bytes are never copied: the object is already there. */
+int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
+		      struct snapm_restore_info *info);
+
+#endif
