@@ -190,15 +190,46 @@ def phases_check(root):
          "a TSan test that does not exist is named")
 
 
-def run_inner(root, *args, timeout=240, build="build-x", env=None):
+def background_fuzz_check(root):
+    """With the suite, tests/fuzz/run runs beside it, not after it: a suite
+    test waits (bounded) for the fake fuzz run to start, and the fuzz run's
+    result is counted once the suite is done."""
+    fuzz = os.path.join(root, "tests", "fuzz", "run")
+    os.makedirs(os.path.dirname(fuzz), exist_ok=True)
+    with open(fuzz, "w", encoding="utf-8") as f:
+        f.write('#!/usr/bin/env bash\ntouch "$FAKE_REPO/fuzz.started"\n'
+                'for i in $(seq 1 100); do [ -e "$FAKE_REPO/suite.saw" ] && break; '
+                'sleep 0.2; done\necho "ok - fake fuzz ran"\n')
+    os.chmod(fuzz, 0o755)
+    test = os.path.join(root, "build-z", "tests", "unit", "test_seesfuzz")
+    os.makedirs(os.path.dirname(test), exist_ok=True)
+    with open(test, "w", encoding="utf-8") as f:
+        f.write('#!/usr/bin/env bash\nfor i in $(seq 1 150); do\n'
+                '  if [ -e "$FAKE_REPO/fuzz.started" ]; then touch "$FAKE_REPO/suite.saw"; '
+                'echo "ok - the fuzz run started beside the suite"; exit 0; fi\n'
+                '  sleep 0.2\ndone\necho "not ok - the fuzz run started beside the suite"\n'
+                'exit 1\n')
+    os.chmod(test, 0o755)
+    rc, out, _ = run_inner(root, build="build-z", fuzz=True)
+    t.diag("background fuzz run:\n" + "\n".join("  " + line for line in out.splitlines()[-12:]))
+    last = out.rstrip("\n").splitlines()[-1] if out.strip() else ""
+    # test_seesfuzz 1, the fake repo's tests/unit/test_py.py 2, fuzz 1.
+    t.eq((last, rc), ("4 passed, 0 failed, 0 skipped", 0),
+         "fuzz/run runs beside the suite and is counted")
+    t.ok(out.find("pass fuzz/run") > out.find("pass unit/test_seesfuzz") >= 0,
+         "the background fuzz run is judged after the suite")
+
+
+def run_inner(root, *args, timeout=240, build="build-x", env=None, fuzz=False):
     env = dict(os.environ, **(env or {}))
     env["FAKE_REPO"] = root
     env["AWS_PROFILE"] = "must-be-unset"
     env["AWS_SESSION_TOKEN"] = "must-be-unset"
     t0 = time.monotonic()
     bargs = ["--build", build] if build else []
+    fargs = [] if fuzz else ["--no-fuzz"]
     p = subprocess.run([os.path.join(root, "tests", "run"), "--no-setup", "--no-build",
-                        "--no-fuzz", *bargs, *args],
+                        *fargs, *bargs, *args],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
     return p.returncode, p.stdout.decode("utf-8", "replace"), time.monotonic() - t0
@@ -297,6 +328,7 @@ def main():
 
         interrupt_check(root)
         phases_check(root)
+        background_fuzz_check(root)
 
         rc, out, _ = run_inner(root, "--only", "test_pass")
         last = out.rstrip("\n").splitlines()[-1] if out.strip() else ""
