@@ -27,7 +27,8 @@ struct admin_args {
 	const char *as_of;    /* --as-of */
 	const char *ids[MAX_IDS];
 	int n_ids;
-	int has_node; /* a node= option was given */
+	int has_node;	/* a node= option was given */
+	int shard_keys; /* -o shard_keys: versions under a hash shard */
 	int help;
 	char **pargv; /* for tfs_options_parse; the strings are argv's */
 	int pargc;
@@ -83,6 +84,17 @@ static int names_node(const char *opts)
 	return !strncmp(opts, "node=", 5) || strstr(opts, ",node=") != NULL;
 }
 
+/* One of the comma-separated items of opts is exactly flag. */
+static int has_flag(const char *opts, const char *flag)
+{
+	size_t n = strlen(flag);
+
+	for (const char *p = opts; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, flag, n) && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 /* Writable copies for the argv handed to fuse_opt_parse. */
 static char arg_init[] = "init", arg_o[] = "-o", arg_node[] = "node=restore";
 
@@ -117,10 +129,15 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			a->help = 1;
 		} else {
-			if (!strcmp(argv[i], "-o") && i + 1 < argc && names_node(argv[i + 1]))
+			const char *opts = !strcmp(argv[i], "-o") && i + 1 < argc ? argv[i + 1]
+					   : !strncmp(argv[i], "-o", 2)		  ? argv[i] + 2
+										  : "";
+
+			if (names_node(opts))
 				a->has_node = 1;
-			if (!strncmp(argv[i], "-o", 2) && argv[i][2] && names_node(argv[i] + 2))
-				a->has_node = 1;
+			/* the engine's key layout, as the mount's -o shard_keys */
+			if (has_flag(opts, "shard_keys"))
+				a->shard_keys = 1;
 			a->pargv[a->pargc++] = argv[i];
 		}
 	}
@@ -417,7 +434,7 @@ int tfs_admin_main(int argc, char *argv[])
 	if (o.debug)
 		tfs_log_set_level(LOG_DEBUG);
 	layout.prefix = o.is_s3 ? o.prefix : "";
-	layout.shard_keys = 0;
+	layout.shard_keys = a.shard_keys;
 	rc = 1;
 	/* A mount creates a missing embedded store; a snapshot or restore of
 	 * a mistyped folder must not answer "0 databases". */

@@ -242,6 +242,33 @@ def embedded(tmp):
          "embedded: snapshot of a missing store fails and creates nothing", r.stderr)
 
 
+def sharded(tmp):
+    """The same keys as a mount with -o shard_keys: snapshot sizes and
+    restore checks look the versions up under the shard."""
+    r = m.run_tenantfs(["--help"])
+    if "shard_keys" not in r.stdout:
+        t.diag("this build has no -o shard_keys: the sharded layout is not tried")
+        return
+    base = tempfile.mkdtemp(prefix="snapshot-shard-", dir=tmp)
+    src = os.path.join(base, "store")
+    sc = Scenario("sharded", src, os.path.join(base, "mnt"), base, ["shard_keys"],
+                  ["shard_keys"], lambda name: None)
+    sc.write({"s1": "one", "s2": "two"})
+    r = sc.admin("snapshot", "--name", "before")
+    t.ok(r.returncode == 0 and "2 databases" in r.stdout, "sharded: snapshot",
+         r.stdout + r.stderr)
+    sc.write({"s1": "one-b", "s2": None})
+    r = sc.admin("restore", "--snapshot", "before")
+    t.ok(r.returncode == 0 and "2 restored" in r.stdout,
+         "sharded: restore finds the versions under their shard", r.stdout + r.stderr)
+    _, got = sc.contents(["s1", "s2"])
+    t.eq(got, {"s1": "one", "s2": "two"}, "sharded: contents restored")
+    r = m.run_tenantfs(["restore", src, "--snapshot", "before"])
+    t.ok(r.returncode != 0 and "not in the store" in r.stderr,
+         "sharded: without -o shard_keys the versions are not found, nothing restored",
+         r.stdout + r.stderr)
+
+
 def on_moto(tmp, moto):
     base = tempfile.mkdtemp(prefix="snapshot-s3-", dir=tmp)
     bucket = t.make_bucket(moto)
@@ -272,6 +299,7 @@ def main():
     m.tenantfs_binary()
     tmp = t.tmp_dir()
     embedded(tmp)
+    sharded(tmp)
     moto = os.environ.get("TFS_TEST_MOTO")
     if moto:
         on_moto(tmp, moto)
