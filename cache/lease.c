@@ -95,8 +95,16 @@ int lease_renew(struct tcache *tc, struct fam *fam)
 				 tc_now(tc) + tc->opt.lease_ttl_ms, &item);
 	pthread_mutex_lock(&tc->mu);
 	if (rc == 0) {
-		lease_set_renewed(tc, fam, t0);
-		fam->next_renew = t0 + tc->opt.lease_ttl_ms / 3;
+		/* Only forward: a write-back's own renewal may overlap the lease
+		 * pool's and finish last with an older start. */
+		int64_t until = t0 + tc->opt.lease_ttl_ms - lease_margin(tc);
+		int64_t cur = atomic_load(&fam->lease_until);
+
+		while (cur < until && !atomic_compare_exchange_weak(&fam->lease_until, &cur, until))
+			;
+		atomic_store(&fam->refuse_logged, false);
+		if (fam->next_renew < t0 + tc->opt.lease_ttl_ms / 3)
+			fam->next_renew = t0 + tc->opt.lease_ttl_ms / 3;
 		if (item.want[0] && strcmp(item.want, tc->node) != 0 && !fam->want) {
 			log_info("node %s asks for %s: handing over once closed and clean",
 				 item.want, fam->id);
