@@ -1287,12 +1287,12 @@ out:
  * the catalog back end holds only while it calls us back. */
 struct tdir {
 	struct tcache *tc;
-	char **local;  /* sorted names of the local part, to skip in the scan */
+	char **local; /* sorted names of the local part, to skip in the scan */
 	size_t nlocal;
 	bool local_done; /* the local part was listed */
-	bool scanning;   /* the first catalog page was asked for */
-	bool done;       /* the catalog has no page left */
-	char *token;     /* catalog continuation (malloc'ed), NULL: start or end */
+	bool scanning;	 /* the first catalog page was asked for */
+	bool done;	 /* the catalog has no page left */
+	char *token;	 /* catalog continuation (malloc'ed), NULL: start or end */
 	/* current page only */
 	int (*cb)(void *arg, const char *name, const struct stat *st);
 	void *arg;
@@ -1307,16 +1307,34 @@ static int cmp_str(const void *a, const void *b)
 static int rd_item(void *arg, const struct cat_item *it)
 {
 	struct tdir *d = arg;
-	char name[CAT_ID_MAX + 8];
+	char name[CAT_ID_MAX + 8], path[PATH_MAX];
 	const char *key = name;
+	struct fam *fam;
 	struct stat st;
+	bool have;
 
 	if (it->gen == 0 || it->deleted_ms || !tfs_valid_id(it->id))
 		return 0;
 	snprintf(name, sizeof(name), "%s.db", it->id);
 	if (d->nlocal && bsearch(&key, d->local, d->nlocal, sizeof(char *), cmp_str))
 		return 0;
-	item_stat(it, &st);
+	/* Attributes as getattr shows them: the listing may hand them to the
+	 * kernel (readdirplus), which then trusts them for a file this node
+	 * has open, so a cached copy (maybe written since the commit) wins
+	 * over the catalog's size. One local stat per name, no request. */
+	pthread_mutex_lock(&d->tc->mu);
+	fam = fam_find(d->tc, it->id);
+	if (fam && fam->unlinked) {
+		pthread_mutex_unlock(&d->tc->mu);
+		return 0;
+	}
+	have = fam && fam->fd >= 0 && !fam->opening && fstat(fam->fd, &st) == 0;
+	pthread_mutex_unlock(&d->tc->mu);
+	if (!have) {
+		tc_db_path(d->tc, it->id, "", path, sizeof(path));
+		if (stat(path, &st) < 0)
+			item_stat(it, &st);
+	}
 	d->stop = d->cb(d->arg, name, &st);
 	return d->stop;
 }
@@ -1409,8 +1427,8 @@ out:
 	return rc;
 }
 
-int tcache_readdir_next(struct tdir *d, int (*cb)(void *arg, const char *name, const struct stat *st),
-			void *arg)
+int tcache_readdir_next(struct tdir *d,
+			int (*cb)(void *arg, const char *name, const struct stat *st), void *arg)
 {
 	char path[PATH_MAX];
 	struct stat st;
