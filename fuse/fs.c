@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "fuse/setup.h"
+#include "s3/http.h"
 #include "s3/log.h"
 
 /* An open file: the engine's handle plus the first write error not yet
@@ -230,50 +232,199 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 /* ---- namespace ------------------------------------------------------ */
 
-struct fs_dir_fill {
-	const struct tfs_fs *fs;
-	void *buf;
-	fuse_fill_dir_t filler;
-	int plus; /* the kernel asked for READDIRPLUS */
+/* The root directory is listed in offset mode (non-zero offsets to the
+ * filler): libfuse then passes every READDIR of the kernel through to us
+ * with the offset to resume from, instead of buffering the whole listing
+ * per opendir. An open directory holds one page of the engine's listing.
+ *
+ * Positions: 0 is ".", 1 is "..", 2 + k the k-th name of the listing; the
+ * offset handed to the filler for position i is i + 1, and the kernel
+ * comes back with the offset of the last entry it kept, which is the
+ * position to resume at. libfuse serializes the requests of one directory
+ * handle (its dh->lock), so a fs_dir needs no lock of its own. */
+struct fs_dirent {
+	char *name;
+	struct stat st;
+	int has_st;
 };
 
-static int fs_readdir_cb(void *arg, const char *name, const struct stat *st)
-{
-	struct fs_dir_fill *d = arg;
-	struct stat copy;
+struct fs_dir {
+	struct tdir *td;       /* the engine's cursor; NULL: start over */
+	struct fs_dirent *ent; /* the current page */
+	size_t n, cap;
+	off_t base;		 /* position of ent[0] */
+	int more;		 /* the engine may have pages after this one */
+	int err;		 /* a failure while filling the page */
+	const struct tfs_fs *fs; /* for fs_fix_stat */
+};
 
-	if (st && d->plus) {
-		copy = *st;
-		fs_fix_stat(d->fs, &copy);
-		return d->filler(d->buf, name, &copy, 0, FUSE_FILL_DIR_PLUS);
+/* Positions skipped without being sent, per request, before giving up on
+ * a seek far ahead (seekdir to an offset of a listing long gone). */
+#define FS_DIR_SKIP_MAX (64L * 1024 * 1024)
+
+static struct fs_dir *fs_dir_handle(const struct fuse_file_info *fi)
+{
+	return (struct fs_dir *)(uintptr_t)fi->fh;
+}
+
+static void fs_dir_clear(struct fs_dir *d)
+{
+	size_t k;
+
+	for (k = 0; k < d->n; k++)
+		free(d->ent[k].name);
+	d->n = 0;
+}
+
+static void fs_dir_reset(struct fs_dir *d)
+{
+	fs_dir_clear(d);
+	tcache_readdir_close(d->td);
+	d->td = NULL;
+	d->base = 2;
+	d->more = 1;
+}
+
+static int fs_dir_add(void *arg, const char *name, const struct stat *st)
+{
+	struct fs_dir *d = arg;
+	struct fs_dirent *nv;
+	size_t cap;
+
+	if (d->n == d->cap) {
+		cap = d->cap ? d->cap * 2 : 64;
+		nv = realloc(d->ent, cap * sizeof(*nv));
+		if (!nv)
+			return d->err = -ENOMEM;
+		d->ent = nv;
+		d->cap = cap;
 	}
-	return d->filler(d->buf, name, NULL, 0, 0);
+	nv = &d->ent[d->n];
+	nv->name = strdup(name);
+	if (!nv->name)
+		return d->err = -ENOMEM;
+	nv->has_st = st != NULL;
+	if (st) {
+		nv->st = *st;
+		fs_fix_stat(d->fs, &nv->st);
+	}
+	d->n++;
+	return 0;
+}
+
+/* Moves to the next page: 1 when there is one (maybe empty), 0 at the
+ * end, or a negative errno. */
+static int fs_dir_next_page(struct tcache *tc, struct fs_dir *d)
+{
+	int rc;
+
+	d->base += (off_t)d->n;
+	fs_dir_clear(d);
+	if (!d->more)
+		return 0;
+	if (!d->td) {
+		rc = tcache_readdir_open(tc, &d->td);
+		if (rc < 0)
+			return rc;
+	}
+	d->err = 0;
+	rc = tcache_readdir_next(d->td, fs_dir_add, d);
+	if (rc < 0)
+		return rc;
+	/* A page cut short by memory ended the listing in the engine. */
+	if (d->err < 0)
+		return d->err;
+	d->more = rc > 0;
+	return 1;
+}
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct tfs_fs *fs = fs_count(FS_OP_OTHER);
+	struct fs_dir *d;
+
+	if (path && strcmp(path, "/") != 0)
+		return -ENOTDIR;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->fs = fs;
+	fs_dir_reset(d);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	return 0;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = fs_dir_handle(fi);
+
+	fs_count(FS_OP_OTHER);
+	if (d) {
+		fs_dir_clear(d);
+		tcache_readdir_close(d->td);
+		free(d->ent);
+		free(d);
+	}
+	fi->fh = 0;
+	return 0;
 }
 
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct tfs_fs *fs = fs_count(FS_OP_READDIR);
-	struct fs_dir_fill d = {
-	    .fs = fs, .buf = buf, .filler = filler, .plus = !!(flags & FUSE_READDIR_PLUS)};
+	struct fs_dir *d = fs_dir_handle(fi);
+	int plus = !!(flags & FUSE_READDIR_PLUS);
+	struct fs_dirent *e;
 	struct stat root;
+	long skipped = 0;
+	off_t pos = off;
 	int rc;
 
-	/* The root is the only directory; with nullpath_ok libfuse passes no
-	 * path to directory handles. */
-	if (path && strcmp(path, "/") != 0)
-		return -ENOTDIR;
-	/* Offsets are not used (0 to filler): libfuse buffers the listing and
-	 * serves the kernel's pages from it, so one catalog scan per opendir. */
+	if (!d)
+		return -EBADF;
+	/* A rewind (offset 0) lists afresh, as SUS wants of rewinddir(); an
+	 * offset before the page held (seekdir back) restarts the listing and
+	 * skips to it. */
+	if (off <= 0 || off < d->base) {
+		fs_dir_reset(d);
+		pos = off > 0 ? off : 0;
+	}
 	fs_root_stat(fs, &root);
-	if (filler(buf, ".", &root, 0, 0) || filler(buf, "..", NULL, 0, 0))
-		return -ENOMEM;
-	rc = tcache_readdir(fs->tc, fs_readdir_cb, &d);
-	if (rc > 0)
-		rc = 0; /* stopped by a full buffer: libfuse reports it */
-	if (rc < 0)
-		log_warn("cannot list the databases: %s", strerror(-rc));
-	return rc < 0 ? rc : 0;
+	if (pos == 0) {
+		if (filler(buf, ".", &root, 1, 0))
+			return 0;
+		pos = 1;
+	}
+	if (pos == 1) {
+		if (filler(buf, "..", &root, 2, 0))
+			return 0;
+		pos = 2;
+	}
+	for (;;) {
+		while (pos >= d->base + (off_t)d->n) {
+			/* Bounded: each page moves base forward or ends. */
+			skipped += (long)d->n;
+			if (skipped > FS_DIR_SKIP_MAX)
+				return -EINVAL;
+			rc = fs_dir_next_page(fs->tc, d);
+			if (rc == 0)
+				return 0;
+			if (rc < 0) {
+				log_warn("cannot list the databases: %s", strerror(-rc));
+				fs_dir_reset(d);
+				return rc;
+			}
+		}
+		e = &d->ent[pos - d->base];
+		if (e->has_st && plus)
+			rc = filler(buf, e->name, &e->st, pos + 1, FUSE_FILL_DIR_PLUS);
+		else
+			rc = filler(buf, e->name, e->has_st ? &e->st : NULL, pos + 1, 0);
+		if (rc)
+			return 0; /* the reply is full: the kernel asks again from here */
+		pos++;
+	}
 }
 
 static int fs_unlink(const char *path)
@@ -467,6 +618,71 @@ static int fs_statfs(const char *path, struct statvfs *st)
 
 /* ---- extended attributes -------------------------------------------- */
 
+/* List prices (AWS, us-east-1, standard S3 and DynamoDB on-demand) the
+ * estimate assumes, in USD per request; tenantfs(8) states them. S3
+ * POST (multipart) and COPY are PUT-class, DELETE is free. */
+#define PRICE_S3_PUT	(0.005 / 1000)
+#define PRICE_S3_GET	(0.0004 / 1000)
+#define PRICE_DDB_WRITE (1.25 / 1000000)
+#define PRICE_DDB_READ	(0.25 / 1000000)
+
+size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
+{
+	struct tcache_stats s;
+	struct http_stats h;
+	unsigned long long fuse = 0;
+	double cost;
+	int i, n;
+
+	tcache_get_stats(fs->tc, &s);
+	memset(&h, 0, sizeof(h));
+	if (fs->backend)
+		tfs_backend_http_stats(fs->backend, &h);
+	for (i = 0; i < FS_NOPS; i++)
+		fuse += __atomic_load_n(&fs->ops[i], __ATOMIC_RELAXED);
+	cost = (double)(h.s3_put + h.s3_list + h.s3_other) * PRICE_S3_PUT +
+	       (double)(h.s3_get + h.s3_head) * PRICE_S3_GET +
+	       (double)h.ddb_write * PRICE_DDB_WRITE + (double)h.ddb_read * PRICE_DDB_READ;
+	n = snprintf(buf, cap,
+		     "opens=%llu faults=%llu fault_bytes=%llu writebacks=%llu puts=%llu "
+		     "puts_skipped=%llu commits=%llu quarantined=%llu evictions=%llu "
+		     "lease_acquires=%llu lease_renews=%llu lease_releases=%llu "
+		     "s3_get=%llu s3_put=%llu s3_head=%llu s3_list=%llu s3_delete=%llu "
+		     "s3_other=%llu ddb_read=%llu ddb_write=%llu ddb_other=%llu retries=%llu "
+		     "fuse_requests=%llu cost_usd=%.6f",
+		     (unsigned long long)s.opens, (unsigned long long)s.faults,
+		     (unsigned long long)s.fault_bytes, (unsigned long long)s.writebacks,
+		     (unsigned long long)s.puts, (unsigned long long)s.puts_skipped,
+		     (unsigned long long)s.commits, (unsigned long long)s.quarantined,
+		     (unsigned long long)s.evictions, (unsigned long long)s.lease_acquires,
+		     (unsigned long long)s.lease_renews, (unsigned long long)s.lease_releases,
+		     (unsigned long long)h.s3_get, (unsigned long long)h.s3_put,
+		     (unsigned long long)h.s3_head, (unsigned long long)h.s3_list,
+		     (unsigned long long)h.s3_delete, (unsigned long long)h.s3_other,
+		     (unsigned long long)h.ddb_read, (unsigned long long)h.ddb_write,
+		     (unsigned long long)h.ddb_other, (unsigned long long)h.retries, fuse, cost);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* The root has one attribute, the counters; a line is well under 1 KiB. */
+static int fs_root_getxattr(struct tfs_fs *fs, const char *name, char *value, size_t size)
+{
+	char line[1024];
+	size_t n;
+
+	if (strcmp(name, TFS_XATTR_STATS) != 0)
+		return -ENODATA;
+	n = tfs_fs_stats_line(fs, line, sizeof(line));
+	if (n >= sizeof(line))
+		return -E2BIG;
+	if (size == 0)
+		return (int)n;
+	if (size < n)
+		return -ERANGE;
+	memcpy(value, line, n);
+	return (int)n;
+}
+
 static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	char id[CAT_ID_MAX + 1];
@@ -474,8 +690,10 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 	ssize_t n;
 
 	fs_count(FS_OP_XATTR);
+	if (path && strcmp(path, "/") == 0)
+		return fs_root_getxattr(fs_ctx(), name, value, size);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
-		return path && strcmp(path, "/") == 0 ? -ENODATA : -ENOENT;
+		return -ENOENT;
 	n = tcache_getxattr(fs_ctx()->tc, id, name, value, size);
 	return n > INT_MAX ? -E2BIG : (int)n;
 }
@@ -487,8 +705,16 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 	ssize_t n;
 
 	fs_count(FS_OP_XATTR);
+	if (path && strcmp(path, "/") == 0) {
+		if (size == 0)
+			return (int)sizeof(TFS_XATTR_STATS);
+		if (size < sizeof(TFS_XATTR_STATS))
+			return -ERANGE;
+		memcpy(list, TFS_XATTR_STATS, sizeof(TFS_XATTR_STATS));
+		return (int)sizeof(TFS_XATTR_STATS);
+	}
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
-		return path && strcmp(path, "/") == 0 ? 0 : -ENOENT;
+		return -ENOENT;
 	n = tcache_listxattr(fs_ctx()->tc, id, list, size);
 	return n > INT_MAX ? -E2BIG : (int)n;
 }
@@ -516,7 +742,9 @@ static const struct fuse_operations fs_ops = {
     .chown = fs_chown,
     .utimens = fs_utimens,
     .truncate = fs_truncate,
+    .opendir = fs_opendir,
     .readdir = fs_readdir,
+    .releasedir = fs_releasedir,
     .unlink = fs_unlink,
     .mkdir = fs_mkdir,
     .rmdir = fs_rmdir,

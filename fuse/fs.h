@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct tcache;
+struct tfs_backend;
 
 /* Requests served, by kind (the bench and tests count round trips per
  * transaction with them). */
@@ -33,7 +34,9 @@ enum fs_op {
  * fields are set before fuse_new() and only read afterwards, except
  * writeback which the init callback clears when the kernel lacks it. */
 struct tfs_fs {
-	struct tcache *tc;     /* the engine (borrowed) */
+	struct tcache *tc; /* the engine (borrowed) */
+	/* request counters of the wire (borrowed; NULL: none) */
+	const struct tfs_backend *backend;
 	const char *cache_dir; /* statfs reports this file system */
 	int writeback;	       /* ask for the kernel's writeback cache; atomic */
 	uid_t uid;	       /* owner shown for every file */
@@ -44,6 +47,17 @@ struct tfs_fs {
 
 /* The operation table for fuse_new(). */
 const struct fuse_operations *tfs_fs_operations(void);
+
+/* The name of the read-only extended attribute of the mount root that
+ * shows the counters (getfattr -n user.tenantfs.stats MOUNTPOINT). */
+#define TFS_XATTR_STATS "user.tenantfs.stats"
+
+/* Writes the counters as one line of name=value pairs (engine counters,
+ * S3 and DynamoDB requests, FUSE requests served, and cost_usd: the
+ * requests priced at AWS list prices, see tenantfs(8)) into buf, NUL
+ * terminated. Returns the length without the NUL, which may exceed cap
+ * (then buf holds a cut line), like snprintf. */
+size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap);
 
 /* Logs the request counters ("fuse requests: getattr=N ..."), at info. */
 void tfs_fs_log_counters(struct tfs_fs *fs);

@@ -84,6 +84,7 @@ static int run_mount(struct tfs_options *o)
 	topt.cache_size = o->cache_size;
 	topt.node = o->node;
 	topt.key_prefix = o->is_s3 ? o->prefix : "";
+	topt.shard_keys = o->shard_keys;
 	topt.idle_ms = o->idle_ms;
 	topt.max_dirty_ms = o->max_dirty_ms;
 	topt.lease_ttl_ms = o->lease_ttl_ms;
@@ -99,6 +100,7 @@ static int run_mount(struct tfs_options *o)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.tc = tc;
+	fs.backend = &b;
 	fs.cache_dir = o->cache_dir;
 	/* No kernel writeback cache: with it a write(2) succeeds into the
 	 * page cache and the daemon's write happens later, so a full cache

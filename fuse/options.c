@@ -140,6 +140,7 @@ enum {
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
 	K_WRITEBACK_CACHE,
+	K_SHARD_KEYS,
 };
 
 static const struct fuse_opt tfs_opts[] = {
@@ -163,6 +164,7 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
+    FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
     FUSE_OPT_END,
 };
 
@@ -386,6 +388,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
+	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -671,6 +674,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          daemon round trip) at a price: a write error (full\n"
 		"                          cache disk, lost lease) shows only at fsync or\n"
 		"                          close, and commits SQLite reported may be lost\n"
+		"  shard_keys              store versions as PREFIX/<2 hex>/<id>/<hash>.db\n"
+		"                          (spreads hot key prefixes); every node of a fleet\n"
+		"                          must use the same setting, and it cannot change\n"
+		"                          once a store holds databases\n"
 		"\n"
 		"FUSE and mount options are passed through to libfuse, e.g. allow_other,\n"
 		"default_permissions, auto_unmount, ro, noatime, fsname=, entry_timeout=,\n"

@@ -55,6 +55,10 @@ struct tfs_options {
 	int debug;	/* -d: FUSE debug output and log level debug */
 	/* -o writeback_cache: the kernel's writeback cache (off by default) */
 	int writeback_cache;
+	/* -o shard_keys: a 2-hex-digit hash shard before the id in object
+	 * keys; the whole fleet must agree (a node with the other layout
+	 * cannot find the versions) */
+	int shard_keys;
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */

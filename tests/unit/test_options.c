@@ -116,6 +116,7 @@ static void test_directory_source(void)
 		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0,
 	       "default times and sizes");
 	TAP_OK(!o.foreground && !o.debug, "background by default");
+	TAP_OK(!o.shard_keys, "shard_keys off by default");
 	TAP_OK(fuse_arg_has(&o, "subtype=tenantfs"), "subtype=tenantfs passed to libfuse");
 	TAP_OK(fuse_arg_has(&o, "negative_timeout=1"), "negative_timeout default passed");
 	tfs_options_release(&o);
@@ -125,6 +126,22 @@ static void test_directory_source(void)
 		     mnt, NULL) == 0,
 	       "all options parse: %s", err);
 	TAP_OK(o.foreground, "-f sets foreground");
+	TAP_OK(!o.shard_keys, "shard_keys stays off when not given");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-o", "shard_keys,idle=1", "/srv/x", mnt, NULL) == 0,
+	       "-o shard_keys parses: %s", err);
+	TAP_OK(o.shard_keys && o.idle_ms == 1000, "shard_keys set, other options kept");
+	TAP_OK(!fuse_arg_has(&o, "shard_keys"), "shard_keys is not passed to libfuse");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "-o", "shard_keys=1", "/srv/x", mnt, NULL) < 0,
+	       "shard_keys takes no value: refused");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-f", "-o", "idle=0.5,max_dirty=10,lease_ttl=3,linger=0,lease_wait=2",
+		     "-o", "cache_size=64M,node=n1,cache=/tmp/c1,catalog=sqlite:cat.db", "/srv/x/",
+		     mnt, NULL) == 0,
+	       "all options parse again: %s", err);
 	TAP_OK(o.idle_ms == 500 && o.max_dirty_ms == 10000 && o.lease_ttl_ms == 3000 &&
 		   o.linger_ms == 0 && o.lease_wait_ms == 2000,
 	       "times parsed");
