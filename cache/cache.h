@@ -32,20 +32,20 @@ bool tfs_valid_id(const char *id);
 /* ---- engine --------------------------------------------------------- */
 
 struct tcache_options {
-	const char *cache_dir;   /* local cache folder (created if missing) */
-	uint64_t cache_size;     /* bytes of clean closed databases to keep; 0 = unlimited */
-	const char *node;        /* this node's id in leases */
-	const char *key_prefix;  /* store key prefix for versions, "" for none */
-	int shard_keys;          /* put a short hash shard before the id in keys */
-	long idle_ms;            /* write back after this long without writes (5000) */
-	long max_dirty_ms;       /* ... or after this long dirty (60000) */
-	long lease_ttl_ms;       /* lease length (30000), renewed every ttl/3 */
-	long linger_ms;          /* keep the lease this long after the last close (0..) */
-	long lease_wait_ms;      /* wait this long for a lease held elsewhere (0) */
-	int upload_workers;      /* write-back threads (4) */
-	long shutdown_timeout_ms;/* bound on the final write-back at unmount (60000) */
-	int64_t (*now_ms)(void); /* wall clock (lease deadlines); NULL: real */
-	int64_t (*mono_ms)(void);/* monotonic clock (timers); NULL: real */
+	const char *cache_dir;	  /* local cache folder (created if missing) */
+	uint64_t cache_size;	  /* bytes of clean closed databases to keep; 0 = unlimited */
+	const char *node;	  /* this node's id in leases */
+	const char *key_prefix;	  /* store key prefix for versions, "" for none */
+	int shard_keys;		  /* put a short hash shard before the id in keys */
+	long idle_ms;		  /* write back after this long without writes (5000) */
+	long max_dirty_ms;	  /* ... or after this long dirty (60000) */
+	long lease_ttl_ms;	  /* lease length (30000), renewed every ttl/3 */
+	long linger_ms;		  /* keep the lease this long after the last close (0..) */
+	long lease_wait_ms;	  /* wait this long for a lease held elsewhere (0) */
+	int upload_workers;	  /* write-back threads (4) */
+	long shutdown_timeout_ms; /* bound on the final write-back at unmount (60000) */
+	int64_t (*now_ms)(void);  /* wall clock (lease deadlines); NULL: real */
+	int64_t (*mono_ms)(void); /* monotonic clock (timers); NULL: real */
 };
 
 struct tcache;
@@ -135,8 +135,8 @@ ssize_t tcache_listxattr(struct tcache *tc, const char *id, char *buf, size_t si
 
 /* Counters for logs and the benchmark. */
 struct tcache_stats {
-	uint64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped, commits,
-		quarantined, evictions, lease_acquires, lease_renews, lease_releases;
+	uint64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped, commits, quarantined,
+	    evictions, lease_acquires, lease_renews, lease_releases;
 };
 void tcache_get_stats(struct tcache *tc, struct tcache_stats *out);
 
