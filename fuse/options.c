@@ -638,6 +638,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 	fprintf(out,
 		"usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
 		"       %s init SOURCE [-o OPTIONS]\n"
+		"       %s snapshot SOURCE [-o OPTIONS] [--name NAME] [--as-of TIME]\n"
+		"       %s snapshots SOURCE [-o OPTIONS]\n"
+		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
+		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
 		"       %s --help | --version\n"
 		"\n"
 		"Presents one SQLite database per user, MOUNTPOINT/<id>.db, backed by an\n"
@@ -685,6 +689,9 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"nofail, _netdev and x-* are accepted and ignored (fstab).\n"
 		"\n"
 		"init creates the DynamoDB table (or the local catalog and object folder)\n"
-		"and checks that the bucket exists.\n",
-		progname, progname, progname);
+		"and checks that the bucket exists. snapshot writes a manifest of every\n"
+		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
+		"snapshots lists them; restore makes a snapshot's versions (or one\n"
+		"database's version at TIME) current again as new commits.\n",
+		progname, progname, progname, progname, progname, progname, progname);
 }
