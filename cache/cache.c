@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,6 +215,64 @@ static void clean_dir(const char *dir)
 	closedir(d);
 }
 
+/* Writes our pid into the lock file (for the message a second daemon
+ * prints); called again after fuse_daemonize() forked. */
+static void lock_note_pid(struct tcache *tc)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid()), rc;
+
+	if (tc->lock_fd < 0)
+		return;
+	rc = ftruncate(tc->lock_fd, 0) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = fs_write_all(tc->lock_fd, buf, (size_t)n, 0);
+	if (rc < 0)
+		log_warn("cannot write the pid into %s/lock: %s", tc->cache_dir, strerror(-rc));
+}
+
+/* Takes <cache>/lock exclusively, or fails with -EBUSY when another
+ * tenantfs holds it: two daemons on one state database and one db/ folder
+ * would each take the other's files for stale. flock() belongs to the open
+ * file description, so it survives the fork of fuse_daemonize() (a POSIX
+ * record lock would not) and goes away with the last process holding it. */
+static int cache_lock(struct tcache *tc)
+{
+	char path[PATH_MAX], pid[32];
+	size_t got = 0;
+	int fd, rc;
+
+	if ((rc = tc_path(path, sizeof(path), "%s/lock", tc->cache_dir)) < 0)
+		return rc;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot open the cache lock %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	do
+		rc = flock(fd, LOCK_EX | LOCK_NB);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0) {
+		rc = -errno;
+		if (rc == -EWOULDBLOCK) {
+			rc = -EBUSY;
+			memset(pid, 0, sizeof(pid));
+			fs_read_full(fd, pid, sizeof(pid) - 1, 0, &got);
+			pid[strcspn(pid, "\n")] = '\0';
+			log_err("cache %s is in use by another tenantfs (pid %s)", tc->cache_dir,
+				pid[0] ? pid : "unknown");
+		} else {
+			log_err("cannot lock the cache %s: %s", path, strerror(-rc));
+		}
+		close(fd);
+		return rc;
+	}
+	tc->lock_fd = fd;
+	lock_note_pid(tc);
+	return 0;
+}
+
 int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
 	       struct tcache **out)
 {
@@ -227,6 +286,7 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;
+	tc->lock_fd = -1;
 	tc->opt = *opt;
 	tc->store = store;
 	tc->cat = cat;
@@ -274,6 +334,8 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 		log_err("cannot create the cache folder %s: %s", tc->cache_dir, strerror(-rc));
 		goto out;
 	}
+	if ((rc = cache_lock(tc)) < 0)
+		goto out;
 	if ((rc = tc_path(path, sizeof(path), "%s/state.db", tc->cache_dir)) < 0)
 		goto out;
 	rc = state_open(path, &tc->state);
@@ -330,6 +392,7 @@ int tcache_start(struct tcache *tc)
 
 	if (tc->started)
 		return -EALREADY;
+	lock_note_pid(tc); /* the daemon's pid, after fuse_daemonize() */
 	clean_dir(tc->dir_staging);
 	clean_dir(tc->dir_tmp);
 	rc = sched_start(tc);
@@ -416,6 +479,9 @@ void tcache_free(struct tcache *tc)
 		while ((f = tc->tab[i]))
 			fam_remove(tc, f);
 	state_close(tc->state);
+	/* Last: the next daemon may use the folder once this is closed. */
+	if (tc->lock_fd >= 0)
+		close(tc->lock_fd);
 	pthread_mutex_destroy(&tc->mu);
 	pthread_mutex_destroy(&tc->ic_mu);
 	pthread_cond_destroy(&tc->fam_cond);

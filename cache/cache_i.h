@@ -119,6 +119,10 @@ struct tcache {
 	struct store *store;
 	struct catalog *cat;
 	struct state *state;
+	/* <cache>/lock, flock()ed exclusively for the engine's life: one
+	 * daemon per cache folder. The kernel drops the lock when the process
+	 * dies, so a kill -9 never leaves it stuck. -1 before it is taken. */
+	int lock_fd;
 
 	pthread_mutex_t mu;	      /* the families table, fam fields, job queue */
 	pthread_cond_t fam_cond;      /* a family finished opening or left the table */

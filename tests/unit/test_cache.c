@@ -1198,6 +1198,41 @@ static void test_write_race(void)
 	env_free(&e);
 }
 
+/* One cache folder, one engine: a second tcache_new on a folder in use is
+ * -EBUSY (two daemons would take each other's files for stale); once the
+ * first is freed the folder is usable again. */
+static void test_cache_lock(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *a, *b = NULL;
+	char path[700], buf[32] = "";
+	ssize_t n = 0;
+	int fd, rc;
+
+	env_init(&e, "lock");
+	opts(&o, dirname_of("lock"), "node-a");
+	a = mk(&e, &o, false);
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &b);
+	TAP_OK(rc == -EBUSY && !b, "a second engine on a cache folder in use is -EBUSY (rc %d)",
+	       rc);
+	tcache_free(b);
+	snprintf(path, sizeof(path), "%s/lock", o.cache_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? strcspn(buf, "\n") : 0] = '\0';
+	TAP_OK(atol(buf) == (long)getpid(), "the lock file names the holder's pid (%s)", buf);
+	if (fd >= 0)
+		close(fd);
+	tcache_free(a);
+	b = NULL;
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &b);
+	TAP_OK(rc == 0, "the folder is usable again once the first engine is gone (rc %d)", rc);
+	tcache_free(b);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1222,6 +1257,7 @@ int main(void)
 	test_renew_while_uploads_hang();
 	test_keys_and_local_store();
 	test_write_race();
+	test_cache_lock();
 	if (!tap_failed) {
 		char cmd[600];
 
