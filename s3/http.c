@@ -343,12 +343,14 @@ static void sleep_ms(const struct http_client *c, long ms)
 {
 	struct timespec ts;
 
-	if (ms <= 0)
-		return;
+	/* The injected sleeper sees every backoff, a zero one too: full
+	 * jitter draws 0 now and then, and tests count the sleeps. */
 	if (c->opt.sleep_ms) {
 		c->opt.sleep_ms(ms);
 		return;
 	}
+	if (ms <= 0)
+		return;
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
