@@ -12,7 +12,11 @@ restarted on the same cache. After every cycle:
   - every new version in the store passes integrity_check and holds only
     attempted rows;
   - every catalog item points at an object that exists, and its gen never
-    goes back.
+    goes back;
+  - nothing was written beneath the mount point: the writers are stopped
+    while the dead mount is still attached, and only then is it detached
+    (kill_daemon says why; check_stray_writer, run first, is the
+    deterministic test of that order).
 
 Most cycles run on the embedded store (TFS_CRASH_CYCLES, 100); a shorter
 loop (TFS_CRASH_S3_CYCLES, 12) runs on S3 + DynamoDB in moto_server. At the
@@ -228,8 +232,20 @@ class Backend:
         return out
 
 
-def kill_daemon(mnt):
-    """SIGKILL the daemon we started, reap it, detach the dead mount."""
+def kill_daemon(mnt, before_detach=None):
+    """SIGKILL the daemon we started, reap it, call before_detach (stop the
+    writers), then detach the dead mount.
+
+    The order matters. While the dead mount is attached every path lookup
+    under it fails (ENOTCONN), as after a real crash. Once it is detached
+    (fusermount3 -uz) the mount point is a plain directory again, while a
+    process that opened the database before the kill still reads it from
+    the kernel's page cache: SQLite then opens "<db>-wal" and "<db>-shm" by
+    path, beneath the mount point, commits into that stray WAL and exits 0
+    (the checkpoint that fails at close is not an error to the shell). Such
+    a transaction never reached the daemon, yet it looked acknowledged: the
+    crash loop once reported a WAL row as lost for exactly that reason
+    (TFS_CRASH_SEED=874612858, a loaded machine; see check_stray_writer)."""
     if mnt.proc is not None:
         try:
             os.kill(mnt.proc.pid, signal.SIGKILL)
@@ -241,12 +257,78 @@ def kill_daemon(mnt):
             pass
         mnt.returncode = mnt.proc.returncode
         mnt.proc = None
+    if before_detach is not None:
+        before_detach()
     for _ in range(20):
         if not m.is_fuse_mount(mnt.mountpoint):
             break
         subprocess.run(["fusermount3", "-uz", mnt.mountpoint], capture_output=True,
                        timeout=30)
         time.sleep(0.05)
+
+
+STRAY = r"""
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
+print("open", flush=True)
+sys.stdin.readline()
+try:
+    c.execute("INSERT INTO t VALUES(2, randomblob(300))")
+    print("acknowledged", flush=True)
+except sqlite3.Error as e:
+    print(f"failed: {e}", flush=True)
+c.close()
+"""
+
+
+def check_stray_writer(opts):
+    """The harness's own regression test (deterministic): a process that
+    opened a WAL database before the kill and commits after it must not be
+    acknowledged, and nothing may land beneath the mount point. An empty
+    "w.db" beneath the mount point (what a writer running after an early
+    detach used to leave there) lets SQLite create a stray WAL there when
+    the mount is detached before the writers stop: this fails with the old
+    order of kill_daemon."""
+    base = tempfile.mkdtemp(prefix="stray-", dir=t.tmp_dir())
+    src, mp = os.path.join(base, "store"), os.path.join(base, "mnt")
+    opts = opts + [f"cache={base}/cache"]
+    r = m.run_tenantfs(["init", src])
+    if not t.ok(r.returncode == 0, "stray writer: tenantfs init", r.stderr):
+        return
+    os.makedirs(mp)
+    open(os.path.join(mp, "w.db"), "wb").close()
+    mnt = m.Mount(src, mp, opts, log=os.path.join(base, "daemon.log"))
+    mnt.start()
+    db = os.path.join(mp, "w.db")
+    proc = None
+    try:
+        rc, _, err = m.sqlite_cli(db, "PRAGMA journal_mode=WAL;\n"
+                                      "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n"
+                                      "INSERT INTO t VALUES(1, randomblob(300));\n")
+        t.ok(rc == 0, "stray writer: w.db created in WAL mode", err)
+        # the writer's pages are in the kernel's page cache, attributes fresh
+        read_keys(db)
+        proc = subprocess.Popen([sys.executable, "-c", STRAY, db], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t.record_pid(proc.pid)
+        t.eq(proc.stdout.readline().strip(), "open", "stray writer: opened before the kill")
+        answer = []
+
+        def commit_after_kill():
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            answer.append(proc.stdout.readline().strip())
+            proc.wait(timeout=60)
+
+        kill_daemon(mnt, before_detach=commit_after_kill)
+        t.ok(answer and not answer[0].startswith("acknowledged"),
+             "stray writer: a commit after the kill is not acknowledged", str(answer))
+        t.eq(sorted(os.listdir(mp)), ["w.db"],
+             "stray writer: no WAL or shm beneath the mount point")
+    finally:
+        if proc is not None and proc.poll() is None:
+            t.stop_process(proc)
+        kill_daemon(mnt)
 
 
 def crash_loop(label, backend, cycles, rng, opts):
@@ -302,11 +384,18 @@ def crash_loop(label, backend, cycles, rng, opts):
         for w in writers:
             w.start()
         time.sleep(rng.uniform(0.05, 1.5))
-        kill_daemon(mnt)
-        for w in writers:
-            w.stop.set()
+
+        def stop_writers():
+            for w in writers:
+                w.stop.set()
+            for w in writers:
+                w.join(timeout=120)
+
+        kill_daemon(mnt, before_detach=stop_writers)
+        beneath = sorted(os.listdir(mp))
+        fails.check(not beneath, "nothing is written beneath the mount point",
+                    f"cycle {cycle}: {beneath}")
         for w, (ident, _) in zip(writers, DBS):
-            w.join(timeout=120)
             fails.check(not w.is_alive(), "writer stops after the kill", f"cycle {cycle}")
             acked[ident] |= set(w.acked)
             attempted[ident] |= set(w.attempted)
@@ -377,6 +466,7 @@ def main():
     rng = random.Random(seed)
     tmp = t.tmp_dir()
     opts = ["node=n1", "idle=0.1", "max_dirty=0.3", "linger=0"]
+    check_stray_writer(opts)
 
     cycles = int(os.environ.get("TFS_CRASH_CYCLES", "100"))
     base = tempfile.mkdtemp(prefix="crash-local-", dir=tmp)
