@@ -112,21 +112,21 @@ class Mount:
             logf.close()
         t.record_pid(self.proc.pid)
 
+        # An early exit ends the wait too (wait_until takes an exception
+        # from pred for "not yet", so raising here cost the whole timeout).
         def ready():
-            if self.proc.poll() is not None:
-                raise MountError(f"tenantfs exited with {self.proc.returncode} before "
-                                 f"mounting:\n{self.log_text()}")
-            return is_fuse_mount(self.mountpoint)
+            return self.proc.poll() is not None or is_fuse_mount(self.mountpoint)
 
         try:
             t.wait_until(ready, timeout=self.start_timeout, what=f"mount on {self.mountpoint}")
         except TimeoutError as e:
             self.kill()
             raise MountError(f"{e}\n{self.log_text()}") from None
-        except MountError:
+        if self.proc.poll() is not None and not is_fuse_mount(self.mountpoint):
             self.returncode = self.proc.returncode
-            raise
-        # a dead daemon makes wait_until report through the exception above
+            raise MountError(f"tenantfs exited with {self.proc.returncode} before "
+                             f"mounting:\n{self.log_text()}")
+        # mounted, then died
         if self.proc.poll() is not None:
             raise MountError(f"tenantfs exited right after mounting:\n{self.log_text()}")
         return self
