@@ -701,27 +701,43 @@ enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint6
 
 /* ---- GET, HEAD, DELETE ------------------------------------------------- */
 
+/* Sends req (initialised, with its method and any headers or out_fd set) to
+ * the object key, or to the bucket itself when key is NULL, and fills info
+ * from the reply's headers when it succeeds and info is given. */
+static enum wire_status send_simple(struct s3_client *c, const char *key, struct http_request *req,
+				    struct s3_object_info *info)
+{
+	enum wire_status st = WIRE_NOMEM;
+	struct http_response resp = {0};
+	char *url = make_url(c, key, NULL);
+
+	if (!url) {
+		set_err("out of memory");
+		goto out;
+	}
+	req->url = url;
+	st = s3_send(c, req, &resp, NULL, NULL, 0);
+	if (st == WIRE_OK && info)
+		info_from_headers(&resp, info);
+out:
+	http_response_free(&resp);
+	free(url);
+	return st;
+}
+
 enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
 				uint64_t range_len, const char *if_match,
 				struct s3_object_info *out)
 {
-	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
-	struct http_response resp = {0};
 	struct http_header h[2];
 	char range[64];
 	size_t nh = 0;
-	char *url = NULL;
 
 	last_err[0] = '\0';
 	if (!c || !key || !*key || fd < 0) {
 		set_err("invalid argument");
 		return WIRE_INVALID;
-	}
-	url = make_url(c, key, NULL);
-	if (!url) {
-		set_err("out of memory");
-		goto out;
 	}
 	if (range_len) {
 		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, range_start,
@@ -735,78 +751,45 @@ enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, ui
 		h[nh++] = hdr("If-Match", if_match);
 	http_request_init(&req);
 	req.method = "GET";
-	req.url = url;
 	req.headers = h;
 	req.n_headers = nh;
 	req.out_fd = fd;
 	req.out_off = (off_t)range_start;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
-	if (st == WIRE_OK && out)
-		info_from_headers(&resp, out);
-out:
-	http_response_free(&resp);
-	free(url);
-	return st;
+	return send_simple(c, key, &req, out);
 }
 
 enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_info *out)
 {
-	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
-	struct http_response resp = {0};
-	char *url;
 
 	last_err[0] = '\0';
 	if (!c || !key || !*key) {
 		set_err("invalid argument");
 		return WIRE_INVALID;
 	}
-	url = make_url(c, key, NULL);
-	if (!url) {
-		set_err("out of memory");
-		goto out;
-	}
 	http_request_init(&req);
 	req.method = "HEAD";
-	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
-	if (st == WIRE_OK && out)
-		info_from_headers(&resp, out);
-out:
-	http_response_free(&resp);
-	free(url);
-	return st;
+	return send_simple(c, key, &req, out);
 }
 
 enum wire_status s3_delete(struct s3_client *c, const char *key)
 {
-	enum wire_status st = WIRE_NOMEM;
+	enum wire_status st;
 	struct http_request req;
-	struct http_response resp = {0};
-	char *url;
 
 	last_err[0] = '\0';
 	if (!c || !key || !*key) {
 		set_err("invalid argument");
 		return WIRE_INVALID;
 	}
-	url = make_url(c, key, NULL);
-	if (!url) {
-		set_err("out of memory");
-		goto out;
-	}
 	http_request_init(&req);
 	req.method = "DELETE";
-	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	st = send_simple(c, key, &req, NULL);
 	if (st == WIRE_NOT_FOUND) {
 		/* S3 itself answers 204 here; some stores say NoSuchKey. */
 		st = WIRE_OK;
 		last_err[0] = '\0';
 	}
-out:
-	http_response_free(&resp);
-	free(url);
 	return st;
 }
 
@@ -866,29 +849,18 @@ out:
 
 enum wire_status s3_head_bucket(struct s3_client *c)
 {
-	enum wire_status st = WIRE_NOMEM;
+	enum wire_status st;
 	struct http_request req;
-	struct http_response resp = {0};
-	char *url;
 
 	last_err[0] = '\0';
-	url = make_url(c, NULL, NULL);
-	if (!url) {
-		set_err("out of memory");
-		goto out;
-	}
 	http_request_init(&req);
 	req.method = "HEAD";
-	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	st = send_simple(c, NULL, &req, NULL);
 	if (st == WIRE_NOT_FOUND) {
 		/* A HEAD has no body to say NoSuchBucket: 404 is all there is. */
 		st = WIRE_NO_BUCKET;
 		set_err("no such bucket '%s'", c->bucket);
 	}
-out:
-	http_response_free(&resp);
-	free(url);
 	return st;
 }
 
