@@ -222,6 +222,34 @@ static void explain_catalog_error(const struct tfs_options *o, const struct tfs_
 		log_err("cannot use the catalog %s: %s", o->catalog, strerror(-rc));
 }
 
+/* The set-up steps on an open back end, each saying why it failed. */
+static int store_check(const struct tfs_options *o, const struct tfs_backend *b)
+{
+	int rc = b->store->ops->check(b->store);
+
+	if (rc < 0)
+		explain_store_error(o, b, rc);
+	return rc;
+}
+
+static int catalog_init(const struct tfs_options *o, const struct tfs_backend *b)
+{
+	int rc = b->cat->ops->init(b->cat);
+
+	if (rc < 0)
+		explain_catalog_error(o, b, rc);
+	return rc;
+}
+
+static int catalog_check(const struct tfs_options *o, const struct tfs_backend *b)
+{
+	int rc = b->cat->ops->check(b->cat);
+
+	if (rc < 0)
+		explain_catalog_error(o, b, rc);
+	return rc;
+}
+
 int tfs_backend_check(const struct tfs_options *o)
 {
 	struct tfs_backend b;
@@ -239,24 +267,12 @@ int tfs_backend_check(const struct tfs_options *o)
 	rc = tfs_backend_open(o, 1, &b);
 	if (rc < 0)
 		return rc;
-	if (o->catalog_kind == TFS_CATALOG_SQLITE) {
-		rc = b.cat->ops->init(b.cat);
-		if (rc < 0) {
-			explain_catalog_error(o, &b, rc);
-			goto out;
-		}
-	}
-	rc = b.store->ops->check(b.store);
-	if (rc < 0) {
-		explain_store_error(o, &b, rc);
-		goto out;
-	}
-	rc = b.cat->ops->check(b.cat);
-	if (rc < 0) {
-		explain_catalog_error(o, &b, rc);
-		goto out;
-	}
-out:
+	if (o->catalog_kind == TFS_CATALOG_SQLITE)
+		rc = catalog_init(o, &b);
+	if (rc >= 0)
+		rc = store_check(o, &b);
+	if (rc >= 0)
+		rc = catalog_check(o, &b);
 	tfs_backend_close(&b);
 	return rc;
 }
@@ -275,21 +291,13 @@ int tfs_backend_init(const struct tfs_options *o)
 	rc = tfs_backend_open(o, 1, &b);
 	if (rc < 0)
 		return rc;
-	rc = b.store->ops->check(b.store);
-	if (rc < 0) {
-		explain_store_error(o, &b, rc);
+	rc = store_check(o, &b);
+	if (rc >= 0)
+		rc = catalog_init(o, &b);
+	if (rc >= 0)
+		rc = catalog_check(o, &b);
+	if (rc < 0)
 		goto out;
-	}
-	rc = b.cat->ops->init(b.cat);
-	if (rc < 0) {
-		explain_catalog_error(o, &b, rc);
-		goto out;
-	}
-	rc = b.cat->ops->check(b.cat);
-	if (rc < 0) {
-		explain_catalog_error(o, &b, rc);
-		goto out;
-	}
 	if (o->is_s3)
 		log_info("bucket '%s' at %s is usable", o->bucket, b.s3_endpoint);
 	else
