@@ -196,25 +196,6 @@ static char *xstrdup(const char *s)
 	return strdup(s ? s : "");
 }
 
-static void clean_dir(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (tc_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
-			continue;
-		if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
-			tc_rm_tree(path);
-	}
-	closedir(d);
-}
-
 /* Writes our pid into the lock file (for the message a second daemon
  * prints); called again after fuse_daemonize() forked. */
 static void lock_note_pid(struct tcache *tc)
@@ -393,8 +374,8 @@ int tcache_start(struct tcache *tc)
 	if (tc->started)
 		return -EALREADY;
 	lock_note_pid(tc); /* the daemon's pid, after fuse_daemonize() */
-	clean_dir(tc->dir_staging);
-	clean_dir(tc->dir_tmp);
+	tc_clean_dir(tc->dir_staging);
+	tc_clean_dir(tc->dir_tmp);
 	rc = sched_start(tc);
 	if (rc < 0)
 		return rc;

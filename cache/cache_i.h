@@ -185,6 +185,8 @@ int snap_take(struct tcache *tc, struct fam *fam, struct snap *s);
 int snap_check(struct tcache *tc, const char *id, struct snap *s);
 void snap_drop(struct snap *s);
 void tc_rm_tree(const char *dir);
+/* Removes everything inside dir, keeping dir itself. */
+void tc_clean_dir(const char *dir);
 
 /* writeback.c */
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap);

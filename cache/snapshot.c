@@ -16,23 +16,28 @@
 #include "cache/hash.h"
 #include "s3/log.h"
 
-void tc_rm_tree(const char *dir)
+void tc_clean_dir(const char *dir)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d = opendir(dir);
 
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (tc_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
-				continue;
-			if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
-				tc_rm_tree(path);
-		}
-		closedir(d);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (tc_path(path, sizeof(path), "%s/%s", dir, de->d_name) < 0)
+			continue;
+		if (unlink(path) < 0 && (errno == EISDIR || errno == EPERM))
+			tc_rm_tree(path);
 	}
+	closedir(d);
+}
+
+void tc_rm_tree(const char *dir)
+{
+	tc_clean_dir(dir);
 	rmdir(dir);
 }
 
