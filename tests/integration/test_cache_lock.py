@@ -150,11 +150,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except m.MountError as e:
-        t.ok(False, "mount", str(e))
-    except Exception:  # noqa: BLE001 - report, do not hide
-        import traceback
-        t.ok(False, "test ran to the end", traceback.format_exc())
-    sys.exit(t.done())
+    m.run_main(main)

@@ -558,10 +558,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except m.MountError as e:
-        t.ok(False, "mount", str(e))
-    except Exception:  # noqa: BLE001
-        t.ok(False, "test ran to the end", traceback.format_exc())
-    sys.exit(t.done())
+    m.run_main(main)

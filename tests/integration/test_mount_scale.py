@@ -217,12 +217,4 @@ def eviction(env, mp, cache, mnt):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except m.MountError as e:
-        t.ok(False, "mount", str(e))
-    except Exception:  # noqa: BLE001
-        import traceback
-        t.ok(False, "test ran to the end", traceback.format_exc())
-    subprocess.run(["sync"], timeout=60)
-    sys.exit(t.done())
+    m.run_main(main, sync=True)

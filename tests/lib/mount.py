@@ -454,3 +454,19 @@ def check_copy_in_out(mp, ident, src_db, work):
     r = subprocess.run(["cp", "-p", src_db, p], capture_output=True, text=True, timeout=60)
     t.ok(r.returncode == 0, "cp -p into the mount (chmod/chown/utimens accepted)", r.stderr)
     return dst
+
+
+def run_main(main, sync=False):
+    """Runs a test's main(), reporting a MountError or any other exception
+    as a failed check instead of a bare traceback; with sync, flushes the
+    machine's writes (`sync`) before exiting with tfstest.done()."""
+    try:
+        main()
+    except MountError as e:
+        t.ok(False, "mount", str(e))
+    except Exception:  # noqa: BLE001 - report, do not hide
+        import traceback
+        t.ok(False, "test ran to the end", traceback.format_exc())
+    if sync:
+        subprocess.run(["sync"], timeout=60)
+    sys.exit(t.done())
