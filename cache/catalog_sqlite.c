@@ -294,6 +294,20 @@ static bool args_ok(const char *id, const char *node)
 
 /* ---- operations ------------------------------------------------------ */
 
+/* Takes the lock and begins a write transaction (what and id name it in a
+ * log line): 0 with both held, or -errno with neither. */
+static int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id)
+{
+	int rc = cs_lock(cs);
+
+	if (rc < 0)
+		return rc;
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", what, id);
+	if (rc < 0)
+		cs_unlock(cs);
+	return rc;
+}
+
 static int cs_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
 		      int64_t ttl_ms, struct cat_item *out)
 {
@@ -304,12 +318,9 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 
 	if (!args_ok(id, node))
 		return -EINVAL;
-	rc = cs_lock(cs);
+	rc = cs_begin(cs, "begin acquire of", id);
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin acquire of", id);
-	if (rc < 0)
-		goto out;
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
 		rc = found;
@@ -411,12 +422,9 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 
 	if (!args_ok(id, node) || strlen(hash) > CAT_HASH_HEX)
 		return -EINVAL;
-	rc = cs_lock(cs);
+	rc = cs_begin(cs, "begin commit of", id);
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin commit of", id);
-	if (rc < 0)
-		goto out;
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
 		rc = found;
