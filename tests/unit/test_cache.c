@@ -576,7 +576,11 @@ static void test_timers(void)
 		tfile_write(f, db, len, 0);
 		advance(1000);
 		sleep_ms(150);
-		if (stats(tc).writebacks >= 2)
+		/* A commit, not a write-back: under valgrind on a loaded
+		 * machine the idle write-back can still be finishing (it then
+		 * leaves the family dirty) when this loop starts, and a pass
+		 * that finds nothing new to publish commits nothing. */
+		if (stats(tc).commits >= 2)
 			break;
 	}
 	TAP_OK(stats(tc).commits >= 2 && i >= 8,
