@@ -273,6 +273,7 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	tc->cat = cat;
 	pthread_mutex_init(&tc->mu, NULL);
 	pthread_mutex_init(&tc->ic_mu, NULL);
+	lease_init(tc);
 	pthread_cond_init(&tc->fam_cond, NULL);
 	pthread_cond_init(&tc->uq.cond, NULL);
 	pthread_cond_init(&tc->lq.cond, NULL);
@@ -465,6 +466,7 @@ void tcache_free(struct tcache *tc)
 		close(tc->lock_fd);
 	pthread_mutex_destroy(&tc->mu);
 	pthread_mutex_destroy(&tc->ic_mu);
+	lease_fini(tc);
 	pthread_cond_destroy(&tc->fam_cond);
 	pthread_cond_destroy(&tc->uq.cond);
 	pthread_cond_destroy(&tc->lq.cond);

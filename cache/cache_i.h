@@ -14,12 +14,16 @@
 /*
  * Lock order (outermost first):
  *   fam->wlock  ->  fam->dirty_mu  ->  tc->mu  ->  tc->ic_mu  ->  state's own mutex
+ * tc->obs_mu (lease observations) is a leaf: nothing else is taken under it.
  * Never hold any of them across a store or catalog call.
  */
 
 #define FAM_BUCKETS	 4096
 #define ITEM_CACHE_SLOTS 256
 #define ITEM_CACHE_MS	 1000
+/* Lease observations: slots, and how many a lookup probes. */
+#define LEASE_OBS_SLOTS 1024
+#define LEASE_OBS_PROBE 8
 
 /* A database family (the db and its side files) that is ACTIVE on this node:
  * open, dirty, leased, being written back or waiting for recovery. Cached
@@ -112,6 +116,18 @@ struct cat_cache_slot {
 	struct cat_item item;
 };
 
+/* What this node saw of a lease held elsewhere (lease.c): the holder's
+ * (owner, epoch, rev) and since when, on our monotonic clock, from the
+ * arrival of the first reply that showed exactly it. */
+struct lease_obs {
+	bool used;
+	char id[CAT_ID_MAX + 1];
+	char owner[CAT_NODE_MAX + 1];
+	uint64_t epoch, rev;
+	int64_t since;	 /* mono ms */
+	int64_t touched; /* mono ms of the last look: the least recent is replaced */
+};
+
 struct tcache {
 	struct tcache_options opt; /* strings below are our own copies */
 	char *cache_dir, *node, *key_prefix;
@@ -142,6 +158,11 @@ struct tcache {
 	pthread_mutex_t ic_mu;			    /* the catalog item cache */
 	struct cat_cache_slot ic[ITEM_CACHE_SLOTS]; /* protected by ic_mu */
 
+	/* Engine-wide, not per open: an observation outlives a failed open, so
+	 * repeated opens of a dead node's database converge on a takeover. */
+	pthread_mutex_t obs_mu;		       /* the lease observations */
+	struct lease_obs obs[LEASE_OBS_SLOTS]; /* protected by obs_mu */
+
 	atomic_uint_fast64_t seq; /* unique names in tmp/ and staging/ */
 	struct {
 		atomic_uint_fast64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped,
@@ -163,6 +184,8 @@ void tc_item_forget(struct tcache *tc, const char *id);
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
 
 /* lease.c */
+void lease_init(struct tcache *tc); /* before any other lease call */
+void lease_fini(struct tcache *tc);
 /* *mono_at (may be NULL) gets tc_mono() just before the request that took
  * the lease: pass it to lease_set_renewed. */
 int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,

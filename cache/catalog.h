@@ -1,13 +1,16 @@
-/* The catalog: one item per database holding its lease (owner, expires,
- * fencing epoch) and its pointer (gen, hash, size). Every change is a
- * conditional write, so correctness never rests on clocks. Back ends: a
- * local SQLite file (catalog_sqlite.c) and DynamoDB (catalog_ddb.c). All
- * calls return 0 or a negative errno; all are thread-safe. */
+/* The catalog: one item per database holding its lease (owner, fencing
+ * epoch, record version rev, stranded mark) and its pointer (gen, hash,
+ * size). Every change is a conditional write and no condition compares
+ * clocks: a lease held by another node is taken over only on the record
+ * version the caller saw (see acquire). Back ends: a local SQLite file
+ * (catalog_sqlite.c) and DynamoDB (catalog_ddb.c). All calls return 0 or
+ * a negative errno; all are thread-safe. */
 #ifndef TFS_CATALOG_H
 #define TFS_CATALOG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CAT_ID_MAX   128
 #define CAT_NODE_MAX 128
@@ -23,10 +26,21 @@ struct cat_hist {
 struct cat_item {
 	char id[CAT_ID_MAX + 1];
 	char owner[CAT_NODE_MAX + 1]; /* "" when nobody holds the lease */
-	int64_t expires_ms;	      /* lease deadline, wall clock ms */
-	uint64_t epoch;		      /* fencing token, +1 at every acquisition */
-	uint64_t gen;		      /* commit counter, 0 = never committed */
-	char hash[CAT_HASH_HEX + 1];  /* XXH3-128 hex of the committed bytes, "" if gen 0 */
+	/* The holder's wall clock + ttl at its last acquire or renew: for
+	 * humans only, no condition reads it. */
+	int64_t expires_ms;
+	uint64_t epoch; /* fencing token, +1 at every acquisition */
+	/* Record version: +1 at every acquire, renew, commit, release and
+	 * stranded mark (not at want). An item written before rev existed
+	 * reads as rev 0. */
+	uint64_t rev;
+	/* Non-zero (the holder's wall clock ms when it set it): the owner
+	 * stopped while holding acknowledged writes it could not publish.
+	 * No other node may acquire the item until the owner publishes or
+	 * an operator abandons the copy. */
+	int64_t stranded_ms;
+	uint64_t gen;		     /* commit counter, 0 = never committed */
+	char hash[CAT_HASH_HEX + 1]; /* XXH3-128 hex of the committed bytes, "" if gen 0 */
 	uint64_t size;
 	int64_t mtime_ms;
 	int64_t deleted_ms;	     /* tombstone time, 0 = live */
@@ -43,31 +57,59 @@ struct cat_commit {
 	bool deleted; /* tombstone instead of a version */
 };
 
+/* The holder an acquirer saw and wants to take over: the item must still
+ * be exactly that (owner, epoch, rev). */
+struct cat_takeover {
+	const char *owner;
+	uint64_t epoch;
+	uint64_t rev;
+};
+
 struct catalog;
 
 struct catalog_ops {
-	/* Takes the lease: succeeds when the item does not exist, or its
-	 * owner is node, or the lease expired (expires_ms < now_ms), or
-	 * the owner released it. Sets owner = node, expires = now + ttl,
-	 * epoch = epoch + 1, clears want if it was node's. *out gets the
-	 * whole item after the write. -EBUSY when another node holds it:
-	 * *out then describes the holder. */
+	/* Takes the lease: succeeds when the item does not exist, or has no
+	 * owner (released, abandoned), or its owner is node (a stranded mark
+	 * then stays until a commit or release clears it), or takeover is
+	 * not NULL, the item is not stranded and its owner, epoch and rev
+	 * are exactly takeover's. Sets owner = node, expires = now + ttl
+	 * (for humans), epoch + 1, rev + 1, clears want if it was node's.
+	 * *out gets the whole item after the write. -EBUSY when another
+	 * node holds it: *out then describes the holder (owner, epoch, rev,
+	 * stranded_ms), which is what the caller may later pass as
+	 * takeover. now_ms decides nothing. */
 	int (*acquire)(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		       int64_t ttl_ms, struct cat_item *out);
-	/* Extends the lease: condition owner = node AND epoch = epoch.
-	 * -ESTALE when the condition fails (lease lost). *out (may be NULL)
-	 * gets the item, so the caller sees a want mark. */
+		       int64_t ttl_ms, const struct cat_takeover *takeover, struct cat_item *out);
+	/* Extends the lease: condition owner = node AND epoch = epoch; sets
+	 * expires (for humans) and rev + 1. -ESTALE when the condition fails
+	 * (lease lost). *out (may be NULL) gets the item, so the caller sees
+	 * a want mark. */
 	int (*renew)(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		     int64_t expires_ms, struct cat_item *out);
 	/* Publishes a version: condition owner = node AND epoch = epoch AND
 	 * gen = base_gen. Sets gen, hash, size, mtime, pushes hist (keeps
-	 * the last CAT_HIST_MAX), sets or clears deleted. -ESTALE when the
-	 * condition fails. */
+	 * the last CAT_HIST_MAX), sets or clears deleted, rev + 1, clears
+	 * stranded. -ESTALE when the condition fails. */
 	int (*commit)(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		      uint64_t base_gen, const struct cat_commit *cm);
 	/* Gives the lease up: condition owner = node AND epoch = epoch;
-	 * clears owner and expires. -ESTALE when the condition fails. */
+	 * clears owner, expires and stranded, rev + 1. -ESTALE when the
+	 * condition fails. */
 	int (*release)(struct catalog *c, const char *id, const char *node, uint64_t epoch);
+	/* Keeps the lease instead of releasing it, for a holder that stops
+	 * with unpublished writes: condition owner = node AND epoch = epoch;
+	 * sets stranded = now_ms, rev + 1. -ESTALE when the condition
+	 * fails. */
+	int (*strand)(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		      int64_t now_ms);
+	/* An operator gives up a stranded copy (`tenantfs abandon`):
+	 * condition stranded AND owner, epoch and gen as in *seen. Commits
+	 * gen + 1 with the same hash and size (readers see the content they
+	 * saw; a never-committed item becomes a tombstone), pushes hist,
+	 * clears owner, expires and stranded, rev + 1, so that the holder's
+	 * recovery sees another commit and quarantines its copy. -ESTALE
+	 * when the condition fails. */
+	int (*abandon)(struct catalog *c, const struct cat_item *seen, int64_t now_ms);
 	/* Asks the holder to hand over: sets want = node if the item exists. */
 	int (*want)(struct catalog *c, const char *id, const char *node);
 	/* Reads an item (strongly consistent). -ENOENT if absent. */
@@ -97,6 +139,17 @@ struct ddb_client;
 /* DynamoDB catalog in table (partition key "id", a string). The client is
  * borrowed and must outlive the catalog. */
 struct catalog *catalog_ddb_new(struct ddb_client *client, const char *table);
+
+/* The acquire condition of catalog_ops.acquire on the current item cur,
+ * for node: one definition for every back end. */
+static inline bool cat_may_acquire(const struct cat_item *cur, const char *node,
+				   const struct cat_takeover *tk)
+{
+	if (!cur->owner[0] || !strcmp(cur->owner, node))
+		return true;
+	return tk && !cur->stranded_ms && !strcmp(cur->owner, tk->owner) &&
+	       cur->epoch == tk->epoch && cur->rev == tk->rev;
+}
 
 static inline void catalog_free(struct catalog *c)
 {

@@ -134,7 +134,9 @@ int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
 	}
 	if (opt_s(item, "owner", out->owner, sizeof(out->owner), &bad) ||
 	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
-	    opt_u64(item, "epoch", &out->epoch, &bad) || opt_u64(item, "gen", &out->gen, &bad) ||
+	    opt_u64(item, "epoch", &out->epoch, &bad) || opt_u64(item, "rev", &out->rev, &bad) ||
+	    opt_i64(item, "stranded", &out->stranded_ms, &bad) ||
+	    opt_u64(item, "gen", &out->gen, &bad) ||
 	    opt_s(item, "hash", out->hash, sizeof(out->hash), &bad) ||
 	    opt_u64(item, "size", &out->size, &bad) ||
 	    opt_i64(item, "mtime", &out->mtime_ms, &bad) ||
@@ -266,29 +268,56 @@ static int ddb_get(struct catalog *c, const char *id, struct cat_item *out)
 	return rc;
 }
 
+/* "#rev = :NAME", true also of an item written before rev existed when the
+ * expected rev is 0 (such an item reads as rev 0). */
+static const char *rev_cond(uint64_t rev, const char *name, char *buf, size_t cap)
+{
+	snprintf(buf, cap, rev == 0 ? "(attribute_not_exists(#rev) OR #rev = %s)" : "#rev = %s",
+		 name);
+	return buf;
+}
+
 static int ddb_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		       int64_t ttl_ms, struct cat_item *out)
+		       int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
 {
 	struct catalog_ddb *cd = to_ddb(c);
+	char cond[320], rc_buf[64];
 	enum wire_status st;
+	json_t *names, *values;
 	int rc = -EINVAL, tries;
 
-	if (!args_ok(id, node) || ttl_ms <= 0)
+	if (!args_ok(id, node) || ttl_ms <= 0 || (tk && !args_ok(id, tk->owner)))
 		goto out;
+	/* No clock in the condition: a held item is taken only as exactly
+	 * the (owner, epoch, rev) the caller saw, and never while stranded. */
+	snprintf(cond, sizeof(cond),
+		 "attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #owner = :me%s%s%s",
+		 tk ? " OR (#owner = :tko AND #epoch = :tke AND attribute_not_exists(#stranded) "
+		      "AND "
+		    : "",
+		 tk ? rev_cond(tk->rev, ":tkr", rc_buf, sizeof(rc_buf)) : "", tk ? ")" : "");
 	for (tries = 0; tries < ACQUIRE_TRIES; tries++) {
+		values = json_pack("{s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":exp",
+				   ddb_av_n_i64(now_ms + ttl_ms), ":zero", ddb_av_n_u64(0), ":one",
+				   ddb_av_n_u64(1));
+		names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#owner", "owner",
+				  "#expires", "expires", "#epoch", "epoch", "#gen", "gen", "#rev",
+				  "rev");
+		/* DynamoDB refuses names and values the expressions do not use. */
+		if (values && tk &&
+		    (json_object_set_new(values, ":tko", ddb_av_s(tk->owner)) != 0 ||
+		     json_object_set_new(values, ":tke", ddb_av_n_u64(tk->epoch)) != 0 ||
+		     json_object_set_new(values, ":tkr", ddb_av_n_u64(tk->rev)) != 0))
+			values = (json_decref(values), NULL);
+		if (names && tk && json_object_set_new(names, "#stranded", json_string("stranded")))
+			names = (json_decref(names), NULL);
 		/* gen is created as 0 so that commit can always compare it. */
 		rc = update(cd, "acquire", id,
 			    "SET #owner = :me, #expires = :exp, "
 			    "#epoch = if_not_exists(#epoch, :zero) + :one, "
+			    "#rev = if_not_exists(#rev, :zero) + :one, "
 			    "#gen = if_not_exists(#gen, :zero)",
-			    "attribute_not_exists(#id) OR attribute_not_exists(#owner) OR "
-			    "#owner = :me OR #expires < :now",
-			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#owner", "owner",
-				      "#expires", "expires", "#epoch", "epoch", "#gen", "gen"),
-			    json_pack("{s:o, s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":now",
-				      ddb_av_n_i64(now_ms), ":exp", ddb_av_n_i64(now_ms + ttl_ms),
-				      ":zero", ddb_av_n_u64(0), ":one", ddb_av_n_u64(1)),
-			    out, &st);
+			    cond, names, values, out, &st);
 		if (st != WIRE_CONDITION_FAILED)
 			break;
 		/* Held by someone: say by whom, unless it was freed meanwhile. */
@@ -299,11 +328,12 @@ static int ddb_acquire(struct catalog *c, const char *id, const char *node, int6
 		}
 		if (rc)
 			goto out;
-		if (out->owner[0] && strcmp(out->owner, node) != 0 && out->expires_ms >= now_ms) {
+		if (!cat_may_acquire(out, node, tk)) {
 			/* The caller may poll while it waits: it logs the holder. */
-			log_debug("lease on '%s' is held by '%s' (epoch %llu, expires %lld)", id,
+			log_debug("lease on '%s' is held by '%s' (epoch %llu, rev %llu%s)", id,
 				  out->owner, (unsigned long long)out->epoch,
-				  (long long)out->expires_ms);
+				  (unsigned long long)out->rev,
+				  out->stranded_ms ? ", stranded" : "");
 			rc = -EBUSY;
 			goto out;
 		}
@@ -337,28 +367,51 @@ out:
 	return rc;
 }
 
+/* A write by the holder: expr (which adds 1 to rev) under the condition
+ * owner = node AND epoch = epoch; names and values get #owner, #epoch,
+ * #rev, :me, :epoch, :zero and :one added (both stolen, NULL = ENOMEM).
+ * -ESTALE, logged, when the condition fails. */
+static int holder_update(struct catalog *c, const char *what, const char *id, const char *node,
+			 uint64_t epoch, const char *expr, json_t *names, json_t *values,
+			 struct cat_item *out)
+{
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, node)) {
+		json_decref(names);
+		json_decref(values);
+		return -EINVAL;
+	}
+	if (names && (json_object_set_new(names, "#owner", json_string("owner")) != 0 ||
+		      json_object_set_new(names, "#epoch", json_string("epoch")) != 0 ||
+		      json_object_set_new(names, "#rev", json_string("rev")) != 0))
+		names = (json_decref(names), NULL);
+	if (values && (json_object_set_new(values, ":me", ddb_av_s(node)) != 0 ||
+		       json_object_set_new(values, ":epoch", ddb_av_n_u64(epoch)) != 0 ||
+		       json_object_set_new(values, ":zero", ddb_av_n_u64(0)) != 0 ||
+		       json_object_set_new(values, ":one", ddb_av_n_u64(1)) != 0))
+		values = (json_decref(values), NULL);
+	rc = update(to_ddb(c), what, id, expr, "#owner = :me AND #epoch = :epoch", names, values,
+		    out, &st);
+	if (st == WIRE_CONDITION_FAILED) {
+		log_warn("cannot %s '%s': no longer held by '%s' at epoch %llu", what, id, node,
+			 (unsigned long long)epoch);
+		rc = -ESTALE;
+	}
+	return rc;
+}
+
 static int ddb_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		     int64_t expires_ms, struct cat_item *out)
 {
 	struct cat_item scratch;
-	enum wire_status st;
-	int rc;
 
-	if (!args_ok(id, node))
-		return -EINVAL;
-	rc = update(to_ddb(c), "renew the lease on", id, "SET #expires = :exp",
-		    "#owner = :me AND #epoch = :epoch",
-		    json_pack("{s:s, s:s, s:s}", "#owner", "owner", "#epoch", "epoch", "#expires",
-			      "expires"),
-		    json_pack("{s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
-			      ddb_av_n_u64(epoch), ":exp", ddb_av_n_i64(expires_ms)),
-		    out ? out : &scratch, &st);
-	if (st == WIRE_CONDITION_FAILED) {
-		log_warn("cannot renew the lease on '%s': no longer held by '%s' at epoch %llu", id,
-			 node, (unsigned long long)epoch);
-		rc = -ESTALE;
-	}
-	return rc;
+	return holder_update(c, "renew the lease on", id, node, epoch,
+			     "SET #expires = :exp, #rev = if_not_exists(#rev, :zero) + :one",
+			     json_pack("{s:s}", "#expires", "expires"),
+			     json_pack("{s:o}", ":exp", ddb_av_n_i64(expires_ms)),
+			     out ? out : &scratch);
 }
 
 static int64_t wall_ms(void)
@@ -387,7 +440,7 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 {
 	struct catalog_ddb *cd = to_ddb(c);
 	const char *hash = cm && cm->hash ? cm->hash : "";
-	char expr[256], cond[160], rm[32];
+	char expr[320], cond[160], rm[48];
 	struct cat_item cur;
 	enum wire_status st;
 	json_t *names, *values;
@@ -412,29 +465,29 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 		goto out;
 	}
 	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
-	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner", "#epoch",
-			  "epoch", "#gen", "gen", "#hash", "hash", "#size", "size", "#mtime",
-			  "mtime", "#hist", "hist", "#deleted", "deleted");
-	values = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
-			   ddb_av_n_u64(epoch), ":base", ddb_av_n_u64(base_gen), ":gen",
+	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
+			  "#epoch", "epoch", "#gen", "gen", "#hash", "hash", "#size", "size",
+			  "#mtime", "mtime", "#hist", "hist", "#deleted", "deleted", "#rev", "rev",
+			  "#stranded", "stranded");
+	values = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node),
+			   ":epoch", ddb_av_n_u64(epoch), ":base", ddb_av_n_u64(base_gen), ":gen",
 			   ddb_av_n_u64(cm->new_gen), ":size", ddb_av_n_u64(cm->size), ":mtime",
 			   ddb_av_n_i64(cm->mtime_ms), ":hist",
-			   catalog_ddb_hist_push(&cur, cm->mtime_ms, cm->new_gen, hash));
+			   catalog_ddb_hist_push(&cur, cm->mtime_ms, cm->new_gen, hash), ":zero",
+			   ddb_av_n_u64(0), ":one", ddb_av_n_u64(1));
 	/* Empty strings are not stored (older DynamoDB and dynalite reject
 	 * them): a commit without a hash removes the attribute. */
 	if (values && *hash && json_object_set_new(values, ":hash", ddb_av_s(hash)) != 0)
 		values = (json_decref(values), NULL);
 	if (values && cm->deleted && json_object_set_new(values, ":del", ddb_av_n_i64(del_ms)) != 0)
 		values = (json_decref(values), NULL);
-	rm[0] = '\0';
-	if (!*hash)
-		strcat(rm, "#hash");
-	if (!cm->deleted)
-		strcat(rm, *rm ? ", #deleted" : "#deleted");
+	/* A commit ends a stranded mark: the writes are published. */
+	snprintf(rm, sizeof(rm), "#stranded%s%s", *hash ? "" : ", #hash",
+		 cm->deleted ? "" : ", #deleted");
 	snprintf(expr, sizeof(expr),
-		 "SET #gen = :gen, #size = :size, #mtime = :mtime, #hist = :hist%s%s%s%s",
-		 *hash ? ", #hash = :hash" : "", cm->deleted ? ", #deleted = :del" : "",
-		 *rm ? " REMOVE " : "", rm);
+		 "SET #gen = :gen, #size = :size, #mtime = :mtime, #hist = :hist, "
+		 "#rev = if_not_exists(#rev, :zero) + :one%s%s REMOVE %s",
+		 *hash ? ", #hash = :hash" : "", cm->deleted ? ", #deleted = :del" : "", rm);
 	/* An item from another writer may lack gen; 0 is its base then. */
 	snprintf(cond, sizeof(cond), "#owner = :me AND #epoch = :epoch AND %s",
 		 base_gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
@@ -459,23 +512,71 @@ out:
 
 static int ddb_release(struct catalog *c, const char *id, const char *node, uint64_t epoch)
 {
+	return holder_update(
+	    c, "release the lease on", id, node, epoch,
+	    "SET #expires = :zero, #rev = if_not_exists(#rev, :zero) + :one "
+	    "REMOVE #owner, #stranded",
+	    json_pack("{s:s, s:s}", "#expires", "expires", "#stranded", "stranded"), json_object(),
+	    NULL);
+}
+
+static int ddb_strand(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		      int64_t now_ms)
+{
+	return holder_update(c, "mark as stranded", id, node, epoch,
+			     "SET #stranded = :now, #rev = if_not_exists(#rev, :zero) + :one",
+			     json_pack("{s:s}", "#stranded", "stranded"),
+			     json_pack("{s:o}", ":now", ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
+			     NULL);
+}
+
+static int ddb_abandon(struct catalog *c, const struct cat_item *seen, int64_t now_ms)
+{
+	struct cat_item cur;
 	enum wire_status st;
+	char expr[256], cond[200];
+	json_t *values;
 	int rc;
 
-	if (!args_ok(id, node))
+	if (!seen || !args_ok(seen->id, seen->owner))
 		return -EINVAL;
-	rc = update(to_ddb(c), "release the lease on", id, "SET #expires = :zero REMOVE #owner",
-		    "#owner = :me AND #epoch = :epoch",
-		    json_pack("{s:s, s:s, s:s}", "#owner", "owner", "#epoch", "epoch", "#expires",
-			      "expires"),
-		    json_pack("{s:o, s:o, s:o}", ":me", ddb_av_s(node), ":epoch",
-			      ddb_av_n_u64(epoch), ":zero", ddb_av_n_i64(0)),
-		    NULL, &st);
-	if (st == WIRE_CONDITION_FAILED) {
-		log_warn("cannot release the lease on '%s': no longer held by '%s' at epoch %llu",
-			 id, node, (unsigned long long)epoch);
+	/* hist is rewritten whole: the gen condition makes this safe. */
+	rc = ddb_get(c, seen->id, &cur);
+	if (rc == -ENOENT)
+		return -ESTALE;
+	if (rc)
+		return rc;
+	if (!cur.stranded_ms || strcmp(cur.owner, seen->owner) != 0 || cur.epoch != seen->epoch ||
+	    cur.gen != seen->gen)
+		return -ESTALE;
+	values = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", ":owner", ddb_av_s(seen->owner),
+			   ":epoch", ddb_av_n_u64(seen->epoch), ":base", ddb_av_n_u64(cur.gen),
+			   ":gen", ddb_av_n_u64(cur.gen + 1), ":hist",
+			   catalog_ddb_hist_push(&cur, now_ms, cur.gen + 1, cur.hash), ":zero",
+			   ddb_av_n_u64(0), ":one", ddb_av_n_u64(1));
+	/* Never committed: the abandoned copy leaves a tombstone. */
+	if (values && cur.gen == 0 &&
+	    json_object_set_new(values, ":del", ddb_av_n_i64(now_ms > 0 ? now_ms : 1)) != 0)
+		values = (json_decref(values), NULL);
+	snprintf(expr, sizeof(expr),
+		 "SET #gen = :gen, #hist = :hist, #expires = :zero, "
+		 "#rev = if_not_exists(#rev, :zero) + :one%s REMOVE #owner, #stranded",
+		 cur.gen == 0 ? ", #deleted = :del" : "");
+	snprintf(cond, sizeof(cond),
+		 "#owner = :owner AND #epoch = :epoch AND attribute_exists(#stranded) AND %s",
+		 cur.gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
+	rc = update(to_ddb(c), "abandon the stranded copy of", seen->id, expr, cond,
+		    cur.gen == 0
+			? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
+				    "#epoch", "epoch", "#gen", "gen", "#hist", "hist", "#expires",
+				    "expires", "#rev", "rev", "#stranded", "stranded", "#deleted",
+				    "deleted")
+			: json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
+				    "#epoch", "epoch", "#gen", "gen", "#hist", "hist", "#expires",
+				    "expires", "#rev", "rev", "#stranded", "stranded"),
+		    values, NULL, &st);
+	if (st == WIRE_CONDITION_FAILED)
 		rc = -ESTALE;
-	}
 	return rc;
 }
 
@@ -611,6 +712,8 @@ static const struct catalog_ops ddb_ops = {
     .renew = ddb_renew,
     .commit = ddb_commit,
     .release = ddb_release,
+    .strand = ddb_strand,
+    .abandon = ddb_abandon,
     .want = ddb_want,
     .get = ddb_get,
     .scan = ddb_scan,

@@ -35,7 +35,8 @@ struct catalog_sqlite {
 	sqlite3 *inherited;
 };
 
-#define ITEM_COLS "id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist"
+#define ITEM_COLS \
+	"id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist, rev, stranded"
 
 static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " id TEXT PRIMARY KEY,"
@@ -48,7 +49,16 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " mtime INTEGER NOT NULL DEFAULT 0,"
 				 " deleted INTEGER NOT NULL DEFAULT 0,"
 				 " want TEXT NOT NULL DEFAULT '',"
-				 " hist TEXT NOT NULL DEFAULT '')";
+				 " hist TEXT NOT NULL DEFAULT '',"
+				 " rev INTEGER NOT NULL DEFAULT 0,"
+				 " stranded INTEGER NOT NULL DEFAULT 0)";
+
+/* Columns added after the first release: a file written before them gets
+ * them with their default (rev 0 is how an old item reads). */
+static const char *const added_cols[][2] = {
+    {"rev", "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"},
+    {"stranded", "ALTER TABLE items ADD COLUMN stranded INTEGER NOT NULL DEFAULT 0"},
+};
 
 static struct catalog_sqlite *cs_of(struct catalog *c)
 {
@@ -70,6 +80,29 @@ static int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what,
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Adds the columns an older file lacks, in one write transaction so that
+ * two processes opening it at once do not both add them. */
+static int cs_upgrade(struct catalog_sqlite *cs)
+{
+	char sql[64];
+	size_t i;
+	int rc;
+
+	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin upgrade of table items", NULL);
+	for (i = 0; rc == 0 && i < sizeof(added_cols) / sizeof(added_cols[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT %s FROM items LIMIT 0", added_cols[i][0]);
+		if (sqlite3_exec(cs->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+			continue;
+		log_info("catalog %s: adding column %s to table items", cs->path, added_cols[i][0]);
+		rc = cs_exec(cs, added_cols[i][1], "add a column to table items", NULL);
+	}
+	if (rc == 0)
+		rc = cs_exec(cs, "COMMIT", "commit upgrade of table items", NULL);
+	if (rc < 0)
+		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 /* Opens the connection and sets it up. Called with cs->lock held (or
@@ -96,6 +129,8 @@ static int cs_open(struct catalog_sqlite *cs)
 		rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL", NULL);
 	if (rc == 0)
 		rc = cs_exec(cs, schema_sql, "create table items", NULL);
+	if (rc == 0)
+		rc = cs_upgrade(cs);
 	if (rc < 0) {
 		sqlite3_close(db);
 		cs->db = NULL;
@@ -216,6 +251,22 @@ static void hist_encode(const struct cat_item *it, char *buf, size_t cap)
 	}
 }
 
+/* Pushes a version onto it->hist, dropping the oldest beyond CAT_HIST_MAX,
+ * and encodes the result into buf. */
+static void hist_push(struct cat_item *it, int64_t time_ms, uint64_t gen, const char *hash,
+		      char *buf, size_t cap)
+{
+	if (it->n_hist == CAT_HIST_MAX) {
+		memmove(&it->hist[0], &it->hist[1], sizeof(it->hist[0]) * (CAT_HIST_MAX - 1));
+		it->n_hist--;
+	}
+	it->hist[it->n_hist].time_ms = time_ms;
+	it->hist[it->n_hist].gen = gen;
+	snprintf(it->hist[it->n_hist].hash, sizeof(it->hist[0].hash), "%s", hash);
+	it->n_hist++;
+	hist_encode(it, buf, cap);
+}
+
 /* Reads a row selected with ITEM_COLS starting at column 0. A row this
  * code did not write (edited by hand, damaged) is -EIO, naming the
  * column, rather than half an item. */
@@ -240,6 +291,8 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 		bad = "want";
 	else if (!hist_decode((const char *)sqlite3_column_text(st, 10), it))
 		bad = "hist";
+	else if (!col_count(st, 11, &it->rev))
+		bad = "rev";
 	if (bad) {
 		log_err("catalog %s: cannot decode item '%s': column %s is malformed", cs->path,
 			it->id[0] ? it->id : (const char *)sqlite3_column_text(st, 0), bad);
@@ -248,6 +301,7 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 	it->expires_ms = sqlite3_column_int64(st, 2);
 	it->mtime_ms = sqlite3_column_int64(st, 7);
 	it->deleted_ms = sqlite3_column_int64(st, 8);
+	it->stranded_ms = sqlite3_column_int64(st, 12);
 	return 0;
 }
 
@@ -308,8 +362,24 @@ static int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id)
 	return rc;
 }
 
+/* Runs the conditional UPDATE st (finalized here) of a transaction and
+ * commits it: -ESTALE when it changed no row; the caller rolls back on
+ * any error. */
+static int cs_step_commit(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *what,
+			  const char *id)
+{
+	int rc = step_item(cs, st, id, NULL);
+
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(cs->db) != 1)
+		return -ESTALE;
+	return cs_exec(cs, "COMMIT", what, id);
+}
+
 static int cs_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		      int64_t ttl_ms, struct cat_item *out)
+		      int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
 {
 	struct catalog_sqlite *cs = cs_of(c);
 	struct cat_item cur;
@@ -326,18 +396,20 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 		rc = found;
 		goto rollback;
 	}
-	if (found && cur.owner[0] && strcmp(cur.owner, node) != 0 && cur.expires_ms >= now_ms) {
+	if (found && !cat_may_acquire(&cur, node, tk)) {
 		if (out)
 			*out = cur;
 		rc = -EBUSY;
 		goto rollback;
 	}
-	rc = cs_prepare(cs,
-			"INSERT INTO items (id, owner, expires, epoch) VALUES (?1, ?2, ?3, 1)"
-			" ON CONFLICT (id) DO UPDATE SET owner = ?2, expires = ?3,"
-			" epoch = epoch + 1, want = CASE WHEN want = ?2 THEN '' ELSE want END"
-			" RETURNING " ITEM_COLS,
-			id, &st);
+	rc = cs_prepare(
+	    cs,
+	    "INSERT INTO items (id, owner, expires, epoch, rev) VALUES (?1, ?2, ?3, 1, 1)"
+	    " ON CONFLICT (id) DO UPDATE SET owner = ?2, expires = ?3,"
+	    " epoch = epoch + 1, rev = rev + 1,"
+	    " want = CASE WHEN want = ?2 THEN '' ELSE want END"
+	    " RETURNING " ITEM_COLS,
+	    id, &st);
 	if (rc < 0)
 		goto rollback;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -379,7 +451,7 @@ static int cs_renew(struct catalog *c, const char *id, const char *node, uint64_
 	if (rc < 0)
 		return rc;
 	rc = cs_prepare(cs,
-			"UPDATE items SET expires = ?4 WHERE id = ?1 AND owner = ?2 "
+			"UPDATE items SET expires = ?4, rev = rev + 1 WHERE id = ?1 AND owner = ?2 "
 			"AND epoch = ?3"
 			" RETURNING " ITEM_COLS,
 			id, &st);
@@ -434,23 +506,15 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 		rc = -ESTALE;
 		goto rollback;
 	}
-	/* Push the new version, dropping the oldest beyond CAT_HIST_MAX. */
-	if (cur.n_hist == CAT_HIST_MAX) {
-		memmove(&cur.hist[0], &cur.hist[1], sizeof(cur.hist[0]) * (CAT_HIST_MAX - 1));
-		cur.n_hist--;
-	}
-	cur.hist[cur.n_hist].time_ms = cm->mtime_ms;
-	cur.hist[cur.n_hist].gen = cm->new_gen;
-	snprintf(cur.hist[cur.n_hist].hash, sizeof(cur.hist[0].hash), "%s", hash);
-	cur.n_hist++;
-	hist_encode(&cur, hist, sizeof(hist));
+	hist_push(&cur, cm->mtime_ms, cm->new_gen, hash, hist, sizeof(hist));
 
 	/* The condition is repeated in the statement: it costs nothing and
 	 * keeps the write self-contained. */
 	rc = cs_prepare(cs,
 			"UPDATE items SET gen = ?5, hash = ?6, size = ?7, mtime = ?8, deleted = "
 			"?9,"
-			" hist = ?10 WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4",
+			" hist = ?10, rev = rev + 1, stranded = 0"
+			" WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4",
 			id, &st);
 	if (rc < 0)
 		goto rollback;
@@ -465,17 +529,7 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	/* A tombstone records when it was written; mtime 0 still marks it. */
 	sqlite3_bind_int64(st, 9, cm->deleted ? (cm->mtime_ms > 0 ? cm->mtime_ms : 1) : 0);
 	sqlite3_bind_text(st, 10, hist, -1, SQLITE_STATIC);
-	found = step_item(cs, st, id, NULL);
-	sqlite3_finalize(st);
-	if (found < 0) {
-		rc = found;
-		goto rollback;
-	}
-	if (sqlite3_changes(cs->db) != 1) {
-		rc = -ESTALE;
-		goto rollback;
-	}
-	rc = cs_exec(cs, "COMMIT", "commit a version of", id);
+	rc = cs_step_commit(cs, st, "commit a version of", id);
 	if (rc < 0)
 		goto rollback;
 	goto out;
@@ -489,10 +543,10 @@ out:
 	return rc;
 }
 
-/* Runs one UPDATE binding id, node and (if epoch_idx) epoch; returns the
- * number of changed rows or -EIO. */
+/* Runs one UPDATE binding id, node, (if with_epoch) epoch and, when the
+ * statement has a ?4, arg4; returns the number of changed rows or -EIO. */
 static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id, const char *node,
-		     uint64_t epoch, bool with_epoch)
+		     uint64_t epoch, bool with_epoch, int64_t arg4)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -507,6 +561,8 @@ static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id,
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	if (with_epoch)
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
+	if (sqlite3_bind_parameter_count(st) >= 4)
+		sqlite3_bind_int64(st, 4, arg4);
 	rc = step_item(cs, st, id, NULL);
 	if (rc == 0)
 		rc = sqlite3_changes(cs->db);
@@ -518,19 +574,89 @@ out:
 	return rc;
 }
 
-static int cs_release(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+/* A write by the holder (sql conditioned on owner = ?2 AND epoch = ?3):
+ * 0, or -ESTALE when no row matched. */
+static int cs_holder_update(struct catalog *c, const char *sql, const char *id, const char *node,
+			    uint64_t epoch, int64_t arg4)
 {
 	int rc;
 
 	if (!args_ok(id, node))
 		return -EINVAL;
-	rc = cs_update(cs_of(c),
-		       "UPDATE items SET owner = '', expires = 0"
-		       " WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
-		       id, node, epoch, true);
+	rc = cs_update(cs_of(c), sql, id, node, epoch, true, arg4);
 	if (rc < 0)
 		return rc;
 	return rc == 1 ? 0 : -ESTALE;
+}
+
+static int cs_release(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	return cs_holder_update(
+	    c,
+	    "UPDATE items SET owner = '', expires = 0, stranded = 0, rev = rev + 1"
+	    " WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
+	    id, node, epoch, 0);
+}
+
+static int cs_strand(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		     int64_t now_ms)
+{
+	/* A zero time would read as "not stranded". */
+	return cs_holder_update(c,
+				"UPDATE items SET stranded = ?4, rev = rev + 1"
+				" WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
+				id, node, epoch, now_ms > 0 ? now_ms : 1);
+}
+
+static int cs_abandon(struct catalog *c, const struct cat_item *seen, int64_t now_ms)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	char hist[CAT_HIST_MAX * (CAT_HASH_HEX + 48)];
+	sqlite3_stmt *st = NULL;
+	struct cat_item cur;
+	int rc, found;
+
+	if (!seen || !args_ok(seen->id, seen->owner))
+		return -EINVAL;
+	rc = cs_begin(cs, "begin abandon of", seen->id);
+	if (rc < 0)
+		return rc;
+	found = read_item(cs, seen->id, &cur);
+	if (found < 0) {
+		rc = found;
+		goto rollback;
+	}
+	if (!found || !cur.stranded_ms || strcmp(cur.owner, seen->owner) != 0 ||
+	    cur.epoch != seen->epoch || cur.gen != seen->gen) {
+		rc = -ESTALE;
+		goto rollback;
+	}
+	hist_push(&cur, now_ms, cur.gen + 1, cur.hash, hist, sizeof(hist));
+	rc = cs_prepare(
+	    cs,
+	    "UPDATE items SET gen = gen + 1, hist = ?5, owner = '', expires = 0,"
+	    " stranded = 0, rev = rev + 1,"
+	    " deleted = CASE WHEN gen = 0 THEN ?6 ELSE deleted END"
+	    " WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4 AND stranded != 0",
+	    seen->id, &st);
+	if (rc < 0)
+		goto rollback;
+	sqlite3_bind_text(st, 1, seen->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, seen->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seen->epoch);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)seen->gen);
+	sqlite3_bind_text(st, 5, hist, -1, SQLITE_STATIC);
+	/* Never committed: the abandoned copy leaves a tombstone. */
+	sqlite3_bind_int64(st, 6, now_ms > 0 ? now_ms : 1);
+	rc = cs_step_commit(cs, st, "commit abandon of", seen->id);
+	if (rc < 0)
+		goto rollback;
+	goto out;
+rollback:
+	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	cs_unlock(cs);
+	return rc;
 }
 
 static int cs_want(struct catalog *c, const char *id, const char *node)
@@ -539,7 +665,7 @@ static int cs_want(struct catalog *c, const char *id, const char *node)
 
 	if (!args_ok(id, node))
 		return -EINVAL;
-	rc = cs_update(cs_of(c), "UPDATE items SET want = ?2 WHERE id = ?1", id, node, 0, false);
+	rc = cs_update(cs_of(c), "UPDATE items SET want = ?2 WHERE id = ?1", id, node, 0, false, 0);
 	if (rc < 0)
 		return rc;
 	return rc == 1 ? 0 : -ENOENT;
@@ -684,6 +810,8 @@ static const struct catalog_ops catalog_sqlite_ops = {
     .renew = cs_renew,
     .commit = cs_commit,
     .release = cs_release,
+    .strand = cs_strand,
+    .abandon = cs_abandon,
     .want = cs_want,
     .get = cs_get,
     .scan = cs_scan,

@@ -627,7 +627,7 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 			(unsigned long long)e->size);
 		return -EIO;
 	}
-	rc = c->ops->acquire(c, e->id, node, now_ms, ttl_ms, &item);
+	rc = c->ops->acquire(c, e->id, node, now_ms, ttl_ms, NULL, &item);
 	if (rc == -EBUSY) {
 		snprintf(info->holder, sizeof(info->holder), "%s", item.owner);
 		info->holder_expires_ms = item.expires_ms;

@@ -55,7 +55,7 @@ static void *race_thread(void *p)
 
 	for (i = 0; i < RACE_IDS; i++) {
 		snprintf(id, sizeof(id), "%s-race-%d", r->prefix, i);
-		switch (r->c->ops->acquire(r->c, id, r->node, CC_NOW, CC_TTL, &it)) {
+		switch (r->c->ops->acquire(r->c, id, r->node, CC_NOW, CC_TTL, NULL, &it)) {
 		case 0: r->won++; break;
 		case -EBUSY: r->busy++; break;
 		default: r->other++; break;
@@ -91,7 +91,7 @@ static void test_race(struct catalog *c, const char *peer, const char *prefix)
  * holder's epoch is then refused everywhere. */
 static void test_epochs(struct catalog *c, const char *peer, const char *prefix)
 {
-	struct cat_item it;
+	struct cat_item it = {0};
 	char id[CAT_ID_MAX + 1];
 	struct cat_commit cm = {.new_gen = 1,
 				.hash = "00112233445566778899aabbccddeeff",
@@ -101,12 +101,16 @@ static void test_epochs(struct catalog *c, const char *peer, const char *prefix)
 
 	snprintf(id, sizeof(id), "%s-epochs", prefix);
 	for (i = 1; i <= 5; i++) {
-		rc = c->ops->acquire(c, id, i % 2 ? CC_NODE_A : CC_NODE_B,
-				     CC_NOW + (int64_t)i * (CC_TTL + 1), CC_TTL, &it);
-		ok &= rc == 0 && it.epoch == (uint64_t)i;
+		char owner[CAT_NODE_MAX + 1];
+		struct cat_takeover tk = {owner, it.epoch, it.rev};
+
+		/* Each node takes over the record the previous one left. */
+		snprintf(owner, sizeof(owner), "%s", i > 1 ? it.owner : "");
+		rc = c->ops->acquire(c, id, i % 2 ? CC_NODE_A : CC_NODE_B, CC_NOW, CC_TTL,
+				     i > 1 ? &tk : NULL, &it);
+		ok &= rc == 0 && it.epoch == (uint64_t)i && it.rev == (uint64_t)i;
 	}
-	TAP_OK(ok, "%s: five acquisitions (alternating nodes, after expiry) give epochs 1..5",
-	       peer);
+	TAP_OK(ok, "%s: five takeovers (alternating nodes) give epochs and revs 1..5", peer);
 	rc = c->ops->renew(c, id, CC_NODE_B, 4, CC_NOW + 999999, NULL);
 	TAP_OK(rc == -ESTALE, "%s: renew by the previous holder -> -ESTALE (rc %d)", peer, rc);
 	rc = c->ops->commit(c, id, CC_NODE_B, 4, 0, &cm);
@@ -134,7 +138,7 @@ static void test_tombstone_without_hash(struct catalog *c, const char *peer, con
 	int rc;
 
 	snprintf(id, sizeof(id), "%s-tomb-nohash", prefix);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
 	rc = rc ? rc : c->ops->commit(c, id, CC_NODE_A, it.epoch, 0, &cm);
 	TAP_OK(rc == 0, "%s: a version is committed (rc %d)", peer, rc);
 	cm = (struct cat_commit){.new_gen = 2, .hash = "", .mtime_ms = CC_NOW + 7, .deleted = true};
@@ -163,7 +167,7 @@ static void test_paging(struct ddb_client *d, const char *peer, const char *tabl
 		return;
 	for (i = 0; i < 25; i++) {
 		snprintf(id, sizeof(id), "page-%d", i);
-		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it) == 0;
+		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0;
 	}
 	TAP_OK(ok, "%s: 25 items created", peer);
 	ddb_client_set_page_limit(d, 10);
@@ -212,7 +216,7 @@ static void test_malformed(struct ddb_client *d, const char *peer, const char *t
 	json_decref(item);
 	rc = c->ops->get(c, id, &it);
 	TAP_OK(ok && rc == -EIO, "%s: item with a numeric owner -> -EIO (rc %d)", peer, rc);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc != 0, "%s: acquire of a malformed item fails (rc %d)", peer, rc);
 
 	memset(big, 'o', sizeof(big) - 1);
@@ -247,6 +251,41 @@ static void test_malformed(struct ddb_client *d, const char *peer, const char *t
 	} while (rc == 0 && token && pages < 1000);
 	free(token);
 	TAP_OK(rc == 0, "%s: scan over malformed items still completes (rc %d)", peer, rc);
+	catalog_free(c);
+}
+
+/* An item written before rev and stranded existed: it reads as rev 0, is
+ * held (no clock frees it), and a takeover on rev 0 works. */
+static void test_old_item(struct ddb_client *d, const char *peer, const char *table,
+			  const char *prefix)
+{
+	struct catalog *c = catalog_ddb_new(d, table);
+	struct cat_takeover tk = {"node-o", 4, 0};
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	json_t *item;
+	int rc, ok;
+
+	snprintf(id, sizeof(id), "%s-old", prefix);
+	item =
+	    json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", ddb_av_s(id), "owner", ddb_av_s("node-o"),
+		      "expires", ddb_av_n_i64(1), "epoch", ddb_av_n_u64(4), "gen", ddb_av_n_u64(0));
+	ok = ddb_put_item(d, table, item, NULL, NULL, NULL) == WIRE_OK;
+	json_decref(item);
+	rc = c ? c->ops->get(c, id, &it) : -ENOMEM;
+	TAP_OK(ok && rc == 0 && it.rev == 0 && it.stranded_ms == 0 && it.epoch == 4,
+	       "%s: an old item reads as rev 0, not stranded (rc %d)", peer, rc);
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) : -ENOMEM;
+	TAP_OK(rc == -EBUSY && it.rev == 0 && !strcmp(it.owner, "node-o"),
+	       "%s: an old item long past its expires is still held (rc %d)", peer, rc);
+	tk.rev = 1;
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
+	TAP_OK(rc == -EBUSY, "%s: a takeover of it on rev 1 -> -EBUSY (rc %d)", peer, rc);
+	tk.rev = 0;
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
+	TAP_OK(rc == 0 && it.epoch == 5 && it.rev == 1 && !strcmp(it.owner, CC_NODE_A),
+	       "%s: a takeover of it on rev 0 (rc %d rev %llu)", peer, rc,
+	       (unsigned long long)it.rev);
 	catalog_free(c);
 }
 
@@ -294,6 +333,7 @@ static void run_peer(const char *peer, const char *endpoint, struct http_client 
 	else
 		printf("# skip moto race: moto_server does not serialise conditional writes\n");
 	test_malformed(d, peer, table, prefix);
+	test_old_item(d, peer, table, prefix);
 	test_paging(d, peer, table2);
 out:
 	catalog_free(c);

@@ -9,6 +9,10 @@
  * - a tombstone commit sets deleted_ms to a non-zero time, a later
  *   commit sets it back to 0;
  * - release clears owner to "" and expires_ms to 0;
+ * - rev starts at 1 and every acquire, renew, commit, release and strand
+ *   adds 1; a failed write leaves it alone;
+ * - no argument now_ms changes an outcome: only owner, epoch, rev and
+ *   the stranded mark do;
  * - want on an absent id creates nothing. */
 #ifndef TFS_CATALOG_CONTRACT_H
 #define TFS_CATALOG_CONTRACT_H
@@ -65,41 +69,202 @@ static void cc_acquire_basics(struct catalog *c, const char *prefix)
 
 	cc_id(id, prefix, "acq");
 	memset(&it, 0x5a, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0, "contract: acquire of a new id succeeds (rc %d)", rc);
 	TAP_OK(strcmp(it.id, id) == 0 && strcmp(it.owner, CC_NODE_A) == 0,
 	       "contract: new item names its id and owner");
-	TAP_OK(it.epoch == 1 && it.gen == 0,
-	       "contract: new item has epoch 1, gen 0 (got %" PRIu64 ", %" PRIu64 ")", it.epoch,
-	       it.gen);
+	TAP_OK(it.epoch == 1 && it.gen == 0 && it.rev == 1 && it.stranded_ms == 0,
+	       "contract: new item has epoch 1, gen 0, rev 1 (got %" PRIu64 ", %" PRIu64 ")",
+	       it.epoch, it.gen);
 	TAP_OK(it.expires_ms == CC_NOW + CC_TTL, "contract: new lease expires at now + ttl");
 	TAP_OK(it.hash[0] == '\0' && it.deleted_ms == 0 && it.want[0] == '\0' && it.n_hist == 0,
 	       "contract: new item has no hash, tombstone, want or hist");
 
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 10, CC_TTL, &it);
-	TAP_OK(rc == 0 && it.epoch == 2 && it.expires_ms == CC_NOW + 10 + CC_TTL,
-	       "contract: re-acquire by the holder bumps epoch to 2 (rc %d epoch "
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 10, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.epoch == 2 && it.rev == 2 && it.expires_ms == CC_NOW + 10 + CC_TTL,
+	       "contract: re-acquire by the holder bumps epoch and rev to 2 (rc %d epoch "
 	       "%" PRIu64 ")",
 	       rc, it.epoch);
 
 	memset(&it, 0, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 20, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 20, CC_TTL, NULL, &it);
 	TAP_OK(rc == -EBUSY, "contract: acquire by another node while held -> -EBUSY (rc %d)", rc);
-	TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2,
-	       "contract: -EBUSY reports the holder (owner '%s' epoch %" PRIu64 ")", it.owner,
-	       it.epoch);
+	TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2 && it.rev == 2,
+	       "contract: -EBUSY reports the holder (owner '%s' epoch %" PRIu64 " rev %" PRIu64 ")",
+	       it.owner, it.epoch, it.rev);
 
-	/* expires < now is the condition: at exactly the deadline it still holds. */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 10 + CC_TTL, CC_TTL, &it);
-	TAP_OK(rc == -EBUSY, "contract: acquire at exactly the deadline -> -EBUSY (rc %d)", rc);
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 11 + CC_TTL, CC_TTL, &it);
-	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3,
-	       "contract: acquire after expiry by another node -> epoch 3 (rc %d)", rc);
-
+	/* No clock decides: far past the holder's expires it still holds. */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &it);
+	TAP_OK(rc == -EBUSY, "contract: acquire long after expires, no takeover -> -EBUSY (rc %d)",
+	       rc);
 	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 3 &&
-		   it.expires_ms == CC_NOW + 11 + 2 * CC_TTL,
-	       "contract: get sees the new holder (rc %d)", rc);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2 &&
+		   it.expires_ms == CC_NOW + 10 + CC_TTL,
+	       "contract: get sees the holder unchanged (rc %d)", rc);
+}
+
+/* rev and the takeover condition: owner, epoch and rev exactly as seen. */
+static void cc_takeover(struct catalog *c, const char *prefix)
+{
+	struct cat_takeover tk;
+	struct cat_item it, seen;
+	char id[CAT_ID_MAX + 1];
+	uint64_t rev;
+	int rc;
+
+	cc_id(id, prefix, "take");
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.rev == 1, "contract: a new item has rev 1 (rev %" PRIu64 ")", it.rev);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, NULL, &seen);
+	TAP_OK(rc == -EBUSY && seen.rev == 1 && seen.epoch == 1,
+	       "contract: B sees A at epoch 1 rev 1 (rc %d)", rc);
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
+	TAP_OK(rc == 0 && it.rev == 2 && it.epoch == 1,
+	       "contract: renew bumps rev, keeps epoch (rev %" PRIu64 ")", it.rev);
+
+	tk.owner = seen.owner;
+	tk.epoch = seen.epoch;
+	tk.rev = seen.rev;
+	memset(&it, 0, sizeof(it));
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY && strcmp(it.owner, CC_NODE_A) == 0 && it.rev == 2,
+	       "contract: a renewal between observation and takeover defeats it (rc %d rev "
+	       "%" PRIu64 ")",
+	       rc, it.rev);
+	rev = it.rev;
+	tk.rev = rev;
+	tk.epoch = 2;
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong epoch -> -EBUSY (rc %d)", rc);
+	tk.epoch = 1;
+	tk.owner = CC_NODE_B;
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong owner -> -EBUSY (rc %d)", rc);
+	tk.owner = CC_NODE_A;
+	tk.rev = rev + 1;
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong rev -> -EBUSY (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_A) == 0 && it.rev == rev,
+	       "contract: failed takeovers change nothing, rev included");
+
+	/* Any wall clock, even one far behind the holder's expires. */
+	tk.rev = rev;
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW - 100 * CC_TTL, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2 && it.rev == rev + 1,
+	       "contract: takeover on exactly (owner, epoch, rev) seen -> epoch 2 (rc %d)", rc);
+	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the old holder's renewal is refused after (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	TAP_OK(rc == -ESTALE, "contract: the old holder's commit is refused after (rc %d)", rc);
+
+	/* The takeover condition does not stop free or own items. */
+	tk.owner = "nobody";
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && it.epoch == 3, "contract: the holder re-acquires with a stale takeover");
+	cc_id(id, prefix, "take-new");
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && it.epoch == 1, "contract: an absent id is acquired despite a takeover");
+}
+
+/* The stranded mark: only the holder sets it, it stops every takeover,
+ * the holder's own acquire keeps it, a commit or release clears it. */
+static void cc_stranded(struct catalog *c, const char *prefix)
+{
+	struct cat_takeover tk;
+	struct cat_item it;
+	char id[CAT_ID_MAX + 1];
+	uint64_t rev;
+	int rc;
+
+	cc_id(id, prefix, "strand");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	TAP_OK(rc == 0, "contract: strand: gen 1 committed (rc %d)", rc);
+	TAP_OK(c->ops->get(c, id, &it) == 0 && it.stranded_ms == 0,
+	       "contract: a new item is not stranded");
+	rc = c->ops->strand(c, id, CC_NODE_B, 1, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: strand by a non-holder -> -ESTALE (rc %d)", rc);
+	rc = c->ops->strand(c, id, CC_NODE_A, 2, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: strand with a wrong epoch -> -ESTALE (rc %d)", rc);
+	rev = it.rev;
+	rc = c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW);
+	TAP_OK(rc == 0, "contract: strand by the holder (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.stranded_ms != 0 && it.rev == rev + 1 &&
+		   strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 1,
+	       "contract: strand sets the mark and rev + 1, keeps owner and epoch");
+
+	tk.owner = CC_NODE_A;
+	tk.epoch = it.epoch;
+	tk.rev = it.rev;
+	memset(&it, 0, sizeof(it));
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 100 * CC_TTL, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY && it.stranded_ms != 0 && strcmp(it.owner, CC_NODE_A) == 0,
+	       "contract: a takeover on the exact record is refused while stranded (rc %d)", rc);
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.epoch == 2 && it.stranded_ms != 0,
+	       "contract: the holder's own acquire succeeds and keeps the mark (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 2, 1, 2, false);
+	TAP_OK(rc == 0 && c->ops->get(c, id, &it) == 0 && it.stranded_ms == 0 && it.gen == 2,
+	       "contract: a commit clears the mark (rc %d)", rc);
+	rc = c->ops->strand(c, id, CC_NODE_A, 2, CC_NOW);
+	rc |= c->ops->release(c, id, CC_NODE_A, 2);
+	TAP_OK(rc == 0 && c->ops->get(c, id, &it) == 0 && it.stranded_ms == 0 && !it.owner[0],
+	       "contract: a release clears the mark (rc %d)", rc);
+}
+
+/* abandon: a stranded copy given up by an operator. */
+static void cc_abandon(struct catalog *c, const char *prefix)
+{
+	struct cat_item it, seen;
+	char id[CAT_ID_MAX + 1], h[CAT_HASH_HEX + 1];
+	int rc;
+
+	cc_id(id, prefix, "abandon");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	rc = c->ops->get(c, id, &seen);
+	TAP_OK(rc == 0 && seen.gen == 1, "contract: abandon: gen 1 committed");
+	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
+	TAP_OK(rc == -ESTALE, "contract: abandon of an item not stranded -> -ESTALE (rc %d)", rc);
+	c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW);
+	rc = c->ops->get(c, id, &seen);
+	seen.gen = 0;
+	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
+	TAP_OK(rc == -ESTALE, "contract: abandon with another gen than seen -> -ESTALE (rc %d)",
+	       rc);
+	seen.gen = 1;
+	snprintf(seen.owner, sizeof(seen.owner), "%s", CC_NODE_B);
+	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
+	TAP_OK(rc == -ESTALE, "contract: abandon with another owner than seen -> -ESTALE (rc %d)",
+	       rc);
+	snprintf(seen.owner, sizeof(seen.owner), "%s", CC_NODE_A);
+	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
+	TAP_OK(rc == 0, "contract: abandon of the stranded item as seen (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	cc_hash(h, 1);
+	TAP_OK(rc == 0 && it.gen == 2 && strcmp(it.hash, h) == 0 && it.size == 1001 &&
+		   it.deleted_ms == 0,
+	       "contract: abandon commits gen + 1 with the same hash and size (gen %" PRIu64 ")",
+	       it.gen);
+	TAP_OK(rc == 0 && !it.owner[0] && it.stranded_ms == 0 && it.epoch == 1 &&
+		   it.rev == seen.rev + 1 && it.n_hist == 2 && it.hist[1].gen == 2 &&
+		   strcmp(it.hist[1].hash, h) == 0,
+	       "contract: abandon clears owner and mark, rev + 1, pushes hist");
+	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
+	TAP_OK(rc == -ESTALE, "contract: the old holder cannot commit after abandon (rc %d)", rc);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.epoch == 2, "contract: another node acquires it at once (rc %d)", rc);
+
+	cc_id(id, prefix, "abandon-new");
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW);
+	c->ops->get(c, id, &seen);
+	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
+	TAP_OK(rc == 0 && c->ops->get(c, id, &it) == 0 && it.gen == 1 && it.deleted_ms != 0 &&
+		   !it.hash[0] && !it.owner[0],
+	       "contract: abandoning a never-committed item leaves a tombstone (rc %d)", rc);
 }
 
 static void cc_renew(struct catalog *c, const char *prefix)
@@ -109,20 +274,20 @@ static void cc_renew(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "renew");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it);
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 2 */
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 2 */
 
 	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 99999, &it);
 	TAP_OK(rc == -ESTALE, "contract: renew with a stale epoch -> -ESTALE (rc %d)", rc);
 	rc = c->ops->renew(c, id, CC_NODE_B, 2, CC_NOW + 99999, &it);
 	TAP_OK(rc == -ESTALE, "contract: renew by a non-holder -> -ESTALE (rc %d)", rc);
 	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + CC_TTL,
-	       "contract: failed renews leave expires alone");
+	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + CC_TTL && it.rev == 2,
+	       "contract: failed renews leave expires and rev alone");
 
 	memset(&it, 0, sizeof(it));
 	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 50000, &it);
-	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + 50000 && it.epoch == 2 &&
+	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + 50000 && it.epoch == 2 && it.rev == 3 &&
 		   strcmp(it.owner, CC_NODE_A) == 0,
 	       "contract: renew by the holder sets expires and returns the item (rc %d)", rc);
 	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 60000, NULL);
@@ -140,7 +305,7 @@ static void cc_commit_rules(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "commit");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* A, epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* A, epoch 1 */
 
 	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
 	TAP_OK(rc == 0, "contract: commit with the right base gen succeeds (rc %d)", rc);
@@ -165,9 +330,15 @@ static void cc_commit_rules(struct catalog *c, const char *prefix)
 		   it.size == 1001,
 	       "contract: failed commits leave the item unchanged");
 
-	/* B takes the expired lease: A's commit must now be refused. */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + CC_TTL + 1, CC_TTL, &it);
-	TAP_OK(rc == 0 && it.epoch == 2 && it.gen == 1, "contract: B takes over the expired lease");
+	/* B takes the lease over: A's commit must now be refused. */
+	{
+		struct cat_takeover tk = {CC_NODE_A, it.epoch, it.rev};
+
+		rc = c->ops->get(c, id, &it);
+		tk.rev = it.rev;
+		rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	}
+	TAP_OK(rc == 0 && it.epoch == 2 && it.gen == 1, "contract: B takes the lease over");
 	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
 	TAP_OK(rc == -ESTALE, "contract: commit by a node that lost the lease -> -ESTALE (rc %d)",
 	       rc);
@@ -187,7 +358,7 @@ static void cc_release(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "release");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	rc = c->ops->release(c, id, CC_NODE_B, 1);
 	TAP_OK(rc == -ESTALE, "contract: release by a non-holder -> -ESTALE (rc %d)", rc);
 	rc = c->ops->release(c, id, CC_NODE_A, 2);
@@ -195,14 +366,14 @@ static void cc_release(struct catalog *c, const char *prefix)
 	rc = c->ops->release(c, id, CC_NODE_A, 1);
 	TAP_OK(rc == 0, "contract: release by the holder succeeds (rc %d)", rc);
 	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == 0 && it.owner[0] == '\0' && it.expires_ms == 0 && it.epoch == 1,
-	       "contract: release clears owner and expires, keeps epoch");
+	TAP_OK(rc == 0 && it.owner[0] == '\0' && it.expires_ms == 0 && it.epoch == 1 && it.rev == 2,
+	       "contract: release clears owner and expires, keeps epoch, rev + 1");
 	rc = c->ops->release(c, id, CC_NODE_A, 1);
 	TAP_OK(rc == -ESTALE, "contract: a second release -> -ESTALE (rc %d)", rc);
 	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 5, NULL);
 	TAP_OK(rc == -ESTALE, "contract: renew after release -> -ESTALE (rc %d)", rc);
 	/* Well before the old deadline: the released lease is free at once. */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2,
 	       "contract: another node acquires a released lease (rc %d epoch %" PRIu64 ")", rc,
 	       it.epoch);
@@ -215,8 +386,8 @@ static void cc_want(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "want");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, &it);
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, NULL, &it);
 	TAP_OK(rc == -EBUSY, "contract: B is refused while A holds (rc %d)", rc);
 	rc = c->ops->want(c, id, CC_NODE_B);
 	TAP_OK(rc == 0, "contract: want by B succeeds (rc %d)", rc);
@@ -224,12 +395,12 @@ static void cc_want(struct catalog *c, const char *prefix)
 	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
 	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
 	       "contract: holder sees the want mark through renew (want '%s')", it.want);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 2, CC_TTL, &it); /* epoch 2 */
+	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 2, CC_TTL, NULL, &it); /* epoch 2 */
 	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
 	       "contract: re-acquire by the holder keeps another node's want");
 	rc = c->ops->release(c, id, CC_NODE_A, 2);
 	TAP_OK(rc == 0, "contract: holder hands over by releasing (rc %d)", rc);
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 3, CC_TTL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 3, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.want[0] == '\0',
 	       "contract: acquire by the wanting node clears want (want '%s')", it.want);
 	rc = c->ops->get(c, id, &it);
@@ -249,7 +420,7 @@ static void cc_tombstone_and_hist(struct catalog *c, const char *prefix)
 	int rc, i, ok = 1;
 
 	cc_id(id, prefix, "tomb");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 1, false);
 	rc |= cc_commit(c, id, CC_NODE_A, 1, gen++, 0, true);
 	TAP_OK(rc == 0, "contract: version then tombstone commit with an empty hash (rc %d)", rc);
@@ -319,7 +490,7 @@ static void cc_scan(struct catalog *c, const char *prefix)
 	for (i = 0; i < 25; i++) {
 		snprintf(what, sizeof(what), "scan-%d", i);
 		cc_id(id, prefix, what);
-		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &it) == 0;
+		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0;
 		if (i % 5 == 0) /* tombstones are listed too */
 			ok &= cc_commit(c, id, CC_NODE_A, 1, 0, 1, true) == 0;
 	}
@@ -368,6 +539,9 @@ static void cc_get_missing(struct catalog *c, const char *prefix)
 static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 {
 	cc_acquire_basics(c, prefix);
+	cc_takeover(c, prefix);
+	cc_stranded(c, prefix);
+	cc_abandon(c, prefix);
 	cc_renew(c, prefix);
 	cc_commit_rules(c, prefix);
 	cc_release(c, prefix);

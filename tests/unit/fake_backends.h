@@ -227,7 +227,7 @@ static int mem_store_corrupt(struct mem_store *m, const char *key)
 struct wrap_cat {
 	struct catalog base;
 	struct catalog *in; /* owned */
-	atomic_int acquires, renews, commits, releases, wants, gets, scans;
+	atomic_int acquires, renews, commits, releases, strands, abandons, wants, gets, scans;
 	atomic_int commit_estale;     /* > 0: the next commits fail with -ESTALE */
 	atomic_int renew_fail;	      /* != 0: renewals fail with -EIO */
 	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
@@ -236,10 +236,10 @@ struct wrap_cat {
 #define WC(c) ((struct wrap_cat *)(c))
 
 static int wc_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		      int64_t ttl_ms, struct cat_item *out)
+		      int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
 {
 	atomic_fetch_add(&WC(c)->acquires, 1);
-	return WC(c)->in->ops->acquire(WC(c)->in, id, node, now_ms, ttl_ms, out);
+	return WC(c)->in->ops->acquire(WC(c)->in, id, node, now_ms, ttl_ms, tk, out);
 }
 
 static int wc_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
@@ -271,6 +271,19 @@ static int wc_release(struct catalog *c, const char *id, const char *node, uint6
 {
 	atomic_fetch_add(&WC(c)->releases, 1);
 	return WC(c)->in->ops->release(WC(c)->in, id, node, epoch);
+}
+
+static int wc_strand(struct catalog *c, const char *id, const char *node, uint64_t epoch,
+		     int64_t now_ms)
+{
+	atomic_fetch_add(&WC(c)->strands, 1);
+	return WC(c)->in->ops->strand(WC(c)->in, id, node, epoch, now_ms);
+}
+
+static int wc_abandon(struct catalog *c, const struct cat_item *seen, int64_t now_ms)
+{
+	atomic_fetch_add(&WC(c)->abandons, 1);
+	return WC(c)->in->ops->abandon(WC(c)->in, seen, now_ms);
 }
 
 static int wc_want(struct catalog *c, const char *id, const char *node)
@@ -313,6 +326,8 @@ static const struct catalog_ops wrap_cat_ops = {
     .renew = wc_renew,
     .commit = wc_commit,
     .release = wc_release,
+    .strand = wc_strand,
+    .abandon = wc_abandon,
     .want = wc_want,
     .get = wc_get,
     .scan = wc_scan,

@@ -689,9 +689,17 @@ static void test_recovery(void)
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "dave", &it) == 0 && it.gen == 0,
 	       "nothing published before the crash");
 
-	/* Someone else takes erin over (the lease expired) and commits. */
-	TAP_OK(e.wc->in->ops->acquire(e.wc->in, "erin", "node-z", INT64_MAX / 2, 1000, &it) == 0,
-	       "node z takes erin after its lease expired");
+	/* Someone else takes erin over (its holder stopped renewing) and commits. */
+	{
+		struct cat_takeover tk;
+
+		TAP_OK(e.wc->in->ops->get(e.wc->in, "erin", &it) == 0, "erin is held");
+		tk.owner = it.owner;
+		tk.epoch = it.epoch;
+		tk.rev = it.rev;
+		TAP_OK(e.wc->in->ops->acquire(e.wc->in, "erin", "node-z", 1, 1000, &tk, &it) == 0,
+		       "node z takes erin over, on the record it saw");
+	}
 	cm.new_gen = 1;
 	cm.hash = "00000000000000000000000000000001";
 	cm.size = 1;
