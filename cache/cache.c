@@ -423,8 +423,10 @@ int tcache_shutdown(struct tcache *tc)
 	pthread_mutex_unlock(&tc->mu);
 	sched_stop(tc);
 
-	/* What is still leased could not be written back in time: give the
-	 * lease up anyway; the state database keeps it dirty for next start. */
+	/* What is still leased could not be written back in time: the state
+	 * database keeps it dirty for the next start, and lease_release keeps
+	 * its lease marked stranded so that nobody else serves an older
+	 * version meanwhile. */
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {

@@ -1,6 +1,7 @@
 /* The lease manager: acquire (waiting for a holder elsewhere, asking it to
- * hand over, taking over a holder that stopped renewing), renew, release,
- * and the local check that refuses writes once a renewal is overdue.
+ * hand over, taking over a holder that stopped renewing), renew, release
+ * (or keep the lease marked stranded when unpublished writes remain), and
+ * the local check that refuses writes once a renewal is overdue.
  *
  * DESIGN (the DynamoDB lock client's method): no wall clock decides who
  * owns a lease. Every acquire, renew, commit and release changes the
@@ -267,6 +268,17 @@ int lease_renew(struct tcache *tc, struct fam *fam)
 	return rc;
 }
 
+/* True when fam holds acknowledged writes not yet published: dirty in
+ * memory, or in the state database (a recovery that has not finished). */
+static bool unpublished(struct tcache *tc, struct fam *fam)
+{
+	struct state_row row;
+
+	if (atomic_load(&fam->dirty))
+		return true;
+	return state_get(tc->state, fam->id, &row) == 0 && row.dirty;
+}
+
 int lease_release(struct tcache *tc, struct fam *fam)
 {
 	uint64_t epoch;
@@ -275,6 +287,23 @@ int lease_release(struct tcache *tc, struct fam *fam)
 	pthread_mutex_lock(&tc->mu);
 	epoch = fam->epoch;
 	pthread_mutex_unlock(&tc->mu);
+	if (unpublished(tc, fam)) {
+		/* Releasing would let another node serve the previous version
+		 * while our acknowledged writes wait here for the next start. */
+		rc = tc->cat->ops->strand(tc->cat, fam->id, tc->node, epoch, tc_now(tc));
+		if (rc == 0)
+			log_warn("%s holds acknowledged writes that are not published yet: its "
+				 "lease stays with %s, marked stranded, and other nodes get EBUSY "
+				 "until they are published at the next start (or given up with "
+				 "`tenantfs abandon`)",
+				 fam->id, tc->node);
+		else
+			log_err("cannot mark %s as stranded (epoch %llu): %s; its lease will "
+				"lapse, and if another node takes it over, this copy is "
+				"quarantined at the next start",
+				fam->id, (unsigned long long)epoch, strerror(-rc));
+		return rc;
+	}
 	rc = tc->cat->ops->release(tc->cat, fam->id, tc->node, epoch);
 	if (rc == 0)
 		atomic_fetch_add(&tc->st.lease_releases, 1);
