@@ -1,4 +1,5 @@
-/* `tenantfs snapshot`, `tenantfs snapshots` and `tenantfs restore`: our own
+/* `tenantfs snapshot`, `tenantfs snapshots`, `tenantfs restore` and
+ * `tenantfs abandon`: our own
  * flags are taken out of argv, the rest (SOURCE, -o OPTIONS, -d) is parsed
  * as `tenantfs init` would be, and the store and catalog are built by
  * tfs_backend_open exactly as for a mount. Results go to stdout, errors to
@@ -25,6 +26,7 @@ struct admin_args {
 	const char *name;     /* snapshot --name */
 	const char *snapshot; /* restore --snapshot */
 	const char *as_of;    /* --as-of */
+	int yes;	      /* abandon --yes */
 	const char *ids[MAX_IDS];
 	int n_ids;
 	int has_node;	/* a node= option was given */
@@ -36,8 +38,8 @@ struct admin_args {
 
 bool tfs_admin_command(const char *arg)
 {
-	return arg &&
-	       (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") || !strcmp(arg, "restore"));
+	return arg && (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") ||
+		       !strcmp(arg, "restore") || !strcmp(arg, "abandon"));
 }
 
 static void usage(FILE *out)
@@ -46,6 +48,7 @@ static void usage(FILE *out)
 	      "       tenantfs snapshots SOURCE [-o OPTIONS]\n"
 	      "       tenantfs restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 	      "       tenantfs restore SOURCE [-o OPTIONS] --as-of TIME --id ID [--id ID ...]\n"
+	      "       tenantfs abandon SOURCE [-o OPTIONS] --id ID --yes\n"
 	      "\n"
 	      "snapshot writes a manifest of every live database at its version committed\n"
 	      "at or before the cut (the scan's start, or --as-of) to\n"
@@ -53,6 +56,11 @@ static void usage(FILE *out)
 	      "restore makes those versions current again as new commits, taking each\n"
 	      "lease as node 'restore' (or -o node=ID); a database leased by another node\n"
 	      "is skipped and reported, and the exit status is then 1. Nothing is deleted.\n"
+	      "abandon gives up the unpublished writes of a stranded database (a node\n"
+	      "stopped before it could publish them, and nobody else may open it until\n"
+	      "it does): the database opens again everywhere at its last published\n"
+	      "version, and that node moves its copy to its quarantine folder when it\n"
+	      "next starts. --yes is required.\n"
 	      "TIME: 2025-01-02T03:04:05Z, 2025-01-02T03:04:05.678Z or @UNIXSECONDS.\n"
 	      "OPTIONS: catalog=, region=, endpoint=, dynamodb_endpoint=, node=,\n"
 	      "lease_ttl= as for a mount (see tenantfs --help).\n",
@@ -126,6 +134,8 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 			a->ids[a->n_ids++] = v;
 		} else if (bad) {
 			break;
+		} else if (!strcmp(argv[i], "--yes")) {
+			a->yes = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			a->help = 1;
 		} else {
@@ -407,6 +417,59 @@ static int cmd_restore(const struct admin_args *a, const struct tfs_options *o,
 	return r.failed ? 1 : 0;
 }
 
+/* ---- abandon ------------------------------------------------------------ */
+
+/* 0, or 2 with a message: checked before the catalog is opened. */
+static int abandon_args(const struct admin_args *a)
+{
+	if (a->n_ids != 1 || !a->yes || a->snapshot || a->as_of || a->name) {
+		fprintf(stderr, "tenantfs: abandon takes exactly one --id ID and --yes (it gives "
+				"up acknowledged writes; see --help)\n");
+		return 2;
+	}
+	if (!tfs_valid_id(a->ids[0])) {
+		fprintf(stderr, "tenantfs: invalid database id '%s'\n", a->ids[0]);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_abandon(const struct admin_args *a, struct tfs_backend *b)
+{
+	const char *id = a->ids[0];
+	struct cat_item it;
+	char when[32];
+	int rc;
+
+	rc = b->cat->ops->get(b->cat, id, &it);
+	if (rc < 0) {
+		log_err("cannot abandon %s: %s", id,
+			rc == -ENOENT ? "no such database in the catalog" : strerror(-rc));
+		return 1;
+	}
+	if (!it.stranded_ms) {
+		log_err("cannot abandon %s: it is not stranded (%s%s): nothing to give up", id,
+			it.owner[0] ? "leased by node " : "not leased", it.owner);
+		return 1;
+	}
+	rc = b->cat->ops->abandon(b->cat, &it, now_ms());
+	if (rc < 0) {
+		log_err("cannot abandon %s: %s", id,
+			rc == -ESTALE ? "it changed meanwhile (its node published or was abandoned "
+					"already); look again"
+				      : strerror(-rc));
+		return 1;
+	}
+	snapm_format_time(it.stranded_ms, when, sizeof(when));
+	log_warn("abandoned %s: node %s's writes unpublished since %s are given up; it "
+		 "quarantines its copy when it next starts",
+		 id, it.owner, when);
+	printf("abandoned %s: open again at the version of gen %llu (now gen %llu); node %s "
+	       "moves its unpublished copy to quarantine when it next starts\n",
+	       id, (unsigned long long)it.gen, (unsigned long long)it.gen + 1, it.owner);
+	return 0;
+}
+
 int tfs_admin_main(int argc, char *argv[])
 {
 	struct admin_args a;
@@ -433,6 +496,8 @@ int tfs_admin_main(int argc, char *argv[])
 	}
 	if (o.debug)
 		tfs_log_set_level(LOG_DEBUG);
+	if (!strcmp(a.cmd, "abandon") && (rc = abandon_args(&a)) != 0)
+		goto out;
 	layout.prefix = o.is_s3 ? o.prefix : "";
 	layout.shard_keys = a.shard_keys;
 	rc = 1;
@@ -451,6 +516,8 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_snapshot(&a, &o, &b, &layout);
 	else if (!strcmp(a.cmd, "snapshots"))
 		rc = cmd_snapshots(&a, &b, &layout);
+	else if (!strcmp(a.cmd, "abandon"))
+		rc = cmd_abandon(&a, &b);
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:

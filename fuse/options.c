@@ -642,6 +642,7 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"       %s snapshots SOURCE [-o OPTIONS]\n"
 		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
+		"       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
 		"       %s --help | --version\n"
 		"\n"
 		"Presents one SQLite database per user, MOUNTPOINT/<id>.db, backed by an\n"
@@ -692,6 +693,9 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"and checks that the bucket exists. snapshot writes a manifest of every\n"
 		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
 		"snapshots lists them; restore makes a snapshot's versions (or one\n"
-		"database's version at TIME) current again as new commits.\n",
-		progname, progname, progname, progname, progname, progname, progname);
+		"database's version at TIME) current again as new commits. abandon gives\n"
+		"up a stranded database's unpublished writes (its node stopped before it\n"
+		"could publish them): it opens again at its last published version, and\n"
+		"that node quarantines its copy when it next starts.\n",
+		progname, progname, progname, progname, progname, progname, progname, progname);
 }
