@@ -44,7 +44,7 @@ struct tcache_options {
 	long lease_wait_ms;	  /* wait this long for a lease held elsewhere (0) */
 	int upload_workers;	  /* write-back threads (4) */
 	long shutdown_timeout_ms; /* bound on the final write-back at unmount (60000) */
-	int64_t (*now_ms)(void);  /* wall clock (lease deadlines); NULL: real */
+	int64_t (*now_ms)(void);  /* wall clock (mtime, expires for humans); NULL: real */
 	int64_t (*mono_ms)(void); /* monotonic clock (timers); NULL: real */
 };
 

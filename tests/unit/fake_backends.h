@@ -188,7 +188,7 @@ static struct mem_store *mem_store_new(void)
 }
 
 /* Copies the bytes of key into a malloc'ed buffer; NULL if absent. */
-static unsigned char *mem_store_copy(struct mem_store *m, const char *key, size_t *len)
+static inline unsigned char *mem_store_copy(struct mem_store *m, const char *key, size_t *len)
 {
 	struct mem_obj *o;
 	unsigned char *b = NULL;
@@ -207,7 +207,7 @@ static unsigned char *mem_store_copy(struct mem_store *m, const char *key, size_
 }
 
 /* Flips one byte of key's object so its hash no longer matches. */
-static int mem_store_corrupt(struct mem_store *m, const char *key)
+static inline int mem_store_corrupt(struct mem_store *m, const char *key)
 {
 	struct mem_obj *o;
 	int rc = -ENOENT;

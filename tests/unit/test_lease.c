@@ -1,0 +1,234 @@
+/* Unit tests of the lease manager (cache/lease.c) on two engines sharing one
+ * SQLite catalog, each with its own forced monotonic and wall clock: a live,
+ * renewing holder never loses its lease whatever the wall clocks say; a
+ * holder that stops renewing is taken over lease_ttl after the other node
+ * first saw its last record, on that node's own monotonic clock, across
+ * separate opens; a holder that stops with unpublished writes keeps the
+ * database fenced off (stranded) until abandoned, and then quarantines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "cache/catalog.h"
+#include "s3/log.h"
+#include "tests/unit/fake_backends.h"
+#include "tests/unit/tap.h"
+
+#define TTL 3000
+
+static atomic_llong mono_a = 1000000, mono_b = 5000000;
+
+static int64_t clock_a(void)
+{
+	return atomic_load(&mono_a);
+}
+
+static int64_t clock_b(void)
+{
+	return atomic_load(&mono_b);
+}
+
+/* Wall clocks ten minutes apart, B's ahead, and standing still: only the
+ * monotonic clocks move. */
+static int64_t wall_a(void)
+{
+	return 1700000000000LL;
+}
+
+static int64_t wall_b(void)
+{
+	return 1700000000000LL + 600000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static char scratch[] = "/tmp/tfs-lease-XXXXXX";
+
+static struct tcache *mk(struct mem_store *ms, struct wrap_cat *wc, const char *name, bool is_a)
+{
+	static char dirs[4][600];
+	static int k;
+	struct tcache_options o;
+	struct tcache *tc = NULL;
+	char *dir = dirs[k++ % 4];
+
+	snprintf(dir, 600, "%s/%s", scratch, name);
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = dir;
+	o.node = is_a ? "node-a" : "node-b";
+	o.key_prefix = "v";
+	o.idle_ms = 600000;
+	o.max_dirty_ms = 6000000;
+	o.lease_ttl_ms = TTL;
+	o.linger_ms = 0;
+	o.upload_workers = 2;
+	o.shutdown_timeout_ms = 2000;
+	o.mono_ms = is_a ? clock_a : clock_b;
+	o.now_ms = is_a ? wall_a : wall_b;
+	if (tcache_new(&o, &ms->base, &wc->base, &tc) < 0 || tcache_start(tc) < 0) {
+		printf("Bail out! cannot start the engine in %s\n", dir);
+		exit(1);
+	}
+	return tc;
+}
+
+static uint64_t rev_of(struct wrap_cat *wc, const char *id)
+{
+	struct cat_item it;
+
+	return wc->in->ops->get(wc->in, id, &it) == 0 ? it.rev : 0;
+}
+
+/* Moves A's clock one renewal period and waits (bounded) for A's renewal
+ * to change the record. */
+static bool a_renews(struct wrap_cat *wc, const char *id)
+{
+	uint64_t rev = rev_of(wc, id);
+	int i;
+
+	atomic_fetch_add(&mono_a, TTL / 3 + 10);
+	for (i = 0; i < 500 && rev_of(wc, id) == rev; i++)
+		sleep_ms(10);
+	return rev_of(wc, id) != rev;
+}
+
+/* O_CREAT: x is never committed by A, so a taken-over x is created anew. */
+static int try_open(struct tcache *tc, const char *id)
+{
+	struct tfile *f = NULL;
+	int rc = tcache_open(tc, id, "", O_RDWR | O_CREAT, 0644, &f, NULL);
+
+	if (rc == 0)
+		tfile_close(f);
+	return rc;
+}
+
+static void test_takeover(struct mem_store *ms, struct wrap_cat *wc)
+{
+	struct tcache *a = mk(ms, wc, "ta", true), *b = mk(ms, wc, "tb", false);
+	struct tfile *fa = NULL;
+	struct cat_item it;
+	int i, busy = 0, renewed = 0, writes = 0, rc;
+
+	TAP_OK(tcache_open(a, "x", "", O_RDWR | O_CREAT, 0644, &fa, NULL) == 0,
+	       "takeover: A creates and holds x");
+	/* Three lease lengths on B's clock while A renews every period. */
+	for (i = 0; i < 9; i++) {
+		renewed += a_renews(wc, "x");
+		atomic_fetch_add(&mono_b, TTL / 3 + 10);
+		busy += try_open(b, "x") == -EBUSY;
+		writes += tfile_write(fa, "0123456789", 10, 0) == 10;
+	}
+	TAP_OK(renewed == 9, "takeover: A renewed every period (%d/9)", renewed);
+	TAP_OK(busy == 9, "takeover: B, its wall clock 10 min ahead, got EBUSY every time (%d/9)",
+	       busy);
+	TAP_OK(writes == 9, "takeover: every write of A was accepted (%d/9)", writes);
+
+	/* A stops renewing (its clock stands still, as if it were dead). */
+	rc = try_open(b, "x");
+	TAP_OK(rc == -EBUSY, "takeover: B's first look at A's last record -> EBUSY (rc %d)", rc);
+	atomic_fetch_add(&mono_b, TTL - 10);
+	rc = try_open(b, "x");
+	TAP_OK(rc == -EBUSY, "takeover: not before lease_ttl on B's clock (rc %d)", rc);
+	atomic_fetch_add(&mono_b, 20);
+	rc = try_open(b, "x");
+	TAP_OK(rc == 0 && wc->in->ops->get(wc->in, "x", &it) == 0 && it.epoch == 2,
+	       "takeover: a later open by B takes x over once lease_ttl passed (rc %d)", rc);
+
+	/* A's next renewal is refused, and so are its writes. */
+	atomic_fetch_add(&mono_a, TTL / 3 + 10);
+	for (i = 0; i < 500 && tfile_write(fa, "x", 1, 0) == 1; i++)
+		sleep_ms(10);
+	TAP_OK(tfile_write(fa, "x", 1, 0) < 0, "takeover: the old holder's writes are refused");
+	tfile_close(fa);
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+}
+
+static void test_stranded(struct mem_store *ms, struct wrap_cat *wc)
+{
+	struct tcache *a = mk(ms, wc, "sa", true), *b = mk(ms, wc, "sb", false);
+	struct tcache_stats st;
+	struct cat_item it;
+	struct tfile *fa = NULL;
+	int rc;
+
+	/* Not a database: its snapshot fails the check, so it is never
+	 * published, like an upload that keeps failing. */
+	TAP_OK(tcache_open(a, "s", "", O_RDWR | O_CREAT, 0644, &fa, NULL) == 0 &&
+		   tfile_write(fa, "not a database", 14, 0) == 14,
+	       "stranded: A writes s");
+	tfile_close(fa);
+	tcache_shutdown(a);
+	tcache_free(a);
+	rc = wc->in->ops->get(wc->in, "s", &it);
+	TAP_OK(rc == 0 && it.stranded_ms != 0 && !strcmp(it.owner, "node-a"),
+	       "stranded: A stopped with unpublished writes: the item stays A's, stranded");
+	rc = try_open(b, "s");
+	TAP_OK(rc == -EBUSY, "stranded: B gets EBUSY (rc %d)", rc);
+	atomic_fetch_add(&mono_b, 10 * TTL);
+	rc = try_open(b, "s");
+	TAP_OK(rc == -EBUSY, "stranded: ... also after ten lease lengths seen unchanged (rc %d)",
+	       rc);
+	rc = wc->in->ops->abandon(wc->in, &it, wall_b());
+	TAP_OK(rc == 0, "stranded: an operator abandons A's copy (rc %d)", rc);
+	rc = try_open(b, "s");
+	TAP_OK(rc == 0, "stranded: B is served s again (rc %d)", rc);
+	for (int i = 0; i < 500 && wc->in->ops->get(wc->in, "s", &it) == 0 && it.owner[0]; i++)
+		sleep_ms(10);
+	a = mk(ms, wc, "sa", true);
+	for (int i = 0; i < 500; i++) {
+		tcache_get_stats(a, &st);
+		if (st.quarantined)
+			break;
+		atomic_fetch_add(&mono_a, 100); /* past a recovery's backoff */
+		sleep_ms(10);
+	}
+	TAP_OK(st.quarantined == 1, "stranded: A's restart quarantines its abandoned copy");
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+}
+
+int main(void)
+{
+	struct mem_store *ms;
+	struct wrap_cat *wc;
+	char path[600], cmd[700];
+
+	if (!mkdtemp(scratch)) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	tfs_log_set_level(LOG_CRIT);
+	snprintf(path, sizeof(path), "%s/catalog.db", scratch);
+	ms = mem_store_new();
+	wc = wrap_cat_new(catalog_sqlite_new(path));
+	if (!ms || !wc) {
+		printf("Bail out! cannot build the test back ends\n");
+		return 1;
+	}
+	test_takeover(ms, wc);
+	test_stranded(ms, wc);
+	store_free(&ms->base);
+	catalog_free(&wc->base);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+	if (system(cmd) != 0)
+		printf("# cleanup failed\n");
+	return TAP_DONE();
+}
