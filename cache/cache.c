@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +255,172 @@ static int cache_lock(struct tcache *tc)
 	return 0;
 }
 
+/* ---- identity --------------------------------------------------------- */
+
+/* The cache's identity, CACHE/node: one line "LABEL~ID", ID being
+ * TCACHE_NODE_ID_HEX random hex digits drawn at the cache's first start,
+ * LABEL the node= label given then. It is the owner string of every lease
+ * this cache takes, so `owner = me` in the catalog matches this cache and
+ * no other: two daemons on one host (or cloned machines) share a host name,
+ * never a cache folder (cache_lock). The whole line is kept, not just the
+ * id: a restart that brings another label (a renamed host) must still own
+ * the leases and dirty copies the cache had. */
+#define NODE_FILE "node"
+
+static bool valid_label(const char *s, size_t n)
+{
+	if (n == 0 || n > TCACHE_LABEL_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+		    c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+/* "LABEL~ID" with a valid label and exactly TCACHE_NODE_ID_HEX lowercase hex digits. */
+static bool valid_identity(const char *s)
+{
+	const char *tilde = strrchr(s, '~');
+	size_t i;
+
+	if (!tilde || !valid_label(s, (size_t)(tilde - s)) ||
+	    strlen(tilde + 1) != TCACHE_NODE_ID_HEX)
+		return false;
+	for (i = 1; i <= TCACHE_NODE_ID_HEX; i++)
+		if (!((tilde[i] >= '0' && tilde[i] <= '9') || (tilde[i] >= 'a' && tilde[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Draws a new identity for label and makes it durable: tmp file, fsync,
+ * rename, fsync of the folder (a crash leaves the old state or the new
+ * one, never a torn line). */
+static int identity_create(struct tcache *tc, const char *path, const char *label, char *out,
+			   size_t cap)
+{
+	unsigned char rnd[TCACHE_NODE_ID_HEX / 2];
+	char tmp[PATH_MAX], line[CAT_NODE_MAX + 2];
+	size_t got = 0, i;
+	ssize_t n;
+	int fd, rc;
+
+	while (got < sizeof(rnd)) {
+		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			log_err("cannot draw a node identity for the cache %s: %s", tc->cache_dir,
+				strerror(-rc));
+			return rc;
+		}
+		got += (size_t)n;
+	}
+	if ((rc = tc_path(out, cap, "%s~", label)) < 0)
+		return rc;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%02x", rnd[i]);
+	if ((rc = tc_path(line, sizeof(line), "%s\n", out)) < 0 ||
+	    (rc = tc_path(tmp, sizeof(tmp), "%s.tmp", path)) < 0)
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = fs_write_all(fd, line, strlen(line), 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fs_fsync_dir(tc->cache_dir);
+	if (rc == 0) {
+		log_info("cache %s: new node identity %s", tc->cache_dir, out);
+		return 0;
+	}
+fail:
+	log_err("cannot write the node identity %s: %s", path, strerror(-rc));
+	unlink(tmp);
+	return rc;
+}
+
+/* Sets tc->node from CACHE/node, creating it at the first start. Called
+ * with the cache lock held, so no other daemon races the creation. */
+static int identity_load(struct tcache *tc, const char *label)
+{
+	char path[PATH_MAX], buf[CAT_NODE_MAX + 2], id[CAT_NODE_MAX + 1];
+	size_t got = 0, len;
+	int fd, rc;
+
+	if (!valid_label(label, strlen(label))) {
+		log_err("invalid node label '%s': 1-%d characters of A-Z a-z 0-9 . _ -, not "
+			"starting with '.' or '-'",
+			label, TCACHE_LABEL_MAX);
+		return -EINVAL;
+	}
+	if ((rc = tc_path(path, sizeof(path), "%s/" NODE_FILE, tc->cache_dir)) < 0)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		rc = identity_create(tc, path, label, id, sizeof(id));
+		goto done;
+	}
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot read the node identity %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	memset(buf, 0, sizeof(buf));
+	rc = fs_read_full(fd, buf, sizeof(buf) - 1, 0, &got);
+	close(fd);
+	if (rc < 0) {
+		log_err("cannot read the node identity %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	/* one line, no NUL byte, nothing after the newline */
+	len = strlen(buf);
+	if (len == got && len > 0 && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+	else
+		buf[0] = '\0';
+	if (!valid_identity(buf)) {
+		/* Never replaced silently: a new identity would disown every
+		 * lease and dirty copy this cache holds. */
+		log_err("the node identity %s is malformed (expected one line LABEL~%d hex "
+			"digits); restore it, or remove it to make this cache a new node (leases "
+			"it holds are then waited out like another node's)",
+			path, TCACHE_NODE_ID_HEX);
+		return -EINVAL;
+	}
+	snprintf(id, sizeof(id), "%s", buf);
+	if (strncmp(id, label, strlen(label)) != 0 || id[strlen(label)] != '~')
+		log_warn("cache %s keeps the node identity %s of its first start: the label '%s' "
+			 "does not rename it",
+			 tc->cache_dir, id, label);
+done:
+	if (rc < 0)
+		return rc;
+	free(tc->node);
+	tc->node = strdup(id);
+	return tc->node ? 0 : -ENOMEM;
+}
+
+bool tcache_valid_label(const char *label)
+{
+	return label && valid_label(label, strlen(label));
+}
+
+const char *tcache_node(const struct tcache *tc)
+{
+	return tc->node;
+}
+
 int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
 	       struct tcache **out)
 {
@@ -317,6 +484,9 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	}
 	if ((rc = cache_lock(tc)) < 0)
 		goto out;
+	if ((rc = identity_load(tc, opt->node)) < 0)
+		goto out;
+	tc->opt.node = tc->node;
 	if ((rc = tc_path(path, sizeof(path), "%s/state.db", tc->cache_dir)) < 0)
 		goto out;
 	rc = state_open(path, &tc->state);

@@ -335,7 +335,7 @@ static void test_create_commit_reopen(void)
 	xattr(tc, "alice", "user.tenantfs.gen", x, sizeof(x));
 	TAP_STREQ(x, "1", "xattr gen");
 	xattr(tc, "alice", "user.tenantfs.owner", x, sizeof(x));
-	TAP_STREQ(x, "node-a", "xattr owner while open");
+	TAP_STREQ(x, tcache_node(tc), "xattr owner while open: the node identity");
 	tfile_close(f);
 	sleep_ms(300);
 	TAP_OK(atomic_load(&e.ms->puts) == puts, "a session that changes nothing makes no PUT");
@@ -653,7 +653,7 @@ static void test_recovery(void)
 	struct cat_item it;
 	struct cat_commit cm = {0};
 	unsigned char *db;
-	char hash[CAT_HASH_HEX + 1], x[64];
+	char hash[CAT_HASH_HEX + 1], x[64], me[CAT_NODE_MAX + 1];
 	size_t len;
 	int i;
 
@@ -663,6 +663,7 @@ static void test_recovery(void)
 	tfs_hash_buf(db, len, hash);
 	/* No threads: nothing is written back before the "crash". */
 	tc = mk(&e, &o, false);
+	snprintf(me, sizeof(me), "%s", tcache_node(tc));
 	TAP_OK(write_file(tc, "dave", "", db, len, O_CREAT) == 0, "write dave, then crash");
 	TAP_OK(write_file(tc, "erin", "", db, len, O_CREAT) == 0, "write erin, then crash");
 	TAP_OK(write_file(tc, "fay", "", db, len, O_CREAT) == 0, "write fay, then crash");
@@ -683,7 +684,7 @@ static void test_recovery(void)
 		cm.size = 1;
 		cm.mtime_ms = 1;
 		TAP_OK(e.wc->in->ops->get(e.wc->in, "fay", &it) == 0 &&
-			   e.wc->in->ops->commit(e.wc->in, "fay", "node-a", it.epoch, 0, &cm) == 0,
+			   e.wc->in->ops->commit(e.wc->in, "fay", me, it.epoch, 0, &cm) == 0,
 		       "fay: ... and it landed");
 	}
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "dave", &it) == 0 && it.gen == 0,
@@ -892,7 +893,7 @@ static void test_two_nodes(void)
 	       "node a publishes fred and keeps the lease (long linger)");
 	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == -EBUSY,
 	       "node b gets -EBUSY while node a holds the lease");
-	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, "node-b"),
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, tcache_node(b)),
 	       "node b left a want mark");
 	advance(oa.lease_ttl_ms / 3 + 10);
 	for (i = 0; i < 100; i++) {
@@ -990,8 +991,8 @@ static void test_renew_while_uploads_hang(void)
 	TAP_OK(writes_ok == 15, "hang: every write to hold accepted (%d/15)", writes_ok);
 	TAP_OK(tcache_open(b, "hold", "", O_RDWR, 0, &g, NULL) == -EBUSY,
 	       "hang: another node gets -EBUSY for hold");
-	TAP_OK(e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 && !strcmp(it.owner, "node-a") &&
-		   it.epoch == held.epoch,
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 &&
+		   !strcmp(it.owner, tcache_node(a)) && it.epoch == held.epoch,
 	       "hang: hold keeps its owner and epoch");
 
 	/* A release is lease traffic too: it does not wait for the uploads. */
@@ -1237,6 +1238,61 @@ static void test_cache_lock(void)
 	env_free(&e);
 }
 
+/* The node identity is the cache folder's: LABEL~ID drawn once, kept
+ * across restarts and labels, distinct for another folder with the same
+ * label; a damaged identity file stops the engine instead of being
+ * replaced. */
+static void test_identity(void)
+{
+	struct env e;
+	struct tcache_options o, o2;
+	struct tcache *a, *b = NULL;
+	char first[CAT_NODE_MAX + 1], path[700];
+	const char *tilde;
+	int fd, rc;
+
+	env_init(&e, "ident");
+	opts(&o, dirname_of("ident"), "lab");
+	a = mk(&e, &o, false);
+	snprintf(first, sizeof(first), "%s", tcache_node(a));
+	tilde = strchr(first, '~');
+	TAP_OK(!strncmp(first, "lab~", 4) && tilde && strlen(tilde + 1) == TCACHE_NODE_ID_HEX &&
+		   strspn(tilde + 1, "0123456789abcdef") == TCACHE_NODE_ID_HEX,
+	       "the identity is LABEL~%d hex digits (%s)", TCACHE_NODE_ID_HEX, first);
+	opts(&o2, dirname_of("ident2"), "lab");
+	b = mk(&e, &o2, false);
+	TAP_OK(strcmp(tcache_node(b), first) != 0,
+	       "another cache with the same label is another node (%s)", tcache_node(b));
+	tcache_free(b);
+	tcache_free(a);
+	opts(&o, dirname_of("ident"), "renamed");
+	a = mk(&e, &o, false);
+	TAP_STREQ(tcache_node(a), first, "a restart keeps the identity, whatever its label");
+	tcache_free(a);
+
+	snprintf(path, sizeof(path), "%s/node", o.cache_dir);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	TAP_OK(fd >= 0 && write(fd, "lab~xyz\n", 8) == 8, "damage the identity file");
+	if (fd >= 0)
+		close(fd);
+	b = NULL;
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &b);
+	TAP_OK(rc == -EINVAL && !b, "a malformed identity file is -EINVAL (rc %d)", rc);
+	tcache_free(b);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TAP_OK(fd >= 0 && read(fd, path, 8) == 8 && !memcmp(path, "lab~xyz\n", 8),
+	       "... and it is left as it was");
+	if (fd >= 0)
+		close(fd);
+	opts(&o, dirname_of("ident3"), "x");
+	o.node = "bad~label";
+	b = NULL;
+	TAP_OK(tcache_new(&o, &e.ms->base, &e.wc->base, &b) == -EINVAL && !b,
+	       "a label with '~' is -EINVAL");
+	tcache_free(b);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1262,6 +1318,7 @@ int main(void)
 	test_keys_and_local_store();
 	test_write_race();
 	test_cache_lock();
+	test_identity();
 	if (!tap_failed) {
 		char cmd[600];
 
