@@ -664,15 +664,19 @@ size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 	return n < 0 ? 0 : (size_t)n;
 }
 
-/* The root has one attribute, the counters; a line is well under 1 KiB. */
+/* The root has two attributes, the counters and the node identity; a line
+ * is well under 1 KiB. */
 static int fs_root_getxattr(struct tfs_fs *fs, const char *name, char *value, size_t size)
 {
 	char line[1024];
 	size_t n;
 
-	if (strcmp(name, TFS_XATTR_STATS) != 0)
+	if (!strcmp(name, TFS_XATTR_NODE))
+		n = (size_t)snprintf(line, sizeof(line), "%s", tcache_node(fs->tc));
+	else if (!strcmp(name, TFS_XATTR_STATS))
+		n = tfs_fs_stats_line(fs, line, sizeof(line));
+	else
 		return -ENODATA;
-	n = tfs_fs_stats_line(fs, line, sizeof(line));
 	if (n >= sizeof(line))
 		return -E2BIG;
 	if (size == 0)
@@ -706,12 +710,14 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 
 	fs_count(FS_OP_XATTR);
 	if (path && strcmp(path, "/") == 0) {
+		static const char names[] = TFS_XATTR_STATS "\0" TFS_XATTR_NODE;
+
 		if (size == 0)
-			return (int)sizeof(TFS_XATTR_STATS);
-		if (size < sizeof(TFS_XATTR_STATS))
+			return (int)sizeof(names);
+		if (size < sizeof(names))
 			return -ERANGE;
-		memcpy(list, TFS_XATTR_STATS, sizeof(TFS_XATTR_STATS));
-		return (int)sizeof(TFS_XATTR_STATS);
+		memcpy(list, names, sizeof(names));
+		return (int)sizeof(names);
 	}
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return -ENOENT;

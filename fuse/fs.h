@@ -51,6 +51,8 @@ const struct fuse_operations *tfs_fs_operations(void);
 /* The name of the read-only extended attribute of the mount root that
  * shows the counters (getfattr -n user.tenantfs.stats MOUNTPOINT). */
 #define TFS_XATTR_STATS "user.tenantfs.stats"
+/* On the root too: this node's identity LABEL~ID (tcache_node). */
+#define TFS_XATTR_NODE "user.tenantfs.node"
 
 /* Writes the counters as one line of name=value pairs (engine counters,
  * S3 and DynamoDB requests, FUSE requests served, and cost_usd: the

@@ -149,7 +149,7 @@ static int run_mount(struct tfs_options *o)
 		goto out;
 	}
 	started = 1;
-	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, o->node,
+	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, tcache_node(tc),
 		 o->cache_dir);
 
 	lcfg = fuse_loop_cfg_create();

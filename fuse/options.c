@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
+
 /* ---- value parsers --------------------------------------------------- */
 
 int tfs_parse_seconds(const char *s, long *ms)
@@ -371,11 +373,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		}
 		return 0;
 	case K_NODE:
-		if (!tfs_valid_node(val)) {
+		/* a label: the cache's random id is appended (tcache_node) */
+		if (!tcache_valid_label(val)) {
 			set_err(c,
-				"invalid value '%s' for option 'node': 1-128 characters of "
+				"invalid value '%s' for option 'node': 1-%d characters of "
 				"A-Z a-z 0-9 . _ -, not starting with '.' or '-'",
-				val);
+				val, TCACHE_LABEL_MAX);
 			return -1;
 		}
 		return set_str(c, &o->node, name, val) ? -1 : 0;
@@ -505,13 +508,16 @@ static int fill_defaults(struct parse_ctx *c)
 
 	if (!o->node) {
 		if (gethostname(host, sizeof(host)) < 0) {
-			set_err(c, "cannot read the host name for the node id: %s; give -o node=ID",
+			set_err(c,
+				"cannot read the host name for the node label: %s; give -o "
+				"node=LABEL",
 				strerror(errno));
 			return -1;
 		}
 		host[sizeof(host) - 1] = '\0';
-		if (!tfs_valid_node(host)) {
-			set_err(c, "host name '%s' is not a valid node id; give -o node=ID", host);
+		if (!tcache_valid_label(host)) {
+			set_err(c, "host name '%s' is not a valid node label; give -o node=LABEL",
+				host);
 			return -1;
 		}
 		o->node = strdup(host);

@@ -41,7 +41,7 @@ struct tfs_options {
 
 	char *cache_dir;     /* absolute */
 	uint64_t cache_size; /* bytes, 0 = unlimited */
-	char *node;
+	char *node;	     /* label of this node (the host name by default) */
 	long idle_ms;
 	long max_dirty_ms;
 	long lease_ttl_ms;
@@ -77,7 +77,8 @@ int tfs_parse_seconds(const char *s, long *ms);
 /* "1048576", "512K", "10M", "2G", "1T" (binary multiples; an optional "B"
  * or "iB" after the letter). 0 or -EINVAL (also on overflow). */
 int tfs_parse_size(const char *s, uint64_t *bytes);
-/* A node id: 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-'. */
+/* 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-' (node=
+ * takes a label: tcache_valid_label). */
 int tfs_valid_node(const char *node);
 /* An S3 bucket name: 3-63 bytes of [a-z0-9.-], starting and ending with a
  * letter or digit. */

@@ -223,10 +223,10 @@ def contend(fleet, mounts, ids, simultaneous=True):
              {n: results.get((n, ident)) for n in lost})
         if len(won) != 1:
             continue
-        t.eq(owners[ident], won[0], f"{fleet.label}: the catalog names {won[0]} as "
-             f"the holder of {ident}")
+        t.eq(m.node_label(owners[ident]), won[0],
+             f"{fleet.label}: the catalog names {won[0]} as the holder of {ident}")
         for n in lost:
-            t.ok(wait_log(mounts[n], f"cannot lease {ident}: held by {won[0]}"),
+            t.ok(wait_log(mounts[n], f"cannot lease {ident}: held by {won[0]}~"),
                  f"{fleet.label}: {n} logs {won[0]} as the holder of {ident}")
 
 
@@ -274,7 +274,7 @@ def phase_handoff(fleet, a_node, b_node):
             m.wait_clean(pa, min_gen=1)
         except TimeoutError as e:
             t.ok(False, f"{fleet.label}: A writes h1 back", str(e))
-        t.eq(fleet.item("h1").get("owner"), a_node,
+        t.eq(m.node_label(fleet.item("h1").get("owner")), a_node,
              f"{fleet.label}: A keeps the lease of the closed h1 (linger)")
         try:
             got = rows_of(pb)

@@ -217,6 +217,12 @@ def sqlite_cli(db, sql, timeout=60):
     return r.returncode, r.stdout, r.stderr
 
 
+def node_label(owner):
+    """The label of a lease owner LABEL~ID (a node's identity is its cache:
+    the label is what node= said, the ID tells caches apart)."""
+    return (owner or "").split("~")[0]
+
+
 def xattr(path, name):
     """Value of user.tenantfs.<name> as text, or None."""
     try:
