@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,33 @@ static void log_counters(struct tcache *tc, const struct tfs_backend *b)
 		 (unsigned long long)h.ddb_other, (unsigned long long)h.retries);
 }
 
+/* Every open database holds a descriptor of its cache file while it is
+ * open (closed ones hold none), so the soft limit's usual 1024 would cap a
+ * node at about a thousand open databases: take the hard limit, which the
+ * administrator sets (LimitNOFILE= in packaging/tenantfs@.service). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("cannot read the file descriptor limit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warn("cannot raise the file descriptor limit from %llu to %llu: %s",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			return;
+		}
+	}
+	log_info("file descriptor limit %llu (each open database holds one)",
+		 (unsigned long long)rl.rlim_cur);
+}
+
 static int run_mount(struct tfs_options *o)
 {
 	struct tfs_backend b;
@@ -76,6 +104,7 @@ static int run_mount(struct tfs_options *o)
 	 * here, in the foreground, before fuse_daemonize() detaches. */
 	if (tfs_backend_check(o) < 0)
 		goto out;
+	raise_nofile();
 	if (tfs_backend_open(o, 0, &b) < 0)
 		goto out;
 
