@@ -101,8 +101,9 @@ static int run_mount(struct tfs_options *o)
 
 	memset(&b, 0, sizeof(b));
 	/* Everything that can fail for a reason the user must fix happens
-	 * here, in the foreground, before fuse_daemonize() detaches. */
-	if (tfs_backend_check(o) < 0)
+	 * here, in the foreground, before fuse_daemonize() detaches; nothing
+	 * is created before the mount point and the store are known good. */
+	if (tfs_check_mountpoint(o) < 0 || tfs_backend_check(o) < 0)
 		goto out;
 	raise_nofile();
 	if (tfs_backend_open(o, 0, &b) < 0)
@@ -232,7 +233,8 @@ int main(int argc, char *argv[])
 		return tfs_admin_main(argc, argv);
 	if (tfs_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tenantfs: %s\n", err);
-		return 1;
+		tfs_print_synopsis(stderr, "tenantfs");
+		return 2;
 	}
 	switch (o.mode) {
 	case TFS_MODE_HELP:

@@ -143,6 +143,7 @@ enum {
 	K_DDB_ENDPOINT,
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
+	K_NONEMPTY,
 };
 
 static const struct fuse_opt tfs_opts[] = {
@@ -167,6 +168,7 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
+    FUSE_OPT_KEY("nonempty", K_NONEMPTY),
     FUSE_OPT_END,
 };
 
@@ -249,6 +251,14 @@ static int in_list(const char *const *list, const char *arg)
 	return 0;
 }
 
+/* Command words of tenantfs, present or planned: as SOURCE they would
+ * mount a store of that name from the current directory over the next
+ * argument (a mistyped `tenantfs verify /srv/store` hid the store it
+ * meant to check), so they are a usage error instead. */
+static const char *const reserved_commands[] = {
+    "verify", "gc", "history", "purge", "status", "flush", "evict", "help", "mount", NULL,
+};
+
 struct parse_ctx {
 	struct tfs_options *o;
 	char *err;
@@ -323,6 +333,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			o->mode = TFS_MODE_INIT;
 			return 0;
 		}
+		if (c->nonopt == 0 && o->mode == TFS_MODE_MOUNT &&
+		    in_list(reserved_commands, arg)) {
+			set_err(c,
+				"unknown command '%s' (to mount a directory of that name, write "
+				"./%s)",
+				arg, arg);
+			return -1;
+		}
 		c->nonopt++;
 		if (!o->source)
 			return set_str(c, &o->source, "SOURCE", arg) ? -1 : 0;
@@ -392,6 +410,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
+	case K_NONEMPTY: o->nonempty = 1; return 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -639,7 +658,7 @@ void tfs_options_release(struct tfs_options *o)
 	memset(o, 0, sizeof(*o));
 }
 
-void tfs_print_usage(FILE *out, const char *progname)
+void tfs_print_synopsis(FILE *out, const char *progname)
 {
 	fprintf(out,
 		"usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
@@ -648,13 +667,22 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"       %s snapshots SOURCE [-o OPTIONS]\n"
 		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
-		"       %s --help | --version\n"
+		"       %s --help | --version\n",
+		progname, progname, progname, progname, progname, progname, progname);
+}
+
+void tfs_print_usage(FILE *out, const char *progname)
+{
+	tfs_print_synopsis(out, progname);
+	fprintf(out,
 		"\n"
 		"Presents one SQLite database per user, MOUNTPOINT/<id>.db, backed by an\n"
 		"object store and leased through a catalog.\n"
 		"\n"
-		"SOURCE is s3://BUCKET[/PREFIX] or a local directory (embedded store:\n"
-		"objects in SOURCE/objects, catalog SOURCE/catalog.db, cache SOURCE/cache).\n"
+		"SOURCE is s3://BUCKET[/PREFIX] or a local directory holding an embedded\n"
+		"store made by `init` (objects in SOURCE/objects, catalog SOURCE/catalog.db,\n"
+		"cache SOURCE/cache). MOUNTPOINT must be an empty directory outside the store\n"
+		"and the cache.\n"
 		"\n"
 		"  -f                      stay in the foreground\n"
 		"  -d                      debug output (implies -f)\n"
@@ -670,7 +698,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          /var/cache/tenantfs/BUCKET for s3://)\n"
 		"  cache_size=SIZE         bytes of clean closed databases kept, K/M/G/T\n"
 		"                          suffixes (default 0: unlimited)\n"
-		"  node=ID                 this node's id in leases (default: the host name)\n"
+		"  node=LABEL              this node's label in leases and logs (default: the\n"
+		"                          host name, at most 95 characters); the cache's own\n"
+		"                          random id, drawn at its first start and kept in\n"
+		"                          CACHE/node, follows it: LABEL~ID\n"
 		"  idle=SECONDS            write back after this long without writes (5)\n"
 		"  max_dirty=SECONDS       write back after this long dirty (60)\n"
 		"  lease_ttl=SECONDS       lease length, renewed every third of it (30)\n"
@@ -688,16 +719,18 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          (spreads hot key prefixes); every node of a fleet\n"
 		"                          must use the same setting, and it cannot change\n"
 		"                          once a store holds databases\n"
+		"  nonempty                mount over a MOUNTPOINT that is not empty (never\n"
+		"                          over a store or the cache)\n"
 		"\n"
 		"FUSE and mount options are passed through to libfuse, e.g. allow_other,\n"
 		"default_permissions, auto_unmount, ro, noatime, fsname=, entry_timeout=,\n"
 		"attr_timeout=, negative_timeout=. defaults, auto, noauto, user, users,\n"
 		"nofail, _netdev and x-* are accepted and ignored (fstab).\n"
 		"\n"
-		"init creates the DynamoDB table (or the local catalog and object folder)\n"
-		"and checks that the bucket exists. snapshot writes a manifest of every\n"
+		"init creates the embedded store of a directory SOURCE (a mount never\n"
+		"creates one), or the DynamoDB table or local catalog, and checks that the\n"
+		"bucket exists. snapshot writes a manifest of every\n"
 		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
 		"snapshots lists them; restore makes a snapshot's versions (or one\n"
-		"database's version at TIME) current again as new commits.\n",
-		progname, progname, progname, progname, progname, progname, progname);
+		"database's version at TIME) current again as new commits.\n");
 }

@@ -59,6 +59,8 @@ struct tfs_options {
 	 * keys; the whole fleet must agree (a node with the other layout
 	 * cannot find the versions) */
 	int shard_keys;
+	/* -o nonempty: mount over a mount point that is not empty */
+	int nonempty;
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */
@@ -86,5 +88,7 @@ int tfs_valid_bucket(const char *bucket);
 
 /* The usage text of --help (also what packaging/tenantfs.8 documents). */
 void tfs_print_usage(FILE *out, const char *progname);
+/* Its first lines, the command forms: what a usage error prints. */
+void tfs_print_synopsis(FILE *out, const char *progname);
 
 #endif

@@ -3,8 +3,10 @@
  * `tenantfs init`. The only place where fuse/ names the AWS clients. */
 #include "fuse/setup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,30 +252,151 @@ static int catalog_check(const struct tfs_options *o, const struct tfs_backend *
 	return rc;
 }
 
+/* What `tenantfs init` made: SOURCE/objects for a directory SOURCE, the
+ * file of a local catalog. Checked before anything opens them (opening a
+ * SQLite catalog creates the file): a mount or a command never creates a
+ * store, so a mistyped SOURCE cannot become a new, empty one. */
+static int store_exists(const struct tfs_options *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (!o->is_s3) {
+		if (snprintf(path, sizeof(path), "%s/objects", o->source_dir) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		rc = stat(path, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+		if (rc == -ENOENT || rc == -ENOTDIR) {
+			log_err("%s holds no tenantfs store (no folder %s); create one with "
+				"`tenantfs init %s`",
+				o->source_dir, path, o->source);
+			return -ENOENT;
+		}
+		if (rc < 0) {
+			log_err("cannot use the store %s: %s", path, strerror(-rc));
+			return rc;
+		}
+	}
+	if (o->catalog_kind == TFS_CATALOG_SQLITE && stat(o->catalog, &st) < 0) {
+		bool dflt;
+
+		rc = -errno;
+		dflt = !o->is_s3 &&
+		       snprintf(path, sizeof(path), "%s/catalog.db", o->source_dir) <
+			   (int)sizeof(path) &&
+		       !strcmp(path, o->catalog);
+		if (rc == -ENOENT)
+			log_err(
+			    "the catalog %s does not exist; create it with `tenantfs init %s%s%s`",
+			    o->catalog, o->source,
+			    dflt ? "" : " -o catalog=sqlite:", dflt ? "" : o->catalog);
+		else
+			log_err("cannot use the catalog %s: %s", o->catalog, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int tfs_backend_check(const struct tfs_options *o)
 {
 	struct tfs_backend b;
 	int rc;
 
-	/* The embedded store needs no set-up step: create what is missing. */
-	if (!o->is_s3) {
-		rc = make_local_dirs(o);
-		if (rc < 0)
-			return rc;
-	}
-	rc = make_catalog_dir(o);
+	rc = store_exists(o);
 	if (rc < 0)
 		return rc;
 	rc = tfs_backend_open(o, 1, &b);
 	if (rc < 0)
 		return rc;
-	if (o->catalog_kind == TFS_CATALOG_SQLITE)
-		rc = catalog_init(o, &b);
-	if (rc >= 0)
-		rc = store_check(o, &b);
+	rc = store_check(o, &b);
 	if (rc >= 0)
 		rc = catalog_check(o, &b);
 	tfs_backend_close(&b);
+	return rc;
+}
+
+/* path is dir or lies inside it (both absolute, without trailing '/'). */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The mount must neither sit on what the daemon works in (it would hide
+ * it from everyone else, and the daemon's own path lookups would come
+ * back into the mount) nor on a folder above it. */
+static int check_overlap(const char *mp, const char *what, const char *path)
+{
+	char real[PATH_MAX];
+
+	/* The cache may not exist yet: then its name is what counts. */
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	if (path_within(mp, real)) {
+		log_err("cannot mount on %s: it %s the %s %s", mp,
+			strcmp(mp, real) ? "lies inside" : "is", what, real);
+		return -EINVAL;
+	}
+	if (path_within(real, mp)) {
+		log_err("cannot mount on %s: it holds the %s %s, which the mount would hide", mp,
+			what, real);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tfs_check_mountpoint(const struct tfs_options *o)
+{
+	const char *mp = o->mountpoint;
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int rc;
+
+	rc = stat(mp, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (rc < 0) {
+		log_err("cannot mount on %s: %s", mp, strerror(-rc));
+		return rc;
+	}
+	if ((!o->is_s3 && (rc = check_overlap(mp, "store", o->source_dir)) < 0) ||
+	    (rc = check_overlap(mp, "cache", o->cache_dir)) < 0)
+		return rc;
+	if (o->catalog_kind == TFS_CATALOG_SQLITE && realpath(o->catalog, path) &&
+	    path_within(path, mp)) {
+		log_err("cannot mount on %s: it holds the catalog %s, which the mount would hide",
+			mp, path);
+		return -EINVAL;
+	}
+	/* Another store than ours: -o nonempty must not hide that either. */
+	if (snprintf(path, sizeof(path), "%s/objects", mp) < (int)sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_err("cannot mount on %s: it holds a tenantfs store (%s), which the mount "
+			"would hide",
+			mp, path);
+		return -EINVAL;
+	}
+	if (o->nonempty)
+		return 0;
+	d = opendir(mp);
+	if (!d) {
+		rc = -errno;
+		log_err("cannot mount on %s: %s", mp, strerror(-rc));
+		return rc;
+	}
+	rc = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			log_err("cannot mount on %s: it is not empty (it holds '%s'); give "
+				"-o nonempty to mount over it anyway",
+				mp, de->d_name);
+			rc = -ENOTEMPTY;
+			break;
+		}
+	closedir(d);
 	return rc;
 }
 

@@ -100,10 +100,28 @@ class Mount:
             argv += ["-o", ",".join(self.options)]
         return argv + [self.source, self.mountpoint]
 
+    def init_store(self):
+        """A mount never creates a store: `tenantfs init` a directory
+        source that does not exist yet (or is an empty folder), with the
+        mount's options (they name the catalog)."""
+        src = self.source
+        if "://" in src or os.path.isdir(os.path.join(src, "objects")):
+            return
+        if os.path.isdir(src) and os.listdir(src):
+            return  # not ours to turn into a store: the mount says why
+        argv = [tenantfs_binary(), "init", src]
+        if self.options:
+            argv += ["-o", ",".join(self.options)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=self.env,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise MountError(f"tenantfs init {src} failed ({r.returncode}):\n{r.stderr}")
+
     def start(self):
         os.makedirs(self.mountpoint, exist_ok=True)
         if is_fuse_mount(self.mountpoint):
             raise MountError(f"{self.mountpoint} is already a FUSE mount")
+        self.init_store()
         logf = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=logf,
