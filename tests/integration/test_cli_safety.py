@@ -123,9 +123,15 @@ def main():
             watch())
     os.rmdir(inside)
     refused([store, base], work, 1, "holds the store", "mount point above the store",
-            watch(), )
-    refused([store, os.path.join(store, "cache")], work, 1, "store",
-            "mount point is the cache", watch())
+            watch())
+    refused([store, os.path.join(store, "cache")], work, 1, "lies inside the store",
+            "mount point is the default cache", watch())
+    cext = os.path.join(base, "cache-ext")
+    os.makedirs(os.path.join(cext, "db"))
+    refused(["-o", f"cache={cext}", store, cext], work, 1, "is the cache",
+            "mount point is the cache", watch(cext))
+    refused(["-o", f"cache={cext}", store, os.path.join(cext, "db")], work, 1,
+            "lies inside the cache", "mount point inside the cache", watch(cext))
     other = os.path.join(base, "other")
     t.eq(m.run_tenantfs(["init", other]).returncode, 0, "init another store")
     refused(["-o", "nonempty", store, other], work, 1, "holds a tenantfs store",

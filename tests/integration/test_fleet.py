@@ -284,7 +284,8 @@ def phase_handoff(fleet, a_node, b_node):
         except m.sqlite3.Error as e:
             t.ok(False, f"{fleet.label}: B opens h1 held by A's lingering lease "
                  "(lease_wait=10)", f"{e!r}\n{b.log_text()[-3000:]}")
-        t.ok(wait_log(a, f"node {b_node} asks for h1"),
+        b_id = m.xattr(b.mountpoint, "node") or f"{b_node}~"
+        t.ok(wait_log(a, f"node {b_id} asks for h1"),
              f"{fleet.label}: A logs B's request for h1")
         fleet.wait_released("h1")
 
@@ -302,7 +303,7 @@ def phase_handoff(fleet, a_node, b_node):
         th = threading.Thread(target=b_open, daemon=True)
         th.start()
         try:
-            t.wait_until(lambda: fleet.item("h2").get("want") == b_node, timeout=9,
+            t.wait_until(lambda: m.node_label(fleet.item("h2").get("want")) == b_node, timeout=9,
                          what="B's want mark on h2")
             t.ok(True, f"{fleet.label}: a waiting B leaves its want mark on h2")
         except TimeoutError as e:
