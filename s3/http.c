@@ -671,42 +671,57 @@ static enum wire_status status_of_curl(CURLcode rc)
 	}
 }
 
-/* Splits url into host (authority without a default port), path and query. */
+/* Splits url into host (with its port unless the scheme's default), path
+ * and query, as libcurl parses it: what is signed and sent as Host is what
+ * curl contacts and requests (dot segments removed, no user information).
+ * 0, -EINVAL or -ENOMEM. */
 static int split_url(const char *url, char **host, char **path, char **query)
 {
-	const char *p, *a, *q, *s;
-	int https;
-	size_t hl;
+	char *h = NULL, *port = NULL, *p = NULL, *q = NULL;
+	CURLU *u = curl_url();
+	CURLUcode rc;
+	int ret = -ENOMEM;
 
 	*host = *path = *query = NULL;
-	p = strstr(url, "://");
-	if (!p)
-		return -EINVAL;
-	https = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
-	a = p + 3;
-	s = a + strcspn(a, "/?");
-	hl = (size_t)(s - a);
-	if (hl == 0)
-		return -EINVAL;
-	if (!https && hl > 3 && strncmp(s - 3, ":80", 3) == 0)
-		hl -= 3;
-	else if (https && hl > 4 && strncmp(s - 4, ":443", 4) == 0)
-		hl -= 4;
-	*host = strndup(a, hl);
-	q = strchr(s, '?');
-	if (*s == '/')
-		*path = q ? strndup(s, (size_t)(q - s)) : strdup(s);
-	else
-		*path = strdup("/");
-	*query = strdup(q ? q + 1 : "");
-	if (!*host || !*path || !*query) {
+	if (!u)
+		return -ENOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &h, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_PATH, &p, 0);
+	if (rc != CURLUE_OK) {
+		ret = rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
+	if (rc != CURLUE_OK && rc != CURLUE_NO_PORT)
+		goto out;
+	rc = curl_url_get(u, CURLUPART_QUERY, &q, 0);
+	if (rc != CURLUE_OK && rc != CURLUE_NO_QUERY)
+		goto out;
+	if (asprintf(host, "%s%s%s", h, port ? ":" : "", port ? port : "") < 0) {
+		*host = NULL;
+		goto out;
+	}
+	*path = strdup(p);
+	*query = strdup(q ? q : "");
+	if (!*path || !*query)
+		goto out;
+	ret = 0;
+out:
+	if (ret) {
 		free(*host);
 		free(*path);
 		free(*query);
 		*host = *path = *query = NULL;
-		return -ENOMEM;
 	}
-	return 0;
+	curl_free(h);
+	curl_free(port);
+	curl_free(p);
+	curl_free(q);
+	curl_url_cleanup(u);
+	return ret;
 }
 
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
