@@ -90,15 +90,34 @@ static int fs_refuse(const char *op, const char *path, int err, const char *why)
 	"not a database name (<id>.db, id of 1-128 letters, digits, '.', '_' or '-', not " \
 	"starting with '.')"
 
-/* Every file is a plain single-link file owned by the daemon's user:
- * ownership and mode are not stored in the catalog (see chmod). */
+/* ---- permissions -----------------------------------------------------
+ *
+ * Owner, group and mode are a policy of the whole mount (uid=, gid=,
+ * umask=), not a property of each database: the catalog stores none, so a
+ * per-file mode could not follow a database to another node, and a mode
+ * kept on one node alone would grant there what another node refuses. The
+ * kernel enforces what getattr shows (default_permissions is always on,
+ * options.c), which with allow_other is the only thing keeping the other
+ * local users out. */
+
+/* Every file, side files included: never setuid, setgid or sticky (the
+ * kernel is told, kio.c, that writes need not ask to clear them). */
+static mode_t fs_file_perm(const struct tfs_fs *fs)
+{
+	return 0666 & ~fs->umask;
+}
+
+/* The root: creating and unlinking databases is the owner's alone, so it
+ * is never group or other writable; reading and searching follow umask. */
+static mode_t fs_root_perm(const struct tfs_fs *fs)
+{
+	return 0777 & ~fs->umask & ~(mode_t)(S_IWGRP | S_IWOTH);
+}
+
+/* Every file is a plain single-link file with the mount's owner and mode. */
 static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
 {
-	/* Never setuid, setgid or sticky: the kernel is told (kio.c) that
-	 * writes need not ask to clear them. */
-	mode_t perm = st->st_mode & 0777;
-
-	st->st_mode = S_IFREG | (perm ? perm : 0644);
+	st->st_mode = S_IFREG | fs_file_perm(fs);
 	st->st_nlink = 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -109,7 +128,7 @@ static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
 static void fs_root_stat(const struct tfs_fs *fs, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFDIR | 0755;
+	st->st_mode = S_IFDIR | fs_root_perm(fs);
 	st->st_nlink = 2;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -163,6 +182,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	log_info("mounted: writeback cache %s, entry/attr timeout %.1f/%.1f s, negative %.1f s",
 		 __atomic_load_n(&fs->writeback, __ATOMIC_RELAXED) ? "on" : "off",
 		 cfg->entry_timeout, cfg->attr_timeout, cfg->negative_timeout);
+	log_info("permissions: every file %lu:%lu mode %04o, the root %04o (umask=%03o), "
+		 "checked by the kernel (default_permissions)",
+		 (unsigned long)fs->uid, (unsigned long)fs->gid, (unsigned)fs_file_perm(fs),
+		 (unsigned)fs_root_perm(fs), (unsigned)fs->umask);
 	return fs;
 }
 
@@ -511,6 +534,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	return fs_open_common(path, fi->flags & ~O_CREAT, 0, fi);
 }
 
+/* The mode asked for is not what the file shows: modes are the mount's
+ * (see "permissions"), as on a FAT file system. */
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	return fs_open_common(path, fi->flags | O_CREAT, mode, fi);

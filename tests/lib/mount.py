@@ -371,8 +371,8 @@ def check_listing(mp, ids):
                        text=True, timeout=30)
     t.ok(r.returncode == 0 and "regular file" in r.stdout, "stat(1) works", r.stderr)
     st = os.stat(mp)
-    t.ok((st.st_mode & 0o170000) == 0o040000 and (st.st_mode & 0o777) == 0o755,
-         "root is a directory 0755")
+    t.ok((st.st_mode & 0o170000) == 0o040000 and (st.st_mode & 0o777) == 0o700,
+         "root is a directory 0700 (default umask=077)", oct(st.st_mode))
     vfs = os.statvfs(mp)
     t.ok(vfs.f_blocks > 0 and vfs.f_bsize > 0, "statfs reports the cache file system")
 
