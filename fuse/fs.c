@@ -212,7 +212,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 
 	if (fi && fi->fh) {
 		rc = tfile_fstat(fs_handle(fi)->f, st);
-	} else if (path && strcmp(path, "/") == 0) {
+	} else if (fs_is_root(path)) {
 		fs_root_stat(fs, st);
 		return 0;
 	} else if (fs_parse(path, id, &suffix) == NAME_INVALID) {
@@ -280,7 +280,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (fi && fi->fh)
 		return tfile_truncate(fs_handle(fi)->f, size);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
-		return path && strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
+		return fs_is_root(path) ? -EISDIR : -ENOENT;
 	return tcache_truncate(fs->tc, id, suffix, size);
 }
 
@@ -746,7 +746,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 	ssize_t n;
 
 	fs_count(FS_OP_XATTR);
-	if (path && strcmp(path, "/") == 0)
+	if (fs_is_root(path))
 		return fs_root_getxattr(fs_ctx(), name, value, size);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return -ENOENT;
