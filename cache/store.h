@@ -18,8 +18,10 @@ struct store_ops {
 	/* Uploads size bytes of fd (from offset 0, read with pread: the file
 	 * position is not used) under key. hash is the XXH3-128 hex of the
 	 * bytes, stored as metadata. Keys are content-addressed, so an
-	 * existing object under key already holds these bytes: the back end
-	 * may skip the upload (If-None-Match: *, 412 = success). */
+	 * existing object under key should hold these bytes: the back end
+	 * may skip the upload (If-None-Match: *) once the object's size and
+	 * hash match (S3: its stored hash; other bytes there give -EIO; the
+	 * local folder re-hashes the file and replaces a damaged one). */
 	int (*put)(struct store *s, const char *key, int fd, uint64_t size, const char *hash);
 	/* Downloads key into fd (truncated first, written from offset 0).
 	 * -ENOENT if there is no such object. Does not verify the hash: the

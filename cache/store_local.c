@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache/fsutil.h"
+#include "cache/hash.h"
 #include "s3/log.h"
 
 #define LIST_PAGE      1000
@@ -106,6 +107,22 @@ static int fsync_up(const char *path, const char *stop)
 
 /* ---- put / get / head / del ----------------------------------------- */
 
+/* 1 if the file at path hashes to hash, 0 if not, or -errno. */
+static int same_hash(const char *path, const char *hash)
+{
+	char got[CAT_HASH_HEX + 1];
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = tfs_hash_fd(fd, got, NULL);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	return strcmp(got, hash) == 0;
+}
+
 static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct store_local *sl = sl_of(s);
@@ -126,14 +143,28 @@ static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const
 	*slash = '\0';
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 		/* Content-addressed: the bytes are already there, unless the
-		 * size says the file was damaged; then it is replaced below
-		 * (rename over it is atomic). */
+		 * size or (when the caller names it) the hash says the file
+		 * was damaged; then it is replaced below (rename over it is
+		 * atomic, and our bytes are by definition the key's). */
 		if ((uint64_t)st.st_size == size) {
-			rc = 0;
-			goto out;
+			rc = hash ? same_hash(path, hash) : 1;
+			if (rc > 0) {
+				rc = 0;
+				goto out;
+			}
+			if (rc < 0) {
+				log_err(
+				    "store %s: cannot put '%s': cannot read the object there: %s",
+				    sl->dir, key, strerror(-rc));
+				goto out;
+			}
+			log_warn("store %s: object '%s' does not hash to %s: replacing it", sl->dir,
+				 key, hash);
+		} else {
+			log_warn(
+			    "store %s: object '%s' has %lld bytes instead of %llu: replacing it",
+			    sl->dir, key, (long long)st.st_size, (unsigned long long)size);
 		}
-		log_warn("store %s: object '%s' has %lld bytes instead of %llu: replacing it",
-			 sl->dir, key, (long long)st.st_size, (unsigned long long)size);
 	}
 	if (stat(folder, &st) < 0) {
 		new_folder = true;

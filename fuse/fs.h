@@ -39,8 +39,12 @@ struct tfs_fs {
 	const struct tfs_backend *backend;
 	const char *cache_dir; /* statfs reports this file system */
 	int writeback;	       /* ask for the kernel's writeback cache; atomic */
-	uid_t uid;	       /* owner shown for every file */
+	/* The mount-wide permission policy (uid=, gid=, umask=): the owner,
+	 * group and mode every file and the root show, which the kernel
+	 * enforces (default_permissions). Not stored per database. */
+	uid_t uid;
 	gid_t gid;
+	mode_t umask;
 	time_t mount_time;     /* times of the root directory */
 	uint64_t ops[FS_NOPS]; /* requests served; __atomic builtins */
 };

@@ -25,9 +25,9 @@
  *
  * What the flag promises: the daemon itself clears setuid/setgid and
  * capabilities on write, truncate and chown. tenantfs files never carry
- * any: chmod is accepted and dropped, getattr strips the setuid, setgid
- * and sticky bits, and setxattr is refused, so there is never anything to
- * clear.
+ * any: getattr shows the mount's mode without setuid, setgid and sticky
+ * bits, chmod to any other mode is refused (fs.c), and so is setxattr, so
+ * there is never anything to clear.
  *
  * The INIT request is the first one the kernel sends and it sends nothing
  * else before the reply, so one request and its reply are inspected;

@@ -144,8 +144,9 @@ static int run_mount(struct tfs_options *o)
 	 * WAL commits at 1.3x the local disk with it, 5x without (three
 	 * round trips per commit instead of one per 30 commits). */
 	fs.writeback = o->writeback_cache;
-	fs.uid = getuid();
-	fs.gid = getgid();
+	fs.uid = o->uid;
+	fs.gid = o->gid;
+	fs.umask = o->umask;
 	fs.mount_time = time(NULL);
 	f = fuse_new(&o->fuse_args, tfs_fs_operations(), sizeof(struct fuse_operations), &fs);
 	if (!f) {

@@ -92,6 +92,42 @@ int tfs_parse_size(const char *s, uint64_t *bytes)
 	return 0;
 }
 
+int tfs_parse_id(const char *s, unsigned int *id)
+{
+	unsigned long long v = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v >= UINT_MAX)
+			return -EINVAL;
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	*id = (unsigned int)v;
+	return 0;
+}
+
+int tfs_parse_umask(const char *s, mode_t *mask)
+{
+	mode_t v = 0;
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 4)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return -EINVAL;
+		v = (mode_t)(v * 8 + (mode_t)(s[i] - '0'));
+	}
+	if (v > 0777)
+		return -EINVAL;
+	*mask = v;
+	return 0;
+}
+
 int tfs_valid_node(const char *node)
 {
 	size_t n = node ? strlen(node) : 0;
@@ -144,6 +180,9 @@ enum {
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
 	K_NONEMPTY,
+	K_UID,
+	K_GID,
+	K_UMASK,
 };
 
 static const struct fuse_opt tfs_opts[] = {
@@ -169,6 +208,9 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
     FUSE_OPT_KEY("nonempty", K_NONEMPTY),
+    FUSE_OPT_KEY("uid=", K_UID),
+    FUSE_OPT_KEY("gid=", K_GID),
+    FUSE_OPT_KEY("umask=", K_UMASK),
     FUSE_OPT_END,
 };
 
@@ -191,9 +233,6 @@ static const char *const fuse_passthrough[] = {
     "auto_cache",
     "noauto_cache",
     "no_rofd_flush",
-    "umask=",
-    "uid=",
-    "gid=",
     "entry_timeout=",
     "attr_timeout=",
     "ac_attr_timeout=",
@@ -411,6 +450,33 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
 	case K_NONEMPTY: o->nonempty = 1; return 0;
+	case K_UID:
+	case K_GID: {
+		unsigned int id;
+
+		if (tfs_parse_id(val, &id) < 0) {
+			set_err(c,
+				"invalid value '%s' for option '%s': expected a numeric %s id "
+				"(0-4294967294)",
+				val, name, key == K_UID ? "user" : "group");
+			return -1;
+		}
+		if (key == K_UID)
+			o->uid = (uid_t)id;
+		else
+			o->gid = (gid_t)id;
+		return 0;
+	}
+	case K_UMASK:
+		if (tfs_parse_umask(val, &o->umask) < 0) {
+			set_err(c,
+				"invalid value '%s' for option 'umask': expected octal permission "
+				"bits to take away, 0-777 (e.g. 077: only the owner, 027: the "
+				"group may read)",
+				val);
+			return -1;
+		}
+		return 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -564,7 +630,8 @@ nomem:
 	return -1;
 }
 
-/* Our defaults go first so that options on the command line override them:
+/* Our defaults go first so that options on the command line override them
+ * (default_permissions cannot be turned off: libfuse has no option for it):
  * a one-second negative entry spares the round trip of SQLite's probe for a
  * hot journal before every transaction. */
 static int add_fuse_defaults(struct tfs_options *o)
@@ -578,7 +645,14 @@ static int add_fuse_defaults(struct tfs_options *o)
 		fsname = NULL;
 		goto out;
 	}
-	if (fuse_opt_add_opt(&opts, "subtype=tenantfs") < 0 ||
+	/* default_permissions always: the kernel checks every access against
+	 * the owner and mode getattr shows (fs.c), which is the only thing
+	 * keeping the other local users of an allow_other mount out. Cost,
+	 * counted: the kernel drops the root's attributes at each create or
+	 * unlink in it and asks for them before the next check, so a
+	 * rollback-journal transaction costs two GETATTR of the root more
+	 * (answered without the engine); WAL transactions cost none. */
+	if (fuse_opt_add_opt(&opts, "subtype=tenantfs,default_permissions") < 0 ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) < 0 ||
 	    fuse_opt_add_opt(&opts, "entry_timeout=1,attr_timeout=1,negative_timeout=1") < 0)
 		goto out;
@@ -603,6 +677,11 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	o->lease_ttl_ms = 30000;
 	o->linger_ms = 2000;
 	o->lease_wait_ms = 0;
+	/* The mounting user owns everything and nobody else gets in, unless
+	 * uid=, gid= or umask= say otherwise. */
+	o->uid = getuid();
+	o->gid = getgid();
+	o->umask = 077;
 	if (errlen)
 		err[0] = '\0';
 
@@ -721,11 +800,19 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          once a store holds databases\n"
 		"  nonempty                mount over a MOUNTPOINT that is not empty (never\n"
 		"                          over a store or the cache)\n"
+		"  uid=UID                 numeric owner of every file and of the root\n"
+		"                          (default: the user running tenantfs)\n"
+		"  gid=GID                 their numeric group (default: that user's group)\n"
+		"  umask=MASK              octal bits taken from 0666 for files and from 0777\n"
+		"                          for the root, which only the owner may write\n"
+		"                          (default 077: files 0600, root 0700); chmod and\n"
+		"                          chown to anything else fail with EPERM\n"
 		"\n"
 		"FUSE and mount options are passed through to libfuse, e.g. allow_other,\n"
-		"default_permissions, auto_unmount, ro, noatime, fsname=, entry_timeout=,\n"
-		"attr_timeout=, negative_timeout=. defaults, auto, noauto, user, users,\n"
-		"nofail, _netdev and x-* are accepted and ignored (fstab).\n"
+		"auto_unmount, ro, noatime, fsname=, entry_timeout=, attr_timeout=,\n"
+		"negative_timeout=. default_permissions is always on: the kernel checks\n"
+		"every access against uid=, gid= and umask=. defaults, auto, noauto, user,\n"
+		"users, nofail, _netdev and x-* are accepted and ignored (fstab).\n"
 		"\n"
 		"init creates the embedded store of a directory SOURCE (a mount never\n"
 		"creates one), or the DynamoDB table or local catalog, and checks that the\n"

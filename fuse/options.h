@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define TFS_VERSION "0.1.0"
 
@@ -51,6 +52,15 @@ struct tfs_options {
 	char *endpoint;	    /* S3 endpoint, NULL: default */
 	char *ddb_endpoint; /* DynamoDB endpoint, NULL: default */
 
+	/* Who may do what, the same on every node: every file and the root
+	 * belong to uid:gid (default: the daemon's own), files have mode
+	 * 0666 & ~umask, the root 0777 & ~umask without group and other write
+	 * (default umask 077: only the owner gets in). The kernel enforces
+	 * them: default_permissions is always on. */
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+
 	int foreground; /* -f */
 	int debug;	/* -d: FUSE debug output and log level debug */
 	/* -o writeback_cache: the kernel's writeback cache (off by default) */
@@ -82,6 +92,11 @@ int tfs_parse_size(const char *s, uint64_t *bytes);
 /* 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-' (node=
  * takes a label: tcache_valid_label). */
 int tfs_valid_node(const char *node);
+/* uid= and gid=: a decimal id 0-4294967294 ((uid_t)-1 means "no
+ * change" to chown, so it can own nothing). 0 or -EINVAL. */
+int tfs_parse_id(const char *s, unsigned int *id);
+/* umask=: 1-4 octal digits, at most 0777. 0 or -EINVAL. */
+int tfs_parse_umask(const char *s, mode_t *mask);
 /* An S3 bucket name: 3-63 bytes of [a-z0-9.-], starting and ending with a
  * letter or digit. */
 int tfs_valid_bucket(const char *bucket);

@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -531,29 +534,85 @@ out:
 	return st;
 }
 
-/* Plain http is allowed only to the container agents' link-local
- * addresses and loopback, as the AWS SDKs do: a token must not cross an
- * untrusted network in the clear. */
-static int container_url_allowed(const char *url)
+/* An IPv4 or IPv6 literal of loopback (127.0.0.0/8, ::1, ::ffff:127.x)
+ * or of a container agent (169.254.170.2 for ECS, 169.254.170.23 and
+ * fd00:ec2::23 for EKS pod identity). host is libcurl's form: IPv6 in
+ * brackets, the zone id already split off. */
+static int container_host_trusted(const char *host)
 {
-	static const char *const ok_prefixes[] = {
-	    "http://127.",
-	    "http://localhost:",
-	    "http://localhost/",
-	    "http://[::1]",
-	    "http://169.254.170.2:",
-	    "http://169.254.170.2/",
-	    "http://169.254.170.23:",
-	    "http://169.254.170.23/",
-	    "http://[fd00:ec2::23]",
-	};
+	static const uint8_t eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
+	struct in6_addr a6;
+	struct in_addr a4;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	uint32_t v4;
 
-	if (strncasecmp(url, "https://", 8) == 0)
+	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	for (size_t i = 0; i < sizeof(ok_prefixes) / sizeof(ok_prefixes[0]); i++)
-		if (strncasecmp(url, ok_prefixes[i], strlen(ok_prefixes[i])) == 0)
-			return 1;
-	return 0;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		v4 = ntohl(a4.s_addr);
+		return v4 >> 24 == 127 || v4 == 0xa9feaa02 || v4 == 0xa9feaa17;
+	}
+	if (n < 3 || n - 2 >= sizeof(buf) || host[0] != '[' || host[n - 1] != ']')
+		return 0;
+	memcpy(buf, host + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, &a6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&a6) || memcmp(a6.s6_addr, eks6, 16) == 0)
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+enum wire_status aws_container_url(const char *url, char **out)
+{
+	enum wire_status st = WIRE_INVALID;
+	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
+	CURLU *u = curl_url();
+	CURLUcode rc;
+
+	*out = NULL;
+	if (!u)
+		return WIRE_NOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK) {
+		/* Not the URL itself: it could hold a password. */
+		log_err("cannot use container credentials: malformed endpoint url: %s",
+			curl_url_strerror(rc));
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		log_err("cannot use container credentials: endpoint url has no scheme or host");
+		goto out;
+	}
+	/* "http://127.0.0.1@evil/" names the host evil: userinfo is how a
+	 * loopback-looking URL points elsewhere, and no endpoint needs it. */
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK) {
+		log_err("cannot use container credentials at host %s: the url holds user "
+			"information",
+			host);
+		goto out;
+	}
+	if (strcmp(scheme, "https") != 0 &&
+	    (strcmp(scheme, "http") != 0 || !container_host_trusted(host))) {
+		/* A token must not cross an untrusted network in the clear. */
+		log_err("cannot use container credentials at %s://%s: plain http only to "
+			"loopback or the container agent",
+			scheme, host);
+		goto out;
+	}
+	/* The URL fetched is the one checked, in libcurl's own spelling. */
+	rc = curl_url_get(u, CURLUPART_URL, out, 0);
+	st = rc == CURLUE_OK ? WIRE_OK : rc == CURLUE_OUT_OF_MEMORY ? WIRE_NOMEM : WIRE_INVALID;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(pass);
+	curl_url_cleanup(u);
+	return st;
 }
 
 /* The container credentials endpoint (ECS task role, EKS pod identity).
@@ -565,7 +624,7 @@ static enum wire_status creds_from_container(struct aws_creds *out)
 	const char *tok = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	const char *tok_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
+	char *url = NULL, *joined = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
 	enum wire_status st;
 	long status;
 	int rc;
@@ -573,20 +632,15 @@ static enum wire_status creds_from_container(struct aws_creds *out)
 	if (!rel && !full)
 		return WIRE_NO_CREDENTIALS;
 	if (rel) {
-		if (asprintf(&url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
-			url = NULL;
-	} else {
-		url = strdup(full);
+		/* Appended to the agent's address, never resolved against it:
+		 * a relative "//host/x" must not change the host. */
+		if (asprintf(&joined, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
+			return WIRE_NOMEM;
 	}
-	if (!url)
-		return WIRE_NOMEM;
-	if (!rel && !container_url_allowed(url)) {
-		log_err("cannot use container credentials at '%s': plain http only to loopback "
-			"or the container agent",
-			url);
-		st = WIRE_INVALID;
+	st = aws_container_url(rel ? joined : full, &url);
+	free(joined);
+	if (st != WIRE_OK)
 		goto out;
-	}
 	if (tok_file) {
 		/* EKS rotates the file: read it at each fetch. */
 		rc = read_small_file(tok_file, 16384, &file_tok);
@@ -630,7 +684,7 @@ out:
 	wipe_free(auth);
 	wipe_free(file_tok);
 	wipe_free(body);
-	free(url);
+	curl_free(url);
 	return st;
 }
 

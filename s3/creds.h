@@ -53,6 +53,15 @@ void cred_provider_free(struct cred_provider *p);
  * as long as they have not expired. */
 enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *out);
 
+/* Checks a container credentials endpoint URL (the value of
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI) as libcurl parses it: https to any
+ * host; plain http only to loopback (127.0.0.0/8, [::1], localhost) or the
+ * container agents (169.254.170.2, 169.254.170.23, [fd00:ec2::23]); never
+ * user information ("http://127.0.0.1@evil/" names the host evil). WIRE_OK
+ * with *out the URL to fetch, in libcurl's spelling (free with curl_free);
+ * WIRE_INVALID (logged, without the URL) or WIRE_NOMEM with *out NULL. */
+enum wire_status aws_container_url(const char *url, char **out);
+
 /* Where to send requests, from options and environment:
  * region: explicit, else AWS_REGION, AWS_DEFAULT_REGION, the profile's
  * region in the config file, else "us-east-1".

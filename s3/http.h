@@ -19,7 +19,9 @@ struct http_response; /* used by http_request.classify before its definition */
 
 struct http_options {
 	long connect_timeout_ms;   /* default 3000 */
-	long request_timeout_ms;   /* one attempt, default 30000 (scaled up for large bodies) */
+	long request_timeout_ms;   /* one attempt, default 30000, plus 1 s per MiB of the request
+				    * body or of the reply streamed to out_fd (its length) */
+	long max_transfer_ms;	   /* hard cap on one attempt whatever its size, default 1 h */
 	long retry_budget_ms;	   /* no retry starts past it but the 2nd, default 20000 */
 	int max_attempts;	   /* default 6 */
 	long backoff_base_ms;	   /* default 100; delay = rand(0, min(cap, base * 2^n)) */

@@ -1,7 +1,8 @@
 /* Credential chain tests: explicit and environment keys, the shared
  * credentials and config files (profiles, malformed lines), region and
- * endpoint precedence, and the container endpoint and IMDSv2 against a tiny
- * Python http.server on 127.0.0.1, with a forced clock for refreshes. */
+ * endpoint precedence, which container endpoint URLs may carry a token,
+ * and the container endpoint and IMDSv2 against a tiny Python http.server
+ * on 127.0.0.1, with a forced clock for refreshes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -104,9 +105,12 @@ static void test_clear(void)
 	aws_creds_clear(&c);
 	TAP_OK(!c.access_key && !c.secret_key && !c.session_token && c.expires_ms == 0,
 	       "aws_creds_clear frees and zeroes every field");
+	/* A second clear must not free again (ASan and valgrind see a double
+	 * free); the struct stays empty. */
 	aws_creds_clear(&c);
 	aws_creds_clear(NULL);
-	TAP_OK(1, "aws_creds_clear twice and on NULL is harmless");
+	TAP_OK(!c.access_key && !c.secret_key && !c.session_token && c.expires_ms == 0,
+	       "aws_creds_clear twice and on NULL is harmless");
 }
 
 static void test_none(void)
@@ -416,6 +420,80 @@ static void test_threads(void)
 	TAP_OK(bad == 0, "4 threads x 200 gets on one provider (%lu bad)", (unsigned long)bad);
 }
 
+/* The container endpoint check on its own: each URL is refused, or taken
+ * and handed on in libcurl's spelling (NULL: refused). */
+static void test_container_urls(void)
+{
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+	    {"http://127.0.0.1:8080/creds", "http://127.0.0.1:8080/creds"},
+	    {"http://127.9.8.7/v2/x?a=b", "http://127.9.8.7/v2/x?a=b"},
+	    {"http://localhost/creds", "http://localhost/creds"},
+	    {"HTTP://LocalHost:80/creds", "http://LocalHost:80/creds"},
+	    {"http://[::1]:9/creds", "http://[::1]:9/creds"},
+	    {"http://[0:0:0:0:0:0:0:1]/creds", "http://[::1]/creds"},
+	    {"http://[::ffff:127.0.0.1]/creds", "http://[::ffff:127.0.0.1]/creds"},
+	    {"http://169.254.170.2/v2/credentials/id", "http://169.254.170.2/v2/credentials/id"},
+	    {"http://169.254.170.23/v1/credentials", "http://169.254.170.23/v1/credentials"},
+	    {"http://[fd00:ec2::23]/v1/credentials", "http://[fd00:ec2::23]/v1/credentials"},
+	    {"http://[FD00:EC2:0::23]:80/x", "http://[fd00:ec2::23]:80/x"},
+	    {"https://creds.example.com/x", "https://creds.example.com/x"},
+	    {"https://10.1.2.3:8443/x", "https://10.1.2.3:8443/x"},
+	    /* Percent-encoding and short IPv4 forms: the host libcurl contacts. */
+	    {"http://%31%32%37.0.0.1/creds", "http://127.0.0.1/creds"},
+	    {"http://127.1/creds", "http://127.0.0.1/creds"},
+	    {"http://0x7f.0.0.1/creds", "http://127.0.0.1/creds"},
+	    {"http://2130706433/creds", "http://127.0.0.1/creds"},
+	    /* A fragment is not part of the host. */
+	    {"http://127.0.0.1#@evil.com/", "http://127.0.0.1/#@evil.com/"},
+	    /* Refused: user information, wherever it points. */
+	    {"http://127.0.0.1@evil.com/", NULL},
+	    {"http://127.0.0.1:80@evil.com/", NULL},
+	    {"http://127.0.0.1%2f@evil.com/", NULL},
+	    {"http://127.0.0.1\\@evil.com/", NULL},
+	    {"http://evil.com@127.0.0.1/", NULL},
+	    {"http://@127.0.0.1/", NULL},
+	    {"http://:@127.0.0.1/", NULL},
+	    {"https://user:pw@creds.example.com/", NULL},
+	    /* Refused: names that only start like loopback, trailing dots. */
+	    {"http://127.0.0.1.evil.com/", NULL},
+	    {"http://localhost.evil.com/", NULL},
+	    {"http://localhost./creds", NULL},
+	    {"http://127.0.0.1./creds", NULL},
+	    {"http://evil.localhost/creds", NULL},
+	    {"http://169.254.170.2.evil.com/", NULL},
+	    {"http://169.254.170.3/creds", NULL},
+	    {"http://169.254.169.254/creds", NULL},
+	    {"http://[::2]/creds", NULL},
+	    {"http://[fd00:ec2::24]/creds", NULL},
+	    {"http://[::ffff:10.0.0.1]/creds", NULL},
+	    {"http://128.0.0.1/creds", NULL},
+	    {"http://example.com/creds", NULL},
+	    /* Refused: not http(s), not a URL. */
+	    {"ftp://127.0.0.1/creds", NULL},
+	    {"file:///etc/passwd", NULL},
+	    {"127.0.0.1/creds", NULL},
+	    {"http://127.0.0.1:99999/", NULL},
+	    {"http://127.0.0.1 /", NULL},
+	    {"", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = (char *)1;
+		enum wire_status st = aws_container_url(cases[i].url, &out);
+
+		if (cases[i].want)
+			TAP_OK(st == WIRE_OK && streq(out, cases[i].want),
+			       "container url '%s' taken as '%s' (%s, '%s')", cases[i].url,
+			       cases[i].want, wire_status_str(st), out ? out : "(null)");
+		else
+			TAP_OK(st == WIRE_INVALID && !out, "container url '%s' refused (%s)",
+			       cases[i].url, wire_status_str(st));
+		curl_free(out);
+	}
+}
+
 /* ---- the metadata services, served by python on loopback ---- */
 
 static const char server_py[] =
@@ -644,6 +722,50 @@ static void test_container(void)
 	TAP_OK(st == WIRE_INVALID, "plain http to a non-loopback host is refused (%s)",
 	       wire_status_str(st));
 
+	/* URLs that only look like loopback or the container agent: the host
+	 * libcurl would contact is another one, which must not get the token
+	 * in clear text. Refused before any request is made. */
+	{
+		static const char *const disguised[] = {
+		    "http://127.0.0.1@evil.invalid/creds",
+		    "http://127.0.0.1:80@evil.invalid/creds",
+		    "http://localhost:1@evil.invalid/creds",
+		    "http://127.0.0.1.evil.invalid/creds",
+		    "http://localhost.evil.invalid/creds",
+		    "http://169.254.170.2@evil.invalid/creds",
+		    "http://169.254.170.23.evil.invalid/creds",
+		    "http://[::1]@evil.invalid/creds",
+		};
+
+		for (size_t i = 0; i < sizeof(disguised) / sizeof(disguised[0]); i++) {
+			setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", disguised[i], 1);
+			st = get_once(&o, &c);
+			TAP_OK(st == WIRE_INVALID, "container url %s is refused (%s)", disguised[i],
+			       wire_status_str(st));
+			aws_creds_clear(&c);
+		}
+	}
+	/* Loopback spelled another way is still loopback: what counts is the
+	 * host libcurl parses, not the text. */
+	{
+		static const char *const prefixes[] = {
+		    "HTTP://LOCALHOST:",
+		    "http://%31%32%37.0.0.1:",
+		    "http://127.1:",
+		};
+		char url[128];
+
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			snprintf(url, sizeof(url), "%s%d/creds", prefixes[i], server_port);
+			setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+			st = get_once(&o, &c);
+			TAP_OK(st == WIRE_OK && c.access_key &&
+				   strncmp(c.access_key, "ASIACONT", 8) == 0,
+			       "container url %s is loopback (%s)", url, wire_status_str(st));
+			aws_creds_clear(&c);
+		}
+	}
+
 	/* Configured but unreachable: an error, not a silent fall-through. */
 	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds", 1);
 	st = get_once(&o, &c);
@@ -736,6 +858,7 @@ int main(void)
 	test_malformed_ini();
 	test_region_endpoint();
 	test_threads();
+	test_container_urls();
 	if (start_server() == 0) {
 		test_container();
 		test_imds();

@@ -257,6 +257,62 @@ static void test_passthrough(void)
 	tfs_options_release(&o);
 }
 
+/* uid=, gid= and umask= are ours (the mount-wide permission policy), not
+ * libfuse's; default_permissions is always passed. */
+static void test_permissions(void)
+{
+	struct tfs_options o;
+	unsigned int id = 7;
+	mode_t mask = 7;
+
+	TAP_OK(tfs_parse_id("0", &id) == 0 && id == 0, "id: 0");
+	TAP_OK(tfs_parse_id("65534", &id) == 0 && id == 65534, "id: 65534");
+	TAP_OK(tfs_parse_id("4294967294", &id) == 0 && id == 4294967294u, "id: largest");
+	TAP_OK(tfs_parse_id("4294967295", &id) == -EINVAL, "id: (uid_t)-1 refused");
+	TAP_OK(tfs_parse_id("99999999999999999999", &id) == -EINVAL, "id: overflow refused");
+	TAP_OK(tfs_parse_id("-1", &id) == -EINVAL, "id: negative refused");
+	TAP_OK(tfs_parse_id("", &id) == -EINVAL, "id: empty refused");
+	TAP_OK(tfs_parse_id("nobody", &id) == -EINVAL, "id: a name refused");
+	TAP_OK(tfs_parse_id("12a", &id) == -EINVAL, "id: trailing garbage refused");
+	TAP_OK(tfs_parse_umask("077", &mask) == 0 && mask == 077, "umask: 077");
+	TAP_OK(tfs_parse_umask("0", &mask) == 0 && mask == 0, "umask: 0");
+	TAP_OK(tfs_parse_umask("0777", &mask) == 0 && mask == 0777, "umask: 0777");
+	TAP_OK(tfs_parse_umask("22", &mask) == 0 && mask == 022, "umask: 22 is octal");
+	TAP_OK(tfs_parse_umask("8", &mask) == -EINVAL, "umask: 8 refused");
+	TAP_OK(tfs_parse_umask("0778", &mask) == -EINVAL, "umask: trailing 8 refused");
+	TAP_OK(tfs_parse_umask("1000", &mask) == -EINVAL, "umask: above 0777 refused");
+	TAP_OK(tfs_parse_umask("00077", &mask) == -EINVAL, "umask: five digits refused");
+	TAP_OK(tfs_parse_umask("", &mask) == -EINVAL, "umask: empty refused");
+	TAP_OK(tfs_parse_umask("0x1f", &mask) == -EINVAL, "umask: hex refused");
+
+	TAP_OK(parse(&o, "d", mnt, NULL) == 0, "defaults parse: %s", err);
+	TAP_OK(o.uid == getuid() && o.gid == getgid(), "default owner: the daemon's user");
+	TAP_OK(o.umask == 077, "default umask 077");
+	TAP_OK(fuse_arg_has(&o, "default_permissions"), "default_permissions always passed");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-o", "uid=65534,gid=100,umask=027,allow_other", "d", mnt, NULL) == 0,
+	       "uid, gid, umask parse: %s", err);
+	TAP_OK(o.uid == 65534 && o.gid == 100 && o.umask == 027, "uid, gid, umask parsed");
+	TAP_OK(!fuse_arg_has(&o, "uid=65534") && !fuse_arg_has(&o, "gid=100") &&
+		   !fuse_arg_has(&o, "umask=027"),
+	       "uid, gid, umask are not libfuse's (it would apply them to its own liking)");
+	TAP_OK(fuse_arg_has(&o, "default_permissions") && fuse_arg_has(&o, "allow_other"),
+	       "default_permissions and allow_other passed");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-o", "umask=8", "d", mnt, NULL) == -EINVAL && strstr(err, "'umask'"),
+	       "bad umask refused: %s", err);
+	TAP_OK(parse(&o, "-o", "umask=", "d", mnt, NULL) == -EINVAL && strstr(err, "'umask'"),
+	       "empty umask refused: %s", err);
+	TAP_OK(parse(&o, "-o", "uid=alice", "d", mnt, NULL) == -EINVAL && strstr(err, "'uid'") &&
+		   strstr(err, "numeric user id"),
+	       "uid name refused: %s", err);
+	TAP_OK(parse(&o, "-o", "gid=-1", "d", mnt, NULL) == -EINVAL && strstr(err, "'gid'") &&
+		   strstr(err, "group id"),
+	       "negative gid refused: %s", err);
+}
+
 static void test_modes(void)
 {
 	struct tfs_options o;
@@ -293,6 +349,7 @@ int main(void)
 	test_s3_source();
 	test_errors();
 	test_passthrough();
+	test_permissions();
 	test_modes();
 	rmdir(tmpl);
 	return TAP_DONE();
