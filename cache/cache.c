@@ -162,6 +162,7 @@ static int item_get(struct tcache *tc, const char *id, struct cat_item *out)
 {
 	struct cat_cache_slot *s;
 	int64_t now = tc_mono(tc);
+	long saved;
 	int rc;
 
 	pthread_mutex_lock(&tc->ic_mu);
@@ -175,7 +176,12 @@ static int item_get(struct tcache *tc, const char *id, struct cat_item *out)
 	pthread_mutex_unlock(&tc->ic_mu);
 
 	memset(out, 0, sizeof(*out));
+	/* Only FUSE requests (getattr, getxattr) come here. */
+	rc = tc_gate_enter(tc, "lookup", id, &saved);
+	if (rc < 0)
+		return rc;
 	rc = tc->cat->ops->get(tc->cat, id, out);
+	tc_gate_leave(tc, saved);
 	if (rc == 0 || rc == -ENOENT) {
 		pthread_mutex_lock(&tc->ic_mu);
 		s = ic_slot(tc, id);
@@ -277,6 +283,7 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	pthread_cond_init(&tc->uq.cond, NULL);
 	pthread_cond_init(&tc->lq.cond, NULL);
 	pthread_cond_init(&tc->sched_cond, NULL);
+	tc_gate_init(tc);
 	if (tc->opt.idle_ms <= 0)
 		tc->opt.idle_ms = 5000;
 	if (tc->opt.max_dirty_ms <= 0)
@@ -469,6 +476,7 @@ void tcache_free(struct tcache *tc)
 	pthread_cond_destroy(&tc->uq.cond);
 	pthread_cond_destroy(&tc->lq.cond);
 	pthread_cond_destroy(&tc->sched_cond);
+	tc_gate_destroy(tc);
 	free(tc->cache_dir);
 	free(tc->node);
 	free(tc->key_prefix);
@@ -618,11 +626,28 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	struct stat sb;
 	bool have_row, have_file, live, created = false;
 	int64_t t0 = tc_mono(tc);
+	long saved = 0;
 	int rc, fd = -1;
 
 	*fresh = false;
 	memset(&item, 0, sizeof(item));
+	/* fault: an open, made for a FUSE request; recovery jobs are not. */
+	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
+		return rc;
+	if (fault) {
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = true;
+		pthread_mutex_unlock(&tc->mu);
+	}
 	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item, &t0);
+	if (fault) {
+		tc_gate_leave(tc, saved);
+		if (rc < 0)
+			tc_gate_note_failed(tc, fam->id, rc);
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = false;
+		pthread_mutex_unlock(&tc->mu);
+	}
 	if (rc < 0)
 		return rc;
 	tc_item_forget(tc, fam->id);
@@ -764,7 +789,13 @@ fail:
 	pthread_mutex_lock(&tc->mu);
 	fam->epoch = item.epoch;
 	pthread_mutex_unlock(&tc->mu);
-	lease_release(tc, fam);
+	if (!fault)
+		lease_release(tc, fam);
+	else if (tc_gate_enter(tc, "release", fam->id, &saved) == 0) {
+		lease_release(tc, fam);
+		tc_gate_leave(tc, saved);
+	}
+	/* else the lease runs out by itself after lease_ttl */
 	return rc;
 }
 
@@ -838,10 +869,15 @@ static void change_end(struct tcache *tc, struct fam *fam)
 	pthread_rwlock_unlock(&fam->wlock);
 }
 
-static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc)
+/* *gated: the caller holds a place at the catalog gate when it returns
+ * (saved is the budget to restore): it waited on another opener's lease
+ * acquire, which is waiting on the catalog as much as its own would be. */
+static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc,
+			 bool *gated, long *saved)
 {
 	struct fam *fam;
 	bool fresh = false;
+	int64_t waited = 0; /* mono ms we began waiting on another's acquire */
 	int rc, i;
 
 	pthread_mutex_lock(&tc->mu);
@@ -851,9 +887,35 @@ static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *t
 			rc = -ESHUTDOWN;
 			goto unlock;
 		}
+		if (waited && (rc = tc_gate_failed(tc, id, waited)) < 0) {
+			/* The acquire we waited on failed: so do we, at once,
+			 * rather than asking the catalog again one after the other
+			 * (the family may even be gone from the table by now). */
+			goto unlock;
+		}
 		fam = fam_find(tc, id);
 		if (!fam)
 			break;
+		if (fam->opening && fam->acquiring && !*gated) {
+			pthread_mutex_unlock(&tc->mu);
+			rc = tc_gate_enter(tc, "open", id, saved);
+			pthread_mutex_lock(&tc->mu);
+			if (rc < 0)
+				goto unlock;
+			*gated = true;
+			continue; /* fam may have changed meanwhile */
+		}
+		if (*gated && !(fam->opening && fam->acquiring)) {
+			/* Not waiting on the catalog (any more): a fault-in or a
+			 * write-back may take long, and holds no place. */
+			pthread_mutex_unlock(&tc->mu);
+			tc_gate_leave(tc, *saved);
+			pthread_mutex_lock(&tc->mu);
+			*gated = false;
+			continue;
+		}
+		if (fam->opening && fam->acquiring && !waited)
+			waited = tc_mono(tc);
 		if (fam->opening || fam->releasing) {
 			/* wait */
 		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
@@ -934,6 +996,18 @@ opened:
 	return 0;
 unlock:
 	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
+static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc)
+{
+	bool gated = false;
+	long saved = 0;
+	int rc;
+
+	rc = open_db_gated(tc, id, flags, tf, kc, &gated, &saved);
+	if (gated)
+		tc_gate_leave(tc, saved);
 	return rc;
 }
 
@@ -1206,8 +1280,9 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	struct cat_item item;
 	char path[PATH_MAX];
 	struct fam *fam;
-	bool mine = false;
+	bool mine = false, gated = false;
 	uint64_t epoch, base_gen;
+	long saved = 0;
 	int rc, i;
 
 	if (!suffix)
@@ -1267,6 +1342,10 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	}
 	pthread_mutex_unlock(&tc->mu);
 
+	rc = tc_gate_enter(tc, "unlink", id, &saved);
+	if (rc < 0)
+		goto out;
+	gated = true;
 	if (!mine) {
 		memset(&item, 0, sizeof(item));
 		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item, NULL);
@@ -1299,6 +1378,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	cm.deleted = true;
 	rc = tc->cat->ops->commit(tc->cat, id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, id);
+	tc_gate_leave(tc, saved);
+	gated = false;
 	if (rc < 0) {
 		log_err("cannot delete %s: commit of the tombstone: %s", id, strerror(-rc));
 		if (rc == -ESTALE)
@@ -1318,6 +1399,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	fam->unlinked = true;
 	pthread_mutex_unlock(&tc->mu);
 out:
+	if (gated)
+		tc_gate_leave(tc, saved);
 	pthread_mutex_lock(&tc->mu);
 	fam->opening = false;
 	pthread_cond_broadcast(&tc->fam_cond);
@@ -1479,6 +1562,7 @@ int tcache_readdir_next(struct tdir *d,
 {
 	char path[PATH_MAX];
 	struct stat st;
+	long saved;
 	size_t k;
 	int rc;
 
@@ -1501,7 +1585,11 @@ int tcache_readdir_next(struct tdir *d,
 	d->cb = cb;
 	d->arg = arg;
 	d->stop = 0;
-	rc = d->tc->cat->ops->scan(d->tc->cat, &d->token, rd_item, d);
+	rc = tc_gate_enter(d->tc, "readdir", NULL, &saved);
+	if (rc == 0) {
+		rc = d->tc->cat->ops->scan(d->tc->cat, &d->token, rd_item, d);
+		tc_gate_leave(d->tc, saved);
+	}
 	d->cb = NULL;
 	d->arg = NULL;
 	if (rc < 0 && !d->stop) {
