@@ -172,6 +172,7 @@ enum {
 	K_LEASE_TTL,
 	K_LINGER,
 	K_LEASE_WAIT,
+	K_CATALOG_TIMEOUT,
 	K_REGION,
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
@@ -199,6 +200,7 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("lease_ttl=", K_LEASE_TTL),
     FUSE_OPT_KEY("linger=", K_LINGER),
     FUSE_OPT_KEY("lease_wait=", K_LEASE_WAIT),
+    FUSE_OPT_KEY("catalog_timeout=", K_CATALOG_TIMEOUT),
     FUSE_OPT_KEY("region=", K_REGION),
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
@@ -423,6 +425,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_LEASE_TTL: return set_secs(c, &o->lease_ttl_ms, name, val, 1) ? -1 : 0;
 	case K_LINGER: return set_secs(c, &o->linger_ms, name, val, 0) ? -1 : 0;
 	case K_LEASE_WAIT: return set_secs(c, &o->lease_wait_ms, name, val, 0) ? -1 : 0;
+	case K_CATALOG_TIMEOUT: return set_secs(c, &o->catalog_timeout_ms, name, val, 1) ? -1 : 0;
 	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
@@ -657,6 +660,7 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	o->uid = getuid();
 	o->gid = getgid();
 	o->umask = 077;
+	o->catalog_timeout_ms = 10000;
 	if (errlen)
 		err[0] = '\0';
 
@@ -750,6 +754,9 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"  linger=SECONDS          keep the lease this long after the last close (2)\n"
 		"  lease_wait=SECONDS      wait this long for a lease held elsewhere before\n"
 		"                          failing the open with EBUSY (0)\n"
+		"  catalog_timeout=SECONDS give up on a catalog request made for a file\n"
+		"                          operation after this long (10); background jobs\n"
+		"                          (renewals, write-back) keep retrying longer\n"
 		"  region=REGION           AWS region (default: AWS_REGION, profile, us-east-1)\n"
 		"  endpoint=URL            S3 endpoint (any S3-compatible store)\n"
 		"  dynamodb_endpoint=URL   DynamoDB endpoint\n"
