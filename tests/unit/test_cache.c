@@ -1237,6 +1237,90 @@ static void test_cache_lock(void)
 	env_free(&e);
 }
 
+struct gate_call {
+	struct tcache *tc;
+	char id[16];
+	int rc;
+};
+
+static void *gate_getattr(void *arg)
+{
+	struct gate_call *g = arg;
+	struct stat st;
+
+	g->rc = tcache_getattr(g->tc, g->id, "", &st);
+	return NULL;
+}
+
+/* The catalog gate: with catalog_slots lookups of uncached names stuck in
+ * the catalog, the next ones wait briefly and fail with -EAGAIN, while
+ * reads, writes and fsync of an open database go on; a call inside carries
+ * catalog_timeout as its thread's catalog budget, a background commit
+ * none; once the catalog answers, lookups work again. */
+static void test_catalog_gate(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct tfile *f = NULL;
+	struct gate_call calls[2];
+	pthread_t thr[2];
+	struct stat st;
+	unsigned char *db, buf[16];
+	size_t len = 0;
+	bool kc;
+	int i, rc, rc3, rc4;
+
+	env_init(&e, "gate");
+	opts(&o, dirname_of("gate"), "node-a");
+	o.catalog_slots = 2;
+	o.catalog_timeout_ms = 4321;
+	tc = mk(&e, &o, true);
+	db = make_db("gate-src.db", 5, &len);
+	rc = tcache_open(tc, "held", "", O_CREAT | O_RDWR, 0644, &f, &kc);
+	TAP_OK(rc == 0 && db && tfile_write(f, db, len, 0) == (ssize_t)len,
+	       "an open database to read (rc %d)", rc);
+	atomic_store(&e.wc->hold_get, 1);
+	for (i = 0; i < 2; i++) {
+		calls[i].tc = tc;
+		snprintf(calls[i].id, sizeof(calls[i].id), "ghost%d", i);
+		pthread_create(&thr[i], NULL, gate_getattr, &calls[i]);
+	}
+	for (i = 0; i < 1000 && atomic_load(&e.wc->gets) < 2; i++)
+		sleep_ms(10);
+	TAP_OK(atomic_load(&e.wc->gets) == 2, "two lookups are stuck in the catalog");
+	TAP_OK(atomic_load(&e.wc->get_budget) == 4321,
+	       "a call inside the gate carries catalog_timeout as its budget (%ld)",
+	       (long)atomic_load(&e.wc->get_budget));
+	rc3 = tcache_getattr(tc, "ghost3", "", &st);
+	rc4 = tcache_getattr(tc, "ghost4", "", &st);
+	TAP_OK(rc3 == -EAGAIN && rc4 == -EAGAIN, "lookups past the slots fail with EAGAIN (%d, %d)",
+	       rc3, rc4);
+	TAP_OK(atomic_load(&e.wc->gets) == 2, "they never reached the catalog");
+	TAP_OK(f && db && tfile_read(f, buf, 16, 0) == 16 && !memcmp(buf, db, 16) &&
+		   tfile_write(f, db, len, 0) == (ssize_t)len && tfile_fsync(f, 0) == 0 &&
+		   tfile_fstat(f, &st) == 0 && st.st_size == (off_t)len,
+	       "the open database reads, writes and syncs meanwhile");
+	atomic_store(&e.wc->hold_get, 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(thr[i], NULL);
+	TAP_OK(calls[0].rc == -ENOENT && calls[1].rc == -ENOENT,
+	       "the stuck lookups finish once the catalog answers (%d, %d)", calls[0].rc,
+	       calls[1].rc);
+	rc = tcache_getattr(tc, "ghost5", "", &st);
+	TAP_OK(rc == -ENOENT, "the gate is open again (rc %d)", rc);
+	tfile_close(f);
+	for (i = 0; i < 1000 && atomic_load(&e.wc->commits) < 1; i++)
+		sleep_ms(10);
+	TAP_OK(atomic_load(&e.wc->commits) >= 1 && atomic_load(&e.wc->commit_budget) == 0,
+	       "a write-back commit carries no budget (%ld)",
+	       (long)atomic_load(&e.wc->commit_budget));
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1262,6 +1346,7 @@ int main(void)
 	test_keys_and_local_store();
 	test_write_race();
 	test_cache_lock();
+	test_catalog_gate();
 	if (!tap_failed) {
 		char cmd[600];
 
