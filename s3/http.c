@@ -1034,7 +1034,9 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		 * (or a sleep) that starts past it. Except the second: one
 		 * attempt that timed out (request timeout > budget) would
 		 * otherwise never be retried, so a single slow reply would fail
-		 * the request. Worst case: 2 timeouts, or budget + 1 timeout. */
+		 * the request. Worst case: 2 timeouts, or budget + 1 timeout.
+		 * A capped request (budget_ms) has no such exception: its cap
+		 * is a hard bound, and each attempt was cut to fit inside it. */
 		if ((resp->attempts > 1 || capped) && mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
