@@ -664,24 +664,29 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	live = item.gen > 0 && !item.deleted_ms;
 
 	if (have_row && row.dirty && row.base_gen != item.gen && have_file && live &&
-	    item.gen == row.base_gen + 1 && row.pending_hash[0] &&
-	    !strcmp(row.pending_hash, item.hash)) {
-		/* Our own commit landed just before a crash: rebase on it and
-		 * keep the copy dirty (it may hold later writes). */
+	    item.gen == row.base_gen + 1 &&
+	    state_has_pending(tc->state, fam->id, item.gen, item.hash) == 1) {
+		/* One of our own commits landed just before a crash (any of
+		 * them: a newer one may have been sent before the reply of an
+		 * older was seen): rebase on it and keep the copy dirty (it may
+		 * hold later writes). */
 		log_info("%s: gen %llu is our own last commit", fam->id,
 			 (unsigned long long)item.gen);
 		row.base_gen = item.gen;
 		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-		row.pending_hash[0] = '\0';
 	} else if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
-		/* Our last commit may have landed just before a crash. */
+		/* Our last commit may have landed before a crash that lost its
+		 * record. Its main file alone says nothing of the family: a
+		 * WAL database's -wal (or a hot journal) can hold commits on
+		 * top of exactly these bytes. Rebase, but stay dirty: the
+		 * write-back hashes the recovered family and finds it
+		 * unchanged (no upload) or publishes what the side file adds. */
 		hash_local(tc, fam->id, h);
 		if (live && item.gen == row.base_gen + 1 && h[0] && !strcmp(h, item.hash)) {
 			log_info("%s: local copy matches committed gen %llu", fam->id,
 				 (unsigned long long)item.gen);
 			row.base_gen = item.gen;
 			snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-			row.dirty = false;
 		}
 	}
 	if (have_row && row.dirty && have_file && row.base_gen == item.gen) {
@@ -774,6 +779,9 @@ lease_only:
 	fam->want = false;
 	fam->unlinked = false;
 	fam->check_failed = false;
+	/* Commits of an older epoch can no longer land: this acquisition
+	 * moved the epoch. Those that did were settled above. */
+	fam->pending = false;
 	fam->last_close = tc_mono(tc);
 	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
 	atomic_store(&fam->dirty, row.dirty);

@@ -54,6 +54,10 @@ struct fam {
 	bool op_busy;	   /* a write-back/release/recover job is queued or running */
 	bool renew_busy;   /* a renew job is queued or running */
 	bool check_failed; /* quick_check failed at write seq check_seq */
+	/* A commit of this lease's epoch whose outcome is unknown (the state
+	 * database lists it) may still land: "unchanged since the base" proves
+	 * nothing until one commit settles it. */
+	bool pending;
 	uint64_t check_seq;
 	int64_t last_close; /* mono ms of the last close */
 	int64_t next_renew; /* mono ms */

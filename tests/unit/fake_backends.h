@@ -234,6 +234,7 @@ struct wrap_cat {
 	atomic_int hold_get;	      /* != 0: gets hang (up to 30 s) until it is 0 */
 	atomic_long get_budget;	      /* catalog_thread_budget() of the last get's caller */
 	atomic_long commit_budget;    /* ... and of the last commit's */
+	atomic_int get_fail;	      /* != 0: reads fail with -EIO (catalog unreachable) */
 };
 
 #define WC(c) ((struct wrap_cat *)(c))
@@ -291,6 +292,8 @@ static int wc_get(struct catalog *c, const char *id, struct cat_item *out)
 	atomic_store(&WC(c)->get_budget, catalog_thread_budget());
 	for (i = 0; i < 3000 && atomic_load(&WC(c)->hold_get); i++)
 		usleep(10000);
+	if (atomic_load(&WC(c)->get_fail))
+		return -EIO;
 	return WC(c)->in->ops->get(WC(c)->in, id, out);
 }
 

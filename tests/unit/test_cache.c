@@ -675,7 +675,7 @@ static void test_recovery(void)
 
 		snprintf(sp, sizeof(sp), "%s/state.db", o.cache_dir);
 		TAP_OK(state_open(sp, &st) == 0 &&
-			   state_set_pending(st, "fay", "00000000000000000000000000000fa1") == 0,
+			   state_add_pending(st, "fay", 1, "00000000000000000000000000000fa1") == 0,
 		       "fay: a commit was in flight");
 		state_close(st);
 		cm.new_gen = 1;
@@ -1321,6 +1321,175 @@ static void test_catalog_gate(void)
 	env_free(&e);
 }
 
+/* Waits until xattr name of id contains text (bounded in real time). */
+static bool wait_xattr(struct tcache *tc, const char *id, const char *name, const char *text,
+		       long ms)
+{
+	char x[1024];
+	long i;
+
+	for (i = 0; i < ms / 20; i++) {
+		xattr(tc, id, name, x, sizeof(x));
+		if (strstr(x, text))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* A commit applied whose reply was lost, with the catalog unreadable so it
+ * cannot be settled, then a newer write-back before it is: the catalog's
+ * version is our own older pending commit, a base to build on, never a
+ * reason to quarantine. */
+static void test_lost_reply_then_newer(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	unsigned char *v1, *v2, *obj;
+	char h1[CAT_HASH_HEX + 1], h2[CAT_HASH_HEX + 1];
+	size_t l1, l2, ol = 0;
+	int i, n;
+
+	env_init(&e, "lost2");
+	opts(&o, dirname_of("lost2"), "node-a");
+	tc = mk(&e, &o, true);
+	v1 = make_db("lost2.v1", 10, &l1);
+	v2 = make_db("lost2.v2", 30, &l2);
+	tfs_hash_buf(v1, l1, h1);
+	tfs_hash_buf(v2, l2, h2);
+	atomic_store(&e.wc->commit_lost_reply, 1);
+	atomic_store(&e.wc->get_fail, 1);
+	TAP_OK(write_file(tc, "lr", "", v1, l1, O_CREAT) == 0, "lost reply: write v1");
+	TAP_OK(wait_item(&e, "lr", 1, &it, 5000) && !strcmp(it.hash, h1),
+	       "lost reply: the commit of v1 is applied (its reply is lost)");
+	TAP_OK(wait_xattr(tc, "lr", "user.tenantfs.error", "cannot be read", 5000),
+	       "lost reply: the write-back cannot settle it while the catalog is unreadable");
+	TAP_OK(write_file(tc, "lr", "", v2, l2, 0) == 0,
+	       "lost reply: write v2 before it is settled");
+	/* Newer write-backs, refused (gen moved) and still unsettled. */
+	for (i = 0; i < 250 && atomic_load(&e.wc->commits) < 3; i++) {
+		advance(2000); /* past the backoff */
+		sleep_ms(20);
+	}
+	TAP_OK(atomic_load(&e.wc->commits) >= 3,
+	       "lost reply: v2 was sent on top of gen 0 (%d commits)", atomic_load(&e.wc->commits));
+	TAP_OK(stats(tc).quarantined == 0,
+	       "lost reply: a refusal that cannot be settled quarantines nothing");
+	atomic_store(&e.wc->get_fail, 0);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "lr", &it) == 0 && it.gen >= 2)
+			break;
+		advance(2000);
+		sleep_ms(20);
+	}
+	TAP_OK(it.gen == 2 && !strcmp(it.hash, h2),
+	       "lost reply: once settled, v2 is committed on top of v1 as gen 2 (gen %llu)",
+	       (unsigned long long)it.gen);
+	TAP_OK(stats(tc).quarantined == 0, "lost reply: nothing was quarantined");
+	obj = object_of(&e, "lr", &it, &ol);
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(n == 30, "lost reply: the head holds v2 (%d rows of 30)", n);
+	free(obj);
+	TAP_OK(wait_xattr(tc, "lr", "user.tenantfs.dirty", "0", 5000), "lost reply: lr ends clean");
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
+/* Writes id's main file and one side file through an engine without threads
+ * (nothing is written back), then "crashes" (frees it). */
+static void crash_with_side(struct env *e, const struct tcache_options *o, const char *id,
+			    const unsigned char *mb, size_t ml, const char *suffix,
+			    const unsigned char *sb, size_t sl)
+{
+	struct tcache *tc = mk(e, o, false);
+	struct tfile *f, *w;
+
+	TAP_OK(tcache_open(tc, id, "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, mb, ml, 0) == (ssize_t)ml,
+	       "%s: write the main file", id);
+	TAP_OK(tcache_open(tc, id, suffix, O_RDWR | O_CREAT, 0644, &w, NULL) == 0 &&
+		   tfile_write(w, sb, sl, 0) == (ssize_t)sl,
+	       "%s: write %s", id, suffix);
+	tfile_close(w);
+	tfile_close(f);
+	tcache_free(tc);
+}
+
+/* At restart the catalog's next gen has the bytes of the cached main file
+ * but no pending record names it (another node committed those bytes, or
+ * an older layout kept only the last pending commit), and the family's
+ * -wal holds commits on top: the copy is not clean, the -wal's commits are
+ * published. */
+static void test_restart_wal_family(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct cat_commit cm = {0};
+	char path[700], sql[200], hm[CAT_HASH_HEX + 1];
+	unsigned char *mb, *wb, *obj;
+	size_t ml, wl, ol = 0;
+	sqlite3 *db;
+	int i, n = -1;
+
+	env_init(&e, "walfam");
+	opts(&o, dirname_of("walfam"), "node-a");
+	snprintf(path, sizeof(path), "%s/walfam.src.db", scratch);
+	unlink(path);
+	sqlite3_open(path, &db);
+	exec(db, "PRAGMA journal_mode=WAL");
+	exec(db, "PRAGMA wal_autocheckpoint=0");
+	exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)");
+	for (i = 0; i < 20; i++) {
+		if (i == 10)
+			exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+		snprintf(sql, sizeof(sql), "INSERT INTO t(v) VALUES ('walfam row %d')", i);
+		exec(db, sql);
+	}
+	mb = read_file(path, &ml);
+	snprintf(path, sizeof(path), "%s/walfam.src.db-wal", scratch);
+	wb = read_file(path, &wl);
+	sqlite3_close(db);
+	TAP_OK(mb && wb && wl > 0 && count_rows(mb, ml, NULL) == 10,
+	       "walfam: the main file holds 10 rows, the -wal %zu bytes of 10 more", wl);
+	tfs_hash_buf(mb, ml, hm);
+
+	crash_with_side(&e, &o, "wf", mb, ml, "-wal", wb, wl);
+	cm.new_gen = 1;
+	cm.hash = hm;
+	cm.size = ml;
+	cm.mtime_ms = 1;
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "wf", &it) == 0 &&
+		   e.wc->in->ops->commit(e.wc->in, "wf", "node-a", it.epoch, 0, &cm) == 0,
+	       "walfam: gen 1 = the bytes of the main file alone, no pending record");
+
+	tc = mk(&e, &o, true);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "wf", &it) == 0 && it.gen >= 2)
+			break;
+		advance(100);
+		sleep_ms(20);
+	}
+	obj = it.gen >= 2 ? object_of(&e, "wf", &it, &ol) : NULL;
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(it.gen == 2 && n == 20,
+	       "walfam: restart publishes the -wal's commits as gen 2 (gen %llu, %d rows of 20)",
+	       (unsigned long long)it.gen, n);
+	free(obj);
+	TAP_OK(stats(tc).quarantined == 0, "walfam: nothing quarantined");
+	TAP_OK(tcache_shutdown(tc) == 0, "walfam: clean shutdown");
+	tcache_free(tc);
+	free(mb);
+	free(wb);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1347,6 +1516,8 @@ int main(void)
 	test_write_race();
 	test_cache_lock();
 	test_catalog_gate();
+	test_lost_reply_then_newer();
+	test_restart_wal_family();
 	if (!tap_failed) {
 		char cmd[600];
 
