@@ -870,11 +870,35 @@ fail:
 	return rc;
 }
 
-static void change_end(struct tcache *tc, struct fam *fam)
+/* Leaves a change of the family, checking the lease again. The check in
+ * change_begin and the reply to the application are apart by the change
+ * itself, which can stall (a paused process, a slow disk) past the lease's
+ * local deadline, and by then another node may own the database: such a
+ * change is not acknowledged, -EIO.
+ *
+ * Its bytes are in the cache file all the same, and they stay, like those
+ * of a write a failing disk answered with EIO (whose outcome POSIX leaves
+ * open): SQLite rolls a hot journal back, and the family goes the way of
+ * every change made under this lease. If the lease did move, the renewal or
+ * the commit is refused (the epoch changed) and the copy is quarantined,
+ * never published. If it did not (the renewal was only late), a renewal at
+ * the same epoch proves nobody acquired the lease meanwhile, so no other node
+ * served the database while these bytes were written, and publishing them
+ * forks nothing. */
+static int change_end(struct tcache *tc, struct fam *fam)
 {
+	bool held = lease_writable(tc, fam);
+
 	atomic_fetch_add(&fam->wseq, 1);
 	atomic_store(&fam->last_write, tc_mono(tc));
 	pthread_rwlock_unlock(&fam->wlock);
+	if (held)
+		return 0;
+	if (!atomic_exchange(&fam->refuse_logged, true))
+		log_err("write to %s refused: %s while it was being written", fam->id,
+			atomic_load(&fam->lease_lost) ? "the lease was lost"
+						      : "the lease renewal fell overdue");
+	return -EIO;
 }
 
 /* *gated: the caller holds a place at the catalog gate when it returns
@@ -886,7 +910,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 	struct fam *fam;
 	bool fresh = false;
 	int64_t waited = 0; /* mono ms we began waiting on another's acquire */
-	int rc, i;
+	int rc, end, i;
 
 	pthread_mutex_lock(&tc->mu);
 	/* Bounded: 20 minutes of 50 ms waits for another opener. */
@@ -990,7 +1014,9 @@ opened:
 		if (rc == 0) {
 			if (ftruncate(tf->fd, 0) < 0)
 				rc = -errno;
-			change_end(tc, fam);
+			end = change_end(tc, fam);
+			if (rc == 0)
+				rc = end;
 		}
 		*kc = false;
 		if (rc < 0) {
@@ -1024,7 +1050,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 {
 	char path[PATH_MAX];
 	struct fam *fam;
-	int fd, rc;
+	int fd, rc, end;
 
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
@@ -1053,7 +1079,11 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 			goto fail;
 		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
 		rc = fd < 0 ? -errno : 0;
-		change_end(tc, fam);
+		end = change_end(tc, fam);
+		if (rc == 0 && end < 0) {
+			close(fd);
+			rc = end;
+		}
 	} else {
 		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
 		rc = fd < 0 ? -errno : 0;
@@ -1153,13 +1183,13 @@ ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 		n = -errno;
 		write_failed(f, (int)-n);
 	}
-	change_end(f->tc, f->fam);
-	return n;
+	rc = change_end(f->tc, f->fam);
+	return n >= 0 && rc < 0 ? rc : n;
 }
 
 int tfile_truncate(struct tfile *f, off_t size)
 {
-	int rc = 0;
+	int rc = 0, end;
 
 	if (!f->is_shm) {
 		rc = change_begin(f->tc, f->fam);
@@ -1168,8 +1198,11 @@ int tfile_truncate(struct tfile *f, off_t size)
 	}
 	if (ftruncate(f->fd, size) < 0)
 		rc = -errno;
-	if (!f->is_shm)
-		change_end(f->tc, f->fam);
+	if (!f->is_shm) {
+		end = change_end(f->tc, f->fam);
+		if (rc == 0)
+			rc = end;
+	}
 	return rc;
 }
 

@@ -25,9 +25,22 @@
 static char scratch[512];
 static atomic_llong fake_mono = 1000000;
 
+/* Armed by a test thread, its next clock read is the last before a stall of
+ * stall_ms: every later read (any thread) sees the time after it. The first
+ * clock read of a write is its lease check, so this stalls the write between
+ * the check and the pwrite, as a paused process or a hung disk would. */
+static _Thread_local bool stall_next;
+static long stall_ms;
+
 static int64_t test_mono(void)
 {
-	return atomic_load(&fake_mono);
+	int64_t v = atomic_load(&fake_mono);
+
+	if (stall_next) {
+		stall_next = false;
+		atomic_fetch_add(&fake_mono, stall_ms);
+	}
+	return v;
 }
 
 static void advance(long ms)
@@ -1490,6 +1503,86 @@ static void test_restart_wal_family(void)
 	env_free(&e);
 }
 
+/* A write that stalls between its lease check and its pwrite past the
+ * lease's local deadline is not acknowledged: -EIO. If another node took the
+ * lease meanwhile the copy is quarantined and nothing of it published; if
+ * nobody did, the renewal at the same epoch keeps the bytes (see change_end). */
+static void test_write_fence(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct cat_commit cm = {0};
+	struct tfile *f;
+	unsigned char *v1, *v2;
+	char h2[CAT_HASH_HEX + 1];
+	size_t l1, l2;
+	ssize_t n;
+	int i;
+
+	env_init(&e, "fence");
+	opts(&o, dirname_of("fence"), "node-a");
+	tc = mk(&e, &o, true);
+	v1 = make_db("fence.v1", 8, &l1);
+	v2 = make_db("fence.v2", 8, &l2);
+	TAP_OK(l1 == l2, "fence: two versions of one size (%zu)", l1);
+	tfs_hash_buf(v2, l2, h2);
+
+	/* Another node takes the lease while the write stalls. */
+	TAP_OK(tcache_open(tc, "fa", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, v1, l1, 0) == (ssize_t)l1,
+	       "fence: node a writes fa");
+	TAP_OK(e.wc->in->ops->acquire(e.wc->in, "fa", "node-b", INT64_MAX / 2, 1000, &it) == 0,
+	       "fence: node b takes fa's lease (a's copy is stale from now on)");
+	cm.new_gen = 1;
+	cm.hash = "000000000000000000000000000000bb";
+	cm.size = 1;
+	cm.mtime_ms = 1;
+	TAP_OK(e.wc->in->ops->commit(e.wc->in, "fa", "node-b", it.epoch, 0, &cm) == 0,
+	       "fence: node b commits fa gen 1");
+	stall_ms = o.lease_ttl_ms;
+	stall_next = true;
+	n = tfile_write(f, v2, l2, 0);
+	stall_next = false;
+	TAP_OK(n == -EIO, "fence: a write that stalled past the lease is not acknowledged (%zd)",
+	       n);
+	for (i = 0; i < 250 && stats(tc).quarantined == 0; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).quarantined == 1, "fence: a's copy is quarantined");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "fa", &it) == 0 && it.gen == 1 &&
+		   !strcmp(it.hash, cm.hash),
+	       "fence: node b's version stands");
+	TAP_OK(tfile_write(f, v2, l2, 0) == -EIO, "fence: further writes on a are refused");
+	tfile_close(f);
+
+	/* Nobody takes it: the renewal was only late. */
+	TAP_OK(tcache_open(tc, "fb", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, v1, l1, 0) == (ssize_t)l1,
+	       "fence: node a writes fb");
+	atomic_store(&e.wc->renew_fail, 1);
+	stall_next = true;
+	n = tfile_write(f, v2, l2, 0);
+	stall_next = false;
+	TAP_OK(n == -EIO, "fence: a write that stalled past an unrenewed lease is -EIO (%zd)", n);
+	atomic_store(&e.wc->renew_fail, 0);
+	for (i = 0; i < 100 && tfile_write(f, v2, 1, 0) < 0; i++) {
+		advance(600); /* past the retry time of the failed renewal */
+		sleep_ms(20);
+	}
+	TAP_OK(i < 100, "fence: writes resume after a renewal at the same epoch");
+	tfile_close(f);
+	TAP_OK(wait_item(&e, "fb", 1, &it, 5000) && !strcmp(it.hash, h2),
+	       "fence: nobody else served fb, so the stalled write's bytes are kept and "
+	       "published");
+	TAP_OK(stats(tc).quarantined == 1, "fence: fb is not quarantined");
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1518,6 +1611,7 @@ int main(void)
 	test_catalog_gate();
 	test_lost_reply_then_newer();
 	test_restart_wal_family();
+	test_write_fence();
 	if (!tap_failed) {
 		char cmd[600];
 
