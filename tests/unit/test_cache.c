@@ -237,6 +237,40 @@ static int write_file(struct tcache *tc, const char *id, const char *suffix, con
 	return rc;
 }
 
+/* The bytes of a database of rows rows caught mid-transaction (more rows and
+ * an update, spilled to the file by a tiny page cache) in *db and its hot
+ * journal in *jb: what a crash at that instant leaves. */
+static void make_torn(const char *name, int rows, unsigned char **db, size_t *dl,
+		      unsigned char **jb, size_t *jl)
+{
+	char path[700], sql[200];
+	unsigned char *base;
+	size_t bl;
+	sqlite3 *s;
+	int i;
+
+	base = make_db(name, rows, &bl);
+	snprintf(path, sizeof(path), "%s/%s", scratch, name);
+	sqlite3_open(path, &s);
+	exec(s, "PRAGMA cache_size=2");
+	exec(s, "BEGIN");
+	for (i = 0; i < 2000; i++) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO t(v) VALUES ('uncommitted row %d padding padding padding')",
+			 i);
+		exec(s, sql);
+	}
+	exec(s, "UPDATE t SET v = v || 'x'");
+	*db = read_file(path, dl);
+	snprintf(path, sizeof(path), "%s/%s-journal", scratch, name);
+	*jb = read_file(path, jl);
+	exec(s, "ROLLBACK");
+	sqlite3_close(s);
+	TAP_OK(*db && *jb && *jl > 0 && *dl > bl,
+	       "%s: hot journal state captured (db %zu, journal %zu)", name, *dl, *jl);
+	free(base);
+}
+
 static struct tcache_stats stats(struct tcache *tc)
 {
 	struct tcache_stats s;
@@ -440,8 +474,8 @@ static void test_wal_and_journal(void)
 	struct tcache *tc;
 	struct cat_item it;
 	char path[700], sql[200];
-	unsigned char *dbb, *walb, *jb, *obj, *base;
-	size_t dl, wl, jl, ol, bl;
+	unsigned char *dbb, *walb, *jb, *obj;
+	size_t dl, wl, jl, ol;
 	sqlite3 *db;
 	int i, walbyte = 0, n;
 
@@ -487,25 +521,7 @@ static void test_wal_and_journal(void)
 	free(walb);
 
 	/* A rollback-journal database caught mid-transaction: hot journal. */
-	base = make_db("hot.src.db", 40, &bl);
-	snprintf(path, sizeof(path), "%s/hot.src.db", scratch);
-	sqlite3_open(path, &db);
-	exec(db, "PRAGMA cache_size=2");
-	exec(db, "BEGIN");
-	for (i = 0; i < 2000; i++) {
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO t(v) VALUES ('uncommitted row %d padding padding padding')",
-			 i);
-		exec(db, sql);
-	}
-	exec(db, "UPDATE t SET v = v || 'x'");
-	dbb = read_file(path, &dl);
-	snprintf(path, sizeof(path), "%s/hot.src.db-journal", scratch);
-	jb = read_file(path, &jl);
-	exec(db, "ROLLBACK");
-	sqlite3_close(db);
-	TAP_OK(dbb && jb && jl > 0 && dl > bl, "hot journal state captured (db %zu, journal %zu)",
-	       dl, jl);
+	make_torn("hot.src.db", 40, &dbb, &dl, &jb, &jl);
 	{
 		struct tfile *f, *j;
 
@@ -525,7 +541,6 @@ static void test_wal_and_journal(void)
 	free(obj);
 	free(dbb);
 	free(jb);
-	free(base);
 	tcache_shutdown(tc);
 	tcache_free(tc);
 	env_free(&e);
