@@ -1313,13 +1313,68 @@ int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t
 	return rc;
 }
 
+/* Removes a side file. -shm is shared memory, not content: it goes at once.
+ * A journal or -wal is content (a hot journal is what rolls a torn
+ * transaction back; a -wal holds commits the main file lacks), so removing
+ * one is a change of the family, made under its write lock and lease like a
+ * write, and only while a handle of the family is open here: SQLite deletes
+ * its journals with the database open, and nothing else has a reason to.
+ * Otherwise (closed; or dirty and waiting for its recovery after a restart,
+ * when a hot journal is all that makes the copy whole) it is refused with
+ * -EBUSY, and the recovery or the next open settles the file as SQLite
+ * would. */
+static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	struct fam *fam;
+	int rc, end, i;
+
+	tc_db_path(tc, id, suffix, path, sizeof(path));
+	if (!strcmp(suffix, "-shm"))
+		return unlink(path) < 0 ? -errno : 0;
+	pthread_mutex_lock(&tc->mu);
+	/* Bounded: 20 minutes of 50 ms waits for an opener. */
+	for (i = 0; (fam = fam_find(tc, id)) && fam->opening && i <= 24000; i++)
+		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	if (fam && fam->nopen > 0 && !fam->opening && atomic_load(&fam->lease_lost)) {
+		pthread_mutex_unlock(&tc->mu);
+		if (!atomic_exchange(&fam->refuse_logged, true))
+			log_err("write to %s refused: the lease was lost (cannot remove %s)", id,
+				suffix);
+		return -EIO;
+	}
+	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->nopen == 0) {
+		pthread_mutex_unlock(&tc->mu);
+		if (lstat(path, &st) < 0)
+			return -errno;
+		log_warn("cannot remove %s.db%s: %s.db is not open on this node, and its side "
+			 "files are part of its content",
+			 id, suffix, id);
+		return -EBUSY;
+	}
+	fam->nopen++; /* pins fam */
+	pthread_mutex_unlock(&tc->mu);
+	/* Deleting the journal commits a transaction: a change. */
+	rc = change_begin(tc, fam);
+	if (rc == 0) {
+		rc = unlink(path) < 0 ? -errno : 0;
+		end = change_end(tc, fam);
+		if (rc == 0)
+			rc = end;
+	}
+	pthread_mutex_lock(&tc->mu);
+	fam->nopen--;
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
 int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 {
 	struct cat_commit cm = {0};
 	char tomb[CAT_HASH_HEX + 1] = "";
 	struct state_row row;
 	struct cat_item item;
-	char path[PATH_MAX];
 	struct fam *fam;
 	bool mine = false, gated = false;
 	uint64_t epoch, base_gen;
@@ -1330,27 +1385,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		suffix = "";
 	if (!tfs_valid_id(id) || (suffix[0] && !side_suffix_valid(id, suffix)))
 		return -EINVAL;
-	if (suffix[0]) {
-		tc_db_path(tc, id, suffix, path, sizeof(path));
-		pthread_mutex_lock(&tc->mu);
-		fam = fam_find(tc, id);
-		if (fam && fam->leased && strcmp(suffix, "-shm") != 0) {
-			fam->nopen++;
-			pthread_mutex_unlock(&tc->mu);
-			/* Deleting the journal commits a transaction: a change. */
-			rc = change_begin(tc, fam);
-			if (rc == 0) {
-				rc = unlink(path) < 0 ? -errno : 0;
-				change_end(tc, fam);
-			}
-			pthread_mutex_lock(&tc->mu);
-			fam->nopen--;
-			pthread_mutex_unlock(&tc->mu);
-			return rc;
-		}
-		pthread_mutex_unlock(&tc->mu);
-		return unlink(path) < 0 ? -errno : 0;
-	}
+	if (suffix[0])
+		return unlink_side(tc, id, suffix);
 
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0;; i++) {

@@ -235,6 +235,7 @@ struct wrap_cat {
 	atomic_long get_budget;	      /* catalog_thread_budget() of the last get's caller */
 	atomic_long commit_budget;    /* ... and of the last commit's */
 	atomic_int get_fail;	      /* != 0: reads fail with -EIO (catalog unreachable) */
+	atomic_int acquire_fail;      /* != 0: acquisitions fail with -EIO */
 };
 
 #define WC(c) ((struct wrap_cat *)(c))
@@ -243,6 +244,8 @@ static int wc_acquire(struct catalog *c, const char *id, const char *node, int64
 		      int64_t ttl_ms, struct cat_item *out)
 {
 	atomic_fetch_add(&WC(c)->acquires, 1);
+	if (atomic_load(&WC(c)->acquire_fail))
+		return -EIO;
 	return WC(c)->in->ops->acquire(WC(c)->in, id, node, now_ms, ttl_ms, out);
 }
 

@@ -1598,6 +1598,63 @@ static void test_write_fence(void)
 	env_free(&e);
 }
 
+/* A journal or -wal is content: it can be removed only while its database
+ * is open here (as SQLite does), never while the database is closed or, as
+ * here, dirty and waiting for its recovery with a hot journal. */
+static void test_unlink_side_guarded(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct tfile *f;
+	struct stat st;
+	char jpath[800];
+	unsigned char *dbb, *jb, *obj;
+	size_t dl, jl, ol = 0;
+	int i, n;
+
+	env_init(&e, "uside");
+	opts(&o, dirname_of("uside"), "node-a");
+	make_torn("uside.src.db", 40, &dbb, &dl, &jb, &jl);
+
+	crash_with_side(&e, &o, "hj", dbb, dl, "-journal", jb, jl);
+
+	atomic_store(&e.wc->acquire_fail, 1); /* recovery waits for the catalog */
+	tc = mk(&e, &o, true);
+	for (i = 0; i < 250 && atomic_load(&e.wc->acquires) == 0; i++)
+		sleep_ms(20);
+	snprintf(jpath, sizeof(jpath), "%s/db/hj.db-journal", o.cache_dir);
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == -EBUSY,
+	       "uside: removing the hot journal of a database awaiting recovery is -EBUSY");
+	TAP_OK(stat(jpath, &st) == 0 && st.st_size == (off_t)jl,
+	       "uside: the hot journal is intact");
+	TAP_OK(tcache_unlink(tc, "hj", "-wal") == -ENOENT, "uside: an absent side file is -ENOENT");
+	atomic_store(&e.wc->acquire_fail, 0);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "hj", &it) == 0 && it.gen >= 1)
+			break;
+		advance(2000); /* past the recovery's backoff */
+		sleep_ms(20);
+	}
+	obj = it.gen >= 1 ? object_of(&e, "hj", &it, &ol) : NULL;
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(n == 40, "uside: recovery rolls the hot journal back and publishes 40 rows (%d)", n);
+	free(obj);
+	TAP_OK(wait_released(&e, "hj", 5000), "uside: hj is closed and released");
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == -EBUSY && stat(jpath, &st) == 0,
+	       "uside: ... and its side files still cannot be removed while it is closed");
+	TAP_OK(tcache_open(tc, "hj", "", O_RDWR, 0, &f, NULL) == 0, "uside: open hj");
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == 0 && stat(jpath, &st) < 0,
+	       "uside: with the database open the journal goes, as a change");
+	tfile_close(f);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(dbb);
+	free(jb);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1627,6 +1684,7 @@ int main(void)
 	test_lost_reply_then_newer();
 	test_restart_wal_family();
 	test_write_fence();
+	test_unlink_side_guarded();
 	if (!tap_failed) {
 		char cmd[600];
 
