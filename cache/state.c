@@ -35,7 +35,12 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " id TEXT NOT NULL,"
 			     " gen INTEGER NOT NULL,"
 			     " hash TEXT NOT NULL,"
-			     " PRIMARY KEY (id, gen, hash));";
+			     " PRIMARY KEY (id, gen, hash));"
+			     /* Commits at or below a row's base are settled: dropped in
+			      * the statement (one transaction) that writes the row. */
+			     "CREATE TRIGGER IF NOT EXISTS pending_settled AFTER INSERT ON dbs"
+			     " BEGIN DELETE FROM pending WHERE id = NEW.id AND gen <= NEW.base_gen;"
+			     " END;";
 
 /* Columns added after the first layout; "duplicate column" is expected. */
 static const char upgrade[] = "ALTER TABLE dbs ADD COLUMN pending_hash TEXT NOT NULL DEFAULT ''";
@@ -174,20 +179,6 @@ int state_put(struct state *st, const struct state_row *r)
 	sqlite3_bind_text(s, 9, r->error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 10, r->quarantine, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "write a row");
-	sqlite3_finalize(s);
-	s = NULL;
-	if (rc < 0)
-		goto out;
-	/* Commits at or below the base are settled. A crash before this runs
-	 * leaves them behind, harmlessly: lookups are at base_gen + 1. */
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM pending WHERE id = ? AND gen <= ?", -1, &s,
-			       NULL) != SQLITE_OK) {
-		rc = sql_err(st, "prepare a delete");
-		goto out;
-	}
-	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->base_gen);
-	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "settle pending commits");
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
