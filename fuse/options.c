@@ -176,6 +176,7 @@ enum {
 	K_REGION,
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
+	K_S3_ADDRESSING,
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
 	K_UID,
@@ -204,6 +205,7 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("region=", K_REGION),
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
+    FUSE_OPT_KEY("s3_addressing=", K_S3_ADDRESSING),
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
     FUSE_OPT_KEY("uid=", K_UID),
@@ -429,6 +431,17 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
+	case K_S3_ADDRESSING:
+		if (strcmp(val, "auto") == 0 || strcmp(val, "path") == 0 ||
+		    strcmp(val, "virtual") == 0) {
+			o->path_style = val[0] == 'a' ? -1 : val[0] == 'p';
+			return 0;
+		}
+		set_err(c,
+			"invalid value '%s' for option 's3_addressing': expected auto, virtual or "
+			"path",
+			val);
+		return -1;
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
 	case K_UID:
@@ -650,6 +663,7 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 
 	memset(o, 0, sizeof(*o));
+	o->path_style = -1;
 	o->idle_ms = 5000;
 	o->max_dirty_ms = 60000;
 	o->lease_ttl_ms = 30000;
@@ -760,6 +774,9 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"  region=REGION           AWS region (default: AWS_REGION, profile, us-east-1)\n"
 		"  endpoint=URL            S3 endpoint (any S3-compatible store)\n"
 		"  dynamodb_endpoint=URL   DynamoDB endpoint\n"
+		"  s3_addressing=STYLE     virtual (BUCKET.HOST/KEY), path (HOST/BUCKET/KEY)\n"
+		"                          or auto (default: virtual for amazonaws.com\n"
+		"                          unless the bucket name has a dot, else path)\n"
 		"  writeback_cache         let the kernel cache writes (WAL commits cost no\n"
 		"                          daemon round trip) at a price: a write error (full\n"
 		"                          cache disk, lost lease) shows only at fsync or\n"

@@ -52,6 +52,7 @@ struct tfs_options {
 	char *region;		 /* NULL: resolved from the environment */
 	char *endpoint;		 /* S3 endpoint, NULL: default */
 	char *ddb_endpoint;	 /* DynamoDB endpoint, NULL: default */
+	int path_style;		 /* s3_addressing: 1 path, 0 virtual, -1 auto (see s3_config) */
 
 	/* Who may do what, the same on every node: every file and the root
 	 * belong to uid:gid (default: the daemon's own), files have mode

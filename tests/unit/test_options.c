@@ -178,7 +178,23 @@ static void test_s3_source(void)
 	TAP_STREQ(o.region, "eu-west-1", "region");
 	TAP_STREQ(o.endpoint, "http://127.0.0.1:9", "endpoint");
 	TAP_STREQ(o.ddb_endpoint, "http://127.0.0.1:8", "dynamodb endpoint");
+	TAP_OK(o.path_style == -1, "s3_addressing defaults to auto");
 	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=virtual",
+		     NULL) == 0 &&
+		   o.path_style == 0,
+	       "s3_addressing=virtual");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=path",
+		     NULL) == 0 &&
+		   o.path_style == 1,
+	       "s3_addressing=path");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=dns",
+		     NULL) == -EINVAL &&
+		   strstr(err, "s3_addressing"),
+	       "s3_addressing=dns refused: %s", err);
 
 	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 && o.prefix &&
 		   o.prefix[0] == '\0',
