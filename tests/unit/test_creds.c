@@ -627,10 +627,12 @@ static void test_process(void)
 	st = get_once(&o, &c);
 	TAP_OK(st == WIRE_INVALID, "credential_process with an unclosed quote is refused (%s)",
 	       wire_status_str(st));
+	/* posix_spawnp says ENOENT; under valgrind it forks first, and the
+	 * child's failed exec shows as exit status 127 instead. */
 	process_profile("no-such-program", "");
 	st = get_once(&o, &c);
-	TAP_OK(st == WIRE_LOCAL_IO, "credential_process that does not exist is an error (%s)",
-	       wire_status_str(st));
+	TAP_OK(st == WIRE_LOCAL_IO || st == WIRE_AUTH,
+	       "credential_process that does not exist is an error (%s)", wire_status_str(st));
 	clean_env();
 }
 
