@@ -38,7 +38,7 @@ extern char **environ;
 #define META_MAX_BYTES	   (64 * 1024)	   /* a metadata reply is a few hundred bytes */
 #define META_CONNECT_MS	   1000L
 #define META_TOTAL_MS	   3000L
-#define WAIT_REFRESH_MS	   10000 /* a thread waits this long for another's refresh */
+#define WAIT_REFRESH_MS	   10000 /* a thread waits at least this long for another's refresh */
 #define CONTAINER_HOST	   "http://169.254.170.2"
 #define IMDS_DEFAULT	   "http://169.254.169.254"
 #define IMDS_TOKEN_TTL	   "21600"
@@ -1434,10 +1434,16 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 	enum wire_status st;
 	enum cred_source prev, src;
 	int64_t now;
+	long wait_s;
 
 	memset(out, 0, sizeof(*out));
 	if (!p)
 		return WIRE_INVALID;
+	/* A credential_process may run up to its own timeout. */
+	wait_s =
+	    (p->process_timeout_ms > WAIT_REFRESH_MS ? p->process_timeout_ms : WAIT_REFRESH_MS) /
+		1000 +
+	    1;
 	pthread_mutex_lock(&p->lock);
 	now = p->now_ms();
 	while (!fresh_enough(p, now) && p->refreshing) {
@@ -1448,7 +1454,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		if (not_expired(p, now))
 			break;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += WAIT_REFRESH_MS / 1000;
+		until.tv_sec += wait_s;
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
 			log_warn("cannot get credentials: another refresh is still running");
