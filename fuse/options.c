@@ -739,6 +739,7 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"       %s snapshots SOURCE [-o OPTIONS]\n"
 		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
+		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
 		"       %s --help | --version\n"
 		"\n"
 		"Presents one SQLite database per user, MOUNTPOINT/<id>.db, backed by an\n"
@@ -809,6 +810,9 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"and checks that the bucket exists. snapshot writes a manifest of every\n"
 		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
 		"snapshots lists them; restore makes a snapshot's versions (or one\n"
-		"database's version at TIME) current again as new commits.\n",
-		progname, progname, progname, progname, progname, progname, progname);
+		"database's version at TIME) current again as new commits. verify checks\n"
+		"that every live database's version is in the store with the catalog's size\n"
+		"and hash (--deep: downloads it and runs PRAGMA integrity_check) and lists\n"
+		"objects nothing refers to; exit status 1 if it found a problem.\n",
+		progname, progname, progname, progname, progname, progname, progname, progname);
 }
