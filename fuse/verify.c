@@ -495,11 +495,15 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 {
 	struct vctx *v = arg;
 	uint8_t *f;
+	size_t n;
 
 	v->res->objects++;
 	v->listed_bytes += info->size;
 	progress(v, "objects listed", v->res->objects, v->listed_bytes);
-	if (!strncmp(key, v->snap_dir, strlen(v->snap_dir)))
+	/* Manifests; a database may be named "_snapshots" too, so only .json */
+	n = strlen(key);
+	if (!strncmp(key, v->snap_dir, strlen(v->snap_dir)) && n > 5 &&
+	    !strcmp(key + n - 5, ".json"))
 		return 0;
 	f = refset_find(&v->refs, key);
 	if (f) {
