@@ -469,7 +469,8 @@ static int sl_list(struct store *s, const char *prefix, char **token,
 		log_err("store %s: cannot list '%s': %s", sl->dir, a.prefix, strerror(-rc));
 		goto out;
 	}
-	qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
+	if (a.n) /* a.v is NULL for an empty folder: qsort must not get it */
+		qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
 	n = a.n < LIST_PAGE ? a.n : LIST_PAGE;
 	if (a.n > LIST_PAGE) {
 		next = strdup(a.v[n - 1].key);
