@@ -44,6 +44,17 @@ struct tcache_options {
 	long lease_wait_ms;	  /* wait this long for a lease held elsewhere (0) */
 	int upload_workers;	  /* write-back threads (4) */
 	long shutdown_timeout_ms; /* bound on the final write-back at unmount (60000) */
+	/* Catalog calls made for a FUSE request (lookup/getattr of a name not
+	 * cached, open's lease, readdir's scan, unlink's tombstone): each
+	 * gives up after catalog_timeout_ms (10000), and at most catalog_slots
+	 * requests (32) are inside them at once; others wait up to a second
+	 * for a place, then fail with -EAGAIN, and while the catalog is slow
+	 * only half as many more may wait, the rest fail at once. Set
+	 * catalog_slots to a share of the FUSE threads, so the others stay
+	 * free for reads and writes of open files. Background jobs are not
+	 * bounded by either. */
+	long catalog_timeout_ms;
+	int catalog_slots;
 	int64_t (*now_ms)(void);  /* wall clock (lease deadlines); NULL: real */
 	int64_t (*mono_ms)(void); /* monotonic clock (timers); NULL: real */
 };

@@ -12,6 +12,11 @@ struct store;
 struct store_info {
 	uint64_t size;
 	int64_t mtime_ms;
+	/* The XXH3-128 hex the store keeps beside the object, read by head
+	 * without fetching the bytes (S3: x-amz-meta-xxh3); "" when there is
+	 * none to read: the local folder keeps none (its head does not read
+	 * the file), and get and list always give "". */
+	char hash[32 + 1];
 };
 
 struct store_ops {
@@ -27,6 +32,8 @@ struct store_ops {
 	 * -ENOENT if there is no such object. Does not verify the hash: the
 	 * caller does. */
 	int (*get)(struct store *s, const char *key, int fd, struct store_info *info);
+	/* Size, time and stored hash of key without its bytes. -ENOENT if
+	 * there is no such object. */
 	int (*head)(struct store *s, const char *key, struct store_info *info);
 	int (*del)(struct store *s, const char *key);
 	/* Lists keys under prefix, one page per call: start with *token NULL;

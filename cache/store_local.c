@@ -270,6 +270,7 @@ static int sl_get(struct store *s, const char *key, int fd, struct store_info *i
 	if (info) {
 		info->size = size;
 		info->mtime_ms = st_mtime_ms(&st);
+		info->hash[0] = '\0';
 	}
 out:
 	if (src >= 0)
@@ -297,6 +298,7 @@ static int sl_head(struct store *s, const char *key, struct store_info *info)
 	if (rc == 0 && info) {
 		info->size = (uint64_t)st.st_size;
 		info->mtime_ms = st_mtime_ms(&st);
+		info->hash[0] = '\0';
 	}
 	if (rc < 0 && rc != -ENOENT)
 		log_err("store %s: cannot head '%s': %s", sl->dir, key, strerror(-rc));
@@ -363,6 +365,7 @@ static int acc_push(struct list_acc *a, const char *key, const struct stat *st)
 		return -ENOMEM;
 	a->v[a->n].info.size = (uint64_t)st->st_size;
 	a->v[a->n].info.mtime_ms = st_mtime_ms(st);
+	a->v[a->n].info.hash[0] = '\0';
 	a->n++;
 	return 0;
 }
@@ -466,7 +469,8 @@ static int sl_list(struct store *s, const char *prefix, char **token,
 		log_err("store %s: cannot list '%s': %s", sl->dir, a.prefix, strerror(-rc));
 		goto out;
 	}
-	qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
+	if (a.n) /* a.v is NULL for an empty folder: qsort must not get it */
+		qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
 	n = a.n < LIST_PAGE ? a.n : LIST_PAGE;
 	if (a.n > LIST_PAGE) {
 		next = strdup(a.v[n - 1].key);

@@ -100,6 +100,7 @@ static int s3s_get(struct store *s, const char *key, int fd, struct store_info *
 	if (info) {
 		info->size = oi.size;
 		info->mtime_ms = oi.mtime_ms;
+		info->hash[0] = '\0';
 	}
 	return 0;
 }
@@ -118,6 +119,11 @@ static int s3s_head(struct store *s, const char *key, struct store_info *info)
 	if (info) {
 		info->size = oi.size;
 		info->mtime_ms = oi.mtime_ms;
+		/* written by s3s_put; any other length is no hash of ours */
+		if (strlen(oi.meta_hash) == sizeof(info->hash) - 1)
+			memcpy(info->hash, oi.meta_hash, sizeof(info->hash));
+		else
+			info->hash[0] = '\0';
 	}
 	return 0;
 }
@@ -151,6 +157,7 @@ static int s3s_list(struct store *s, const char *prefix, char **token,
 	for (i = 0; i < page.n; i++) {
 		si.size = page.entries[i].size;
 		si.mtime_ms = page.entries[i].mtime_ms;
+		si.hash[0] = '\0';
 		rc = cb(arg, page.entries[i].key, &si);
 		if (rc)
 			goto out;

@@ -21,6 +21,9 @@
 #include "s3/http.h"
 #include "s3/log.h"
 
+/* FUSE worker threads at most; a share is kept from the catalog (topt). */
+#define FUSE_MAX_THREADS 64
+
 /* libfuse's own messages go through our logger (and so to syslog once
  * daemonized); they end in a newline which ours adds itself. */
 static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -120,6 +123,10 @@ static int run_mount(struct tfs_options *o)
 	topt.lease_ttl_ms = o->lease_ttl_ms;
 	topt.linger_ms = o->linger_ms;
 	topt.lease_wait_ms = o->lease_wait_ms;
+	topt.catalog_timeout_ms = o->catalog_timeout_ms;
+	/* At most half the FUSE threads wait on the catalog (a quarter more
+	 * wait for a place): the rest serve files already open. */
+	topt.catalog_slots = FUSE_MAX_THREADS / 2;
 	topt.upload_workers = 4;
 	topt.shutdown_timeout_ms = 60000;
 	r = tcache_new(&topt, b.store, b.cat, &tc);
@@ -190,7 +197,7 @@ static int run_mount(struct tfs_options *o)
 	}
 	fuse_loop_cfg_set_clone_fd(lcfg, 0);
 	fuse_loop_cfg_set_idle_threads(lcfg, 8);
-	fuse_loop_cfg_set_max_threads(lcfg, 64);
+	fuse_loop_cfg_set_max_threads(lcfg, FUSE_MAX_THREADS);
 	r = fuse_loop_mt(f, lcfg);
 	if (r != 0 && r != -EINTR && !fuse_session_exited(se))
 		log_err("fuse loop stopped: %s", strerror(r < 0 ? -r : r));

@@ -174,9 +174,11 @@ enum {
 	K_LEASE_TTL,
 	K_LINGER,
 	K_LEASE_WAIT,
+	K_CATALOG_TIMEOUT,
 	K_REGION,
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
+	K_S3_ADDRESSING,
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
 	K_NONEMPTY,
@@ -202,9 +204,11 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("lease_ttl=", K_LEASE_TTL),
     FUSE_OPT_KEY("linger=", K_LINGER),
     FUSE_OPT_KEY("lease_wait=", K_LEASE_WAIT),
+    FUSE_OPT_KEY("catalog_timeout=", K_CATALOG_TIMEOUT),
     FUSE_OPT_KEY("region=", K_REGION),
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
+    FUSE_OPT_KEY("s3_addressing=", K_S3_ADDRESSING),
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
     FUSE_OPT_KEY("nonempty", K_NONEMPTY),
@@ -444,9 +448,21 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_LEASE_TTL: return set_secs(c, &o->lease_ttl_ms, name, val, 1) ? -1 : 0;
 	case K_LINGER: return set_secs(c, &o->linger_ms, name, val, 0) ? -1 : 0;
 	case K_LEASE_WAIT: return set_secs(c, &o->lease_wait_ms, name, val, 0) ? -1 : 0;
+	case K_CATALOG_TIMEOUT: return set_secs(c, &o->catalog_timeout_ms, name, val, 1) ? -1 : 0;
 	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
+	case K_S3_ADDRESSING:
+		if (strcmp(val, "auto") == 0 || strcmp(val, "path") == 0 ||
+		    strcmp(val, "virtual") == 0) {
+			o->path_style = val[0] == 'a' ? -1 : val[0] == 'p';
+			return 0;
+		}
+		set_err(c,
+			"invalid value '%s' for option 's3_addressing': expected auto, virtual or "
+			"path",
+			val);
+		return -1;
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
 	case K_NONEMPTY: o->nonempty = 1; return 0;
@@ -672,6 +688,7 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 
 	memset(o, 0, sizeof(*o));
+	o->path_style = -1;
 	o->idle_ms = 5000;
 	o->max_dirty_ms = 60000;
 	o->lease_ttl_ms = 30000;
@@ -682,6 +699,7 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	o->uid = getuid();
 	o->gid = getgid();
 	o->umask = 077;
+	o->catalog_timeout_ms = 10000;
 	if (errlen)
 		err[0] = '\0';
 
@@ -746,8 +764,9 @@ void tfs_print_synopsis(FILE *out, const char *progname)
 		"       %s snapshots SOURCE [-o OPTIONS]\n"
 		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
+		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
 		"       %s --help | --version\n",
-		progname, progname, progname, progname, progname, progname, progname);
+		progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
 void tfs_print_usage(FILE *out, const char *progname)
@@ -787,9 +806,15 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"  linger=SECONDS          keep the lease this long after the last close (2)\n"
 		"  lease_wait=SECONDS      wait this long for a lease held elsewhere before\n"
 		"                          failing the open with EBUSY (0)\n"
+		"  catalog_timeout=SECONDS give up on a catalog request made for a file\n"
+		"                          operation after this long (10); background jobs\n"
+		"                          (renewals, write-back) keep retrying longer\n"
 		"  region=REGION           AWS region (default: AWS_REGION, profile, us-east-1)\n"
 		"  endpoint=URL            S3 endpoint (any S3-compatible store)\n"
 		"  dynamodb_endpoint=URL   DynamoDB endpoint\n"
+		"  s3_addressing=STYLE     virtual (BUCKET.HOST/KEY), path (HOST/BUCKET/KEY)\n"
+		"                          or auto (default: virtual for amazonaws.com\n"
+		"                          unless the bucket name has a dot, else path)\n"
 		"  writeback_cache         let the kernel cache writes (WAL commits cost no\n"
 		"                          daemon round trip) at a price: a write error (full\n"
 		"                          cache disk, lost lease) shows only at fsync or\n"
@@ -814,10 +839,19 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"every access against uid=, gid= and umask=. defaults, auto, noauto, user,\n"
 		"users, nofail, _netdev and x-* are accepted and ignored (fstab).\n"
 		"\n"
+		"Credentials come from the AWS chain: environment keys, web identity\n"
+		"(AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), the credentials file,\n"
+		"credential_process, the config file, the container endpoint (EKS Pod\n"
+		"Identity), IMDSv2. AWS_CA_BUNDLE names the CA certificates to trust;\n"
+		"TLS verification is always on. See tenantfs(8), ENVIRONMENT.\n"
+		"\n"
 		"init creates the embedded store of a directory SOURCE (a mount never\n"
 		"creates one), or the DynamoDB table or local catalog, and checks that the\n"
 		"bucket exists. snapshot writes a manifest of every\n"
 		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
 		"snapshots lists them; restore makes a snapshot's versions (or one\n"
-		"database's version at TIME) current again as new commits.\n");
+		"database's version at TIME) current again as new commits. verify checks\n"
+		"that every live database's version is in the store with the catalog's size\n"
+		"and hash (--deep: downloads it and runs PRAGMA integrity_check) and lists\n"
+		"objects nothing refers to; exit status 1 if it found a problem.\n");
 }

@@ -48,9 +48,11 @@ struct tfs_options {
 	long lease_ttl_ms;
 	long linger_ms;
 	long lease_wait_ms;
-	char *region;	    /* NULL: resolved from the environment */
-	char *endpoint;	    /* S3 endpoint, NULL: default */
-	char *ddb_endpoint; /* DynamoDB endpoint, NULL: default */
+	long catalog_timeout_ms; /* bound on a catalog request made for a FUSE request */
+	char *region;		 /* NULL: resolved from the environment */
+	char *endpoint;		 /* S3 endpoint, NULL: default */
+	char *ddb_endpoint;	 /* DynamoDB endpoint, NULL: default */
+	int path_style;		 /* s3_addressing: 1 path, 0 virtual, -1 auto (see s3_config) */
 
 	/* Who may do what, the same on every node: every file and the root
 	 * belong to uid:gid (default: the daemon's own), files have mode

@@ -5,12 +5,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache/catalog.h"
 #include "cache/store.h"
@@ -55,11 +57,30 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 
 	memset(b, 0, sizeof(*b));
 	if (needs_aws(o)) {
+		/* One CA bundle for S3, DynamoDB, STS and the container endpoint. */
+		b->ca_file = aws_resolve_ca_bundle(NULL, NULL);
+		if (b->ca_file) {
+			/* libcurl would only say "error setting certificate file"
+			 * at the first request. */
+			int fd = open(b->ca_file, O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0) {
+				rc = -errno;
+				log_err("cannot use the ca bundle '%s' (AWS_CA_BUNDLE or the "
+					"profile's ca_bundle): %s",
+					b->ca_file, strerror(-rc));
+				goto out;
+			}
+			close(fd);
+		}
 		memset(&copt, 0, sizeof(copt));
+		copt.region = o->region;
+		copt.ca_file = b->ca_file;
 		b->creds = cred_provider_new(&copt);
 		if (!b->creds)
 			goto out;
 		memset(&hopt, 0, sizeof(hopt));
+		hopt.ca_file = b->ca_file;
 		if (quick) {
 			/* A missing bucket or a dead endpoint must be told to the
 			 * person typing `mount` within seconds, not a retry budget. */
@@ -86,7 +107,7 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 		cfg.endpoint = b->s3_endpoint;
 		cfg.region = b->region;
 		cfg.bucket = o->bucket;
-		cfg.path_style = -1;
+		cfg.path_style = o->path_style;
 		b->s3 = s3_client_new(&cfg, b->http);
 		if (!b->s3) {
 			log_err("cannot set up the s3 client for bucket '%s' at %s", o->bucket,
@@ -145,6 +166,7 @@ void tfs_backend_close(struct tfs_backend *b)
 	free(b->region);
 	free(b->s3_endpoint);
 	free(b->ddb_endpoint);
+	free(b->ca_file);
 	memset(b, 0, sizeof(*b));
 }
 

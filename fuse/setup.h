@@ -25,6 +25,7 @@ struct tfs_backend {
 	char *region;	    /* resolved, when AWS is used */
 	char *s3_endpoint;  /* resolved, when the store is S3 */
 	char *ddb_endpoint; /* resolved, when the catalog is DynamoDB */
+	char *ca_file;	    /* AWS_CA_BUNDLE or the profile's ca_bundle; NULL: the system's */
 };
 
 /* Builds the back ends without any network request. quick: an HTTP

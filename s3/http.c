@@ -963,8 +963,9 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	struct url_parts u = {0};
 	char hash_buf[65];
 	const char *payload_hash = req->payload_hash;
-	int64_t start = mono_ms(), deadline;
+	int64_t start = mono_ms(), deadline, left;
 	long timeout_ms, delay = 0;
+	int capped;
 	uint64_t body_len;
 	CURL *h = NULL;
 	char why[160];
@@ -992,7 +993,8 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		payload_hash = hash_buf;
 	}
 	timeout_ms = transfer_timeout_ms(c, body_len);
-	deadline = start + c->opt.retry_budget_ms;
+	capped = req->budget_ms > 0 && req->budget_ms < c->opt.retry_budget_ms;
+	deadline = start + (capped ? req->budget_ms : c->opt.retry_budget_ms);
 
 	for (;;) {
 		if (resp->attempts > 0) {
@@ -1010,7 +1012,10 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		}
 		resp->attempts++;
 		resp->error[0] = '\0';
-		st = attempt(c, h, req, &u, payload_hash, resp, timeout_ms);
+		/* A capped request never outlives its cap, one attempt included. */
+		left = capped ? deadline - mono_ms() : timeout_ms;
+		st = attempt(c, h, req, &u, payload_hash, resp,
+			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms);
 		healthy = st == WIRE_OK || resp->status != 0;
 		handle_put(c, h, healthy);
 		h = NULL;
@@ -1029,8 +1034,10 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		 * (or a sleep) that starts past it. Except the second: one
 		 * attempt that timed out (request timeout > budget) would
 		 * otherwise never be retried, so a single slow reply would fail
-		 * the request. Worst case: 2 timeouts, or budget + 1 timeout. */
-		if (resp->attempts > 1 && mono_ms() + delay >= deadline)
+		 * the request. Worst case: 2 timeouts, or budget + 1 timeout.
+		 * A capped request (budget_ms) has no such exception: its cap
+		 * is a hard bound, and each attempt was cut to fit inside it. */
+		if ((resp->attempts > 1 || capped) && mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
 			  wire_status_str(st), resp->error, delay);

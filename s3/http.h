@@ -64,6 +64,11 @@ struct http_request {
 	int out_fd;
 	off_t out_off;
 	int no_retry; /* one attempt only */
+	/* A hard cap on the whole request, retries and backoff included, when
+	 * it is lower than the client's retry budget (0: the client's budget
+	 * and timeouts). For callers that must give up sooner than background
+	 * work does, e.g. DynamoDB calls made for a FUSE request. */
+	long budget_ms;
 	/* Optional: refines the status of a non-2xx reply from its body (S3
 	 * XML <Code>, DynamoDB JSON __type) so that e.g. a 400
 	 * ThrottlingException is retried and a 404 NoSuchBucket is told apart.

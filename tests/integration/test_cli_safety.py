@@ -7,8 +7,9 @@ here, each time: the exit status, the message, that nothing was created
 (no folder in the current directory, no catalog file, no cache), that
 nothing is mounted, and that the store's files are as they were.
 
-- a command word, present or planned (verify gc history purge status
+- a command word planned but not built yet (gc history purge status
   flush evict help mount), as SOURCE: usage and exit 2, also alone;
+  `verify STORE` verifies and mounts nothing;
 - a directory SOURCE without a store (absent, or an empty folder), and a
   missing local catalog file: exit 1 pointing to `tenantfs init`;
 - a mount point that is the store, lies inside it, holds it (a parent),
@@ -28,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mount as m  # noqa: E402
 import tfstest as t  # noqa: E402
 
-WORDS = ["verify", "gc", "history", "purge", "status", "flush", "evict", "help", "mount"]
+# verify is a command now (fuse/verify.c): it never mounts, checked below.
+WORDS = ["gc", "history", "purge", "status", "flush", "evict", "help", "mount"]
 
 
 def tree(path):
@@ -96,8 +98,10 @@ def main():
     for w in WORDS:
         refused([w, store], work, 2, f"unknown command '{w}'", f"tenantfs {w} STORE",
                 watch())
-    refused(["verify"], work, 2, "unknown command 'verify'", "tenantfs verify (alone)",
-            watch())
+    refused(["verify"], work, 2, "missing SOURCE", "tenantfs verify (alone)", watch())
+    r = run(["verify", store], work)
+    t.ok(r.returncode == 0 and "0 problems" in r.stdout and not m.is_fuse_mount(store),
+         "tenantfs verify STORE verifies (exit 0), mounts nothing", r.stderr[-300:])
     refused(["-o", "idle=1", "status", store, mp], work, 2, "unknown command 'status'",
             "tenantfs -o ... status STORE MOUNTPOINT", watch())
 

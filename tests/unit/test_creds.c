@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "s3/creds.h"
+#include "s3/log.h"
 #include "tests/unit/tap.h"
 
 static char tmpdir[512];
@@ -48,6 +49,11 @@ static const char *const aws_vars[] = {
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CA_BUNDLE",
 };
 
 /* Every test starts from an empty AWS environment and an empty HOME. */
@@ -494,6 +500,142 @@ static void test_container_urls(void)
 	}
 }
 
+/* ---- credential_process ---- */
+
+/* A script in the scratch folder, executable. */
+static void write_script(const char *name, const char *text)
+{
+	write_file(name, text);
+	chmod(tpath(name), 0700);
+}
+
+/* The profile "p" of a fresh config file runs the script of the scratch
+ * folder with args. */
+static void process_profile(const char *script, const char *args)
+{
+	char text[1700];
+
+	snprintf(text, sizeof(text), "[profile p]\ncredential_process = %s/%s%s\n", tmpdir, script,
+		 args);
+	write_file("proc-config", text);
+	setenv("AWS_CONFIG_FILE", tpath("proc-config"), 1);
+}
+
+/* What the log received while fn ran (a file as the log's extra fd). */
+static char logbuf[16384];
+
+static void log_capture_start(void)
+{
+	int fd = open(tpath("proc.log"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	tfs_log_set_fd(fd);
+}
+
+static const char *log_capture_end(void)
+{
+	int fd = open(tpath("proc.log"), O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, logbuf, sizeof(logbuf) - 1);
+
+	tfs_log_set_fd(-1);
+	logbuf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return logbuf;
+}
+
+static void test_process(void)
+{
+	struct cred_options o = {.disable_imds = 1, .profile = "p", .process_timeout_ms = 500};
+	struct aws_creds c = {0};
+	enum wire_status st;
+	const char *log;
+
+	clean_env();
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+	/* The argument with a space arrives as one word, without a shell:
+	 * "$HOME" stays literal. */
+	write_script("cp-ok", "#!/bin/sh\n"
+			      "[ \"$1\" = 'two words' ] && [ \"$2\" = '$HOME' ] || exit 9\n"
+			      "echo 'progress: fetching keys' >&2\n"
+			      "echo 'leaked: procsecret/1' >&2\n"
+			      "printf '{\"Version\": 1, \"AccessKeyId\": \"AKPROC\", "
+			      "\"SecretAccessKey\": \"procsecret/1\", \"SessionToken\": \"ptok\", "
+			      "\"Expiration\": \"2030-01-01T00:00:00Z\"}'\n");
+	process_profile("cp-ok", " \"two words\" '$HOME'");
+	log_capture_start();
+	st = get_once(&o, &c);
+	log = log_capture_end();
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKPROC") &&
+		   streq(c.secret_key, "procsecret/1") && streq(c.session_token, "ptok") &&
+		   c.expires_ms == 1893456000LL * 1000,
+	       "credential_process: keys, token and expiration from its json (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	TAP_OK(strstr(log, "says: progress: fetching keys") != NULL,
+	       "credential_process: its stderr reaches the log");
+	TAP_OK(strstr(log, "procsecret/1") == NULL && strstr(log, "withheld") != NULL,
+	       "credential_process: a stderr line holding the secret is withheld");
+
+	/* Keys in the credentials file win, as in the AWS CLI. */
+	write_file("proc-creds", "[p]\naws_access_key_id = AKFILE\naws_secret_access_key = SK\n");
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("proc-creds"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKFILE"),
+	       "credentials file keys come before credential_process");
+	aws_creds_clear(&c);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+
+	write_script("cp-fail", "#!/bin/sh\necho 'no sso session' >&2\nexit 3\n");
+	process_profile("cp-fail", "");
+	log_capture_start();
+	st = get_once(&o, &c);
+	log = log_capture_end();
+	TAP_OK(st == WIRE_AUTH && !c.access_key,
+	       "credential_process exiting non-zero is an error (%s)", wire_status_str(st));
+	TAP_OK(strstr(log, "exited with status 3") && strstr(log, "says: no sso session"),
+	       "credential_process: its status and stderr are logged");
+
+	write_script("cp-bad", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": '\n");
+	process_profile("cp-bad", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_BAD_RESPONSE, "credential_process printing bad json is refused (%s)",
+	       wire_status_str(st));
+	write_script("cp-v2", "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", "
+			      "\"SecretAccessKey\": \"S\"}'\n");
+	process_profile("cp-v2", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_BAD_RESPONSE,
+	       "credential_process json of another Version is refused (%s)", wire_status_str(st));
+	write_script("cp-static", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"A\", "
+				  "\"SecretAccessKey\": \"S\"}'\n");
+	process_profile("cp-static", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "A") && !c.session_token && c.expires_ms == 0,
+	       "credential_process without token and expiration: long-term keys (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+
+	/* A hung command is killed at the timeout (0.5 s here), its child
+	 * holding the pipe too. */
+	write_script("cp-hang", "#!/bin/sh\nsleep 30\n");
+	process_profile("cp-hang", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_TIMEOUT, "a hung credential_process is killed at the timeout (%s)",
+	       wire_status_str(st));
+
+	process_profile("cp-ok", " \"unclosed");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "credential_process with an unclosed quote is refused (%s)",
+	       wire_status_str(st));
+	/* posix_spawnp says ENOENT; under valgrind it forks first, and the
+	 * child's failed exec shows as exit status 127 instead. */
+	process_profile("no-such-program", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_LOCAL_IO || st == WIRE_AUTH,
+	       "credential_process that does not exist is an error (%s)", wire_status_str(st));
+	clean_env();
+}
+
 /* ---- the metadata services, served by python on loopback ---- */
 
 static const char server_py[] =
@@ -555,6 +697,30 @@ static const char server_py[] =
     "            if rest == 'tfs-role':\n"
     "                return self.reply(200, self.creds('ASIAIMDS'))\n"
     "        self.reply(404, '{}')\n"
+    "    def do_POST(self):\n"
+    "        import urllib.parse\n"
+    "        n = int(self.headers.get('Content-Length', '0'))\n"
+    "        f = urllib.parse.parse_qs(self.rfile.read(n).decode())\n"
+    "        one = lambda k: f.get(k, [''])[0]\n"
+    "        if self.path != '/sts' or self.headers.get('Authorization'):\n"
+    "            return self.reply(400, '')\n"
+    "        if (one('Action') != 'AssumeRoleWithWebIdentity' or one('Version') != '2011-06-15'\n"
+    "                or one('RoleArn') != 'arn:aws:iam::123456789012:role/tfs'\n"
+    "                or one('WebIdentityToken') != 'jwt+a/b=c'\n"
+    "                or not one('RoleSessionName')):\n"
+    "            return self.reply(400, '<ErrorResponse><Error><Type>Sender</Type>'\n"
+    "                              '<Code>InvalidIdentityToken</Code><Message>no good'\n"
+    "                              '</Message></Error></ErrorResponse>', 'text/xml')\n"
+    "        state['n'] += 1\n"
+    "        n = state['n']\n"
+    "        state['session'] = one('RoleSessionName')\n"
+    "        self.reply(200, '<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.'\n"
+    "                   'amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>'\n"
+    "                   '<Credentials><AccessKeyId>ASIAWEB%d</AccessKeyId><SecretAccessKey>'\n"
+    "                   'websecret/%d</SecretAccessKey><SessionToken>webtok+%d'\n"
+    "                   '</SessionToken><Expiration>%s</Expiration></Credentials>'\n"
+    "                   '</AssumeRoleWithWebIdentityResult>'\n"
+    "                   '</AssumeRoleWithWebIdentityResponse>' % (n, n, n, EXP), 'text/xml')\n"
     "class S(http.server.ThreadingHTTPServer):\n"
     "    def handle_error(self, request, client_address):\n"
     "        pass  # the client aborting an oversized reply is expected\n"
@@ -775,6 +941,113 @@ static void test_container(void)
 	clean_env();
 }
 
+/* Web identity against the fake STS above: the form it posts, the XML it
+ * reads, the refresh before expiry with the token file read again, a
+ * refused token, and the configuration errors. */
+static void test_web_identity(void)
+{
+	struct cred_options o = {.disable_imds = 1, .now_ms = test_clock};
+	struct cred_provider *p;
+	struct aws_creds c = {0};
+	enum wire_status st;
+
+	clean_env();
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+	setenv("AWS_CONFIG_FILE", tpath("nonexistent"), 1);
+	set_url("AWS_ENDPOINT_URL_STS", "/sts");
+	write_file("web-token", "jwt+a/b=c\n");
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("web-token"), 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/tfs", 1);
+	fake_now = (EXPIRY_S - 86400) * 1000;
+	p = cred_provider_new(&o);
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && strncmp(c.access_key ? c.access_key : "", "ASIAWEB", 7) == 0 &&
+		   strncmp(c.secret_key ? c.secret_key : "", "websecret/", 10) == 0 &&
+		   strncmp(c.session_token ? c.session_token : "", "webtok+", 7) == 0 &&
+		   c.expires_ms == EXPIRY_S * 1000,
+	       "web identity: temporary credentials from AssumeRoleWithWebIdentity (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	/* Past the refresh margin with a broken token: the refresh reads the
+	 * file again, STS refuses it, the current keys serve until expiry. */
+	write_file("web-token", "stale\n");
+	fake_now = (EXPIRY_S - 60) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && c.expires_ms == EXPIRY_S * 1000,
+	       "web identity: a refused refresh keeps the still-valid keys (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	fake_now = (EXPIRY_S + 1) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_AUTH && !c.access_key,
+	       "web identity: a token STS refuses is an auth error (%s)", wire_status_str(st));
+	aws_creds_clear(&c);
+	write_file("web-token", "jwt+a/b=c");
+	fake_now = (EXPIRY_S - 3600) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && c.access_key, "web identity: the rotated token file is read again");
+	aws_creds_clear(&c);
+	cred_provider_free(p);
+
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKENV"),
+	       "environment keys come before web identity");
+	aws_creds_clear(&c);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("no-such-token"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_LOCAL_IO, "web identity: a missing token file is an error (%s)",
+	       wire_status_str(st));
+	write_file("empty-token", "\n");
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("empty-token"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "web identity: an empty token file is refused (%s)",
+	       wire_status_str(st));
+	unsetenv("AWS_ROLE_ARN");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_NO_CREDENTIALS, "web identity: a token file without a role is not used");
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+
+	/* The profile form. */
+	write_file("wi-config", "[profile eks]\nweb_identity_token_file = ");
+	{
+		FILE *f = fopen(tpath("wi-config"), "ae");
+
+		fprintf(f,
+			"%s\nrole_arn = arn:aws:iam::123456789012:role/tfs\n"
+			"role_session_name = pod-1\n[profile half]\n"
+			"web_identity_token_file = %s\n",
+			tpath("web-token"), tpath("web-token"));
+		fclose(f);
+	}
+	setenv("AWS_CONFIG_FILE", tpath("wi-config"), 1);
+	o.profile = "eks";
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && strncmp(c.access_key ? c.access_key : "", "ASIAWEB", 7) == 0,
+	       "web identity from the profile's web_identity_token_file and role_arn (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	o.profile = "half";
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "a profile's token file without role_arn is refused (%s)",
+	       wire_status_str(st));
+	o.profile = NULL;
+
+	/* Nothing listening where STS should be. */
+	setenv("AWS_CONFIG_FILE", tpath("nonexistent"), 1);
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("web-token"), 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/tfs", 1);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_NETWORK, "web identity: unreachable sts is a network error (%s)",
+	       wire_status_str(st));
+	clean_env();
+}
+
 static void test_imds(void)
 {
 	struct cred_options o = {.now_ms = test_clock};
@@ -859,8 +1132,10 @@ int main(void)
 	test_region_endpoint();
 	test_threads();
 	test_container_urls();
+	test_process();
 	if (start_server() == 0) {
 		test_container();
+		test_web_identity();
 		test_imds();
 	} else {
 		TAP_OK(0, "python3 http.server for the metadata tests starts");

@@ -1,8 +1,9 @@
 /* Unit tests of s3/http.c that need no peer: URI encoding, request
  * defaults, the retry loop (attempt count, full-jitter backoff bounds, the
  * final message, no_retry) against a loopback port that refuses
- * connections, with the backoff sleep injected, and the time cap of a
- * streamed GET against a loopback server thread that trickles its reply. */
+ * connections, with the backoff sleep injected, the time cap of a
+ * streamed GET against a loopback server thread that trickles its reply,
+ * and a request's own time cap against a port that never answers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -388,6 +389,46 @@ out:
 	http_client_free(c);
 }
 
+/* A request's own cap (budget_ms) ends even a hung attempt: a port that
+ * listens but never answers, a 30 s request timeout and a 20 s retry
+ * budget that would let a second 30 s attempt start. */
+static void test_request_cap(void)
+{
+	struct http_options o = {.retry_budget_ms = 20000, .request_timeout_ms = 30000};
+	struct http_client *c = http_client_new(&o, NULL);
+	struct http_request req;
+	struct http_response resp;
+	struct timespec t0, t1;
+	enum wire_status ws;
+	char url[128];
+	int fd = -1, port = refusing_port(&fd);
+	long took;
+
+	if (!c || port <= 0 || listen(fd, 8) < 0) {
+		TAP_OK(0, "client and silent port");
+		goto out;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	http_request_init(&req);
+	req.method = "GET";
+	req.url = url;
+	req.budget_ms = 300;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ws = http_send(c, &req, &resp);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	TAP_OK(ws == WIRE_TIMEOUT && resp.attempts == 1,
+	       "a hung request with budget_ms is one attempt that times out (%s, %d attempts)",
+	       wire_status_str(ws), resp.attempts);
+	/* Which timer ended it, not how fast: the cap, not the 30 s timeout. */
+	TAP_OK(took < 10000, "the cap ended it, not the request timeout (%ld ms)", took);
+	http_response_free(&resp);
+out:
+	if (fd >= 0)
+		close(fd);
+	http_client_free(c);
+}
+
 int main(void)
 {
 	test_encode();
@@ -395,5 +436,6 @@ int main(void)
 	test_budget();
 	test_get_time_cap();
 	test_get_large_ok();
+	test_request_cap();
 	return TAP_DONE();
 }

@@ -113,7 +113,8 @@ static void test_directory_source(void)
 	TAP_STREQ(o.cache_dir, want, "default cache SOURCE/cache");
 	TAP_STREQ(o.node, host, "default node is the host name");
 	TAP_OK(o.idle_ms == 5000 && o.max_dirty_ms == 60000 && o.lease_ttl_ms == 30000 &&
-		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0,
+		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0 &&
+		   o.catalog_timeout_ms == 10000,
 	       "default times and sizes");
 	TAP_OK(!o.foreground && !o.debug, "background by default");
 	TAP_OK(!o.shard_keys, "shard_keys off by default");
@@ -132,6 +133,10 @@ static void test_directory_source(void)
 	TAP_OK(parse(&o, "-o", "shard_keys,idle=1", "/srv/x", mnt, NULL) == 0,
 	       "-o shard_keys parses: %s", err);
 	TAP_OK(o.shard_keys && o.idle_ms == 1000, "shard_keys set, other options kept");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "-o", "catalog_timeout=2.5", "/srv/x", mnt, NULL) == 0 &&
+		   o.catalog_timeout_ms == 2500 && !fuse_arg_has(&o, "catalog_timeout=2.5"),
+	       "catalog_timeout parsed, not passed to libfuse: %s", err);
 	TAP_OK(!fuse_arg_has(&o, "shard_keys"), "shard_keys is not passed to libfuse");
 	tfs_options_release(&o);
 	TAP_OK(parse(&o, "-o", "shard_keys=1", "/srv/x", mnt, NULL) < 0,
@@ -173,7 +178,23 @@ static void test_s3_source(void)
 	TAP_STREQ(o.region, "eu-west-1", "region");
 	TAP_STREQ(o.endpoint, "http://127.0.0.1:9", "endpoint");
 	TAP_STREQ(o.ddb_endpoint, "http://127.0.0.1:8", "dynamodb endpoint");
+	TAP_OK(o.path_style == -1, "s3_addressing defaults to auto");
 	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=virtual",
+		     NULL) == 0 &&
+		   o.path_style == 0,
+	       "s3_addressing=virtual");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=path",
+		     NULL) == 0 &&
+		   o.path_style == 1,
+	       "s3_addressing=path");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=dns",
+		     NULL) == -EINVAL &&
+		   strstr(err, "s3_addressing"),
+	       "s3_addressing=dns refused: %s", err);
 
 	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 && o.prefix &&
 		   o.prefix[0] == '\0',
@@ -207,6 +228,9 @@ static void test_errors(void)
 	TAP_OK(parse(&o, "-o", "lease_ttl=0", "d", mnt, NULL) == -EINVAL &&
 		   strstr(err, "lease_ttl"),
 	       "zero lease_ttl refused: %s", err);
+	TAP_OK(parse(&o, "-o", "catalog_timeout=0", "d", mnt, NULL) == -EINVAL &&
+		   strstr(err, "catalog_timeout"),
+	       "zero catalog_timeout refused: %s", err);
 	TAP_OK(parse(&o, "-o", "node=a/b", "d", mnt, NULL) == -EINVAL && strstr(err, "node"),
 	       "invalid node refused: %s", err);
 	TAP_OK(parse(&o, "-o", "cache_size=lots", "d", mnt, NULL) == -EINVAL &&
