@@ -9,6 +9,8 @@
 #   make check-valgrind         the unit tests of build/ under valgrind (tests/run --valgrind-unit)
 #   make check-fuzz             each fuzz target for TFS_FUZZ_SECONDS (default 20) (tests/fuzz/run)
 #   make install / uninstall    honour DESTDIR and PREFIX
+#   make deb                    the Debian package build/tenantfs_VERSION_ARCH.deb, from a
+#                               daemon built with Debian's hardening flags in build-deb/
 #   make format / format-check  clang-format the sources / fail if they differ
 
 PREFIX   ?= /usr/local
@@ -97,6 +99,27 @@ check-valgrind:
 check-fuzz:
 	tests/fuzz/run
 
+# The Debian package (packaging/deb/mkdeb lays it out). VERSION is the one
+# --version prints (TFS_VERSION in fuse/options.h). The daemon is built in
+# DEB_BUILD with dpkg-buildflags (fortify, stack protector, relro, bind
+# now) and packaged stripped; DEB_BUILD/tenantfs keeps its debug info.
+VERSION = $(shell sed -n 's/.*define TFS_VERSION "\(.*\)".*/\1/p' fuse/options.h)
+DEB_ARCH ?= $(shell dpkg --print-architecture)
+DEB_BUILD ?= build-deb
+DEB_OUT ?= build
+DEB_FILE = $(DEB_OUT)/tenantfs_$(VERSION)_$(DEB_ARCH).deb
+DEB_FLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_MAINTAINER ?= tenantfs maintainers <tenantfs@localhost>
+
+deb:
+	$(MAKE) BUILD=$(DEB_BUILD) SANITIZE= \
+		CFLAGS="$$($(DEB_FLAGS) CPPFLAGS) $$($(DEB_FLAGS) CFLAGS)" \
+		LDFLAGS="$$($(DEB_FLAGS) LDFLAGS)" $(DEB_BUILD)/tenantfs
+	DEB_MAINTAINER="$(DEB_MAINTAINER)" \
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
+		packaging/deb/mkdeb $(DEB_BUILD)/tenantfs "$(VERSION)" "$(DEB_ARCH)" \
+		$(DEB_BUILD)/pkg $(DEB_FILE)
+
 install: $(DAEMON)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMON) $(DESTDIR)$(BINDIR)/tenantfs
@@ -116,9 +139,9 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean: fuzz-clean
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan $(DEB_BUILD)
 
-.PHONY: all check tsan check-tsan check-valgrind check-fuzz install uninstall format \
+.PHONY: all check tsan check-tsan check-valgrind check-fuzz deb install uninstall format \
 	format-check clean
 .SECONDARY:
 

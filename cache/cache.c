@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +163,7 @@ static int item_get(struct tcache *tc, const char *id, struct cat_item *out)
 {
 	struct cat_cache_slot *s;
 	int64_t now = tc_mono(tc);
+	long saved;
 	int rc;
 
 	pthread_mutex_lock(&tc->ic_mu);
@@ -175,7 +177,12 @@ static int item_get(struct tcache *tc, const char *id, struct cat_item *out)
 	pthread_mutex_unlock(&tc->ic_mu);
 
 	memset(out, 0, sizeof(*out));
+	/* Only FUSE requests (getattr, getxattr) come here. */
+	rc = tc_gate_enter(tc, "lookup", id, &saved);
+	if (rc < 0)
+		return rc;
 	rc = tc->cat->ops->get(tc->cat, id, out);
+	tc_gate_leave(tc, saved);
 	if (rc == 0 || rc == -ENOENT) {
 		pthread_mutex_lock(&tc->ic_mu);
 		s = ic_slot(tc, id);
@@ -254,6 +261,172 @@ static int cache_lock(struct tcache *tc)
 	return 0;
 }
 
+/* ---- identity --------------------------------------------------------- */
+
+/* The cache's identity, CACHE/node: one line "LABEL~ID", ID being
+ * TCACHE_NODE_ID_HEX random hex digits drawn at the cache's first start,
+ * LABEL the node= label given then. It is the owner string of every lease
+ * this cache takes, so `owner = me` in the catalog matches this cache and
+ * no other: two daemons on one host (or cloned machines) share a host name,
+ * never a cache folder (cache_lock). The whole line is kept, not just the
+ * id: a restart that brings another label (a renamed host) must still own
+ * the leases and dirty copies the cache had. */
+#define NODE_FILE "node"
+
+static bool valid_label(const char *s, size_t n)
+{
+	if (n == 0 || n > TCACHE_LABEL_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+		    c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+/* "LABEL~ID" with a valid label and exactly TCACHE_NODE_ID_HEX lowercase hex digits. */
+static bool valid_identity(const char *s)
+{
+	const char *tilde = strrchr(s, '~');
+	size_t i;
+
+	if (!tilde || !valid_label(s, (size_t)(tilde - s)) ||
+	    strlen(tilde + 1) != TCACHE_NODE_ID_HEX)
+		return false;
+	for (i = 1; i <= TCACHE_NODE_ID_HEX; i++)
+		if (!((tilde[i] >= '0' && tilde[i] <= '9') || (tilde[i] >= 'a' && tilde[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Draws a new identity for label and makes it durable: tmp file, fsync,
+ * rename, fsync of the folder (a crash leaves the old state or the new
+ * one, never a torn line). */
+static int identity_create(struct tcache *tc, const char *path, const char *label, char *out,
+			   size_t cap)
+{
+	unsigned char rnd[TCACHE_NODE_ID_HEX / 2];
+	char tmp[PATH_MAX], line[CAT_NODE_MAX + 2];
+	size_t got = 0, i;
+	ssize_t n;
+	int fd, rc;
+
+	while (got < sizeof(rnd)) {
+		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			log_err("cannot draw a node identity for the cache %s: %s", tc->cache_dir,
+				strerror(-rc));
+			return rc;
+		}
+		got += (size_t)n;
+	}
+	if ((rc = tc_path(out, cap, "%s~", label)) < 0)
+		return rc;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%02x", rnd[i]);
+	if ((rc = tc_path(line, sizeof(line), "%s\n", out)) < 0 ||
+	    (rc = tc_path(tmp, sizeof(tmp), "%s.tmp", path)) < 0)
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = fs_write_all(fd, line, strlen(line), 0);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fs_fsync_dir(tc->cache_dir);
+	if (rc == 0) {
+		log_info("cache %s: new node identity %s", tc->cache_dir, out);
+		return 0;
+	}
+fail:
+	log_err("cannot write the node identity %s: %s", path, strerror(-rc));
+	unlink(tmp);
+	return rc;
+}
+
+/* Sets tc->node from CACHE/node, creating it at the first start. Called
+ * with the cache lock held, so no other daemon races the creation. */
+static int identity_load(struct tcache *tc, const char *label)
+{
+	char path[PATH_MAX], buf[CAT_NODE_MAX + 2], id[CAT_NODE_MAX + 1];
+	size_t got = 0, len;
+	int fd, rc;
+
+	if (!valid_label(label, strlen(label))) {
+		log_err("invalid node label '%s': 1-%d characters of A-Z a-z 0-9 . _ -, not "
+			"starting with '.' or '-'",
+			label, TCACHE_LABEL_MAX);
+		return -EINVAL;
+	}
+	if ((rc = tc_path(path, sizeof(path), "%s/" NODE_FILE, tc->cache_dir)) < 0)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		rc = identity_create(tc, path, label, id, sizeof(id));
+		goto done;
+	}
+	if (fd < 0) {
+		rc = -errno;
+		log_err("cannot read the node identity %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	memset(buf, 0, sizeof(buf));
+	rc = fs_read_full(fd, buf, sizeof(buf) - 1, 0, &got);
+	close(fd);
+	if (rc < 0) {
+		log_err("cannot read the node identity %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	/* one line, no NUL byte, nothing after the newline */
+	len = strlen(buf);
+	if (len == got && len > 0 && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+	else
+		buf[0] = '\0';
+	if (!valid_identity(buf)) {
+		/* Never replaced silently: a new identity would disown every
+		 * lease and dirty copy this cache holds. */
+		log_err("the node identity %s is malformed (expected one line LABEL~%d hex "
+			"digits); restore it, or remove it to make this cache a new node (leases "
+			"it holds are then waited out like another node's)",
+			path, TCACHE_NODE_ID_HEX);
+		return -EINVAL;
+	}
+	snprintf(id, sizeof(id), "%s", buf);
+	if (strncmp(id, label, strlen(label)) != 0 || id[strlen(label)] != '~')
+		log_warn("cache %s keeps the node identity %s of its first start: the label '%s' "
+			 "does not rename it",
+			 tc->cache_dir, id, label);
+done:
+	if (rc < 0)
+		return rc;
+	free(tc->node);
+	tc->node = strdup(id);
+	return tc->node ? 0 : -ENOMEM;
+}
+
+bool tcache_valid_label(const char *label)
+{
+	return label && valid_label(label, strlen(label));
+}
+
+const char *tcache_node(const struct tcache *tc)
+{
+	return tc->node;
+}
+
 int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
 	       struct tcache **out)
 {
@@ -278,6 +451,7 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	pthread_cond_init(&tc->uq.cond, NULL);
 	pthread_cond_init(&tc->lq.cond, NULL);
 	pthread_cond_init(&tc->sched_cond, NULL);
+	tc_gate_init(tc);
 	if (tc->opt.idle_ms <= 0)
 		tc->opt.idle_ms = 5000;
 	if (tc->opt.max_dirty_ms <= 0)
@@ -318,6 +492,9 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	}
 	if ((rc = cache_lock(tc)) < 0)
 		goto out;
+	if ((rc = identity_load(tc, opt->node)) < 0)
+		goto out;
+	tc->opt.node = tc->node;
 	if ((rc = tc_path(path, sizeof(path), "%s/state.db", tc->cache_dir)) < 0)
 		goto out;
 	rc = state_open(path, &tc->state);
@@ -473,6 +650,7 @@ void tcache_free(struct tcache *tc)
 	pthread_cond_destroy(&tc->uq.cond);
 	pthread_cond_destroy(&tc->lq.cond);
 	pthread_cond_destroy(&tc->sched_cond);
+	tc_gate_destroy(tc);
 	free(tc->cache_dir);
 	free(tc->node);
 	free(tc->key_prefix);
@@ -622,11 +800,28 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	struct stat sb;
 	bool have_row, have_file, live, created = false;
 	int64_t t0 = tc_mono(tc);
+	long saved = 0;
 	int rc, fd = -1;
 
 	*fresh = false;
 	memset(&item, 0, sizeof(item));
+	/* fault: an open, made for a FUSE request; recovery jobs are not. */
+	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
+		return rc;
+	if (fault) {
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = true;
+		pthread_mutex_unlock(&tc->mu);
+	}
 	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item, &t0);
+	if (fault) {
+		tc_gate_leave(tc, saved);
+		if (rc < 0)
+			tc_gate_note_failed(tc, fam->id, rc);
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = false;
+		pthread_mutex_unlock(&tc->mu);
+	}
 	if (rc < 0)
 		return rc;
 	tc_item_forget(tc, fam->id);
@@ -643,24 +838,29 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	live = item.gen > 0 && !item.deleted_ms;
 
 	if (have_row && row.dirty && row.base_gen != item.gen && have_file && live &&
-	    item.gen == row.base_gen + 1 && row.pending_hash[0] &&
-	    !strcmp(row.pending_hash, item.hash)) {
-		/* Our own commit landed just before a crash: rebase on it and
-		 * keep the copy dirty (it may hold later writes). */
+	    item.gen == row.base_gen + 1 &&
+	    state_has_pending(tc->state, fam->id, item.gen, item.hash) == 1) {
+		/* One of our own commits landed just before a crash (any of
+		 * them: a newer one may have been sent before the reply of an
+		 * older was seen): rebase on it and keep the copy dirty (it may
+		 * hold later writes). */
 		log_info("%s: gen %llu is our own last commit", fam->id,
 			 (unsigned long long)item.gen);
 		row.base_gen = item.gen;
 		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-		row.pending_hash[0] = '\0';
 	} else if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
-		/* Our last commit may have landed just before a crash. */
+		/* Our last commit may have landed before a crash that lost its
+		 * record. Its main file alone says nothing of the family: a
+		 * WAL database's -wal (or a hot journal) can hold commits on
+		 * top of exactly these bytes. Rebase, but stay dirty: the
+		 * write-back hashes the recovered family and finds it
+		 * unchanged (no upload) or publishes what the side file adds. */
 		hash_local(tc, fam->id, h);
 		if (live && item.gen == row.base_gen + 1 && h[0] && !strcmp(h, item.hash)) {
 			log_info("%s: local copy matches committed gen %llu", fam->id,
 				 (unsigned long long)item.gen);
 			row.base_gen = item.gen;
 			snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-			row.dirty = false;
 		}
 	}
 	if (have_row && row.dirty && have_file && row.base_gen == item.gen) {
@@ -753,6 +953,9 @@ lease_only:
 	fam->want = false;
 	fam->unlinked = false;
 	fam->check_failed = false;
+	/* Commits of an older epoch can no longer land: this acquisition
+	 * moved the epoch. Those that did were settled above. */
+	fam->pending = false;
 	fam->last_close = tc_mono(tc);
 	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
 	atomic_store(&fam->dirty, row.dirty);
@@ -768,7 +971,13 @@ fail:
 	pthread_mutex_lock(&tc->mu);
 	fam->epoch = item.epoch;
 	pthread_mutex_unlock(&tc->mu);
-	lease_release(tc, fam);
+	if (!fault)
+		lease_release(tc, fam);
+	else if (tc_gate_enter(tc, "release", fam->id, &saved) == 0) {
+		lease_release(tc, fam);
+		tc_gate_leave(tc, saved);
+	}
+	/* else the lease runs out by itself after lease_ttl */
 	return rc;
 }
 
@@ -835,18 +1044,47 @@ fail:
 	return rc;
 }
 
-static void change_end(struct tcache *tc, struct fam *fam)
+/* Leaves a change of the family, checking the lease again. The check in
+ * change_begin and the reply to the application are apart by the change
+ * itself, which can stall (a paused process, a slow disk) past the lease's
+ * local deadline, and by then another node may own the database: such a
+ * change is not acknowledged, -EIO.
+ *
+ * Its bytes are in the cache file all the same, and they stay, like those
+ * of a write a failing disk answered with EIO (whose outcome POSIX leaves
+ * open): SQLite rolls a hot journal back, and the family goes the way of
+ * every change made under this lease. If the lease did move, the renewal or
+ * the commit is refused (the epoch changed) and the copy is quarantined,
+ * never published. If it did not (the renewal was only late), a renewal at
+ * the same epoch proves nobody acquired the lease meanwhile, so no other node
+ * served the database while these bytes were written, and publishing them
+ * forks nothing. */
+static int change_end(struct tcache *tc, struct fam *fam)
 {
+	bool held = lease_writable(tc, fam);
+
 	atomic_fetch_add(&fam->wseq, 1);
 	atomic_store(&fam->last_write, tc_mono(tc));
 	pthread_rwlock_unlock(&fam->wlock);
+	if (held)
+		return 0;
+	if (!atomic_exchange(&fam->refuse_logged, true))
+		log_err("write to %s refused: %s while it was being written", fam->id,
+			atomic_load(&fam->lease_lost) ? "the lease was lost"
+						      : "the lease renewal fell overdue");
+	return -EIO;
 }
 
-static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc)
+/* *gated: the caller holds a place at the catalog gate when it returns
+ * (saved is the budget to restore): it waited on another opener's lease
+ * acquire, which is waiting on the catalog as much as its own would be. */
+static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc,
+			 bool *gated, long *saved)
 {
 	struct fam *fam;
 	bool fresh = false;
-	int rc, i;
+	int64_t waited = 0; /* mono ms we began waiting on another's acquire */
+	int rc, end, i;
 
 	pthread_mutex_lock(&tc->mu);
 	/* Bounded: 20 minutes of 50 ms waits for another opener. */
@@ -855,9 +1093,35 @@ static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *t
 			rc = -ESHUTDOWN;
 			goto unlock;
 		}
+		if (waited && (rc = tc_gate_failed(tc, id, waited)) < 0) {
+			/* The acquire we waited on failed: so do we, at once,
+			 * rather than asking the catalog again one after the other
+			 * (the family may even be gone from the table by now). */
+			goto unlock;
+		}
 		fam = fam_find(tc, id);
 		if (!fam)
 			break;
+		if (fam->opening && fam->acquiring && !*gated) {
+			pthread_mutex_unlock(&tc->mu);
+			rc = tc_gate_enter(tc, "open", id, saved);
+			pthread_mutex_lock(&tc->mu);
+			if (rc < 0)
+				goto unlock;
+			*gated = true;
+			continue; /* fam may have changed meanwhile */
+		}
+		if (*gated && !(fam->opening && fam->acquiring)) {
+			/* Not waiting on the catalog (any more): a fault-in or a
+			 * write-back may take long, and holds no place. */
+			pthread_mutex_unlock(&tc->mu);
+			tc_gate_leave(tc, *saved);
+			pthread_mutex_lock(&tc->mu);
+			*gated = false;
+			continue;
+		}
+		if (fam->opening && fam->acquiring && !waited)
+			waited = tc_mono(tc);
 		if (fam->opening || fam->releasing) {
 			/* wait */
 		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
@@ -924,7 +1188,9 @@ opened:
 		if (rc == 0) {
 			if (ftruncate(tf->fd, 0) < 0)
 				rc = -errno;
-			change_end(tc, fam);
+			end = change_end(tc, fam);
+			if (rc == 0)
+				rc = end;
 		}
 		*kc = false;
 		if (rc < 0) {
@@ -941,12 +1207,24 @@ unlock:
 	return rc;
 }
 
+static int open_db(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc)
+{
+	bool gated = false;
+	long saved = 0;
+	int rc;
+
+	rc = open_db_gated(tc, id, flags, tf, kc, &gated, &saved);
+	if (gated)
+		tc_gate_leave(tc, saved);
+	return rc;
+}
+
 static int open_side(struct tcache *tc, const char *id, const char *suffix, int flags, mode_t mode,
 		     struct tfile *tf)
 {
 	char path[PATH_MAX];
 	struct fam *fam;
-	int fd, rc;
+	int fd, rc, end;
 
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
@@ -975,7 +1253,11 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 			goto fail;
 		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
 		rc = fd < 0 ? -errno : 0;
-		change_end(tc, fam);
+		end = change_end(tc, fam);
+		if (rc == 0 && end < 0) {
+			close(fd);
+			rc = end;
+		}
 	} else {
 		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
 		rc = fd < 0 ? -errno : 0;
@@ -1075,13 +1357,13 @@ ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 		n = -errno;
 		write_failed(f, (int)-n);
 	}
-	change_end(f->tc, f->fam);
-	return n;
+	rc = change_end(f->tc, f->fam);
+	return n >= 0 && rc < 0 ? rc : n;
 }
 
 int tfile_truncate(struct tfile *f, off_t size)
 {
-	int rc = 0;
+	int rc = 0, end;
 
 	if (!f->is_shm) {
 		rc = change_begin(f->tc, f->fam);
@@ -1090,8 +1372,11 @@ int tfile_truncate(struct tfile *f, off_t size)
 	}
 	if (ftruncate(f->fd, size) < 0)
 		rc = -errno;
-	if (!f->is_shm)
-		change_end(f->tc, f->fam);
+	if (!f->is_shm) {
+		end = change_end(f->tc, f->fam);
+		if (rc == 0)
+			rc = end;
+	}
 	return rc;
 }
 
@@ -1202,43 +1487,80 @@ int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t
 	return rc;
 }
 
+/* Removes a side file. -shm is shared memory, not content: it goes at once.
+ * A journal or -wal is content (a hot journal is what rolls a torn
+ * transaction back; a -wal holds commits the main file lacks), so removing
+ * one is a change of the family, made under its write lock and lease like a
+ * write, and only while a handle of the family is open here: SQLite deletes
+ * its journals with the database open, and nothing else has a reason to.
+ * Otherwise (closed; or dirty and waiting for its recovery after a restart,
+ * when a hot journal is all that makes the copy whole) it is refused with
+ * -EBUSY, and the recovery or the next open settles the file as SQLite
+ * would. */
+static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	struct fam *fam;
+	int rc, end, i;
+
+	tc_db_path(tc, id, suffix, path, sizeof(path));
+	if (!strcmp(suffix, "-shm"))
+		return unlink(path) < 0 ? -errno : 0;
+	pthread_mutex_lock(&tc->mu);
+	/* Bounded: 20 minutes of 50 ms waits for an opener. */
+	for (i = 0; (fam = fam_find(tc, id)) && fam->opening && i <= 24000; i++)
+		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	if (fam && fam->nopen > 0 && !fam->opening && atomic_load(&fam->lease_lost)) {
+		pthread_mutex_unlock(&tc->mu);
+		if (!atomic_exchange(&fam->refuse_logged, true))
+			log_err("write to %s refused: the lease was lost (cannot remove %s)", id,
+				suffix);
+		return -EIO;
+	}
+	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->nopen == 0) {
+		pthread_mutex_unlock(&tc->mu);
+		if (lstat(path, &st) < 0)
+			return -errno;
+		log_warn("cannot remove %s.db%s: %s.db is not open on this node, and its side "
+			 "files are part of its content",
+			 id, suffix, id);
+		return -EBUSY;
+	}
+	fam->nopen++; /* pins fam */
+	pthread_mutex_unlock(&tc->mu);
+	/* Deleting the journal commits a transaction: a change. */
+	rc = change_begin(tc, fam);
+	if (rc == 0) {
+		rc = unlink(path) < 0 ? -errno : 0;
+		end = change_end(tc, fam);
+		if (rc == 0)
+			rc = end;
+	}
+	pthread_mutex_lock(&tc->mu);
+	fam->nopen--;
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
 int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 {
 	struct cat_commit cm = {0};
 	char tomb[CAT_HASH_HEX + 1] = "";
 	struct state_row row;
 	struct cat_item item;
-	char path[PATH_MAX];
 	struct fam *fam;
-	bool mine = false;
+	bool mine = false, gated = false;
 	uint64_t epoch, base_gen;
+	long saved = 0;
 	int rc, i;
 
 	if (!suffix)
 		suffix = "";
 	if (!tfs_valid_id(id) || (suffix[0] && !side_suffix_valid(id, suffix)))
 		return -EINVAL;
-	if (suffix[0]) {
-		tc_db_path(tc, id, suffix, path, sizeof(path));
-		pthread_mutex_lock(&tc->mu);
-		fam = fam_find(tc, id);
-		if (fam && fam->leased && strcmp(suffix, "-shm") != 0) {
-			fam->nopen++;
-			pthread_mutex_unlock(&tc->mu);
-			/* Deleting the journal commits a transaction: a change. */
-			rc = change_begin(tc, fam);
-			if (rc == 0) {
-				rc = unlink(path) < 0 ? -errno : 0;
-				change_end(tc, fam);
-			}
-			pthread_mutex_lock(&tc->mu);
-			fam->nopen--;
-			pthread_mutex_unlock(&tc->mu);
-			return rc;
-		}
-		pthread_mutex_unlock(&tc->mu);
-		return unlink(path) < 0 ? -errno : 0;
-	}
+	if (suffix[0])
+		return unlink_side(tc, id, suffix);
 
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0;; i++) {
@@ -1271,6 +1593,10 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	}
 	pthread_mutex_unlock(&tc->mu);
 
+	rc = tc_gate_enter(tc, "unlink", id, &saved);
+	if (rc < 0)
+		goto out;
+	gated = true;
 	if (!mine) {
 		memset(&item, 0, sizeof(item));
 		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item, NULL);
@@ -1303,6 +1629,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	cm.deleted = true;
 	rc = tc->cat->ops->commit(tc->cat, id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, id);
+	tc_gate_leave(tc, saved);
+	gated = false;
 	if (rc < 0) {
 		log_err("cannot delete %s: commit of the tombstone: %s", id, strerror(-rc));
 		if (rc == -ESTALE)
@@ -1322,6 +1650,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	fam->unlinked = true;
 	pthread_mutex_unlock(&tc->mu);
 out:
+	if (gated)
+		tc_gate_leave(tc, saved);
 	pthread_mutex_lock(&tc->mu);
 	fam->opening = false;
 	pthread_cond_broadcast(&tc->fam_cond);
@@ -1483,6 +1813,7 @@ int tcache_readdir_next(struct tdir *d,
 {
 	char path[PATH_MAX];
 	struct stat st;
+	long saved;
 	size_t k;
 	int rc;
 
@@ -1505,7 +1836,11 @@ int tcache_readdir_next(struct tdir *d,
 	d->cb = cb;
 	d->arg = arg;
 	d->stop = 0;
-	rc = d->tc->cat->ops->scan(d->tc->cat, &d->token, rd_item, d);
+	rc = tc_gate_enter(d->tc, "readdir", NULL, &saved);
+	if (rc == 0) {
+		rc = d->tc->cat->ops->scan(d->tc->cat, &d->token, rd_item, d);
+		tc_gate_leave(d->tc, saved);
+	}
 	d->cb = NULL;
 	d->arg = NULL;
 	if (rc < 0 && !d->stop) {

@@ -34,7 +34,7 @@ bool tfs_valid_id(const char *id);
 struct tcache_options {
 	const char *cache_dir;	  /* local cache folder (created if missing) */
 	uint64_t cache_size;	  /* bytes of clean closed databases to keep; 0 = unlimited */
-	const char *node;	  /* this node's id in leases */
+	const char *node;	  /* label of this node (see tcache_node) */
 	const char *key_prefix;	  /* store key prefix for versions, "" for none */
 	int shard_keys;		  /* put a short hash shard before the id in keys */
 	long idle_ms;		  /* write back after this long without writes (5000) */
@@ -44,17 +44,45 @@ struct tcache_options {
 	long lease_wait_ms;	  /* wait this long for a lease held elsewhere (0) */
 	int upload_workers;	  /* write-back threads (4) */
 	long shutdown_timeout_ms; /* bound on the final write-back at unmount (60000) */
+	/* Catalog calls made for a FUSE request (lookup/getattr of a name not
+	 * cached, open's lease, readdir's scan, unlink's tombstone): each
+	 * gives up after catalog_timeout_ms (10000), and at most catalog_slots
+	 * requests (32) are inside them at once; others wait up to a second
+	 * for a place, then fail with -EAGAIN, and while the catalog is slow
+	 * only half as many more may wait, the rest fail at once. Set
+	 * catalog_slots to a share of the FUSE threads, so the others stay
+	 * free for reads and writes of open files. Background jobs are not
+	 * bounded by either. */
+	long catalog_timeout_ms;
+	int catalog_slots;
 	int64_t (*now_ms)(void);  /* wall clock (mtime, expires for humans); NULL: real */
 	int64_t (*mono_ms)(void); /* monotonic clock (timers); NULL: real */
 };
 
 struct tcache;
 
+/* A node's identity is its cache folder, not its host name (two daemons on
+ * one host, cloned machines and containers share host names). At the
+ * cache's first start the engine draws TCACHE_NODE_ID_HEX random hex
+ * digits and keeps "LABEL~ID" in CACHE/node (LABEL: opt->node then); every
+ * later start reads it back, whatever label it is given, and a malformed
+ * file fails tcache_new with -EINVAL. That string is the owner of every
+ * lease the engine takes: `owner = me` can only match this cache. */
+#define TCACHE_NODE_ID_HEX 32
+#define TCACHE_LABEL_MAX   (CAT_NODE_MAX - 1 - TCACHE_NODE_ID_HEX)
+
+/* A label: 1..TCACHE_LABEL_MAX bytes of [A-Za-z0-9._-], not starting with
+ * '.' or '-' (so '~' always separates label and id). */
+bool tcache_valid_label(const char *label);
+
 /* Opens the cache folder and its state database, and checks store and
  * catalog. Does not start threads (call tcache_start after the daemon has
  * forked). The store and catalog are borrowed. */
 int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
 	       struct tcache **out);
+
+/* The owner string "LABEL~ID" of this cache (valid until tcache_free). */
+const char *tcache_node(const struct tcache *tc);
 
 /* Starts the scheduler and the write-back workers, then recovers: every
  * database the state database lists as dirty is re-leased and written

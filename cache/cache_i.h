@@ -14,6 +14,7 @@
 /*
  * Lock order (outermost first):
  *   fam->wlock  ->  fam->dirty_mu  ->  tc->mu  ->  tc->ic_mu  ->  state's own mutex
+ *   tc->mu  ->  tc->gate.mu (a leaf)
  * tc->obs_mu (lease observations) is a leaf: nothing else is taken under it.
  * Never hold any of them across a store or catalog call.
  */
@@ -42,7 +43,11 @@ struct fam {
 	int nopen;    /* open handles: db and side files */
 	int fd;	      /* cache file of the db, -1 when none */
 	bool opening; /* a thread is leasing / faulting it in: wait */
-	bool leased;  /* we hold the lease at epoch */
+	/* An open's lease acquire is in flight: opens waiting on it wait on
+	 * the catalog too (they take a gate place), and share its failure
+	 * (tc_gate_failed) instead of each asking in turn. */
+	bool acquiring;
+	bool leased; /* we hold the lease at epoch */
 	uint64_t epoch;
 	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
@@ -53,6 +58,10 @@ struct fam {
 	bool op_busy;	   /* a write-back/release/recover job is queued or running */
 	bool renew_busy;   /* a renew job is queued or running */
 	bool check_failed; /* quick_check failed at write seq check_seq */
+	/* A commit of this lease's epoch whose outcome is unknown (the state
+	 * database lists it) may still land: "unchanged since the base" proves
+	 * nothing until one commit settles it. */
+	bool pending;
 	uint64_t check_seq;
 	int64_t last_close; /* mono ms of the last close */
 	int64_t next_renew; /* mono ms */
@@ -128,6 +137,26 @@ struct lease_obs {
 	int64_t touched; /* mono ms of the last look: the least recent is replaced */
 };
 
+/* The catalog gate (catgate.c): a counting semaphore on the catalog calls
+ * made for FUSE requests. See tcache_options.catalog_slots. */
+struct cat_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;  /* a place was given back; CLOCK_MONOTONIC */
+	int slots;	      /* immutable after init */
+	int max_waiting;      /* immutable after init: the waiting room while slow */
+	long timeout_ms;      /* immutable after init: the per-call bound */
+	int inside;	      /* protected by mu */
+	int waiting;	      /* protected by mu */
+	int64_t logged_at;    /* protected by mu: mono ms of the last refusal logged */
+	int64_t timed_out_at; /* protected by mu: mono ms a wait for a place last failed */
+	uint64_t refused;     /* protected by mu: refusals not logged since */
+	struct {
+		char id[CAT_ID_MAX + 1];
+		int rc;
+		int64_t at; /* tc_mono() ms */
+	} failed[64];	    /* protected by mu: recent failed lease acquires of opens, by id hash */
+};
+
 struct tcache {
 	struct tcache_options opt; /* strings below are our own copies */
 	char *cache_dir, *node, *key_prefix;
@@ -154,6 +183,8 @@ struct tcache {
 
 	pthread_t sched;
 	bool started;
+
+	struct cat_gate gate; /* its own lock: a leaf, never held across a call */
 
 	pthread_mutex_t ic_mu;			    /* the catalog item cache */
 	struct cat_cache_slot ic[ITEM_CACHE_SLOTS]; /* protected by ic_mu */
@@ -182,6 +213,22 @@ void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 void tc_item_forget(struct tcache *tc, const char *id);
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
+
+/* catgate.c */
+void tc_gate_init(struct tcache *tc);
+void tc_gate_destroy(struct tcache *tc);
+/* Enters the gate before the catalog calls of a FUSE request (what and id
+ * name it for the log): 0, with the calling thread's catalog budget set to
+ * the per-call bound (*saved gets the previous one), or -EAGAIN when no
+ * place came free within the short wait. Nested enters of one thread take
+ * one place. Every 0 is paired with tc_gate_leave(tc, *saved). */
+int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *saved);
+void tc_gate_leave(struct tcache *tc, long saved);
+/* An open's lease acquire of id failed with rc: opens that waited on it
+ * fail the same way. tc_gate_failed returns that rc when it failed at or
+ * after since (tc_mono() ms), else 0. Either may be called with tc->mu held. */
+void tc_gate_note_failed(struct tcache *tc, const char *id, int rc);
+int tc_gate_failed(struct tcache *tc, const char *id, int64_t since);
 
 /* lease.c */
 void lease_init(struct tcache *tc); /* before any other lease call */

@@ -157,4 +157,16 @@ static inline void catalog_free(struct catalog *c)
 		c->ops->free(c);
 }
 
+/* A time bound, in ms, on each catalog call the calling thread makes from
+ * now on (0: none beyond the back end's own retry budget and timeouts).
+ * Per thread, so that one catalog serves both the background jobs, which
+ * may wait out an outage (renewals, write-back commits: no bound), and the
+ * calls made for a FUSE request, which must give up within the bound. A
+ * call past it fails with -ETIMEDOUT (or the error that ended it). The
+ * DynamoDB back end bounds each request by it (ddb_set_thread_budget), the
+ * SQLite one its lock and busy wait. Returns the previous bound, for the
+ * caller to restore. */
+long catalog_set_thread_budget(long ms);
+long catalog_thread_budget(void);
+
 #endif

@@ -145,9 +145,33 @@ static int cs_open(struct catalog_sqlite *cs)
  * own. */
 static int cs_lock(struct catalog_sqlite *cs)
 {
+	long budget = catalog_thread_budget(), busy = BUSY_TIMEOUT_MS;
+	struct timespec ts, t0, t1;
 	int rc = 0;
 
-	pthread_mutex_lock(&cs->lock);
+	if (budget > 0) {
+		/* A caller with a time bound (a FUSE request) waits for the
+		 * connection, then for SQLite's file lock, within it: one
+		 * statement stuck in a busy wait must not hold every caller
+		 * queued behind this mutex for its whole timeout each. */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec +=
+		    budget / 1000 + (ts.tv_nsec + (budget % 1000) * 1000000L) / 1000000000L;
+		ts.tv_nsec = (ts.tv_nsec + (budget % 1000) * 1000000L) % 1000000000L;
+		rc = pthread_mutex_timedlock(&cs->lock, &ts);
+		if (rc != 0) {
+			log_err("catalog %s: busy for more than %ld ms, giving up", cs->path,
+				budget);
+			return -ETIMEDOUT;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		busy =
+		    budget - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		busy = busy < 1 ? 1 : busy > BUSY_TIMEOUT_MS ? BUSY_TIMEOUT_MS : busy;
+	} else {
+		pthread_mutex_lock(&cs->lock);
+	}
 	if (cs->db && cs->db_pid != getpid()) {
 		cs->inherited = cs->db;
 		cs->db = NULL;
@@ -156,6 +180,8 @@ static int cs_lock(struct catalog_sqlite *cs)
 		rc = cs_open(cs);
 	if (rc < 0)
 		pthread_mutex_unlock(&cs->lock);
+	else
+		sqlite3_busy_timeout(cs->db, (int)busy);
 	return rc;
 }
 

@@ -30,10 +30,25 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " atime INTEGER NOT NULL DEFAULT 0,"
 			     " error TEXT NOT NULL DEFAULT '',"
 			     " quarantine TEXT NOT NULL DEFAULT '');"
-			     "CREATE INDEX IF NOT EXISTS dbs_dirty ON dbs(dirty, atime);";
+			     "CREATE INDEX IF NOT EXISTS dbs_dirty ON dbs(dirty, atime);"
+			     "CREATE TABLE IF NOT EXISTS pending ("
+			     " id TEXT NOT NULL,"
+			     " gen INTEGER NOT NULL,"
+			     " hash TEXT NOT NULL,"
+			     " PRIMARY KEY (id, gen, hash));"
+			     /* Commits at or below a row's base are settled: dropped in
+			      * the statement (one transaction) that writes the row. */
+			     "CREATE TRIGGER IF NOT EXISTS pending_settled AFTER INSERT ON dbs"
+			     " BEGIN DELETE FROM pending WHERE id = NEW.id AND gen <= NEW.base_gen;"
+			     " END;";
 
 /* Columns added after the first layout; "duplicate column" is expected. */
 static const char upgrade[] = "ALTER TABLE dbs ADD COLUMN pending_hash TEXT NOT NULL DEFAULT ''";
+/* An older layout kept only the last pending commit, in dbs.pending_hash. */
+static const char migrate[] =
+    "INSERT OR IGNORE INTO pending (id, gen, hash)"
+    " SELECT id, base_gen + 1, pending_hash FROM dbs WHERE pending_hash != '';"
+    "UPDATE dbs SET pending_hash = '' WHERE pending_hash != '';";
 
 static int sql_err(struct state *st, const char *what)
 {
@@ -68,6 +83,12 @@ int state_open(const char *path, struct state **out)
 		goto out;
 	}
 	sqlite3_exec(st->db, upgrade, NULL, NULL, NULL);
+	if (sqlite3_exec(st->db, migrate, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("cannot upgrade state database %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		rc = -EIO;
+		goto out;
+	}
 	*out = st;
 	st = NULL;
 	rc = 0;
@@ -103,12 +124,9 @@ static void read_row(sqlite3_stmt *s, struct state_row *r)
 	r->atime = sqlite3_column_int64(s, 7);
 	copy_text(r->error, sizeof(r->error), sqlite3_column_text(s, 8));
 	copy_text(r->quarantine, sizeof(r->quarantine), sqlite3_column_text(s, 9));
-	copy_text(r->pending_hash, sizeof(r->pending_hash), sqlite3_column_text(s, 10));
 }
 
-#define COLS                                                                                   \
-	"id, base_gen, base_hash, epoch, dirty, dirty_since, size, atime, error, quarantine, " \
-	"pending_hash"
+#define COLS "id, base_gen, base_hash, epoch, dirty, dirty_since, size, atime, error, quarantine"
 
 int state_get(struct state *st, const char *id, struct state_row *out)
 {
@@ -145,7 +163,7 @@ int state_put(struct state *st, const struct state_row *r)
 	pthread_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO dbs (" COLS
-			       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare insert");
 		goto out;
@@ -160,7 +178,6 @@ int state_put(struct state *st, const struct state_row *r)
 	sqlite3_bind_int64(s, 8, r->atime);
 	sqlite3_bind_text(s, 9, r->error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 10, r->quarantine, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 11, r->pending_hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "write a row");
 out:
 	sqlite3_finalize(s);
@@ -168,7 +185,7 @@ out:
 	return rc;
 }
 
-/* Runs one UPDATE or DELETE: id is ?1, then nint integers, then text if
+/* Runs one INSERT, UPDATE or DELETE: id is ?1, then nint integers, then text if
  * given. need_row turns "no such row" into -ENOENT. */
 static int exec_id(struct state *st, const char *sql, const char *id, int nint, const int64_t *ints,
 		   const char *text, bool need_row)
@@ -213,10 +230,49 @@ int state_set_error(struct state *st, const char *id, const char *error)
 		       error ? error : "", true);
 }
 
-int state_set_pending(struct state *st, const char *id, const char *hash)
+int state_add_pending(struct state *st, const char *id, uint64_t gen, const char *hash)
 {
-	return exec_id(st, "UPDATE dbs SET pending_hash = ?2 WHERE id = ?1", id, 0, NULL,
-		       hash ? hash : "", true);
+	int64_t g = (int64_t)gen;
+
+	return exec_id(st, "INSERT OR IGNORE INTO pending (id, gen, hash) VALUES (?1, ?2, ?3)", id,
+		       1, &g, hash ? hash : "", false);
+}
+
+int state_has_pending(struct state *st, const char *id, uint64_t gen, const char *hash)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT 1 FROM pending WHERE id = ?1 AND gen = ?2 AND"
+			       " (?3 IS NULL OR hash = ?3) LIMIT 1",
+			       -1, &s, NULL) != SQLITE_OK) {
+		rc = sql_err(st, "prepare a pending lookup");
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)gen);
+	if (hash)
+		sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 3);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = 1;
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = sql_err(st, "look up a pending commit");
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int state_clear_pending(struct state *st, const char *id)
+{
+	return exec_id(st, "DELETE FROM pending WHERE id = ?1", id, 0, NULL, NULL, false);
 }
 
 int state_touch(struct state *st, const char *id, int64_t atime)
@@ -226,7 +282,9 @@ int state_touch(struct state *st, const char *id, int64_t atime)
 
 int state_del(struct state *st, const char *id)
 {
-	return exec_id(st, "DELETE FROM dbs WHERE id = ?1", id, 0, NULL, NULL, false);
+	int rc = exec_id(st, "DELETE FROM dbs WHERE id = ?1", id, 0, NULL, NULL, false);
+
+	return rc < 0 ? rc : state_clear_pending(st, id);
 }
 
 int state_list(struct state *st, enum state_filter f, int limit, struct state_row **rows, int *n)

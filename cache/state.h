@@ -14,16 +14,15 @@
 
 struct state_row {
 	char id[CAT_ID_MAX + 1];
-	uint64_t base_gen;		     /* committed gen this copy is based on */
-	char base_hash[CAT_HASH_HEX + 1];    /* hash of that committed version, "" if none */
-	uint64_t epoch;			     /* lease epoch last held for it */
-	bool dirty;			     /* local changes not yet committed */
-	int64_t dirty_since;		     /* wall ms of the clean->dirty transition */
-	uint64_t size;			     /* bytes of the cached db file */
-	int64_t atime;			     /* wall ms of the last use (LRU) */
-	char error[STATE_ERR_MAX];	     /* last write-back error, "" if none */
-	char quarantine[PATH_MAX];	     /* quarantine folder, "" if none */
-	char pending_hash[CAT_HASH_HEX + 1]; /* commit of base_gen + 1 in flight, "" if none */
+	uint64_t base_gen;		  /* committed gen this copy is based on */
+	char base_hash[CAT_HASH_HEX + 1]; /* hash of that committed version, "" if none */
+	uint64_t epoch;			  /* lease epoch last held for it */
+	bool dirty;			  /* local changes not yet committed */
+	int64_t dirty_since;		  /* wall ms of the clean->dirty transition */
+	uint64_t size;			  /* bytes of the cached db file */
+	int64_t atime;			  /* wall ms of the last use (LRU) */
+	char error[STATE_ERR_MAX];	  /* last write-back error, "" if none */
+	char quarantine[PATH_MAX];	  /* quarantine folder, "" if none */
 };
 
 struct state;
@@ -40,10 +39,18 @@ int state_put(struct state *st, const struct state_row *row);
  * -ENOENT when there is none. Durable when it returns. */
 int state_set_dirty(struct state *st, const char *id, bool dirty, int64_t since);
 int state_set_error(struct state *st, const char *id, const char *error);
-/* Records, durably, that a commit of hash on top of base_gen is about to be
- * sent: a crash before the row is updated then does not mistake our own
- * commit for another node's. */
-int state_set_pending(struct state *st, const char *id, const char *hash);
+/*
+ * Pending commits: every commit of id sent whose outcome is not known yet (a
+ * lost reply may hide a success). Each is recorded, durably, before it is
+ * sent, and all of them are kept until the base moves past their gen: a
+ * later write-back or a restart then recognises any of them in the catalog
+ * as our own, not only the last one. state_put drops those at or below the
+ * row's base_gen, state_del all of the id's.
+ */
+int state_add_pending(struct state *st, const char *id, uint64_t gen, const char *hash);
+/* 1 when a commit of gen with hash (any hash when NULL) is pending, else 0. */
+int state_has_pending(struct state *st, const char *id, uint64_t gen, const char *hash);
+int state_clear_pending(struct state *st, const char *id);
 int state_touch(struct state *st, const char *id, int64_t atime);
 int state_del(struct state *st, const char *id);
 

@@ -12,19 +12,28 @@ struct store;
 struct store_info {
 	uint64_t size;
 	int64_t mtime_ms;
+	/* The XXH3-128 hex the store keeps beside the object, read by head
+	 * without fetching the bytes (S3: x-amz-meta-xxh3); "" when there is
+	 * none to read: the local folder keeps none (its head does not read
+	 * the file), and get and list always give "". */
+	char hash[32 + 1];
 };
 
 struct store_ops {
 	/* Uploads size bytes of fd (from offset 0, read with pread: the file
 	 * position is not used) under key. hash is the XXH3-128 hex of the
 	 * bytes, stored as metadata. Keys are content-addressed, so an
-	 * existing object under key already holds these bytes: the back end
-	 * may skip the upload (If-None-Match: *, 412 = success). */
+	 * existing object under key should hold these bytes: the back end
+	 * may skip the upload (If-None-Match: *) once the object's size and
+	 * hash match (S3: its stored hash; other bytes there give -EIO; the
+	 * local folder re-hashes the file and replaces a damaged one). */
 	int (*put)(struct store *s, const char *key, int fd, uint64_t size, const char *hash);
 	/* Downloads key into fd (truncated first, written from offset 0).
 	 * -ENOENT if there is no such object. Does not verify the hash: the
 	 * caller does. */
 	int (*get)(struct store *s, const char *key, int fd, struct store_info *info);
+	/* Size, time and stored hash of key without its bytes. -ENOENT if
+	 * there is no such object. */
 	int (*head)(struct store *s, const char *key, struct store_info *info);
 	int (*del)(struct store *s, const char *key);
 	/* Lists keys under prefix, one page per call: start with *token NULL;

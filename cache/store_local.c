@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache/fsutil.h"
+#include "cache/hash.h"
 #include "s3/log.h"
 
 #define LIST_PAGE      1000
@@ -106,6 +107,22 @@ static int fsync_up(const char *path, const char *stop)
 
 /* ---- put / get / head / del ----------------------------------------- */
 
+/* 1 if the file at path hashes to hash, 0 if not, or -errno. */
+static int same_hash(const char *path, const char *hash)
+{
+	char got[CAT_HASH_HEX + 1];
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = tfs_hash_fd(fd, got, NULL);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	return strcmp(got, hash) == 0;
+}
+
 static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct store_local *sl = sl_of(s);
@@ -126,14 +143,28 @@ static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const
 	*slash = '\0';
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 		/* Content-addressed: the bytes are already there, unless the
-		 * size says the file was damaged; then it is replaced below
-		 * (rename over it is atomic). */
+		 * size or (when the caller names it) the hash says the file
+		 * was damaged; then it is replaced below (rename over it is
+		 * atomic, and our bytes are by definition the key's). */
 		if ((uint64_t)st.st_size == size) {
-			rc = 0;
-			goto out;
+			rc = hash ? same_hash(path, hash) : 1;
+			if (rc > 0) {
+				rc = 0;
+				goto out;
+			}
+			if (rc < 0) {
+				log_err(
+				    "store %s: cannot put '%s': cannot read the object there: %s",
+				    sl->dir, key, strerror(-rc));
+				goto out;
+			}
+			log_warn("store %s: object '%s' does not hash to %s: replacing it", sl->dir,
+				 key, hash);
+		} else {
+			log_warn(
+			    "store %s: object '%s' has %lld bytes instead of %llu: replacing it",
+			    sl->dir, key, (long long)st.st_size, (unsigned long long)size);
 		}
-		log_warn("store %s: object '%s' has %lld bytes instead of %llu: replacing it",
-			 sl->dir, key, (long long)st.st_size, (unsigned long long)size);
 	}
 	if (stat(folder, &st) < 0) {
 		new_folder = true;
@@ -239,6 +270,7 @@ static int sl_get(struct store *s, const char *key, int fd, struct store_info *i
 	if (info) {
 		info->size = size;
 		info->mtime_ms = st_mtime_ms(&st);
+		info->hash[0] = '\0';
 	}
 out:
 	if (src >= 0)
@@ -266,6 +298,7 @@ static int sl_head(struct store *s, const char *key, struct store_info *info)
 	if (rc == 0 && info) {
 		info->size = (uint64_t)st.st_size;
 		info->mtime_ms = st_mtime_ms(&st);
+		info->hash[0] = '\0';
 	}
 	if (rc < 0 && rc != -ENOENT)
 		log_err("store %s: cannot head '%s': %s", sl->dir, key, strerror(-rc));
@@ -332,6 +365,7 @@ static int acc_push(struct list_acc *a, const char *key, const struct stat *st)
 		return -ENOMEM;
 	a->v[a->n].info.size = (uint64_t)st->st_size;
 	a->v[a->n].info.mtime_ms = st_mtime_ms(st);
+	a->v[a->n].info.hash[0] = '\0';
 	a->n++;
 	return 0;
 }
@@ -435,7 +469,8 @@ static int sl_list(struct store *s, const char *prefix, char **token,
 		log_err("store %s: cannot list '%s': %s", sl->dir, a.prefix, strerror(-rc));
 		goto out;
 	}
-	qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
+	if (a.n) /* a.v is NULL for an empty folder: qsort must not get it */
+		qsort(a.v, a.n, sizeof(*a.v), ent_cmp);
 	n = a.n < LIST_PAGE ? a.n : LIST_PAGE;
 	if (a.n > LIST_PAGE) {
 		next = strdup(a.v[n - 1].key);

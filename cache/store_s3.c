@@ -1,7 +1,9 @@
 /* The object store on S3: store_ops over the S3 client (s3/s3.h). Keys
  * are content-addressed, so uploads are conditional (If-None-Match: *) and
- * an object already there counts as uploaded. */
+ * an object already there counts as uploaded once its size and hash say it
+ * holds these bytes. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,15 +22,49 @@ static struct s3_client *client_of(struct store *s)
 	return ((struct store_s3 *)s)->client;
 }
 
+/* The upload of key was refused because an object is there (412 to
+ * If-None-Match: *). It counts as uploaded only if that object is ours:
+ * the size and the XXH3-128 stored as x-amz-meta-xxh3 (an ETag is no
+ * content hash for multipart or SSE-KMS objects) match. 0, -EIO (logged)
+ * when they differ, or the HEAD's -errno. */
+static int existing_matches(struct store *s, const char *key, uint64_t size, const char *hash)
+{
+	struct s3_object_info oi;
+	enum wire_status st;
+
+	st = s3_head(client_of(s), key, &oi);
+	if (st != WIRE_OK) {
+		log_err("cannot upload '%s': an object is there but cannot be checked: %s", key,
+			st == WIRE_NOT_FOUND ? "gone since" : s3_last_error());
+		return st == WIRE_NOT_FOUND ? -EIO : wire_status_errno(st);
+	}
+	if (oi.size != size) {
+		log_err("cannot upload '%s': another object is there: %" PRIu64
+			" bytes, not %" PRIu64,
+			key, oi.size, size);
+		return -EIO;
+	}
+	if (!hash || strcmp(oi.meta_hash, hash) != 0) {
+		log_err("cannot upload '%s': another object is there: hash '%s', not '%s'", key,
+			oi.meta_hash[0] ? oi.meta_hash : "(none)", hash ? hash : "(none)");
+		return -EIO;
+	}
+	return 0;
+}
+
 static int s3s_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct s3_put_options opt = {.meta_xxh3 = hash, .if_none_match = 1};
 	enum wire_status st;
+	int rc;
 
 	st = s3_put_file(client_of(s), key, fd, size, &opt, NULL);
 	if (st == WIRE_PRECONDITION) {
-		/* Same key, same content: someone (maybe we, before a crash)
-		 * uploaded these bytes already. */
+		/* Same key: someone (maybe we, before a crash) uploaded these
+		 * bytes already, if the object says so. */
+		rc = existing_matches(s, key, size, hash);
+		if (rc < 0)
+			return rc;
 		log_debug("upload of '%s' skipped: object already there", key);
 		return 0;
 	}
@@ -64,6 +100,7 @@ static int s3s_get(struct store *s, const char *key, int fd, struct store_info *
 	if (info) {
 		info->size = oi.size;
 		info->mtime_ms = oi.mtime_ms;
+		info->hash[0] = '\0';
 	}
 	return 0;
 }
@@ -82,6 +119,11 @@ static int s3s_head(struct store *s, const char *key, struct store_info *info)
 	if (info) {
 		info->size = oi.size;
 		info->mtime_ms = oi.mtime_ms;
+		/* written by s3s_put; any other length is no hash of ours */
+		if (strlen(oi.meta_hash) == sizeof(info->hash) - 1)
+			memcpy(info->hash, oi.meta_hash, sizeof(info->hash));
+		else
+			info->hash[0] = '\0';
 	}
 	return 0;
 }
@@ -115,6 +157,7 @@ static int s3s_list(struct store *s, const char *prefix, char **token,
 	for (i = 0; i < page.n; i++) {
 		si.size = page.entries[i].size;
 		si.mtime_ms = page.entries[i].mtime_ms;
+		si.hash[0] = '\0';
 		rc = cb(arg, page.entries[i].key, &si);
 		if (rc)
 			goto out;

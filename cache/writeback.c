@@ -114,9 +114,11 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 	snprintf(row.error, sizeof(row.error), "quarantined: %s", why);
 	snprintf(row.quarantine, sizeof(row.quarantine), "%s", dir);
 	state_put(tc->state, &row);
+	state_clear_pending(tc->state, fam->id);
 	pthread_mutex_lock(&tc->mu);
 	fam->base_gen = 0;
 	fam->base_hash[0] = '\0';
+	fam->pending = false;
 	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
 	pthread_mutex_unlock(&tc->mu);
 	atomic_fetch_add(&tc->st.quarantined, 1);
@@ -128,19 +130,58 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 
 /* ---- write-back ------------------------------------------------------- */
 
-/* After a failed or ambiguous commit (a timeout may hide a success): did our
- * version land? Only an item at our epoch, still owned by us, with exactly
- * our gen and hash counts. */
-static bool commit_landed(struct tcache *tc, const char *id, uint64_t epoch,
-			  const struct cat_commit *cm)
-{
-	struct cat_item it;
+enum landed {
+	LANDED_UNKNOWN, /* the catalog could not be read */
+	LANDED_NONE,	/* neither this commit nor an earlier pending one */
+	LANDED_THIS,	/* this very commit */
+	LANDED_EARLIER, /* an earlier commit of ours whose reply was lost */
+};
 
-	memset(&it, 0, sizeof(it));
-	if (tc->cat->ops->get(tc->cat, id, &it) < 0)
-		return false;
-	return it.epoch == epoch && !strcmp(it.owner, tc->node) && it.gen == cm->new_gen &&
-	       !it.deleted_ms && !strcmp(it.hash, cm->hash);
+/* After a failed or ambiguous commit (a timeout may hide a success): which
+ * of our commits, if any, is the catalog's version? This one: only an item
+ * at our epoch, still owned by us, with exactly our gen and hash. An earlier
+ * one: the item is live at the gen we tried and its hash is one of the
+ * pending commits the state database keeps for that gen (the reply of one
+ * was lost, and a newer write-back was sent before that was settled). A
+ * hash names content: whoever wrote that version, our copy is those bytes
+ * plus later changes, so it is a base to build on, never a conflict. *it
+ * gets the item. */
+static enum landed commit_landed(struct tcache *tc, const char *id, uint64_t epoch,
+				 const struct cat_commit *cm, struct cat_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	if (tc->cat->ops->get(tc->cat, id, it) < 0)
+		return LANDED_UNKNOWN;
+	if (it->gen != cm->new_gen || it->deleted_ms)
+		return LANDED_NONE;
+	if (it->epoch == epoch && !strcmp(it->owner, tc->node) && !strcmp(it->hash, cm->hash))
+		return LANDED_THIS;
+	return state_has_pending(tc->state, id, it->gen, it->hash) == 1 ? LANDED_EARLIER
+									: LANDED_NONE;
+}
+
+/* Makes the catalog's version gen/hash (our own earlier commit) the base of
+ * the still dirty copy, durably before anything is sent on top of it: a
+ * restart must look for the next commit at gen + 1. */
+static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *hash)
+{
+	struct state_row row;
+	int rc;
+
+	rc = state_get(tc->state, fam->id, &row);
+	if (rc < 0)
+		return rc;
+	row.base_gen = gen;
+	snprintf(row.base_hash, sizeof(row.base_hash), "%s", hash);
+	rc = state_put(tc->state, &row);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&tc->mu);
+	fam->base_gen = gen;
+	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", hash);
+	fam->pending = false;
+	pthread_mutex_unlock(&tc->mu);
+	return 0;
 }
 
 static void writeback(struct tcache *tc, struct fam *fam)
@@ -148,10 +189,12 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
 	struct cat_commit cm = {0};
 	struct state_row row;
+	struct cat_item it;
 	struct stat sb;
 	struct snap s;
 	uint64_t epoch, base_gen;
-	bool lost, clean, committed = false;
+	bool lost, clean, pending, rebased = false, committed = false;
+	enum landed landed;
 	int rc, fd;
 
 	memset(&s, 0, sizeof(s));
@@ -163,6 +206,7 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	epoch = fam->epoch;
 	base_gen = fam->base_gen;
 	snprintf(base_hash, sizeof(base_hash), "%s", fam->base_hash);
+	pending = fam->pending;
 	lost = atomic_load(&fam->lease_lost);
 	pthread_mutex_unlock(&tc->mu);
 
@@ -199,7 +243,9 @@ static void writeback(struct tcache *tc, struct fam *fam)
 		set_error(tc, fam, s.why[0] ? s.why : "check failed");
 		goto out;
 	}
-	if (!strcmp(s.hash, base_hash)) {
+	/* With a commit still unsettled the catalog may hold a newer version
+	 * than the base: only a commit tells, so it is sent even so. */
+	if (!strcmp(s.hash, base_hash) && !pending) {
 		atomic_fetch_add(&tc->st.puts_skipped, 1);
 		log_debug("write-back of %s: unchanged (%s), no upload", fam->id, s.hash);
 		goto done;
@@ -218,22 +264,52 @@ static void writeback(struct tcache *tc, struct fam *fam)
 		goto retry;
 	}
 	atomic_fetch_add(&tc->st.puts, 1);
+commit:
 	cm.new_gen = base_gen + 1;
 	cm.hash = s.hash;
 	cm.size = s.size;
 	cm.mtime_ms = tc_now(tc);
-	rc = state_set_pending(tc->state, fam->id, s.hash);
+	rc = state_add_pending(tc->state, fam->id, cm.new_gen, s.hash);
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "cannot record the commit: %s", strerror(-rc));
 		goto retry;
 	}
+	pthread_mutex_lock(&tc->mu);
+	fam->pending = true;
+	pthread_mutex_unlock(&tc->mu);
 	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, fam->id);
-	if (rc < 0 && commit_landed(tc, fam->id, epoch, &cm)) {
+	landed = rc < 0 ? commit_landed(tc, fam->id, epoch, &cm, &it) : LANDED_THIS;
+	if (rc < 0 && landed == LANDED_THIS) {
 		/* A retried request whose first attempt had gone through. */
 		log_info("commit of %s gen %llu went through despite: %s", fam->id,
 			 (unsigned long long)cm.new_gen, strerror(-rc));
 		rc = 0;
+	} else if (rc < 0 && landed == LANDED_EARLIER && !rebased) {
+		/* Settled at last: build on it and send this snapshot on top
+		 * (once: a second rebase in one pass would be a bug). */
+		log_info("%s: gen %llu is our own earlier commit (%s), whose reply was lost; "
+			 "committing on top of it",
+			 fam->id, (unsigned long long)it.gen, it.hash);
+		rc = rebase(tc, fam, it.gen, it.hash);
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "cannot record the base: %s", strerror(-rc));
+			goto retry;
+		}
+		rebased = true;
+		base_gen = it.gen;
+		snprintf(base_hash, sizeof(base_hash), "%s", it.hash);
+		if (!strcmp(s.hash, base_hash))
+			goto done;
+		goto commit;
+	} else if (rc < 0 && landed == LANDED_UNKNOWN) {
+		/* Even a refusal may hide an earlier commit of ours: never
+		 * quarantine before the catalog could be read. */
+		snprintf(msg, sizeof(msg),
+			 "commit of gen %llu failed (%s) and the catalog cannot be read to "
+			 "settle it",
+			 (unsigned long long)cm.new_gen, strerror(-rc));
+		goto retry;
 	}
 	if (rc == -ESTALE) {
 		atomic_store(&fam->lease_lost, true);
@@ -260,6 +336,9 @@ done:
 		fam->base_gen = cm.new_gen;
 		snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", s.hash);
 	}
+	/* The base moved past every pending commit (state_put drops them). */
+	if (committed || rebased)
+		fam->pending = false;
 	fam->backoff_ms = 0;
 	fam->retry_at = 0;
 	fam->check_failed = false;

@@ -17,6 +17,7 @@
 #include "cache/snapshot_manifest.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
+#include "fuse/verify.h"
 #include "s3/log.h"
 
 #define MAX_IDS 1024
@@ -31,6 +32,7 @@ struct admin_args {
 	int n_ids;
 	int has_node;	/* a node= option was given */
 	int shard_keys; /* -o shard_keys: versions under a hash shard */
+	int deep;	/* verify --deep */
 	int help;
 	char **pargv; /* for tfs_options_parse; the strings are argv's */
 	int pargc;
@@ -38,8 +40,9 @@ struct admin_args {
 
 bool tfs_admin_command(const char *arg)
 {
-	return arg && (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") ||
-		       !strcmp(arg, "restore") || !strcmp(arg, "abandon"));
+	return arg &&
+	       (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") || !strcmp(arg, "restore") ||
+		!strcmp(arg, "verify") || !strcmp(arg, "abandon"));
 }
 
 static void usage(FILE *out)
@@ -49,6 +52,7 @@ static void usage(FILE *out)
 	      "       tenantfs restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 	      "       tenantfs restore SOURCE [-o OPTIONS] --as-of TIME --id ID [--id ID ...]\n"
 	      "       tenantfs abandon SOURCE [-o OPTIONS] --id ID --yes\n"
+	      "       " TFS_VERIFY_SYNOPSIS "\n"
 	      "\n"
 	      "snapshot writes a manifest of every live database at its version committed\n"
 	      "at or before the cut (the scan's start, or --as-of) to\n"
@@ -61,6 +65,10 @@ static void usage(FILE *out)
 	      "it does): the database opens again everywhere at its last published\n"
 	      "version, and that node moves its copy to its quarantine folder when it\n"
 	      "next starts. --yes is required.\n"
+	      "verify checks that each live database's current version is in the store\n"
+	      "with the catalog's size and hash (--deep: downloads it and runs\n"
+	      "PRAGMA integrity_check), and lists objects nothing refers to; it prints\n"
+	      "one line per problem and exits 1 if there was any. It changes nothing.\n"
 	      "TIME: 2025-01-02T03:04:05Z, 2025-01-02T03:04:05.678Z or @UNIXSECONDS.\n"
 	      "OPTIONS: catalog=, region=, endpoint=, dynamodb_endpoint=, node=,\n"
 	      "lease_ttl= as for a mount (see tenantfs --help).\n",
@@ -132,6 +140,8 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 				return -EINVAL;
 			}
 			a->ids[a->n_ids++] = v;
+		} else if (!strcmp(a->cmd, "verify") && !strcmp(argv[i], "--deep")) {
+			a->deep = 1;
 		} else if (bad) {
 			break;
 		} else if (!strcmp(argv[i], "--yes")) {
@@ -470,6 +480,19 @@ static int cmd_abandon(const struct admin_args *a, struct tfs_backend *b)
 	return 0;
 }
 
+/* ---- verify (fuse/verify.c) --------------------------------------------- */
+
+static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
+		      const struct snapm_layout *l)
+{
+	if (a->name || a->snapshot || a->as_of) {
+		fprintf(stderr, "tenantfs: verify takes only --id and --deep\nusage: %s\n",
+			TFS_VERIFY_SYNOPSIS);
+		return 2;
+	}
+	return tfs_verify_command(b->store, b->cat, l, a->ids, a->n_ids, a->deep, tmpdir());
+}
+
 int tfs_admin_main(int argc, char *argv[])
 {
 	struct admin_args a;
@@ -478,7 +501,7 @@ int tfs_admin_main(int argc, char *argv[])
 	char err[512];
 	struct snapm_layout layout;
 	struct stat st;
-	int rc = 2;
+	int rc = 2, bad_usage = 1;
 
 	memset(&b, 0, sizeof(b));
 	if (split_args(argc, argv, &a) < 0)
@@ -486,6 +509,7 @@ int tfs_admin_main(int argc, char *argv[])
 	if (a.help) {
 		usage(stdout);
 		rc = 0;
+		bad_usage = 0;
 		goto out_args;
 	}
 	if (tfs_options_parse(a.pargc, a.pargv, &o, err, sizeof(err)) < 0) {
@@ -494,6 +518,7 @@ int tfs_admin_main(int argc, char *argv[])
 			strstr(err, "missing SOURCE") ? "missing SOURCE (see --help)" : err);
 		goto out_args;
 	}
+	bad_usage = 0;
 	if (o.debug)
 		tfs_log_set_level(LOG_DEBUG);
 	if (!strcmp(a.cmd, "abandon") && (rc = abandon_args(&a)) != 0)
@@ -518,12 +543,16 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_snapshots(&a, &b, &layout);
 	else if (!strcmp(a.cmd, "abandon"))
 		rc = cmd_abandon(&a, &b);
+	else if (!strcmp(a.cmd, "verify"))
+		rc = cmd_verify(&a, &b, &layout);
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:
 	tfs_backend_close(&b);
 	tfs_options_release(&o);
 out_args:
+	if (bad_usage && a.cmd && !strcmp(a.cmd, "verify"))
+		fprintf(stderr, "usage: %s\n", TFS_VERIFY_SYNOPSIS);
 	free(a.pargv);
 	return rc;
 }

@@ -75,30 +75,61 @@ static const char *fs_printable(const char *path, char *out, size_t cap)
 	return out;
 }
 
-/* A refused operation is the caller's mistake, not ours: say at notice
- * level what was refused and why, so that the errno an application got
- * can be explained from the log. Returns err. */
-static int fs_refuse(const char *op, const char *path, int err, const char *why)
+/* A refused operation is the caller's mistake, not ours: say what was
+ * refused and why, so that the errno an application got can be explained
+ * from the log. Returns err. */
+static int fs_refuse_at(int level, const char *op, const char *path, int err, const char *why)
 {
 	char name[256];
 
-	log_notice("cannot %s %s: %s", op, fs_printable(path, name, sizeof(name)), why);
+	tfs_log(level, "cannot %s %s: %s", op, fs_printable(path, name, sizeof(name)), why);
 	return err;
+}
+
+static int fs_refuse(const char *op, const char *path, int err, const char *why)
+{
+	return fs_refuse_at(LOG_NOTICE, op, path, err, why);
 }
 
 #define FS_NAME_RULE                                                                       \
 	"not a database name (<id>.db, id of 1-128 letters, digits, '.', '_' or '-', not " \
 	"starting with '.')"
 
-/* Every file is a plain single-link file owned by the daemon's user:
- * ownership and mode are not stored in the catalog (see chmod). */
+/* ---- permissions -----------------------------------------------------
+ *
+ * Owner, group and mode are a policy of the whole mount (uid=, gid=,
+ * umask=), not a property of each database: the catalog stores none, so a
+ * per-file mode could not follow a database to another node, and a mode
+ * kept on one node alone would grant there what another node refuses. The
+ * kernel enforces what getattr shows (default_permissions is always on,
+ * options.c), which with allow_other is the only thing keeping the other
+ * local users out. chmod and chown to what a file already has succeed (cp
+ * -p, install -m, SQLite's fchown of a new journal as root); to anything
+ * else they fail with EPERM, never succeed without effect. */
+
+/* Every file, side files included: never setuid, setgid or sticky (the
+ * kernel is told, kio.c, that writes need not ask to clear them). */
+static mode_t fs_file_perm(const struct tfs_fs *fs)
+{
+	return 0666 & ~fs->umask;
+}
+
+/* The root: creating and unlinking databases is the owner's alone, so it
+ * is never group or other writable; reading and searching follow umask. */
+static mode_t fs_root_perm(const struct tfs_fs *fs)
+{
+	return 0777 & ~fs->umask & ~(mode_t)(S_IWGRP | S_IWOTH);
+}
+
+static int fs_is_root(const char *path)
+{
+	return path && strcmp(path, "/") == 0;
+}
+
+/* Every file is a plain single-link file with the mount's owner and mode. */
 static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
 {
-	/* Never setuid, setgid or sticky: the kernel is told (kio.c) that
-	 * writes need not ask to clear them. */
-	mode_t perm = st->st_mode & 0777;
-
-	st->st_mode = S_IFREG | (perm ? perm : 0644);
+	st->st_mode = S_IFREG | fs_file_perm(fs);
 	st->st_nlink = 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -109,7 +140,7 @@ static void fs_fix_stat(const struct tfs_fs *fs, struct stat *st)
 static void fs_root_stat(const struct tfs_fs *fs, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFDIR | 0755;
+	st->st_mode = S_IFDIR | fs_root_perm(fs);
 	st->st_nlink = 2;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -163,6 +194,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	log_info("mounted: writeback cache %s, entry/attr timeout %.1f/%.1f s, negative %.1f s",
 		 __atomic_load_n(&fs->writeback, __ATOMIC_RELAXED) ? "on" : "off",
 		 cfg->entry_timeout, cfg->attr_timeout, cfg->negative_timeout);
+	log_info("permissions: every file %lu:%lu mode %04o, the root %04o (umask=%03o), "
+		 "checked by the kernel (default_permissions)",
+		 (unsigned long)fs->uid, (unsigned long)fs->gid, (unsigned)fs_file_perm(fs),
+		 (unsigned)fs_root_perm(fs), (unsigned)fs->umask);
 	return fs;
 }
 
@@ -177,7 +212,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 
 	if (fi && fi->fh) {
 		rc = tfile_fstat(fs_handle(fi)->f, st);
-	} else if (path && strcmp(path, "/") == 0) {
+	} else if (fs_is_root(path)) {
 		fs_root_stat(fs, st);
 		return 0;
 	} else if (fs_parse(path, id, &suffix) == NAME_INVALID) {
@@ -190,25 +225,44 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return rc;
 }
 
-/* Mode and owner are not part of a database's state in the catalog, so
- * they cannot follow it to another node. They are accepted and dropped,
- * so that `cp -p`, `install` and `rsync -a` (which chown and chmod as
- * root) work; getattr keeps showing 0644 and the daemon's user. */
+/* See "permissions" above. The kernel has already checked that the caller
+ * owns the file (or is root). Refusals are logged at info, not notice: a
+ * `cp -rp` of a tree may meet one per file. path is NULL for an open file
+ * that was unlinked (nullpath_ok): a file, not the root. */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	fs_count(FS_OP_SETATTR);
-	return 0;
+	struct tfs_fs *fs = fs_count(FS_OP_SETATTR);
+	mode_t have = fs_is_root(path) ? fs_root_perm(fs) : fs_file_perm(fs);
+	char why[160];
+
+	if ((mode & 07777) == have)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "mode %04o asked, but modes are the mount's: %s %04o (umask=%03o, tenantfs(8))",
+		 (unsigned)(mode & 07777), fs_is_root(path) ? "the root has" : "every file has",
+		 (unsigned)have, (unsigned)fs->umask);
+	return fs_refuse_at(LOG_INFO, "chmod", path ? path : "an unlinked file", -EPERM, why);
 }
 
+/* (uid_t)-1 and (gid_t)-1 leave that one unchanged. */
 static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	fs_count(FS_OP_SETATTR);
-	return 0;
+	struct tfs_fs *fs = fs_count(FS_OP_SETATTR);
+	char why[160];
+
+	if ((uid == (uid_t)-1 || uid == fs->uid) && (gid == (gid_t)-1 || gid == fs->gid))
+		return 0;
+	snprintf(why, sizeof(why),
+		 "owner %ld:%ld asked, but owners are the mount's: everything belongs to "
+		 "%lu:%lu (uid=, gid=, tenantfs(8))",
+		 uid == (uid_t)-1 ? -1L : (long)uid, gid == (gid_t)-1 ? -1L : (long)gid,
+		 (unsigned long)fs->uid, (unsigned long)fs->gid);
+	return fs_refuse_at(LOG_INFO, "chown", path ? path : "an unlinked file", -EPERM, why);
 }
 
 /* Times: the cache file's mtime is what getattr shows; SQLite never sets
  * times, cp -p and the kernel's writeback cache (on flush) do. Accepted,
- * not persisted. */
+ * not persisted: unlike a mode, a time grants nothing. */
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	fs_count(FS_OP_SETATTR);
@@ -226,7 +280,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (fi && fi->fh)
 		return tfile_truncate(fs_handle(fi)->f, size);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
-		return path && strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
+		return fs_is_root(path) ? -EISDIR : -ENOENT;
 	return tcache_truncate(fs->tc, id, suffix, size);
 }
 
@@ -511,6 +565,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	return fs_open_common(path, fi->flags & ~O_CREAT, 0, fi);
 }
 
+/* The mode asked for is not what the file shows: modes are the mount's
+ * (see "permissions"), as on a FAT file system. */
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	return fs_open_common(path, fi->flags | O_CREAT, mode, fi);
@@ -664,15 +720,19 @@ size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 	return n < 0 ? 0 : (size_t)n;
 }
 
-/* The root has one attribute, the counters; a line is well under 1 KiB. */
+/* The root has two attributes, the counters and the node identity; a line
+ * is well under 1 KiB. */
 static int fs_root_getxattr(struct tfs_fs *fs, const char *name, char *value, size_t size)
 {
 	char line[1024];
 	size_t n;
 
-	if (strcmp(name, TFS_XATTR_STATS) != 0)
+	if (!strcmp(name, TFS_XATTR_NODE))
+		n = (size_t)snprintf(line, sizeof(line), "%s", tcache_node(fs->tc));
+	else if (!strcmp(name, TFS_XATTR_STATS))
+		n = tfs_fs_stats_line(fs, line, sizeof(line));
+	else
 		return -ENODATA;
-	n = tfs_fs_stats_line(fs, line, sizeof(line));
 	if (n >= sizeof(line))
 		return -E2BIG;
 	if (size == 0)
@@ -690,7 +750,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 	ssize_t n;
 
 	fs_count(FS_OP_XATTR);
-	if (path && strcmp(path, "/") == 0)
+	if (fs_is_root(path))
 		return fs_root_getxattr(fs_ctx(), name, value, size);
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return -ENOENT;
@@ -706,12 +766,14 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 
 	fs_count(FS_OP_XATTR);
 	if (path && strcmp(path, "/") == 0) {
+		static const char names[] = TFS_XATTR_STATS "\0" TFS_XATTR_NODE;
+
 		if (size == 0)
-			return (int)sizeof(TFS_XATTR_STATS);
-		if (size < sizeof(TFS_XATTR_STATS))
+			return (int)sizeof(names);
+		if (size < sizeof(names))
 			return -ERANGE;
-		memcpy(list, TFS_XATTR_STATS, sizeof(TFS_XATTR_STATS));
-		return (int)sizeof(TFS_XATTR_STATS);
+		memcpy(list, names, sizeof(names));
+		return (int)sizeof(names);
 	}
 	if (fs_parse(path, id, &suffix) == NAME_INVALID)
 		return -ENOENT;

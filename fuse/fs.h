@@ -39,8 +39,12 @@ struct tfs_fs {
 	const struct tfs_backend *backend;
 	const char *cache_dir; /* statfs reports this file system */
 	int writeback;	       /* ask for the kernel's writeback cache; atomic */
-	uid_t uid;	       /* owner shown for every file */
+	/* The mount-wide permission policy (uid=, gid=, umask=): the owner,
+	 * group and mode every file and the root show, which the kernel
+	 * enforces (default_permissions). Not stored per database. */
+	uid_t uid;
 	gid_t gid;
+	mode_t umask;
 	time_t mount_time;     /* times of the root directory */
 	uint64_t ops[FS_NOPS]; /* requests served; __atomic builtins */
 };
@@ -51,6 +55,8 @@ const struct fuse_operations *tfs_fs_operations(void);
 /* The name of the read-only extended attribute of the mount root that
  * shows the counters (getfattr -n user.tenantfs.stats MOUNTPOINT). */
 #define TFS_XATTR_STATS "user.tenantfs.stats"
+/* On the root too: this node's identity LABEL~ID (tcache_node). */
+#define TFS_XATTR_NODE "user.tenantfs.node"
 
 /* Writes the counters as one line of name=value pairs (engine counters,
  * S3 and DynamoDB requests, FUSE requests served, and cost_usd: the

@@ -1,6 +1,7 @@
 /* The daemon's reads and writes of /dev/fuse, through libfuse's custom I/O
- * hook, so that the INIT reply can grant the kernel one capability libfuse
- * 3.14 does not know: FUSE_HANDLE_KILLPRIV_V2. */
+ * hook, so that the INIT reply can grant the kernel two capabilities
+ * libfuse 3.14 does not pass on: FUSE_HANDLE_KILLPRIV_V2 and
+ * FUSE_PARALLEL_DIROPS. */
 #include "fuse/kio.h"
 
 #include <errno.h>
@@ -25,9 +26,18 @@
  *
  * What the flag promises: the daemon itself clears setuid/setgid and
  * capabilities on write, truncate and chown. tenantfs files never carry
- * any: chmod is accepted and dropped, getattr strips the setuid, setgid
- * and sticky bits, and setxattr is refused, so there is never anything to
- * clear.
+ * any: getattr shows the mount's mode without setuid, setgid and sticky
+ * bits, chmod to any other mode is refused (fs.c), and so is setxattr, so
+ * there is never anything to clear.
+ *
+ * FUSE_PARALLEL_DIROPS: libfuse 3.14 never sends it (its
+ * FUSE_CAP_PARALLEL_DIROPS is ignored; 3.16 passes it on), so the kernel
+ * sends one LOOKUP at a time per directory. The root is the only
+ * directory here: one lookup waiting on the catalog (a name that is not
+ * cached, during an outage) held up every other lookup of the mount,
+ * SQLite's -journal probes of open databases included. The engine and
+ * libfuse's high-level layer are thread-safe for lookups and readdir (one
+ * directory handle is still served one request at a time).
  *
  * The INIT request is the first one the kernel sends and it sends nothing
  * else before the reply, so one request and its reply are inspected;
@@ -35,7 +45,7 @@
  */
 
 static _Atomic uint64_t kio_init_unique; /* unique of INIT, 0 when done */
-static atomic_bool kio_offered;		 /* the kernel offered the flag */
+static _Atomic uint32_t kio_offered;	 /* which of the two the kernel offered */
 
 static ssize_t kio_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -47,7 +57,8 @@ static ssize_t kio_read(int fd, void *buf, size_t len, void *userdata)
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
 
-		atomic_store(&kio_offered, (arg->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
+		atomic_store(&kio_offered,
+			     arg->flags & (FUSE_HANDLE_KILLPRIV_V2 | FUSE_PARALLEL_DIROPS));
 		atomic_store(&kio_init_unique, in->unique);
 	}
 	return n;
@@ -74,17 +85,21 @@ static ssize_t kio_writev(int fd, struct iovec *iov, int count, void *userdata)
 	    iov[1].iov_len < offsetof(struct fuse_init_out, flags) + sizeof(uint32_t) ||
 	    iov[1].iov_len > sizeof(patched)) {
 		log_info("kernel does not take FUSE_HANDLE_KILLPRIV_V2: writes ask for "
-			 "security.capability");
+			 "security.capability; nor FUSE_PARALLEL_DIROPS: one lookup at a time");
 		return writev(fd, iov, count);
 	}
+	if (!(atomic_load(&kio_offered) & FUSE_HANDLE_KILLPRIV_V2))
+		log_info("kernel does not take FUSE_HANDLE_KILLPRIV_V2: writes ask for "
+			 "security.capability");
 	memset(&patched, 0, sizeof(patched));
 	memcpy(&patched, iov[1].iov_base, iov[1].iov_len);
-	patched.flags |= FUSE_HANDLE_KILLPRIV_V2;
+	patched.flags |= atomic_load(&kio_offered);
 	saved = iov[1];
 	iov[1].iov_base = &patched;
 	n = writev(fd, iov, count);
 	iov[1] = saved;
-	log_debug("granted FUSE_HANDLE_KILLPRIV_V2 to the kernel");
+	log_debug("granted the kernel 0x%x of FUSE_HANDLE_KILLPRIV_V2 | FUSE_PARALLEL_DIROPS",
+		  (unsigned)atomic_load(&kio_offered));
 	return n;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,9 @@
 #include "fuse/setup.h"
 #include "s3/http.h"
 #include "s3/log.h"
+
+/* FUSE worker threads at most; a share is kept from the catalog (topt). */
+#define FUSE_MAX_THREADS 64
 
 /* libfuse's own messages go through our logger (and so to syslog once
  * daemonized); they end in a newline which ours adds itself. */
@@ -59,6 +63,33 @@ static void log_counters(struct tcache *tc, const struct tfs_backend *b)
 		 (unsigned long long)h.ddb_other, (unsigned long long)h.retries);
 }
 
+/* Every open database holds a descriptor of its cache file while it is
+ * open (closed ones hold none), so the soft limit's usual 1024 would cap a
+ * node at about a thousand open databases: take the hard limit, which the
+ * administrator sets (LimitNOFILE= in packaging/tenantfs@.service). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("cannot read the file descriptor limit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warn("cannot raise the file descriptor limit from %llu to %llu: %s",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			return;
+		}
+	}
+	log_info("file descriptor limit %llu (each open database holds one)",
+		 (unsigned long long)rl.rlim_cur);
+}
+
 static int run_mount(struct tfs_options *o)
 {
 	struct tfs_backend b;
@@ -73,9 +104,11 @@ static int run_mount(struct tfs_options *o)
 
 	memset(&b, 0, sizeof(b));
 	/* Everything that can fail for a reason the user must fix happens
-	 * here, in the foreground, before fuse_daemonize() detaches. */
-	if (tfs_backend_check(o) < 0)
+	 * here, in the foreground, before fuse_daemonize() detaches; nothing
+	 * is created before the mount point and the store are known good. */
+	if (tfs_check_mountpoint(o) < 0 || tfs_backend_check(o) < 0)
 		goto out;
+	raise_nofile();
 	if (tfs_backend_open(o, 0, &b) < 0)
 		goto out;
 
@@ -90,6 +123,10 @@ static int run_mount(struct tfs_options *o)
 	topt.lease_ttl_ms = o->lease_ttl_ms;
 	topt.linger_ms = o->linger_ms;
 	topt.lease_wait_ms = o->lease_wait_ms;
+	topt.catalog_timeout_ms = o->catalog_timeout_ms;
+	/* At most half the FUSE threads wait on the catalog (a quarter more
+	 * wait for a place): the rest serve files already open. */
+	topt.catalog_slots = FUSE_MAX_THREADS / 2;
 	topt.upload_workers = 4;
 	topt.shutdown_timeout_ms = 60000;
 	r = tcache_new(&topt, b.store, b.cat, &tc);
@@ -114,8 +151,9 @@ static int run_mount(struct tfs_options *o)
 	 * WAL commits at 1.3x the local disk with it, 5x without (three
 	 * round trips per commit instead of one per 30 commits). */
 	fs.writeback = o->writeback_cache;
-	fs.uid = getuid();
-	fs.gid = getgid();
+	fs.uid = o->uid;
+	fs.gid = o->gid;
+	fs.umask = o->umask;
 	fs.mount_time = time(NULL);
 	f = fuse_new(&o->fuse_args, tfs_fs_operations(), sizeof(struct fuse_operations), &fs);
 	if (!f) {
@@ -149,7 +187,7 @@ static int run_mount(struct tfs_options *o)
 		goto out;
 	}
 	started = 1;
-	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, o->node,
+	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, tcache_node(tc),
 		 o->cache_dir);
 
 	lcfg = fuse_loop_cfg_create();
@@ -159,7 +197,7 @@ static int run_mount(struct tfs_options *o)
 	}
 	fuse_loop_cfg_set_clone_fd(lcfg, 0);
 	fuse_loop_cfg_set_idle_threads(lcfg, 8);
-	fuse_loop_cfg_set_max_threads(lcfg, 64);
+	fuse_loop_cfg_set_max_threads(lcfg, FUSE_MAX_THREADS);
 	r = fuse_loop_mt(f, lcfg);
 	if (r != 0 && r != -EINTR && !fuse_session_exited(se))
 		log_err("fuse loop stopped: %s", strerror(r < 0 ? -r : r));
@@ -203,7 +241,8 @@ int main(int argc, char *argv[])
 		return tfs_admin_main(argc, argv);
 	if (tfs_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tenantfs: %s\n", err);
-		return 1;
+		tfs_print_synopsis(stderr, "tenantfs");
+		return 2;
 	}
 	switch (o.mode) {
 	case TFS_MODE_HELP:

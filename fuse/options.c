@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
+
 /* ---- value parsers --------------------------------------------------- */
 
 int tfs_parse_seconds(const char *s, long *ms)
@@ -90,6 +92,42 @@ int tfs_parse_size(const char *s, uint64_t *bytes)
 	return 0;
 }
 
+int tfs_parse_id(const char *s, unsigned int *id)
+{
+	unsigned long long v = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v >= UINT_MAX)
+			return -EINVAL;
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	*id = (unsigned int)v;
+	return 0;
+}
+
+int tfs_parse_umask(const char *s, mode_t *mask)
+{
+	mode_t v = 0;
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 4)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return -EINVAL;
+		v = (mode_t)(v * 8 + (mode_t)(s[i] - '0'));
+	}
+	if (v > 0777)
+		return -EINVAL;
+	*mask = v;
+	return 0;
+}
+
 int tfs_valid_node(const char *node)
 {
 	size_t n = node ? strlen(node) : 0;
@@ -136,11 +174,17 @@ enum {
 	K_LEASE_TTL,
 	K_LINGER,
 	K_LEASE_WAIT,
+	K_CATALOG_TIMEOUT,
 	K_REGION,
 	K_ENDPOINT,
 	K_DDB_ENDPOINT,
+	K_S3_ADDRESSING,
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
+	K_NONEMPTY,
+	K_UID,
+	K_GID,
+	K_UMASK,
 };
 
 static const struct fuse_opt tfs_opts[] = {
@@ -160,11 +204,17 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("lease_ttl=", K_LEASE_TTL),
     FUSE_OPT_KEY("linger=", K_LINGER),
     FUSE_OPT_KEY("lease_wait=", K_LEASE_WAIT),
+    FUSE_OPT_KEY("catalog_timeout=", K_CATALOG_TIMEOUT),
     FUSE_OPT_KEY("region=", K_REGION),
     FUSE_OPT_KEY("endpoint=", K_ENDPOINT),
     FUSE_OPT_KEY("dynamodb_endpoint=", K_DDB_ENDPOINT),
+    FUSE_OPT_KEY("s3_addressing=", K_S3_ADDRESSING),
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
+    FUSE_OPT_KEY("nonempty", K_NONEMPTY),
+    FUSE_OPT_KEY("uid=", K_UID),
+    FUSE_OPT_KEY("gid=", K_GID),
+    FUSE_OPT_KEY("umask=", K_UMASK),
     FUSE_OPT_END,
 };
 
@@ -187,9 +237,6 @@ static const char *const fuse_passthrough[] = {
     "auto_cache",
     "noauto_cache",
     "no_rofd_flush",
-    "umask=",
-    "uid=",
-    "gid=",
     "entry_timeout=",
     "attr_timeout=",
     "ac_attr_timeout=",
@@ -246,6 +293,14 @@ static int in_list(const char *const *list, const char *arg)
 	}
 	return 0;
 }
+
+/* Command words of tenantfs, present or planned: as SOURCE they would
+ * mount a store of that name from the current directory over the next
+ * argument (a mistyped `tenantfs verify /srv/store` hid the store it
+ * meant to check), so they are a usage error instead. */
+static const char *const reserved_commands[] = {
+    "verify", "gc", "history", "purge", "status", "flush", "evict", "help", "mount", NULL,
+};
 
 struct parse_ctx {
 	struct tfs_options *o;
@@ -321,6 +376,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			o->mode = TFS_MODE_INIT;
 			return 0;
 		}
+		if (c->nonopt == 0 && o->mode == TFS_MODE_MOUNT &&
+		    in_list(reserved_commands, arg)) {
+			set_err(c,
+				"unknown command '%s' (to mount a directory of that name, write "
+				"./%s)",
+				arg, arg);
+			return -1;
+		}
 		c->nonopt++;
 		if (!o->source)
 			return set_str(c, &o->source, "SOURCE", arg) ? -1 : 0;
@@ -371,11 +434,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		}
 		return 0;
 	case K_NODE:
-		if (!tfs_valid_node(val)) {
+		/* a label: the cache's random id is appended (tcache_node) */
+		if (!tcache_valid_label(val)) {
 			set_err(c,
-				"invalid value '%s' for option 'node': 1-128 characters of "
+				"invalid value '%s' for option 'node': 1-%d characters of "
 				"A-Z a-z 0-9 . _ -, not starting with '.' or '-'",
-				val);
+				val, TCACHE_LABEL_MAX);
 			return -1;
 		}
 		return set_str(c, &o->node, name, val) ? -1 : 0;
@@ -384,11 +448,51 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_LEASE_TTL: return set_secs(c, &o->lease_ttl_ms, name, val, 1) ? -1 : 0;
 	case K_LINGER: return set_secs(c, &o->linger_ms, name, val, 0) ? -1 : 0;
 	case K_LEASE_WAIT: return set_secs(c, &o->lease_wait_ms, name, val, 0) ? -1 : 0;
+	case K_CATALOG_TIMEOUT: return set_secs(c, &o->catalog_timeout_ms, name, val, 1) ? -1 : 0;
 	case K_REGION: return set_str(c, &o->region, name, val) ? -1 : 0;
 	case K_ENDPOINT: return set_str(c, &o->endpoint, name, val) ? -1 : 0;
 	case K_DDB_ENDPOINT: return set_str(c, &o->ddb_endpoint, name, val) ? -1 : 0;
+	case K_S3_ADDRESSING:
+		if (strcmp(val, "auto") == 0 || strcmp(val, "path") == 0 ||
+		    strcmp(val, "virtual") == 0) {
+			o->path_style = val[0] == 'a' ? -1 : val[0] == 'p';
+			return 0;
+		}
+		set_err(c,
+			"invalid value '%s' for option 's3_addressing': expected auto, virtual or "
+			"path",
+			val);
+		return -1;
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
+	case K_NONEMPTY: o->nonempty = 1; return 0;
+	case K_UID:
+	case K_GID: {
+		unsigned int id;
+
+		if (tfs_parse_id(val, &id) < 0) {
+			set_err(c,
+				"invalid value '%s' for option '%s': expected a numeric %s id "
+				"(0-4294967294)",
+				val, name, key == K_UID ? "user" : "group");
+			return -1;
+		}
+		if (key == K_UID)
+			o->uid = (uid_t)id;
+		else
+			o->gid = (gid_t)id;
+		return 0;
+	}
+	case K_UMASK:
+		if (tfs_parse_umask(val, &o->umask) < 0) {
+			set_err(c,
+				"invalid value '%s' for option 'umask': expected octal permission "
+				"bits to take away, 0-777 (e.g. 077: only the owner, 027: the "
+				"group may read)",
+				val);
+			return -1;
+		}
+		return 0;
 	}
 	set_err(c, "internal error parsing '%s'", arg);
 	return -1;
@@ -505,13 +609,16 @@ static int fill_defaults(struct parse_ctx *c)
 
 	if (!o->node) {
 		if (gethostname(host, sizeof(host)) < 0) {
-			set_err(c, "cannot read the host name for the node id: %s; give -o node=ID",
+			set_err(c,
+				"cannot read the host name for the node label: %s; give -o "
+				"node=LABEL",
 				strerror(errno));
 			return -1;
 		}
 		host[sizeof(host) - 1] = '\0';
-		if (!tfs_valid_node(host)) {
-			set_err(c, "host name '%s' is not a valid node id; give -o node=ID", host);
+		if (!tcache_valid_label(host)) {
+			set_err(c, "host name '%s' is not a valid node label; give -o node=LABEL",
+				host);
 			return -1;
 		}
 		o->node = strdup(host);
@@ -539,7 +646,8 @@ nomem:
 	return -1;
 }
 
-/* Our defaults go first so that options on the command line override them:
+/* Our defaults go first so that options on the command line override them
+ * (default_permissions cannot be turned off: libfuse has no option for it):
  * a one-second negative entry spares the round trip of SQLite's probe for a
  * hot journal before every transaction. */
 static int add_fuse_defaults(struct tfs_options *o)
@@ -553,7 +661,14 @@ static int add_fuse_defaults(struct tfs_options *o)
 		fsname = NULL;
 		goto out;
 	}
-	if (fuse_opt_add_opt(&opts, "subtype=tenantfs") < 0 ||
+	/* default_permissions always: the kernel checks every access against
+	 * the owner and mode getattr shows (fs.c), which is the only thing
+	 * keeping the other local users of an allow_other mount out. Cost,
+	 * counted: the kernel drops the root's attributes at each create or
+	 * unlink in it and asks for them before the next check, so a
+	 * rollback-journal transaction costs two GETATTR of the root more
+	 * (answered without the engine); WAL transactions cost none. */
+	if (fuse_opt_add_opt(&opts, "subtype=tenantfs,default_permissions") < 0 ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) < 0 ||
 	    fuse_opt_add_opt(&opts, "entry_timeout=1,attr_timeout=1,negative_timeout=1") < 0)
 		goto out;
@@ -573,11 +688,18 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 
 	memset(o, 0, sizeof(*o));
+	o->path_style = -1;
 	o->idle_ms = 5000;
 	o->max_dirty_ms = 60000;
 	o->lease_ttl_ms = 30000;
 	o->linger_ms = 2000;
 	o->lease_wait_ms = 0;
+	/* The mounting user owns everything and nobody else gets in, unless
+	 * uid=, gid= or umask= say otherwise. */
+	o->uid = getuid();
+	o->gid = getgid();
+	o->umask = 077;
+	o->catalog_timeout_ms = 10000;
 	if (errlen)
 		err[0] = '\0';
 
@@ -633,7 +755,7 @@ void tfs_options_release(struct tfs_options *o)
 	memset(o, 0, sizeof(*o));
 }
 
-void tfs_print_usage(FILE *out, const char *progname)
+void tfs_print_synopsis(FILE *out, const char *progname)
 {
 	fprintf(out,
 		"usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
@@ -642,14 +764,25 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"       %s snapshots SOURCE [-o OPTIONS]\n"
 		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
+		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
 		"       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
-		"       %s --help | --version\n"
+		"       %s --help | --version\n",
+		progname, progname, progname, progname, progname, progname, progname, progname,
+		progname);
+}
+
+void tfs_print_usage(FILE *out, const char *progname)
+{
+	tfs_print_synopsis(out, progname);
+	fprintf(out,
 		"\n"
 		"Presents one SQLite database per user, MOUNTPOINT/<id>.db, backed by an\n"
 		"object store and leased through a catalog.\n"
 		"\n"
-		"SOURCE is s3://BUCKET[/PREFIX] or a local directory (embedded store:\n"
-		"objects in SOURCE/objects, catalog SOURCE/catalog.db, cache SOURCE/cache).\n"
+		"SOURCE is s3://BUCKET[/PREFIX] or a local directory holding an embedded\n"
+		"store made by `init` (objects in SOURCE/objects, catalog SOURCE/catalog.db,\n"
+		"cache SOURCE/cache). MOUNTPOINT must be an empty directory outside the store\n"
+		"and the cache.\n"
 		"\n"
 		"  -f                      stay in the foreground\n"
 		"  -d                      debug output (implies -f)\n"
@@ -665,7 +798,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          /var/cache/tenantfs/BUCKET for s3://)\n"
 		"  cache_size=SIZE         bytes of clean closed databases kept, K/M/G/T\n"
 		"                          suffixes (default 0: unlimited)\n"
-		"  node=ID                 this node's id in leases (default: the host name)\n"
+		"  node=LABEL              this node's label in leases and logs (default: the\n"
+		"                          host name, at most 95 characters); the cache's own\n"
+		"                          random id, drawn at its first start and kept in\n"
+		"                          CACHE/node, follows it: LABEL~ID\n"
 		"  idle=SECONDS            write back after this long without writes (5)\n"
 		"  max_dirty=SECONDS       write back after this long dirty (60)\n"
 		"  lease_ttl=SECONDS       lease length, renewed every third of it (30); a\n"
@@ -674,9 +810,15 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"  linger=SECONDS          keep the lease this long after the last close (2)\n"
 		"  lease_wait=SECONDS      wait this long for a lease held elsewhere before\n"
 		"                          failing the open with EBUSY (0)\n"
+		"  catalog_timeout=SECONDS give up on a catalog request made for a file\n"
+		"                          operation after this long (10); background jobs\n"
+		"                          (renewals, write-back) keep retrying longer\n"
 		"  region=REGION           AWS region (default: AWS_REGION, profile, us-east-1)\n"
 		"  endpoint=URL            S3 endpoint (any S3-compatible store)\n"
 		"  dynamodb_endpoint=URL   DynamoDB endpoint\n"
+		"  s3_addressing=STYLE     virtual (BUCKET.HOST/KEY), path (HOST/BUCKET/KEY)\n"
+		"                          or auto (default: virtual for amazonaws.com\n"
+		"                          unless the bucket name has a dot, else path)\n"
 		"  writeback_cache         let the kernel cache writes (WAL commits cost no\n"
 		"                          daemon round trip) at a price: a write error (full\n"
 		"                          cache disk, lost lease) shows only at fsync or\n"
@@ -685,19 +827,38 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          (spreads hot key prefixes); every node of a fleet\n"
 		"                          must use the same setting, and it cannot change\n"
 		"                          once a store holds databases\n"
+		"  nonempty                mount over a MOUNTPOINT that is not empty (never\n"
+		"                          over a store or the cache)\n"
+		"  uid=UID                 numeric owner of every file and of the root\n"
+		"                          (default: the user running tenantfs)\n"
+		"  gid=GID                 their numeric group (default: that user's group)\n"
+		"  umask=MASK              octal bits taken from 0666 for files and from 0777\n"
+		"                          for the root, which only the owner may write\n"
+		"                          (default 077: files 0600, root 0700); chmod and\n"
+		"                          chown to anything else fail with EPERM\n"
 		"\n"
 		"FUSE and mount options are passed through to libfuse, e.g. allow_other,\n"
-		"default_permissions, auto_unmount, ro, noatime, fsname=, entry_timeout=,\n"
-		"attr_timeout=, negative_timeout=. defaults, auto, noauto, user, users,\n"
-		"nofail, _netdev and x-* are accepted and ignored (fstab).\n"
+		"auto_unmount, ro, noatime, fsname=, entry_timeout=, attr_timeout=,\n"
+		"negative_timeout=. default_permissions is always on: the kernel checks\n"
+		"every access against uid=, gid= and umask=. defaults, auto, noauto, user,\n"
+		"users, nofail, _netdev and x-* are accepted and ignored (fstab).\n"
 		"\n"
-		"init creates the DynamoDB table (or the local catalog and object folder)\n"
-		"and checks that the bucket exists. snapshot writes a manifest of every\n"
+		"Credentials come from the AWS chain: environment keys, web identity\n"
+		"(AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN), the credentials file,\n"
+		"credential_process, the config file, the container endpoint (EKS Pod\n"
+		"Identity), IMDSv2. AWS_CA_BUNDLE names the CA certificates to trust;\n"
+		"TLS verification is always on. See tenantfs(8), ENVIRONMENT.\n"
+		"\n"
+		"init creates the embedded store of a directory SOURCE (a mount never\n"
+		"creates one), or the DynamoDB table or local catalog, and checks that the\n"
+		"bucket exists. snapshot writes a manifest of every\n"
 		"database's committed version (a time cut) to PREFIX/_snapshots/;\n"
 		"snapshots lists them; restore makes a snapshot's versions (or one\n"
-		"database's version at TIME) current again as new commits. abandon gives\n"
-		"up a stranded database's unpublished writes (its node stopped before it\n"
-		"could publish them): it opens again at its last published version, and\n"
-		"that node quarantines its copy when it next starts.\n",
-		progname, progname, progname, progname, progname, progname, progname, progname);
+		"database's version at TIME) current again as new commits. verify checks\n"
+		"that every live database's version is in the store with the catalog's size\n"
+		"and hash (--deep: downloads it and runs PRAGMA integrity_check) and lists\n"
+		"objects nothing refers to; exit status 1 if it found a problem. abandon\n"
+		"gives up a stranded database's unpublished writes (its node stopped before\n"
+		"it could publish them): it opens again at its last published version, and\n"
+		"that node quarantines its copy when it next starts.\n");
 }

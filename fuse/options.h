@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define TFS_VERSION "0.1.0"
 
@@ -41,15 +42,26 @@ struct tfs_options {
 
 	char *cache_dir;     /* absolute */
 	uint64_t cache_size; /* bytes, 0 = unlimited */
-	char *node;
+	char *node;	     /* label of this node (the host name by default) */
 	long idle_ms;
 	long max_dirty_ms;
 	long lease_ttl_ms;
 	long linger_ms;
 	long lease_wait_ms;
-	char *region;	    /* NULL: resolved from the environment */
-	char *endpoint;	    /* S3 endpoint, NULL: default */
-	char *ddb_endpoint; /* DynamoDB endpoint, NULL: default */
+	long catalog_timeout_ms; /* bound on a catalog request made for a FUSE request */
+	char *region;		 /* NULL: resolved from the environment */
+	char *endpoint;		 /* S3 endpoint, NULL: default */
+	char *ddb_endpoint;	 /* DynamoDB endpoint, NULL: default */
+	int path_style;		 /* s3_addressing: 1 path, 0 virtual, -1 auto (see s3_config) */
+
+	/* Who may do what, the same on every node: every file and the root
+	 * belong to uid:gid (default: the daemon's own), files have mode
+	 * 0666 & ~umask, the root 0777 & ~umask without group and other write
+	 * (default umask 077: only the owner gets in). The kernel enforces
+	 * them: default_permissions is always on. */
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
 
 	int foreground; /* -f */
 	int debug;	/* -d: FUSE debug output and log level debug */
@@ -59,6 +71,8 @@ struct tfs_options {
 	 * keys; the whole fleet must agree (a node with the other layout
 	 * cannot find the versions) */
 	int shard_keys;
+	/* -o nonempty: mount over a mount point that is not empty */
+	int nonempty;
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */
@@ -77,13 +91,21 @@ int tfs_parse_seconds(const char *s, long *ms);
 /* "1048576", "512K", "10M", "2G", "1T" (binary multiples; an optional "B"
  * or "iB" after the letter). 0 or -EINVAL (also on overflow). */
 int tfs_parse_size(const char *s, uint64_t *bytes);
-/* A node id: 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-'. */
+/* 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-' (node=
+ * takes a label: tcache_valid_label). */
 int tfs_valid_node(const char *node);
+/* uid= and gid=: a decimal id 0-4294967294 ((uid_t)-1 means "no
+ * change" to chown, so it can own nothing). 0 or -EINVAL. */
+int tfs_parse_id(const char *s, unsigned int *id);
+/* umask=: 1-4 octal digits, at most 0777. 0 or -EINVAL. */
+int tfs_parse_umask(const char *s, mode_t *mask);
 /* An S3 bucket name: 3-63 bytes of [a-z0-9.-], starting and ending with a
  * letter or digit. */
 int tfs_valid_bucket(const char *bucket);
 
 /* The usage text of --help (also what packaging/tenantfs.8 documents). */
 void tfs_print_usage(FILE *out, const char *progname);
+/* Its first lines, the command forms: what a usage error prints. */
+void tfs_print_synopsis(FILE *out, const char *progname);
 
 #endif

@@ -3,12 +3,16 @@
  * `tenantfs init`. The only place where fuse/ names the AWS clients. */
 #include "fuse/setup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache/catalog.h"
 #include "cache/store.h"
@@ -53,11 +57,30 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 
 	memset(b, 0, sizeof(*b));
 	if (needs_aws(o)) {
+		/* One CA bundle for S3, DynamoDB, STS and the container endpoint. */
+		b->ca_file = aws_resolve_ca_bundle(NULL, NULL);
+		if (b->ca_file) {
+			/* libcurl would only say "error setting certificate file"
+			 * at the first request. */
+			int fd = open(b->ca_file, O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0) {
+				rc = -errno;
+				log_err("cannot use the ca bundle '%s' (AWS_CA_BUNDLE or the "
+					"profile's ca_bundle): %s",
+					b->ca_file, strerror(-rc));
+				goto out;
+			}
+			close(fd);
+		}
 		memset(&copt, 0, sizeof(copt));
+		copt.region = o->region;
+		copt.ca_file = b->ca_file;
 		b->creds = cred_provider_new(&copt);
 		if (!b->creds)
 			goto out;
 		memset(&hopt, 0, sizeof(hopt));
+		hopt.ca_file = b->ca_file;
 		if (quick) {
 			/* A missing bucket or a dead endpoint must be told to the
 			 * person typing `mount` within seconds, not a retry budget. */
@@ -84,7 +107,7 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 		cfg.endpoint = b->s3_endpoint;
 		cfg.region = b->region;
 		cfg.bucket = o->bucket;
-		cfg.path_style = -1;
+		cfg.path_style = o->path_style;
 		b->s3 = s3_client_new(&cfg, b->http);
 		if (!b->s3) {
 			log_err("cannot set up the s3 client for bucket '%s' at %s", o->bucket,
@@ -143,6 +166,7 @@ void tfs_backend_close(struct tfs_backend *b)
 	free(b->region);
 	free(b->s3_endpoint);
 	free(b->ddb_endpoint);
+	free(b->ca_file);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -250,30 +274,151 @@ static int catalog_check(const struct tfs_options *o, const struct tfs_backend *
 	return rc;
 }
 
+/* What `tenantfs init` made: SOURCE/objects for a directory SOURCE, the
+ * file of a local catalog. Checked before anything opens them (opening a
+ * SQLite catalog creates the file): a mount or a command never creates a
+ * store, so a mistyped SOURCE cannot become a new, empty one. */
+static int store_exists(const struct tfs_options *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (!o->is_s3) {
+		if (snprintf(path, sizeof(path), "%s/objects", o->source_dir) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		rc = stat(path, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+		if (rc == -ENOENT || rc == -ENOTDIR) {
+			log_err("%s holds no tenantfs store (no folder %s); create one with "
+				"`tenantfs init %s`",
+				o->source_dir, path, o->source);
+			return -ENOENT;
+		}
+		if (rc < 0) {
+			log_err("cannot use the store %s: %s", path, strerror(-rc));
+			return rc;
+		}
+	}
+	if (o->catalog_kind == TFS_CATALOG_SQLITE && stat(o->catalog, &st) < 0) {
+		bool dflt;
+
+		rc = -errno;
+		dflt = !o->is_s3 &&
+		       snprintf(path, sizeof(path), "%s/catalog.db", o->source_dir) <
+			   (int)sizeof(path) &&
+		       !strcmp(path, o->catalog);
+		if (rc == -ENOENT)
+			log_err(
+			    "the catalog %s does not exist; create it with `tenantfs init %s%s%s`",
+			    o->catalog, o->source,
+			    dflt ? "" : " -o catalog=sqlite:", dflt ? "" : o->catalog);
+		else
+			log_err("cannot use the catalog %s: %s", o->catalog, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int tfs_backend_check(const struct tfs_options *o)
 {
 	struct tfs_backend b;
 	int rc;
 
-	/* The embedded store needs no set-up step: create what is missing. */
-	if (!o->is_s3) {
-		rc = make_local_dirs(o);
-		if (rc < 0)
-			return rc;
-	}
-	rc = make_catalog_dir(o);
+	rc = store_exists(o);
 	if (rc < 0)
 		return rc;
 	rc = tfs_backend_open(o, 1, &b);
 	if (rc < 0)
 		return rc;
-	if (o->catalog_kind == TFS_CATALOG_SQLITE)
-		rc = catalog_init(o, &b);
-	if (rc >= 0)
-		rc = store_check(o, &b);
+	rc = store_check(o, &b);
 	if (rc >= 0)
 		rc = catalog_check(o, &b);
 	tfs_backend_close(&b);
+	return rc;
+}
+
+/* path is dir or lies inside it (both absolute, without trailing '/'). */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The mount must neither sit on what the daemon works in (it would hide
+ * it from everyone else, and the daemon's own path lookups would come
+ * back into the mount) nor on a folder above it. */
+static int check_overlap(const char *mp, const char *what, const char *path)
+{
+	char real[PATH_MAX];
+
+	/* The cache may not exist yet: then its name is what counts. */
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	if (path_within(mp, real)) {
+		log_err("cannot mount on %s: it %s the %s %s", mp,
+			strcmp(mp, real) ? "lies inside" : "is", what, real);
+		return -EINVAL;
+	}
+	if (path_within(real, mp)) {
+		log_err("cannot mount on %s: it holds the %s %s, which the mount would hide", mp,
+			what, real);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tfs_check_mountpoint(const struct tfs_options *o)
+{
+	const char *mp = o->mountpoint;
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int rc;
+
+	rc = stat(mp, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (rc < 0) {
+		log_err("cannot mount on %s: %s", mp, strerror(-rc));
+		return rc;
+	}
+	if ((!o->is_s3 && (rc = check_overlap(mp, "store", o->source_dir)) < 0) ||
+	    (rc = check_overlap(mp, "cache", o->cache_dir)) < 0)
+		return rc;
+	if (o->catalog_kind == TFS_CATALOG_SQLITE && realpath(o->catalog, path) &&
+	    path_within(path, mp)) {
+		log_err("cannot mount on %s: it holds the catalog %s, which the mount would hide",
+			mp, path);
+		return -EINVAL;
+	}
+	/* Another store than ours: -o nonempty must not hide that either. */
+	if (snprintf(path, sizeof(path), "%s/objects", mp) < (int)sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_err("cannot mount on %s: it holds a tenantfs store (%s), which the mount "
+			"would hide",
+			mp, path);
+		return -EINVAL;
+	}
+	if (o->nonempty)
+		return 0;
+	d = opendir(mp);
+	if (!d) {
+		rc = -errno;
+		log_err("cannot mount on %s: %s", mp, strerror(-rc));
+		return rc;
+	}
+	rc = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			log_err("cannot mount on %s: it is not empty (it holds '%s'); give "
+				"-o nonempty to mount over it anyway",
+				mp, de->d_name);
+			rc = -ENOTEMPTY;
+			break;
+		}
+	closedir(d);
 	return rc;
 }
 

@@ -25,6 +25,7 @@ struct tfs_backend {
 	char *region;	    /* resolved, when AWS is used */
 	char *s3_endpoint;  /* resolved, when the store is S3 */
 	char *ddb_endpoint; /* resolved, when the catalog is DynamoDB */
+	char *ca_file;	    /* AWS_CA_BUNDLE or the profile's ca_bundle; NULL: the system's */
 };
 
 /* Builds the back ends without any network request. quick: an HTTP
@@ -34,10 +35,17 @@ int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend 
 void tfs_backend_close(struct tfs_backend *b);
 
 /* Mount-time checks, before the daemon forks: the store and the catalog
- * exist and answer. A directory SOURCE with a local catalog is created
- * when missing (the embedded store needs no setup). Logs what is wrong
- * and what to do; 0 or a negative errno. */
+ * exist and answer. Nothing is created: a directory SOURCE must hold a
+ * store (SOURCE/objects) and a local catalog file must exist, both made by
+ * `tenantfs init`. Logs what is wrong and what to do; 0 or a negative
+ * errno. */
 int tfs_backend_check(const struct tfs_options *o);
+
+/* The mount point, before anything is created or mounted: a directory
+ * that is neither the store, the cache nor inside them, holds none of them
+ * nor any other tenantfs store, and is empty unless -o nonempty. Logs why;
+ * 0 or a negative errno. */
+int tfs_check_mountpoint(const struct tfs_options *o);
 
 /* `tenantfs init`: creates the local folders and catalog, or the DynamoDB
  * table, and checks the bucket (it is not created: the message says how).

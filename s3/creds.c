@@ -8,30 +8,45 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "xml_i.h"
 
-#define REFRESH_MARGIN_MS (5 * 60 * 1000) /* refresh this long before expiry */
-#define INI_MAX_BYTES	  (1 << 20)	  /* shared config files are small */
-#define META_MAX_BYTES	  (64 * 1024)	  /* a metadata reply is a few hundred bytes */
-#define META_CONNECT_MS	  1000L
-#define META_TOTAL_MS	  3000L
-#define WAIT_REFRESH_MS	  10000 /* a thread waits this long for another's refresh */
-#define CONTAINER_HOST	  "http://169.254.170.2"
-#define IMDS_DEFAULT	  "http://169.254.169.254"
-#define IMDS_TOKEN_TTL	  "21600"
+extern char **environ;
+
+#define REFRESH_MARGIN_MS  (5 * 60 * 1000) /* refresh this long before expiry */
+#define INI_MAX_BYTES	   (1 << 20)	   /* shared config files are small */
+#define META_MAX_BYTES	   (64 * 1024)	   /* a metadata reply is a few hundred bytes */
+#define META_CONNECT_MS	   1000L
+#define META_TOTAL_MS	   3000L
+#define WAIT_REFRESH_MS	   10000 /* a thread waits at least this long for another's refresh */
+#define CONTAINER_HOST	   "http://169.254.170.2"
+#define IMDS_DEFAULT	   "http://169.254.169.254"
+#define IMDS_TOKEN_TTL	   "21600"
+#define STS_TOTAL_MS	   10000L      /* STS is a regional service, not a local agent */
+#define WEB_TOKEN_MAX	   (64 * 1024) /* STS takes tokens of up to 20000 bytes */
+#define PROCESS_OUT_MAX	   (64 * 1024) /* credential_process output */
+#define PROCESS_ERR_MAX	   4096	       /* of its stderr, logged */
+#define PROCESS_TIMEOUT_MS 30000L
 
 /* ---- small helpers ---- */
 
@@ -361,12 +376,22 @@ static size_t no_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	return 0;
 }
 
-/* One request to a metadata service: no proxy, no redirects, TLS peer
- * verification on, short timeouts, a capped reply. *body (malloc'ed, the
- * caller wipes it) is set on a 2xx. */
-static enum wire_status meta_fetch(const char *method, const char *url,
-				   const struct curl_slist *headers, char **body, long *status)
+/* One request to a credentials service (metadata, STS). */
+struct meta_req {
+	const char *method; /* "GET", "PUT" (empty body) or "POST" */
+	const char *url;    /* logged: holds no secret */
+	const struct curl_slist *headers;
+	const char *post;    /* POST body (may hold a secret), else NULL */
+	const char *ca_file; /* CA bundle, NULL: the system's */
+	long total_ms;	     /* 0: META_TOTAL_MS */
+};
+
+/* One request: no proxy, no redirects, TLS peer verification on, short
+ * timeouts, a capped reply. *body (malloc'ed, the caller wipes it) is the
+ * reply on a 2xx and on another HTTP status (then it may stay NULL). */
+static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *status)
 {
+	const char *method = r->method, *url = r->url;
 	enum wire_status st = WIRE_NETWORK;
 	struct capbuf b = {0};
 	CURL *h = NULL;
@@ -390,8 +415,10 @@ static enum wire_status meta_fetch(const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, META_CONNECT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, META_TOTAL_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->total_ms ? r->total_ms : META_TOTAL_MS);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
+	if (r->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capbuf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (strcmp(method, "PUT") == 0) {
@@ -399,6 +426,8 @@ static enum wire_status meta_fetch(const char *method, const char *url,
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, no_body);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->post ? r->post : "");
 	}
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -424,6 +453,8 @@ static enum wire_status meta_fetch(const char *method, const char *url,
 		     : *status == 401 || *status == 403 ? WIRE_AUTH
 							: WIRE_CLIENT;
 		log_debug("credentials endpoint %s %s answered http %ld", method, url, *status);
+		*body = b.buf; /* an error document (STS) says why */
+		b.buf = NULL;
 		goto out;
 	}
 	if (!b.buf) {
@@ -490,8 +521,10 @@ static int64_t parse_iso8601_ms(const char *s)
 }
 
 /* The JSON both services answer with: AccessKeyId, SecretAccessKey, Token,
- * Expiration (and Code from IMDS). */
-static enum wire_status creds_from_json(const char *body, const char *what, struct aws_creds *out)
+ * Expiration (and Code from IMDS); a credential_process names the token
+ * SessionToken (token_field). */
+static enum wire_status creds_from_json(const char *body, const char *what, const char *token_field,
+					struct aws_creds *out)
 {
 	json_error_t jerr;
 	json_t *j = json_loads(body, 0, &jerr);
@@ -510,7 +543,7 @@ static enum wire_status creds_from_json(const char *body, const char *what, stru
 	}
 	ak = json_string_value(json_object_get(j, "AccessKeyId"));
 	sk = json_string_value(json_object_get(j, "SecretAccessKey"));
-	tok = json_string_value(json_object_get(j, "Token"));
+	tok = json_string_value(json_object_get(j, token_field));
 	exp = json_string_value(json_object_get(j, "Expiration"));
 	if (!ak || !sk || !*ak || !*sk) {
 		log_warn("cannot read %s credentials: no key id or secret in the reply", what);
@@ -531,41 +564,98 @@ out:
 	return st;
 }
 
-/* Plain http is allowed only to the container agents' link-local
- * addresses and loopback, as the AWS SDKs do: a token must not cross an
- * untrusted network in the clear. */
-static int container_url_allowed(const char *url)
+/* An IPv4 or IPv6 literal of loopback (127.0.0.0/8, ::1, ::ffff:127.x)
+ * or of a container agent (169.254.170.2 for ECS, 169.254.170.23 and
+ * fd00:ec2::23 for EKS pod identity). host is libcurl's form: IPv6 in
+ * brackets, the zone id already split off. */
+static int container_host_trusted(const char *host)
 {
-	static const char *const ok_prefixes[] = {
-	    "http://127.",
-	    "http://localhost:",
-	    "http://localhost/",
-	    "http://[::1]",
-	    "http://169.254.170.2:",
-	    "http://169.254.170.2/",
-	    "http://169.254.170.23:",
-	    "http://169.254.170.23/",
-	    "http://[fd00:ec2::23]",
-	};
+	static const uint8_t eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
+	struct in6_addr a6;
+	struct in_addr a4;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	uint32_t v4;
 
-	if (strncasecmp(url, "https://", 8) == 0)
+	if (strcasecmp(host, "localhost") == 0)
 		return 1;
-	for (size_t i = 0; i < sizeof(ok_prefixes) / sizeof(ok_prefixes[0]); i++)
-		if (strncasecmp(url, ok_prefixes[i], strlen(ok_prefixes[i])) == 0)
-			return 1;
-	return 0;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		v4 = ntohl(a4.s_addr);
+		return v4 >> 24 == 127 || v4 == 0xa9feaa02 || v4 == 0xa9feaa17;
+	}
+	if (n < 3 || n - 2 >= sizeof(buf) || host[0] != '[' || host[n - 1] != ']')
+		return 0;
+	memcpy(buf, host + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, &a6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&a6) || memcmp(a6.s6_addr, eks6, 16) == 0)
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+enum wire_status aws_container_url(const char *url, char **out)
+{
+	enum wire_status st = WIRE_INVALID;
+	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
+	CURLU *u = curl_url();
+	CURLUcode rc;
+
+	*out = NULL;
+	if (!u)
+		return WIRE_NOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK) {
+		/* Not the URL itself: it could hold a password. */
+		log_err("cannot use container credentials: malformed endpoint url: %s",
+			curl_url_strerror(rc));
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		log_err("cannot use container credentials: endpoint url has no scheme or host");
+		goto out;
+	}
+	/* "http://127.0.0.1@evil/" names the host evil: userinfo is how a
+	 * loopback-looking URL points elsewhere, and no endpoint needs it. */
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK) {
+		log_err("cannot use container credentials at host %s: the url holds user "
+			"information",
+			host);
+		goto out;
+	}
+	if (strcmp(scheme, "https") != 0 &&
+	    (strcmp(scheme, "http") != 0 || !container_host_trusted(host))) {
+		/* A token must not cross an untrusted network in the clear. */
+		log_err("cannot use container credentials at %s://%s: plain http only to "
+			"loopback or the container agent",
+			scheme, host);
+		goto out;
+	}
+	/* The URL fetched is the one checked, in libcurl's own spelling. */
+	rc = curl_url_get(u, CURLUPART_URL, out, 0);
+	st = rc == CURLUE_OK ? WIRE_OK : rc == CURLUE_OUT_OF_MEMORY ? WIRE_NOMEM : WIRE_INVALID;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(pass);
+	curl_url_cleanup(u);
+	return st;
 }
 
 /* The container credentials endpoint (ECS task role, EKS pod identity).
  * WIRE_NO_CREDENTIALS when not configured. */
-static enum wire_status creds_from_container(struct aws_creds *out)
+static enum wire_status creds_from_container(const char *ca_file, struct aws_creds *out)
 {
+	struct meta_req req = {.method = "GET", .ca_file = ca_file};
 	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	const char *tok = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	const char *tok_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
+	char *url = NULL, *joined = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
 	enum wire_status st;
 	long status;
 	int rc;
@@ -573,20 +663,15 @@ static enum wire_status creds_from_container(struct aws_creds *out)
 	if (!rel && !full)
 		return WIRE_NO_CREDENTIALS;
 	if (rel) {
-		if (asprintf(&url, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
-			url = NULL;
-	} else {
-		url = strdup(full);
+		/* Appended to the agent's address, never resolved against it:
+		 * a relative "//host/x" must not change the host. */
+		if (asprintf(&joined, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
+			return WIRE_NOMEM;
 	}
-	if (!url)
-		return WIRE_NOMEM;
-	if (!rel && !container_url_allowed(url)) {
-		log_err("cannot use container credentials at '%s': plain http only to loopback "
-			"or the container agent",
-			url);
-		st = WIRE_INVALID;
+	st = aws_container_url(rel ? joined : full, &url);
+	free(joined);
+	if (st != WIRE_OK)
 		goto out;
-	}
 	if (tok_file) {
 		/* EKS rotates the file: read it at each fetch. */
 		rc = read_small_file(tok_file, 16384, &file_tok);
@@ -616,13 +701,15 @@ static enum wire_status creds_from_container(struct aws_creds *out)
 		}
 		hdrs = n;
 	}
-	st = meta_fetch("GET", url, hdrs, &body, &status);
+	req.url = url;
+	req.headers = hdrs;
+	st = meta_fetch(&req, &body, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot fetch container credentials from '%s': %s (http %ld)", url,
 			 wire_status_str(st), status);
 		goto out;
 	}
-	st = creds_from_json(body, "container", out);
+	st = creds_from_json(body, "container", "Token", out);
 	if (st == WIRE_OK)
 		log_debug("credentials from the container endpoint");
 out:
@@ -630,7 +717,7 @@ out:
 	wipe_free(auth);
 	wipe_free(file_tok);
 	wipe_free(body);
-	free(url);
+	curl_free(url);
 	return st;
 }
 
@@ -659,7 +746,8 @@ static enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		goto out;
 	}
 	hdrs = n;
-	st = meta_fetch("PUT", url, hdrs, &token, &status);
+	st = meta_fetch(&(struct meta_req){.method = "PUT", .url = url, .headers = hdrs}, &token,
+			&status);
 	slist_wipe_free(hdrs);
 	hdrs = NULL;
 	if (st != WIRE_OK) {
@@ -690,7 +778,8 @@ static enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_NOMEM;
 		goto out;
 	}
-	st = meta_fetch("GET", url, hdrs, &roles, &status);
+	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &roles,
+			&status);
 	if (st != WIRE_OK) {
 		log_warn("cannot list the instance role from imds: %s (http %ld)",
 			 wire_status_str(st), status);
@@ -713,13 +802,14 @@ static enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_NOMEM;
 		goto out;
 	}
-	st = meta_fetch("GET", url, hdrs, &body, &status);
+	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &body,
+			&status);
 	if (st != WIRE_OK) {
 		log_warn("cannot fetch credentials of instance role %s from imds: %s (http %ld)",
 			 role, wire_status_str(st), status);
 		goto out;
 	}
-	st = creds_from_json(body, "instance metadata", out);
+	st = creds_from_json(body, "instance metadata", "Token", out);
 	if (st == WIRE_OK)
 		log_debug("credentials from imds, role %s", role);
 out:
@@ -732,13 +822,443 @@ out:
 	return st;
 }
 
+/* ---- web identity: STS AssumeRoleWithWebIdentity ---- */
+
+/* Where to find the role and the token: the environment (as EKS sets it
+ * for a pod) wins over the profile's web_identity_token_file, role_arn and
+ * role_session_name. Malloc'ed strings, freed by web_identity_free. */
+struct web_identity {
+	char *token_file;
+	char *role_arn;
+	char *session; /* NULL: tenantfs-<ms> */
+};
+
+static void web_identity_free(struct web_identity *w)
+{
+	free(w->token_file);
+	free(w->role_arn);
+	free(w->session);
+	memset(w, 0, sizeof(*w));
+}
+
+/* WIRE_OK with *w filled, WIRE_NO_CREDENTIALS when neither source names a
+ * token file, WIRE_INVALID for a token file without a role, WIRE_LOCAL_IO,
+ * WIRE_NOMEM. */
+static enum wire_status web_identity_config(const char *profile, struct web_identity *w)
+{
+	const char *tf = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *arn = env("AWS_ROLE_ARN");
+	const char *sn = env("AWS_ROLE_SESSION_NAME");
+	enum wire_status st = WIRE_NO_CREDENTIALS;
+	char *path = NULL;
+
+	memset(w, 0, sizeof(*w));
+	if (tf && arn) {
+		w->token_file = strdup(tf);
+		w->role_arn = strdup(arn);
+		w->session = sn ? strdup(sn) : NULL;
+		st = w->token_file && w->role_arn && (!sn || w->session) ? WIRE_OK : WIRE_NOMEM;
+		goto out;
+	}
+	if (tf || arn)
+		log_warn("ignoring AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN: only one is set");
+	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	if (!path)
+		goto out;
+	if (ini_get(path, profile, 1, "web_identity_token_file", &w->token_file) ||
+	    ini_get(path, profile, 1, "role_arn", &w->role_arn) ||
+	    ini_get(path, profile, 1, "role_session_name", &w->session)) {
+		st = WIRE_LOCAL_IO;
+		goto out;
+	}
+	if (!w->token_file || !*w->token_file)
+		goto out;
+	if (!w->role_arn || !*w->role_arn) {
+		log_err("cannot use web identity of profile %s in '%s': web_identity_token_file "
+			"without role_arn",
+			profile, path);
+		st = WIRE_INVALID;
+		goto out;
+	}
+	st = WIRE_OK;
+out:
+	free(path);
+	if (st != WIRE_OK)
+		web_identity_free(w);
+	return st;
+}
+
+/* "&name=value" appended to *buf with value form-encoded; -ENOMEM. The
+ * buffer may hold the token: the caller wipes it. */
+static int form_add(char **buf, const char *name, const char *value)
+{
+	char *enc = curl_easy_escape(NULL, value, 0), *n = NULL;
+	int rc = -ENOMEM;
+
+	if (!enc)
+		return -ENOMEM;
+	if (asprintf(&n, "%s&%s=%s", *buf, name, enc) >= 0) {
+		wipe_free(*buf);
+		*buf = n;
+		rc = 0;
+	}
+	OPENSSL_cleanse(enc, strlen(enc));
+	curl_free(enc);
+	return rc;
+}
+
+/* Temporary credentials for the role from STS AssumeRoleWithWebIdentity,
+ * an unsigned POST: the token file is read at each call (EKS rotates it).
+ * WIRE_NO_CREDENTIALS when web identity is not configured. */
+static enum wire_status creds_from_web_identity(const char *profile, const char *region,
+						const char *ca_file, int64_t now,
+						struct aws_creds *out)
+{
+	struct web_identity w;
+	struct meta_req req = {.method = "POST", .ca_file = ca_file, .total_ms = STS_TOTAL_MS};
+	char *tok_buf = NULL, *post = NULL, *ep = NULL, *body = NULL, *own_region = NULL;
+	char session[64], err[320];
+	enum wire_status st, pst;
+	long status = 0;
+	int rc;
+
+	st = web_identity_config(profile, &w);
+	if (st != WIRE_OK)
+		return st;
+	rc = read_small_file(w.token_file, WEB_TOKEN_MAX, &tok_buf);
+	if (rc) {
+		log_err("cannot read web identity token file '%s': %s", w.token_file,
+			strerror(-rc));
+		st = WIRE_LOCAL_IO;
+		goto out;
+	}
+	if (!*trim(tok_buf)) {
+		log_err("cannot use web identity token file '%s': it is empty", w.token_file);
+		st = WIRE_INVALID;
+		goto out;
+	}
+	snprintf(session, sizeof(session), "tenantfs-%lld", (long long)now);
+	post = strdup("Action=AssumeRoleWithWebIdentity&Version=2011-06-15");
+	if (!post || form_add(&post, "RoleArn", w.role_arn) ||
+	    form_add(&post, "RoleSessionName", w.session ? w.session : session) ||
+	    form_add(&post, "WebIdentityToken", trim(tok_buf))) {
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	if (!region)
+		region = own_region = aws_resolve_region(NULL, profile);
+	ep = region ? aws_resolve_endpoint("sts", NULL, region) : NULL;
+	if (!ep) {
+		st = WIRE_NOMEM;
+		goto out;
+	}
+	req.url = ep;
+	req.post = post;
+	st = meta_fetch(&req, &body, &status);
+	if (!body) {
+		log_err("cannot assume role %s with web identity at %s: %s (http %ld)", w.role_arn,
+			ep, wire_status_str(st), status);
+		goto out;
+	}
+	pst = sts_xml_parse_credentials(body, strlen(body), out, err, sizeof(err));
+	if (pst != WIRE_OK) {
+		log_err("cannot assume role %s with web identity at %s: %s (http %ld)", w.role_arn,
+			ep, err, status);
+		/* A refused token says so; a 5xx without a document stays 5xx. */
+		st = st == WIRE_OK || pst != WIRE_BAD_RESPONSE ? pst : st;
+		goto out;
+	}
+	st = WIRE_OK;
+	log_debug("credentials from sts for role %s", w.role_arn);
+out:
+	web_identity_free(&w);
+	wipe_free(tok_buf);
+	wipe_free(post);
+	wipe_free(body);
+	free(ep);
+	free(own_region);
+	return st;
+}
+
+/* ---- credential_process: a command of the profile prints the keys ---- */
+
+/* Splits a credential_process command the way the AWS CLI does on POSIX
+ * (Python's shlex.split; no shell, no variables, no "~"): blanks separate
+ * words, "..." and '...' group, a backslash outside single quotes takes the
+ * next character literally. buf holds strlen(cmd) + 1 bytes, argv max
+ * pointers. The word count, -EINVAL for an unclosed quote, -E2BIG. */
+static int split_command(const char *cmd, char *buf, char **argv, size_t max)
+{
+	const char *p = cmd;
+	char *o = buf;
+	size_t argc = 0;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		if (argc + 1 >= max)
+			return -E2BIG;
+		argv[argc++] = o;
+		while (*p && *p != ' ' && *p != '\t') {
+			if (*p == '\'') {
+				const char *e = strchr(p + 1, '\'');
+
+				if (!e)
+					return -EINVAL;
+				memcpy(o, p + 1, (size_t)(e - p - 1));
+				o += e - p - 1;
+				p = e + 1;
+			} else if (*p == '"') {
+				for (p++; *p && *p != '"'; p++) {
+					if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+						p++;
+					*o++ = *p;
+				}
+				if (!*p)
+					return -EINVAL;
+				p++;
+			} else if (*p == '\\' && p[1]) {
+				*o++ = p[1];
+				p += 2;
+			} else {
+				*o++ = *p++;
+			}
+		}
+		*o++ = '\0';
+	}
+	argv[argc] = NULL;
+	return (int)argc;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads what is there on fd into buf (len bytes used, cap max); past max
+ * the rest is read and dropped. 1 at EOF, 0 otherwise. */
+static int drain(int fd, char *buf, size_t *len, size_t max, int *overflow)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	do
+		n = read(fd, tmp, sizeof(tmp));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n == 0 || errno != EAGAIN;
+	if (*len + (size_t)n > max) {
+		*overflow = 1;
+		n = (ssize_t)(max - *len);
+	}
+	memcpy(buf + *len, tmp, (size_t)n);
+	*len += (size_t)n;
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	return 0;
+}
+
+/* Logs what the command wrote on stderr, a line at a time, withholding any
+ * line that holds the secret or the token it printed. */
+static void log_process_stderr(const char *profile, char *text, const struct aws_creds *c,
+			       int level)
+{
+	char *save = NULL;
+
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if ((c->secret_key && strstr(l, c->secret_key)) ||
+		    (c->session_token && strstr(l, c->session_token)))
+			tfs_log(level,
+				"credential_process of profile %s: (a line holding the "
+				"secret withheld)",
+				profile);
+		else
+			tfs_log(level, "credential_process of profile %s says: %s", profile, l);
+	}
+}
+
+/* Runs the command with stdin on /dev/null, its stdout (the JSON, capped)
+ * and stderr (logged, capped) on pipes, killed past timeout_ms. */
+static enum wire_status creds_from_process(const char *cmd, const char *profile, long timeout_ms,
+					   struct aws_creds *out)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char *buf = NULL, **argv = NULL, *obuf = NULL, ebuf[PROCESS_ERR_MAX + 1];
+	size_t max = strlen(cmd) / 2 + 2, olen = 0, elen = 0;
+	int op[2] = {-1, -1}, ep[2] = {-1, -1}, o_over = 0, e_over = 0, o_eof = 0, e_eof = 0;
+	int rc, ws = 0, timed_out = 0, have_fa = 0, have_attr = 0;
+	enum wire_status st = WIRE_NOMEM;
+	int64_t deadline = mono_ms() + timeout_ms;
+	json_t *j = NULL;
+	pid_t pid = -1;
+
+	buf = malloc(strlen(cmd) + 1);
+	argv = calloc(max, sizeof(*argv));
+	obuf = malloc(PROCESS_OUT_MAX + 1);
+	if (!buf || !argv || !obuf)
+		goto out;
+	rc = split_command(cmd, buf, argv, max);
+	if (rc <= 0) {
+		log_err("cannot run credential_process of profile %s: %s", profile,
+			rc == 0 ? "empty command" : "unclosed quote");
+		st = WIRE_INVALID;
+		goto out;
+	}
+	if (pipe2(op, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ep, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    posix_spawn_file_actions_init(&fa)) {
+		log_err("cannot run credential_process of profile %s: %s", profile,
+			strerror(errno));
+		st = WIRE_LOCAL_IO;
+		goto out;
+	}
+	have_fa = 1;
+	if (posix_spawnattr_init(&attr))
+		goto out;
+	have_attr = 1;
+	/* Its own process group: a timeout kills what it started as well. */
+	if (posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) ||
+	    posix_spawnattr_setpgroup(&attr, 0) ||
+	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
+	    posix_spawn_file_actions_adddup2(&fa, op[1], 1) ||
+	    posix_spawn_file_actions_adddup2(&fa, ep[1], 2))
+		goto out;
+	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	if (rc) {
+		pid = -1;
+		log_err("cannot run credential_process '%s' of profile %s: %s", argv[0], profile,
+			strerror(rc));
+		st = WIRE_LOCAL_IO;
+		goto out;
+	}
+	close(op[1]);
+	close(ep[1]);
+	op[1] = ep[1] = -1;
+	while (!o_eof || !e_eof) {
+		struct pollfd pf[2] = {{o_eof ? -1 : op[0], POLLIN, 0},
+				       {e_eof ? -1 : ep[0], POLLIN, 0}};
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		rc = poll(pf, 2, (int)(left > 1000 ? 1000 : left));
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (rc <= 0)
+			continue;
+		if (!o_eof && pf[0].revents)
+			o_eof = drain(op[0], obuf, &olen, PROCESS_OUT_MAX, &o_over);
+		if (!e_eof && pf[1].revents)
+			e_eof = drain(ep[0], ebuf, &elen, PROCESS_ERR_MAX, &e_over);
+	}
+	obuf[olen] = '\0';
+	ebuf[elen] = '\0';
+	if (timed_out || !o_eof || !e_eof)
+		kill(-pid, SIGKILL);
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	pid = -1;
+	if (timed_out) {
+		log_err("cannot get credentials from credential_process of profile %s: killed "
+			"after %ld ms",
+			profile, timeout_ms);
+		st = WIRE_TIMEOUT;
+		goto out;
+	}
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		log_process_stderr(profile, ebuf, out, LOG_ERR);
+		if (WIFEXITED(ws))
+			log_err("cannot get credentials from credential_process of profile %s: "
+				"it exited with status %d",
+				profile, WEXITSTATUS(ws));
+		else
+			log_err("cannot get credentials from credential_process of profile %s: "
+				"it died of signal %d",
+				profile, WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+		st = WIRE_AUTH;
+		goto out;
+	}
+	if (o_over) {
+		log_err("cannot read credential_process output of profile %s: over %d bytes",
+			profile, PROCESS_OUT_MAX);
+		st = WIRE_BAD_RESPONSE;
+		goto out;
+	}
+	j = json_loads(obuf, 0, NULL);
+	if (!j || json_integer_value(json_object_get(j, "Version")) != 1 ||
+	    !json_is_integer(json_object_get(j, "Version"))) {
+		log_err("cannot read credential_process output of profile %s: %s", profile,
+			j ? "not Version 1" : "not json");
+		st = WIRE_BAD_RESPONSE;
+	} else {
+		st = creds_from_json(obuf, "credential_process", "SessionToken", out);
+		if (st != WIRE_OK)
+			log_err("cannot read credential_process output of profile %s", profile);
+	}
+	log_process_stderr(profile, ebuf, out, LOG_NOTICE);
+	if (st == WIRE_OK)
+		log_debug("credentials from credential_process of profile %s", profile);
+out:
+	if (pid > 0) {
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (have_fa)
+		posix_spawn_file_actions_destroy(&fa);
+	if (have_attr)
+		posix_spawnattr_destroy(&attr);
+	for (int i = 0; i < 2; i++) {
+		if (op[i] >= 0)
+			close(op[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	json_decref(j);
+	if (obuf) {
+		OPENSSL_cleanse(obuf, PROCESS_OUT_MAX + 1);
+		free(obuf);
+	}
+	OPENSSL_cleanse(ebuf, sizeof(ebuf));
+	free(argv);
+	free(buf);
+	if (st != WIRE_OK)
+		aws_creds_clear(out);
+	return st;
+}
+
+/* The profile's credential_process from the config file, run when set. */
+static enum wire_status creds_from_profile_process(const char *profile, long timeout_ms,
+						   struct aws_creds *out)
+{
+	char *path = aws_file("AWS_CONFIG_FILE", ".aws/config"), *cmd = NULL;
+	enum wire_status st = WIRE_NO_CREDENTIALS;
+
+	if (!path)
+		return WIRE_NO_CREDENTIALS;
+	if (ini_get(path, profile, 1, "credential_process", &cmd))
+		st = WIRE_LOCAL_IO;
+	else if (cmd && *cmd)
+		st = creds_from_process(cmd, profile, timeout_ms, out);
+	free(cmd);
+	free(path);
+	return st;
+}
+
 /* ---- the provider ---- */
 
 enum cred_source {
 	SRC_NONE,
 	SRC_EXPLICIT,
 	SRC_ENV,
+	SRC_WEB_IDENTITY,
 	SRC_FILES,
+	SRC_PROCESS,
 	SRC_CONTAINER,
 	SRC_IMDS,
 };
@@ -749,6 +1269,9 @@ struct cred_provider {
 	struct aws_creds explicit_creds; /* access_key NULL when not given */
 	int disable_imds;
 	char *imds_endpoint;
+	char *region;  /* of STS; NULL: resolved with the profile */
+	char *ca_file; /* for STS and the container endpoint; NULL: the system's */
+	long process_timeout_ms;
 	int64_t (*now_ms)(void);
 
 	/* Lock order: lock is a leaf; it is never held across a fetch. */
@@ -767,12 +1290,19 @@ struct cred_provider *cred_provider_new(const struct cred_options *opt)
 	if (!p)
 		return NULL;
 	p->now_ms = opt && opt->now_ms ? opt->now_ms : real_now_ms;
+	p->process_timeout_ms = PROCESS_TIMEOUT_MS;
 	if (opt) {
 		p->disable_imds = opt->disable_imds;
 		if (opt->profile && *opt->profile && !(p->profile = strdup(opt->profile)))
 			goto fail;
 		if (opt->imds_endpoint && !(p->imds_endpoint = strdup(opt->imds_endpoint)))
 			goto fail;
+		if (opt->region && *opt->region && !(p->region = strdup(opt->region)))
+			goto fail;
+		if (opt->ca_file && *opt->ca_file && !(p->ca_file = strdup(opt->ca_file)))
+			goto fail;
+		if (opt->process_timeout_ms > 0)
+			p->process_timeout_ms = opt->process_timeout_ms;
 		if (opt->access_key && opt->secret_key && *opt->access_key && *opt->secret_key &&
 		    creds_set(&p->explicit_creds, opt->access_key, opt->secret_key,
 			      opt->session_token, 0) != WIRE_OK)
@@ -789,6 +1319,8 @@ fail:
 	aws_creds_clear(&p->explicit_creds);
 	free(p->profile);
 	free(p->imds_endpoint);
+	free(p->region);
+	free(p->ca_file);
 	free(p);
 	return NULL;
 }
@@ -801,6 +1333,8 @@ void cred_provider_free(struct cred_provider *p)
 	aws_creds_clear(&p->explicit_creds);
 	free(p->profile);
 	free(p->imds_endpoint);
+	free(p->region);
+	free(p->ca_file);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -837,20 +1371,35 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 	if (ak || sk)
 		log_warn("ignoring AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: only one is set");
 
+	st = creds_from_web_identity(profile, p->region, p->ca_file, p->now_ms(), out);
+	if (st != WIRE_NO_CREDENTIALS) {
+		*src = SRC_WEB_IDENTITY;
+		return st;
+	}
+
+	/* The AWS CLI's order: keys in the credentials file, the profile's
+	 * credential_process, then keys in the config file. */
 	path = aws_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
 	st = creds_from_ini(path, profile, 0, out);
 	free(path);
-	if (st == WIRE_NO_CREDENTIALS) {
-		path = aws_file("AWS_CONFIG_FILE", ".aws/config");
-		st = creds_from_ini(path, profile, 1, out);
-		free(path);
+	if (st != WIRE_NO_CREDENTIALS) {
+		*src = SRC_FILES;
+		return st;
 	}
+	st = creds_from_profile_process(profile, p->process_timeout_ms, out);
+	if (st != WIRE_NO_CREDENTIALS) {
+		*src = SRC_PROCESS;
+		return st;
+	}
+	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	st = creds_from_ini(path, profile, 1, out);
+	free(path);
 	if (st != WIRE_NO_CREDENTIALS) {
 		*src = SRC_FILES;
 		return st;
 	}
 
-	st = creds_from_container(out);
+	st = creds_from_container(p->ca_file, out);
 	if (st != WIRE_NO_CREDENTIALS) {
 		*src = SRC_CONTAINER;
 		return st;
@@ -885,10 +1434,16 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 	enum wire_status st;
 	enum cred_source prev, src;
 	int64_t now;
+	long wait_s;
 
 	memset(out, 0, sizeof(*out));
 	if (!p)
 		return WIRE_INVALID;
+	/* A credential_process may run up to its own timeout. */
+	wait_s =
+	    (p->process_timeout_ms > WAIT_REFRESH_MS ? p->process_timeout_ms : WAIT_REFRESH_MS) /
+		1000 +
+	    1;
 	pthread_mutex_lock(&p->lock);
 	now = p->now_ms();
 	while (!fresh_enough(p, now) && p->refreshing) {
@@ -899,7 +1454,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		if (not_expired(p, now))
 			break;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += WAIT_REFRESH_MS / 1000;
+		until.tv_sec += wait_s;
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
 			log_warn("cannot get credentials: another refresh is still running");
@@ -943,8 +1498,9 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 			p->have = 0;
 		}
 		if (st == WIRE_NO_CREDENTIALS)
-			log_err("cannot find aws credentials: none in the environment, the shared "
-				"files (profile %s), a container endpoint or instance metadata",
+			log_err("cannot find aws credentials: none in the environment, web "
+				"identity, the shared files or credential_process (profile %s), a "
+				"container endpoint or instance metadata",
 				profile_name(p->profile));
 		else
 			log_err("cannot get aws credentials: %s", wire_status_str(st));
@@ -976,6 +1532,25 @@ char *aws_resolve_region(const char *explicit_region, const char *profile)
 		return v;
 	free(v);
 	return strdup("us-east-1");
+}
+
+char *aws_resolve_ca_bundle(const char *explicit_ca, const char *profile)
+{
+	const char *v = explicit_ca && *explicit_ca ? explicit_ca : env("AWS_CA_BUNDLE");
+	char *path, *out = NULL;
+
+	if (v)
+		return strdup(v);
+	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	if (path) {
+		ini_get(path, profile_name(profile), 1, "ca_bundle", &out);
+		free(path);
+	}
+	if (out && !*out) {
+		free(out);
+		out = NULL;
+	}
+	return out;
 }
 
 char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint, const char *region)

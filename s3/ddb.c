@@ -19,6 +19,17 @@ struct ddb_client {
 	int page_limit;		  /* set before the client is shared, read-only after */
 };
 
+/* See ddb_set_thread_budget(); read by ddb_call() of the same thread. */
+static __thread long thread_budget_ms;
+
+long ddb_set_thread_budget(long ms)
+{
+	long old = thread_budget_ms;
+
+	thread_budget_ms = ms > 0 ? ms : 0;
+	return old;
+}
+
 struct ddb_client *ddb_client_new(const char *endpoint, const char *region,
 				  struct http_client *http)
 {
@@ -138,6 +149,7 @@ enum wire_status ddb_call(struct ddb_client *c, const char *target, json_t *body
 	req.service = "dynamodb";
 	req.region = c->region;
 	req.classify = ddb_classify;
+	req.budget_ms = thread_budget_ms;
 
 	st = http_send(c->http, &req, &resp);
 	err->http_status = resp.status;

@@ -41,6 +41,14 @@ void ddb_client_free(struct ddb_client *c);
  * Limit, DynamoDB's own 1 MB pages). Set it before sharing the client. */
 void ddb_client_set_page_limit(struct ddb_client *c, int limit);
 
+/* A time bound, in ms, on each DynamoDB call the calling thread makes from
+ * now on, retries included (0: the HTTP client's retry budget and
+ * timeouts). Per thread, so that one shared client serves both callers
+ * that may wait out an outage (lease renewals, write-back commits) and
+ * callers that must give up soon (calls made for a FUSE request). Returns
+ * the previous bound, for the caller to restore. */
+long ddb_set_thread_budget(long ms);
+
 /* Generic call. target is the operation ("GetItem"; sent as X-Amz-Target:
  * DynamoDB_20120810.GetItem with Content-Type application/x-amz-json-1.0);
  * body is borrowed. On WIRE_OK *out is the decoded reply object (caller

@@ -81,6 +81,10 @@ struct http_client *http_client_new(const struct http_options *opt, struct cred_
 		c->opt.connect_timeout_ms = 3000;
 	if (c->opt.request_timeout_ms <= 0)
 		c->opt.request_timeout_ms = 30000;
+	if (c->opt.max_transfer_ms <= 0)
+		c->opt.max_transfer_ms = 3600000;
+	if (c->opt.max_transfer_ms < c->opt.request_timeout_ms)
+		c->opt.max_transfer_ms = c->opt.request_timeout_ms;
 	if (c->opt.retry_budget_ms <= 0)
 		c->opt.retry_budget_ms = 20000;
 	if (c->opt.max_attempts <= 0)
@@ -469,7 +473,36 @@ struct xfer {
 	int local_err;	     /* errno of a failed local read/write, 0 if none */
 	int to_file;	     /* this response's body goes to out_fd (decided at first byte) */
 	int decided;
+	int64_t start_ms; /* monotonic, when the attempt began */
+	int timed_out;	  /* progress_cb aborted the transfer: past its time cap */
 };
+
+/* Time one attempt may take to move len bytes: the request timeout plus
+ * 1 s per MiB (8 Mbit/s worst case), so a large body is not cut off, but
+ * never more than max_transfer_ms. */
+static long transfer_timeout_ms(const struct http_client *c, uint64_t len)
+{
+	uint64_t t = (uint64_t)c->opt.request_timeout_ms + (len >> 20) * 1000;
+
+	return t < (uint64_t)c->opt.max_transfer_ms ? (long)t : c->opt.max_transfer_ms;
+}
+
+/* A streamed download has no size known when it starts: its cap grows
+ * with the size the reply announces (or the bytes seen so far, for a
+ * reply without a length). A reply that trickles in just above the
+ * low-speed floor would otherwise hold the thread for as long as the
+ * server likes. */
+static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	uint64_t expect = (uint64_t)(dltotal > dlnow ? dltotal : dlnow);
+
+	if (mono_ms() - x->start_ms <= transfer_timeout_ms(x->c, expect))
+		return 0;
+	x->timed_out = 1;
+	return 1; /* CURLE_ABORTED_BY_CALLBACK */
+}
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 {
@@ -638,42 +671,57 @@ static enum wire_status status_of_curl(CURLcode rc)
 	}
 }
 
-/* Splits url into host (authority without a default port), path and query. */
+/* Splits url into host (with its port unless the scheme's default), path
+ * and query, as libcurl parses it: what is signed and sent as Host is what
+ * curl contacts and requests (dot segments removed, no user information).
+ * 0, -EINVAL or -ENOMEM. */
 static int split_url(const char *url, char **host, char **path, char **query)
 {
-	const char *p, *a, *q, *s;
-	int https;
-	size_t hl;
+	char *h = NULL, *port = NULL, *p = NULL, *q = NULL;
+	CURLU *u = curl_url();
+	CURLUcode rc;
+	int ret = -ENOMEM;
 
 	*host = *path = *query = NULL;
-	p = strstr(url, "://");
-	if (!p)
-		return -EINVAL;
-	https = (size_t)(p - url) == 5 && strncasecmp(url, "https", 5) == 0;
-	a = p + 3;
-	s = a + strcspn(a, "/?");
-	hl = (size_t)(s - a);
-	if (hl == 0)
-		return -EINVAL;
-	if (!https && hl > 3 && strncmp(s - 3, ":80", 3) == 0)
-		hl -= 3;
-	else if (https && hl > 4 && strncmp(s - 4, ":443", 4) == 0)
-		hl -= 4;
-	*host = strndup(a, hl);
-	q = strchr(s, '?');
-	if (*s == '/')
-		*path = q ? strndup(s, (size_t)(q - s)) : strdup(s);
-	else
-		*path = strdup("/");
-	*query = strdup(q ? q + 1 : "");
-	if (!*host || !*path || !*query) {
+	if (!u)
+		return -ENOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &h, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_PATH, &p, 0);
+	if (rc != CURLUE_OK) {
+		ret = rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
+	if (rc != CURLUE_OK && rc != CURLUE_NO_PORT)
+		goto out;
+	rc = curl_url_get(u, CURLUPART_QUERY, &q, 0);
+	if (rc != CURLUE_OK && rc != CURLUE_NO_QUERY)
+		goto out;
+	if (asprintf(host, "%s%s%s", h, port ? ":" : "", port ? port : "") < 0) {
+		*host = NULL;
+		goto out;
+	}
+	*path = strdup(p);
+	*query = strdup(q ? q : "");
+	if (!*path || !*query)
+		goto out;
+	ret = 0;
+out:
+	if (ret) {
 		free(*host);
 		free(*path);
 		free(*query);
 		*host = *path = *query = NULL;
-		return -ENOMEM;
 	}
-	return 0;
+	curl_free(h);
+	curl_free(port);
+	curl_free(p);
+	curl_free(q);
+	curl_url_cleanup(u);
+	return ret;
 }
 
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
@@ -806,9 +854,14 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opt.connect_timeout_ms);
 	if (req->out_fd >= 0) {
-		/* A streamed download has no size known up front: instead of a
-		 * total cap, abort when under 1 KiB/s for a request timeout. */
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);
+		/* A streamed download: a cap that scales with its size
+		 * (progress_cb), curl's own timeout only as the hard maximum,
+		 * and an abort when under 1 KiB/s for a request timeout. */
+		x.start_ms = mono_ms();
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opt.max_transfer_ms);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
 				 timeout_ms >= 2000 ? timeout_ms / 1000 : 1L);
@@ -857,6 +910,12 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 			st = WIRE_LOCAL_IO;
 			snprintf(resp->error, sizeof(resp->error), "local file i/o failed: %s",
 				 strerror(x.local_err));
+		} else if (x.timed_out) {
+			/* Retried like any other timeout. */
+			st = WIRE_TIMEOUT;
+			snprintf(resp->error, sizeof(resp->error),
+				 "reply not complete within %lld ms (%" PRIu64 " bytes in)",
+				 (long long)(mono_ms() - x.start_ms), resp->bytes_written);
 		} else {
 			st = status_of_curl(rc);
 			snprintf(resp->error, sizeof(resp->error), "%s",
@@ -904,8 +963,9 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	struct url_parts u = {0};
 	char hash_buf[65];
 	const char *payload_hash = req->payload_hash;
-	int64_t start = mono_ms(), deadline;
+	int64_t start = mono_ms(), deadline, left;
 	long timeout_ms, delay = 0;
+	int capped;
 	uint64_t body_len;
 	CURL *h = NULL;
 	char why[160];
@@ -932,10 +992,9 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		}
 		payload_hash = hash_buf;
 	}
-	/* A large body needs time on the wire: allow 1 s per MiB on top
-	 * (8 Mbit/s worst case) so a big part is not cut off as a timeout. */
-	timeout_ms = c->opt.request_timeout_ms + (long)(body_len >> 20) * 1000;
-	deadline = start + c->opt.retry_budget_ms;
+	timeout_ms = transfer_timeout_ms(c, body_len);
+	capped = req->budget_ms > 0 && req->budget_ms < c->opt.retry_budget_ms;
+	deadline = start + (capped ? req->budget_ms : c->opt.retry_budget_ms);
 
 	for (;;) {
 		if (resp->attempts > 0) {
@@ -953,7 +1012,10 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		}
 		resp->attempts++;
 		resp->error[0] = '\0';
-		st = attempt(c, h, req, &u, payload_hash, resp, timeout_ms);
+		/* A capped request never outlives its cap, one attempt included. */
+		left = capped ? deadline - mono_ms() : timeout_ms;
+		st = attempt(c, h, req, &u, payload_hash, resp,
+			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms);
 		healthy = st == WIRE_OK || resp->status != 0;
 		handle_put(c, h, healthy);
 		h = NULL;
@@ -972,8 +1034,10 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		 * (or a sleep) that starts past it. Except the second: one
 		 * attempt that timed out (request timeout > budget) would
 		 * otherwise never be retried, so a single slow reply would fail
-		 * the request. Worst case: 2 timeouts, or budget + 1 timeout. */
-		if (resp->attempts > 1 && mono_ms() + delay >= deadline)
+		 * the request. Worst case: 2 timeouts, or budget + 1 timeout.
+		 * A capped request (budget_ms) has no such exception: its cap
+		 * is a hard bound, and each attempt was cut to fit inside it. */
+		if ((resp->attempts > 1 || capped) && mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
 			  wire_status_str(st), resp->error, delay);

@@ -19,7 +19,9 @@ struct http_response; /* used by http_request.classify before its definition */
 
 struct http_options {
 	long connect_timeout_ms;   /* default 3000 */
-	long request_timeout_ms;   /* one attempt, default 30000 (scaled up for large bodies) */
+	long request_timeout_ms;   /* one attempt, default 30000, plus 1 s per MiB of the request
+				    * body or of the reply streamed to out_fd (its length) */
+	long max_transfer_ms;	   /* hard cap on one attempt whatever its size, default 1 h */
 	long retry_budget_ms;	   /* no retry starts past it but the 2nd, default 20000 */
 	int max_attempts;	   /* default 6 */
 	long backoff_base_ms;	   /* default 100; delay = rand(0, min(cap, base * 2^n)) */
@@ -62,6 +64,11 @@ struct http_request {
 	int out_fd;
 	off_t out_off;
 	int no_retry; /* one attempt only */
+	/* A hard cap on the whole request, retries and backoff included, when
+	 * it is lower than the client's retry budget (0: the client's budget
+	 * and timeouts). For callers that must give up sooner than background
+	 * work does, e.g. DynamoDB calls made for a FUSE request. */
+	long budget_ms;
 	/* Optional: refines the status of a non-2xx reply from its body (S3
 	 * XML <Code>, DynamoDB JSON __type) so that e.g. a 400
 	 * ThrottlingException is retried and a 404 NoSuchBucket is told apart.

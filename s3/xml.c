@@ -196,6 +196,12 @@ static const struct {
     {"ServiceUnavailable", WIRE_SERVER},
     /* S3 gave up waiting for our body: worth another attempt. */
     {"RequestTimeout", WIRE_TIMEOUT},
+    /* STS AssumeRoleWithWebIdentity: the token is refused, or the
+     * identity provider could not be reached (worth a later retry). */
+    {"InvalidIdentityToken", WIRE_AUTH},
+    {"IDPRejectedClaim", WIRE_AUTH},
+    {"ExpiredTokenException", WIRE_AUTH},
+    {"IDPCommunicationError", WIRE_SERVER},
 };
 
 enum wire_status s3_error_code_status(const char *code, enum wire_status fallback)
@@ -376,6 +382,95 @@ enum wire_status s3_xml_parse_complete(const char *buf, size_t len, char *etag, 
 	copy_text(root, "ETag", etag, etag_sz);
 	st = WIRE_OK;
 out:
+	if (doc)
+		xmlFreeDoc(doc);
+	return st;
+}
+
+/* First element named name at any depth under n (depth-first). */
+static xmlNodePtr descendant(xmlNodePtr n, const char *name)
+{
+	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next) {
+		xmlNodePtr f;
+
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		if (name_is(c, name))
+			return c;
+		f = descendant(c, name);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+static size_t str_len(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+enum wire_status sts_xml_parse_credentials(const char *buf, size_t len, struct aws_creds *out,
+					   char *err, size_t err_sz)
+{
+	enum wire_status st = WIRE_BAD_RESPONSE;
+	xmlDocPtr doc;
+	xmlNodePtr root, result, cred, e;
+	char code[128], msg[256], *exp = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (err && err_sz)
+		err[0] = '\0';
+	doc = xml_read(buf, len);
+	if (!doc) {
+		if (err && err_sz)
+			snprintf(err, err_sz, "malformed sts reply");
+		goto out;
+	}
+	root = xmlDocGetRootElement(doc);
+	e = name_is(root, "Error")	     ? root
+	    : name_is(root, "ErrorResponse") ? child(root, "Error")
+					     : NULL;
+	if (e) {
+		copy_text(e, "Code", code, sizeof(code));
+		copy_text(e, "Message", msg, sizeof(msg));
+		st = s3_error_code_status(code, WIRE_AUTH);
+		if (st == WIRE_OK)
+			st = WIRE_AUTH;
+		if (err && err_sz)
+			snprintf(err, err_sz, "%s: %s", code[0] ? code : "unknown error", msg);
+		goto out;
+	}
+	/* <AssumeRole...Response><AssumeRole...Result><Credentials>. */
+	result = child(root, "AssumeRoleWithWebIdentityResult");
+	cred = result ? child(result, "Credentials") : descendant(root, "Credentials");
+	if (!cred) {
+		if (err && err_sz)
+			snprintf(err, err_sz, "sts reply <%s> has no credentials",
+				 root ? (const char *)root->name : "");
+		goto out;
+	}
+	out->access_key = child_text(cred, "AccessKeyId");
+	out->secret_key = child_text(cred, "SecretAccessKey");
+	out->session_token = child_text(cred, "SessionToken");
+	exp = child_text(cred, "Expiration");
+	if (!str_len(out->access_key) || !str_len(out->secret_key) ||
+	    !str_len(out->session_token) || !exp) {
+		if (err && err_sz)
+			snprintf(err, err_sz,
+				 "sts reply lacks a key id, secret, token or expiration");
+		goto out;
+	}
+	out->expires_ms = s3_parse_iso8601_ms(exp);
+	if (out->expires_ms <= 0) {
+		if (err && err_sz)
+			snprintf(err, err_sz, "sts reply has a bad expiration '%.40s'", exp);
+		goto out;
+	}
+	st = WIRE_OK;
+out:
+	free(exp);
+	if (st != WIRE_OK)
+		aws_creds_clear(out);
 	if (doc)
 		xmlFreeDoc(doc);
 	return st;

@@ -1,5 +1,6 @@
 /* S3 XML replies decoded with libxml2 (internal to s3/): ListObjectsV2
- * results, multipart initiate/complete replies and <Error> bodies. Input
+ * results, multipart initiate/complete replies and <Error> bodies, and the
+ * credentials of an STS reply. Input
  * larger than S3_XML_MAX, malformed or truncated gives WIRE_BAD_RESPONSE;
  * no entity expansion, no network access. Thread-safe. */
 #ifndef TFS_S3_XML_I_H
@@ -37,6 +38,15 @@ enum wire_status s3_xml_parse_initiate(const char *buf, size_t len, char **uploa
  * NULL, err_sz bytes). */
 enum wire_status s3_xml_parse_complete(const char *buf, size_t len, char *etag, size_t etag_sz,
 				       char *err, size_t err_sz);
+
+/* The <Credentials> of an STS AssumeRole* reply (<NAMEResponse><NAMEResult>
+ * <Credentials> with AccessKeyId, SecretAccessKey, SessionToken and
+ * Expiration) into *out, which the caller clears with aws_creds_clear()
+ * whatever the status. An <ErrorResponse><Error> gives the status of its
+ * code (WIRE_AUTH for a refused token) and "Code: Message" in err (may be
+ * NULL); anything else, or a missing field, WIRE_BAD_RESPONSE. */
+enum wire_status sts_xml_parse_credentials(const char *buf, size_t len, struct aws_creds *out,
+					   char *err, size_t err_sz);
 
 /* "2024-01-02T03:04:05.000Z" -> ms since the epoch; -1 if malformed. */
 int64_t s3_parse_iso8601_ms(const char *s);

@@ -297,7 +297,8 @@ def check_stray_writer(opts):
         return
     os.makedirs(mp)
     open(os.path.join(mp, "w.db"), "wb").close()
-    mnt = m.Mount(src, mp, opts, log=os.path.join(base, "daemon.log"))
+    # w.db beneath the mount point shows what lands there: -o nonempty
+    mnt = m.Mount(src, mp, opts + ["nonempty"], log=os.path.join(base, "daemon.log"))
     mnt.start()
     db = os.path.join(mp, "w.db")
     proc = None

@@ -223,10 +223,10 @@ def contend(fleet, mounts, ids, simultaneous=True):
              {n: results.get((n, ident)) for n in lost})
         if len(won) != 1:
             continue
-        t.eq(owners[ident], won[0], f"{fleet.label}: the catalog names {won[0]} as "
-             f"the holder of {ident}")
+        t.eq(m.node_label(owners[ident]), won[0],
+             f"{fleet.label}: the catalog names {won[0]} as the holder of {ident}")
         for n in lost:
-            t.ok(wait_log(mounts[n], f"cannot lease {ident}: held by {won[0]}"),
+            t.ok(wait_log(mounts[n], f"cannot lease {ident}: held by {won[0]}~"),
                  f"{fleet.label}: {n} logs {won[0]} as the holder of {ident}")
 
 
@@ -274,7 +274,7 @@ def phase_handoff(fleet, a_node, b_node):
             m.wait_clean(pa, min_gen=1)
         except TimeoutError as e:
             t.ok(False, f"{fleet.label}: A writes h1 back", str(e))
-        t.eq(fleet.item("h1").get("owner"), a_node,
+        t.eq(m.node_label(fleet.item("h1").get("owner")), a_node,
              f"{fleet.label}: A keeps the lease of the closed h1 (linger)")
         try:
             got = rows_of(pb)
@@ -284,7 +284,8 @@ def phase_handoff(fleet, a_node, b_node):
         except m.sqlite3.Error as e:
             t.ok(False, f"{fleet.label}: B opens h1 held by A's lingering lease "
                  "(lease_wait=10)", f"{e!r}\n{b.log_text()[-3000:]}")
-        t.ok(wait_log(a, f"node {b_node} asks for h1"),
+        b_id = m.xattr(b.mountpoint, "node") or f"{b_node}~"
+        t.ok(wait_log(a, f"node {b_id} asks for h1"),
              f"{fleet.label}: A logs B's request for h1")
         fleet.wait_released("h1")
 
@@ -302,7 +303,7 @@ def phase_handoff(fleet, a_node, b_node):
         th = threading.Thread(target=b_open, daemon=True)
         th.start()
         try:
-            t.wait_until(lambda: fleet.item("h2").get("want") == b_node, timeout=9,
+            t.wait_until(lambda: m.node_label(fleet.item("h2").get("want")) == b_node, timeout=9,
                          what="B's want mark on h2")
             t.ok(True, f"{fleet.label}: a waiting B leaves its want mark on h2")
         except TimeoutError as e:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The tenantfs command line: --help and --version, the man page agreeing
-with --help, refused options and values (exit 1, message naming the
-option, nothing mounted), `tenantfs init`, mount failures reported before
+with --help, refused options and values (exit 2, message naming the
+option, the usage, nothing mounted), `tenantfs init`, mount failures reported before
 the daemon detaches (missing bucket, missing table, dead endpoint),
 mounting through mount(8) / mount.fuse3 and packaging/mount.tenantfs, and
 SIGTERM writing back before exit."""
@@ -54,9 +54,10 @@ def help_and_man():
 
 
 def refused(args, must_name, label, mp):
+    """A usage error: exit 2, the message naming what is wrong, the usage."""
     r = m.run_tenantfs(args, timeout=30)
-    t.ok(r.returncode == 1 and must_name in r.stderr and r.elapsed < 10,
-         f"{label}: exit 1 naming '{must_name}'",
+    t.ok(r.returncode == 2 and must_name in r.stderr and "usage: tenantfs" in r.stderr and
+         r.elapsed < 10, f"{label}: exit 2 naming '{must_name}', with the usage",
          f"rc {r.returncode}, {r.elapsed:.1f}s, stderr: {r.stderr}")
     if m.is_fuse_mount(mp):
         subprocess.run(["fusermount3", "-u", mp], timeout=30)
@@ -189,6 +190,7 @@ def via_mount_commands(base):
         mp = os.path.join(base, f"mnt-mc{n}")
         os.makedirs(mp)
         opts = f"node=n1,idle=0.5,linger=0,cache={base}/cache-mc{n},_netdev,defaults"
+        t.eq(m.run_tenantfs(["init", src]).returncode, 0, f"{label}: init the store")
         r = subprocess.run(cmd(src, mp, opts), capture_output=True, text=True, timeout=60,
                            env=env)
         ok = t.ok(r.returncode == 0 and m.is_fuse_mount(mp), f"{label} mounts",

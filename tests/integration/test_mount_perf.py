@@ -16,6 +16,7 @@ daemon's request counters ("fuse requests: ..." at exit), not from timing:
 - no file shows setuid/setgid/sticky bits (what KILLPRIV_V2 relies on).
 """
 
+import errno
 import os
 import re
 import sqlite3
@@ -145,7 +146,7 @@ def main():
     with m.Mount(os.path.join(base, "store"), mp,
                  ["node=n1", "idle=30", "linger=0.2", f"cache={base}/cache-mode"]):
         db = os.path.join(mp, "wal.db")
-        os.chmod(db, 0o6755)
+        m.expect_errno(lambda: os.chmod(db, 0o6755), errno.EPERM, "chmod 6755 is EPERM")
         t.eq(os.stat(db).st_mode & 0o7000, 0, "chmod 6755: no setuid/setgid bit shown")
         with open(db, "r+b") as f:
             head = f.read(4096)

@@ -1,6 +1,7 @@
 /* S3 client and S3 store against moto_server ($TFS_TEST_MOTO): round trips
  * of 0 B, 1 B and 20 MiB (multipart), head, delete, conditional PUT and
- * GET, paginated listing, odd key names, and the store_ops over it.
+ * GET, paginated listing, odd key names, and the store_ops over it (a put
+ * onto a key holding other bytes fails).
  * Skips (77) when TFS_TEST_MOTO is unset. */
 #include <errno.h>
 #include <fcntl.h>
@@ -266,10 +267,10 @@ static void test_store(struct s3_client *c)
 	TAP_OK(s->ops->check(s) == 0, "store check on an existing bucket");
 	rc = s->ops->put(s, "st/1.db", in, 5, "hash1");
 	TAP_OK(rc == 0, "store put: %d", rc);
-	/* Same key again with other bytes: content addressing says it is
-	 * already there, so the store reports success and keeps the original. */
-	rc = s->ops->put(s, "st/1.db", other, 5, "hash1");
-	TAP_OK(rc == 0, "store put of an existing key is success (412 absorbed): %d", rc);
+	/* The same bytes again: the 412 is success once a HEAD shows the
+	 * object has this size and hash. */
+	rc = s->ops->put(s, "st/1.db", in, 5, "hash1");
+	TAP_OK(rc == 0, "store put of a key already holding these bytes is success: %d", rc);
 	if (pwrite(out, "garbage-longer-than-five", 24, 0) != 24)
 		TAP_OK(0, "prefill output");
 	rc = s->ops->get(s, "st/1.db", out, &si);
@@ -295,6 +296,67 @@ static void test_store(struct s3_client *c)
 	close(in);
 	close(other);
 	close(out);
+}
+
+/* A key that already holds other bytes (another writer, a bug, a torn
+ * upload by some other tool): the 412 of If-None-Match: * must not count as
+ * uploaded, or a commit would publish a pointer to the wrong bytes. */
+static void test_store_existing(struct s3_client *c)
+{
+	struct store *s = store_s3_new(c);
+	struct s3_put_options po = {0};
+	struct s3_object_info oi;
+	uint64_t big = (20u << 20) + 123; /* rt/big.db, from test_round_trips */
+	int in = make_file("store", 5), other = make_file("other", 5),
+	    longer = make_file("longer!", 7);
+	int out = make_file(NULL, 0), bigf = make_file(NULL, 0);
+	char *got = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!s || in < 0 || other < 0 || longer < 0 || out < 0 || bigf < 0 ||
+	    ftruncate(bigf, (off_t)big) < 0) {
+		TAP_OK(0, "store and files for the existing-key tests");
+		goto out;
+	}
+	po.meta_xxh3 = "hash-other";
+	s3_put_file(c, "stx/other.db", other, 5, &po, NULL);
+	rc = s->ops->put(s, "stx/other.db", in, 5, "hash-store");
+	TAP_OK(rc == -EIO, "store put onto other bytes of the same size fails: %d", rc);
+	rc = s->ops->get(s, "stx/other.db", out, NULL);
+	got = read_all(out, &len);
+	TAP_OK(rc == 0 && got && len == 5 && memcmp(got, "other", 5) == 0,
+	       "and the object there is left alone");
+	free(got);
+
+	po.meta_xxh3 = "hash-store";
+	s3_put_file(c, "stx/longer.db", longer, 7, &po, NULL);
+	rc = s->ops->put(s, "stx/longer.db", in, 5, "hash-store");
+	TAP_OK(rc == -EIO, "store put onto an object of another size (same hash) fails: %d", rc);
+
+	s3_put_file(c, "stx/nometa.db", other, 5, NULL, NULL);
+	rc = s->ops->put(s, "stx/nometa.db", in, 5, "hash-store");
+	TAP_OK(rc == -EIO, "store put onto an object without a hash fails: %d", rc);
+
+	/* Multipart size: the client HEADs before uploading any part. */
+	rc = s->ops->put(s, "rt/big.db", bigf, big, "h20-other");
+	TAP_OK(rc == -EIO, "multipart store put onto another 20 MiB object fails: %d", rc);
+	rc = s->ops->put(s, "rt/big.db", bigf, big, "h20");
+	TAP_OK(rc == 0, "multipart store put onto the same size and hash is success: %d", rc);
+	TAP_OK(s3_head(c, "rt/big.db", &oi) == WIRE_OK && strcmp(oi.meta_hash, "h20") == 0,
+	       "and the object keeps its hash (%s)", oi.meta_hash);
+out:
+	store_free(s);
+	if (in >= 0)
+		close(in);
+	if (other >= 0)
+		close(other);
+	if (longer >= 0)
+		close(longer);
+	if (out >= 0)
+		close(out);
+	if (bigf >= 0)
+		close(bigf);
 }
 
 int main(void)
@@ -344,6 +406,7 @@ int main(void)
 	test_missing_and_delete(c, nob);
 	test_list(c);
 	test_store(c);
+	test_store_existing(c);
 out:
 	s3_client_free(c);
 	s3_client_free(nob);

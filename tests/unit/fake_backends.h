@@ -231,6 +231,11 @@ struct wrap_cat {
 	atomic_int commit_estale;     /* > 0: the next commits fail with -ESTALE */
 	atomic_int renew_fail;	      /* != 0: renewals fail with -EIO */
 	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
+	atomic_int hold_get;	      /* != 0: gets hang (up to 30 s) until it is 0 */
+	atomic_long get_budget;	      /* catalog_thread_budget() of the last get's caller */
+	atomic_long commit_budget;    /* ... and of the last commit's */
+	atomic_int get_fail;	      /* != 0: reads fail with -EIO (catalog unreachable) */
+	atomic_int acquire_fail;      /* != 0: acquisitions fail with -EIO */
 };
 
 #define WC(c) ((struct wrap_cat *)(c))
@@ -239,6 +244,8 @@ static int wc_acquire(struct catalog *c, const char *id, const char *node, int64
 		      int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
 {
 	atomic_fetch_add(&WC(c)->acquires, 1);
+	if (atomic_load(&WC(c)->acquire_fail))
+		return -EIO;
 	return WC(c)->in->ops->acquire(WC(c)->in, id, node, now_ms, ttl_ms, tk, out);
 }
 
@@ -255,6 +262,7 @@ static int wc_commit(struct catalog *c, const char *id, const char *node, uint64
 		     uint64_t base_gen, const struct cat_commit *cm)
 {
 	atomic_fetch_add(&WC(c)->commits, 1);
+	atomic_store(&WC(c)->commit_budget, catalog_thread_budget());
 	if (atomic_load(&WC(c)->commit_estale) > 0) {
 		atomic_fetch_sub(&WC(c)->commit_estale, 1);
 		return -ESTALE;
@@ -294,7 +302,14 @@ static int wc_want(struct catalog *c, const char *id, const char *node)
 
 static int wc_get(struct catalog *c, const char *id, struct cat_item *out)
 {
+	int i;
+
 	atomic_fetch_add(&WC(c)->gets, 1);
+	atomic_store(&WC(c)->get_budget, catalog_thread_budget());
+	for (i = 0; i < 3000 && atomic_load(&WC(c)->hold_get); i++)
+		usleep(10000);
+	if (atomic_load(&WC(c)->get_fail))
+		return -EIO;
 	return WC(c)->in->ops->get(WC(c)->in, id, out);
 }
 

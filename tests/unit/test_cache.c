@@ -25,9 +25,22 @@
 static char scratch[512];
 static atomic_llong fake_mono = 1000000;
 
+/* Armed by a test thread, its next clock read is the last before a stall of
+ * stall_ms: every later read (any thread) sees the time after it. The first
+ * clock read of a write is its lease check, so this stalls the write between
+ * the check and the pwrite, as a paused process or a hung disk would. */
+static _Thread_local bool stall_next;
+static long stall_ms;
+
 static int64_t test_mono(void)
 {
-	return atomic_load(&fake_mono);
+	int64_t v = atomic_load(&fake_mono);
+
+	if (stall_next) {
+		stall_next = false;
+		atomic_fetch_add(&fake_mono, stall_ms);
+	}
+	return v;
 }
 
 static void advance(long ms)
@@ -224,6 +237,40 @@ static int write_file(struct tcache *tc, const char *id, const char *suffix, con
 	return rc;
 }
 
+/* The bytes of a database of rows rows caught mid-transaction (more rows and
+ * an update, spilled to the file by a tiny page cache) in *db and its hot
+ * journal in *jb: what a crash at that instant leaves. */
+static void make_torn(const char *name, int rows, unsigned char **db, size_t *dl,
+		      unsigned char **jb, size_t *jl)
+{
+	char path[700], sql[200];
+	unsigned char *base;
+	size_t bl;
+	sqlite3 *s;
+	int i;
+
+	base = make_db(name, rows, &bl);
+	snprintf(path, sizeof(path), "%s/%s", scratch, name);
+	sqlite3_open(path, &s);
+	exec(s, "PRAGMA cache_size=2");
+	exec(s, "BEGIN");
+	for (i = 0; i < 2000; i++) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO t(v) VALUES ('uncommitted row %d padding padding padding')",
+			 i);
+		exec(s, sql);
+	}
+	exec(s, "UPDATE t SET v = v || 'x'");
+	*db = read_file(path, dl);
+	snprintf(path, sizeof(path), "%s/%s-journal", scratch, name);
+	*jb = read_file(path, jl);
+	exec(s, "ROLLBACK");
+	sqlite3_close(s);
+	TAP_OK(*db && *jb && *jl > 0 && *dl > bl,
+	       "%s: hot journal state captured (db %zu, journal %zu)", name, *dl, *jl);
+	free(base);
+}
+
 static struct tcache_stats stats(struct tcache *tc)
 {
 	struct tcache_stats s;
@@ -335,7 +382,7 @@ static void test_create_commit_reopen(void)
 	xattr(tc, "alice", "user.tenantfs.gen", x, sizeof(x));
 	TAP_STREQ(x, "1", "xattr gen");
 	xattr(tc, "alice", "user.tenantfs.owner", x, sizeof(x));
-	TAP_STREQ(x, "node-a", "xattr owner while open");
+	TAP_STREQ(x, tcache_node(tc), "xattr owner while open: the node identity");
 	tfile_close(f);
 	sleep_ms(300);
 	TAP_OK(atomic_load(&e.ms->puts) == puts, "a session that changes nothing makes no PUT");
@@ -427,8 +474,8 @@ static void test_wal_and_journal(void)
 	struct tcache *tc;
 	struct cat_item it;
 	char path[700], sql[200];
-	unsigned char *dbb, *walb, *jb, *obj, *base;
-	size_t dl, wl, jl, ol, bl;
+	unsigned char *dbb, *walb, *jb, *obj;
+	size_t dl, wl, jl, ol;
 	sqlite3 *db;
 	int i, walbyte = 0, n;
 
@@ -474,25 +521,7 @@ static void test_wal_and_journal(void)
 	free(walb);
 
 	/* A rollback-journal database caught mid-transaction: hot journal. */
-	base = make_db("hot.src.db", 40, &bl);
-	snprintf(path, sizeof(path), "%s/hot.src.db", scratch);
-	sqlite3_open(path, &db);
-	exec(db, "PRAGMA cache_size=2");
-	exec(db, "BEGIN");
-	for (i = 0; i < 2000; i++) {
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO t(v) VALUES ('uncommitted row %d padding padding padding')",
-			 i);
-		exec(db, sql);
-	}
-	exec(db, "UPDATE t SET v = v || 'x'");
-	dbb = read_file(path, &dl);
-	snprintf(path, sizeof(path), "%s/hot.src.db-journal", scratch);
-	jb = read_file(path, &jl);
-	exec(db, "ROLLBACK");
-	sqlite3_close(db);
-	TAP_OK(dbb && jb && jl > 0 && dl > bl, "hot journal state captured (db %zu, journal %zu)",
-	       dl, jl);
+	make_torn("hot.src.db", 40, &dbb, &dl, &jb, &jl);
 	{
 		struct tfile *f, *j;
 
@@ -512,7 +541,6 @@ static void test_wal_and_journal(void)
 	free(obj);
 	free(dbb);
 	free(jb);
-	free(base);
 	tcache_shutdown(tc);
 	tcache_free(tc);
 	env_free(&e);
@@ -653,7 +681,7 @@ static void test_recovery(void)
 	struct cat_item it;
 	struct cat_commit cm = {0};
 	unsigned char *db;
-	char hash[CAT_HASH_HEX + 1], x[64];
+	char hash[CAT_HASH_HEX + 1], x[64], me[CAT_NODE_MAX + 1];
 	size_t len;
 	int i;
 
@@ -663,6 +691,7 @@ static void test_recovery(void)
 	tfs_hash_buf(db, len, hash);
 	/* No threads: nothing is written back before the "crash". */
 	tc = mk(&e, &o, false);
+	snprintf(me, sizeof(me), "%s", tcache_node(tc));
 	TAP_OK(write_file(tc, "dave", "", db, len, O_CREAT) == 0, "write dave, then crash");
 	TAP_OK(write_file(tc, "erin", "", db, len, O_CREAT) == 0, "write erin, then crash");
 	TAP_OK(write_file(tc, "fay", "", db, len, O_CREAT) == 0, "write fay, then crash");
@@ -675,7 +704,7 @@ static void test_recovery(void)
 
 		snprintf(sp, sizeof(sp), "%s/state.db", o.cache_dir);
 		TAP_OK(state_open(sp, &st) == 0 &&
-			   state_set_pending(st, "fay", "00000000000000000000000000000fa1") == 0,
+			   state_add_pending(st, "fay", 1, "00000000000000000000000000000fa1") == 0,
 		       "fay: a commit was in flight");
 		state_close(st);
 		cm.new_gen = 1;
@@ -683,7 +712,7 @@ static void test_recovery(void)
 		cm.size = 1;
 		cm.mtime_ms = 1;
 		TAP_OK(e.wc->in->ops->get(e.wc->in, "fay", &it) == 0 &&
-			   e.wc->in->ops->commit(e.wc->in, "fay", "node-a", it.epoch, 0, &cm) == 0,
+			   e.wc->in->ops->commit(e.wc->in, "fay", me, it.epoch, 0, &cm) == 0,
 		       "fay: ... and it landed");
 	}
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "dave", &it) == 0 && it.gen == 0,
@@ -900,7 +929,7 @@ static void test_two_nodes(void)
 	       "node a publishes fred and keeps the lease (long linger)");
 	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == -EBUSY,
 	       "node b gets -EBUSY while node a holds the lease");
-	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, "node-b"),
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, tcache_node(b)),
 	       "node b left a want mark");
 	advance(oa.lease_ttl_ms / 3 + 10);
 	for (i = 0; i < 100; i++) {
@@ -998,8 +1027,8 @@ static void test_renew_while_uploads_hang(void)
 	TAP_OK(writes_ok == 15, "hang: every write to hold accepted (%d/15)", writes_ok);
 	TAP_OK(tcache_open(b, "hold", "", O_RDWR, 0, &g, NULL) == -EBUSY,
 	       "hang: another node gets -EBUSY for hold");
-	TAP_OK(e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 && !strcmp(it.owner, "node-a") &&
-		   it.epoch == held.epoch,
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 &&
+		   !strcmp(it.owner, tcache_node(a)) && it.epoch == held.epoch,
 	       "hang: hold keeps its owner and epoch");
 
 	/* A release is lease traffic too: it does not wait for the uploads. */
@@ -1245,6 +1274,464 @@ static void test_cache_lock(void)
 	env_free(&e);
 }
 
+struct gate_call {
+	struct tcache *tc;
+	char id[16];
+	int rc;
+};
+
+static void *gate_getattr(void *arg)
+{
+	struct gate_call *g = arg;
+	struct stat st;
+
+	g->rc = tcache_getattr(g->tc, g->id, "", &st);
+	return NULL;
+}
+
+/* The catalog gate: with catalog_slots lookups of uncached names stuck in
+ * the catalog, the next ones wait briefly and fail with -EAGAIN, while
+ * reads, writes and fsync of an open database go on; a call inside carries
+ * catalog_timeout as its thread's catalog budget, a background commit
+ * none; once the catalog answers, lookups work again. */
+static void test_catalog_gate(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct tfile *f = NULL;
+	struct gate_call calls[2];
+	pthread_t thr[2];
+	struct stat st;
+	unsigned char *db, buf[16];
+	size_t len = 0;
+	bool kc;
+	int i, rc, rc3, rc4;
+
+	env_init(&e, "gate");
+	opts(&o, dirname_of("gate"), "node-a");
+	o.catalog_slots = 2;
+	o.catalog_timeout_ms = 4321;
+	tc = mk(&e, &o, true);
+	db = make_db("gate-src.db", 5, &len);
+	rc = tcache_open(tc, "held", "", O_CREAT | O_RDWR, 0644, &f, &kc);
+	TAP_OK(rc == 0 && db && tfile_write(f, db, len, 0) == (ssize_t)len,
+	       "an open database to read (rc %d)", rc);
+	atomic_store(&e.wc->hold_get, 1);
+	for (i = 0; i < 2; i++) {
+		calls[i].tc = tc;
+		snprintf(calls[i].id, sizeof(calls[i].id), "ghost%d", i);
+		pthread_create(&thr[i], NULL, gate_getattr, &calls[i]);
+	}
+	for (i = 0; i < 1000 && atomic_load(&e.wc->gets) < 2; i++)
+		sleep_ms(10);
+	TAP_OK(atomic_load(&e.wc->gets) == 2, "two lookups are stuck in the catalog");
+	TAP_OK(atomic_load(&e.wc->get_budget) == 4321,
+	       "a call inside the gate carries catalog_timeout as its budget (%ld)",
+	       (long)atomic_load(&e.wc->get_budget));
+	rc3 = tcache_getattr(tc, "ghost3", "", &st);
+	rc4 = tcache_getattr(tc, "ghost4", "", &st);
+	TAP_OK(rc3 == -EAGAIN && rc4 == -EAGAIN, "lookups past the slots fail with EAGAIN (%d, %d)",
+	       rc3, rc4);
+	TAP_OK(atomic_load(&e.wc->gets) == 2, "they never reached the catalog");
+	TAP_OK(f && db && tfile_read(f, buf, 16, 0) == 16 && !memcmp(buf, db, 16) &&
+		   tfile_write(f, db, len, 0) == (ssize_t)len && tfile_fsync(f, 0) == 0 &&
+		   tfile_fstat(f, &st) == 0 && st.st_size == (off_t)len,
+	       "the open database reads, writes and syncs meanwhile");
+	atomic_store(&e.wc->hold_get, 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(thr[i], NULL);
+	TAP_OK(calls[0].rc == -ENOENT && calls[1].rc == -ENOENT,
+	       "the stuck lookups finish once the catalog answers (%d, %d)", calls[0].rc,
+	       calls[1].rc);
+	rc = tcache_getattr(tc, "ghost5", "", &st);
+	TAP_OK(rc == -ENOENT, "the gate is open again (rc %d)", rc);
+	tfile_close(f);
+	for (i = 0; i < 1000 && atomic_load(&e.wc->commits) < 1; i++)
+		sleep_ms(10);
+	TAP_OK(atomic_load(&e.wc->commits) >= 1 && atomic_load(&e.wc->commit_budget) == 0,
+	       "a write-back commit carries no budget (%ld)",
+	       (long)atomic_load(&e.wc->commit_budget));
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
+/* Waits until xattr name of id contains text (bounded in real time). */
+static bool wait_xattr(struct tcache *tc, const char *id, const char *name, const char *text,
+		       long ms)
+{
+	char x[1024];
+	long i;
+
+	for (i = 0; i < ms / 20; i++) {
+		xattr(tc, id, name, x, sizeof(x));
+		if (strstr(x, text))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* A commit applied whose reply was lost, with the catalog unreadable so it
+ * cannot be settled, then a newer write-back before it is: the catalog's
+ * version is our own older pending commit, a base to build on, never a
+ * reason to quarantine. */
+static void test_lost_reply_then_newer(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	unsigned char *v1, *v2, *obj;
+	char h1[CAT_HASH_HEX + 1], h2[CAT_HASH_HEX + 1];
+	size_t l1, l2, ol = 0;
+	int i, n;
+
+	env_init(&e, "lost2");
+	opts(&o, dirname_of("lost2"), "node-a");
+	tc = mk(&e, &o, true);
+	v1 = make_db("lost2.v1", 10, &l1);
+	v2 = make_db("lost2.v2", 30, &l2);
+	tfs_hash_buf(v1, l1, h1);
+	tfs_hash_buf(v2, l2, h2);
+	atomic_store(&e.wc->commit_lost_reply, 1);
+	atomic_store(&e.wc->get_fail, 1);
+	TAP_OK(write_file(tc, "lr", "", v1, l1, O_CREAT) == 0, "lost reply: write v1");
+	TAP_OK(wait_item(&e, "lr", 1, &it, 5000) && !strcmp(it.hash, h1),
+	       "lost reply: the commit of v1 is applied (its reply is lost)");
+	TAP_OK(wait_xattr(tc, "lr", "user.tenantfs.error", "cannot be read", 5000),
+	       "lost reply: the write-back cannot settle it while the catalog is unreadable");
+	TAP_OK(write_file(tc, "lr", "", v2, l2, 0) == 0,
+	       "lost reply: write v2 before it is settled");
+	/* Newer write-backs, refused (gen moved) and still unsettled. */
+	for (i = 0; i < 250 && atomic_load(&e.wc->commits) < 3; i++) {
+		advance(2000); /* past the backoff */
+		sleep_ms(20);
+	}
+	TAP_OK(atomic_load(&e.wc->commits) >= 3,
+	       "lost reply: v2 was sent on top of gen 0 (%d commits)", atomic_load(&e.wc->commits));
+	TAP_OK(stats(tc).quarantined == 0,
+	       "lost reply: a refusal that cannot be settled quarantines nothing");
+	atomic_store(&e.wc->get_fail, 0);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "lr", &it) == 0 && it.gen >= 2)
+			break;
+		advance(2000);
+		sleep_ms(20);
+	}
+	TAP_OK(it.gen == 2 && !strcmp(it.hash, h2),
+	       "lost reply: once settled, v2 is committed on top of v1 as gen 2 (gen %llu)",
+	       (unsigned long long)it.gen);
+	TAP_OK(stats(tc).quarantined == 0, "lost reply: nothing was quarantined");
+	obj = object_of(&e, "lr", &it, &ol);
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(n == 30, "lost reply: the head holds v2 (%d rows of 30)", n);
+	free(obj);
+	TAP_OK(wait_xattr(tc, "lr", "user.tenantfs.dirty", "0", 5000), "lost reply: lr ends clean");
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
+/* Writes id's main file and one side file through an engine without threads
+ * (nothing is written back), then "crashes" (frees it). */
+/* node (may be NULL) gets the crashed engine's identity, the owner of the
+ * lease it leaves behind. */
+static void crash_with_side(struct env *e, const struct tcache_options *o, const char *id,
+			    const unsigned char *mb, size_t ml, const char *suffix,
+			    const unsigned char *sb, size_t sl, char node[CAT_NODE_MAX + 1])
+{
+	struct tcache *tc = mk(e, o, false);
+	struct tfile *f, *w;
+
+	TAP_OK(tcache_open(tc, id, "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, mb, ml, 0) == (ssize_t)ml,
+	       "%s: write the main file", id);
+	TAP_OK(tcache_open(tc, id, suffix, O_RDWR | O_CREAT, 0644, &w, NULL) == 0 &&
+		   tfile_write(w, sb, sl, 0) == (ssize_t)sl,
+	       "%s: write %s", id, suffix);
+	tfile_close(w);
+	tfile_close(f);
+	if (node)
+		snprintf(node, CAT_NODE_MAX + 1, "%s", tcache_node(tc));
+	tcache_free(tc);
+}
+
+/* At restart the catalog's next gen has the bytes of the cached main file
+ * but no pending record names it (another node committed those bytes, or
+ * an older layout kept only the last pending commit), and the family's
+ * -wal holds commits on top: the copy is not clean, the -wal's commits are
+ * published. */
+static void test_restart_wal_family(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct cat_commit cm = {0};
+	char path[700], sql[200], hm[CAT_HASH_HEX + 1], me[CAT_NODE_MAX + 1];
+	unsigned char *mb, *wb, *obj;
+	size_t ml, wl, ol = 0;
+	sqlite3 *db;
+	int i, n = -1;
+
+	env_init(&e, "walfam");
+	opts(&o, dirname_of("walfam"), "node-a");
+	snprintf(path, sizeof(path), "%s/walfam.src.db", scratch);
+	unlink(path);
+	sqlite3_open(path, &db);
+	exec(db, "PRAGMA journal_mode=WAL");
+	exec(db, "PRAGMA wal_autocheckpoint=0");
+	exec(db, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)");
+	for (i = 0; i < 20; i++) {
+		if (i == 10)
+			exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+		snprintf(sql, sizeof(sql), "INSERT INTO t(v) VALUES ('walfam row %d')", i);
+		exec(db, sql);
+	}
+	mb = read_file(path, &ml);
+	snprintf(path, sizeof(path), "%s/walfam.src.db-wal", scratch);
+	wb = read_file(path, &wl);
+	sqlite3_close(db);
+	TAP_OK(mb && wb && wl > 0 && count_rows(mb, ml, NULL) == 10,
+	       "walfam: the main file holds 10 rows, the -wal %zu bytes of 10 more", wl);
+	tfs_hash_buf(mb, ml, hm);
+
+	crash_with_side(&e, &o, "wf", mb, ml, "-wal", wb, wl, me);
+	cm.new_gen = 1;
+	cm.hash = hm;
+	cm.size = ml;
+	cm.mtime_ms = 1;
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "wf", &it) == 0 &&
+		   e.wc->in->ops->commit(e.wc->in, "wf", me, it.epoch, 0, &cm) == 0,
+	       "walfam: gen 1 = the bytes of the main file alone, no pending record");
+
+	tc = mk(&e, &o, true);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "wf", &it) == 0 && it.gen >= 2)
+			break;
+		advance(100);
+		sleep_ms(20);
+	}
+	obj = it.gen >= 2 ? object_of(&e, "wf", &it, &ol) : NULL;
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(it.gen == 2 && n == 20,
+	       "walfam: restart publishes the -wal's commits as gen 2 (gen %llu, %d rows of 20)",
+	       (unsigned long long)it.gen, n);
+	free(obj);
+	TAP_OK(stats(tc).quarantined == 0, "walfam: nothing quarantined");
+	TAP_OK(tcache_shutdown(tc) == 0, "walfam: clean shutdown");
+	tcache_free(tc);
+	free(mb);
+	free(wb);
+	env_free(&e);
+}
+
+/* A write that stalls between its lease check and its pwrite past the
+ * lease's local deadline is not acknowledged: -EIO. If another node took the
+ * lease meanwhile the copy is quarantined and nothing of it published; if
+ * nobody did, the renewal at the same epoch keeps the bytes (see change_end). */
+static void test_write_fence(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct cat_commit cm = {0};
+	struct tfile *f;
+	unsigned char *v1, *v2;
+	char h2[CAT_HASH_HEX + 1];
+	size_t l1, l2;
+	ssize_t n;
+	int i;
+
+	env_init(&e, "fence");
+	opts(&o, dirname_of("fence"), "node-a");
+	tc = mk(&e, &o, true);
+	v1 = make_db("fence.v1", 8, &l1);
+	v2 = make_db("fence.v2", 8, &l2);
+	TAP_OK(l1 == l2, "fence: two versions of one size (%zu)", l1);
+	tfs_hash_buf(v2, l2, h2);
+
+	/* Another node takes the lease while the write stalls. */
+	TAP_OK(tcache_open(tc, "fa", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, v1, l1, 0) == (ssize_t)l1,
+	       "fence: node a writes fa");
+	{
+		struct cat_takeover tk;
+		struct cat_item held;
+
+		TAP_OK(e.wc->in->ops->get(e.wc->in, "fa", &held) == 0, "fence: read fa's lease");
+		tk.owner = held.owner;
+		tk.epoch = held.epoch;
+		tk.rev = held.rev;
+		TAP_OK(e.wc->in->ops->acquire(e.wc->in, "fa", "node-b", 1000, 1000, &tk, &it) == 0,
+		       "fence: node b takes fa's lease (a's copy is stale from now on)");
+	}
+	cm.new_gen = 1;
+	cm.hash = "000000000000000000000000000000bb";
+	cm.size = 1;
+	cm.mtime_ms = 1;
+	TAP_OK(e.wc->in->ops->commit(e.wc->in, "fa", "node-b", it.epoch, 0, &cm) == 0,
+	       "fence: node b commits fa gen 1");
+	stall_ms = o.lease_ttl_ms;
+	stall_next = true;
+	n = tfile_write(f, v2, l2, 0);
+	stall_next = false;
+	TAP_OK(n == -EIO, "fence: a write that stalled past the lease is not acknowledged (%zd)",
+	       n);
+	for (i = 0; i < 250 && stats(tc).quarantined == 0; i++)
+		sleep_ms(20);
+	TAP_OK(stats(tc).quarantined == 1, "fence: a's copy is quarantined");
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "fa", &it) == 0 && it.gen == 1 &&
+		   !strcmp(it.hash, cm.hash),
+	       "fence: node b's version stands");
+	TAP_OK(tfile_write(f, v2, l2, 0) == -EIO, "fence: further writes on a are refused");
+	tfile_close(f);
+
+	/* Nobody takes it: the renewal was only late. */
+	TAP_OK(tcache_open(tc, "fb", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, v1, l1, 0) == (ssize_t)l1,
+	       "fence: node a writes fb");
+	atomic_store(&e.wc->renew_fail, 1);
+	stall_next = true;
+	n = tfile_write(f, v2, l2, 0);
+	stall_next = false;
+	TAP_OK(n == -EIO, "fence: a write that stalled past an unrenewed lease is -EIO (%zd)", n);
+	atomic_store(&e.wc->renew_fail, 0);
+	for (i = 0; i < 100 && tfile_write(f, v2, 1, 0) < 0; i++) {
+		advance(600); /* past the retry time of the failed renewal */
+		sleep_ms(20);
+	}
+	TAP_OK(i < 100, "fence: writes resume after a renewal at the same epoch");
+	tfile_close(f);
+	TAP_OK(wait_item(&e, "fb", 1, &it, 5000) && !strcmp(it.hash, h2),
+	       "fence: nobody else served fb, so the stalled write's bytes are kept and "
+	       "published");
+	TAP_OK(stats(tc).quarantined == 1, "fence: fb is not quarantined");
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
+/* A journal or -wal is content: it can be removed only while its database
+ * is open here (as SQLite does), never while the database is closed or, as
+ * here, dirty and waiting for its recovery with a hot journal. */
+static void test_unlink_side_guarded(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct tfile *f;
+	struct stat st;
+	char jpath[800];
+	unsigned char *dbb, *jb, *obj;
+	size_t dl, jl, ol = 0;
+	int i, n;
+
+	env_init(&e, "uside");
+	opts(&o, dirname_of("uside"), "node-a");
+	make_torn("uside.src.db", 40, &dbb, &dl, &jb, &jl);
+
+	crash_with_side(&e, &o, "hj", dbb, dl, "-journal", jb, jl, NULL);
+
+	atomic_store(&e.wc->acquire_fail, 1); /* recovery waits for the catalog */
+	tc = mk(&e, &o, true);
+	for (i = 0; i < 250 && atomic_load(&e.wc->acquires) == 0; i++)
+		sleep_ms(20);
+	snprintf(jpath, sizeof(jpath), "%s/db/hj.db-journal", o.cache_dir);
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == -EBUSY,
+	       "uside: removing the hot journal of a database awaiting recovery is -EBUSY");
+	TAP_OK(stat(jpath, &st) == 0 && st.st_size == (off_t)jl,
+	       "uside: the hot journal is intact");
+	TAP_OK(tcache_unlink(tc, "hj", "-wal") == -ENOENT, "uside: an absent side file is -ENOENT");
+	atomic_store(&e.wc->acquire_fail, 0);
+	for (i = 0; i < 250; i++) {
+		if (e.wc->in->ops->get(e.wc->in, "hj", &it) == 0 && it.gen >= 1)
+			break;
+		advance(2000); /* past the recovery's backoff */
+		sleep_ms(20);
+	}
+	obj = it.gen >= 1 ? object_of(&e, "hj", &it, &ol) : NULL;
+	n = obj ? count_rows(obj, ol, NULL) : -1;
+	TAP_OK(n == 40, "uside: recovery rolls the hot journal back and publishes 40 rows (%d)", n);
+	free(obj);
+	TAP_OK(wait_released(&e, "hj", 5000), "uside: hj is closed and released");
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == -EBUSY && stat(jpath, &st) == 0,
+	       "uside: ... and its side files still cannot be removed while it is closed");
+	TAP_OK(tcache_open(tc, "hj", "", O_RDWR, 0, &f, NULL) == 0, "uside: open hj");
+	TAP_OK(tcache_unlink(tc, "hj", "-journal") == 0 && stat(jpath, &st) < 0,
+	       "uside: with the database open the journal goes, as a change");
+	tfile_close(f);
+	tcache_shutdown(tc);
+	tcache_free(tc);
+	free(dbb);
+	free(jb);
+	env_free(&e);
+}
+
+/* The node identity is the cache folder's: LABEL~ID drawn once, kept
+ * across restarts and labels, distinct for another folder with the same
+ * label; a damaged identity file stops the engine instead of being
+ * replaced. */
+static void test_identity(void)
+{
+	struct env e;
+	struct tcache_options o, o2;
+	struct tcache *a, *b = NULL;
+	char first[CAT_NODE_MAX + 1], path[700];
+	const char *tilde;
+	int fd, rc;
+
+	env_init(&e, "ident");
+	opts(&o, dirname_of("ident"), "lab");
+	a = mk(&e, &o, false);
+	snprintf(first, sizeof(first), "%s", tcache_node(a));
+	tilde = strchr(first, '~');
+	TAP_OK(!strncmp(first, "lab~", 4) && tilde && strlen(tilde + 1) == TCACHE_NODE_ID_HEX &&
+		   strspn(tilde + 1, "0123456789abcdef") == TCACHE_NODE_ID_HEX,
+	       "the identity is LABEL~%d hex digits (%s)", TCACHE_NODE_ID_HEX, first);
+	opts(&o2, dirname_of("ident2"), "lab");
+	b = mk(&e, &o2, false);
+	TAP_OK(strcmp(tcache_node(b), first) != 0,
+	       "another cache with the same label is another node (%s)", tcache_node(b));
+	tcache_free(b);
+	tcache_free(a);
+	opts(&o, dirname_of("ident"), "renamed");
+	a = mk(&e, &o, false);
+	TAP_STREQ(tcache_node(a), first, "a restart keeps the identity, whatever its label");
+	tcache_free(a);
+
+	snprintf(path, sizeof(path), "%s/node", o.cache_dir);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	TAP_OK(fd >= 0 && write(fd, "lab~xyz\n", 8) == 8, "damage the identity file");
+	if (fd >= 0)
+		close(fd);
+	b = NULL;
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &b);
+	TAP_OK(rc == -EINVAL && !b, "a malformed identity file is -EINVAL (rc %d)", rc);
+	tcache_free(b);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	TAP_OK(fd >= 0 && read(fd, path, 8) == 8 && !memcmp(path, "lab~xyz\n", 8),
+	       "... and it is left as it was");
+	if (fd >= 0)
+		close(fd);
+	opts(&o, dirname_of("ident3"), "x");
+	o.node = "bad~label";
+	b = NULL;
+	TAP_OK(tcache_new(&o, &e.ms->base, &e.wc->base, &b) == -EINVAL && !b,
+	       "a label with '~' is -EINVAL");
+	tcache_free(b);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -1270,6 +1757,12 @@ int main(void)
 	test_keys_and_local_store();
 	test_write_race();
 	test_cache_lock();
+	test_identity();
+	test_catalog_gate();
+	test_lost_reply_then_newer();
+	test_restart_wal_family();
+	test_write_fence();
+	test_unlink_side_guarded();
 	if (!tap_failed) {
 		char cmd[600];
 

@@ -1,7 +1,8 @@
 /* Credential chain tests: explicit and environment keys, the shared
  * credentials and config files (profiles, malformed lines), region and
- * endpoint precedence, and the container endpoint and IMDSv2 against a tiny
- * Python http.server on 127.0.0.1, with a forced clock for refreshes. */
+ * endpoint precedence, which container endpoint URLs may carry a token,
+ * and the container endpoint and IMDSv2 against a tiny Python http.server
+ * on 127.0.0.1, with a forced clock for refreshes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "s3/creds.h"
+#include "s3/log.h"
 #include "tests/unit/tap.h"
 
 static char tmpdir[512];
@@ -47,6 +49,11 @@ static const char *const aws_vars[] = {
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CA_BUNDLE",
 };
 
 /* Every test starts from an empty AWS environment and an empty HOME. */
@@ -104,9 +111,12 @@ static void test_clear(void)
 	aws_creds_clear(&c);
 	TAP_OK(!c.access_key && !c.secret_key && !c.session_token && c.expires_ms == 0,
 	       "aws_creds_clear frees and zeroes every field");
+	/* A second clear must not free again (ASan and valgrind see a double
+	 * free); the struct stays empty. */
 	aws_creds_clear(&c);
 	aws_creds_clear(NULL);
-	TAP_OK(1, "aws_creds_clear twice and on NULL is harmless");
+	TAP_OK(!c.access_key && !c.secret_key && !c.session_token && c.expires_ms == 0,
+	       "aws_creds_clear twice and on NULL is harmless");
 }
 
 static void test_none(void)
@@ -416,6 +426,216 @@ static void test_threads(void)
 	TAP_OK(bad == 0, "4 threads x 200 gets on one provider (%lu bad)", (unsigned long)bad);
 }
 
+/* The container endpoint check on its own: each URL is refused, or taken
+ * and handed on in libcurl's spelling (NULL: refused). */
+static void test_container_urls(void)
+{
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+	    {"http://127.0.0.1:8080/creds", "http://127.0.0.1:8080/creds"},
+	    {"http://127.9.8.7/v2/x?a=b", "http://127.9.8.7/v2/x?a=b"},
+	    {"http://localhost/creds", "http://localhost/creds"},
+	    {"HTTP://LocalHost:80/creds", "http://LocalHost:80/creds"},
+	    {"http://[::1]:9/creds", "http://[::1]:9/creds"},
+	    {"http://[0:0:0:0:0:0:0:1]/creds", "http://[::1]/creds"},
+	    {"http://[::ffff:127.0.0.1]/creds", "http://[::ffff:127.0.0.1]/creds"},
+	    {"http://169.254.170.2/v2/credentials/id", "http://169.254.170.2/v2/credentials/id"},
+	    {"http://169.254.170.23/v1/credentials", "http://169.254.170.23/v1/credentials"},
+	    {"http://[fd00:ec2::23]/v1/credentials", "http://[fd00:ec2::23]/v1/credentials"},
+	    {"http://[FD00:EC2:0::23]:80/x", "http://[fd00:ec2::23]:80/x"},
+	    {"https://creds.example.com/x", "https://creds.example.com/x"},
+	    {"https://10.1.2.3:8443/x", "https://10.1.2.3:8443/x"},
+	    /* Percent-encoding and short IPv4 forms: the host libcurl contacts. */
+	    {"http://%31%32%37.0.0.1/creds", "http://127.0.0.1/creds"},
+	    {"http://127.1/creds", "http://127.0.0.1/creds"},
+	    {"http://0x7f.0.0.1/creds", "http://127.0.0.1/creds"},
+	    {"http://2130706433/creds", "http://127.0.0.1/creds"},
+	    /* A fragment is not part of the host. */
+	    {"http://127.0.0.1#@evil.com/", "http://127.0.0.1/#@evil.com/"},
+	    /* Refused: user information, wherever it points. */
+	    {"http://127.0.0.1@evil.com/", NULL},
+	    {"http://127.0.0.1:80@evil.com/", NULL},
+	    {"http://127.0.0.1%2f@evil.com/", NULL},
+	    {"http://127.0.0.1\\@evil.com/", NULL},
+	    {"http://evil.com@127.0.0.1/", NULL},
+	    {"http://@127.0.0.1/", NULL},
+	    {"http://:@127.0.0.1/", NULL},
+	    {"https://user:pw@creds.example.com/", NULL},
+	    /* Refused: names that only start like loopback, trailing dots. */
+	    {"http://127.0.0.1.evil.com/", NULL},
+	    {"http://localhost.evil.com/", NULL},
+	    {"http://localhost./creds", NULL},
+	    {"http://127.0.0.1./creds", NULL},
+	    {"http://evil.localhost/creds", NULL},
+	    {"http://169.254.170.2.evil.com/", NULL},
+	    {"http://169.254.170.3/creds", NULL},
+	    {"http://169.254.169.254/creds", NULL},
+	    {"http://[::2]/creds", NULL},
+	    {"http://[fd00:ec2::24]/creds", NULL},
+	    {"http://[::ffff:10.0.0.1]/creds", NULL},
+	    {"http://128.0.0.1/creds", NULL},
+	    {"http://example.com/creds", NULL},
+	    /* Refused: not http(s), not a URL. */
+	    {"ftp://127.0.0.1/creds", NULL},
+	    {"file:///etc/passwd", NULL},
+	    {"127.0.0.1/creds", NULL},
+	    {"http://127.0.0.1:99999/", NULL},
+	    {"http://127.0.0.1 /", NULL},
+	    {"", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = (char *)1;
+		enum wire_status st = aws_container_url(cases[i].url, &out);
+
+		if (cases[i].want)
+			TAP_OK(st == WIRE_OK && streq(out, cases[i].want),
+			       "container url '%s' taken as '%s' (%s, '%s')", cases[i].url,
+			       cases[i].want, wire_status_str(st), out ? out : "(null)");
+		else
+			TAP_OK(st == WIRE_INVALID && !out, "container url '%s' refused (%s)",
+			       cases[i].url, wire_status_str(st));
+		curl_free(out);
+	}
+}
+
+/* ---- credential_process ---- */
+
+/* A script in the scratch folder, executable. */
+static void write_script(const char *name, const char *text)
+{
+	write_file(name, text);
+	chmod(tpath(name), 0700);
+}
+
+/* The profile "p" of a fresh config file runs the script of the scratch
+ * folder with args. */
+static void process_profile(const char *script, const char *args)
+{
+	char text[1700];
+
+	snprintf(text, sizeof(text), "[profile p]\ncredential_process = %s/%s%s\n", tmpdir, script,
+		 args);
+	write_file("proc-config", text);
+	setenv("AWS_CONFIG_FILE", tpath("proc-config"), 1);
+}
+
+/* What the log received while fn ran (a file as the log's extra fd). */
+static char logbuf[16384];
+
+static void log_capture_start(void)
+{
+	int fd = open(tpath("proc.log"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	tfs_log_set_fd(fd);
+}
+
+static const char *log_capture_end(void)
+{
+	int fd = open(tpath("proc.log"), O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, logbuf, sizeof(logbuf) - 1);
+
+	tfs_log_set_fd(-1);
+	logbuf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return logbuf;
+}
+
+static void test_process(void)
+{
+	struct cred_options o = {.disable_imds = 1, .profile = "p", .process_timeout_ms = 500};
+	struct aws_creds c = {0};
+	enum wire_status st;
+	const char *log;
+
+	clean_env();
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+	/* The argument with a space arrives as one word, without a shell:
+	 * "$HOME" stays literal. */
+	write_script("cp-ok", "#!/bin/sh\n"
+			      "[ \"$1\" = 'two words' ] && [ \"$2\" = '$HOME' ] || exit 9\n"
+			      "echo 'progress: fetching keys' >&2\n"
+			      "echo 'leaked: procsecret/1' >&2\n"
+			      "printf '{\"Version\": 1, \"AccessKeyId\": \"AKPROC\", "
+			      "\"SecretAccessKey\": \"procsecret/1\", \"SessionToken\": \"ptok\", "
+			      "\"Expiration\": \"2030-01-01T00:00:00Z\"}'\n");
+	process_profile("cp-ok", " \"two words\" '$HOME'");
+	log_capture_start();
+	st = get_once(&o, &c);
+	log = log_capture_end();
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKPROC") &&
+		   streq(c.secret_key, "procsecret/1") && streq(c.session_token, "ptok") &&
+		   c.expires_ms == 1893456000LL * 1000,
+	       "credential_process: keys, token and expiration from its json (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	TAP_OK(strstr(log, "says: progress: fetching keys") != NULL,
+	       "credential_process: its stderr reaches the log");
+	TAP_OK(strstr(log, "procsecret/1") == NULL && strstr(log, "withheld") != NULL,
+	       "credential_process: a stderr line holding the secret is withheld");
+
+	/* Keys in the credentials file win, as in the AWS CLI. */
+	write_file("proc-creds", "[p]\naws_access_key_id = AKFILE\naws_secret_access_key = SK\n");
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("proc-creds"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKFILE"),
+	       "credentials file keys come before credential_process");
+	aws_creds_clear(&c);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+
+	write_script("cp-fail", "#!/bin/sh\necho 'no sso session' >&2\nexit 3\n");
+	process_profile("cp-fail", "");
+	log_capture_start();
+	st = get_once(&o, &c);
+	log = log_capture_end();
+	TAP_OK(st == WIRE_AUTH && !c.access_key,
+	       "credential_process exiting non-zero is an error (%s)", wire_status_str(st));
+	TAP_OK(strstr(log, "exited with status 3") && strstr(log, "says: no sso session"),
+	       "credential_process: its status and stderr are logged");
+
+	write_script("cp-bad", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": '\n");
+	process_profile("cp-bad", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_BAD_RESPONSE, "credential_process printing bad json is refused (%s)",
+	       wire_status_str(st));
+	write_script("cp-v2", "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", "
+			      "\"SecretAccessKey\": \"S\"}'\n");
+	process_profile("cp-v2", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_BAD_RESPONSE,
+	       "credential_process json of another Version is refused (%s)", wire_status_str(st));
+	write_script("cp-static", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"A\", "
+				  "\"SecretAccessKey\": \"S\"}'\n");
+	process_profile("cp-static", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "A") && !c.session_token && c.expires_ms == 0,
+	       "credential_process without token and expiration: long-term keys (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+
+	/* A hung command is killed at the timeout (0.5 s here), its child
+	 * holding the pipe too. */
+	write_script("cp-hang", "#!/bin/sh\nsleep 30\n");
+	process_profile("cp-hang", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_TIMEOUT, "a hung credential_process is killed at the timeout (%s)",
+	       wire_status_str(st));
+
+	process_profile("cp-ok", " \"unclosed");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "credential_process with an unclosed quote is refused (%s)",
+	       wire_status_str(st));
+	/* posix_spawnp says ENOENT; under valgrind it forks first, and the
+	 * child's failed exec shows as exit status 127 instead. */
+	process_profile("no-such-program", "");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_LOCAL_IO || st == WIRE_AUTH,
+	       "credential_process that does not exist is an error (%s)", wire_status_str(st));
+	clean_env();
+}
+
 /* ---- the metadata services, served by python on loopback ---- */
 
 static const char server_py[] =
@@ -477,6 +697,30 @@ static const char server_py[] =
     "            if rest == 'tfs-role':\n"
     "                return self.reply(200, self.creds('ASIAIMDS'))\n"
     "        self.reply(404, '{}')\n"
+    "    def do_POST(self):\n"
+    "        import urllib.parse\n"
+    "        n = int(self.headers.get('Content-Length', '0'))\n"
+    "        f = urllib.parse.parse_qs(self.rfile.read(n).decode())\n"
+    "        one = lambda k: f.get(k, [''])[0]\n"
+    "        if self.path != '/sts' or self.headers.get('Authorization'):\n"
+    "            return self.reply(400, '')\n"
+    "        if (one('Action') != 'AssumeRoleWithWebIdentity' or one('Version') != '2011-06-15'\n"
+    "                or one('RoleArn') != 'arn:aws:iam::123456789012:role/tfs'\n"
+    "                or one('WebIdentityToken') != 'jwt+a/b=c'\n"
+    "                or not one('RoleSessionName')):\n"
+    "            return self.reply(400, '<ErrorResponse><Error><Type>Sender</Type>'\n"
+    "                              '<Code>InvalidIdentityToken</Code><Message>no good'\n"
+    "                              '</Message></Error></ErrorResponse>', 'text/xml')\n"
+    "        state['n'] += 1\n"
+    "        n = state['n']\n"
+    "        state['session'] = one('RoleSessionName')\n"
+    "        self.reply(200, '<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.'\n"
+    "                   'amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>'\n"
+    "                   '<Credentials><AccessKeyId>ASIAWEB%d</AccessKeyId><SecretAccessKey>'\n"
+    "                   'websecret/%d</SecretAccessKey><SessionToken>webtok+%d'\n"
+    "                   '</SessionToken><Expiration>%s</Expiration></Credentials>'\n"
+    "                   '</AssumeRoleWithWebIdentityResult>'\n"
+    "                   '</AssumeRoleWithWebIdentityResponse>' % (n, n, n, EXP), 'text/xml')\n"
     "class S(http.server.ThreadingHTTPServer):\n"
     "    def handle_error(self, request, client_address):\n"
     "        pass  # the client aborting an oversized reply is expected\n"
@@ -644,12 +888,163 @@ static void test_container(void)
 	TAP_OK(st == WIRE_INVALID, "plain http to a non-loopback host is refused (%s)",
 	       wire_status_str(st));
 
+	/* URLs that only look like loopback or the container agent: the host
+	 * libcurl would contact is another one, which must not get the token
+	 * in clear text. Refused before any request is made. */
+	{
+		static const char *const disguised[] = {
+		    "http://127.0.0.1@evil.invalid/creds",
+		    "http://127.0.0.1:80@evil.invalid/creds",
+		    "http://localhost:1@evil.invalid/creds",
+		    "http://127.0.0.1.evil.invalid/creds",
+		    "http://localhost.evil.invalid/creds",
+		    "http://169.254.170.2@evil.invalid/creds",
+		    "http://169.254.170.23.evil.invalid/creds",
+		    "http://[::1]@evil.invalid/creds",
+		};
+
+		for (size_t i = 0; i < sizeof(disguised) / sizeof(disguised[0]); i++) {
+			setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", disguised[i], 1);
+			st = get_once(&o, &c);
+			TAP_OK(st == WIRE_INVALID, "container url %s is refused (%s)", disguised[i],
+			       wire_status_str(st));
+			aws_creds_clear(&c);
+		}
+	}
+	/* Loopback spelled another way is still loopback: what counts is the
+	 * host libcurl parses, not the text. */
+	{
+		static const char *const prefixes[] = {
+		    "HTTP://LOCALHOST:",
+		    "http://%31%32%37.0.0.1:",
+		    "http://127.1:",
+		};
+		char url[128];
+
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			snprintf(url, sizeof(url), "%s%d/creds", prefixes[i], server_port);
+			setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+			st = get_once(&o, &c);
+			TAP_OK(st == WIRE_OK && c.access_key &&
+				   strncmp(c.access_key, "ASIACONT", 8) == 0,
+			       "container url %s is loopback (%s)", url, wire_status_str(st));
+			aws_creds_clear(&c);
+		}
+	}
+
 	/* Configured but unreachable: an error, not a silent fall-through. */
 	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds", 1);
 	st = get_once(&o, &c);
 	TAP_OK(st == WIRE_NETWORK, "unreachable container endpoint: network error (%s)",
 	       wire_status_str(st));
 	aws_creds_clear(&c);
+	clean_env();
+}
+
+/* Web identity against the fake STS above: the form it posts, the XML it
+ * reads, the refresh before expiry with the token file read again, a
+ * refused token, and the configuration errors. */
+static void test_web_identity(void)
+{
+	struct cred_options o = {.disable_imds = 1, .now_ms = test_clock};
+	struct cred_provider *p;
+	struct aws_creds c = {0};
+	enum wire_status st;
+
+	clean_env();
+	setenv("AWS_SHARED_CREDENTIALS_FILE", tpath("nonexistent"), 1);
+	setenv("AWS_CONFIG_FILE", tpath("nonexistent"), 1);
+	set_url("AWS_ENDPOINT_URL_STS", "/sts");
+	write_file("web-token", "jwt+a/b=c\n");
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("web-token"), 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/tfs", 1);
+	fake_now = (EXPIRY_S - 86400) * 1000;
+	p = cred_provider_new(&o);
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && strncmp(c.access_key ? c.access_key : "", "ASIAWEB", 7) == 0 &&
+		   strncmp(c.secret_key ? c.secret_key : "", "websecret/", 10) == 0 &&
+		   strncmp(c.session_token ? c.session_token : "", "webtok+", 7) == 0 &&
+		   c.expires_ms == EXPIRY_S * 1000,
+	       "web identity: temporary credentials from AssumeRoleWithWebIdentity (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	/* Past the refresh margin with a broken token: the refresh reads the
+	 * file again, STS refuses it, the current keys serve until expiry. */
+	write_file("web-token", "stale\n");
+	fake_now = (EXPIRY_S - 60) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && c.expires_ms == EXPIRY_S * 1000,
+	       "web identity: a refused refresh keeps the still-valid keys (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	fake_now = (EXPIRY_S + 1) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_AUTH && !c.access_key,
+	       "web identity: a token STS refuses is an auth error (%s)", wire_status_str(st));
+	aws_creds_clear(&c);
+	write_file("web-token", "jwt+a/b=c");
+	fake_now = (EXPIRY_S - 3600) * 1000;
+	st = cred_provider_get(p, &c);
+	TAP_OK(st == WIRE_OK && c.access_key, "web identity: the rotated token file is read again");
+	aws_creds_clear(&c);
+	cred_provider_free(p);
+
+	setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKENV", 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && streq(c.access_key, "AKENV"),
+	       "environment keys come before web identity");
+	aws_creds_clear(&c);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("no-such-token"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_LOCAL_IO, "web identity: a missing token file is an error (%s)",
+	       wire_status_str(st));
+	write_file("empty-token", "\n");
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("empty-token"), 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "web identity: an empty token file is refused (%s)",
+	       wire_status_str(st));
+	unsetenv("AWS_ROLE_ARN");
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_NO_CREDENTIALS, "web identity: a token file without a role is not used");
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+
+	/* The profile form. */
+	write_file("wi-config", "[profile eks]\nweb_identity_token_file = ");
+	{
+		FILE *f = fopen(tpath("wi-config"), "ae");
+
+		fprintf(f,
+			"%s\nrole_arn = arn:aws:iam::123456789012:role/tfs\n"
+			"role_session_name = pod-1\n[profile half]\n"
+			"web_identity_token_file = %s\n",
+			tpath("web-token"), tpath("web-token"));
+		fclose(f);
+	}
+	setenv("AWS_CONFIG_FILE", tpath("wi-config"), 1);
+	o.profile = "eks";
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_OK && strncmp(c.access_key ? c.access_key : "", "ASIAWEB", 7) == 0,
+	       "web identity from the profile's web_identity_token_file and role_arn (%s)",
+	       wire_status_str(st));
+	aws_creds_clear(&c);
+	o.profile = "half";
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_INVALID, "a profile's token file without role_arn is refused (%s)",
+	       wire_status_str(st));
+	o.profile = NULL;
+
+	/* Nothing listening where STS should be. */
+	setenv("AWS_CONFIG_FILE", tpath("nonexistent"), 1);
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tpath("web-token"), 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/tfs", 1);
+	setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+	st = get_once(&o, &c);
+	TAP_OK(st == WIRE_NETWORK, "web identity: unreachable sts is a network error (%s)",
+	       wire_status_str(st));
 	clean_env();
 }
 
@@ -736,8 +1131,11 @@ int main(void)
 	test_malformed_ini();
 	test_region_endpoint();
 	test_threads();
+	test_container_urls();
+	test_process();
 	if (start_server() == 0) {
 		test_container();
+		test_web_identity();
 		test_imds();
 	} else {
 		TAP_OK(0, "python3 http.server for the metadata tests starts");

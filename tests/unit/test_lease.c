@@ -176,7 +176,7 @@ static void test_stranded(struct mem_store *ms, struct wrap_cat *wc)
 	tcache_shutdown(a);
 	tcache_free(a);
 	rc = wc->in->ops->get(wc->in, "s", &it);
-	TAP_OK(rc == 0 && it.stranded_ms != 0 && !strcmp(it.owner, "node-a"),
+	TAP_OK(rc == 0 && it.stranded_ms != 0 && !strncmp(it.owner, "node-a~", 7),
 	       "stranded: A stopped with unpublished writes: the item stays A's, stranded");
 	rc = try_open(b, "s");
 	TAP_OK(rc == -EBUSY, "stranded: B gets EBUSY (rc %d)", rc);

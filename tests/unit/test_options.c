@@ -113,7 +113,8 @@ static void test_directory_source(void)
 	TAP_STREQ(o.cache_dir, want, "default cache SOURCE/cache");
 	TAP_STREQ(o.node, host, "default node is the host name");
 	TAP_OK(o.idle_ms == 5000 && o.max_dirty_ms == 60000 && o.lease_ttl_ms == 30000 &&
-		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0,
+		   o.linger_ms == 2000 && o.lease_wait_ms == 0 && o.cache_size == 0 &&
+		   o.catalog_timeout_ms == 10000,
 	       "default times and sizes");
 	TAP_OK(!o.foreground && !o.debug, "background by default");
 	TAP_OK(!o.shard_keys, "shard_keys off by default");
@@ -132,6 +133,10 @@ static void test_directory_source(void)
 	TAP_OK(parse(&o, "-o", "shard_keys,idle=1", "/srv/x", mnt, NULL) == 0,
 	       "-o shard_keys parses: %s", err);
 	TAP_OK(o.shard_keys && o.idle_ms == 1000, "shard_keys set, other options kept");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "-o", "catalog_timeout=2.5", "/srv/x", mnt, NULL) == 0 &&
+		   o.catalog_timeout_ms == 2500 && !fuse_arg_has(&o, "catalog_timeout=2.5"),
+	       "catalog_timeout parsed, not passed to libfuse: %s", err);
 	TAP_OK(!fuse_arg_has(&o, "shard_keys"), "shard_keys is not passed to libfuse");
 	tfs_options_release(&o);
 	TAP_OK(parse(&o, "-o", "shard_keys=1", "/srv/x", mnt, NULL) < 0,
@@ -173,7 +178,23 @@ static void test_s3_source(void)
 	TAP_STREQ(o.region, "eu-west-1", "region");
 	TAP_STREQ(o.endpoint, "http://127.0.0.1:9", "endpoint");
 	TAP_STREQ(o.ddb_endpoint, "http://127.0.0.1:8", "dynamodb endpoint");
+	TAP_OK(o.path_style == -1, "s3_addressing defaults to auto");
 	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=virtual",
+		     NULL) == 0 &&
+		   o.path_style == 0,
+	       "s3_addressing=virtual");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=path",
+		     NULL) == 0 &&
+		   o.path_style == 1,
+	       "s3_addressing=path");
+	tfs_options_release(&o);
+	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=dns",
+		     NULL) == -EINVAL &&
+		   strstr(err, "s3_addressing"),
+	       "s3_addressing=dns refused: %s", err);
 
 	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 && o.prefix &&
 		   o.prefix[0] == '\0',
@@ -207,6 +228,9 @@ static void test_errors(void)
 	TAP_OK(parse(&o, "-o", "lease_ttl=0", "d", mnt, NULL) == -EINVAL &&
 		   strstr(err, "lease_ttl"),
 	       "zero lease_ttl refused: %s", err);
+	TAP_OK(parse(&o, "-o", "catalog_timeout=0", "d", mnt, NULL) == -EINVAL &&
+		   strstr(err, "catalog_timeout"),
+	       "zero catalog_timeout refused: %s", err);
 	TAP_OK(parse(&o, "-o", "node=a/b", "d", mnt, NULL) == -EINVAL && strstr(err, "node"),
 	       "invalid node refused: %s", err);
 	TAP_OK(parse(&o, "-o", "cache_size=lots", "d", mnt, NULL) == -EINVAL &&
@@ -257,6 +281,62 @@ static void test_passthrough(void)
 	tfs_options_release(&o);
 }
 
+/* uid=, gid= and umask= are ours (the mount-wide permission policy), not
+ * libfuse's; default_permissions is always passed. */
+static void test_permissions(void)
+{
+	struct tfs_options o;
+	unsigned int id = 7;
+	mode_t mask = 7;
+
+	TAP_OK(tfs_parse_id("0", &id) == 0 && id == 0, "id: 0");
+	TAP_OK(tfs_parse_id("65534", &id) == 0 && id == 65534, "id: 65534");
+	TAP_OK(tfs_parse_id("4294967294", &id) == 0 && id == 4294967294u, "id: largest");
+	TAP_OK(tfs_parse_id("4294967295", &id) == -EINVAL, "id: (uid_t)-1 refused");
+	TAP_OK(tfs_parse_id("99999999999999999999", &id) == -EINVAL, "id: overflow refused");
+	TAP_OK(tfs_parse_id("-1", &id) == -EINVAL, "id: negative refused");
+	TAP_OK(tfs_parse_id("", &id) == -EINVAL, "id: empty refused");
+	TAP_OK(tfs_parse_id("nobody", &id) == -EINVAL, "id: a name refused");
+	TAP_OK(tfs_parse_id("12a", &id) == -EINVAL, "id: trailing garbage refused");
+	TAP_OK(tfs_parse_umask("077", &mask) == 0 && mask == 077, "umask: 077");
+	TAP_OK(tfs_parse_umask("0", &mask) == 0 && mask == 0, "umask: 0");
+	TAP_OK(tfs_parse_umask("0777", &mask) == 0 && mask == 0777, "umask: 0777");
+	TAP_OK(tfs_parse_umask("22", &mask) == 0 && mask == 022, "umask: 22 is octal");
+	TAP_OK(tfs_parse_umask("8", &mask) == -EINVAL, "umask: 8 refused");
+	TAP_OK(tfs_parse_umask("0778", &mask) == -EINVAL, "umask: trailing 8 refused");
+	TAP_OK(tfs_parse_umask("1000", &mask) == -EINVAL, "umask: above 0777 refused");
+	TAP_OK(tfs_parse_umask("00077", &mask) == -EINVAL, "umask: five digits refused");
+	TAP_OK(tfs_parse_umask("", &mask) == -EINVAL, "umask: empty refused");
+	TAP_OK(tfs_parse_umask("0x1f", &mask) == -EINVAL, "umask: hex refused");
+
+	TAP_OK(parse(&o, "d", mnt, NULL) == 0, "defaults parse: %s", err);
+	TAP_OK(o.uid == getuid() && o.gid == getgid(), "default owner: the daemon's user");
+	TAP_OK(o.umask == 077, "default umask 077");
+	TAP_OK(fuse_arg_has(&o, "default_permissions"), "default_permissions always passed");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-o", "uid=65534,gid=100,umask=027,allow_other", "d", mnt, NULL) == 0,
+	       "uid, gid, umask parse: %s", err);
+	TAP_OK(o.uid == 65534 && o.gid == 100 && o.umask == 027, "uid, gid, umask parsed");
+	TAP_OK(!fuse_arg_has(&o, "uid=65534") && !fuse_arg_has(&o, "gid=100") &&
+		   !fuse_arg_has(&o, "umask=027"),
+	       "uid, gid, umask are not libfuse's (it would apply them to its own liking)");
+	TAP_OK(fuse_arg_has(&o, "default_permissions") && fuse_arg_has(&o, "allow_other"),
+	       "default_permissions and allow_other passed");
+	tfs_options_release(&o);
+
+	TAP_OK(parse(&o, "-o", "umask=8", "d", mnt, NULL) == -EINVAL && strstr(err, "'umask'"),
+	       "bad umask refused: %s", err);
+	TAP_OK(parse(&o, "-o", "umask=", "d", mnt, NULL) == -EINVAL && strstr(err, "'umask'"),
+	       "empty umask refused: %s", err);
+	TAP_OK(parse(&o, "-o", "uid=alice", "d", mnt, NULL) == -EINVAL && strstr(err, "'uid'") &&
+		   strstr(err, "numeric user id"),
+	       "uid name refused: %s", err);
+	TAP_OK(parse(&o, "-o", "gid=-1", "d", mnt, NULL) == -EINVAL && strstr(err, "'gid'") &&
+		   strstr(err, "group id"),
+	       "negative gid refused: %s", err);
+}
+
 static void test_modes(void)
 {
 	struct tfs_options o;
@@ -293,6 +373,7 @@ int main(void)
 	test_s3_source();
 	test_errors();
 	test_passthrough();
+	test_permissions();
 	test_modes();
 	rmdir(tmpl);
 	return TAP_DONE();

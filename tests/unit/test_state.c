@@ -2,6 +2,7 @@
  * the dirty flag and its time, the listings recovery, eviction and readdir
  * use, and the clean byte count. */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,56 @@ int main(void)
 	TAP_OK(state_set_dirty(st, "a", false, 0) == 0 && state_get(st, "a", &got) == 0 &&
 		   !got.dirty && got.dirty_since == 0,
 	       "clearing dirty resets dirty_since");
+
+	/* Pending commits: every one kept until the base moves past it. */
+	TAP_OK(state_has_pending(st, "a", 4, NULL) == 0, "no pending commit yet");
+	TAP_OK(state_add_pending(st, "a", 4, "00000000000000000000000000000a41") == 0 &&
+		   state_add_pending(st, "a", 4, "00000000000000000000000000000a42") == 0 &&
+		   state_add_pending(st, "a", 4, "00000000000000000000000000000a42") == 0,
+	       "record two pending commits of gen 4 (one twice)");
+	TAP_OK(state_has_pending(st, "a", 4, "00000000000000000000000000000a41") == 1 &&
+		   state_has_pending(st, "a", 4, "00000000000000000000000000000a42") == 1,
+	       "both are kept, not only the last");
+	TAP_OK(state_has_pending(st, "a", 4, NULL) == 1 &&
+		   state_has_pending(st, "a", 5, NULL) == 0 &&
+		   state_has_pending(st, "a", 4, "00000000000000000000000000000a43") == 0 &&
+		   state_has_pending(st, "c", 4, NULL) == 0,
+	       "looked up by id, gen and hash");
+	state_close(st);
+	st = NULL;
+	TAP_OK(state_open(path, &st) == 0 &&
+		   state_has_pending(st, "a", 4, "00000000000000000000000000000a41") == 1,
+	       "pending commits survive a reopen");
+	row(&r, "a", 3, true, 100, 30);
+	TAP_OK(state_put(st, &r) == 0 && state_has_pending(st, "a", 4, NULL) == 1,
+	       "a put below their gen keeps them");
+	row(&r, "a", 4, true, 100, 30);
+	TAP_OK(state_put(st, &r) == 0 && state_has_pending(st, "a", 4, NULL) == 0,
+	       "a put of base gen 4 settles them");
+	TAP_OK(state_add_pending(st, "c", 2, "00000000000000000000000000000c21") == 0 &&
+		   state_clear_pending(st, "c") == 0 && state_has_pending(st, "c", 2, NULL) == 0,
+	       "clear drops them");
+	TAP_OK(state_add_pending(st, "c", 2, "00000000000000000000000000000c21") == 0 &&
+		   state_del(st, "c") == 0 && state_has_pending(st, "c", 2, NULL) == 0,
+	       "deleting the row drops them");
+	state_close(st);
+	st = NULL;
+
+	/* An older layout kept only the last pending commit in the row. */
+	{
+		sqlite3 *db = NULL;
+
+		TAP_OK(sqlite3_open(path, &db) == SQLITE_OK &&
+			   sqlite3_exec(db,
+					"UPDATE dbs SET pending_hash = "
+					"'00000000000000000000000000000a51' WHERE id = 'a'",
+					NULL, NULL, NULL) == SQLITE_OK,
+		       "write a pending commit the old way");
+		sqlite3_close(db);
+	}
+	TAP_OK(state_open(path, &st) == 0 &&
+		   state_has_pending(st, "a", 5, "00000000000000000000000000000a51") == 1,
+	       "the old layout's pending commit is kept at base_gen + 1 after an upgrade");
 	state_close(st);
 
 	if (!tap_failed) {

@@ -196,6 +196,28 @@ int main(void)
 	TAP_OK(rc == 0 && stat(path, &st) == 0 && (size_t)st.st_size == sizeof(big),
 	       "put replaces an object whose size is wrong (rc %d)", rc);
 
+	/* a damaged object of the right size is replaced when the caller
+	 * names the hash (a put without one cannot tell, see above) */
+	{
+		int dmg;
+
+		big[7] ^= 1;
+		rc = chmod(path, 0644);
+		dmg = open(path, O_WRONLY | O_CLOEXEC);
+		TAP_OK(rc == 0 && dmg >= 0 &&
+			   pwrite(dmg, big, sizeof(big), 0) == (ssize_t)sizeof(big),
+		       "damage the object in place, same size");
+		if (dmg >= 0)
+			close(dmg);
+		big[7] ^= 1;
+		rc = s->ops->put(s, key, fd, sizeof(big), h);
+		out = mem_fd("", 0);
+		TAP_OK(rc == 0 && s->ops->get(s, key, out, &info) == 0 &&
+			   fd_equals(out, big, sizeof(big)),
+		       "put replaces an object of the right size whose hash is wrong (rc %d)", rc);
+		close(out);
+	}
+
 	/* size: only size bytes are stored; a short source is an error */
 	rc = s->ops->put(s, "short/one.db", fd, 1000, NULL);
 	TAP_OK(rc == 0 && s->ops->head(s, "short/one.db", &info) == 0 && info.size == 1000,
