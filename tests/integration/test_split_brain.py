@@ -242,6 +242,13 @@ def phase_overdue(fleet, moto):
         with a:
             pa = fl.db(a, ident)
             fl.create_rows(pa, ident, 0, 20).close()
+            # The close's write-back must land before the outage starts:
+            # racing it, it could commit the 20 rows as gen 1 after the
+            # outage, and the wait for gen 2 below would time out.
+            try:
+                m.wait_clean(pa, min_gen=1)
+            except TimeoutError as e:
+                t.ok(False, "overdue: od1's first version is committed", str(e))
             app = App(pa, ident)
             t.eq(app.cmd("count"), "ok 20", "overdue: the application opens od1")
             fp.outage(60)
