@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "fuse/admin.h"
+#include "fuse/control.h"
 #include "fuse/fs.h"
 #include "fuse/kio.h"
 #include "fuse/options.h"
@@ -239,6 +240,8 @@ int main(int argc, char *argv[])
 	fuse_set_log_func(fuse_log_to_tfs);
 	if (argc > 1 && tfs_admin_command(argv[1]))
 		return tfs_admin_main(argc, argv);
+	if (argc > 1 && tfs_control_command(argv[1]))
+		return tfs_control_main(argc, argv);
 	if (tfs_options_parse(argc, argv, &o, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tenantfs: %s\n", err);
 		tfs_print_synopsis(stderr, "tenantfs");

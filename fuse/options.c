@@ -766,9 +766,10 @@ void tfs_print_synopsis(FILE *out, const char *progname)
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
 		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
 		"       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
+		"       %s status MOUNTPOINT [--json]\n"
 		"       %s --help | --version\n",
 		progname, progname, progname, progname, progname, progname, progname, progname,
-		progname);
+		progname, progname);
 }
 
 void tfs_print_usage(FILE *out, const char *progname)
@@ -860,5 +861,7 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"objects nothing refers to; exit status 1 if it found a problem. abandon\n"
 		"gives up a stranded database's unpublished writes (its node stopped before\n"
 		"it could publish them): it opens again at its last published version, and\n"
-		"that node quarantines its copy when it next starts.\n");
+		"that node quarantines its copy when it next starts.\n"
+		"status shows a running mount's node identity and its request counters\n"
+		"with the cost estimate (--json: as one JSON object).\n");
 }
