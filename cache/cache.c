@@ -1132,6 +1132,16 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		} else if (fam->unlinked) {
 			/* wait for the release job to drop it */
 		} else if (fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
+			if (!lease_writable(tc, fam)) {
+				/* Renewal overdue (a pause, a catalog outage): another
+				 * node may have taken the lease and committed, so the
+				 * cached copy is not known to be current. Never serve
+				 * it to a new open as current. */
+				log_warn("cannot open %s: its lease renewal is overdue; try again",
+					 id);
+				rc = -EAGAIN;
+				goto unlock;
+			}
 			break;
 		} else if (!fam->op_busy && !fam->renew_busy && fam->nopen == 0) {
 			break;
@@ -1150,8 +1160,8 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		fam->nopen++;
 		tf->fd = fam->fd;
 		tf->fam = fam;
+		*kc = !fam->replaced;
 		pthread_mutex_unlock(&tc->mu);
-		*kc = true;
 		rc = 0;
 		goto opened;
 	}
@@ -1173,6 +1183,9 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		fam->nopen++;
 		tf->fd = fam->fd;
 		tf->fam = fam;
+		if (fresh)
+			fam->replaced = true;
+		fresh = fam->replaced;
 	}
 	pthread_cond_broadcast(&tc->fam_cond);
 	pthread_cond_signal(&tc->sched_cond);

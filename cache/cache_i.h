@@ -51,8 +51,14 @@ struct fam {
 	uint64_t epoch;
 	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
-	bool unlinked;	   /* tombstone committed: drop files at last close */
-	bool want;	   /* another node asked for the lease */
+	bool unlinked; /* tombstone committed: drop files at last close */
+	bool want;     /* another node asked for the lease */
+	/* The cache file was replaced (a fetch) since the family became
+	 * active: the kernel may still hold pages of the old content, and an
+	 * open answered with keep_cache before the fetching open's reply has
+	 * made the kernel drop them would read them. Every open gets
+	 * keep_cache off until the family leaves the table. */
+	bool replaced;
 	bool recover;	   /* dirty in the state db, lease not taken yet */
 	bool releasing;	   /* a release job is queued or running: openers wait */
 	bool op_busy;	   /* a write-back/release/recover job is queued or running */
