@@ -1132,16 +1132,6 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		} else if (fam->unlinked) {
 			/* wait for the release job to drop it */
 		} else if (fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
-			if (!lease_writable(tc, fam)) {
-				/* Renewal overdue (a pause, a catalog outage): another
-				 * node may have taken the lease and committed, so the
-				 * cached copy is not known to be current. Never serve
-				 * it to a new open as current. */
-				log_warn("cannot open %s: its lease renewal is overdue; try again",
-					 id);
-				rc = -EAGAIN;
-				goto unlock;
-			}
 			break;
 		} else if (!fam->op_busy && !fam->renew_busy && fam->nopen == 0) {
 			break;
