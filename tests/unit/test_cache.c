@@ -673,6 +673,22 @@ static void test_quarantine_on_estale(void)
 	env_free(&e);
 }
 
+/* Another node takes id over on the record it reads now (as a node that saw
+ * it unchanged for lease_ttl would); *out gets the item after the write. */
+static int take_over(struct catalog *c, const char *id, const char *node, struct cat_item *out)
+{
+	struct cat_takeover tk;
+	struct cat_item held;
+	int rc = c->ops->get(c, id, &held);
+
+	if (rc < 0)
+		return rc;
+	tk.owner = held.owner;
+	tk.epoch = held.epoch;
+	tk.rev = held.rev;
+	return c->ops->acquire(c, id, node, 1000, 1000, &tk, out);
+}
+
 static void test_recovery(void)
 {
 	struct env e;
@@ -719,16 +735,8 @@ static void test_recovery(void)
 	       "nothing published before the crash");
 
 	/* Someone else takes erin over (its holder stopped renewing) and commits. */
-	{
-		struct cat_takeover tk;
-
-		TAP_OK(e.wc->in->ops->get(e.wc->in, "erin", &it) == 0, "erin is held");
-		tk.owner = it.owner;
-		tk.epoch = it.epoch;
-		tk.rev = it.rev;
-		TAP_OK(e.wc->in->ops->acquire(e.wc->in, "erin", "node-z", 1, 1000, &tk, &it) == 0,
-		       "node z takes erin over, on the record it saw");
-	}
+	TAP_OK(take_over(e.wc->in, "erin", "node-z", &it) == 0,
+	       "erin is held, and node z takes it over on the record it saw");
 	cm.new_gen = 1;
 	cm.hash = "00000000000000000000000000000001";
 	cm.size = 1;
@@ -1561,17 +1569,8 @@ static void test_write_fence(void)
 	TAP_OK(tcache_open(tc, "fa", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
 		   tfile_write(f, v1, l1, 0) == (ssize_t)l1,
 	       "fence: node a writes fa");
-	{
-		struct cat_takeover tk;
-		struct cat_item held;
-
-		TAP_OK(e.wc->in->ops->get(e.wc->in, "fa", &held) == 0, "fence: read fa's lease");
-		tk.owner = held.owner;
-		tk.epoch = held.epoch;
-		tk.rev = held.rev;
-		TAP_OK(e.wc->in->ops->acquire(e.wc->in, "fa", "node-b", 1000, 1000, &tk, &it) == 0,
-		       "fence: node b takes fa's lease (a's copy is stale from now on)");
-	}
+	TAP_OK(take_over(e.wc->in, "fa", "node-b", &it) == 0,
+	       "fence: node b reads fa's lease and takes it (a's copy is stale from now on)");
 	cm.new_gen = 1;
 	cm.hash = "000000000000000000000000000000bb";
 	cm.size = 1;
