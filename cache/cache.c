@@ -1413,6 +1413,7 @@ int tfile_close(struct tfile *f)
 	fam->nopen--;
 	fam->last_close = tc_mono(tc);
 	if (fam->nopen == 0) {
+		fam->replaced = false;
 		tc->evict_due = true;
 		pthread_cond_signal(&tc->sched_cond);
 	}

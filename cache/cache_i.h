@@ -57,7 +57,9 @@ struct fam {
 	 * active: the kernel may still hold pages of the old content, and an
 	 * open answered with keep_cache before the fetching open's reply has
 	 * made the kernel drop them would read them. Every open gets
-	 * keep_cache off until the family leaves the table. */
+	 * keep_cache off until the last handle closes: by then the kernel has
+	 * processed every open answered since the fetch, the fetching one's
+	 * page drop included. */
 	bool replaced;
 	bool recover;	   /* dirty in the state db, lease not taken yet */
 	bool releasing;	   /* a release job is queued or running: openers wait */

@@ -418,6 +418,25 @@ static void test_create_commit_reopen(void)
 	TAP_OK(tcache_open(tc, "alice", "", O_RDONLY, 0, &f, &kc) == 0, "open on node b");
 	TAP_OK(atomic_load(&e.ms->gets) == gets + 1, "fault-in is one GET");
 	TAP_OK(!kc, "no keep_cache after a fault-in");
+	{
+		struct tfile *g = NULL;
+
+		/* The kernel may not have dropped the old pages yet when this
+		 * second open is answered: it must not keep them either. */
+		kc = true;
+		TAP_OK(tcache_open(tc, "alice", "", O_RDONLY, 0, &g, &kc) == 0 && !kc,
+		       "no keep_cache for an open while the fault-in's handle is open");
+		tfile_close(g);
+		kc = true;
+		TAP_OK(tcache_open(tc, "alice", "", O_RDONLY, 0, &g, &kc) == 0 && !kc,
+		       "... nor for one after it, while a handle since the fault-in is open");
+		tfile_close(g);
+	}
+	tfile_close(f);
+	kc = false;
+	TAP_OK(tcache_open(tc, "alice", "", O_RDONLY, 0, &f, &kc) == 0 && kc,
+	       "keep_cache again once every handle since the fault-in closed");
+	TAP_OK(atomic_load(&e.ms->gets) == gets + 1, "... and no second GET");
 	tfile_close(f);
 	TAP_OK(tcache_shutdown(tc) == 0, "node b shuts down clean");
 	tcache_free(tc);
