@@ -294,6 +294,8 @@ int state_list(struct state *st, enum state_filter f, int limit, struct state_ro
 	    [STATE_CLEAN_LRU] =
 		"SELECT " COLS " FROM dbs WHERE dirty = 0 ORDER BY atime, id LIMIT ?",
 	    [STATE_UNCOMMITTED] = "SELECT " COLS " FROM dbs WHERE base_gen = 0 ORDER BY id LIMIT ?",
+	    [STATE_QUARANTINED] =
+		"SELECT " COLS " FROM dbs WHERE quarantine != '' ORDER BY id LIMIT ?",
 	};
 	sqlite3_stmt *s = NULL;
 	struct state_row *v = NULL, *nv;
@@ -334,15 +336,17 @@ out:
 	return rc;
 }
 
-int state_clean_bytes(struct state *st, uint64_t *out)
+/* One row of two integers from sql into a and b (b may be NULL). */
+static int sum2(struct state *st, const char *sql, uint64_t *a, uint64_t *b)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	*out = 0;
+	*a = 0;
+	if (b)
+		*b = 0;
 	pthread_mutex_lock(&st->mu);
-	if (sqlite3_prepare_v2(st->db, "SELECT COALESCE(SUM(size), 0) FROM dbs WHERE dirty = 0", -1,
-			       &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare a sum");
 		goto out;
 	}
@@ -350,10 +354,22 @@ int state_clean_bytes(struct state *st, uint64_t *out)
 		rc = sql_err(st, "sum sizes");
 		goto out;
 	}
-	*out = (uint64_t)sqlite3_column_int64(s, 0);
+	*a = (uint64_t)sqlite3_column_int64(s, 0);
+	if (b)
+		*b = (uint64_t)sqlite3_column_int64(s, 1);
 	rc = 0;
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+int state_clean_bytes(struct state *st, uint64_t *out)
+{
+	return sum2(st, "SELECT COALESCE(SUM(size), 0) FROM dbs WHERE dirty = 0", out, NULL);
+}
+
+int state_totals(struct state *st, uint64_t *rows, uint64_t *bytes)
+{
+	return sum2(st, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM dbs", rows, bytes);
 }

@@ -58,11 +58,14 @@ enum state_filter {
 	STATE_DIRTY,	   /* dirty rows */
 	STATE_CLEAN_LRU,   /* clean rows, least recently used first */
 	STATE_UNCOMMITTED, /* rows never committed (base_gen 0) */
+	STATE_QUARANTINED, /* rows naming a quarantine folder */
 };
 /* Returns a malloc'ed array of matching rows (at most limit; 0 = all) in
  * *rows and their count; the caller frees it. */
 int state_list(struct state *st, enum state_filter f, int limit, struct state_row **rows, int *n);
 /* Sum of size over clean rows. */
 int state_clean_bytes(struct state *st, uint64_t *out);
+/* Number of rows and sum of size over all of them. */
+int state_totals(struct state *st, uint64_t *rows, uint64_t *bytes);
 
 #endif
