@@ -168,4 +168,133 @@ struct tcache_stats {
 };
 void tcache_get_stats(struct tcache *tc, struct tcache_stats *out);
 
+/* ---- inspection and control of a running engine (inspect.c) ---------- */
+
+#define TCACHE_ERR_MAX 256 /* an error message, NUL included */
+
+/* One active database (open, dirty, leased, being written back or
+ * waiting for recovery), as seen at one instant. */
+struct tcache_dbinfo {
+	char id[CAT_ID_MAX + 1];
+	int nopen;	   /* open handles, side files included */
+	bool leased;	   /* this node holds its lease */
+	bool dirty;	   /* changes not yet published */
+	bool uploading;	   /* a write-back or recovery job is queued or running */
+	bool recovering;   /* dirty from before a restart, lease not taken yet */
+	bool check_failed; /* quick_check failed: not uploaded until new writes */
+	bool lease_lost;
+	int64_t dirty_ms;	    /* how long dirty (0 when clean) */
+	char error[TCACHE_ERR_MAX]; /* last write-back error, "" if none */
+};
+
+/* A database whose local copy was quarantined (its changes unpublished). */
+struct tcache_quarinfo {
+	char id[CAT_ID_MAX + 1];
+	char error[TCACHE_ERR_MAX];
+	char path[4096]; /* the quarantine folder */
+};
+
+#define TCACHE_REPORT_QUAR_MAX 100 /* quarantined databases listed at most */
+
+struct tcache_report {
+	struct tcache_dbinfo *db; /* active databases, by id; ndb of them */
+	size_t ndb;
+	size_t nleases, nopen, ndirty, nuploading, nfailed;
+	/* The oldest unpublished change: how long ago (ms; 0 when nothing is
+	 * dirty) and of which database. What losing this machine now would
+	 * lose at most goes back that far. */
+	int64_t oldest_dirty_ms;
+	char oldest_dirty_id[CAT_ID_MAX + 1];
+	uint64_t cache_entries, cache_bytes; /* databases cached, bytes of their files */
+	struct tcache_quarinfo *quar;	     /* at most TCACHE_REPORT_QUAR_MAX */
+	size_t nquar;
+	struct tcache_stats stats;
+};
+
+/* Fills r (owned by the caller: tcache_report_release). Takes the engine's
+ * lock once, for the copy of the active databases, and the state
+ * database's for two short queries; no store or catalog request. */
+int tcache_report(struct tcache *tc, struct tcache_report *r);
+void tcache_report_release(struct tcache_report *r);
+
+/* A database `flush` waits for: its id and the change it must see
+ * published (seq); state and error are set by tcache_flush_poll. */
+enum tcache_flush_state {
+	TFLUSH_DONE,	/* everything up to seq is published (or it was clean) */
+	TFLUSH_PENDING, /* a write-back is due, running or postponed (error says why) */
+	TFLUSH_FAILED,	/* it cannot be published: quarantined, lease lost, check failed */
+};
+struct tcache_flush_item {
+	char id[CAT_ID_MAX + 1];
+	uint64_t seq;
+	enum tcache_flush_state state;
+	bool uploading;
+	char error[TCACHE_ERR_MAX];
+};
+
+/* Asks for a write-back now of every dirty database (ids NULL, n 0) or of
+ * those named (a clean or unknown one is TFLUSH_DONE at once): the
+ * scheduler's next tick queues it, idle timer and retry back-off of a
+ * failed write-back notwithstanding (not a recovery's back-off). *items (malloc'ed, the caller
+ * frees) gets one entry per database to wait for, *since the engine's wall clock (ms) at the call.
+ * Does not wait: poll with tcache_flush_poll. */
+int tcache_flush(struct tcache *tc, const char *const *ids, size_t n,
+		 struct tcache_flush_item **items, size_t *nitems, int64_t *since);
+/* Sets state and error of each item (since: tcache_flush's). */
+int tcache_flush_poll(struct tcache *tc, struct tcache_flush_item *items, size_t n, int64_t since);
+
+/* Drops the cached copy of id: 0; -EBUSY when it is open, dirty or still
+ * active (leased, written back), -ENOENT when not cached; why (cap bytes)
+ * gets the reason of a refusal. */
+int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap);
+
+/* ---- request cost per database (inspect.c) ---------------------------- */
+
+/* The prices the cost estimates assume, USD per request: AWS list prices
+ * of us-east-1, S3 Standard and DynamoDB on-demand (one request unit per
+ * call). S3 LIST, COPY and POST are PUT-class, HEAD is GET-class, DELETE
+ * is free. tenantfs(8) and the README state them. */
+#define TFS_PRICE_S3_PUT    (0.005 / 1000)
+#define TFS_PRICE_S3_GET    (0.0004 / 1000)
+#define TFS_PRICE_DDB_WRITE (0.625 / 1000000)
+#define TFS_PRICE_DDB_READ  (0.125 / 1000000)
+
+/* Requests and bytes of one database. */
+struct tcost_counts {
+	uint64_t s3_put, s3_get, s3_head, s3_list, s3_delete;
+	uint64_t ddb_write, ddb_read;
+	uint64_t bytes_up, bytes_down;
+};
+double tcost_usd(const struct tcost_counts *c);
+
+struct tcost_row {
+	char id[CAT_ID_MAX + 1];
+	struct tcost_counts c;
+};
+
+/* Counts the store and catalog calls the engine makes, per database: a
+ * table of TCOST_SLOTS rows, each found by a hash of the id and probing
+ * TCOST_PROBE slots. When those are all taken, the newcomer replaces the
+ * cheapest of them, whose counts move to the "others" row: memory stays
+ * bounded (about 200 bytes a row) however many databases pass, and a
+ * database that costs much keeps its row. One mutex (a leaf), held only
+ * for the update of a row. */
+#define TCOST_SLOTS 4096
+#define TCOST_PROBE 8
+struct tcost;
+
+struct tcost *tcost_new(void);
+void tcost_free(struct tcost *c);
+/* Wrappers that count every call for the database it names (a store key
+ * names it by its folder: PREFIX/[SHARD/]ID/HASH.db) and pass it on to
+ * inner, which they borrow. Freeing a wrapper frees only the wrapper; the
+ * tcost must outlive it. NULL when out of memory. */
+struct store *tcost_wrap_store(struct tcost *c, struct store *inner);
+struct catalog *tcost_wrap_catalog(struct tcost *c, struct catalog *inner);
+/* The n rows that cost most, most expensive first, into *rows (malloc'ed,
+ * the caller frees; *nrows of them), others (may be NULL) the counts of
+ * databases whose rows were given up, tracked the number of rows in use. */
+int tcost_top(struct tcost *c, size_t n, struct tcost_row **rows, size_t *nrows,
+	      struct tcost_counts *others, size_t *tracked);
+
 #endif

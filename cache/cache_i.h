@@ -71,6 +71,13 @@ struct fam {
 	 * nothing until one commit settles it. */
 	bool pending;
 	uint64_t check_seq;
+	/* `tenantfs flush` asked for a write-back now (inspect.c): the next
+	 * tick queues it whatever the timers and the retry back-off say;
+	 * cleared when queued. */
+	bool flush;
+	/* wseq of the last snapshot published (or found unchanged): every
+	 * change up to it is in the catalog's version. */
+	uint64_t pub_seq;
 	int64_t last_close; /* mono ms of the last close */
 	int64_t next_renew; /* mono ms */
 	int64_t retry_at;   /* mono ms: no write-back/recovery before */

@@ -339,6 +339,7 @@ done:
 	/* The base moved past every pending commit (state_put drops them). */
 	if (committed || rebased)
 		fam->pending = false;
+	fam->pub_seq = s.seq;
 	fam->backoff_ms = 0;
 	fam->retry_at = 0;
 	fam->check_failed = false;
@@ -645,11 +646,12 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 	}
 	if (fam->leased && dirty) {
 		blocked = fam->check_failed && atomic_load(&fam->wseq) == fam->check_seq;
-		due = tc->shutting_down || fam->nopen == 0 ||
+		due = tc->shutting_down || fam->flush || fam->nopen == 0 ||
 		      now - atomic_load(&fam->last_write) >= tc->opt.idle_ms ||
 		      now - atomic_load(&fam->dirty_since) >= tc->opt.max_dirty_ms;
-		if (!blocked && due && now >= fam->retry_at) {
+		if (!blocked && due && (fam->flush || now >= fam->retry_at)) {
 			fam->op_busy = true;
+			fam->flush = false;
 			enqueue(tc, JOB_WRITEBACK, fam);
 		} else if (tc->shutting_down && blocked && fam->nopen == 0 && !fam->renew_busy) {
 			/* Stays dirty in the state database for the next start. */
