@@ -674,13 +674,13 @@ static int fs_statfs(const char *path, struct statvfs *st)
 
 /* ---- extended attributes -------------------------------------------- */
 
-/* List prices (AWS, us-east-1, standard S3 and DynamoDB on-demand) the
- * estimate assumes, in USD per request; tenantfs(8) states them. S3
- * POST (multipart) and COPY are PUT-class, DELETE is free. */
-#define PRICE_S3_PUT	(0.005 / 1000)
-#define PRICE_S3_GET	(0.0004 / 1000)
-#define PRICE_DDB_WRITE (1.25 / 1000000)
-#define PRICE_DDB_READ	(0.25 / 1000000)
+double tfs_http_cost_usd(const struct http_stats *h)
+{
+	return (double)(h->s3_put + h->s3_list + h->s3_other) * TFS_PRICE_S3_PUT +
+	       (double)(h->s3_get + h->s3_head) * TFS_PRICE_S3_GET +
+	       (double)h->ddb_write * TFS_PRICE_DDB_WRITE +
+	       (double)h->ddb_read * TFS_PRICE_DDB_READ;
+}
 
 size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 {
@@ -696,9 +696,7 @@ size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 		tfs_backend_http_stats(fs->backend, &h);
 	for (i = 0; i < FS_NOPS; i++)
 		fuse += __atomic_load_n(&fs->ops[i], __ATOMIC_RELAXED);
-	cost = (double)(h.s3_put + h.s3_list + h.s3_other) * PRICE_S3_PUT +
-	       (double)(h.s3_get + h.s3_head) * PRICE_S3_GET +
-	       (double)h.ddb_write * PRICE_DDB_WRITE + (double)h.ddb_read * PRICE_DDB_READ;
+	cost = tfs_http_cost_usd(&h);
 	n = snprintf(buf, cap,
 		     "opens=%llu faults=%llu fault_bytes=%llu writebacks=%llu puts=%llu "
 		     "puts_skipped=%llu commits=%llu quarantined=%llu evictions=%llu "

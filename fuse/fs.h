@@ -65,6 +65,12 @@ const struct fuse_operations *tfs_fs_operations(void);
  * (then buf holds a cut line), like snprintf. */
 size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap);
 
+/* The requests h counts priced at TFS_PRICE_* (cache/cache.h): S3 PUT,
+ * LIST and other requests PUT-class, GET and HEAD GET-class, DELETE free,
+ * one DynamoDB request unit per call. */
+struct http_stats;
+double tfs_http_cost_usd(const struct http_stats *h);
+
 /* Logs the request counters ("fuse requests: getattr=N ..."), at info. */
 void tfs_fs_log_counters(struct tfs_fs *fs);
 
