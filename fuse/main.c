@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,13 @@ static int run_mount(struct tfs_options *o)
 	struct fuse *f = NULL;
 	struct fuse_session *se;
 	struct fuse_loop_config *lcfg = NULL;
+	struct tcost *cost = NULL;
+	struct store *cstore = NULL;
+	struct catalog *ccat = NULL;
+	struct tfs_control_ctx cctx;
+	struct tfs_control *control = NULL;
+	char control_path[PATH_MAX] = "";
+	struct timespec now;
 	int mounted = 0, handlers = 0, started = 0;
 	int rc = 1, r;
 
@@ -112,6 +120,23 @@ static int run_mount(struct tfs_options *o)
 	raise_nofile();
 	if (tfs_backend_open(o, 0, &b) < 0)
 		goto out;
+	/* The engine sees the store and catalog through counters per database
+	 * (status --top). */
+	cost = tcost_new();
+	cstore = cost ? tcost_wrap_store(cost, b.store) : NULL;
+	ccat = cost ? tcost_wrap_catalog(cost, b.cat) : NULL;
+	if (!ccat) {
+		log_err("cannot set up the request counters: out of memory");
+		goto out;
+	}
+	/* Named now: once mounted, resolving the mount point would ask the
+	 * FUSE loop, which is not running yet. */
+	r = tfs_control_path(o->mountpoint, geteuid(), control_path, sizeof(control_path));
+	if (r < 0) {
+		log_warn("no control socket: cannot name it for %s: %s", o->mountpoint,
+			 strerror(-r));
+		control_path[0] = '\0';
+	}
 
 	memset(&topt, 0, sizeof(topt));
 	topt.cache_dir = o->cache_dir;
@@ -130,7 +155,7 @@ static int run_mount(struct tfs_options *o)
 	topt.catalog_slots = FUSE_MAX_THREADS / 2;
 	topt.upload_workers = 4;
 	topt.shutdown_timeout_ms = 60000;
-	r = tcache_new(&topt, b.store, b.cat, &tc);
+	r = tcache_new(&topt, cstore, ccat, &tc);
 	if (r < 0) {
 		log_err("cannot open the cache %s: %s", o->cache_dir, strerror(-r));
 		goto out;
@@ -188,6 +213,18 @@ static int run_mount(struct tfs_options *o)
 		goto out;
 	}
 	started = 1;
+	memset(&cctx, 0, sizeof(cctx));
+	cctx.tc = tc;
+	cctx.fs = &fs;
+	cctx.backend = &b;
+	cctx.cost = cost;
+	cctx.o = o;
+	cctx.control_path = control_path;
+	cctx.started = fs.mount_time;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	cctx.started_mono_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (control_path[0])
+		tfs_control_start(&cctx, control_path, &control);
 	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, tcache_node(tc),
 		 o->cache_dir);
 
@@ -204,6 +241,8 @@ static int run_mount(struct tfs_options *o)
 		log_err("fuse loop stopped: %s", strerror(r < 0 ? -r : r));
 	rc = 0;
 out:
+	/* No more requests: a flush asked now could not be waited for. */
+	tfs_control_stop(control);
 	if (handlers)
 		fuse_remove_signal_handlers(fuse_get_session(f));
 	/* Unmount first so that no request arrives while we write back. */
@@ -227,6 +266,9 @@ out:
 		fuse_destroy(f);
 	if (tc)
 		tcache_free(tc);
+	store_free(cstore);
+	catalog_free(ccat);
+	tcost_free(cost);
 	tfs_backend_close(&b);
 	return rc;
 }

@@ -766,10 +766,12 @@ void tfs_print_synopsis(FILE *out, const char *progname)
 		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
 		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
 		"       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
-		"       %s status MOUNTPOINT [--json]\n"
+		"       %s status MOUNTPOINT [--json] [--top N]\n"
+		"       %s flush MOUNTPOINT [ID ...] [--timeout SECONDS]\n"
+		"       %s evict MOUNTPOINT ID ...\n"
 		"       %s --help | --version\n",
 		progname, progname, progname, progname, progname, progname, progname, progname,
-		progname, progname);
+		progname, progname, progname, progname);
 }
 
 void tfs_print_usage(FILE *out, const char *progname)
@@ -862,6 +864,14 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"gives up a stranded database's unpublished writes (its node stopped before\n"
 		"it could publish them): it opens again at its last published version, and\n"
 		"that node quarantines its copy when it next starts.\n"
-		"status shows a running mount's node identity and its request counters\n"
-		"with the cost estimate (--json: as one JSON object).\n");
+		"\n"
+		"status, flush and evict talk to a running mount through its control\n"
+		"socket (root and the mounting user only). status shows the node, store,\n"
+		"catalog, uptime, leases held, the open, dirty, uploading, failed and\n"
+		"quarantined databases, the oldest unpublished change, the cache and the\n"
+		"request counters with the cost estimate (--json: one JSON object; --top N:\n"
+		"the N databases whose requests cost most). flush writes back every dirty\n"
+		"database (or those named) and waits until they are published, at most\n"
+		"--timeout SECONDS (60); exit status 1 names each that is not. evict drops\n"
+		"clean, closed databases from the cache.\n");
 }

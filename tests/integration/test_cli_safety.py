@@ -7,9 +7,10 @@ here, each time: the exit status, the message, that nothing was created
 (no folder in the current directory, no catalog file, no cache), that
 nothing is mounted, and that the store's files are as they were.
 
-- a command word planned but not built yet (gc history purge flush
-  evict help mount), as SOURCE: usage and exit 2, also alone;
-  `status STORE` (a folder that is no mount) exits 1 saying so;
+- a command word planned but not built yet (gc history purge help
+  mount), as SOURCE: usage and exit 2, also alone;
+  `status STORE`, `flush STORE` and `evict STORE ID` (a folder that is
+  no mount) exit 1 saying so;
   `verify STORE` verifies and mounts nothing;
 - a directory SOURCE without a store (absent, or an empty folder), and a
   missing local catalog file: exit 1 pointing to `tenantfs init`;
@@ -30,9 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mount as m  # noqa: E402
 import tfstest as t  # noqa: E402
 
-# verify and status are commands now (fuse/verify.c, fuse/control.c):
-# they never mount, checked below.
-WORDS = ["gc", "history", "purge", "flush", "evict", "help", "mount"]
+# verify, status, flush and evict are commands now (fuse/verify.c,
+# fuse/control.c): they never mount, checked below.
+WORDS = ["gc", "history", "purge", "help", "mount"]
 
 
 def tree(path):
@@ -106,6 +107,10 @@ def main():
          "tenantfs verify STORE verifies (exit 0), mounts nothing", r.stderr[-300:])
     refused(["status", store], work, 1, "not a tenantfs mount point",
             "tenantfs status STORE (no mount)", watch())
+    refused(["flush", store], work, 1, "not a tenantfs mount point",
+            "tenantfs flush STORE (no mount)", watch())
+    refused(["evict", store, "x"], work, 1, "not a tenantfs mount point",
+            "tenantfs evict STORE ID (no mount)", watch())
     refused(["-o", "idle=1", "status", store, mp], work, 2, "unknown command 'status'",
             "tenantfs -o ... status STORE MOUNTPOINT", watch())
 
