@@ -32,7 +32,7 @@ else
 BUILD    ?= build-asan
 endif
 
-PKGS := fuse3 sqlite3 libcurl openssl libxxhash jansson libxml-2.0
+PKGS := fuse3 sqlite3 libcurl openssl libxxhash jansson libxml-2.0 libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 

@@ -18,6 +18,7 @@
 #include "fuse/control.h"
 #include "fuse/fs.h"
 #include "fuse/kio.h"
+#include "fuse/metrics.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
 #include "s3/http.h"
@@ -106,6 +107,8 @@ static int run_mount(struct tfs_options *o)
 	struct catalog *ccat = NULL;
 	struct tfs_control_ctx cctx;
 	struct tfs_control *control = NULL;
+	struct tfs_metrics *metrics = NULL;
+	int metrics_fd = -1;
 	char control_path[PATH_MAX] = "";
 	struct timespec now;
 	int mounted = 0, handlers = 0, started = 0;
@@ -116,6 +119,10 @@ static int run_mount(struct tfs_options *o)
 	 * here, in the foreground, before fuse_daemonize() detaches; nothing
 	 * is created before the mount point and the store are known good. */
 	if (tfs_check_mountpoint(o) < 0 || tfs_backend_check(o) < 0)
+		goto out;
+	/* Bound now, so that a port in use fails the mount here; served once
+	 * the daemon has forked (threads do not survive a fork). */
+	if (o->metrics && tfs_metrics_bind(o->metrics, &metrics_fd) < 0)
 		goto out;
 	raise_nofile();
 	if (tfs_backend_open(o, 0, &b) < 0)
@@ -225,6 +232,13 @@ static int run_mount(struct tfs_options *o)
 	cctx.started_mono_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	if (control_path[0])
 		tfs_control_start(&cctx, control_path, &control);
+	if (metrics_fd >= 0) {
+		r = tfs_metrics_start(&cctx, metrics_fd, &metrics);
+		metrics_fd = -1;
+		if (r < 0)
+			goto out;
+		log_info("metrics on http://%s/metrics", o->metrics);
+	}
 	log_info("serving %s on %s (node %s, cache %s)", o->source, o->mountpoint, tcache_node(tc),
 		 o->cache_dir);
 
@@ -243,6 +257,9 @@ static int run_mount(struct tfs_options *o)
 out:
 	/* No more requests: a flush asked now could not be waited for. */
 	tfs_control_stop(control);
+	tfs_metrics_stop(metrics);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	if (handlers)
 		fuse_remove_signal_handlers(fuse_get_session(f));
 	/* Unmount first so that no request arrives while we write back. */

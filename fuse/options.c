@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "fuse/metrics.h"
 
 /* ---- value parsers --------------------------------------------------- */
 
@@ -182,6 +183,8 @@ enum {
 	K_WRITEBACK_CACHE,
 	K_SHARD_KEYS,
 	K_NONEMPTY,
+	K_METRICS,
+	K_METRICS_REMOTE,
 	K_UID,
 	K_GID,
 	K_UMASK,
@@ -212,6 +215,8 @@ static const struct fuse_opt tfs_opts[] = {
     FUSE_OPT_KEY("writeback_cache", K_WRITEBACK_CACHE),
     FUSE_OPT_KEY("shard_keys", K_SHARD_KEYS),
     FUSE_OPT_KEY("nonempty", K_NONEMPTY),
+    FUSE_OPT_KEY("metrics=", K_METRICS),
+    FUSE_OPT_KEY("metrics_remote", K_METRICS_REMOTE),
     FUSE_OPT_KEY("uid=", K_UID),
     FUSE_OPT_KEY("gid=", K_GID),
     FUSE_OPT_KEY("umask=", K_UMASK),
@@ -466,6 +471,23 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case K_WRITEBACK_CACHE: o->writeback_cache = 1; return 0;
 	case K_SHARD_KEYS: o->shard_keys = 1; return 0;
 	case K_NONEMPTY: o->nonempty = 1; return 0;
+	case K_METRICS: {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		bool lo;
+
+		if (tfs_metrics_parse(val, &ss, &len, &lo) < 0) {
+			set_err(
+			    c,
+			    "invalid value '%s' for option 'metrics': expected ADDR:PORT with a "
+			    "numeric address, e.g. 127.0.0.1:9100 or [::1]:9100",
+			    val);
+			return -1;
+		}
+		o->metrics_loopback = lo;
+		return set_str(c, &o->metrics, name, val) ? -1 : 0;
+	}
+	case K_METRICS_REMOTE: o->metrics_remote = 1; return 0;
 	case K_UID:
 	case K_GID: {
 		unsigned int id;
@@ -722,6 +744,15 @@ int tfs_options_parse(int argc, char *argv[], struct tfs_options *o, char *err, 
 	}
 	if (parse_source(&c) < 0 || fill_defaults(&c) < 0)
 		goto fail;
+	if (o->metrics && !o->metrics_loopback && !o->metrics_remote) {
+		/* Counters name databases and nodes: not for the network unless
+		 * the administrator says so. */
+		set_err(&c,
+			"option 'metrics': %s is not a loopback address; add -o metrics_remote "
+			"to serve metrics beyond this machine",
+			o->metrics);
+		goto fail;
+	}
 	if (o->catalog_kind == TFS_CATALOG_DYNAMODB && !tfs_valid_node(o->catalog)) {
 		/* table names: 3-255 of [A-Za-z0-9_.-]; the node rule is close */
 		set_err(&c, "invalid DynamoDB table name '%s' in option 'catalog'", o->catalog);
@@ -751,6 +782,7 @@ void tfs_options_release(struct tfs_options *o)
 	free(o->region);
 	free(o->endpoint);
 	free(o->ddb_endpoint);
+	free(o->metrics);
 	fuse_opt_free_args(&o->fuse_args);
 	memset(o, 0, sizeof(*o));
 }
@@ -830,6 +862,10 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"                          (spreads hot key prefixes); every node of a fleet\n"
 		"                          must use the same setting, and it cannot change\n"
 		"                          once a store holds databases\n"
+		"  metrics=ADDR:PORT       serve /metrics (Prometheus text format) on this\n"
+		"                          numeric address, e.g. 127.0.0.1:9100 or [::1]:9100;\n"
+		"                          loopback only unless metrics_remote\n"
+		"  metrics_remote          allow a metrics= address that is not loopback\n"
 		"  nonempty                mount over a MOUNTPOINT that is not empty (never\n"
 		"                          over a store or the cache)\n"
 		"  uid=UID                 numeric owner of every file and of the root\n"

@@ -73,6 +73,12 @@ struct tfs_options {
 	int shard_keys;
 	/* -o nonempty: mount over a mount point that is not empty */
 	int nonempty;
+	/* -o metrics=ADDR:PORT: serve /metrics there (NULL: not at all);
+	 * metrics_loopback: the address is loopback; -o metrics_remote:
+	 * another address is allowed */
+	char *metrics;
+	int metrics_loopback;
+	int metrics_remote;
 
 	/* argv for fuse_new(): program name, our defaults, then the FUSE and
 	 * mount options of the command line. */

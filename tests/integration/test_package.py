@@ -29,7 +29,7 @@ import tfstest as t  # noqa: E402
 PKG = os.path.join(ROOT, "packaging")
 # Every library the daemon links, by package (what the issue names).
 LIB_PACKAGES = ["libc6", "libfuse3-3", "libsqlite3-0", "libcurl4", "libssl3", "libxxhash0",
-                "libjansson4", "libxml2"]
+                "libjansson4", "libxml2", "libmicrohttpd12"]
 # path in the package -> (mode, file in the tree it is a copy of, or None)
 FILES = {
     "usr/bin/tenantfs": (0o755, None),

@@ -359,6 +359,50 @@ static void test_modes(void)
 	       "init refuses a mountpoint");
 }
 
+/* -o metrics=: a numeric ADDR:PORT, loopback unless metrics_remote. */
+static void test_metrics(void)
+{
+	static const struct {
+		const char *opt;
+		int ok, loopback;
+	} cases[] = {
+	    {"metrics=127.0.0.1:9100", 1, 1},
+	    {"metrics=127.9.8.7:1", 1, 1},
+	    {"metrics=[::1]:9100", 1, 1},
+	    {"metrics=0.0.0.0:9100,metrics_remote", 1, 0},
+	    {"metrics=[::]:9100,metrics_remote", 1, 0},
+	    {"metrics=0.0.0.0:9100", 0, 0},
+	    {"metrics=10.1.2.3:9100", 0, 0},
+	    {"metrics=localhost:9100", 0, 0},
+	    {"metrics=127.0.0.1:0", 0, 0},
+	    {"metrics=127.0.0.1:65536", 0, 0},
+	    {"metrics=127.0.0.1", 0, 0},
+	    {"metrics=::1:9100", 0, 0},
+	    {"metrics=[::1:9100", 0, 0},
+	    {"metrics=127.0.0.1:9100x", 0, 0},
+	};
+	struct tfs_options o;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = parse(&o, "-o", cases[i].opt, "/srv/tfs", mnt, NULL);
+		if (cases[i].ok) {
+			TAP_OK(rc == 0 && o.metrics && o.metrics_loopback == cases[i].loopback,
+			       "-o %s accepted (%s)", cases[i].opt, err);
+			tfs_options_release(&o);
+		} else {
+			TAP_OK(rc == -EINVAL && strstr(err, "metrics"), "-o %s refused: %s",
+			       cases[i].opt, err);
+		}
+	}
+	TAP_OK(parse(&o, "-o", "metrics=0.0.0.0:9100", "/srv/tfs", mnt, NULL) == -EINVAL &&
+		   strstr(err, "metrics_remote"),
+	       "a non-loopback address names metrics_remote: %s", err);
+	TAP_OK(parse(&o, "/srv/tfs", mnt, NULL) == 0 && !o.metrics, "no metrics by default");
+	tfs_options_release(&o);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/tfs-opt-XXXXXX";
@@ -375,6 +419,7 @@ int main(void)
 	test_passthrough();
 	test_permissions();
 	test_modes();
+	test_metrics();
 	rmdir(tmpl);
 	return TAP_DONE();
 }
