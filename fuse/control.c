@@ -85,19 +85,27 @@ static int run_dir(uid_t uid, char *buf, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int tfs_control_path(const char *mountpoint, uid_t uid, char *buf, size_t cap)
+/* dir/<hash of the resolved mount point>.sock into buf. */
+static int sock_name(const char *mountpoint, const char *dir, char *buf, size_t cap)
 {
-	char mp[PATH_MAX], dir[PATH_MAX];
+	char mp[PATH_MAX];
 	int rc, n;
 
 	rc = resolve_mountpoint(mountpoint, mp, sizeof(mp));
-	if (rc == 0)
-		rc = run_dir(uid, dir, sizeof(dir));
 	if (rc < 0)
 		return rc;
 	n = snprintf(buf, cap, "%s/%016llx.sock", dir,
 		     (unsigned long long)XXH3_64bits(mp, strlen(mp)));
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int tfs_control_path(const char *mountpoint, uid_t uid, char *buf, size_t cap)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	rc = run_dir(uid, dir, sizeof(dir));
+	return rc < 0 ? rc : sock_name(mountpoint, dir, buf, cap);
 }
 
 /* ---- the status document --------------------------------------------- */
@@ -878,13 +886,13 @@ static int find_mount(const char *mountpoint, uid_t *uid)
 static json_t *call(const char *cmd, const char *mp, json_t *req)
 {
 	struct sockaddr_un sa;
-	char path[PATH_MAX], *line = NULL;
+	char path[PATH_MAX], dir[64], first[PATH_MAX] = "", *line = NULL;
 	int64_t deadline = mono_ms() + 30000;
 	json_error_t jerr;
 	json_t *ans = NULL;
 	size_t len;
 	uid_t uid = 0;
-	int fd = -1, rc;
+	int fd = -1, rc, i;
 
 	rc = find_mount(mp, &uid);
 	if (rc < 0) {
@@ -892,22 +900,47 @@ static json_t *call(const char *cmd, const char *mp, json_t *req)
 			rc == -ENOENT ? "no tenantfs mount there" : strerror(-rc));
 		goto out;
 	}
-	rc = tfs_control_path(mp, uid, path, sizeof(path));
-	if (rc == 0 && strlen(path) >= sizeof(sa.sun_path))
-		rc = -ENAMETOOLONG;
-	if (rc < 0) {
-		fprintf(stderr, "tenantfs %s: cannot name the control socket of %s: %s\n", cmd, mp,
-			strerror(-rc));
-		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* The daemon chose /run/user/UID when it existed at its start: a
+	 * login or logout since may have changed that, so try both. */
+	for (i = 0; i < 2; i++) {
+		if (uid == 0 && i > 0)
+			break;
+		if (uid == 0)
+			snprintf(dir, sizeof(dir), "/run/tenantfs");
+		else if (i == 0)
+			snprintf(dir, sizeof(dir), "/run/user/%u/tenantfs", (unsigned)uid);
+		else
+			snprintf(dir, sizeof(dir), "/tmp/tenantfs-%u", (unsigned)uid);
+		rc = sock_name(mp, dir, path, sizeof(path));
+		if (rc == 0 && strlen(path) >= sizeof(sa.sun_path))
+			rc = -ENAMETOOLONG;
+		if (rc < 0) {
+			fprintf(stderr, "tenantfs %s: cannot name the control socket of %s: %s\n",
+				cmd, mp, strerror(-rc));
+			goto out;
+		}
+		memset(&sa, 0, sizeof(sa));
+		sa.sun_family = AF_UNIX;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		if (fd < 0)
+			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			break;
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			rc = 0;
+			break;
+		}
 		rc = -errno;
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", path);
+		if (rc != -ENOENT)
+			break;
+	}
+	if (rc < 0) {
 		fprintf(stderr, "tenantfs %s: cannot reach the daemon of %s at %s: %s%s\n", cmd, mp,
-			path, strerror(-rc),
+			rc == -ENOENT && first[0] ? first : path, strerror(-rc),
 			rc == -EACCES ? " (only root and the mounting user may)" : "");
 		goto out;
 	}
