@@ -34,6 +34,7 @@ Run time: about 30 s."""
 import json
 import os
 import pwd
+import re
 import sqlite3
 import stat
 import subprocess
@@ -109,10 +110,19 @@ def usage_errors(mp):
         t.ok(r.returncode == 2 and f"usage: tenantfs {cmd}" in r.stderr,
              f"usage error: tenantfs {' '.join(args[:1] + args[2:])}: exit 2 with usage",
              f"rc {r.returncode}: {r.stderr[:300]}")
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                         ".."))
+    with open(os.path.join(root, "packaging", "tenantfs.8"), encoding="utf-8") as f:
+        man = f.read()
+    plain = re.sub(r"\\f[IBRP]", "", man).replace("\\-", "-")
+    main_help = run(["--help"]).stdout
     for cmd in ("status", "flush", "evict"):
         r = run([cmd, "--help"])
-        t.ok(r.returncode == 0 and f"usage: tenantfs {cmd}" in r.stdout,
+        synopsis = r.stdout.splitlines()[0][len("usage: "):] if r.stdout else ""
+        t.ok(r.returncode == 0 and synopsis.startswith(f"tenantfs {cmd} "),
              f"{cmd} --help: exit 0 with usage", r.stderr)
+        t.ok(synopsis and synopsis in plain and synopsis in main_help,
+             f"{cmd} --help: its synopsis is the man page's and tenantfs --help's", synopsis)
 
 
 def local_mount(base):
