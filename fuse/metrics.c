@@ -300,7 +300,10 @@ int tfs_metrics_start(const struct tfs_control_ctx *ctx, int fd, struct tfs_metr
 		return -ENOMEM;
 	}
 	m->ctx = ctx;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	/* poll, not select: every open database holds a descriptor, so an
+	 * accepted connection's is often above FD_SETSIZE (found by
+	 * tests/bench/bench_control.py with 2000 databases open) */
+	m->d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				handle, m, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
