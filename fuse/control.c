@@ -29,11 +29,14 @@
 #include "s3/http.h"
 #include "s3/log.h"
 
-#define REQ_MAX		 (1 << 20) /* bytes of one request or answer line */
-#define IO_TIMEOUT_MS	 5000	   /* a peer that sends or reads nothing this long is dropped */
+/* Bytes of one request or answer line: a status of 100,000 active
+ * databases is about 17 MB, a flush poll of as many about 6 MB. */
+#define REQ_MAX		 (64 << 20)
+#define IO_TIMEOUT_MS	 5000 /* a peer that sends or reads nothing this long is dropped */
 #define FLUSH_POLL_MS	 250
 #define FLUSH_DEFAULT_MS 60000
-#define IDS_MAX		 10000 /* databases named in one flush or evict */
+#define IDS_MAX		 10000	 /* databases named in one flush or evict */
+#define POLL_MAX	 1000000 /* databases one flush waits for */
 
 /* ---- paths --------------------------------------------------------------- */
 
@@ -411,8 +414,8 @@ static json_t *op_flush_poll(const struct tfs_control_ctx *ctx, json_t *req)
 	struct tcache_flush_item *v;
 	size_t i, n;
 
-	if (!json_is_array(a) || json_array_size(a) > IDS_MAX)
-		return err_json("items must be an array of at most %d items", IDS_MAX);
+	if (!json_is_array(a) || json_array_size(a) > POLL_MAX)
+		return err_json("items must be an array of at most %d items", POLL_MAX);
 	n = json_array_size(a);
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)
