@@ -75,8 +75,10 @@ struct fam {
 	 * tick queues it whatever the timers and the retry back-off say;
 	 * cleared when queued. */
 	bool flush;
-	/* wseq of the last snapshot published (or found unchanged): every
-	 * change up to it is in the catalog's version. */
+	/* 1 + wseq of the last snapshot published (or found unchanged):
+	 * every change before it is in the catalog's version; 0 while
+	 * nothing was published since the family became active (a family
+	 * recovered after a restart is dirty at wseq 0). */
 	uint64_t pub_seq;
 	int64_t last_close; /* mono ms of the last close */
 	int64_t next_renew; /* mono ms */

@@ -119,7 +119,9 @@ void tcache_report_release(struct tcache_report *r)
  * for (dirty), else 0. */
 static int flush_mark(struct tcache *tc, struct fam *f, struct tcache_flush_item *it)
 {
-	if (!atomic_load(&f->dirty) && !f->recover)
+	/* A write-back that just published everything may not have cleared
+	 * the dirty flag yet: pub_seq says so first. */
+	if ((!atomic_load(&f->dirty) && !f->recover) || f->pub_seq > atomic_load(&f->wseq))
 		return 0;
 	memset(it, 0, sizeof(*it));
 	snprintf(it->id, sizeof(it->id), "%s", f->id);
@@ -216,7 +218,7 @@ int tcache_flush_poll(struct tcache *tc, struct tcache_flush_item *items, size_t
 			snprintf(it->error, sizeof(it->error), "%s", f->error);
 			if (is_quarantine_error(f->error)) {
 				it->state = TFLUSH_FAILED;
-			} else if (!dirty || f->pub_seq >= it->seq) {
+			} else if (!dirty || f->pub_seq > it->seq) {
 				it->state = TFLUSH_DONE;
 				it->error[0] = '\0';
 			} else if (atomic_load(&f->lease_lost)) {

@@ -339,7 +339,7 @@ done:
 	/* The base moved past every pending commit (state_put drops them). */
 	if (committed || rebased)
 		fam->pending = false;
-	fam->pub_seq = s.seq;
+	fam->pub_seq = s.seq + 1;
 	fam->backoff_ms = 0;
 	fam->retry_at = 0;
 	fam->check_failed = false;

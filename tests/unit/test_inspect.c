@@ -163,8 +163,7 @@ static void test_report_flush_evict(void)
 	TAP_OK(wc->base.ops->get(&wc->base, "a", &it) == 0 && it.gen == 1,
 	       "a is at gen 1 in the catalog, still open");
 	free(v);
-	TAP_OK(tcache_flush(tc, one, 1, &v, &n, &since) == 0 && n == 1 &&
-		   v[0].state == TFLUSH_DONE,
+	TAP_OK(tcache_flush(tc, one, 1, &v, &n, &since) == 0 && n == 1 && v[0].state == TFLUSH_DONE,
 	       "flush of a clean database: done at once");
 	free(v);
 
@@ -204,13 +203,90 @@ static void test_report_flush_evict(void)
 		TAP_OK(tcache_flush(tc, j, 1, &v, &n, &since) == 0 && n == 1, "flush junk");
 		flush_wait(tc, v, n, since, 5000);
 		TAP_OK(v[0].state == TFLUSH_FAILED && strstr(v[0].error, "quick_check"),
-		       "a copy failing its check: the flush fails with the reason (%s)", v[0].error);
+		       "a copy failing its check: the flush fails with the reason (%s)",
+		       v[0].error);
 		free(v);
 	}
 	if (rc == 0)
 		tfile_close(f);
 	tcache_shutdown(tc);
 	tcache_free(tc);
+	store_free(&ms->base);
+	catalog_free(&wc->base);
+	free(bytes);
+}
+
+/* A database left dirty by the last run is recovered at wseq 0: a flush
+ * must wait for its write-back, not take "nothing changed since" for
+ * published. */
+static void test_flush_recovered(void)
+{
+	struct tcache_options o;
+	struct tcache_flush_item *v = NULL;
+	struct mem_store *ms = mem_store_new();
+	struct wrap_cat *wc;
+	struct catalog *sc;
+	struct tcache *tc = NULL;
+	struct tfile *f = NULL;
+	struct cat_item it;
+	unsigned char *bytes;
+	char dir[600], cat[600];
+	size_t n = 0, blen = 0;
+	int64_t since;
+	int i, run;
+
+	snprintf(dir, sizeof(dir), "%s/c3", scratch);
+	snprintf(cat, sizeof(cat), "%s/c3.catalog", scratch);
+	sc = catalog_sqlite_new(cat);
+	sc->ops->init(sc);
+	wc = wrap_cat_new(sc);
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = dir;
+	o.node = "n1";
+	o.key_prefix = "v";
+	o.idle_ms = 600000;
+	o.max_dirty_ms = 6000000;
+	o.lease_ttl_ms = 600000;
+	o.upload_workers = 2;
+	o.shutdown_timeout_ms = 2000;
+	o.mono_ms = test_mono;
+	bytes = small_db(&blen);
+	atomic_store(&ms->fail_put, 1000000);
+	for (run = 0; run < 2; run++) {
+		if (tcache_new(&o, &ms->base, &wc->base, &tc) < 0 || tcache_start(tc) < 0) {
+			printf("Bail out! cannot start the engine\n");
+			exit(1);
+		}
+		if (run == 0) {
+			TAP_OK(tcache_open(tc, "r", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+				   tfile_write(f, bytes, blen, 0) == (ssize_t)blen,
+			       "r written while S3 fails");
+			tfile_close(f);
+			TAP_OK(tcache_shutdown(tc) < 0, "shutdown leaves r dirty");
+			tcache_free(tc);
+			continue;
+		}
+		/* the recovery job leases it; its upload still fails */
+		for (i = 0; i < 250 && atomic_load(&ms->puts) < 2; i++)
+			sleep_ms(20);
+		TAP_OK(tcache_flush(tc, NULL, 0, &v, &n, &since) == 0 && n == 1 &&
+			   !strcmp(v[0].id, "r"),
+		       "flush after the restart waits for the recovered r");
+		sleep_ms(300);
+		tcache_flush_poll(tc, v, n, since);
+		TAP_OK(v[0].state == TFLUSH_PENDING, "r is not published while S3 fails (%s)",
+		       v[0].error);
+		atomic_store(&ms->fail_put, 0);
+		free(v);
+		tcache_flush(tc, NULL, 0, &v, &n, &since);
+		flush_wait(tc, v, n, since, 5000);
+		TAP_OK(n == 1 && v[0].state == TFLUSH_DONE &&
+			   wc->base.ops->get(&wc->base, "r", &it) == 0 && it.gen == 1,
+		       "once S3 is back the flush publishes r (gen 1)");
+		free(v);
+		tcache_shutdown(tc);
+		tcache_free(tc);
+	}
 	store_free(&ms->base);
 	catalog_free(&wc->base);
 	free(bytes);
@@ -243,8 +319,7 @@ static void test_cost_table(void)
 		snprintf(key, sizeof(key), "v/id%zu/h.db", i);
 		s->ops->put(s, key, fd, 10, "h");
 	}
-	TAP_OK(ok && tcost_top(c, 3, &rows, &nrows, &others, &tracked) == 0 && nrows == 3,
-	       "top 3");
+	TAP_OK(ok && tcost_top(c, 3, &rows, &nrows, &others, &tracked) == 0 && nrows == 3, "top 3");
 	TAP_OK(!strcmp(rows[0].id, "hot") && rows[0].c.s3_put == 21 && rows[0].c.s3_get == 1 &&
 		   rows[0].c.s3_head == 1 && rows[0].c.bytes_up == 210 &&
 		   rows[0].c.bytes_down == 10,
@@ -306,6 +381,7 @@ int main(void)
 	if (!getenv("TFS_TEST_VERBOSE"))
 		tfs_log_set_level(LOG_ERR);
 	test_report_flush_evict();
+	test_flush_recovered();
 	test_cost_table();
 	test_cost_catalog();
 	if (!tap_failed) {
