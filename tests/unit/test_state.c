@@ -72,6 +72,25 @@ int main(void)
 		   !strcmp(rows[0].id, "b"),
 	       "uncommitted listing");
 	free(rows);
+	{
+		uint64_t entries = 0;
+
+		TAP_OK(state_totals(st, &entries, &bytes) == 0 && entries == 3 && bytes == 600,
+		       "totals: 3 rows, 600 bytes (dirty ones too)");
+	}
+	TAP_OK(state_list(st, STATE_QUARANTINED, 0, &rows, &n) == 0 && n == 0,
+	       "no quarantined row yet");
+	free(rows);
+	row(&r, "q", 2, false, 0, 40);
+	snprintf(r.quarantine, sizeof(r.quarantine), "/cache/quarantine/q.7.1");
+	snprintf(r.error, sizeof(r.error), "quarantined: lost");
+	TAP_OK(state_put(st, &r) == 0, "put q (quarantined)");
+	TAP_OK(state_list(st, STATE_QUARANTINED, 0, &rows, &n) == 0 && n == 1 &&
+		   !strcmp(rows[0].id, "q") &&
+		   !strcmp(rows[0].quarantine, "/cache/quarantine/q.7.1"),
+	       "quarantined listing");
+	free(rows);
+	TAP_OK(state_del(st, "q") == 0, "delete q");
 
 	TAP_OK(state_set_dirty(st, "a", true, 1234) == 0, "mark a dirty");
 	TAP_OK(state_touch(st, "c", 99) == 0, "touch c");
