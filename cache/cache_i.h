@@ -76,6 +76,9 @@ struct fam {
 	/* mono ms a renewal of this lease last failed without an answer from
 	 * the catalog (unreachable, timed out); 0 when none did. */
 	int64_t renew_failed_at;
+	/* An open is renewing the lease before it serves the cached copy:
+	 * other opens wait for its outcome instead of each asking in turn. */
+	bool open_renew;
 	int64_t retry_at; /* mono ms: no write-back/recovery before */
 	long backoff_ms;
 	char error[STATE_ERR_MAX];
