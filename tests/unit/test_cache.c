@@ -1709,6 +1709,62 @@ static void test_open_after_pause(void)
 	env_free(&e);
 }
 
+struct shut_arg {
+	struct tcache *tc;
+	int rc;
+};
+
+static void *shut_main(void *arg)
+{
+	struct shut_arg *sa = arg;
+
+	sa->rc = tcache_shutdown(sa->tc);
+	return NULL;
+}
+
+/* SIGTERM with a database still open: the FUSE session has ended before
+ * the shutdown, so the handle is never used nor released again; the
+ * database is written back and its lease released at once, not held from
+ * other nodes for the whole shutdown timeout (found by test_jepsen: a
+ * SIGTERM held a lease another node asked for for 60 s). */
+static void test_shutdown_open_handle(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct shut_arg sa;
+	struct tfile *f;
+	unsigned char *db;
+	pthread_t th;
+	size_t len;
+
+	env_init(&e, "shut");
+	opts(&o, dirname_of("shut"), "node-a");
+	o.shutdown_timeout_ms = 60000;
+	tc = mk(&e, &o, true);
+	db = make_db("shut.src", 5, &len);
+	TAP_OK(tcache_open(tc, "hana", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, db, len, 0) == (ssize_t)len,
+	       "shut: hana is written and stays open");
+	sa.tc = tc;
+	sa.rc = 1;
+	if (pthread_create(&th, NULL, shut_main, &sa) != 0) {
+		printf("Bail out! pthread_create\n");
+		exit(1);
+	}
+	TAP_OK(wait_released(&e, "hana", 5000) && e.wc->in->ops->get(e.wc->in, "hana", &it) == 0 &&
+		   it.gen == 1 && !it.stranded_ms,
+	       "shut: the shutdown publishes hana and releases its lease though its handle "
+	       "was never closed");
+	pthread_join(th, NULL);
+	TAP_OK(sa.rc == 0, "shut: shutdown returns 0 (%d)", sa.rc);
+	tfile_close(f);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
 /* A journal or -wal is content: it can be removed only while its database
  * is open here (as SQLite does), never while the database is closed or, as
  * here, dirty and waiting for its recovery with a hot journal. */
@@ -1852,6 +1908,7 @@ int main(void)
 	test_restart_wal_family();
 	test_write_fence();
 	test_open_after_pause();
+	test_shutdown_open_handle();
 	test_unlink_side_guarded();
 	if (!tap_failed) {
 		char cmd[600];
