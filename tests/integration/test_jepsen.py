@@ -94,7 +94,7 @@ def dbg(msg):
 CLIENT = r"""
 import errno, json, os, random, sqlite3, sys, time
 cid, seed, base, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-dbs = sys.argv[5].split(",")
+dbs, life = sys.argv[5].split(","), int(sys.argv[6])
 rnd = random.Random(seed)
 out = open(out_path, "a", buffering=1)
 stop = os.path.join(base, "stop")
@@ -122,7 +122,7 @@ while not os.path.exists(stop):
     rec = {"c": cid, "node": node, "db": db, "op": "ins" if write else "read"}
     if write:
         n += 1
-        rec["tok"] = f"c{cid}-{n}"
+        rec["tok"] = f"c{cid}.{life}-{n}"
     rec["t0"] = time.monotonic()
     fd = -1
     c = None
@@ -202,6 +202,7 @@ class Fleet3:
         self.ddb_cuts = collections.defaultdict(list)  # node -> [(start, end)]
         self.probes = []  # read records of probe()
         self.strays = 0  # files found in a bare mount point (see restart)
+        self.sigbus = 0  # clients killed by SIGBUS (see respawn)
 
     def publish_up(self):
         with self.lock:
@@ -352,11 +353,36 @@ def nem_cut(fleet, node, rnd, hist, what):
     time.sleep(secs)
 
 
-def nemesis(fleet, rnd, seconds, hist, failures):
+def spawn_client(base, i, life, out):
+    with open(out + ".err", "ab") as err:
+        p = subprocess.Popen([sys.executable, "-c", CLIENT, str(i),
+                              str(SEED * 1000 + i + 100 * life), base, out, ",".join(DBS),
+                              str(life)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    t.record_pid(p.pid)
+    return p
+
+
+def respawn(base, clients, lives, outs, fleet):
+    """A WAL client maps its database's -shm: when the node under it dies,
+    the kernel answers a fault on that mapping with SIGBUS (as for any FUSE
+    file whose daemon is gone), and the client dies on the spot, its
+    operation in flight never acknowledged. Such a client is counted and
+    started anew, with tokens of its own."""
+    for i, p in enumerate(clients):
+        if p.poll() == -signal.SIGBUS:
+            fleet.sigbus += 1
+            lives[i] += 1
+            clients[i] = spawn_client(base, i, lives[i], outs[i])
+            dbg(f"client {i} died of SIGBUS; started again")
+
+
+def nemesis(fleet, rnd, seconds, hist, failures, tick):
     steps = ["pause", "pause", "kill", "term", "s3", "ddb"]
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(0.5 + rnd.random() * 1.5)
+        tick()
         step = rnd.choice(steps)
         node = fleet.nodes[rnd.choice(NODES)]
         if not node.mnt.alive():
@@ -666,21 +692,15 @@ def run(base, moto, catalog):
         watcher.start()
         for name in NODES:
             fleet.set_up(name, True)
-        outs, clients = [], []
-        for i in range(CLIENTS):
-            out = os.path.join(base, f"client-{i}.jsonl")
-            outs.append(out)
-            with open(out + ".err", "ab") as err:
-                p = subprocess.Popen([sys.executable, "-c", CLIENT, str(i),
-                                      str(SEED * 1000 + i), base, out, ",".join(DBS)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=err)
-            t.record_pid(p.pid)
-            clients.append(p)
+        outs = [os.path.join(base, f"client-{i}.jsonl") for i in range(CLIENTS)]
+        clients = [spawn_client(base, i, 0, outs[i]) for i in range(CLIENTS)]
+        lives = [0] * CLIENTS
         hist, failures = [], []
         started = time.monotonic()
         try:
-            nemesis(fleet, random.Random(SEED), SECONDS, hist, failures)
+            nemesis(fleet, random.Random(SEED), SECONDS, hist, failures,
+                    lambda: respawn(base, clients, lives, outs, fleet))
+            respawn(base, clients, lives, outs, fleet)
         finally:
             heal(fleet)
         t.diag(f"nemesis ({time.monotonic() - started:.0f} s, seed {SEED}): {hist}")
@@ -698,8 +718,11 @@ def run(base, moto, catalog):
                 hung.append(i)
                 t.stop_process(p)
         t.ok(not hung, "every client stops by itself", hung)
-        crashed = {i: open(outs[i] + ".err", encoding="utf-8", errors="replace").read()[-1500:]
-                   for i, p in enumerate(clients) if p.returncode != 0 and i not in hung}
+        fleet.sigbus += sum(1 for p in clients if p.returncode == -signal.SIGBUS)
+        crashed = {i: (p.returncode, open(outs[i] + ".err", encoding="utf-8",
+                                          errors="replace").read()[-1500:])
+                   for i, p in enumerate(clients)
+                   if p.returncode not in (0, -signal.SIGBUS) and i not in hung}
         t.ok(not crashed, "every client ran to the end (exit 0)", crashed)
         watcher.poll()
         rcs = {}
@@ -758,7 +781,8 @@ def counts(fleet, h, ops, watcher):
            f"{sum(1 for o in probes if o.get('ok'))} served")
     t.diag(f"failed operations by errno / SQLite error: {dict(errs)}; failed closes: "
            f"{dict(closes)}; watcher poll errors {watcher.errors}; side files left in a "
-           f"bare mount point by clients {fleet.strays}")
+           f"bare mount point by clients {fleet.strays}; clients killed by SIGBUS "
+           f"(-shm mapping of a node that died) and started anew {fleet.sigbus}")
     t.ok(acked > 0, f"clients had inserts acknowledged ({acked})")
 
 
