@@ -1075,6 +1075,39 @@ static int change_end(struct tcache *tc, struct fam *fam)
 	return -EIO;
 }
 
+/* tc->mu held; drops it for the catalog call and takes it again. The open
+ * of a family leased here whose renewal is overdue (a pause, a cut-off)
+ * renews first, so that it is never served as current a copy another node
+ * may have replaced meanwhile: renewed, the copy is current (nobody took the
+ * lease); -ESTALE marks the lease lost and the caller takes the lost-lease
+ * path (refetch, quarantine of unpublished changes); the catalog
+ * unreachable, the caller serves the cached copy (see open_db_gated).
+ * fam is pinned by a count in nopen meanwhile, and fam->open_renew makes
+ * other opens wait for this one's outcome. */
+static void open_renew(struct tcache *tc, struct fam *fam)
+{
+	long saved = 0;
+	int rc;
+
+	fam->open_renew = true;
+	fam->nopen++;
+	pthread_mutex_unlock(&tc->mu);
+	rc = tc_gate_enter(tc, "open", fam->id, &saved);
+	if (rc == 0) {
+		rc = lease_renew(tc, fam);
+		tc_gate_leave(tc, saved);
+	}
+	if (rc < 0 && rc != -ESTALE)
+		log_warn("open of %s serves the cached copy: its lease renewal is overdue and "
+			 "the catalog did not answer (%s); writes stay refused until a renewal "
+			 "succeeds",
+			 fam->id, strerror(-rc));
+	pthread_mutex_lock(&tc->mu);
+	fam->nopen--;
+	fam->open_renew = false;
+	pthread_cond_broadcast(&tc->fam_cond);
+}
+
 /* *gated: the caller holds a place at the catalog gate when it returns
  * (saved is the budget to restore): it waited on another opener's lease
  * acquire, which is waiting on the catalog as much as its own would be. */
@@ -1083,7 +1116,8 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 {
 	struct fam *fam;
 	bool fresh = false;
-	int64_t waited = 0; /* mono ms we began waiting on another's acquire */
+	int64_t waited = 0;   /* mono ms we began waiting on another's acquire */
+	bool renewed = false; /* this open renewed the lease (open_renew) */
 	int rc, end, i;
 
 	pthread_mutex_lock(&tc->mu);
@@ -1122,7 +1156,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		}
 		if (fam->opening && fam->acquiring && !waited)
 			waited = tc_mono(tc);
-		if (fam->opening || fam->releasing) {
+		if (fam->opening || fam->releasing || fam->open_renew) {
 			/* wait */
 		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
 			log_err("cannot open %s: %s, close its open handles first", id,
@@ -1132,7 +1166,16 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		} else if (fam->unlinked) {
 			/* wait for the release job to drop it */
 		} else if (fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
-			break;
+			/* Served at once while writes would be accepted (the lease
+			 * is current) or the catalog is known to be out of reach
+			 * (reads go on during an outage: the cached view, possibly
+			 * stale if another node took the lease meanwhile; writes
+			 * stay refused). Otherwise renew first, once. */
+			if (renewed || lease_writable(tc, fam) || lease_cut_off(tc, fam))
+				break;
+			open_renew(tc, fam);
+			renewed = true;
+			continue; /* lost, renewed or cut off: look again */
 		} else if (!fam->op_busy && !fam->renew_busy && fam->nopen == 0) {
 			break;
 		}

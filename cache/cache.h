@@ -92,7 +92,8 @@ int tcache_start(struct tcache *tc);
 /* Writes back every dirty database, releases every lease and stops the
  * threads; bounded by shutdown_timeout_ms. What could not be written back
  * stays dirty in the cache for the next start. Returns -EIO if anything
- * is left dirty. */
+ * is left dirty. Called once nothing uses the open tfiles any more (the
+ * FUSE session has ended): a file still open does not hold its lease. */
 int tcache_shutdown(struct tcache *tc);
 void tcache_free(struct tcache *tc);
 

@@ -82,7 +82,13 @@ struct fam {
 	uint64_t pub_seq;
 	int64_t last_close; /* mono ms of the last close */
 	int64_t next_renew; /* mono ms */
-	int64_t retry_at;   /* mono ms: no write-back/recovery before */
+	/* mono ms a renewal of this lease last failed without an answer from
+	 * the catalog (unreachable, timed out); 0 when none did. */
+	int64_t renew_failed_at;
+	/* An open is renewing the lease before it serves the cached copy:
+	 * other opens wait for its outcome instead of each asking in turn. */
+	bool open_renew;
+	int64_t retry_at; /* mono ms: no write-back/recovery before */
 	long backoff_ms;
 	char error[STATE_ERR_MAX];
 
@@ -258,6 +264,11 @@ void lease_set_renewed(struct tcache *tc, struct fam *fam, int64_t mono_at_call)
 int lease_renew(struct tcache *tc, struct fam *fam);
 int lease_release(struct tcache *tc, struct fam *fam);
 bool lease_writable(struct tcache *tc, struct fam *fam);
+/* tc->mu held. True when the last renewal of fam, after its last successful
+ * one, failed without an answer from the catalog less than lease_ttl ago:
+ * this node is cut off from the catalog, and asking again now would only
+ * wait for the same outcome. */
+bool lease_cut_off(struct tcache *tc, struct fam *fam);
 
 /* snapshot.c */
 struct snap {

@@ -222,6 +222,15 @@ bool lease_writable(struct tcache *tc, struct fam *fam)
 	return tc_mono(tc) <= atomic_load(&fam->lease_until);
 }
 
+bool lease_cut_off(struct tcache *tc, struct fam *fam)
+{
+	int64_t failed = fam->renew_failed_at;
+	/* The send time of the last successful renewal (or acquire). */
+	int64_t renewed = atomic_load(&fam->lease_until) - tc->opt.lease_ttl_ms + lease_margin(tc);
+
+	return failed > 0 && failed > renewed && tc_mono(tc) - failed < tc->opt.lease_ttl_ms;
+}
+
 int lease_renew(struct tcache *tc, struct fam *fam)
 {
 	struct cat_item item;
@@ -262,6 +271,7 @@ int lease_renew(struct tcache *tc, struct fam *fam)
 	} else {
 		/* Try again soon; the local deadline stops writes if this lasts. */
 		fam->next_renew = t0 + LEASE_POLL_MS * 10;
+		fam->renew_failed_at = tc_mono(tc);
 		log_warn("cannot renew the lease of %s: %s", fam->id, strerror(-rc));
 	}
 	pthread_mutex_unlock(&tc->mu);

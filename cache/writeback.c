@@ -611,6 +611,10 @@ static void lease_pool_grow(struct tcache *tc)
 static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 {
 	bool dirty = atomic_load(&fam->dirty), lost = atomic_load(&fam->lease_lost);
+	/* At shutdown the FUSE session has ended (tcache_shutdown): a handle
+	 * still counted open will never be used nor released, so it keeps
+	 * no lease from other nodes for the whole shutdown timeout. */
+	bool closed = fam->nopen == 0 || tc->shutting_down;
 	bool due, blocked;
 
 	if (fam->opening)
@@ -646,14 +650,14 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 	}
 	if (fam->leased && dirty) {
 		blocked = fam->check_failed && atomic_load(&fam->wseq) == fam->check_seq;
-		due = tc->shutting_down || fam->flush || fam->nopen == 0 ||
+		due = closed || fam->flush ||
 		      now - atomic_load(&fam->last_write) >= tc->opt.idle_ms ||
 		      now - atomic_load(&fam->dirty_since) >= tc->opt.max_dirty_ms;
 		if (!blocked && due && (fam->flush || now >= fam->retry_at)) {
 			fam->op_busy = true;
 			fam->flush = false;
 			enqueue(tc, JOB_WRITEBACK, fam);
-		} else if (tc->shutting_down && blocked && fam->nopen == 0 && !fam->renew_busy) {
+		} else if (tc->shutting_down && blocked && !fam->renew_busy) {
 			/* Stays dirty in the state database for the next start. */
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
@@ -661,7 +665,7 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 		return;
 	}
 	if (fam->leased) {
-		if (fam->nopen == 0 && !fam->renew_busy &&
+		if (closed && !fam->renew_busy &&
 		    (tc->shutting_down || fam->want ||
 		     now - fam->last_close >= tc->opt.linger_ms)) {
 			fam->op_busy = fam->releasing = true;

@@ -1638,6 +1638,133 @@ static void test_write_fence(void)
 	env_free(&e);
 }
 
+/* A node paused past its lease (the forced clock jumps) while another node
+ * took the database over and committed a new version: the next open on the
+ * paused node, which still believes it holds the lease, renews first, learns
+ * the lease moved and serves the new version, never its cached copy (found
+ * by test_jepsen). With the catalog unreachable instead, the open serves the
+ * cached copy (reads go on during an outage) and writes stay refused. */
+static void test_open_after_pause(void)
+{
+	struct env e;
+	struct tcache_options oa, ob;
+	struct tcache *a, *b;
+	struct cat_item it;
+	struct tfile *f;
+	unsigned char *v1, *v2, buf[65536];
+	size_t l1, l2;
+	ssize_t n = -1;
+	bool kc = true;
+	int rc;
+
+	env_init(&e, "pause");
+	opts(&oa, dirname_of("pause-a"), "node-a");
+	oa.linger_ms = 600000; /* a keeps the lease of the closed database */
+	opts(&ob, dirname_of("pause-b"), "node-b");
+	a = mk(&e, &oa, true);
+	b = mk(&e, &ob, true);
+	v1 = make_db("pause.v1", 8, &l1);
+	v2 = make_db("pause.v2", 8, &l2);
+	TAP_OK(l1 == l2 && l2 <= sizeof(buf) && memcmp(v1, v2, l1) != 0,
+	       "pause: two versions of one size (%zu)", l1);
+	TAP_OK(write_file(a, "gina", "", v1, l1, O_CREAT) == 0 &&
+		   wait_item(&e, "gina", 1, &it, 5000),
+	       "pause: node a publishes gina and keeps its lease");
+	/* While a is paused (its clock does not move yet), the lease goes. */
+	TAP_OK(take_over(e.wc->in, "gina", "node-z", &it) == 0 &&
+		   e.wc->in->ops->release(e.wc->in, "gina", "node-z", it.epoch) == 0,
+	       "pause: another node takes gina's lease over and lets it go");
+	TAP_OK(write_file(b, "gina", "", v2, l2, 0) == 0 && wait_item(&e, "gina", 2, &it, 5000) &&
+		   wait_released(&e, "gina", 5000),
+	       "pause: node b writes gina, publishes gen 2 and releases it");
+	advance(oa.lease_ttl_ms); /* a runs again, past its lease */
+	rc = tcache_open(a, "gina", "", O_RDWR, 0, &f, &kc);
+	TAP_OK(rc == 0, "pause: node a opens gina again (%d)", rc);
+	if (rc == 0) {
+		n = tfile_read(f, buf, l2, 0);
+		TAP_OK(n == (ssize_t)l2 && !memcmp(buf, v2, l2),
+		       "pause: node a serves b's version, not its stale cached copy");
+		TAP_OK(!kc, "pause: without the kernel's cached pages");
+		tfile_close(f);
+	}
+
+	/* Cut off from the catalog instead: reads go on, writes wait. */
+	advance(oa.lease_ttl_ms);
+	atomic_store(&e.wc->renew_fail, 1);
+	rc = tcache_open(a, "gina", "", O_RDWR, 0, &f, NULL);
+	TAP_OK(rc == 0, "pause: catalog unreachable, the open serves the cached copy (%d)", rc);
+	if (rc == 0) {
+		n = tfile_read(f, buf, l2, 0);
+		TAP_OK(n == (ssize_t)l2 && !memcmp(buf, v2, l2), "pause: ... which reads");
+		TAP_OK(tfile_write(f, v2, 10, 0) == -EIO, "pause: ... and refuses writes");
+		tfile_close(f);
+	}
+	atomic_store(&e.wc->renew_fail, 0);
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+	free(v1);
+	free(v2);
+	env_free(&e);
+}
+
+struct shut_arg {
+	struct tcache *tc;
+	int rc;
+};
+
+static void *shut_main(void *arg)
+{
+	struct shut_arg *sa = arg;
+
+	sa->rc = tcache_shutdown(sa->tc);
+	return NULL;
+}
+
+/* SIGTERM with a database still open: the FUSE session has ended before
+ * the shutdown, so the handle is never used nor released again; the
+ * database is written back and its lease released at once, not held from
+ * other nodes for the whole shutdown timeout (found by test_jepsen: a
+ * SIGTERM held a lease another node asked for for 60 s). */
+static void test_shutdown_open_handle(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct shut_arg sa;
+	struct tfile *f;
+	unsigned char *db;
+	pthread_t th;
+	size_t len;
+
+	env_init(&e, "shut");
+	opts(&o, dirname_of("shut"), "node-a");
+	o.shutdown_timeout_ms = 60000;
+	tc = mk(&e, &o, true);
+	db = make_db("shut.src", 5, &len);
+	TAP_OK(tcache_open(tc, "hana", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+		   tfile_write(f, db, len, 0) == (ssize_t)len,
+	       "shut: hana is written and stays open");
+	sa.tc = tc;
+	sa.rc = 1;
+	if (pthread_create(&th, NULL, shut_main, &sa) != 0) {
+		printf("Bail out! pthread_create\n");
+		exit(1);
+	}
+	TAP_OK(wait_released(&e, "hana", 5000) && e.wc->in->ops->get(e.wc->in, "hana", &it) == 0 &&
+		   it.gen == 1 && !it.stranded_ms,
+	       "shut: the shutdown publishes hana and releases its lease though its handle "
+	       "was never closed");
+	pthread_join(th, NULL);
+	TAP_OK(sa.rc == 0, "shut: shutdown returns 0 (%d)", sa.rc);
+	tfile_close(f);
+	tcache_free(tc);
+	free(db);
+	env_free(&e);
+}
+
 /* A journal or -wal is content: it can be removed only while its database
  * is open here (as SQLite does), never while the database is closed or, as
  * here, dirty and waiting for its recovery with a hot journal. */
@@ -1780,6 +1907,8 @@ int main(void)
 	test_lost_reply_then_newer();
 	test_restart_wal_family();
 	test_write_fence();
+	test_open_after_pause();
+	test_shutdown_open_handle();
 	test_unlink_side_guarded();
 	if (!tap_failed) {
 		char cmd[600];
