@@ -1642,6 +1642,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		goto out;
 	}
 	atomic_fetch_add(&tc->st.commits, 1);
+	tc_record_commit(tc, id, &cm);
 	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm.new_gen);
 	/* Discard local changes: nothing of this family is published again. */
 	pthread_rwlock_wrlock(&fam->wlock);

@@ -213,6 +213,9 @@ struct tcache {
 /* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);
+/* Writes the version record of a commit that landed (cache/verrec.h);
+ * logs, and otherwise ignores, a failure. */
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
 int64_t tc_mono(struct tcache *tc);
 struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
 struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */

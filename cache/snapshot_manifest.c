@@ -4,6 +4,8 @@
  * a version that is already in the store. */
 #include "cache/snapshot_manifest.h"
 
+#include "cache/verrec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -17,6 +19,7 @@
 
 #include "cache/cache.h"
 #include "cache/hash.h"
+#include "cache/verrec.h"
 #include "s3/log.h"
 
 /* ---- names, keys and times ---------------------------------------------- */
@@ -656,6 +659,7 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 	}
 	info->outcome = SNAP_RESTORED;
 	info->new_gen = cm.new_gen;
+	verrec_record_commit(s, l, e->id, node, &cm);
 	log_info("restored %s to the version of gen %llu (%s) as gen %llu", e->id,
 		 (unsigned long long)e->gen, e->hash, (unsigned long long)cm.new_gen);
 release:

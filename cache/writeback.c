@@ -28,6 +28,7 @@
 
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
+#include "cache/verrec.h"
 #include "s3/log.h"
 
 #define SCHED_TICK_MS  100
@@ -47,6 +48,13 @@ void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size
 		snprintf(shard, sizeof(shard), "%02x/",
 			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
 	tc_path(buf, cap, "%s%s%s%s/%s.db", p, p[0] ? "/" : "", shard, id, hash);
+}
+
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm)
+{
+	struct snapm_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
+
+	verrec_record_commit(tc->store, &l, id, tc->node, cm);
 }
 
 /* tc->mu held. */
@@ -325,6 +333,7 @@ commit:
 	}
 	committed = true;
 	atomic_fetch_add(&tc->st.commits, 1);
+	tc_record_commit(tc, fam->id, &cm);
 	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id, (unsigned long long)cm.new_gen,
 		 (unsigned long long)s.size, s.hash);
 done:

@@ -25,6 +25,7 @@
 
 #include "cache/cache.h"
 #include "cache/hash.h"
+#include "cache/verrec.h"
 #include "fuse/progress.h"
 #include "s3/log.h"
 
@@ -494,6 +495,8 @@ static bool named_now(struct vctx *v, const char *key)
 static int list_cb(void *arg, const char *key, const struct store_info *info)
 {
 	struct vctx *v = arg;
+	const char *last;
+	struct verrec rec;
 	uint8_t *f;
 	size_t n;
 
@@ -510,6 +513,10 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 		*f |= REF_SEEN;
 		return 0;
 	}
+	/* Version records (cache/verrec.h) are the chain, not versions. */
+	last = strrchr(key, '/');
+	if (verrec_parse_name(last ? last + 1 : key, &rec))
+		return 0;
 	if (!named_now(v, key))
 		problem(v, "orphan %s (%llu bytes)", key, (unsigned long long)info->size);
 	return 0;
