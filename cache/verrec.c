@@ -76,7 +76,8 @@ int verrec_parse_name(const char *name, struct verrec *r)
 			return 0;
 		gen = gen * 10 + (uint64_t)(name[i] - '0');
 	}
-	if (name[GEN_DIGITS] != '-' || (name[GEN_DIGITS + 1] != 'v' && name[GEN_DIGITS + 1] != 't') ||
+	if (name[GEN_DIGITS] != '-' ||
+	    (name[GEN_DIGITS + 1] != 'v' && name[GEN_DIGITS + 1] != 't') ||
 	    name[GEN_DIGITS + 2] != '-' || gen == 0)
 		return 0;
 	hl = n - 4 - (GEN_DIGITS + 3);
@@ -106,10 +107,9 @@ int verrec_put(struct store *s, const struct snapm_layout *l, const char *id,
 	if (rc < 0)
 		goto out;
 	rc = -ENOMEM;
-	o = json_pack("{s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:s}", "format", VERREC_FORMAT, "id",
-		      id, "gen", (json_int_t)r->gen, "hash", r->hash, "deleted", r->deleted,
-		      "size", (json_int_t)r->size, "time_ms", (json_int_t)r->time_ms, "node",
-		      r->node);
+	o = json_pack("{s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:s}", "format", VERREC_FORMAT, "id", id,
+		      "gen", (json_int_t)r->gen, "hash", r->hash, "deleted", r->deleted, "size",
+		      (json_int_t)r->size, "time_ms", (json_int_t)r->time_ms, "node", r->node);
 	if (!o)
 		goto out;
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
@@ -188,8 +188,8 @@ int verrec_get(struct store *s, const struct snapm_layout *l, const char *id, st
 		goto out;
 	buf[got] = '\0';
 	o = json_loads(buf, 0, &jerr);
-	if (!o || json_unpack(o, "{s:I, s:I, s?s}", "size", &size, "time_ms", &t, "node",
-			      &node) != 0) {
+	if (!o ||
+	    json_unpack(o, "{s:I, s:I, s?s}", "size", &size, "time_ms", &t, "node", &node) != 0) {
 		log_err("version record %s is malformed: %s", key, o ? "fields" : jerr.text);
 		rc = -EINVAL;
 		goto out;
@@ -209,31 +209,26 @@ out:
 struct chain_acc {
 	struct verchain *ch;
 	size_t folder_len;
-	size_t cap_recs, cap_objs;
-	int err;
 };
 
-static int chain_cb(void *arg, const char *key, const struct store_info *info)
+int verrec_chain_add(struct verchain *ch, const char *name, const struct store_info *info)
 {
-	struct chain_acc *a = arg;
-	struct verchain *ch = a->ch;
-	const char *name = key + a->folder_len;
 	size_t n = strlen(name);
 	struct verrec r;
 
-	if (strlen(key) < a->folder_len || strchr(name, '/')) {
+	if (strchr(name, '/')) {
 		ch->other++;
 		return 0;
 	}
 	if (verrec_parse_name(name, &r)) {
-		if (ch->n_recs == a->cap_recs) {
-			size_t cap = a->cap_recs ? a->cap_recs * 2 : 16;
+		if (ch->n_recs == ch->cap_recs) {
+			size_t cap = ch->cap_recs ? ch->cap_recs * 2 : 16;
 			struct verrec *v = realloc(ch->recs, cap * sizeof(*v));
 
 			if (!v)
-				return a->err = -ENOMEM;
+				return -ENOMEM;
 			ch->recs = v;
-			a->cap_recs = cap;
+			ch->cap_recs = cap;
 		}
 		r.store_ms = info->mtime_ms;
 		ch->recs[ch->n_recs++] = r;
@@ -242,14 +237,14 @@ static int chain_cb(void *arg, const char *key, const struct store_info *info)
 	}
 	if (n == CAT_HASH_HEX + 3 && !strcmp(name + CAT_HASH_HEX, ".db") &&
 	    is_hex(name, CAT_HASH_HEX)) {
-		if (ch->n_objs == a->cap_objs) {
-			size_t cap = a->cap_objs ? a->cap_objs * 2 : 16;
+		if (ch->n_objs == ch->cap_objs) {
+			size_t cap = ch->cap_objs ? ch->cap_objs * 2 : 16;
 			struct verobj *v = realloc(ch->objs, cap * sizeof(*v));
 
 			if (!v)
-				return a->err = -ENOMEM;
+				return -ENOMEM;
 			ch->objs = v;
-			a->cap_objs = cap;
+			ch->cap_objs = cap;
 		}
 		memcpy(ch->objs[ch->n_objs].hash, name, CAT_HASH_HEX);
 		ch->objs[ch->n_objs].hash[CAT_HASH_HEX] = '\0';
@@ -260,6 +255,17 @@ static int chain_cb(void *arg, const char *key, const struct store_info *info)
 	}
 	ch->other++;
 	return 0;
+}
+
+static int chain_cb(void *arg, const char *key, const struct store_info *info)
+{
+	struct chain_acc *a = arg;
+
+	if (strlen(key) < a->folder_len) {
+		a->ch->other++;
+		return 0;
+	}
+	return verrec_chain_add(a->ch, key + a->folder_len, info);
 }
 
 static int cmp_rec(const void *x, const void *y)
@@ -279,6 +285,7 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 {
 	char folder[1024], *token = NULL;
 	struct chain_acc a = {.ch = out};
+
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -296,9 +303,14 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 			strerror(-rc));
 		return rc;
 	}
-	qsort(out->recs, out->n_recs, sizeof(*out->recs), cmp_rec);
-	qsort(out->objs, out->n_objs, sizeof(*out->objs), cmp_obj);
+	verrec_chain_sort(out);
 	return 0;
+}
+
+void verrec_chain_sort(struct verchain *ch)
+{
+	qsort(ch->recs, ch->n_recs, sizeof(*ch->recs), cmp_rec);
+	qsort(ch->objs, ch->n_objs, sizeof(*ch->objs), cmp_obj);
 }
 
 void verrec_chain_release(struct verchain *ch)
@@ -333,15 +345,14 @@ const struct verrec *verrec_find(const struct verchain *ch, uint64_t gen)
 	return i < ch->n_recs && ch->recs[i].gen == gen ? &ch->recs[i] : NULL;
 }
 
-int64_t verrec_superseded_bound(const struct verchain *ch, const struct cat_item *it,
-				uint64_t gen)
+int64_t verrec_superseded_bound(const struct verchain *ch, const struct cat_item *it, uint64_t gen)
 {
 	size_t i;
 
 	if (it && gen >= it->gen)
 		return INT64_MAX;
 	i = first_after(ch, gen);
-	return i < ch->n_recs ? ch->recs[i].store_ms : INT64_MAX;
+	return i < ch->n_recs ? ch->recs[i].store_ms + VERREC_CLOCK_RES_MS : INT64_MAX;
 }
 
 const struct cat_hist *verrec_hist_find(const struct cat_item *it, uint64_t gen)
@@ -363,7 +374,8 @@ static uint64_t highest_gap(const struct verchain *ch, const struct cat_item *it
 	if (!it)
 		return 0;
 	for (g = it->gen; g > 0; g--)
-		if (!verrec_find(ch, g) && !verrec_hist_find(it, g) && !(g == it->gen && it->hash[0]))
+		if (!verrec_find(ch, g) && !verrec_hist_find(it, g) &&
+		    !(g == it->gen && it->hash[0]))
 			return g;
 	return 0;
 }
@@ -371,18 +383,12 @@ static uint64_t highest_gap(const struct verchain *ch, const struct cat_item *it
 const char *verprot_str(enum verprot p)
 {
 	switch (p) {
-	case VP_NONE:
-		return "not protected";
-	case VP_CURRENT:
-		return "current";
-	case VP_KEEP:
-		return "current within --keep";
-	case VP_SNAPSHOT:
-		return "named by a snapshot";
-	case VP_GRACE:
-		return "younger than --grace";
-	case VP_GAP:
-		return "a commit within --keep has no record";
+	case VP_NONE: return "not protected";
+	case VP_CURRENT: return "current";
+	case VP_KEEP: return "current within --keep";
+	case VP_SNAPSHOT: return "named by a snapshot";
+	case VP_GRACE: return "younger than --grace";
+	case VP_GAP: return "a commit within --keep has no record";
 	}
 	return "?";
 }
@@ -409,7 +415,7 @@ enum verprot verrec_protect(const struct verchain *ch, const struct cat_item *it
 			return VP_KEEP;
 	if (snap_has && snap_has(arg, o->hash))
 		return VP_SNAPSHOT;
-	if (o->store_ms > now_ms - grace_ms)
+	if (o->store_ms + VERREC_CLOCK_RES_MS > now_ms - grace_ms)
 		return VP_GRACE;
 	gap = highest_gap(ch, it);
 	if (gap && verrec_superseded_bound(ch, it, gap) > horizon)
@@ -423,8 +429,9 @@ int verrec_version_at(const struct verchain *ch, const struct cat_item *it, int6
 	const struct verrec *r = NULL;
 	size_t i;
 
+	/* Records surely written by at_ms (their commits are earlier). */
 	for (i = 0; i < ch->n_recs; i++)
-		if (ch->recs[i].store_ms <= at_ms)
+		if (ch->recs[i].store_ms + VERREC_CLOCK_RES_MS <= at_ms)
 			r = &ch->recs[i];
 	if (!r) {
 		/* Every record is newer: fine only if the first commit is among them. */

@@ -26,6 +26,9 @@
 #include "cache/store.h"
 
 #define VERREC_FORMAT "tenantfs-version/1"
+/* The resolution of store times: S3 gives LastModified in whole seconds
+ * (truncated), so every comparison allows this much on the safe side. */
+#define VERREC_CLOCK_RES_MS 1000
 
 /* One commit. */
 struct verrec {
@@ -52,9 +55,10 @@ struct verchain {
 	size_t n_recs;
 	struct verobj *objs; /* sorted by hash */
 	size_t n_objs;
-	uint64_t other;	      /* keys of the folder that are neither (left alone) */
-	uint64_t list_pages;  /* LIST requests made */
-	uint64_t rec_bytes;   /* bytes of the records */
+	uint64_t other;	     /* keys of the folder that are neither (left alone) */
+	uint64_t list_pages; /* LIST requests made */
+	uint64_t rec_bytes;  /* bytes of the records */
+	size_t cap_recs, cap_objs;
 };
 
 /* "PREFIX/[SS/]ID/" (with the slash) and a record's key. -ENAMETOOLONG. */
@@ -86,6 +90,12 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 		      struct verchain *out);
 void verrec_chain_release(struct verchain *ch);
 
+/* Building a chain from a listing made elsewhere (gc lists the whole
+ * prefix once): adds the key whose last segment is name (a record, a
+ * version, or counted as other), then sort once at the end. */
+int verrec_chain_add(struct verchain *ch, const char *name, const struct store_info *info);
+void verrec_chain_sort(struct verchain *ch);
+
 /* The record of gen, or NULL. */
 const struct verrec *verrec_find(const struct verchain *ch, uint64_t gen);
 
@@ -94,10 +104,9 @@ const struct cat_hist *verrec_hist_find(const struct cat_item *it, uint64_t gen)
 
 /* An upper bound, by the store's clock, on when gen stopped being current:
  * the store time of the first record after it (written after a later
- * commit, so not earlier than gen's end). INT64_MAX when none is known:
+ * commit, so not earlier than gen's end) plus VERREC_CLOCK_RES_MS. INT64_MAX when none is known:
  * gen is current, or every later commit lacks its record. */
-int64_t verrec_superseded_bound(const struct verchain *ch, const struct cat_item *it,
-				uint64_t gen);
+int64_t verrec_superseded_bound(const struct verchain *ch, const struct cat_item *it, uint64_t gen);
 
 /* Why gc keeps an object (VP_NONE: it may go). */
 enum verprot {

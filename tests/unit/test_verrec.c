@@ -29,11 +29,11 @@ static void test_names(void)
 	       "sharded tombstone of a never committed database: SS/ID/GEN-t-.ver (%s)", key);
 	TAP_OK(verrec_folder(&l, "u1", key, sizeof(key)) == 0 && !strcmp(key, "pre/u1/"),
 	       "folder with the slash");
-	TAP_OK(verrec_parse_name("00000000000000000007-v-" H("a") ".ver", &r) == 1 &&
-		   r.gen == 7 && !r.deleted && !strcmp(r.hash, H("a")),
+	TAP_OK(verrec_parse_name("00000000000000000007-v-" H("a") ".ver", &r) == 1 && r.gen == 7 &&
+		   !r.deleted && !strcmp(r.hash, H("a")),
 	       "name parses back");
-	TAP_OK(verrec_parse_name("00000000000000000009-t-" H("b") ".ver", &r) == 1 &&
-		   r.deleted && r.gen == 9,
+	TAP_OK(verrec_parse_name("00000000000000000009-t-" H("b") ".ver", &r) == 1 && r.deleted &&
+		   r.gen == 9,
 	       "tombstone parses");
 	TAP_OK(verrec_parse_name(H("a") ".db", &r) == 0, "a version is not a record");
 	TAP_OK(verrec_parse_name("00000000000000000007-v-.ver", &r) == 0,
@@ -87,16 +87,18 @@ static void test_rules(void)
 	snprintf(o.hash, sizeof(o.hash), "%s", H("c"));
 	TAP_OK(verrec_protect(&ch, &it, &o, 45000, keep, grace, NULL, NULL) == VP_KEEP,
 	       "superseded 5 s ago with a keep of 10 s: kept");
-	TAP_OK(verrec_protect(&ch, &it, &o, 50001, keep, grace, NULL, NULL) == VP_NONE,
+	TAP_OK(verrec_protect(&ch, &it, &o, 50500, keep, grace, NULL, NULL) == VP_KEEP,
+	       "superseded keep ago by a store time of 1 s resolution: still kept");
+	TAP_OK(verrec_protect(&ch, &it, &o, 51001, keep, grace, NULL, NULL) == VP_NONE,
 	       "superseded more than keep ago: may go");
-	TAP_OK(verrec_superseded_bound(&ch, &it, 3) == 40000 &&
+	TAP_OK(verrec_superseded_bound(&ch, &it, 3) == 41000 &&
 		   verrec_superseded_bound(&ch, &it, 4) == INT64_MAX,
 	       "superseded bound: the next record's store time; current: never");
 	snprintf(o.hash, sizeof(o.hash), "%s", H("b"));
 	TAP_OK(verrec_protect(&ch, &it, &o, 60000, keep, grace, snap_b, NULL) == VP_SNAPSHOT,
 	       "named by a snapshot: kept");
 	snprintf(o.hash, sizeof(o.hash), "%s", H("e"));
-	o.store_ms = 59950;
+	o.store_ms = 58950;
 	TAP_OK(verrec_protect(&ch, &it, &o, 60000, keep, grace, NULL, NULL) == VP_GRACE,
 	       "an unnamed object younger than the grace (store clock): kept");
 	o.store_ms = 500;
@@ -108,7 +110,7 @@ static void test_rules(void)
 	ch.n_recs = 3;
 	TAP_OK(verrec_protect(&ch, &it, &o, 45000, keep, grace, NULL, NULL) == VP_GAP,
 	       "a commit without a record that might be within keep protects unnamed objects");
-	TAP_OK(verrec_protect(&ch, &it, &o, 50001, keep, grace, NULL, NULL) == VP_NONE,
+	TAP_OK(verrec_protect(&ch, &it, &o, 51001, keep, grace, NULL, NULL) == VP_NONE,
 	       "... until the next record bounds it outside keep");
 	snprintf(o.hash, sizeof(o.hash), "%s", H("b"));
 	TAP_OK(verrec_protect(&ch, &it, &o, 45000, keep, grace, NULL, NULL) == VP_KEEP,
@@ -132,23 +134,26 @@ static void test_rules(void)
 	verrec_chain_release(&ch);
 
 	/* The time cut. */
-	add_rec(&ch, 1, H("a"), false, 1000);
-	add_rec(&ch, 2, H("b"), false, 2000);
-	add_rec(&ch, 3, H("b"), true, 3000);
-	add_rec(&ch, 4, H("d"), false, 4000);
+	add_rec(&ch, 1, H("a"), false, 10000);
+	add_rec(&ch, 2, H("b"), false, 20000);
+	add_rec(&ch, 3, H("b"), true, 30000);
+	add_rec(&ch, 4, H("d"), false, 40000);
 	it.gen = 4;
-	TAP_OK(verrec_version_at(&ch, &it, 2500, &r) == 1 && r.gen == 2 && !strcmp(r.hash, H("b")),
+	TAP_OK(verrec_version_at(&ch, &it, 25000, &r) == 1 && r.gen == 2 && !strcmp(r.hash, H("b")),
 	       "version at a time between two records");
-	TAP_OK(verrec_version_at(&ch, &it, 3500, &r) == 0, "at a tombstone: did not exist");
-	TAP_OK(verrec_version_at(&ch, &it, 500, &r) == 0, "before the first commit: did not exist");
-	TAP_OK(verrec_version_at(&ch, &it, 9000, &r) == 1 && r.gen == 4, "the current one");
+	TAP_OK(verrec_version_at(&ch, &it, 20500, &r) == 1 && r.gen == 1,
+	       "within the store's 1 s resolution of a record: the one before");
+	TAP_OK(verrec_version_at(&ch, &it, 35000, &r) == 0, "at a tombstone: did not exist");
+	TAP_OK(verrec_version_at(&ch, &it, 5000, &r) == 0,
+	       "before the first commit: did not exist");
+	TAP_OK(verrec_version_at(&ch, &it, 90000, &r) == 1 && r.gen == 4, "the current one");
 	memmove(&ch.recs[1], &ch.recs[2], 2 * sizeof(ch.recs[0]));
 	ch.n_recs = 3;
-	TAP_OK(verrec_version_at(&ch, &it, 1500, &r) == -ERANGE,
+	TAP_OK(verrec_version_at(&ch, &it, 15000, &r) == -ERANGE,
 	       "the next commit's record missing: cannot tell");
 	memmove(&ch.recs[0], &ch.recs[1], 2 * sizeof(ch.recs[0]));
 	ch.n_recs = 2;
-	TAP_OK(verrec_version_at(&ch, &it, 500, &r) == -ERANGE,
+	TAP_OK(verrec_version_at(&ch, &it, 5000, &r) == -ERANGE,
 	       "the chain does not reach back: cannot tell");
 	verrec_chain_release(&ch);
 }
