@@ -49,6 +49,9 @@ struct fam {
 	bool acquiring;
 	bool leased; /* we hold the lease at epoch */
 	uint64_t epoch;
+	/* protected by tc->mu: the catalog item's gc fence as last seen by a
+	 * write-back (0 until a commit is refused by it; cache/catalog.h). */
+	uint64_t gc_seq;
 	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
 	bool unlinked; /* tombstone committed: drop files at last close */

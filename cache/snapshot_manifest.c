@@ -644,17 +644,39 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 		info->outcome = SNAP_UNCHANGED;
 		goto release;
 	}
+	if (item.gc_since_ms) {
+		log_err("cannot restore %s now: a gc run is deleting versions of it; run restore "
+			"again in a moment",
+			e->id);
+		rc = -EAGAIN;
+		goto release;
+	}
+	/* Again after the gc fence was read (the acquire's item): a gc phase
+	 * that deletes it from now on refuses the commit below. */
+	rc = s->ops->head(s, key, &si);
+	if (rc < 0) {
+		log_err("cannot restore %s to gen %llu: its version %s is no longer in the "
+			"store: %s",
+			e->id, (unsigned long long)e->gen, key, strerror(-rc));
+		rc = rc == -ENOENT ? -EIO : rc;
+		goto release;
+	}
 	memset(&cm, 0, sizeof(cm));
 	cm.new_gen = item.gen + 1;
 	cm.hash = e->hash;
 	cm.size = si.size;
 	cm.mtime_ms = now_ms;
 	cm.deleted = false;
+	cm.gc_fenced = true;
+	cm.gc_seq = item.gc_seq;
 	rc = c->ops->commit(c, e->id, node, item.epoch, item.gen, &cm);
 	if (rc < 0) {
 		log_err("cannot restore %s: commit of gen %llu: %s", e->id,
 			(unsigned long long)cm.new_gen,
-			rc == -ESTALE ? "the lease was lost meanwhile" : strerror(-rc));
+			rc == -ESTALE
+			    ? "the lease was lost meanwhile, or a gc run deleted versions "
+			      "of it meanwhile (run restore again)"
+			    : strerror(-rc));
 		goto release;
 	}
 	info->outcome = SNAP_RESTORED;
