@@ -16,6 +16,7 @@
 #include "cache/cache.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/verrec.h"
+#include "fuse/gc.h"
 #include "fuse/history.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
@@ -37,6 +38,7 @@ struct admin_args {
 	int deep;	   /* verify --deep */
 	const char *keep;  /* history/gc --keep */
 	const char *grace; /* history/gc --grace */
+	int dry_run;	   /* gc --dry-run */
 	int help;
 	char **pargv; /* for tfs_options_parse; the strings are argv's */
 	int pargc;
@@ -44,9 +46,10 @@ struct admin_args {
 
 bool tfs_admin_command(const char *arg)
 {
-	return arg && (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") ||
-		       !strcmp(arg, "restore") || !strcmp(arg, "verify") ||
-		       !strcmp(arg, "abandon") || !strcmp(arg, "history") || !strcmp(arg, "gc"));
+	return arg &&
+	       (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") || !strcmp(arg, "restore") ||
+		!strcmp(arg, "verify") || !strcmp(arg, "abandon") || !strcmp(arg, "history") ||
+		!strcmp(arg, "gc") || !strcmp(arg, "purge"));
 }
 
 static void usage(FILE *out)
@@ -58,6 +61,7 @@ static void usage(FILE *out)
 	      "       tenantfs abandon SOURCE [-o OPTIONS] --id ID --yes\n"
 	      "       " TFS_VERIFY_SYNOPSIS "\n"
 	      "       " TFS_HISTORY_SYNOPSIS "\n"
+	      "       " TFS_GC_SYNOPSIS "\n"
 	      "\n"
 	      "snapshot writes a manifest of every live database at its version committed\n"
 	      "at or before the cut (the scan's start, or --as-of) to\n"
@@ -77,6 +81,11 @@ static void usage(FILE *out)
 	      "history lists a database's versions (gen, commit time, size, hash, node)\n"
 	      "and whether gc keeps each and why, by the store's clock, for --keep\n"
 	      "(default 7d) and --grace (default 1h).\n"
+	      "gc deletes every version no rule protects and prints each deletion and the\n"
+	      "bytes freed (--dry-run: what it would delete, deleting nothing). Kept: the\n"
+	      "current version; one current at any moment within --keep (age counts from\n"
+	      "when it was superseded); one a snapshot manifest names; and anything\n"
+	      "written less than --grace ago. Times are the store's clock.\n"
 	      "DURATION: 500ms, 30s, 15m, 1h, 7d, 2w or plain seconds.\n"
 	      "TIME: 2025-01-02T03:04:05Z, 2025-01-02T03:04:05.678Z or @UNIXSECONDS.\n"
 	      "OPTIONS: catalog=, region=, endpoint=, dynamodb_endpoint=, node=,\n"
@@ -153,6 +162,8 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 			a->keep = v;
 		} else if ((v = flag_value(argc, argv, &i, "--grace", &bad))) {
 			a->grace = v;
+		} else if (!strcmp(a->cmd, "gc") && !strcmp(argv[i], "--dry-run")) {
+			a->dry_run = 1;
 		} else if (!strcmp(a->cmd, "verify") && !strcmp(argv[i], "--deep")) {
 			a->deep = 1;
 		} else if (bad) {
@@ -589,6 +600,30 @@ static int cmd_history(const struct admin_args *a, struct tfs_backend *b,
 	return tfs_history_command(b->store, b->cat, l, a->ids[0], keep, grace, tmpdir());
 }
 
+/* ---- gc (fuse/gc.c) ------------------------------------------------------ */
+
+static int gc_args(const struct admin_args *a)
+{
+	int64_t k, g;
+
+	if (a->n_ids || a->name || a->snapshot || a->as_of || a->yes) {
+		fprintf(stderr,
+			"tenantfs: gc takes only --keep, --grace and --dry-run\nusage: %s\n",
+			TFS_GC_SYNOPSIS);
+		return 2;
+	}
+	return retention_args(a, &k, &g);
+}
+
+static int cmd_gc(const struct admin_args *a, struct tfs_backend *b, const struct snapm_layout *l)
+{
+	int64_t keep, grace;
+
+	if (retention_args(a, &keep, &grace) != 0)
+		return 2;
+	return tfs_gc_command(b->store, b->cat, l, keep, grace, a->dry_run, tmpdir());
+}
+
 /* ---- verify (fuse/verify.c) --------------------------------------------- */
 
 static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
@@ -634,7 +669,9 @@ int tfs_admin_main(int argc, char *argv[])
 		goto out;
 	if (!strcmp(a.cmd, "history") && (rc = history_args(&a)) != 0)
 		goto out;
-	if ((a.keep || a.grace) && strcmp(a.cmd, "history") != 0) {
+	if (!strcmp(a.cmd, "gc") && (rc = gc_args(&a)) != 0)
+		goto out;
+	if ((a.keep || a.grace) && strcmp(a.cmd, "history") != 0 && strcmp(a.cmd, "gc") != 0) {
 		fprintf(stderr, "tenantfs: %s takes no --keep or --grace (see --help)\n", a.cmd);
 		rc = 2;
 		goto out;
@@ -663,6 +700,8 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_verify(&a, &b, &layout);
 	else if (!strcmp(a.cmd, "history"))
 		rc = cmd_history(&a, &b, &layout);
+	else if (!strcmp(a.cmd, "gc"))
+		rc = cmd_gc(&a, &b, &layout);
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:
