@@ -8,8 +8,8 @@
 #include "fuse/gc.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +43,11 @@ struct gcx {
 	const struct gc_options *o;
 	struct gc_result *res;
 	struct snaprefs refs;
-	int64_t now_ms;		/* the store's clock at the start */
-	char root[KEY_MAX];	/* "PREFIX/" or "" */
-	char folder[KEY_MAX];	/* the folder being gathered */
-	struct verchain ch;	/* its keys */
-	const char *id;		/* the database of the folder, during gc_folder */
+	int64_t now_ms;	      /* the store's clock at the start */
+	char root[KEY_MAX];   /* "PREFIX/" or "" */
+	char folder[KEY_MAX]; /* the folder being gathered */
+	struct verchain ch;   /* its keys */
+	const char *id;	      /* the database of the folder, during gc_folder */
 };
 
 static void progress(struct gcx *g)
@@ -270,8 +270,7 @@ static void gc_folder(struct gcx *g)
 		for (i = 0; i < g->ch.n_objs; i++)
 			if (drop_obj[i] &&
 			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
-				delete_key(g, "version", key, g->ch.objs[i].size,
-					   &g->res->objects);
+				delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 	}
 	for (i = 0; i < g->ch.n_recs; i++) {
 		const struct verrec *r = &g->ch.recs[i];

@@ -11,7 +11,7 @@
 #include "cache/snapshot_manifest.h"
 #include "cache/store.h"
 
-#define TFS_GC_SYNOPSIS                                                                        \
+#define TFS_GC_SYNOPSIS \
 	"tenantfs gc SOURCE [-o OPTIONS] [--keep DURATION] [--grace DURATION] [--dry-run]"
 
 struct progress;
@@ -25,13 +25,13 @@ struct gc_options {
 };
 
 struct gc_result {
-	uint64_t folders;	    /* database folders looked at */
-	uint64_t objects, records;  /* deleted (or would be) */
-	uint64_t bytes;		    /* freed (or would be) */
-	uint64_t kept;		    /* version objects kept */
-	uint64_t skipped;	    /* databases left alone this run (changed meanwhile, errors) */
-	uint64_t requests;	    /* store and catalog requests made */
-	uint64_t failed;	    /* deletions that failed */
+	uint64_t folders;	   /* database folders looked at */
+	uint64_t objects, records; /* deleted (or would be) */
+	uint64_t bytes;		   /* freed (or would be) */
+	uint64_t kept;		   /* version objects kept */
+	uint64_t skipped;	   /* databases left alone this run (changed meanwhile, errors) */
+	uint64_t requests;	   /* store and catalog requests made */
+	uint64_t failed;	   /* deletions that failed */
 };
 
 /* One run over the whole prefix. 0 when it completed (res says what it

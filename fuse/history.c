@@ -22,7 +22,7 @@ int tfs_parse_duration(const char *s, int64_t *ms)
 	static const struct {
 		const char *unit;
 		int64_t ms;
-	} units[] = {{"", 1000},	{"ms", 1},	      {"s", 1000},	   {"m", 60000},
+	} units[] = {{"", 1000},     {"ms", 1},		{"s", 1000},	      {"m", 60000},
 		     {"h", 3600000}, {"d", 86400000LL}, {"w", 7 * 86400000LL}};
 	uint64_t v = 0;
 	const char *p = s;
@@ -180,8 +180,7 @@ static const struct verobj *find_obj(const struct verchain *ch, const char *hash
 
 /* The verdict on one version's object, as a phrase. */
 static void verdict(const struct verchain *ch, const struct cat_item *it, const char *hash,
-		    int64_t now, int64_t keep, int64_t grace, struct hctx *h, char *buf,
-		    size_t cap)
+		    int64_t now, int64_t keep, int64_t grace, struct hctx *h, char *buf, size_t cap)
 {
 	const struct verobj *o = find_obj(ch, hash);
 	enum verprot p;
@@ -224,10 +223,10 @@ int tfs_history_command(struct store *s, struct catalog *c, const struct snapm_l
 		goto out;
 	snapm_format_time(now, now_s, sizeof(now_s));
 	printf("history %s: %s; %zu version objects, %zu version records; store clock %s\n", id,
-	       !it		 ? "no catalog item"
+	       !it		? "no catalog item"
 	       : it->deleted_ms ? "deleted (tombstone)"
-	       : it->gen	 ? "live"
-				 : "never committed",
+	       : it->gen	? "live"
+				: "never committed",
 	       ch.n_objs, ch.n_recs, now_s);
 	if (it)
 		top = it->gen;
@@ -273,8 +272,9 @@ int tfs_history_command(struct store *s, struct catalog *c, const struct snapm_l
 			size = find_obj(&ch, hash)->size;
 		snapm_format_time(t, when, sizeof(when));
 		if (deleted)
-			snprintf(why, sizeof(why), "tombstone: gc removes it with its versions "
-						   "once older than --keep");
+			snprintf(why, sizeof(why),
+				 "tombstone: gc removes it with its versions "
+				 "once older than --keep");
 		else
 			verdict(&ch, it, hash, now, keep_ms, grace_ms, &h, why, sizeof(why));
 		printf("gen %" PRIu64 " %s (%s) %" PRIu64 " bytes %s %s%s: %s\n", gen, when, clock,

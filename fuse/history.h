@@ -12,7 +12,7 @@
 #include "cache/snapshot_manifest.h"
 #include "cache/store.h"
 
-#define TFS_HISTORY_SYNOPSIS                                                                   \
+#define TFS_HISTORY_SYNOPSIS \
 	"tenantfs history SOURCE [-o OPTIONS] --id ID [--keep DURATION] [--grace DURATION]"
 #define TFS_KEEP_DEFAULT_MS  (7LL * 24 * 3600 * 1000)
 #define TFS_GRACE_DEFAULT_MS (3600LL * 1000)
