@@ -140,6 +140,10 @@ struct catalog_ops {
 	 * after it is stale): condition gc_seq = seq; clears gc_doomed and
 	 * gc_since. -ESTALE when the condition fails. */
 	int (*gc_end)(struct catalog *c, const char *id, uint64_t seq);
+	/* Erases the item (`tenantfs purge`): condition owner = node AND
+	 * epoch = epoch, so the purger holds the lease and nobody opens or
+	 * commits it meanwhile. -ESTALE when the condition fails. */
+	int (*remove)(struct catalog *c, const char *id, const char *node, uint64_t epoch);
 	/* Asks the holder to hand over: sets want = node if the item exists. */
 	int (*want)(struct catalog *c, const char *id, const char *node);
 	/* Reads an item (strongly consistent). -ENOENT if absent. */

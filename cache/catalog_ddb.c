@@ -649,6 +649,34 @@ static int ddb_gc_end(struct catalog *c, const char *id, uint64_t seq)
 	return rc;
 }
 
+static int ddb_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	struct ddb_cond dc = {"#owner = :me AND #epoch = :epoch", NULL, NULL, "NONE"};
+	enum wire_status st = WIRE_NOMEM;
+	json_t *key;
+	int rc = -ENOMEM;
+
+	if (!args_ok(id, node))
+		return -EINVAL;
+	key = item_key(id);
+	dc.names = json_pack("{s:s, s:s}", "#owner", "owner", "#epoch", "epoch");
+	dc.values = json_pack("{s:o, s:o}", ":me", ddb_av_s(node), ":epoch", ddb_av_n_u64(epoch));
+	if (key && dc.names && dc.values) {
+		st = ddb_delete_item(cd->client, cd->table, key, &dc, NULL, NULL);
+		rc = st == WIRE_OK		   ? 0
+		     : st == WIRE_CONDITION_FAILED ? -ESTALE
+						   : wire_status_errno(st);
+		if (rc < 0 && rc != -ESTALE)
+			log_err("cannot remove '%s' from table '%s': %s", id, cd->table,
+				wire_status_str(st));
+	}
+	json_decref(key);
+	json_decref(dc.names);
+	json_decref(dc.values);
+	return rc;
+}
+
 static int ddb_want(struct catalog *c, const char *id, const char *node)
 {
 	enum wire_status st;
@@ -785,6 +813,7 @@ static const struct catalog_ops ddb_ops = {
     .abandon = ddb_abandon,
     .gc_begin = ddb_gc_begin,
     .gc_end = ddb_gc_end,
+    .remove = ddb_remove,
     .want = ddb_want,
     .get = ddb_get,
     .scan = ddb_scan,

@@ -781,6 +781,12 @@ static int cs_gc_end(struct catalog *c, const char *id, uint64_t seq)
 	return rc == 1 ? 0 : -ESTALE;
 }
 
+static int cs_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	return cs_holder_update(c, "DELETE FROM items WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
+				id, node, epoch, 0);
+}
+
 static int cs_want(struct catalog *c, const char *id, const char *node)
 {
 	int rc;
@@ -936,6 +942,7 @@ static const struct catalog_ops catalog_sqlite_ops = {
     .abandon = cs_abandon,
     .gc_begin = cs_gc_begin,
     .gc_end = cs_gc_end,
+    .remove = cs_remove,
     .want = cs_want,
     .get = cs_get,
     .scan = cs_scan,

@@ -19,6 +19,7 @@
 #include "fuse/gc.h"
 #include "fuse/history.h"
 #include "fuse/options.h"
+#include "fuse/purge.h"
 #include "fuse/setup.h"
 #include "fuse/verify.h"
 #include "s3/log.h"
@@ -62,6 +63,7 @@ static void usage(FILE *out)
 	      "       " TFS_VERIFY_SYNOPSIS "\n"
 	      "       " TFS_HISTORY_SYNOPSIS "\n"
 	      "       " TFS_GC_SYNOPSIS "\n"
+	      "       " TFS_PURGE_SYNOPSIS "\n"
 	      "\n"
 	      "snapshot writes a manifest of every live database at its version committed\n"
 	      "at or before the cut (the scan's start, or --as-of) to\n"
@@ -86,6 +88,10 @@ static void usage(FILE *out)
 	      "current version; one current at any moment within --keep (age counts from\n"
 	      "when it was superseded); one a snapshot manifest names; and anything\n"
 	      "written less than --grace ago. Times are the store's clock.\n"
+	      "purge erases one database for good: every version, its version records,\n"
+	      "its entries in snapshot manifests (rewritten) and its catalog item; refused\n"
+	      "while a node holds its lease. Copies kept by S3 versioning or replication\n"
+	      "outside tenantfs are not touched. --yes is required.\n"
 	      "DURATION: 500ms, 30s, 15m, 1h, 7d, 2w or plain seconds.\n"
 	      "TIME: 2025-01-02T03:04:05Z, 2025-01-02T03:04:05.678Z or @UNIXSECONDS.\n"
 	      "OPTIONS: catalog=, region=, endpoint=, dynamodb_endpoint=, node=,\n"
@@ -624,6 +630,24 @@ static int cmd_gc(const struct admin_args *a, struct tfs_backend *b, const struc
 	return tfs_gc_command(b->store, b->cat, l, keep, grace, a->dry_run, tmpdir());
 }
 
+/* ---- purge (fuse/purge.c) ------------------------------------------------ */
+
+static int purge_args(const struct admin_args *a)
+{
+	if (a->n_ids != 1 || !a->yes || a->snapshot || a->as_of || a->name) {
+		fprintf(stderr,
+			"tenantfs: purge takes exactly one --id ID and --yes (it erases the "
+			"database for good)\nusage: %s\n",
+			TFS_PURGE_SYNOPSIS);
+		return 2;
+	}
+	if (!tfs_valid_id(a->ids[0])) {
+		fprintf(stderr, "tenantfs: invalid database id '%s'\n", a->ids[0]);
+		return 2;
+	}
+	return 0;
+}
+
 /* ---- verify (fuse/verify.c) --------------------------------------------- */
 
 static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
@@ -671,6 +695,8 @@ int tfs_admin_main(int argc, char *argv[])
 		goto out;
 	if (!strcmp(a.cmd, "gc") && (rc = gc_args(&a)) != 0)
 		goto out;
+	if (!strcmp(a.cmd, "purge") && (rc = purge_args(&a)) != 0)
+		goto out;
 	if ((a.keep || a.grace) && strcmp(a.cmd, "history") != 0 && strcmp(a.cmd, "gc") != 0) {
 		fprintf(stderr, "tenantfs: %s takes no --keep or --grace (see --help)\n", a.cmd);
 		rc = 2;
@@ -702,6 +728,9 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_history(&a, &b, &layout);
 	else if (!strcmp(a.cmd, "gc"))
 		rc = cmd_gc(&a, &b, &layout);
+	else if (!strcmp(a.cmd, "purge"))
+		rc = tfs_purge_command(b.store, b.cat, &layout, a.ids[0], o.node, o.lease_ttl_ms,
+				       now_ms(), tmpdir());
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:

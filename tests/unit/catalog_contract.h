@@ -602,6 +602,27 @@ static void cc_gc_fence(struct catalog *c, const char *prefix)
 	       "gc: an empty doom is refused");
 }
 
+/* remove: only by the holder at its epoch; the item is gone after. */
+static void cc_remove(struct catalog *c, const char *prefix)
+{
+	char id[CAT_ID_MAX + 1];
+	struct cat_item it;
+
+	cc_id(id, prefix, "rm");
+	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0 &&
+		   cc_commit(c, id, CC_NODE_A, it.epoch, 0, 1, false) == 0,
+	       "remove: an item with a version");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_B, it.epoch) == -ESTALE,
+	       "remove: refused to a node that does not hold the lease");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, it.epoch + 1) == -ESTALE,
+	       "remove: refused at another epoch");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, it.epoch) == 0 &&
+		   c->ops->get(c, id, &it) == -ENOENT,
+	       "remove: by the holder; the item is gone");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, 1) == -ESTALE,
+	       "remove: of a missing item: -ESTALE");
+}
+
 /* Runs the whole contract against c. prefix must be a valid id of at most
  * about 100 bytes, unique to this run. */
 static inline void catalog_contract_run(struct catalog *c, const char *prefix)
@@ -618,6 +639,7 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_get_missing(c, prefix);
 	cc_scan(c, prefix);
 	cc_gc_fence(c, prefix);
+	cc_remove(c, prefix);
 }
 
 #endif
