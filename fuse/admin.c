@@ -621,13 +621,18 @@ static int gc_args(const struct admin_args *a)
 	return retention_args(a, &k, &g);
 }
 
-static int cmd_gc(const struct admin_args *a, struct tfs_backend *b, const struct snapm_layout *l)
+static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struct tfs_backend *b,
+		  const struct snapm_layout *l)
 {
-	int64_t keep, grace;
+	struct gc_options g = {.dry_run = a->dry_run,
+			       .tmpdir = tmpdir(),
+			       .node = o->node,
+			       .lease_ttl_ms = o->lease_ttl_ms,
+			       .wall_now_ms = now_ms()};
 
-	if (retention_args(a, &keep, &grace) != 0)
+	if (retention_args(a, &g.keep_ms, &g.grace_ms) != 0)
 		return 2;
-	return tfs_gc_command(b->store, b->cat, l, keep, grace, a->dry_run, tmpdir());
+	return tfs_gc_command(b->store, b->cat, l, &g);
 }
 
 /* ---- purge (fuse/purge.c) ------------------------------------------------ */
@@ -727,7 +732,7 @@ int tfs_admin_main(int argc, char *argv[])
 	else if (!strcmp(a.cmd, "history"))
 		rc = cmd_history(&a, &b, &layout);
 	else if (!strcmp(a.cmd, "gc"))
-		rc = cmd_gc(&a, &b, &layout);
+		rc = cmd_gc(&a, &o, &b, &layout);
 	else if (!strcmp(a.cmd, "purge"))
 		rc = tfs_purge_command(b.store, b.cat, &layout, a.ids[0], o.node, o.lease_ttl_ms,
 				       now_ms(), tmpdir());

@@ -206,6 +206,76 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 	return 0;
 }
 
+/* A tombstone older than --keep (by its record's store time) goes with
+ * its versions and records, unless a snapshot names one of them. */
+static bool tombstone_due(struct gcx *g, const struct cat_item *it)
+{
+	const struct verrec *r = verrec_find(&g->ch, it->gen);
+	size_t i;
+
+	if (!it->deleted_ms || it->owner[0] || !r || !r->deleted ||
+	    r->store_ms + VERREC_CLOCK_RES_MS > g->now_ms - g->o->keep_ms)
+		return false;
+	for (i = 0; i < g->ch.n_objs; i++)
+		if (snap_has(g, g->ch.objs[i].hash))
+			return false;
+	return true;
+}
+
+/* Removes the deleted database id under its lease: nobody opens, commits
+ * or restores it meanwhile; the item goes last, conditional on the lease. */
+static void remove_tombstone(struct gcx *g, const char *id, const struct cat_item *seen)
+{
+	struct cat_item it;
+	char key[KEY_MAX];
+	size_t i;
+	int rc;
+
+	if (!g->o->dry_run) {
+		g->res->requests++;
+		rc = g->c->ops->acquire(g->c, id, g->o->node, g->o->wall_now_ms, g->o->lease_ttl_ms,
+					NULL, &it);
+		if (rc < 0) {
+			log_info("gc: tombstone %s left alone this run: %s", id,
+				 rc == -EBUSY ? "a node holds its lease" : strerror(-rc));
+			g->res->skipped++;
+			return;
+		}
+		if (it.gen != seen->gen || !it.deleted_ms) {
+			log_info("gc: tombstone %s left alone: it was created again meanwhile", id);
+			g->res->skipped++;
+			goto release;
+		}
+	}
+	for (i = 0; i < g->ch.n_objs; i++)
+		if (snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
+			delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
+	for (i = 0; i < g->ch.n_recs; i++) {
+		const struct verrec *r = &g->ch.recs[i];
+
+		if (verrec_key(g->l, id, r->gen, r->deleted, r->hash, key, sizeof(key)) == 0)
+			delete_key(g, "record", key, 0, &g->res->records);
+	}
+	if (g->o->dry_run) {
+		say(g, "would delete tombstone %s (gen %llu)\n", id, (unsigned long long)seen->gen);
+		g->res->tombstones++;
+		return;
+	}
+	g->res->requests++;
+	rc = g->c->ops->remove(g->c, id, g->o->node, it.epoch);
+	if (rc == 0) {
+		say(g, "deleted tombstone %s (gen %llu)\n", id, (unsigned long long)seen->gen);
+		g->res->tombstones++;
+		return;
+	}
+	log_err("gc: cannot remove the catalog item of tombstone %s: %s", id, strerror(-rc));
+	g->res->failed++;
+release:
+	g->res->requests++;
+	if (g->c->ops->release(g->c, id, g->o->node, it.epoch) < 0)
+		log_warn("gc: cannot release the lease of %s; it expires by itself", id);
+}
+
 /* Decides and deletes for the folder gathered in g->ch. */
 static void gc_folder(struct gcx *g)
 {
@@ -229,6 +299,10 @@ static void gc_folder(struct gcx *g)
 	} else if (rc < 0) {
 		log_err("gc: %s left alone: cannot read its catalog item: %s", id, strerror(-rc));
 		g->res->skipped++;
+		goto out;
+	}
+	if (it && tombstone_due(g, it)) {
+		remove_tombstone(g, id, it);
 		goto out;
 	}
 	drop_obj = calloc(g->ch.n_objs + 1, sizeof(*drop_obj));
@@ -337,26 +411,24 @@ out:
 }
 
 int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
-		   int64_t keep_ms, int64_t grace_ms, bool dry_run, const char *tmpdir)
+		   const struct gc_options *opt)
 {
-	struct gc_options o = {.keep_ms = keep_ms,
-			       .grace_ms = grace_ms,
-			       .dry_run = dry_run,
-			       .tmpdir = tmpdir,
-			       .out = stdout};
+	struct gc_options o = *opt;
 	struct gc_result res;
 	struct progress p;
 	int rc;
 
+	o.out = stdout;
 	progress_init(&p, stderr, "gc", 0);
 	o.progress = &p;
 	rc = tfs_gc(s, c, l, &o, &res);
 	progress_clear(&p);
-	printf("gc%s: %" PRIu64 " databases, %s %" PRIu64 " versions and %" PRIu64
-	       " records, %" PRIu64 " bytes freed%s; %" PRIu64 " versions kept, %" PRIu64
-	       " databases left alone, %" PRIu64 " deletions failed, %" PRIu64 " requests\n",
-	       dry_run ? " --dry-run" : "", res.folders, dry_run ? "would delete" : "deleted",
-	       res.objects, res.records, res.bytes, dry_run ? " (would be)" : "", res.kept,
-	       res.skipped, res.failed, res.requests);
+	printf("gc%s: %" PRIu64 " databases, %s %" PRIu64 " versions, %" PRIu64
+	       " records and %" PRIu64 " tombstones, %" PRIu64 " bytes freed%s; %" PRIu64
+	       " versions kept, %" PRIu64 " databases left alone, %" PRIu64
+	       " deletions failed, %" PRIu64 " requests\n",
+	       o.dry_run ? " --dry-run" : "", res.folders, o.dry_run ? "would delete" : "deleted",
+	       res.objects, res.records, res.tombstones, res.bytes, o.dry_run ? " (would be)" : "",
+	       res.kept, res.skipped, res.failed, res.requests);
 	return rc < 0 || res.failed ? 1 : 0;
 }

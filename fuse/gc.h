@@ -22,6 +22,9 @@ struct gc_options {
 	const char *tmpdir;	   /* manifests are read through it */
 	FILE *out;		   /* one line per deletion, then the summary */
 	struct progress *progress; /* may be NULL */
+	/* The lease gc takes to remove a tombstone with its versions. */
+	const char *node;
+	int64_t lease_ttl_ms, wall_now_ms;
 };
 
 struct gc_result {
@@ -32,6 +35,7 @@ struct gc_result {
 	uint64_t skipped;	   /* databases left alone this run (changed meanwhile, errors) */
 	uint64_t requests;	   /* store and catalog requests made */
 	uint64_t failed;	   /* deletions that failed */
+	uint64_t tombstones;	   /* deleted databases removed (or would be) */
 };
 
 /* One run over the whole prefix. 0 when it completed (res says what it
@@ -41,6 +45,6 @@ int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
 
 /* The command: exit status 0, or 1 on any failure. */
 int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
-		   int64_t keep_ms, int64_t grace_ms, bool dry_run, const char *tmpdir);
+		   const struct gc_options *o);
 
 #endif

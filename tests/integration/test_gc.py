@@ -94,6 +94,10 @@ def retention(env):
             if g is None:
                 return
             hashes[i] = h
+            if i == 1:
+                # t1: created and deleted long before --keep ends
+                commit(L, mp, "t1", "gone", 1)
+                os.unlink(os.path.join(mp, "t1.db"))
             if i == 2:
                 r = env.admin("snapshot", "--name", "keep-v2")
                 t.ok(r.returncode == 0, f"{L}: snapshot names v2", r.stdout + r.stderr)
@@ -112,6 +116,7 @@ def retention(env):
     t.ok(all(hashes[i] not in vlines for i in (2, 3, 4, 5, 6)),
          f"{L}: --dry-run keeps the snapshot's v2, v3 (superseded within --keep) and newer",
          out)
+    t.ok("would delete tombstone t1" in out, f"{L}: --dry-run names the old tombstone", out)
     t.eq(sorted(env.list_keys()), before, f"{L}: --dry-run deleted nothing")
 
     r = env.admin(*args)
@@ -124,6 +129,11 @@ def retention(env):
     left = "".join(env.versions("g"))
     t.ok(hashes[1] not in left and all(hashes[i] in left for i in (2, 3, 4, 5, 6)),
          f"{L}: v1 is gone; v2 (snapshot), v3 (within --keep), v4..v6 stay", left)
+    t.ok("deleted tombstone t1" in out and not env.versions("t1"),
+         f"{L}: the tombstone older than --keep went with its versions", out)
+    r = env.admin("history", "--id", "t1")
+    t.ok("no catalog item; 0 version objects, 0 version records" in r.stdout,
+         f"{L}: nothing of t1 is left", r.stdout + r.stderr)
     r = env.admin("history", "--id", "g", "--keep", "3s", "--grace", "0s")
     g1 = [ln for ln in r.stdout.splitlines() if ln.startswith("gen 1 ")]
     t.ok(r.returncode == 0 and "named by a snapshot" in r.stdout and
