@@ -463,7 +463,8 @@ int verrec_store_now(struct store *s, const char *prefix, const char *tmp_tag, i
 	/* A fresh key: an existing object of the same bytes would not be
 	 * written again (content-addressed puts) and keep its old time. */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (snprintf(key, sizeof(key), "%s%s_gc/clock-%s-%ld-%ld.%09ld", prefix,
+	/* No folder of its own: the embedded store leaves empty folders. */
+	if (snprintf(key, sizeof(key), "%s%s_gc-clock-%s-%ld-%ld.%09ld", prefix,
 		     prefix[0] ? "/" : "", tmp_tag, (long)getpid(), (long)ts.tv_sec,
 		     ts.tv_nsec) >= (int)sizeof(key))
 		return -ENAMETOOLONG;

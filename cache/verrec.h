@@ -142,7 +142,7 @@ int verrec_version_at(const struct verchain *ch, const struct cat_item *it, int6
 		      struct verrec *out);
 
 /* The store's own clock, read by writing, heading and deleting a probe
- * object under PREFIX/_gc/ (three requests): gc and history compare
+ * object PREFIX/_gc-clock-* (three requests): gc and history compare
  * object times with this, never with this node's clock. */
 int verrec_store_now(struct store *s, const char *prefix, const char *tmp_tag, int64_t *now_ms);
 
