@@ -121,6 +121,41 @@ static void delete_key(struct gcx *g, const char *what, const char *key, uint64_
 	g->res->bytes += size;
 }
 
+/* Closes phase seq, retrying: a phase left open holds up the commits of
+ * the database until another run closes it as stale. A retry after a
+ * lost reply finds the same gc_seq and closes again: idempotent. */
+static int end_phase(struct gcx *g, const char *id, uint64_t seq)
+{
+	int rc = -EIO, i;
+
+	for (i = 0; i < 5; i++) {
+		g->res->requests++;
+		rc = g->c->ops->gc_end(g->c, id, seq);
+		if (rc == 0 || rc == -ESTALE || rc == -EINVAL)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000L}, NULL);
+	}
+	return rc;
+}
+
+/* gc_begin failed: a timeout may hide a phase that was opened (a retried
+ * request then fails its own condition). If the item shows our phase
+ * (gc_seq + 1 and our since), it is closed again at once, deleting
+ * nothing; the database is judged again next run. Returns the error to
+ * report. */
+static int begin_landed(struct gcx *g, const char *id, const struct cat_item *seen)
+{
+	struct cat_item now;
+
+	g->res->requests++;
+	if (g->c->ops->get(g->c, id, &now) == 0 && now.gc_seq == seen->gc_seq + 1 &&
+	    now.gc_since_ms == (g->now_ms > 0 ? g->now_ms : 1)) {
+		log_info("gc: %s: the phase it could not confirm was opened: closing it", id);
+		end_phase(g, id, now.gc_seq);
+	}
+	return -ESTALE;
+}
+
 /* Deletes the objects marked in drop of the database id (item *it as read
  * after the listing) inside gc phases of at most CAT_GC_DOOM_N objects
  * each (cache/catalog.h gc_begin): a phase opens only if the item is still
@@ -165,6 +200,8 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 			break;
 		g->res->requests++;
 		rc = g->c->ops->gc_begin(g->c, id, it->gen, it->gc_seq, doomed, g->now_ms);
+		if (rc < 0)
+			rc = begin_landed(g, id, it);
 		if (rc < 0) {
 			if (rc == -ESTALE)
 				log_info("gc: %s left alone this run: it changed since it was read "
@@ -193,8 +230,7 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 			}
 			delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 		}
-		g->res->requests++;
-		rc = g->c->ops->gc_end(g->c, id, it->gc_seq);
+		rc = end_phase(g, id, it->gc_seq);
 		if (rc < 0) {
 			log_err("gc: %s: cannot close its gc phase (commits of it wait until the "
 				"next run closes it): %s",
@@ -374,6 +410,31 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 	return verrec_chain_add(&g->ch, key + n, info);
 }
 
+/* Incomplete multipart uploads under the prefix older than --grace (by
+ * the store's clock) are aborted: no commit can name an object that was
+ * never completed. */
+static int upload_cb(void *arg, const char *key, const char *upload_id, int64_t started_ms)
+{
+	struct gcx *g = arg;
+	char when[32];
+	int rc = 0;
+
+	if (!started_ms || started_ms + VERREC_CLOCK_RES_MS > g->now_ms - g->o->grace_ms)
+		return 0;
+	snapm_format_time(started_ms, when, sizeof(when));
+	if (!g->o->dry_run) {
+		g->res->requests++;
+		rc = g->s->ops->abort_upload(g->s, key, upload_id);
+	}
+	if (rc < 0) {
+		g->res->failed++;
+		return 0; /* logged; the others are still tried */
+	}
+	say(g, "%s upload %s (started %s)\n", g->o->dry_run ? "would abort" : "aborted", key, when);
+	g->res->uploads++;
+	return 0;
+}
+
 int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	   const struct gc_options *o, struct gc_result *res)
 {
@@ -404,6 +465,10 @@ int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
 		gc_folder(&g);
 	else
 		log_err("gc: stopped: cannot list '%s': %s", g.root, strerror(-rc));
+	if (rc == 0 && s->ops->list_uploads) {
+		res->requests++;
+		rc = s->ops->list_uploads(s, g.root, upload_cb, &g);
+	}
 out:
 	verrec_chain_release(&g.ch);
 	snaprefs_release(&g.refs);
@@ -423,12 +488,12 @@ int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout
 	o.progress = &p;
 	rc = tfs_gc(s, c, l, &o, &res);
 	progress_clear(&p);
-	printf("gc%s: %" PRIu64 " databases, %s %" PRIu64 " versions, %" PRIu64
-	       " records and %" PRIu64 " tombstones, %" PRIu64 " bytes freed%s; %" PRIu64
+	printf("gc%s: %" PRIu64 " databases, %s %" PRIu64 " versions, %" PRIu64 " records, %" PRIu64
+	       " tombstones and %" PRIu64 " uploads, %" PRIu64 " bytes freed%s; %" PRIu64
 	       " versions kept, %" PRIu64 " databases left alone, %" PRIu64
 	       " deletions failed, %" PRIu64 " requests\n",
 	       o.dry_run ? " --dry-run" : "", res.folders, o.dry_run ? "would delete" : "deleted",
-	       res.objects, res.records, res.tombstones, res.bytes, o.dry_run ? " (would be)" : "",
-	       res.kept, res.skipped, res.failed, res.requests);
+	       res.objects, res.records, res.tombstones, res.uploads, res.bytes,
+	       o.dry_run ? " (would be)" : "", res.kept, res.skipped, res.failed, res.requests);
 	return rc < 0 || res.failed ? 1 : 0;
 }

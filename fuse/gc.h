@@ -36,6 +36,7 @@ struct gc_result {
 	uint64_t requests;	   /* store and catalog requests made */
 	uint64_t failed;	   /* deletions that failed */
 	uint64_t tombstones;	   /* deleted databases removed (or would be) */
+	uint64_t uploads;	   /* incomplete multipart uploads aborted (or would be) */
 };
 
 /* One run over the whole prefix. 0 when it completed (res says what it
