@@ -742,8 +742,16 @@ out:
 	tfs_backend_close(&b);
 	tfs_options_release(&o);
 out_args:
-	if (bad_usage && a.cmd && !strcmp(a.cmd, "verify"))
-		fprintf(stderr, "usage: %s\n", TFS_VERIFY_SYNOPSIS);
+	if (bad_usage && a.cmd) {
+		const char *syn = !strcmp(a.cmd, "verify")    ? TFS_VERIFY_SYNOPSIS
+				  : !strcmp(a.cmd, "gc")      ? TFS_GC_SYNOPSIS
+				  : !strcmp(a.cmd, "history") ? TFS_HISTORY_SYNOPSIS
+				  : !strcmp(a.cmd, "purge")   ? TFS_PURGE_SYNOPSIS
+							      : NULL;
+
+		if (syn)
+			fprintf(stderr, "usage: %s\n", syn);
+	}
 	free(a.pargv);
 	return rc;
 }
