@@ -309,8 +309,11 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 
 void verrec_chain_sort(struct verchain *ch)
 {
-	qsort(ch->recs, ch->n_recs, sizeof(*ch->recs), cmp_rec);
-	qsort(ch->objs, ch->n_objs, sizeof(*ch->objs), cmp_obj);
+	/* qsort's base must not be NULL, even for no element */
+	if (ch->n_recs > 1)
+		qsort(ch->recs, ch->n_recs, sizeof(*ch->recs), cmp_rec);
+	if (ch->n_objs > 1)
+		qsort(ch->objs, ch->n_objs, sizeof(*ch->objs), cmp_obj);
 }
 
 void verrec_chain_release(struct verchain *ch)

@@ -137,7 +137,8 @@ int snaprefs_load(struct store *s, const char *prefix, const char *tmpdir, const
 	for (i = 0; i < na.n; i++)
 		free(na.names[i]);
 	free(na.names);
-	qsort(out->fp, out->n, sizeof(*out->fp), cmp_u64);
+	if (out->n > 1)
+		qsort(out->fp, out->n, sizeof(*out->fp), cmp_u64);
 	return rc;
 }
 
