@@ -219,6 +219,16 @@ int64_t tc_now(struct tcache *tc);
 /* Writes the version record of a commit that landed (cache/verrec.h);
  * logs, and otherwise ignores, a failure. */
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
+
+/* tc->mu held: the gc fence as the item read at the lease acquire shows
+ * it (read before any put of this lease); a read with a gc phase open is
+ * not taken (cache/catalog.h, struct cat_commit). Saves the refused first
+ * commit of every database gc has touched. */
+static inline void fam_gc_fence_seen(struct fam *fam, const struct cat_item *it)
+{
+	if (!it->gc_since_ms)
+		fam->gc_seq = it->gc_seq;
+}
 int64_t tc_mono(struct tcache *tc);
 struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
 struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */
