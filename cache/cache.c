@@ -868,6 +868,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	} else if (have_row && row.dirty && have_file) {
 		pthread_mutex_lock(&tc->mu);
 		fam->epoch = item.epoch;
+		fam_gc_fence_seen(fam, &item);
 		pthread_mutex_unlock(&tc->mu);
 		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
 		/* Keep its folder in the row below: user.tenantfs.quarantine. */
@@ -942,6 +943,7 @@ lease_only:
 	fam->leased = true;
 	fam->recover = false;
 	fam->epoch = item.epoch;
+	fam_gc_fence_seen(fam, &item);
 	fam->base_gen = row.base_gen;
 	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", row.base_hash);
 	if (fam->fd >= 0 && fam->fd != fd)
@@ -970,6 +972,7 @@ fail:
 		close(fd);
 	pthread_mutex_lock(&tc->mu);
 	fam->epoch = item.epoch;
+	fam_gc_fence_seen(fam, &item);
 	pthread_mutex_unlock(&tc->mu);
 	if (!fault)
 		lease_release(tc, fam);
@@ -1685,6 +1688,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		goto out;
 	}
 	atomic_fetch_add(&tc->st.commits, 1);
+	tc_record_commit(tc, id, &cm);
 	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm.new_gen);
 	/* Discard local changes: nothing of this family is published again. */
 	pthread_rwlock_wrlock(&fam->wlock);

@@ -49,6 +49,9 @@ struct fam {
 	bool acquiring;
 	bool leased; /* we hold the lease at epoch */
 	uint64_t epoch;
+	/* protected by tc->mu: the catalog item's gc fence as last seen by a
+	 * write-back (0 until a commit is refused by it; cache/catalog.h). */
+	uint64_t gc_seq;
 	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
 	bool unlinked; /* tombstone committed: drop files at last close */
@@ -228,6 +231,19 @@ struct tcache {
 /* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);
+/* Writes the version record of a commit that landed (cache/verrec.h);
+ * logs, and otherwise ignores, a failure. */
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
+
+/* tc->mu held: the gc fence as the item read at the lease acquire shows
+ * it (read before any put of this lease); a read with a gc phase open is
+ * not taken (cache/catalog.h, struct cat_commit). Saves the refused first
+ * commit of every database gc has touched. */
+static inline void fam_gc_fence_seen(struct fam *fam, const struct cat_item *it)
+{
+	if (!it->gc_since_ms)
+		fam->gc_seq = it->gc_seq;
+}
 int64_t tc_mono(struct tcache *tc);
 struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
 struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */

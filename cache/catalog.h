@@ -16,6 +16,9 @@
 #define CAT_NODE_MAX 128
 #define CAT_HASH_HEX 32 /* XXH3-128 as 32 lower-case hex digits */
 #define CAT_HIST_MAX 8
+/* gc dooms at most this many hashes per phase (comma-separated). */
+#define CAT_GC_DOOM_N	  32
+#define CAT_GC_DOOMED_MAX (CAT_GC_DOOM_N * (CAT_HASH_HEX + 1))
 
 struct cat_hist {
 	int64_t time_ms;
@@ -47,6 +50,11 @@ struct cat_item {
 	char want[CAT_NODE_MAX + 1]; /* node asking the owner to hand over, "" if none */
 	int n_hist;
 	struct cat_hist hist[CAT_HIST_MAX];
+	/* The gc fence (see gc_begin): +1 at every gc phase that deletes
+	 * versions of this database; gc_since_ms is non-zero (the store's
+	 * clock when the phase began) while a phase is open. */
+	uint64_t gc_seq;
+	int64_t gc_since_ms;
 };
 
 struct cat_commit {
@@ -55,6 +63,15 @@ struct cat_commit {
 	uint64_t size;
 	int64_t mtime_ms;
 	bool deleted; /* tombstone instead of a version */
+	/* The commit names an object that must exist (a new version, a
+	 * restore): it is refused (-ESTALE) unless the item's gc_seq is
+	 * still gc_seq and no open gc phase dooms hash. The writer must
+	 * take gc_seq from a read made before it put or checked the object
+	 * and that showed no open phase (gc_since_ms 0): a phase open at the
+	 * read may delete the object after the put. Not set for a tombstone or an abandon
+	 * (they name the current version, which gc never dooms). */
+	bool gc_fenced;
+	uint64_t gc_seq;
 };
 
 /* The holder an acquirer saw and wants to take over: the item must still
@@ -110,6 +127,23 @@ struct catalog_ops {
 	 * recovery sees another commit and quarantines its copy. -ESTALE
 	 * when the condition fails. */
 	int (*abandon)(struct catalog *c, const struct cat_item *seen, int64_t now_ms);
+	/* gc opens a phase on one database before it deletes any of its
+	 * objects: condition gen = seen_gen AND gc_seq = seen_seq AND no
+	 * phase open; sets gc_seq + 1, gc_doomed = doomed (the hashes to
+	 * delete, comma-separated) and gc_since = now_ms (the store's
+	 * clock). A fenced commit of a doomed hash, or of a version put
+	 * before the phase, is refused from then on. -ESTALE when the
+	 * condition fails. Touches neither the lease nor rev. */
+	int (*gc_begin)(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
+			const char *doomed, int64_t now_ms);
+	/* Closes the phase once its objects are deleted (or a crashed run's
+	 * after it is stale): condition gc_seq = seq; clears gc_doomed and
+	 * gc_since. -ESTALE when the condition fails. */
+	int (*gc_end)(struct catalog *c, const char *id, uint64_t seq);
+	/* Erases the item (`tenantfs purge`): condition owner = node AND
+	 * epoch = epoch, so the purger holds the lease and nobody opens or
+	 * commits it meanwhile. -ESTALE when the condition fails. */
+	int (*remove)(struct catalog *c, const char *id, const char *node, uint64_t epoch);
 	/* Asks the holder to hand over: sets want = node if the item exists. */
 	int (*want)(struct catalog *c, const char *id, const char *node);
 	/* Reads an item (strongly consistent). -ENOENT if absent. */
@@ -139,6 +173,18 @@ struct ddb_client;
 /* DynamoDB catalog in table (partition key "id", a string). The client is
  * borrowed and must outlive the catalog. */
 struct catalog *catalog_ddb_new(struct ddb_client *client, const char *table);
+
+/* The gc condition of a fenced commit of hash on the current item cur
+ * whose phase dooms doomed ("" if none): one definition for every back
+ * end. */
+static inline bool cat_gc_allows(const struct cat_item *cur, const char *doomed,
+				 const struct cat_commit *cm)
+{
+	if (!cm->gc_fenced)
+		return true;
+	return cur->gc_seq == cm->gc_seq &&
+	       (!doomed || !cm->hash || !cm->hash[0] || !strstr(doomed, cm->hash));
+}
 
 /* The acquire condition of catalog_ops.acquire on the current item cur,
  * for node: one definition for every back end. */

@@ -141,7 +141,9 @@ int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
 	    opt_u64(item, "size", &out->size, &bad) ||
 	    opt_i64(item, "mtime", &out->mtime_ms, &bad) ||
 	    opt_i64(item, "deleted", &out->deleted_ms, &bad) ||
-	    opt_s(item, "want", out->want, sizeof(out->want), &bad) || decode_hist(item, out, &bad))
+	    opt_s(item, "want", out->want, sizeof(out->want), &bad) ||
+	    opt_u64(item, "gc_seq", &out->gc_seq, &bad) ||
+	    opt_i64(item, "gc_since", &out->gc_since_ms, &bad) || decode_hist(item, out, &bad))
 		goto malformed;
 	if (!is_hex(out->hash)) {
 		bad = "hash";
@@ -440,7 +442,7 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 {
 	struct catalog_ddb *cd = to_ddb(c);
 	const char *hash = cm && cm->hash ? cm->hash : "";
-	char expr[320], cond[160], rm[48];
+	char expr[320], cond[512], rm[48];
 	struct cat_item cur;
 	enum wire_status st;
 	json_t *names, *values;
@@ -463,6 +465,13 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 		if (rc)
 			goto stale;
 		goto out;
+	}
+	if (!cat_gc_allows(&cur, NULL, cm)) {
+		log_info("cannot commit '%s' gen %llu: a gc run deleted versions since its upload "
+			 "(gc_seq %llu, the commit's %llu)",
+			 id, (unsigned long long)cm->new_gen, (unsigned long long)cur.gc_seq,
+			 (unsigned long long)cm->gc_seq);
+		return -ESTALE;
 	}
 	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
 	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
@@ -489,8 +498,21 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 		 "#rev = if_not_exists(#rev, :zero) + :one%s%s REMOVE %s",
 		 *hash ? ", #hash = :hash" : "", cm->deleted ? ", #deleted = :del" : "", rm);
 	/* An item from another writer may lack gen; 0 is its base then. */
-	snprintf(cond, sizeof(cond), "#owner = :me AND #epoch = :epoch AND %s",
-		 base_gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
+	snprintf(cond, sizeof(cond), "#owner = :me AND #epoch = :epoch AND %s%s%s",
+		 base_gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base",
+		 !cm->gc_fenced	   ? ""
+		 : cm->gc_seq == 0 ? " AND (attribute_not_exists(#gcseq) OR #gcseq = :gcseq)"
+				   : " AND #gcseq = :gcseq",
+		 cm->gc_fenced && *hash
+		     ? " AND (attribute_not_exists(#gcdoom) OR NOT contains(#gcdoom, :hash))"
+		     : "");
+	if (cm->gc_fenced && names &&
+	    (json_object_set_new(names, "#gcseq", json_string("gc_seq")) != 0 ||
+	     (*hash && json_object_set_new(names, "#gcdoom", json_string("gc_doomed")) != 0)))
+		names = (json_decref(names), NULL);
+	if (cm->gc_fenced && values &&
+	    json_object_set_new(values, ":gcseq", ddb_av_n_u64(cm->gc_seq)) != 0)
+		values = (json_decref(values), NULL);
 	rc = update(cd, "commit", id, expr, cond, names, values, NULL, &st);
 	if (st == WIRE_CONDITION_FAILED) {
 		rc = ddb_get(c, id, &cur);
@@ -577,6 +599,81 @@ static int ddb_abandon(struct catalog *c, const struct cat_item *seen, int64_t n
 		    values, NULL, &st);
 	if (st == WIRE_CONDITION_FAILED)
 		rc = -ESTALE;
+	return rc;
+}
+
+static int ddb_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
+			const char *doomed, int64_t now_ms)
+{
+	char cond[256];
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, NULL) || !doomed || !*doomed || strlen(doomed) > CAT_GC_DOOMED_MAX)
+		return -EINVAL;
+	snprintf(cond, sizeof(cond),
+		 "attribute_exists(#id) AND #gen = :gen AND %s AND "
+		 "attribute_not_exists(#gcsince)",
+		 seen_seq == 0 ? "(attribute_not_exists(#gcseq) OR #gcseq = :seq)"
+			       : "#gcseq = :seq");
+	rc = update(to_ddb(c), "open a gc phase on", id,
+		    "SET #gcseq = if_not_exists(#gcseq, :zero) + :one, #gcdoom = :doom, "
+		    "#gcsince = :now",
+		    cond,
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#gen", "gen", "#gcseq",
+			      "gc_seq", "#gcdoom", "gc_doomed", "#gcsince", "gc_since"),
+		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", ":gen", ddb_av_n_u64(seen_gen),
+			      ":seq", ddb_av_n_u64(seen_seq), ":zero", ddb_av_n_u64(0), ":one",
+			      ddb_av_n_u64(1), ":doom", ddb_av_s(doomed), ":now",
+			      ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
+		    NULL, &st);
+	if (st == WIRE_CONDITION_FAILED)
+		rc = -ESTALE;
+	return rc;
+}
+
+static int ddb_gc_end(struct catalog *c, const char *id, uint64_t seq)
+{
+	enum wire_status st;
+	int rc;
+
+	if (!args_ok(id, NULL))
+		return -EINVAL;
+	rc = update(to_ddb(c), "close the gc phase on", id, "REMOVE #gcdoom, #gcsince",
+		    "#gcseq = :seq",
+		    json_pack("{s:s, s:s, s:s}", "#gcseq", "gc_seq", "#gcdoom", "gc_doomed",
+			      "#gcsince", "gc_since"),
+		    json_pack("{s:o}", ":seq", ddb_av_n_u64(seq)), NULL, &st);
+	if (st == WIRE_CONDITION_FAILED)
+		rc = -ESTALE;
+	return rc;
+}
+
+static int ddb_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	struct ddb_cond dc = {"#owner = :me AND #epoch = :epoch", NULL, NULL, "NONE"};
+	enum wire_status st = WIRE_NOMEM;
+	json_t *key;
+	int rc = -ENOMEM;
+
+	if (!args_ok(id, node))
+		return -EINVAL;
+	key = item_key(id);
+	dc.names = json_pack("{s:s, s:s}", "#owner", "owner", "#epoch", "epoch");
+	dc.values = json_pack("{s:o, s:o}", ":me", ddb_av_s(node), ":epoch", ddb_av_n_u64(epoch));
+	if (key && dc.names && dc.values) {
+		st = ddb_delete_item(cd->client, cd->table, key, &dc, NULL, NULL);
+		rc = st == WIRE_OK		   ? 0
+		     : st == WIRE_CONDITION_FAILED ? -ESTALE
+						   : wire_status_errno(st);
+		if (rc < 0 && rc != -ESTALE)
+			log_err("cannot remove '%s' from table '%s': %s", id, cd->table,
+				wire_status_str(st));
+	}
+	json_decref(key);
+	json_decref(dc.names);
+	json_decref(dc.values);
 	return rc;
 }
 
@@ -714,6 +811,9 @@ static const struct catalog_ops ddb_ops = {
     .release = ddb_release,
     .strand = ddb_strand,
     .abandon = ddb_abandon,
+    .gc_begin = ddb_gc_begin,
+    .gc_end = ddb_gc_end,
+    .remove = ddb_remove,
     .want = ddb_want,
     .get = ddb_get,
     .scan = ddb_scan,

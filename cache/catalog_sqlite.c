@@ -35,8 +35,9 @@ struct catalog_sqlite {
 	sqlite3 *inherited;
 };
 
-#define ITEM_COLS \
-	"id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist, rev, stranded"
+#define ITEM_COLS                                                                                 \
+	"id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist, rev, stranded, " \
+	"gc_seq, gc_since"
 
 static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " id TEXT PRIMARY KEY,"
@@ -51,13 +52,19 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " want TEXT NOT NULL DEFAULT '',"
 				 " hist TEXT NOT NULL DEFAULT '',"
 				 " rev INTEGER NOT NULL DEFAULT 0,"
-				 " stranded INTEGER NOT NULL DEFAULT 0)";
+				 " stranded INTEGER NOT NULL DEFAULT 0,"
+				 " gc_seq INTEGER NOT NULL DEFAULT 0,"
+				 " gc_since INTEGER NOT NULL DEFAULT 0,"
+				 " gc_doomed TEXT NOT NULL DEFAULT '')";
 
 /* Columns added after the first release: a file written before them gets
  * them with their default (rev 0 is how an old item reads). */
 static const char *const added_cols[][2] = {
     {"rev", "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"},
     {"stranded", "ALTER TABLE items ADD COLUMN stranded INTEGER NOT NULL DEFAULT 0"},
+    {"gc_seq", "ALTER TABLE items ADD COLUMN gc_seq INTEGER NOT NULL DEFAULT 0"},
+    {"gc_since", "ALTER TABLE items ADD COLUMN gc_since INTEGER NOT NULL DEFAULT 0"},
+    {"gc_doomed", "ALTER TABLE items ADD COLUMN gc_doomed TEXT NOT NULL DEFAULT ''"},
 };
 
 static struct catalog_sqlite *cs_of(struct catalog *c)
@@ -319,6 +326,8 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 		bad = "hist";
 	else if (!col_count(st, 11, &it->rev))
 		bad = "rev";
+	else if (!col_count(st, 13, &it->gc_seq))
+		bad = "gc_seq";
 	if (bad) {
 		log_err("catalog %s: cannot decode item '%s': column %s is malformed", cs->path,
 			it->id[0] ? it->id : (const char *)sqlite3_column_text(st, 0), bad);
@@ -328,6 +337,7 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 	it->mtime_ms = sqlite3_column_int64(st, 7);
 	it->deleted_ms = sqlite3_column_int64(st, 8);
 	it->stranded_ms = sqlite3_column_int64(st, 12);
+	it->gc_since_ms = sqlite3_column_int64(st, 14);
 	return 0;
 }
 
@@ -508,6 +518,36 @@ out:
 	return rc;
 }
 
+/* The gc condition of a fenced commit (cat_gc_allows), in the commit's
+ * transaction: 0, -ESTALE, -EIO. */
+static int gc_allows(struct catalog_sqlite *cs, const char *id, const struct cat_item *cur,
+		     const struct cat_commit *cm)
+{
+	char doomed[CAT_GC_DOOMED_MAX + 1] = "";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = cs_prepare(cs, "SELECT gc_doomed FROM items WHERE id = ?1", id, &st);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		col_text(st, 0, doomed, sizeof(doomed));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		log_err("catalog %s: cannot read the gc phase of '%s': %s", cs->path, id,
+			sqlite3_errmsg(cs->db));
+		return -EIO;
+	}
+	if (cat_gc_allows(cur, doomed, cm))
+		return 0;
+	log_info("catalog %s: commit of '%s' refused: a gc run deleted or is deleting "
+		 "versions since its upload (gc_seq %" PRIu64 ", the commit's %" PRIu64 ")",
+		 cs->path, id, cur->gc_seq, cm->gc_seq);
+	return -ESTALE;
+}
+
 static int cs_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		     uint64_t base_gen, const struct cat_commit *cm)
 {
@@ -531,6 +571,11 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	if (!found || strcmp(cur.owner, node) != 0 || cur.epoch != epoch || cur.gen != base_gen) {
 		rc = -ESTALE;
 		goto rollback;
+	}
+	if (cm->gc_fenced) {
+		rc = gc_allows(cs, id, &cur, cm);
+		if (rc < 0)
+			goto rollback;
 	}
 	hist_push(&cur, cm->mtime_ms, cm->new_gen, hash, hist, sizeof(hist));
 
@@ -683,6 +728,63 @@ rollback:
 out:
 	cs_unlock(cs);
 	return rc;
+}
+
+static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
+		       const char *doomed, int64_t now_ms)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!args_ok(id, NULL) || !doomed || !*doomed || strlen(doomed) > CAT_GC_DOOMED_MAX)
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = cs_prepare(cs,
+			"UPDATE items SET gc_seq = gc_seq + 1, gc_doomed = ?4, gc_since = ?5"
+			" WHERE id = ?1 AND gen = ?2 AND gc_seq = ?3 AND gc_since = 0",
+			id, &st);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seen_gen);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seen_seq);
+	sqlite3_bind_text(st, 4, doomed, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms > 0 ? now_ms : 1);
+	rc = step_item(cs, st, id, NULL);
+	if (rc == 0)
+		rc = sqlite3_changes(cs->db) == 1 ? 0 : -ESTALE;
+	else if (rc > 0)
+		rc = -EIO;
+out:
+	sqlite3_finalize(st);
+	cs_unlock(cs);
+	return rc;
+}
+
+static int cs_gc_end(struct catalog *c, const char *id, uint64_t seq)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	int rc;
+
+	if (!args_ok(id, NULL))
+		return -EINVAL;
+	/* cs_update binds ?2 (node) and ?4: node is unused, ?4 is seq. */
+	rc = cs_update(cs,
+		       "UPDATE items SET gc_doomed = '', gc_since = 0"
+		       " WHERE id = ?1 AND ?2 = ?2 AND gc_seq = ?4",
+		       id, "", 0, false, (int64_t)seq);
+	if (rc < 0)
+		return rc;
+	return rc == 1 ? 0 : -ESTALE;
+}
+
+static int cs_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	return cs_holder_update(c, "DELETE FROM items WHERE id = ?1 AND owner = ?2 AND epoch = ?3",
+				id, node, epoch, 0);
 }
 
 static int cs_want(struct catalog *c, const char *id, const char *node)
@@ -838,6 +940,9 @@ static const struct catalog_ops catalog_sqlite_ops = {
     .release = cs_release,
     .strand = cs_strand,
     .abandon = cs_abandon,
+    .gc_begin = cs_gc_begin,
+    .gc_end = cs_gc_end,
+    .remove = cs_remove,
     .want = cs_want,
     .get = cs_get,
     .scan = cs_scan,

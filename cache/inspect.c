@@ -440,9 +440,9 @@ static void key_id(const char *key, char id[CAT_ID_MAX + 1])
 
 /* The wrappers below forward every operation; one added to either table
  * must be added here too, or it would be called through a NULL pointer. */
-_Static_assert(sizeof(struct store_ops) == 7 * sizeof(void (*)(void)),
+_Static_assert(sizeof(struct store_ops) == 9 * sizeof(void (*)(void)),
 	       "store_ops changed: forward the new operation in cstore_ops");
-_Static_assert(sizeof(struct catalog_ops) == 12 * sizeof(void (*)(void)),
+_Static_assert(sizeof(struct catalog_ops) == 15 * sizeof(void (*)(void)),
 	       "catalog_ops changed: forward the new operation in ccat_ops");
 
 struct cstore {
@@ -506,6 +506,30 @@ static int cs_list(struct store *s, const char *prefix, char **token,
 	return cs->inner->ops->list(cs->inner, prefix, token, cb, arg);
 }
 
+static int cs_list_uploads(struct store *s, const char *prefix,
+			   int (*cb)(void *arg, const char *key, const char *upload_id,
+				     int64_t started_ms),
+			   void *arg)
+{
+	struct cstore *cs = (struct cstore *)s;
+
+	/* Names a prefix, not a database: priced in the totals only. */
+	if (!cs->inner->ops->list_uploads)
+		return -ENOTSUP;
+	return cs->inner->ops->list_uploads(cs->inner, prefix, cb, arg);
+}
+
+static int cs_abort_upload(struct store *s, const char *key, const char *upload_id)
+{
+	struct cstore *cs = (struct cstore *)s;
+	struct tcost_counts d = {.s3_delete = 1};
+
+	if (!cs->inner->ops->abort_upload)
+		return -ENOTSUP;
+	count_key(cs->c, key, &d);
+	return cs->inner->ops->abort_upload(cs->inner, key, upload_id);
+}
+
 static int cs_check(struct store *s)
 {
 	struct cstore *cs = (struct cstore *)s;
@@ -524,6 +548,8 @@ static const struct store_ops cstore_ops = {
     .head = cs_head,
     .del = cs_del,
     .list = cs_list,
+    .list_uploads = cs_list_uploads,
+    .abort_upload = cs_abort_upload,
     .check = cs_check,
     .free = cs_free,
 };
@@ -608,6 +634,28 @@ static int cc_want(struct catalog *c, const char *id, const char *node)
 	return cc->inner->ops->want(cc->inner, id, node);
 }
 
+static int cc_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
+		       const char *doomed, int64_t now_ms)
+{
+	CC(c);
+	count_ddb(cc->c, id, true);
+	return cc->inner->ops->gc_begin(cc->inner, id, seen_gen, seen_seq, doomed, now_ms);
+}
+
+static int cc_gc_end(struct catalog *c, const char *id, uint64_t seq)
+{
+	CC(c);
+	count_ddb(cc->c, id, true);
+	return cc->inner->ops->gc_end(cc->inner, id, seq);
+}
+
+static int cc_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
+{
+	CC(c);
+	count_ddb(cc->c, id, true);
+	return cc->inner->ops->remove(cc->inner, id, node, epoch);
+}
+
 static int cc_get(struct catalog *c, const char *id, struct cat_item *out)
 {
 	CC(c);
@@ -648,6 +696,9 @@ static const struct catalog_ops ccat_ops = {
     .strand = cc_strand,
     .abandon = cc_abandon,
     .want = cc_want,
+    .gc_begin = cc_gc_begin,
+    .gc_end = cc_gc_end,
+    .remove = cc_remove,
     .get = cc_get,
     .scan = cc_scan,
     .init = cc_init,

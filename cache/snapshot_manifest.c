@@ -4,6 +4,8 @@
  * a version that is already in the store. */
 #include "cache/snapshot_manifest.h"
 
+#include "cache/verrec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -17,6 +19,7 @@
 
 #include "cache/cache.h"
 #include "cache/hash.h"
+#include "cache/verrec.h"
 #include "s3/log.h"
 
 /* ---- names, keys and times ---------------------------------------------- */
@@ -641,21 +644,44 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 		info->outcome = SNAP_UNCHANGED;
 		goto release;
 	}
+	if (item.gc_since_ms) {
+		log_err("cannot restore %s now: a gc run is deleting versions of it; run restore "
+			"again in a moment",
+			e->id);
+		rc = -EAGAIN;
+		goto release;
+	}
+	/* Again after the gc fence was read (the acquire's item): a gc phase
+	 * that deletes it from now on refuses the commit below. */
+	rc = s->ops->head(s, key, &si);
+	if (rc < 0) {
+		log_err("cannot restore %s to gen %llu: its version %s is no longer in the "
+			"store: %s",
+			e->id, (unsigned long long)e->gen, key, strerror(-rc));
+		rc = rc == -ENOENT ? -EIO : rc;
+		goto release;
+	}
 	memset(&cm, 0, sizeof(cm));
 	cm.new_gen = item.gen + 1;
 	cm.hash = e->hash;
 	cm.size = si.size;
 	cm.mtime_ms = now_ms;
 	cm.deleted = false;
+	cm.gc_fenced = true;
+	cm.gc_seq = item.gc_seq;
 	rc = c->ops->commit(c, e->id, node, item.epoch, item.gen, &cm);
 	if (rc < 0) {
 		log_err("cannot restore %s: commit of gen %llu: %s", e->id,
 			(unsigned long long)cm.new_gen,
-			rc == -ESTALE ? "the lease was lost meanwhile" : strerror(-rc));
+			rc == -ESTALE
+			    ? "the lease was lost meanwhile, or a gc run deleted versions "
+			      "of it meanwhile (run restore again)"
+			    : strerror(-rc));
 		goto release;
 	}
 	info->outcome = SNAP_RESTORED;
 	info->new_gen = cm.new_gen;
+	verrec_record_commit(s, l, e->id, node, &cm);
 	log_info("restored %s to the version of gen %llu (%s) as gen %llu", e->id,
 		 (unsigned long long)e->gen, e->hash, (unsigned long long)cm.new_gen);
 release:
@@ -663,5 +689,106 @@ release:
 	if (r < 0 && r != -ESTALE)
 		/* The commit stands; the lease simply expires. */
 		log_warn("restore of %s: cannot release its lease: %s", e->id, strerror(-r));
+	return rc;
+}
+
+/* ---- erasing one database from a manifest ------------------------------- */
+
+struct drop_ctx {
+	const char *id;
+	FILE *f;
+	uint64_t count, flagged, dropped;
+	int err;
+};
+
+static int drop_scan_cb(void *arg, const struct snapm_entry *e)
+{
+	struct drop_ctx *d = arg;
+
+	d->dropped += !strcmp(e->id, d->id);
+	return 0;
+}
+
+static int drop_copy_cb(void *arg, const struct snapm_entry *e)
+{
+	struct drop_ctx *d = arg;
+	int rc;
+
+	if (!strcmp(e->id, d->id))
+		return 0;
+	rc = put_value(d->f, d->count ? ",\n" : "\n", entry_json(e));
+	if (rc < 0)
+		return d->err = rc;
+	d->count++;
+	d->flagged += e->short_hist;
+	return 0;
+}
+
+int snapm_drop_id(struct store *s, const char *prefix, const char *name, const char *id,
+		  const char *tmpdir, bool *dropped)
+{
+	struct drop_ctx d = {.id = id};
+	struct snapm_header hdr;
+	char key[1024], side[1100], path[4096], when[32], hash[CAT_HASH_HEX + 1];
+	uint64_t size;
+	int fd = -1, rc;
+
+	*dropped = false;
+	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	if (rc < 0)
+		return rc;
+	rc = snapm_read(s, prefix, name, tmpdir, &hdr, drop_scan_cb, &d);
+	if (rc < 0 || !d.dropped)
+		return rc;
+	d.f = temp_file(tmpdir, "snapshot", path, sizeof(path), &fd);
+	if (!d.f)
+		return -EIO;
+	snapm_format_time(hdr.cut_ms, when, sizeof(when));
+	rc = put_value(d.f, "{\"format\":", json_string(SNAP_FORMAT));
+	if (!rc)
+		rc = put_value(d.f, ",\"name\":", json_string(hdr.name));
+	if (!rc)
+		rc = put_value(d.f, ",\"cut_ms\":", json_integer(hdr.cut_ms));
+	if (!rc)
+		rc = put_value(d.f, ",\"cut\":", json_string(when));
+	if (!rc && fputs(",\"databases\":[", d.f) == EOF)
+		rc = -EIO;
+	if (!rc)
+		rc = snapm_read(s, prefix, name, tmpdir, &hdr, drop_copy_cb, &d);
+	if (!rc && d.err)
+		rc = d.err;
+	if (!rc && fputs("\n]", d.f) == EOF)
+		rc = -EIO;
+	if (!rc)
+		rc = put_value(d.f, ",\"count\":", json_integer((json_int_t)d.count));
+	if (!rc)
+		rc = put_value(d.f, ",\"short_history\":", json_integer((json_int_t)d.flagged));
+	if (!rc && (fputs("}\n", d.f) == EOF || fflush(d.f) != 0))
+		rc = -EIO;
+	if (!rc)
+		rc = tfs_hash_fd(fd, hash, &size);
+	if (rc < 0) {
+		log_err("cannot rewrite snapshot '%s' without %s: %s", name, id, strerror(-rc));
+		goto out;
+	}
+	/* Objects are never overwritten in place: a side copy first (not a
+	 * manifest name: it ends in .rewrite), then the manifest anew, then
+	 * the side copy goes. A crash in between leaves the side copy. */
+	snprintf(side, sizeof(side), "%s.rewrite", key);
+	rc = s->ops->put(s, side, fd, size, hash);
+	if (rc == 0)
+		rc = s->ops->del(s, key);
+	if (rc == 0)
+		rc = s->ops->put(s, key, fd, size, hash);
+	if (rc == 0)
+		rc = s->ops->del(s, side);
+	if (rc < 0)
+		log_err("cannot rewrite snapshot '%s' without %s (its side copy is %s): %s", name,
+			id, side, strerror(-rc));
+	else
+		*dropped = true;
+out:
+	fclose(d.f);
+	close(fd);
 	return rc;
 }

@@ -100,6 +100,13 @@ int snapm_read(struct store *s, const char *prefix, const char *name, const char
 	       struct snapm_header *hdr, int (*cb)(void *arg, const struct snapm_entry *e),
 	       void *arg);
 
+/* Rewrites manifest name without the entry of id (`tenantfs purge`), if
+ * it has one (*dropped then true): the same name, cut and other entries.
+ * Written as a side copy NAME.json.rewrite, then the manifest anew, then
+ * the side copy removed. */
+int snapm_drop_id(struct store *s, const char *prefix, const char *name, const char *id,
+		  const char *tmpdir, bool *dropped);
+
 enum snapm_restore_outcome {
 	SNAP_RESTORED,	/* committed as a new generation */
 	SNAP_UNCHANGED, /* that version was already current: nothing written */

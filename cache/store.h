@@ -43,6 +43,16 @@ struct store_ops {
 	int (*list)(struct store *s, const char *prefix, char **token,
 		    int (*cb)(void *arg, const char *key, const struct store_info *info),
 		    void *arg);
+	/* Incomplete multipart uploads under prefix, every page: cb gets the
+	 * key, the upload id and when it was started (the store's clock); a
+	 * non-zero cb return stops and is returned. NULL in a back end that
+	 * makes none (the local folder). */
+	int (*list_uploads)(struct store *s, const char *prefix,
+			    int (*cb)(void *arg, const char *key, const char *upload_id,
+				      int64_t started_ms),
+			    void *arg);
+	/* Aborts one; one gone already is 0. NULL with list_uploads. */
+	int (*abort_upload)(struct store *s, const char *key, const char *upload_id);
 	/* Checks the store is there and usable (bucket exists, directory
 	 * writable): used at mount and by `tenantfs init`. */
 	int (*check)(struct store *s);

@@ -171,6 +171,52 @@ out:
 	return rc;
 }
 
+static int s3s_list_uploads(struct store *s, const char *prefix,
+			    int (*cb)(void *arg, const char *key, const char *upload_id,
+				      int64_t started_ms),
+			    void *arg)
+{
+	struct s3_upload_page page = {0};
+	char *km = NULL, *um = NULL;
+	enum wire_status st;
+	size_t i;
+	int rc = 0;
+
+	do {
+		st = s3_list_uploads_page(client_of(s), prefix, km, um, &page);
+		free(km);
+		free(um);
+		km = um = NULL;
+		if (st != WIRE_OK) {
+			log_err("cannot list the multipart uploads under '%s': %s",
+				prefix ? prefix : "", s3_last_error());
+			rc = wire_status_errno(st);
+			break;
+		}
+		for (i = 0; rc == 0 && i < page.n; i++)
+			rc = cb(arg, page.v[i].key, page.v[i].upload_id, page.v[i].initiated_ms);
+		km = page.next_key;
+		um = page.next_upload_id;
+		page.next_key = page.next_upload_id = NULL;
+		s3_upload_page_free(&page);
+	} while (rc == 0 && km);
+	free(km);
+	free(um);
+	s3_upload_page_free(&page);
+	return rc;
+}
+
+static int s3s_abort_upload(struct store *s, const char *key, const char *upload_id)
+{
+	enum wire_status st = s3_abort_upload(client_of(s), key, upload_id);
+
+	if (st != WIRE_OK) {
+		log_err("cannot abort the multipart upload of '%s': %s", key, s3_last_error());
+		return wire_status_errno(st);
+	}
+	return 0;
+}
+
 static int s3s_check(struct store *s)
 {
 	enum wire_status st = s3_head_bucket(client_of(s));
@@ -193,6 +239,8 @@ static const struct store_ops s3_store_ops = {
     .head = s3s_head,
     .del = s3s_del,
     .list = s3s_list,
+    .list_uploads = s3s_list_uploads,
+    .abort_upload = s3s_abort_upload,
     .check = s3s_check,
     .free = s3s_free,
 };

@@ -28,6 +28,7 @@
 
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
+#include "cache/verrec.h"
 #include "s3/log.h"
 
 #define SCHED_TICK_MS  100
@@ -47,6 +48,13 @@ void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size
 		snprintf(shard, sizeof(shard), "%02x/",
 			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
 	tc_path(buf, cap, "%s%s%s%s/%s.db", p, p[0] ? "/" : "", shard, id, hash);
+}
+
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm)
+{
+	struct snapm_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
+
+	verrec_record_commit(tc->store, &l, id, tc->node, cm);
 }
 
 /* tc->mu held. */
@@ -192,8 +200,8 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	struct cat_item it;
 	struct stat sb;
 	struct snap s;
-	uint64_t epoch, base_gen;
-	bool lost, clean, pending, rebased = false, committed = false;
+	uint64_t epoch, base_gen, gc_seq = 0;
+	bool lost, clean, pending, rebased = false, committed = false, gc_retried = false;
 	enum landed landed;
 	int rc, fd;
 
@@ -207,6 +215,11 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	base_gen = fam->base_gen;
 	snprintf(base_hash, sizeof(base_hash), "%s", fam->base_hash);
 	pending = fam->pending;
+	/* The gc fence as known before the put: a gc phase on this database
+	 * after that refuses the commit, so it never names an object that
+	 * phase deletes (cache/catalog.h gc_begin). Known from the last
+	 * refusal; a stale value only costs one refused commit. */
+	gc_seq = fam->gc_seq;
 	lost = atomic_load(&fam->lease_lost);
 	pthread_mutex_unlock(&tc->mu);
 
@@ -251,6 +264,7 @@ static void writeback(struct tcache *tc, struct fam *fam)
 		goto done;
 	}
 	tc_key(tc, fam->id, s.hash, key, sizeof(key));
+upload:
 	fd = open(s.db, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
@@ -269,6 +283,8 @@ commit:
 	cm.hash = s.hash;
 	cm.size = s.size;
 	cm.mtime_ms = tc_now(tc);
+	cm.gc_fenced = true;
+	cm.gc_seq = gc_seq;
 	rc = state_add_pending(tc->state, fam->id, cm.new_gen, s.hash);
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "cannot record the commit: %s", strerror(-rc));
@@ -311,6 +327,32 @@ commit:
 			 (unsigned long long)cm.new_gen, strerror(-rc));
 		goto retry;
 	}
+	if (rc == -ESTALE && landed == LANDED_NONE && !strcmp(it.owner, tc->node) &&
+	    it.epoch == epoch && it.gen == base_gen && (it.gc_seq != cm.gc_seq || it.gc_since_ms)) {
+		/* Refused by the gc fence, not for the lease: upload again
+		 * (the object may be gone) on the fence now read, at once if
+		 * no gc phase is open (once a pass), else after a backoff. */
+		/* A value read while a phase is open is not taken: that phase
+		 * may still delete what a put after the read found. */
+		pthread_mutex_lock(&tc->mu);
+		if (!it.gc_since_ms)
+			fam->gc_seq = it.gc_seq;
+		pthread_mutex_unlock(&tc->mu);
+		if (!gc_retried && !it.gc_since_ms) {
+			log_info("%s: gc ran on it since gc_seq %llu: uploading again on gc_seq "
+				 "%llu",
+				 fam->id, (unsigned long long)gc_seq,
+				 (unsigned long long)it.gc_seq);
+			gc_retried = true;
+			gc_seq = it.gc_seq;
+			goto upload;
+		}
+		snprintf(msg, sizeof(msg),
+			 "commit of gen %llu refused by a gc run on it meanwhile; uploading "
+			 "again",
+			 (unsigned long long)cm.new_gen);
+		goto retry;
+	}
 	if (rc == -ESTALE) {
 		atomic_store(&fam->lease_lost, true);
 		tc_quarantine(tc, fam,
@@ -325,6 +367,7 @@ commit:
 	}
 	committed = true;
 	atomic_fetch_add(&tc->st.commits, 1);
+	tc_record_commit(tc, fam->id, &cm);
 	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id, (unsigned long long)cm.new_gen,
 		 (unsigned long long)s.size, s.hash);
 done:

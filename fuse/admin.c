@@ -15,7 +15,11 @@
 
 #include "cache/cache.h"
 #include "cache/snapshot_manifest.h"
+#include "cache/verrec.h"
+#include "fuse/gc.h"
+#include "fuse/history.h"
 #include "fuse/options.h"
+#include "fuse/purge.h"
 #include "fuse/setup.h"
 #include "fuse/verify.h"
 #include "s3/log.h"
@@ -30,9 +34,12 @@ struct admin_args {
 	int yes;	      /* abandon --yes */
 	const char *ids[MAX_IDS];
 	int n_ids;
-	int has_node;	/* a node= option was given */
-	int shard_keys; /* -o shard_keys: versions under a hash shard */
-	int deep;	/* verify --deep */
+	int has_node;	   /* a node= option was given */
+	int shard_keys;	   /* -o shard_keys: versions under a hash shard */
+	int deep;	   /* verify --deep */
+	const char *keep;  /* history/gc --keep */
+	const char *grace; /* history/gc --grace */
+	int dry_run;	   /* gc --dry-run */
 	int help;
 	char **pargv; /* for tfs_options_parse; the strings are argv's */
 	int pargc;
@@ -42,7 +49,8 @@ bool tfs_admin_command(const char *arg)
 {
 	return arg &&
 	       (!strcmp(arg, "snapshot") || !strcmp(arg, "snapshots") || !strcmp(arg, "restore") ||
-		!strcmp(arg, "verify") || !strcmp(arg, "abandon"));
+		!strcmp(arg, "verify") || !strcmp(arg, "abandon") || !strcmp(arg, "history") ||
+		!strcmp(arg, "gc") || !strcmp(arg, "purge"));
 }
 
 static void usage(FILE *out)
@@ -53,6 +61,9 @@ static void usage(FILE *out)
 	      "       tenantfs restore SOURCE [-o OPTIONS] --as-of TIME --id ID [--id ID ...]\n"
 	      "       tenantfs abandon SOURCE [-o OPTIONS] --id ID --yes\n"
 	      "       " TFS_VERIFY_SYNOPSIS "\n"
+	      "       " TFS_HISTORY_SYNOPSIS "\n"
+	      "       " TFS_GC_SYNOPSIS "\n"
+	      "       " TFS_PURGE_SYNOPSIS "\n"
 	      "\n"
 	      "snapshot writes a manifest of every live database at its version committed\n"
 	      "at or before the cut (the scan's start, or --as-of) to\n"
@@ -69,6 +80,19 @@ static void usage(FILE *out)
 	      "with the catalog's size and hash (--deep: downloads it and runs\n"
 	      "PRAGMA integrity_check), and lists objects nothing refers to; it prints\n"
 	      "one line per problem and exits 1 if there was any. It changes nothing.\n"
+	      "history lists a database's versions (gen, commit time, size, hash, node)\n"
+	      "and whether gc keeps each and why, by the store's clock, for --keep\n"
+	      "(default 7d) and --grace (default 1h).\n"
+	      "gc deletes every version no rule protects and prints each deletion and the\n"
+	      "bytes freed (--dry-run: what it would delete, deleting nothing). Kept: the\n"
+	      "current version; one current at any moment within --keep (age counts from\n"
+	      "when it was superseded); one a snapshot manifest names; and anything\n"
+	      "written less than --grace ago. Times are the store's clock.\n"
+	      "purge erases one database for good: every version, its version records,\n"
+	      "its entries in snapshot manifests (rewritten) and its catalog item; refused\n"
+	      "while a node holds its lease. Copies kept by S3 versioning or replication\n"
+	      "outside tenantfs are not touched. --yes is required.\n"
+	      "DURATION: 500ms, 30s, 15m, 1h, 7d, 2w or plain seconds.\n"
 	      "TIME: 2025-01-02T03:04:05Z, 2025-01-02T03:04:05.678Z or @UNIXSECONDS.\n"
 	      "OPTIONS: catalog=, region=, endpoint=, dynamodb_endpoint=, node=,\n"
 	      "lease_ttl= as for a mount (see tenantfs --help).\n",
@@ -140,6 +164,12 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 				return -EINVAL;
 			}
 			a->ids[a->n_ids++] = v;
+		} else if ((v = flag_value(argc, argv, &i, "--keep", &bad))) {
+			a->keep = v;
+		} else if ((v = flag_value(argc, argv, &i, "--grace", &bad))) {
+			a->grace = v;
+		} else if (!strcmp(a->cmd, "gc") && !strcmp(argv[i], "--dry-run")) {
+			a->dry_run = 1;
 		} else if (!strcmp(a->cmd, "verify") && !strcmp(argv[i], "--deep")) {
 			a->deep = 1;
 		} else if (bad) {
@@ -335,6 +365,31 @@ static int restore_cb(void *arg, const struct snapm_entry *e)
 	return 0;
 }
 
+/* The version of it current at at by its version records (store clock):
+ * 1 with *e replaced, 0 when it did not exist then, or -ERANGE (or an
+ * error, logged) when they cannot tell: *e is then untouched. */
+static int chain_version_at(struct restore_ctx *r, const struct cat_item *it, int64_t at,
+			    struct snapm_entry *e, bool *need_size)
+{
+	struct verchain ch;
+	struct verrec v;
+	int rc;
+
+	rc = verrec_chain_read(r->b->store, r->l, it->id, &ch);
+	if (rc == 0)
+		rc = verrec_version_at(&ch, it, at, &v);
+	verrec_chain_release(&ch);
+	if (rc == 1) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", it->id);
+		e->gen = v.gen;
+		snprintf(e->hash, sizeof(e->hash), "%s", v.hash);
+		e->mtime_ms = v.store_ms;
+		*need_size = true;
+	}
+	return rc;
+}
+
 static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 {
 	struct snapm_entry e;
@@ -359,10 +414,22 @@ static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 		return;
 	}
 	if (e.short_hist) {
+		/* Older than the item's history: the version records. */
+		rc = chain_version_at(r, &it, at, &e, &need_size);
+		if (rc == 0) {
+			log_err("cannot restore %s as of %s: it did not exist then (its version "
+				"records say so)",
+				id, when);
+			r->failed++;
+			return;
+		}
+	}
+	if (e.short_hist) {
 		snapm_format_time(e.mtime_ms, oldest, sizeof(oldest));
 		log_err("cannot restore %s as of %s: its history does not reach back that far "
-			"(the catalog keeps the last %d commits; the oldest known is gen %llu of "
-			"%s)",
+			"(the catalog keeps the last %d commits, the oldest gen %llu of %s, and "
+			"its version records do not tell: gc removed them beyond --keep, or a "
+			"record is missing there)",
 			id, when, CAT_HIST_MAX, (unsigned long long)e.gen, oldest);
 		r->failed++;
 		return;
@@ -444,8 +511,10 @@ static int abandon_args(const struct admin_args *a)
 	return 0;
 }
 
-static int cmd_abandon(const struct admin_args *a, struct tfs_backend *b)
+static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
+		       struct tfs_backend *b, const struct snapm_layout *l)
 {
+	struct cat_commit cm;
 	const char *id = a->ids[0];
 	struct cat_item it;
 	char when[32];
@@ -470,6 +539,15 @@ static int cmd_abandon(const struct admin_args *a, struct tfs_backend *b)
 				      : strerror(-rc));
 		return 1;
 	}
+	/* The catalog's abandon commits gen + 1 with the same hash; a never
+	 * committed item becomes a tombstone. */
+	memset(&cm, 0, sizeof(cm));
+	cm.new_gen = it.gen + 1;
+	cm.hash = it.hash;
+	cm.size = it.size;
+	cm.mtime_ms = now_ms();
+	cm.deleted = it.gen == 0 || it.deleted_ms;
+	verrec_record_commit(b->store, l, id, o->node, &cm);
 	snapm_format_time(it.stranded_ms, when, sizeof(when));
 	log_warn("abandoned %s: node %s's writes unpublished since %s are given up; it "
 		 "quarantines its copy when it next starts",
@@ -477,6 +555,101 @@ static int cmd_abandon(const struct admin_args *a, struct tfs_backend *b)
 	printf("abandoned %s: open again at the version of gen %llu (now gen %llu); node %s "
 	       "moves its unpublished copy to quarantine when it next starts\n",
 	       id, (unsigned long long)it.gen, (unsigned long long)it.gen + 1, it.owner);
+	return 0;
+}
+
+/* ---- history (fuse/history.c) ------------------------------------------- */
+
+/* --keep and --grace, or the defaults: 0, or 2 with a message. */
+static int retention_args(const struct admin_args *a, int64_t *keep, int64_t *grace)
+{
+	*keep = TFS_KEEP_DEFAULT_MS;
+	*grace = TFS_GRACE_DEFAULT_MS;
+	if ((a->keep && tfs_parse_duration(a->keep, keep) < 0) ||
+	    (a->grace && tfs_parse_duration(a->grace, grace) < 0)) {
+		fprintf(stderr,
+			"tenantfs: invalid %s '%s' (a DURATION: 500ms, 30s, 15m, 1h, 7d, "
+			"2w or plain seconds)\n",
+			a->keep && tfs_parse_duration(a->keep, keep) < 0 ? "--keep" : "--grace",
+			a->keep && tfs_parse_duration(a->keep, keep) < 0 ? a->keep : a->grace);
+		return 2;
+	}
+	return 0;
+}
+
+/* Checked before the catalog is opened: 0, or 2 with a message. */
+static int history_args(const struct admin_args *a)
+{
+	int64_t k, g;
+
+	if (a->n_ids != 1 || a->name || a->snapshot || a->as_of || a->yes) {
+		fprintf(stderr,
+			"tenantfs: history takes exactly one --id ID (and --keep, "
+			"--grace)\nusage: %s\n",
+			TFS_HISTORY_SYNOPSIS);
+		return 2;
+	}
+	if (!tfs_valid_id(a->ids[0])) {
+		fprintf(stderr, "tenantfs: invalid database id '%s'\n", a->ids[0]);
+		return 2;
+	}
+	return retention_args(a, &k, &g);
+}
+
+static int cmd_history(const struct admin_args *a, struct tfs_backend *b,
+		       const struct snapm_layout *l)
+{
+	int64_t keep, grace;
+
+	if (retention_args(a, &keep, &grace) != 0)
+		return 2;
+	return tfs_history_command(b->store, b->cat, l, a->ids[0], keep, grace, tmpdir());
+}
+
+/* ---- gc (fuse/gc.c) ------------------------------------------------------ */
+
+static int gc_args(const struct admin_args *a)
+{
+	int64_t k, g;
+
+	if (a->n_ids || a->name || a->snapshot || a->as_of || a->yes) {
+		fprintf(stderr,
+			"tenantfs: gc takes only --keep, --grace and --dry-run\nusage: %s\n",
+			TFS_GC_SYNOPSIS);
+		return 2;
+	}
+	return retention_args(a, &k, &g);
+}
+
+static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struct tfs_backend *b,
+		  const struct snapm_layout *l)
+{
+	struct gc_options g = {.dry_run = a->dry_run,
+			       .tmpdir = tmpdir(),
+			       .node = o->node,
+			       .lease_ttl_ms = o->lease_ttl_ms,
+			       .wall_now_ms = now_ms()};
+
+	if (retention_args(a, &g.keep_ms, &g.grace_ms) != 0)
+		return 2;
+	return tfs_gc_command(b->store, b->cat, l, &g);
+}
+
+/* ---- purge (fuse/purge.c) ------------------------------------------------ */
+
+static int purge_args(const struct admin_args *a)
+{
+	if (a->n_ids != 1 || !a->yes || a->snapshot || a->as_of || a->name) {
+		fprintf(stderr,
+			"tenantfs: purge takes exactly one --id ID and --yes (it erases the "
+			"database for good)\nusage: %s\n",
+			TFS_PURGE_SYNOPSIS);
+		return 2;
+	}
+	if (!tfs_valid_id(a->ids[0])) {
+		fprintf(stderr, "tenantfs: invalid database id '%s'\n", a->ids[0]);
+		return 2;
+	}
 	return 0;
 }
 
@@ -523,6 +696,17 @@ int tfs_admin_main(int argc, char *argv[])
 		tfs_log_set_level(LOG_DEBUG);
 	if (!strcmp(a.cmd, "abandon") && (rc = abandon_args(&a)) != 0)
 		goto out;
+	if (!strcmp(a.cmd, "history") && (rc = history_args(&a)) != 0)
+		goto out;
+	if (!strcmp(a.cmd, "gc") && (rc = gc_args(&a)) != 0)
+		goto out;
+	if (!strcmp(a.cmd, "purge") && (rc = purge_args(&a)) != 0)
+		goto out;
+	if ((a.keep || a.grace) && strcmp(a.cmd, "history") != 0 && strcmp(a.cmd, "gc") != 0) {
+		fprintf(stderr, "tenantfs: %s takes no --keep or --grace (see --help)\n", a.cmd);
+		rc = 2;
+		goto out;
+	}
 	layout.prefix = o.is_s3 ? o.prefix : "";
 	layout.shard_keys = a.shard_keys;
 	rc = 1;
@@ -542,17 +726,32 @@ int tfs_admin_main(int argc, char *argv[])
 	else if (!strcmp(a.cmd, "snapshots"))
 		rc = cmd_snapshots(&a, &b, &layout);
 	else if (!strcmp(a.cmd, "abandon"))
-		rc = cmd_abandon(&a, &b);
+		rc = cmd_abandon(&a, &o, &b, &layout);
 	else if (!strcmp(a.cmd, "verify"))
 		rc = cmd_verify(&a, &b, &layout);
+	else if (!strcmp(a.cmd, "history"))
+		rc = cmd_history(&a, &b, &layout);
+	else if (!strcmp(a.cmd, "gc"))
+		rc = cmd_gc(&a, &o, &b, &layout);
+	else if (!strcmp(a.cmd, "purge"))
+		rc = tfs_purge_command(b.store, b.cat, &layout, a.ids[0], o.node, o.lease_ttl_ms,
+				       now_ms(), tmpdir());
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:
 	tfs_backend_close(&b);
 	tfs_options_release(&o);
 out_args:
-	if (bad_usage && a.cmd && !strcmp(a.cmd, "verify"))
-		fprintf(stderr, "usage: %s\n", TFS_VERIFY_SYNOPSIS);
+	if (bad_usage && a.cmd) {
+		const char *syn = !strcmp(a.cmd, "verify")    ? TFS_VERIFY_SYNOPSIS
+				  : !strcmp(a.cmd, "gc")      ? TFS_GC_SYNOPSIS
+				  : !strcmp(a.cmd, "history") ? TFS_HISTORY_SYNOPSIS
+				  : !strcmp(a.cmd, "purge")   ? TFS_PURGE_SYNOPSIS
+							      : NULL;
+
+		if (syn)
+			fprintf(stderr, "usage: %s\n", syn);
+	}
 	free(a.pargv);
 	return rc;
 }

@@ -789,21 +789,25 @@ void tfs_options_release(struct tfs_options *o)
 
 void tfs_print_synopsis(FILE *out, const char *progname)
 {
-	fprintf(out,
-		"usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
-		"       %s init SOURCE [-o OPTIONS]\n"
-		"       %s snapshot SOURCE [-o OPTIONS] [--name NAME] [--as-of TIME]\n"
-		"       %s snapshots SOURCE [-o OPTIONS]\n"
-		"       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
-		"       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
-		"       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
-		"       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
-		"       %s status MOUNTPOINT [--json] [--top N]\n"
-		"       %s flush MOUNTPOINT [ID ...] [--timeout SECONDS]\n"
-		"       %s evict MOUNTPOINT ID ...\n"
-		"       %s --help | --version\n",
-		progname, progname, progname, progname, progname, progname, progname, progname,
-		progname, progname, progname, progname);
+	fprintf(
+	    out,
+	    "usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
+	    "       %s init SOURCE [-o OPTIONS]\n"
+	    "       %s snapshot SOURCE [-o OPTIONS] [--name NAME] [--as-of TIME]\n"
+	    "       %s snapshots SOURCE [-o OPTIONS]\n"
+	    "       %s restore SOURCE [-o OPTIONS] --snapshot NAME [--id ID ...]\n"
+	    "       %s restore SOURCE [-o OPTIONS] --as-of TIME --id ID\n"
+	    "       %s verify SOURCE [-o OPTIONS] [--id ID ...] [--deep]\n"
+	    "       %s abandon SOURCE [-o OPTIONS] --id ID --yes\n"
+	    "       %s history SOURCE [-o OPTIONS] --id ID [--keep DURATION] [--grace DURATION]\n"
+	    "       %s gc SOURCE [-o OPTIONS] [--keep DURATION] [--grace DURATION] [--dry-run]\n"
+	    "       %s purge SOURCE [-o OPTIONS] --id ID --yes\n"
+	    "       %s status MOUNTPOINT [--json] [--top N]\n"
+	    "       %s flush MOUNTPOINT [ID ...] [--timeout SECONDS]\n"
+	    "       %s evict MOUNTPOINT ID ...\n"
+	    "       %s --help | --version\n",
+	    progname, progname, progname, progname, progname, progname, progname, progname,
+	    progname, progname, progname, progname, progname, progname, progname);
 }
 
 void tfs_print_usage(FILE *out, const char *progname)
@@ -900,6 +904,14 @@ void tfs_print_usage(FILE *out, const char *progname)
 		"gives up a stranded database's unpublished writes (its node stopped before\n"
 		"it could publish them): it opens again at its last published version, and\n"
 		"that node quarantines its copy when it next starts.\n"
+		"history lists one database's versions (gen, commit time, size, hash, node)\n"
+		"and whether gc keeps each and why. gc deletes every stored version no rule\n"
+		"keeps: the current one, one current within --keep (default 7d), one a\n"
+		"snapshot names, anything written less than --grace (default 1h) ago, by\n"
+		"the store's clock; tombstones older than --keep go with their versions,\n"
+		"incomplete uploads older than --grace are aborted; --dry-run deletes\n"
+		"nothing. purge erases one database for good (versions, history, snapshot\n"
+		"entries, catalog item), refused while a node holds it.\n"
 		"\n"
 		"status, flush and evict talk to a running mount through its control\n"
 		"socket (root and the mounting user only). status shows the node, store,\n"

@@ -25,6 +25,7 @@
 
 #include "cache/cache.h"
 #include "cache/hash.h"
+#include "cache/verrec.h"
 #include "fuse/progress.h"
 #include "s3/log.h"
 
@@ -132,6 +133,16 @@ struct vctx {
 	const char *manifest;	/* the manifest being read */
 	uint64_t listed_bytes;
 	int err; /* what stopped a pass (a negative errno), 0 while fine */
+	/* The folder being listed (keys come sorted, a folder's together):
+	 * its unnamed objects wait until its version records are seen. */
+	char folder[KEY_MAX];
+	struct vcand {
+		char *key;
+		uint64_t size;
+	} * cand;
+	size_t n_cand, cap_cand;
+	char (*rec_hash)[CAT_HASH_HEX + 1]; /* hashes the folder's records name */
+	size_t n_rec, cap_rec;
 };
 
 static void progress(struct vctx *v, const char *stage, uint64_t done, uint64_t bytes)
@@ -491,9 +502,49 @@ static bool named_now(struct vctx *v, const char *key)
 	return false;
 }
 
+/* The folder's unnamed objects: orphans unless a version record of the
+ * folder or the item as it is now names them. */
+static void flush_folder(struct vctx *v)
+{
+	size_t i, j;
+
+	for (i = 0; i < v->n_cand; i++) {
+		const char *last = strrchr(v->cand[i].key, '/');
+		const char *name = last ? last + 1 : v->cand[i].key;
+		bool named = false;
+
+		for (j = 0; !named && j < v->n_rec; j++)
+			named = !strncmp(name, v->rec_hash[j], CAT_HASH_HEX) &&
+				!strcmp(name + CAT_HASH_HEX, ".db");
+		if (!named && !named_now(v, v->cand[i].key))
+			problem(v, "orphan %s (%llu bytes)", v->cand[i].key,
+				(unsigned long long)v->cand[i].size);
+		free(v->cand[i].key);
+	}
+	v->n_cand = 0;
+	v->n_rec = 0;
+}
+
+static int grow(void *pp, size_t *cap, size_t n, size_t size)
+{
+	void **p = pp, *q;
+	size_t c = *cap ? *cap * 2 : 16;
+
+	if (n < *cap)
+		return 0;
+	q = realloc(*p, c * size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 static int list_cb(void *arg, const char *key, const struct store_info *info)
 {
 	struct vctx *v = arg;
+	const char *last;
+	struct verrec rec;
 	uint8_t *f;
 	size_t n;
 
@@ -505,13 +556,34 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 	if (!strncmp(key, v->snap_dir, strlen(v->snap_dir)) && n > 5 &&
 	    !strcmp(key + n - 5, ".json"))
 		return 0;
+	last = strrchr(key, '/');
+	n = last ? (size_t)(last - key) + 1 : 0;
+	if (n != strlen(v->folder) || strncmp(key, v->folder, n) != 0) {
+		flush_folder(v);
+		snprintf(v->folder, sizeof(v->folder), "%.*s", (int)n, key);
+	}
 	f = refset_find(&v->refs, key);
 	if (f) {
 		*f |= REF_SEEN;
 		return 0;
 	}
-	if (!named_now(v, key))
-		problem(v, "orphan %s (%llu bytes)", key, (unsigned long long)info->size);
+	/* Version records (cache/verrec.h) are the chain, not versions; the
+	 * versions they name are not orphans (a restore within --keep may
+	 * need them). */
+	if (verrec_parse_name(key + n, &rec)) {
+		if (rec.hash[0]) {
+			if (grow(&v->rec_hash, &v->cap_rec, v->n_rec, sizeof(*v->rec_hash)) < 0)
+				return -ENOMEM;
+			memcpy(v->rec_hash[v->n_rec++], rec.hash, sizeof(rec.hash));
+		}
+		return 0;
+	}
+	if (grow(&v->cand, &v->cap_cand, v->n_cand, sizeof(*v->cand)) < 0)
+		return -ENOMEM;
+	v->cand[v->n_cand].key = strdup(key);
+	if (!v->cand[v->n_cand].key)
+		return -ENOMEM;
+	v->cand[v->n_cand++].size = info->size;
 	return 0;
 }
 
@@ -524,6 +596,8 @@ static int list_prefix(struct vctx *v, const char *prefix)
 		rc = v->s->ops->list(v->s, prefix, &token, list_cb, v);
 	} while (rc == 0 && token);
 	free(token);
+	if (rc == 0)
+		flush_folder(v);
 	if (rc < 0)
 		log_err("cannot verify: cannot list '%s': %s", prefix, strerror(-rc));
 	return rc;
@@ -598,6 +672,10 @@ out:
 		free(names.v[i]);
 	free(names.v);
 	refset_release(&v.refs);
+	for (i = 0; i < v.n_cand; i++)
+		free(v.cand[i].key); /* a listing that failed: reported nothing */
+	free(v.cand);
+	free(v.rec_hash);
 	if (v.work[0] && rmdir(v.work) < 0)
 		log_warn("cannot remove %s: %s", v.work, strerror(errno));
 	return rc;

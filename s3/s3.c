@@ -847,6 +847,92 @@ out:
 	return st;
 }
 
+enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
+				      const char *key_marker, const char *upload_id_marker,
+				      struct s3_upload_page *out)
+{
+	enum wire_status st = WIRE_NOMEM;
+	struct http_request req;
+	struct http_response resp = {0};
+	char *ep = NULL, *ek = NULL, *eu = NULL, *query = NULL, *url = NULL;
+	int n;
+
+	last_err[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!c) {
+		set_err("invalid argument");
+		return WIRE_INVALID;
+	}
+	ep = http_uri_encode(prefix ? prefix : "", 0);
+	ek = key_marker ? http_uri_encode(key_marker, 0) : NULL;
+	eu = upload_id_marker ? http_uri_encode(upload_id_marker, 0) : NULL;
+	if (!ep || (key_marker && !ek) || (upload_id_marker && !eu))
+		goto oom;
+	n = asprintf(&query, "uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
+		     ek ? ek : "", eu ? "&upload-id-marker=" : "", eu ? eu : "");
+	if (n < 0) {
+		query = NULL;
+		goto oom;
+	}
+	url = make_url(c, NULL, query);
+	if (!url)
+		goto oom;
+	http_request_init(&req);
+	req.method = "GET";
+	req.url = url;
+	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	if (st != WIRE_OK)
+		goto out;
+	st = s3_xml_parse_uploads(resp.body, resp.body_len, out);
+	if (st != WIRE_OK)
+		set_err("%s reply", wire_status_str(st));
+	goto out;
+oom:
+	st = WIRE_NOMEM;
+	set_err("out of memory");
+out:
+	http_response_free(&resp);
+	free(ep);
+	free(ek);
+	free(eu);
+	free(query);
+	free(url);
+	return st;
+}
+
+enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id)
+{
+	struct http_request req;
+	struct http_response resp = {0};
+	enum wire_status st = WIRE_NOMEM;
+	char *enc = NULL, *query = NULL, *url = NULL;
+
+	last_err[0] = '\0';
+	enc = http_uri_encode(upload_id, 0);
+	if (!enc || asprintf(&query, "uploadId=%s", enc) < 0) {
+		query = NULL;
+		set_err("out of memory");
+		goto out;
+	}
+	url = make_url(c, key, query);
+	if (!url) {
+		set_err("out of memory");
+		goto out;
+	}
+	http_request_init(&req);
+	req.method = "DELETE";
+	req.url = url;
+	st = s3_send(c, &req, &resp, "abort multipart upload", NULL, 0);
+	if (st == WIRE_NOT_FOUND)
+		st = WIRE_OK; /* NoSuchUpload: gone already */
+out:
+	http_response_free(&resp);
+	free(enc);
+	free(query);
+	free(url);
+	return st;
+}
+
 enum wire_status s3_head_bucket(struct s3_client *c)
 {
 	enum wire_status st;

@@ -97,6 +97,32 @@ enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const cha
 			      int max_keys, struct s3_list_page *out);
 void s3_list_page_free(struct s3_list_page *p);
 
+/* An incomplete multipart upload. */
+struct s3_upload {
+	char *key;
+	char *upload_id;
+	int64_t initiated_ms; /* the store's clock; 0 if absent */
+};
+
+struct s3_upload_page {
+	struct s3_upload *v; /* n of them, malloc'ed */
+	size_t n;
+	/* markers of the next page, both NULL at the end */
+	char *next_key, *next_upload_id;
+};
+
+/* One ListMultipartUploads page under prefix; key_marker and
+ * upload_id_marker: NULL for the first page, then the previous page's
+ * next_key and next_upload_id. *out is overwritten; free it with
+ * s3_upload_page_free() whatever the status. */
+enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
+				      const char *key_marker, const char *upload_id_marker,
+				      struct s3_upload_page *out);
+void s3_upload_page_free(struct s3_upload_page *p);
+
+/* AbortMultipartUpload; an upload that is gone already is WIRE_OK. */
+enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id);
+
 /* WIRE_OK if the bucket exists and is reachable with these credentials,
  * WIRE_NO_BUCKET if it does not exist. */
 enum wire_status s3_head_bucket(struct s3_client *c);

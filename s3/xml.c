@@ -315,6 +315,82 @@ out:
 	return st;
 }
 
+void s3_upload_page_free(struct s3_upload_page *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].key);
+		free(p->v[i].upload_id);
+	}
+	free(p->v);
+	free(p->next_key);
+	free(p->next_upload_id);
+	memset(p, 0, sizeof(*p));
+}
+
+enum wire_status s3_xml_parse_uploads(const char *buf, size_t len, struct s3_upload_page *out)
+{
+	enum wire_status st = WIRE_BAD_RESPONSE;
+	xmlDocPtr doc;
+	xmlNodePtr root, n;
+	size_t count = 0;
+	char *trunc = NULL, *init = NULL;
+
+	memset(out, 0, sizeof(*out));
+	doc = xml_read(buf, len);
+	if (!doc)
+		goto out;
+	root = xmlDocGetRootElement(doc);
+	if (!name_is(root, "ListMultipartUploadsResult"))
+		goto out;
+	for (n = root->children; n; n = n->next)
+		count += name_is(n, "Upload");
+	if (count) {
+		out->v = calloc(count, sizeof(*out->v));
+		if (!out->v) {
+			st = WIRE_NOMEM;
+			goto out;
+		}
+	}
+	for (n = root->children; n; n = n->next) {
+		struct s3_upload *u;
+
+		if (!name_is(n, "Upload"))
+			continue;
+		u = &out->v[out->n++];
+		u->key = child_text(n, "Key");
+		u->upload_id = child_text(n, "UploadId");
+		if (!u->key || !*u->key || !u->upload_id || !*u->upload_id)
+			goto out;
+		free(init);
+		init = child_text(n, "Initiated");
+		u->initiated_ms = init ? s3_parse_iso8601_ms(init) : 0;
+		if (u->initiated_ms < 0)
+			u->initiated_ms = 0;
+	}
+	trunc = child_text(root, "IsTruncated");
+	if (trunc && strcmp(trunc, "true") == 0) {
+		out->next_key = child_text(root, "NextKeyMarker");
+		out->next_upload_id = child_text(root, "NextUploadIdMarker");
+		if (!out->next_key || !*out->next_key)
+			goto out; /* truncated without a marker: refused */
+	} else if (trunc && strcmp(trunc, "false") != 0) {
+		goto out;
+	}
+	st = WIRE_OK;
+out:
+	if (st != WIRE_OK)
+		s3_upload_page_free(out);
+	free(trunc);
+	free(init);
+	if (doc)
+		xmlFreeDoc(doc);
+	return st;
+}
+
 enum wire_status s3_xml_parse_initiate(const char *buf, size_t len, char **upload_id)
 {
 	enum wire_status st = WIRE_BAD_RESPONSE;

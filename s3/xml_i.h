@@ -29,6 +29,11 @@ enum wire_status s3_error_code_status(const char *code, enum wire_status fallbac
  * when IsTruncated is true and a NextContinuationToken is there. */
 enum wire_status s3_xml_parse_list(const char *buf, size_t len, struct s3_list_page *out);
 
+/* <ListMultipartUploadsResult> into *out (overwritten; freed by the
+ * caller with s3_upload_page_free() whatever the status). The next
+ * markers are set only when IsTruncated is true. */
+enum wire_status s3_xml_parse_uploads(const char *buf, size_t len, struct s3_upload_page *out);
+
 /* <InitiateMultipartUploadResult><UploadId>: *upload_id malloc'ed. */
 enum wire_status s3_xml_parse_initiate(const char *buf, size_t len, char **upload_id);
 

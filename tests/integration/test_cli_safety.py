@@ -7,10 +7,11 @@ here, each time: the exit status, the message, that nothing was created
 (no folder in the current directory, no catalog file, no cache), that
 nothing is mounted, and that the store's files are as they were.
 
-- a command word planned but not built yet (gc history purge help
-  mount), as SOURCE: usage and exit 2, also alone;
-  `status STORE`, `flush STORE` and `evict STORE ID` (a folder that is
-  no mount) exit 1 saying so;
+- a command word that is not a command (help mount), as SOURCE: usage
+  and exit 2, also alone; `history STORE` and `purge STORE` without
+  --id: usage and exit 2; `gc STORE --dry-run` deletes nothing and
+  mounts nothing; `status STORE`, `flush STORE` and `evict STORE ID`
+  (a folder that is no mount) exit 1 saying so;
   `verify STORE` verifies and mounts nothing;
 - a directory SOURCE without a store (absent, or an empty folder), and a
   missing local catalog file: exit 1 pointing to `tenantfs init`;
@@ -31,9 +32,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mount as m  # noqa: E402
 import tfstest as t  # noqa: E402
 
-# verify, status, flush and evict are commands now (fuse/verify.c,
-# fuse/control.c): they never mount, checked below.
-WORDS = ["gc", "history", "purge", "help", "mount"]
+# verify, history, gc, purge, status, flush and evict are commands now
+# (fuse/verify.c, fuse/history.c, fuse/gc.c, fuse/control.c): they never
+# mount, checked below.
+WORDS = ["help", "mount"]
 
 
 def tree(path):
@@ -105,6 +107,12 @@ def main():
     r = run(["verify", store], work)
     t.ok(r.returncode == 0 and "0 problems" in r.stdout and not m.is_fuse_mount(store),
          "tenantfs verify STORE verifies (exit 0), mounts nothing", r.stderr[-300:])
+    refused(["history", store], work, 2, "usage: tenantfs history",
+            "tenantfs history STORE (no --id)", watch())
+    refused(["purge", store], work, 2, "usage: tenantfs purge", "tenantfs purge STORE (no --id)",
+            watch())
+    refused(["gc"], work, 2, "missing SOURCE", "tenantfs gc (alone)", watch())
+    refused(["gc", store, "--dry-run"], work, 0, "", "tenantfs gc STORE --dry-run", watch())
     refused(["status", store], work, 1, "not a tenantfs mount point",
             "tenantfs status STORE (no mount)", watch())
     refused(["flush", store], work, 1, "not a tenantfs mount point",

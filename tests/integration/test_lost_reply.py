@@ -99,8 +99,9 @@ def head_rows(fleet, ident, work):
 
 
 def objects(fleet, ident):
+    """Versions of ident in the bucket (version records, .ver, are not)."""
     resp = fleet.s3.list_objects_v2(Bucket=fleet.bucket, Prefix=f"users/{ident}/")
-    return len(resp.get("Contents", []))
+    return len([o for o in resp.get("Contents", []) if o["Key"].endswith(".db")])
 
 
 def postponed(mnt, ident):

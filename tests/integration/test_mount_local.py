@@ -23,7 +23,7 @@ def find_object(src, h):
     """Path of the object holding hash h under src/objects, or None."""
     for root, _, files in os.walk(os.path.join(src, "objects")):
         for f in files:
-            if h in f and not f.startswith("."):
+            if h in f and f.endswith(".db") and not f.startswith("."):  # not a .ver record
                 return os.path.join(root, f)
     return None
 

@@ -42,7 +42,7 @@ def main():
     def object_for(h):
         resp = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")
         for o in resp.get("Contents", []):
-            if h in o["Key"]:
+            if h in o["Key"] and o["Key"].endswith(".db"):  # not a version record
                 return o["Key"]
         return None
 

@@ -60,14 +60,15 @@ class Env:
                      what=f"{ident}: written back and released")
 
     def versions(self, ident):
-        """Every object key the bucket holds for ident."""
+        """Every version key the bucket holds for ident (not its version
+        records, GEN-K-HASH.ver)."""
         keys, token = [], None
         for _ in range(100):
             kw = {"Bucket": self.bucket, "Prefix": f"{PREFIX}/{ident}/"}
             if token:
                 kw["ContinuationToken"] = token
             resp = self.s3.list_objects_v2(**kw)
-            keys += [o["Key"] for o in resp.get("Contents", [])]
+            keys += [o["Key"] for o in resp.get("Contents", []) if o["Key"].endswith(".db")]
             token = resp.get("NextContinuationToken")
             if not token:
                 break

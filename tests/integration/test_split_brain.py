@@ -120,9 +120,11 @@ def close_quietly(conn):
 
 
 def objects_of(fleet, ident):
-    """Content hashes of every object of ident in the bucket."""
+    """Content hashes of every version of ident in the bucket (its version
+    records, GEN-K-HASH.ver, are not versions)."""
     resp = fleet.s3.list_objects_v2(Bucket=fleet.bucket, Prefix=f"users/{ident}/")
-    return sorted(os.path.basename(o["Key"])[:-3] for o in resp.get("Contents", []))
+    return sorted(os.path.basename(o["Key"])[:-3] for o in resp.get("Contents", [])
+                  if o["Key"].endswith(".db"))
 
 
 def object_rows(fleet, ident, h, work):

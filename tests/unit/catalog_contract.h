@@ -534,6 +534,95 @@ static void cc_get_missing(struct catalog *c, const char *prefix)
 	TAP_OK(rc == -ENOENT, "contract: failed writes created nothing (rc %d)", rc);
 }
 
+/* A fenced commit (a version gc must not have deleted) of hash n on seq. */
+static int cc_fenced(struct catalog *c, const char *id, uint64_t epoch, uint64_t base,
+		     unsigned hash_n, uint64_t seq)
+{
+	char h[CAT_HASH_HEX + 1];
+	struct cat_commit cm = {
+	    .new_gen = base + 1,
+	    .hash = h,
+	    .size = 1000 + hash_n,
+	    .mtime_ms = CC_NOW + hash_n,
+	    .gc_fenced = true,
+	    .gc_seq = seq,
+	};
+
+	cc_hash(h, hash_n);
+	return c->ops->commit(c, id, CC_NODE_A, epoch, base, &cm);
+}
+
+/* The gc fence: a phase opens only on the gen gc saw and when none is
+ * open; a fenced commit on an older gc_seq, or of a doomed hash while the
+ * phase is open, is refused; other hashes commit on the new gc_seq; an
+ * unfenced commit (a tombstone) ignores the fence; closing needs the
+ * phase's gc_seq. No lease field moves. */
+static void cc_gc_fence(struct catalog *c, const char *prefix)
+{
+	char id[CAT_ID_MAX + 1], doom[2 * CAT_HASH_HEX + 2], h3[CAT_HASH_HEX + 1],
+	    h4[CAT_HASH_HEX + 1];
+	struct cat_item it, after;
+
+	cc_id(id, prefix, "gc");
+	cc_hash(h3, 3);
+	cc_hash(h4, 4);
+	snprintf(doom, sizeof(doom), "%s,%s", h3, h4);
+	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0 &&
+		   it.gc_seq == 0 && it.gc_since_ms == 0,
+	       "gc: a new item has gc_seq 0 and no phase");
+	TAP_OK(cc_fenced(c, id, it.epoch, 0, 1, 0) == 0, "gc: a fenced commit on gc_seq 0");
+	TAP_OK(c->ops->gc_begin(c, id, 0, 0, doom, CC_NOW) == -ESTALE,
+	       "gc: a phase on a gen that moved is refused");
+	TAP_OK(c->ops->gc_begin(c, id, 1, 1, doom, CC_NOW) == -ESTALE,
+	       "gc: a phase on a wrong gc_seq is refused");
+	TAP_OK(c->ops->gc_begin(c, id, 1, 0, doom, CC_NOW + 5) == 0, "gc: a phase opens");
+	TAP_OK(c->ops->get(c, id, &after) == 0 && after.gc_seq == 1 &&
+		   after.gc_since_ms == CC_NOW + 5 && after.rev == it.rev + 1 &&
+		   after.epoch == it.epoch && !strcmp(after.owner, CC_NODE_A),
+	       "gc: gc_seq + 1, since set, the lease untouched (rev moved by the commit only)");
+	TAP_OK(c->ops->gc_begin(c, id, 1, 1, doom, CC_NOW) == -ESTALE,
+	       "gc: a second phase while one is open is refused");
+	TAP_OK(cc_fenced(c, id, it.epoch, 1, 2, 0) == -ESTALE,
+	       "gc: a commit whose upload predates the phase is refused");
+	TAP_OK(cc_fenced(c, id, it.epoch, 1, 3, 1) == -ESTALE,
+	       "gc: a commit of a doomed hash is refused while the phase is open");
+	TAP_OK(cc_fenced(c, id, it.epoch, 1, 5, 1) == 0,
+	       "gc: another hash commits on the new gc_seq");
+	TAP_OK(cc_commit(c, id, CC_NODE_A, it.epoch, 2, 0, true) == 0,
+	       "gc: an unfenced tombstone ignores the fence");
+	TAP_OK(c->ops->gc_end(c, id, 2) == -ESTALE, "gc: closing needs the phase's gc_seq");
+	TAP_OK(c->ops->gc_end(c, id, 1) == 0 && c->ops->get(c, id, &after) == 0 &&
+		   after.gc_seq == 1 && after.gc_since_ms == 0,
+	       "gc: the phase closes, gc_seq stays");
+	TAP_OK(cc_fenced(c, id, it.epoch, 3, 3, 1) == 0,
+	       "gc: after the phase a doomed hash commits again (uploaded anew)");
+	TAP_OK(c->ops->gc_begin(c, "no-such-item-gc", 0, 0, doom, CC_NOW) != 0,
+	       "gc: no phase on a missing item");
+	TAP_OK(c->ops->gc_begin(c, id, 4, 1, "", CC_NOW) == -EINVAL,
+	       "gc: an empty doom is refused");
+}
+
+/* remove: only by the holder at its epoch; the item is gone after. */
+static void cc_remove(struct catalog *c, const char *prefix)
+{
+	char id[CAT_ID_MAX + 1];
+	struct cat_item it;
+
+	cc_id(id, prefix, "rm");
+	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0 &&
+		   cc_commit(c, id, CC_NODE_A, it.epoch, 0, 1, false) == 0,
+	       "remove: an item with a version");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_B, it.epoch) == -ESTALE,
+	       "remove: refused to a node that does not hold the lease");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, it.epoch + 1) == -ESTALE,
+	       "remove: refused at another epoch");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, it.epoch) == 0 &&
+		   c->ops->get(c, id, &it) == -ENOENT,
+	       "remove: by the holder; the item is gone");
+	TAP_OK(c->ops->remove(c, id, CC_NODE_A, 1) == -ESTALE,
+	       "remove: of a missing item: -ESTALE");
+}
+
 /* Runs the whole contract against c. prefix must be a valid id of at most
  * about 100 bytes, unique to this run. */
 static inline void catalog_contract_run(struct catalog *c, const char *prefix)
@@ -549,6 +638,8 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_tombstone_and_hist(c, prefix);
 	cc_get_missing(c, prefix);
 	cc_scan(c, prefix);
+	cc_gc_fence(c, prefix);
+	cc_remove(c, prefix);
 }
 
 #endif
