@@ -283,6 +283,8 @@ struct take_ctx {
 	int64_t cut_ms;
 	FILE *f;
 	struct snapm_take_result *res;
+	void (*tick)(void *tick_arg, const struct snapm_take_result *sofar);
+	void *tick_arg;
 	int err;
 };
 
@@ -294,6 +296,8 @@ static int take_item(void *arg, const struct cat_item *it)
 	int rc;
 
 	t->res->scanned++;
+	if (t->tick)
+		t->tick(t->tick_arg, t->res);
 	if (snapm_version_at(it, t->cut_ms, &e, &need_size) == 0)
 		return 0;
 	if (need_size) {
@@ -350,9 +354,11 @@ static FILE *temp_file(const char *tmpdir, const char *what, char *path, size_t 
 }
 
 int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
-	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res)
+	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
+	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg)
 {
-	struct take_ctx t = {.s = s, .l = l, .cut_ms = cut_ms, .res = res};
+	struct take_ctx t = {
+	    .s = s, .l = l, .cut_ms = cut_ms, .res = res, .tick = tick, .tick_arg = tick_arg};
 	char key[1024], path[4096], when[32], hash[CAT_HASH_HEX + 1];
 	struct store_info info;
 	char *token = NULL;

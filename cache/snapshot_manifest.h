@@ -76,9 +76,12 @@ struct snapm_take_result {
 /* Scans the catalog page by page and writes the manifest of every
  * database live at cut_ms (each at its version then) under name:
  * streamed to a temp file in tmpdir (bounded memory), then put. -EEXIST
- * if a manifest of that name exists (never overwritten). */
+ * if a manifest of that name exists (never overwritten). tick, when not
+ * NULL, is called with tick_arg and the counts so far after every item
+ * read (progress of a long run; it must be cheap). */
 int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
-	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res);
+	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
+	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg);
 
 /* Lists the manifests under prefix: cb gets each name (without
  * ".json"); a non-zero cb return stops the listing and is returned. */

@@ -19,6 +19,7 @@
 #include "fuse/gc.h"
 #include "fuse/history.h"
 #include "fuse/options.h"
+#include "fuse/progress.h"
 #include "fuse/purge.h"
 #include "fuse/setup.h"
 #include "fuse/verify.h"
@@ -219,10 +220,16 @@ static const char *tmpdir(void)
 
 /* ---- snapshot ----------------------------------------------------------- */
 
+static void snapshot_tick(void *arg, const struct snapm_take_result *sofar)
+{
+	progress_update(arg, "catalog items read", sofar->scanned, 0);
+}
+
 static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 			struct tfs_backend *b, const struct snapm_layout *l)
 {
 	struct snapm_take_result res;
+	struct progress p;
 	char name[SNAP_NAME_MAX + 1], when[32];
 	int64_t cut;
 	int rc;
@@ -242,7 +249,9 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 		snprintf(name, sizeof(name), "%s", a->name);
 	else
 		snapm_default_name(cut, name, sizeof(name));
-	rc = snapm_take(b->store, b->cat, l, name, cut, tmpdir(), &res);
+	progress_init(&p, stderr, "snapshot", 0);
+	rc = snapm_take(b->store, b->cat, l, name, cut, tmpdir(), &res, snapshot_tick, &p);
+	progress_clear(&p);
 	if (rc < 0)
 		return 1;
 	snapm_format_time(cut, when, sizeof(when));

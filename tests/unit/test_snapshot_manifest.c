@@ -193,6 +193,19 @@ static int count_names(void *arg, const char *name, const struct store_info *inf
 	return strcmp(name, "s1") == 0 || strcmp(name, "past") == 0 ? 0 : -EINVAL;
 }
 
+struct ticks {
+	int calls;
+	uint64_t last; /* scanned at the last call */
+};
+
+static void count_ticks(void *arg, const struct snapm_take_result *sofar)
+{
+	struct ticks *t = arg;
+
+	t->calls++;
+	t->last = sofar->scanned;
+}
+
 static void test_store(void)
 {
 	static const char bad[] = "{\"format\":\"tenantfs-snapshot/1\",\"cut_ms\":1,\"count\":1,"
@@ -207,6 +220,7 @@ static void test_store(void)
 	struct catalog *c;
 	char path[512], h1[CAT_HASH_HEX + 1], h2[CAT_HASH_HEX + 1], hx[CAT_HASH_HEX + 1];
 	struct got g = {0};
+	struct ticks ticks = {0};
 	int n = 0, rc, fd;
 
 	if (!mkdtemp(root)) {
@@ -224,12 +238,17 @@ static void test_store(void)
 	       "three databases committed (one with the id _snapshots)");
 	TAP_OK(commit(s, c, "a", "two", 3000, h2) == 0, "a changed after the cut");
 
-	rc = snapm_take(s, c, &l, "s1", 2000, root, &res);
+	rc = snapm_take(s, c, &l, "s1", 2000, root, &res, count_ticks, &ticks);
 	TAP_OK(rc == 0 && res.count == 3 && res.scanned == 3 && res.flagged == 0,
 	       "take at a cut between two commits: 3 databases (%d, %llu)", rc,
 	       (unsigned long long)res.count);
-	TAP_OK(snapm_take(s, c, &l, "s1", 2000, root, &res) == -EEXIST, "names are never reused");
-	TAP_OK(snapm_take(s, c, &l, "../x", 2000, root, &res) == -EINVAL, "bad name refused");
+	TAP_OK(ticks.calls == 3 && ticks.last == 3,
+	       "progress: one tick per catalog item read, with the count so far (%d, %llu)",
+	       ticks.calls, (unsigned long long)ticks.last);
+	TAP_OK(snapm_take(s, c, &l, "s1", 2000, root, &res, NULL, NULL) == -EEXIST,
+	       "names are never reused");
+	TAP_OK(snapm_take(s, c, &l, "../x", 2000, root, &res, NULL, NULL) == -EINVAL,
+	       "bad name refused");
 	rc = snapm_list(s, "", count_names, &n);
 	TAP_OK(rc == 0 && n == 1, "list finds the one manifest, not the _snapshots database");
 
@@ -283,7 +302,7 @@ static void test_store(void)
 	rc = snapm_restore_one(s, c, &l, &e, "restore", 30000, 9000, &info);
 	TAP_OK(rc == -EIO, "restore of a version missing from the store: -EIO before the lease");
 
-	rc = snapm_take(s, c, &l, "past", 2000, root, &res);
+	rc = snapm_take(s, c, &l, "past", 2000, root, &res, NULL, NULL);
 	TAP_OK(rc == 0 && res.count == 3, "a later take at the same cut lists the same count");
 out:
 	catalog_free(c);
