@@ -289,6 +289,44 @@ static void test_old_item(struct ddb_client *d, const char *peer, const char *ta
 	catalog_free(c);
 }
 
+static int session_id_cb(void *arg, const struct cat_item *it)
+{
+	if (!strncmp(it->id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)))
+		(*(int *)arg)++;
+	return 0;
+}
+
+/* Session items share the table with the databases: a listing (scan) never
+ * shows them, while the table does hold them. */
+static void test_sessions_hidden(struct ddb_client *d, struct catalog *c, const char *peer,
+				 const char *table)
+{
+	json_t *items = NULL, *last = NULL, *v;
+	char *token = NULL;
+	int seen = 0, stored = 0, pages = 0, rc;
+	size_t i;
+
+	do {
+		rc = c->ops->scan(c, &token, session_id_cb, &seen);
+	} while (rc == 0 && token && ++pages < 1000);
+	free(token);
+	TAP_OK(rc == 0 && seen == 0, "%s: a scan lists no session item (rc %d, %d listed)", peer,
+	       rc, seen);
+	if (ddb_scan_page(d, table, NULL, 0, &items, &last, NULL) == WIRE_OK)
+		json_array_foreach(items, i, v)
+		{
+			char id[CAT_ID_MAX + 1];
+
+			if (ddb_av_get_s(v, "id", id, sizeof(id)) == 0 &&
+			    !strncmp(id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)))
+				stored++;
+		}
+	json_decref(items);
+	json_decref(last);
+	TAP_OK(stored > 0, "%s: ... though the table holds them (%d on the first page)", peer,
+	       stored);
+}
+
 static void run_peer(const char *peer, const char *endpoint, struct http_client *http)
 {
 	struct ddb_client *d;
@@ -323,6 +361,7 @@ static void run_peer(const char *peer, const char *endpoint, struct http_client 
 	TAP_OK(rc == 0, "%s: check passes (rc %d)", peer, rc);
 
 	catalog_contract_run(c, prefix);
+	test_sessions_hidden(d, c, peer, table);
 	test_epochs(c, peer, prefix);
 	test_tombstone_without_hash(c, peer, prefix);
 	/* moto_server checks a condition and applies the update without a

@@ -358,6 +358,154 @@ static void cc_node(char *node, const char *prefix, const char *what)
 	snprintf(node, CAT_NODE_MAX + 1, "%s~%s", prefix, what);
 }
 
+/* Sessions: start, heartbeat, and that a heartbeat costs no item write. */
+static void cc_heartbeat(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], id[CAT_ID_MAX + 1];
+	struct cat_session s, s2;
+	struct cat_item it;
+	int rc;
+
+	cc_node(na, prefix, "hb-a");
+	cc_id(id, prefix, "hb");
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == -ENOENT, "contract: no session before the first start (rc %d)", rc);
+	memset(&s, 0x5a, sizeof(s));
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.sess == 1 && s.rev == 1 && s.killed_ms == 0 && s.n_wants == 0 &&
+		   s.expires_ms == CC_NOW + CC_TTL && strcmp(s.node, na) == 0,
+	       "contract: a first session has sess 1, rev 1 (rc %d sess %" PRIu64 " rev %" PRIu64
+	       ")",
+	       rc, s.sess, s.rev);
+	rc = c->ops->acquire(c, id, na, s.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.sess == 1 && it.rev == 1,
+	       "contract: an acquire names the session (rc %d sess %" PRIu64 ")", rc, it.sess);
+	memset(&s2, 0, sizeof(s2));
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 10, CC_TTL, NULL, 0, &s2);
+	TAP_OK(rc == 0 && s2.sess == 1 && s2.rev == 2 && s2.expires_ms == CC_NOW + 10 + CC_TTL,
+	       "contract: a heartbeat bumps rev and sets expires (rc %d rev %" PRIu64 ")", rc,
+	       s2.rev);
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 20, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == 0, "contract: a heartbeat with out NULL works (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, 2, CC_NOW + 30, CC_TTL, NULL, 0, &s2);
+	TAP_OK(rc == -ESTALE, "contract: a heartbeat of another session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s2);
+	TAP_OK(rc == 0 && s2.sess == 1 && s2.rev == 3 && s2.expires_ms == CC_NOW + 20 + CC_TTL,
+	       "contract: get sees the session, failed heartbeat changed nothing (rev %" PRIu64 ")",
+	       s2.rev);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.rev == 1 && it.expires_ms == CC_NOW + CC_TTL,
+	       "contract: heartbeats leave the held item alone (rev %" PRIu64 ")", it.rev);
+	rc = c->ops->heartbeat(c, "", 1, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -EINVAL, "contract: a heartbeat without a node -> -EINVAL (rc %d)", rc);
+
+	rc = c->ops->session_start(c, na, CC_NOW + 40, CC_TTL, &s2);
+	TAP_OK(rc == 0 && s2.sess == 2 && s2.rev == 4,
+	       "contract: a restart begins session 2 (sess %" PRIu64 " rev %" PRIu64 ")", s2.sess,
+	       s2.rev);
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 50, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the old session's heartbeat -> -ESTALE (rc %d)", rc);
+	rc = c->ops->acquire(c, id, na, 2, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.sess == 2 && it.epoch == 2,
+	       "contract: the owner takes its item again in its new session (rc %d)", rc);
+}
+
+/* A live session keeps its leases; one seen dead is killed, which fences it:
+ * its heartbeat, commit, release and strand fail, its items are taken. */
+static void cc_session_takeover(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], nb[CAT_NODE_MAX + 1], id[CAT_ID_MAX + 1], id2[CAT_ID_MAX + 1];
+	struct cat_session sa, sb, s;
+	struct cat_takeover tk;
+	struct cat_item it, seen;
+	int rc;
+
+	cc_node(na, prefix, "tk-a");
+	cc_node(nb, prefix, "tk-b");
+	cc_id(id, prefix, "stk");
+	cc_id(id2, prefix, "stk2");
+	c->ops->session_start(c, na, CC_NOW, CC_TTL, &sa);
+	c->ops->session_start(c, nb, CC_NOW, CC_TTL, &sb);
+	rc = c->ops->acquire(c, id, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && cc_commit(c, id, na, it.epoch, 0, 7, false) == 0,
+	       "contract: A holds and commits (rc %d)", rc);
+	c->ops->acquire(c, id2, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	c->ops->strand(c, id2, na, it.epoch, CC_NOW);
+
+	memset(&seen, 0, sizeof(seen));
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &seen);
+	TAP_OK(rc == -EBUSY && strcmp(seen.owner, na) == 0 && seen.sess == sa.sess &&
+		   seen.epoch == 1,
+	       "contract: acquire of a live session's item -> -EBUSY naming owner and session "
+	       "(rc %d)",
+	       rc);
+	/* The heartbeat B saw; then A heartbeats once more. */
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.rev == sa.rev && !s.killed_ms, "contract: B reads A's session");
+	c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE,
+	       "contract: a heartbeat after the observation defeats the kill (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	rc = c->ops->session_kill(c, na, s.sess + 1, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a kill naming another session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW - 100 * CC_TTL);
+	TAP_OK(rc == 0, "contract: a kill on the observed (sess, rev), any clock (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.killed_ms != 0, "contract: the session reads killed");
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a second kill -> -ESTALE (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the killed session's heartbeat -> -ESTALE (rc %d)", rc);
+
+	/* The item is taken only as exactly the holder seen. */
+	tk.owner = na;
+	tk.epoch = seen.epoch;
+	tk.rev = seen.rev;
+	tk.sess = seen.sess + 1;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover naming another session -> -EBUSY (rc %d)", rc);
+	tk.sess = 0;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: a session item is not taken by its rev alone (rc %d)", rc);
+	tk.sess = seen.sess;
+	tk.epoch = seen.epoch + 1;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover naming another epoch -> -EBUSY (rc %d)", rc);
+	tk.epoch = seen.epoch;
+	tk.rev = 999; /* rev does not matter once the session is dead */
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0 && it.sess == sb.sess && it.epoch == 2 &&
+		   it.gen == 1,
+	       "contract: acquire after the session was seen dead -> B at epoch 2 (rc %d)", rc);
+
+	/* The killed node comes back: everything it writes is refused. */
+	rc = cc_commit(c, id, na, 1, 1, 8, false);
+	TAP_OK(rc == -ESTALE, "contract: the killed node's commit is refused (rc %d)", rc);
+	rc = c->ops->release(c, id, na, 1);
+	TAP_OK(rc == -ESTALE, "contract: the killed node's release is refused (rc %d)", rc);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0 && it.gen == 1 && it.epoch == 2,
+	       "contract: the new holder's item is untouched");
+	rc = cc_commit(c, id, nb, 2, 1, 9, false);
+	TAP_OK(rc == 0, "contract: the new holder commits (rc %d)", rc);
+
+	/* A stranded item stays with its owner, dead session or not. */
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, NULL, &seen);
+	tk.epoch = seen.epoch;
+	tk.sess = seen.sess;
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY && it.stranded_ms != 0,
+	       "contract: a stranded item of a dead session is not taken (rc %d)", rc);
+
+	/* A restart after the kill begins a live session again. */
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.sess == sa.sess + 1 && s.killed_ms == 0,
+	       "contract: a restart after a kill begins a new, live session (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, s.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == 0, "contract: the new session heartbeats (rc %d)", rc);
+}
+
 /* Hand-over requests travel on the holder's session. */
 static void cc_want(struct catalog *c, const char *prefix)
 {
@@ -545,6 +693,8 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_takeover(c, prefix);
 	cc_stranded(c, prefix);
 	cc_abandon(c, prefix);
+	cc_heartbeat(c, prefix);
+	cc_session_takeover(c, prefix);
 	cc_commit_rules(c, prefix);
 	cc_release(c, prefix);
 	cc_want(c, prefix);
