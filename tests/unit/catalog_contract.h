@@ -108,7 +108,7 @@ static void cc_acquire_basics(struct catalog *c, const char *prefix)
 /* rev and the takeover condition: owner, epoch and rev exactly as seen. */
 static void cc_takeover(struct catalog *c, const char *prefix)
 {
-	struct cat_takeover tk;
+	struct cat_takeover tk = {.sess = 0};
 	struct cat_item it, seen;
 	char id[CAT_ID_MAX + 1];
 	uint64_t rev;
@@ -174,7 +174,7 @@ static void cc_takeover(struct catalog *c, const char *prefix)
  * the holder's own acquire keeps it, a commit or release clears it. */
 static void cc_stranded(struct catalog *c, const char *prefix)
 {
-	struct cat_takeover tk;
+	struct cat_takeover tk = {.sess = 0};
 	struct cat_item it;
 	char id[CAT_ID_MAX + 1];
 	uint64_t rev;
