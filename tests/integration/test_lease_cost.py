@@ -95,8 +95,11 @@ def held_idle(mp, proxy, mnt):
         periods = SECONDS / PERIOD
         t.diag(f"{DBS} held idle for {SECONDS:.0f}s ({periods:.0f} heartbeat periods): "
                f"DynamoDB requests {c}, daemon heartbeats {beats}")
-        others = {k: v for k, v in c.items() if k != "UpdateItem"}
-        t.eq(others, {}, f"held idle: no DynamoDB request but UpdateItem in {SECONDS:.0f}s")
+        # A listing of the root (Scan) may come from anyone who looks at
+        # the mount; it is not lease traffic.
+        others = {k: v for k, v in c.items() if k not in ("UpdateItem", "Scan")}
+        t.eq(others, {}, f"held idle: no catalog read or write for the leases in "
+             f"{SECONDS:.0f}s but heartbeats (UpdateItem)")
         t.eq(c.get("UpdateItem", 0), beats,
              "held idle: every UpdateItem was a heartbeat of the node (daemon's count)")
         t.ok(periods / 2 <= beats <= periods + 1,
@@ -129,6 +132,9 @@ def write_sessions(mp, proxy, env):
         # written back and released before the next one (read on moto
         # directly: the wait is not counted)
         t.wait_until(lambda: env.released(ident), timeout=60, what=f"{ident} released")
+    # the daemon counts a release once its reply is in, after the catalog shows it
+    t.wait_until(lambda: stats(mp)["lease_releases"] - before["lease_releases"] >= SESSIONS,
+                 timeout=30, what="the daemon's count of the releases")
     took = time.monotonic() - start
     c = ddb_counts(proxy)
     after = stats(mp)
