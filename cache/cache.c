@@ -554,6 +554,9 @@ int tcache_start(struct tcache *tc)
 	lock_note_pid(tc); /* the daemon's pid, after fuse_daemonize() */
 	tc_clean_dir(tc->dir_staging);
 	tc_clean_dir(tc->dir_tmp);
+	/* A catalog out of reach now is no reason not to mount: the first
+	 * acquire tries again. */
+	lease_start(tc);
 	rc = sched_start(tc);
 	if (rc < 0)
 		return rc;
@@ -592,7 +595,7 @@ int tcache_shutdown(struct tcache *tc)
 		busy = false;
 		for (i = 0; i < FAM_BUCKETS && !busy; i++)
 			for (f = tc->tab[i]; f && !busy; f = f->next)
-				busy = f->leased || f->op_busy || f->renew_busy || f->opening;
+				busy = f->leased || f->op_busy || f->opening;
 		if (!busy)
 			break;
 		timed_wait(&tc->fam_cond, &tc->mu, 50);
@@ -949,7 +952,6 @@ lease_only:
 	if (fam->fd >= 0 && fam->fd != fd)
 		close(fam->fd);
 	fam->fd = fd;
-	fam->next_renew = t0 + tc->opt.lease_ttl_ms / 3;
 	fam->retry_at = 0;
 	fam->backoff_ms = 0;
 	fam->want = false;
@@ -964,7 +966,7 @@ lease_only:
 	atomic_store(&fam->lease_lost, false);
 	atomic_store(&fam->last_write, tc_mono(tc));
 	atomic_store(&fam->dirty_since, tc_mono(tc));
-	lease_set_renewed(tc, fam, t0);
+	lease_set_held(tc, fam, &item);
 	pthread_mutex_unlock(&tc->mu);
 	return 0;
 fail:
@@ -1174,12 +1176,12 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			 * (reads go on during an outage: the cached view, possibly
 			 * stale if another node took the lease meanwhile; writes
 			 * stay refused). Otherwise renew first, once. */
-			if (renewed || lease_writable(tc, fam) || lease_cut_off(tc, fam))
+			if (renewed || lease_writable(tc, fam) || lease_cut_off(tc))
 				break;
 			open_renew(tc, fam);
 			renewed = true;
 			continue; /* lost, renewed or cut off: look again */
-		} else if (!fam->op_busy && !fam->renew_busy && fam->nopen == 0) {
+		} else if (!fam->op_busy && fam->nopen == 0) {
 			break;
 		}
 		if (i > 24000) {
@@ -1615,7 +1617,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0;; i++) {
 		fam = fam_find(tc, id);
-		if (!fam || (!fam->opening && !fam->op_busy && !fam->renew_busy))
+		if (!fam || (!fam->opening && !fam->op_busy))
 			break;
 		if (i > 24000) {
 			pthread_mutex_unlock(&tc->mu);
@@ -1660,9 +1662,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		fam->leased = true;
 		fam->base_gen = base_gen;
 		fam->recover = false;
-		fam->next_renew = tc_mono(tc) + tc->opt.lease_ttl_ms / 3;
 		fam->last_close = tc_mono(tc);
-		lease_set_renewed(tc, fam, tc_mono(tc));
+		lease_set_held(tc, fam, &item);
 		pthread_mutex_unlock(&tc->mu);
 		if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, id, &row) < 0) {
 			rc = -ENOENT;

@@ -15,7 +15,8 @@
  * Lock order (outermost first):
  *   fam->wlock  ->  fam->dirty_mu  ->  tc->mu  ->  tc->ic_mu  ->  state's own mutex
  *   tc->mu  ->  tc->gate.mu (a leaf)
- * tc->obs_mu (lease observations) is a leaf: nothing else is taken under it.
+ * tc->obs_mu (lease observations) and tc->sess_mu (the session) are leaves:
+ * nothing else is taken under them.
  * Never hold any of them across a store or catalog call.
  */
 
@@ -67,7 +68,6 @@ struct fam {
 	bool recover;	   /* dirty in the state db, lease not taken yet */
 	bool releasing;	   /* a release job is queued or running: openers wait */
 	bool op_busy;	   /* a write-back/release/recover job is queued or running */
-	bool renew_busy;   /* a renew job is queued or running */
 	bool check_failed; /* quick_check failed at write seq check_seq */
 	/* A commit of this lease's epoch whose outcome is unknown (the state
 	 * database lists it) may still land: "unchanged since the base" proves
@@ -84,10 +84,6 @@ struct fam {
 	 * recovered after a restart is dirty at wseq 0). */
 	uint64_t pub_seq;
 	int64_t last_close; /* mono ms of the last close */
-	int64_t next_renew; /* mono ms */
-	/* mono ms a renewal of this lease last failed without an answer from
-	 * the catalog (unreachable, timed out); 0 when none did. */
-	int64_t renew_failed_at;
 	/* An open is renewing the lease before it serves the cached copy:
 	 * other opens wait for its outcome instead of each asking in turn. */
 	bool open_renew;
@@ -102,8 +98,10 @@ struct fam {
 	atomic_uint_fast64_t wseq;	 /* +1 after every change of the family */
 	atomic_int_fast64_t last_write;	 /* mono ms of the last change */
 	atomic_int_fast64_t dirty_since; /* mono ms of the clean->dirty transition */
-	atomic_int_fast64_t lease_until; /* mono ms: writes refused after it */
-	atomic_bool lease_lost;		 /* renewal or commit said -ESTALE */
+	/* The session the lease was taken in (lease_set_held): writable only
+	 * while it is the node's current one. */
+	atomic_uint_fast64_t sess;
+	atomic_bool lease_lost; /* a heartbeat or commit said -ESTALE */
 	atomic_bool refuse_logged;
 };
 
@@ -118,7 +116,7 @@ struct tfile {
 
 enum job_kind {
 	JOB_WRITEBACK,
-	JOB_RENEW,
+	JOB_HEARTBEAT, /* the node's session, not a family's */
 	JOB_RELEASE,
 	JOB_RECOVER,
 	JOB_EVICT,
@@ -136,7 +134,7 @@ struct job {
  * never waits behind an upload however long S3 takes. */
 struct jobq {
 	struct job *head, *tail;
-	struct job *prio_tail; /* last renew job: renews go before releases */
+	struct job *prio_tail; /* last heartbeat job: it goes before releases */
 	pthread_cond_t cond;   /* a job is queued, or stopping */
 	pthread_t *thr;	       /* allocated for max threads */
 	int nthr, max;	       /* nthr grows up to max (lease pool only) */
@@ -152,11 +150,13 @@ struct cat_cache_slot {
 };
 
 /* What this node saw of a lease held elsewhere (lease.c): the holder's
- * (owner, epoch, rev) and since when, on our monotonic clock, from the
- * arrival of the first reply that showed exactly it. */
+ * session (id CAT_SESSION_PREFIX + node, epoch its sess, rev its
+ * heartbeat), or for a lease from before sessions the item (owner, epoch,
+ * rev), and since when, on our monotonic clock, from the arrival of the
+ * first reply that showed exactly it. */
 struct lease_obs {
 	bool used;
-	char id[CAT_ID_MAX + 1];
+	char id[sizeof(CAT_SESSION_PREFIX) + CAT_NODE_MAX + CAT_ID_MAX];
 	char owner[CAT_NODE_MAX + 1];
 	uint64_t epoch, rev;
 	int64_t since;	 /* mono ms */
@@ -201,7 +201,7 @@ struct tcache {
 	struct fam *tab[FAM_BUCKETS]; /* protected by mu */
 	size_t nfam;		      /* protected by mu */
 	struct jobq uq;		      /* uploads; protected by mu (cond, thr: set up once) */
-	struct jobq lq;		      /* lease renew/release; protected by mu */
+	struct jobq lq;		      /* heartbeat, lease release; protected by mu */
 	bool stopping;		      /* protected by mu: threads exit */
 	bool shutting_down;	      /* protected by mu: write back now, ignore timers */
 	bool evict_due, evict_busy;   /* protected by mu */
@@ -219,6 +219,26 @@ struct tcache {
 	 * repeated opens of a dead node's database converge on a takeover. */
 	pthread_mutex_t obs_mu;		       /* the lease observations */
 	struct lease_obs obs[LEASE_OBS_SLOTS]; /* protected by obs_mu */
+
+	/* The node's session (lease.c): one heartbeat renews every lease. */
+	pthread_mutex_t sess_mu;  /* the session fields below */
+	pthread_cond_t sess_cond; /* sess_starting went false */
+	/* Current session, 0 when none (before the first start, during a
+	 * restart after a loss). Written under sess_mu, read anywhere. */
+	atomic_uint_fast64_t sess;
+	bool sess_starting; /* protected by sess_mu: a session_start is in flight */
+	/* mono ms: writes of every lease refused after it (send time of the
+	 * last heartbeat that succeeded + ttl - margin); only moves forward. */
+	atomic_int_fast64_t sess_until;
+	/* mono ms a heartbeat last failed without an answer from the catalog
+	 * (unreachable, timed out); 0 when none did. */
+	atomic_int_fast64_t hb_failed_at;
+	/* protected by sess_mu: hand-over requests the last heartbeat reply
+	 * showed, removed from the session by the next one */
+	int n_done;
+	char done[CAT_WANTS_MAX][CAT_ID_MAX + 1];
+	int64_t next_hb; /* protected by mu: mono ms the next heartbeat is due */
+	bool hb_busy;	 /* protected by mu: a heartbeat job is queued or running */
 
 	atomic_uint_fast64_t seq; /* unique names in tmp/ and staging/ */
 	struct {
@@ -272,19 +292,30 @@ int tc_gate_failed(struct tcache *tc, const char *id, int64_t since);
 /* lease.c */
 void lease_init(struct tcache *tc); /* before any other lease call */
 void lease_fini(struct tcache *tc);
+/* Begins the node's session if there is none yet (mount start; an
+ * acquire calls it too): 0 or -errno. */
+int lease_start(struct tcache *tc);
+/* Renews the session, which renews every lease of the node, and notes the
+ * hand-over requests it carries (fam->want). -ESTALE: the session was
+ * declared dead, every lease taken in it is marked lost and a new session
+ * begins. The scheduler runs it every ttl/3 (JOB_HEARTBEAT). */
+int lease_heartbeat(struct tcache *tc);
 /* *mono_at (may be NULL) gets tc_mono() just before the request that took
- * the lease: pass it to lease_set_renewed. */
+ * the lease. On success item->sess is the session it was taken in: pass
+ * the item to lease_set_held. */
 int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,
 		  int64_t *mono_at);
-void lease_set_renewed(struct tcache *tc, struct fam *fam, int64_t mono_at_call);
+void lease_set_held(struct tcache *tc, struct fam *fam, const struct cat_item *item);
+/* A heartbeat for fam's sake (a write-back past the local deadline):
+ * -ESTALE when fam's lease is lost. */
 int lease_renew(struct tcache *tc, struct fam *fam);
 int lease_release(struct tcache *tc, struct fam *fam);
 bool lease_writable(struct tcache *tc, struct fam *fam);
-/* tc->mu held. True when the last renewal of fam, after its last successful
- * one, failed without an answer from the catalog less than lease_ttl ago:
- * this node is cut off from the catalog, and asking again now would only
- * wait for the same outcome. */
-bool lease_cut_off(struct tcache *tc, struct fam *fam);
+/* True when the node's last heartbeat, after its last successful one,
+ * failed without an answer from the catalog less than lease_ttl ago: this
+ * node is cut off from the catalog, and asking again now would only wait
+ * for the same outcome. */
+bool lease_cut_off(struct tcache *tc);
 
 /* snapshot.c */
 struct snap {

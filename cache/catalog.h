@@ -1,10 +1,14 @@
-/* The catalog: one item per database holding its lease (owner, fencing
- * epoch, record version rev, stranded mark) and its pointer (gen, hash,
- * size). Every change is a conditional write and no condition compares
- * clocks: a lease held by another node is taken over only on the record
- * version the caller saw (see acquire). Back ends: a local SQLite file
- * (catalog_sqlite.c) and DynamoDB (catalog_ddb.c). All calls return 0 or
- * a negative errno; all are thread-safe. */
+/* The catalog: one item per database holding its lease (owner, the
+ * owner's session, fencing epoch, record version rev, stranded mark) and
+ * its pointer (gen, hash, size), and one session item per node (its
+ * heartbeat). A node renews all its leases at once by renewing its
+ * session: a held, idle database costs no catalog write. Every change is a
+ * conditional write and no condition compares clocks: a session is
+ * declared dead (killed) only on the heartbeat version the caller saw, and
+ * a lease of another node is taken over only on the item the caller saw
+ * (see acquire). Back ends: a local SQLite file (catalog_sqlite.c) and
+ * DynamoDB (catalog_ddb.c). All calls return 0 or a negative errno; all
+ * are thread-safe. */
 #ifndef TFS_CATALOG_H
 #define TFS_CATALOG_H
 
@@ -19,6 +23,9 @@
 /* gc dooms at most this many hashes per phase (comma-separated). */
 #define CAT_GC_DOOM_N	  32
 #define CAT_GC_DOOMED_MAX (CAT_GC_DOOM_N * (CAT_HASH_HEX + 1))
+/* Hand-over requests a heartbeat reply carries at most; more wait for the
+ * next heartbeat. */
+#define CAT_WANTS_MAX 32
 
 struct cat_hist {
 	int64_t time_ms;
@@ -29,13 +36,16 @@ struct cat_hist {
 struct cat_item {
 	char id[CAT_ID_MAX + 1];
 	char owner[CAT_NODE_MAX + 1]; /* "" when nobody holds the lease */
-	/* The holder's wall clock + ttl at its last acquire or renew: for
-	 * humans only, no condition reads it. */
+	/* The owner's session (struct cat_session.sess) the lease was taken
+	 * in: it lives as long as that session does. 0: a lease from before
+	 * sessions, renewed item by item by its owner (see acquire). */
+	uint64_t sess;
+	/* The holder's wall clock + ttl at its acquire: for humans only, no
+	 * condition reads it (the session's expires is the renewed one). */
 	int64_t expires_ms;
 	uint64_t epoch; /* fencing token, +1 at every acquisition */
-	/* Record version: +1 at every acquire, renew, commit, release and
-	 * stranded mark (not at want). An item written before rev existed
-	 * reads as rev 0. */
+	/* Record version: +1 at every acquire, commit, release and stranded
+	 * mark. An item written before rev existed reads as rev 0. */
 	uint64_t rev;
 	/* Non-zero (the holder's wall clock ms when it set it): the owner
 	 * stopped while holding acknowledged writes it could not publish.
@@ -46,8 +56,11 @@ struct cat_item {
 	char hash[CAT_HASH_HEX + 1]; /* XXH3-128 hex of the committed bytes, "" if gen 0 */
 	uint64_t size;
 	int64_t mtime_ms;
-	int64_t deleted_ms;	     /* tombstone time, 0 = live */
-	char want[CAT_NODE_MAX + 1]; /* node asking the owner to hand over, "" if none */
+	int64_t deleted_ms; /* tombstone time, 0 = live */
+	/* A hand-over request written on the item by a version before
+	 * sessions, "" if none; acquire clears it. Requests now go to the
+	 * holder's session (want). */
+	char want[CAT_NODE_MAX + 1];
 	int n_hist;
 	struct cat_hist hist[CAT_HIST_MAX];
 	/* The gc fence (see gc_begin): +1 at every gc phase that deletes
@@ -74,35 +87,82 @@ struct cat_commit {
 	uint64_t gc_seq;
 };
 
-/* The holder an acquirer saw and wants to take over: the item must still
- * be exactly that (owner, epoch, rev). */
+/* The holder an acquirer saw and wants to take over. sess != 0: the item
+ * must still be that (owner, sess, epoch), and the caller has seen that
+ * session dead (killed, or replaced by a newer session of the owner).
+ * sess 0, a lease from before sessions: the item must still be exactly
+ * (owner, epoch, rev) with no session, and the caller has seen that rev
+ * unchanged for a whole ttl. */
 struct cat_takeover {
 	const char *owner;
 	uint64_t epoch;
 	uint64_t rev;
+	uint64_t sess;
+};
+
+/* A node's session: its heartbeat item. One per node identity; a start of
+ * the node begins a new session (sess + 1), and every lease names the
+ * session it was taken in. */
+struct cat_session {
+	char node[CAT_NODE_MAX + 1];
+	uint64_t sess; /* +1 at every session_start */
+	uint64_t rev;  /* +1 at every session_start and heartbeat */
+	/* The node's wall clock + ttl at its last heartbeat: for humans. */
+	int64_t expires_ms;
+	/* Non-zero (the killer's wall clock ms): another node saw rev
+	 * unchanged for a whole ttl and declared the session dead. Final:
+	 * no heartbeat of this session succeeds again, and its leases may
+	 * be taken over at once. */
+	int64_t killed_ms;
+	/* Databases other nodes asked this node to hand over (want), at most
+	 * CAT_WANTS_MAX of them, in no given order. */
+	int n_wants;
+	char wants[CAT_WANTS_MAX][CAT_ID_MAX + 1];
 };
 
 struct catalog;
 
 struct catalog_ops {
-	/* Takes the lease: succeeds when the item does not exist, or has no
-	 * owner (released, abandoned), or its owner is node (a stranded mark
-	 * then stays until a commit or release clears it), or takeover is
-	 * not NULL, the item is not stranded and its owner, epoch and rev
-	 * are exactly takeover's. Sets owner = node, expires = now + ttl
-	 * (for humans), epoch + 1, rev + 1, clears want if it was node's.
-	 * *out gets the whole item after the write. -EBUSY when another
-	 * node holds it: *out then describes the holder (owner, epoch, rev,
-	 * stranded_ms), which is what the caller may later pass as
-	 * takeover. now_ms decides nothing. */
-	int (*acquire)(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		       int64_t ttl_ms, const struct cat_takeover *takeover, struct cat_item *out);
-	/* Extends the lease: condition owner = node AND epoch = epoch; sets
-	 * expires (for humans) and rev + 1. -ESTALE when the condition fails
-	 * (lease lost). *out (may be NULL) gets the item, so the caller sees
-	 * a want mark. */
-	int (*renew)(struct catalog *c, const char *id, const char *node, uint64_t epoch,
-		     int64_t expires_ms, struct cat_item *out);
+	/* Takes the lease in node's session sess: succeeds when the item
+	 * does not exist, or has no owner (released, abandoned), or its
+	 * owner is node (whatever its session; a stranded mark then stays
+	 * until a commit or release clears it), or takeover is not NULL, the
+	 * item is not stranded and matches takeover (see struct
+	 * cat_takeover). Sets owner = node, sess, expires = now + ttl (for
+	 * humans), epoch + 1, rev + 1, clears want. *out gets the whole item
+	 * after the write. -EBUSY when another node holds it: *out then
+	 * describes the holder (owner, sess, epoch, rev, stranded_ms), which
+	 * is what the caller may later pass as takeover. now_ms decides
+	 * nothing. The catalog does not look at sessions here: deciding that
+	 * the holder's session is dead is the caller's (lease.c). */
+	int (*acquire)(struct catalog *c, const char *id, const char *node, uint64_t sess,
+		       int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *takeover,
+		       struct cat_item *out);
+	/* Begins a new session of node: creates its session item or sets
+	 * sess + 1, rev + 1, expires = now + ttl, clears killed and wants.
+	 * Unconditional: one process per node identity (the cache lock).
+	 * *out gets the session. Every lease of an older session of node
+	 * may then be taken over by anyone. */
+	int (*session_start)(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+			     struct cat_session *out);
+	/* Renews every lease of the session at once: condition sess = sess
+	 * AND not killed; sets rev + 1, expires = now + ttl (for humans), and
+	 * removes the n_done ids of done from wants (requests the caller has
+	 * seen). *out (may be NULL) gets the session after the write, its
+	 * wants included. -ESTALE when the condition fails: the session is
+	 * gone (killed or replaced), and with it every lease taken in it. */
+	int (*heartbeat)(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
+			 int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			 struct cat_session *out);
+	/* Reads node's session (strongly consistent). -ENOENT if none. */
+	int (*session_get)(struct catalog *c, const char *node, struct cat_session *out);
+	/* Declares node's session dead: condition sess = sess AND rev = rev
+	 * AND not killed; sets killed = now_ms. The caller must have seen
+	 * exactly (sess, rev) unchanged for a whole ttl on its own monotonic
+	 * clock (lease.c). -ESTALE when the condition fails (a heartbeat came
+	 * in, or someone else killed it, or it was replaced). */
+	int (*session_kill)(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+			    int64_t now_ms);
 	/* Publishes a version: condition owner = node AND epoch = epoch AND
 	 * gen = base_gen. Sets gen, hash, size, mtime, pushes hist (keeps
 	 * the last CAT_HIST_MAX), sets or clears deleted, rev + 1, clears
@@ -144,8 +204,10 @@ struct catalog_ops {
 	 * epoch = epoch, so the purger holds the lease and nobody opens or
 	 * commits it meanwhile. -ESTALE when the condition fails. */
 	int (*remove)(struct catalog *c, const char *id, const char *node, uint64_t epoch);
-	/* Asks the holder to hand over: sets want = node if the item exists. */
-	int (*want)(struct catalog *c, const char *id, const char *node);
+	/* Asks holder to hand id over: adds id to the wants of holder's
+	 * session, which holder sees in its next heartbeat reply (it reads
+	 * no item to find out). -ENOENT when holder has no session. */
+	int (*want)(struct catalog *c, const char *id, const char *holder);
 	/* Reads an item (strongly consistent). -ENOENT if absent. */
 	int (*get)(struct catalog *c, const char *id, struct cat_item *out);
 	/* One page of all items (tombstones included), in no given order:
@@ -170,8 +232,12 @@ struct catalog {
 struct catalog *catalog_sqlite_new(const char *path);
 
 struct ddb_client;
-/* DynamoDB catalog in table (partition key "id", a string). The client is
- * borrowed and must outlive the catalog. */
+/* DynamoDB catalog in table (partition key "id", a string): database
+ * items under their id, session items under CAT_SESSION_PREFIX + node
+ * ('#' is never in a database id). The client is borrowed and must
+ * outlive the catalog. */
+#define CAT_SESSION_PREFIX "node#"
+
 struct catalog *catalog_ddb_new(struct ddb_client *client, const char *table);
 
 /* The gc condition of a fenced commit of hash on the current item cur
@@ -193,8 +259,10 @@ static inline bool cat_may_acquire(const struct cat_item *cur, const char *node,
 {
 	if (!cur->owner[0] || !strcmp(cur->owner, node))
 		return true;
-	return tk && !cur->stranded_ms && !strcmp(cur->owner, tk->owner) &&
-	       cur->epoch == tk->epoch && cur->rev == tk->rev;
+	if (!tk || cur->stranded_ms || strcmp(cur->owner, tk->owner) != 0 ||
+	    cur->epoch != tk->epoch || cur->sess != tk->sess)
+		return false;
+	return tk->sess != 0 || cur->rev == tk->rev;
 }
 
 static inline void catalog_free(struct catalog *c)

@@ -1,6 +1,7 @@
-/* The catalog on DynamoDB: one item per database, every lease and pointer
- * change a conditional UpdateItem (ReturnValues ALL_NEW), reads strongly
- * consistent. The catalog holds no mutable state, so it is thread-safe as
+/* The catalog on DynamoDB: one item per database and one session item per
+ * node (id CAT_SESSION_PREFIX + node) in the same table, every lease,
+ * session and pointer change a conditional UpdateItem (ReturnValues
+ * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
 #include "catalog_ddb_i.h"
 
@@ -135,6 +136,7 @@ int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
 	if (opt_s(item, "owner", out->owner, sizeof(out->owner), &bad) ||
 	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
 	    opt_u64(item, "epoch", &out->epoch, &bad) || opt_u64(item, "rev", &out->rev, &bad) ||
+	    opt_u64(item, "sess", &out->sess, &bad) ||
 	    opt_i64(item, "stranded", &out->stranded_ms, &bad) ||
 	    opt_u64(item, "gen", &out->gen, &bad) ||
 	    opt_s(item, "hash", out->hash, sizeof(out->hash), &bad) ||
@@ -279,11 +281,12 @@ static const char *rev_cond(uint64_t rev, const char *name, char *buf, size_t ca
 	return buf;
 }
 
-static int ddb_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		       int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
+static int ddb_acquire(struct catalog *c, const char *id, const char *node, uint64_t sess,
+		       int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *tk,
+		       struct cat_item *out)
 {
 	struct catalog_ddb *cd = to_ddb(c);
-	char cond[320], rc_buf[64];
+	char cond[400], rc_buf[64], tk_cond[224] = "";
 	enum wire_status st;
 	json_t *names, *values;
 	int rc = -EINVAL, tries;
@@ -291,34 +294,49 @@ static int ddb_acquire(struct catalog *c, const char *id, const char *node, int6
 	if (!args_ok(id, node) || ttl_ms <= 0 || (tk && !args_ok(id, tk->owner)))
 		goto out;
 	/* No clock in the condition: a held item is taken only as exactly
-	 * the (owner, epoch, rev) the caller saw, and never while stranded. */
+	 * the holder the caller saw, and never while stranded. */
+	if (tk && tk->sess)
+		snprintf(tk_cond, sizeof(tk_cond),
+			 " OR (#owner = :tko AND #epoch = :tke AND "
+			 "#sess = :tks AND attribute_not_exists(#stranded))");
+	else if (tk)
+		snprintf(tk_cond, sizeof(tk_cond),
+			 " OR (#owner = :tko AND #epoch = :tke AND attribute_not_exists(#sess) AND "
+			 "attribute_not_exists(#stranded) AND %s)",
+			 rev_cond(tk->rev, ":tkr", rc_buf, sizeof(rc_buf)));
 	snprintf(cond, sizeof(cond),
-		 "attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #owner = :me%s%s%s",
-		 tk ? " OR (#owner = :tko AND #epoch = :tke AND attribute_not_exists(#stranded) "
-		      "AND "
-		    : "",
-		 tk ? rev_cond(tk->rev, ":tkr", rc_buf, sizeof(rc_buf)) : "", tk ? ")" : "");
+		 "attribute_not_exists(#id) OR attribute_not_exists(#owner) OR #owner = :me%s",
+		 tk_cond);
 	for (tries = 0; tries < ACQUIRE_TRIES; tries++) {
 		values = json_pack("{s:o, s:o, s:o, s:o}", ":me", ddb_av_s(node), ":exp",
 				   ddb_av_n_i64(now_ms + ttl_ms), ":zero", ddb_av_n_u64(0), ":one",
 				   ddb_av_n_u64(1));
-		names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#owner", "owner",
-				  "#expires", "expires", "#epoch", "epoch", "#gen", "gen", "#rev",
-				  "rev");
+		names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#id", "id", "#owner",
+				  "owner", "#expires", "expires", "#epoch", "epoch", "#gen", "gen",
+				  "#rev", "rev", "#sess", "sess", "#want", "want");
 		/* DynamoDB refuses names and values the expressions do not use. */
+		if (values && sess && json_object_set_new(values, ":sess", ddb_av_n_u64(sess)) != 0)
+			values = (json_decref(values), NULL);
 		if (values && tk &&
 		    (json_object_set_new(values, ":tko", ddb_av_s(tk->owner)) != 0 ||
 		     json_object_set_new(values, ":tke", ddb_av_n_u64(tk->epoch)) != 0 ||
-		     json_object_set_new(values, ":tkr", ddb_av_n_u64(tk->rev)) != 0))
+		     json_object_set_new(values, tk->sess ? ":tks" : ":tkr",
+					 ddb_av_n_u64(tk->sess ? tk->sess : tk->rev)) != 0))
 			values = (json_decref(values), NULL);
 		if (names && tk && json_object_set_new(names, "#stranded", json_string("stranded")))
 			names = (json_decref(names), NULL);
-		/* gen is created as 0 so that commit can always compare it. */
+		/* gen is created as 0 so that commit can always compare it. A
+		 * want mark of a version before sessions goes with the
+		 * acquisition, as it did then for the acquirer's own. */
 		rc = update(cd, "acquire", id,
-			    "SET #owner = :me, #expires = :exp, "
-			    "#epoch = if_not_exists(#epoch, :zero) + :one, "
-			    "#rev = if_not_exists(#rev, :zero) + :one, "
-			    "#gen = if_not_exists(#gen, :zero)",
+			    sess ? "SET #owner = :me, #expires = :exp, #sess = :sess, "
+				   "#epoch = if_not_exists(#epoch, :zero) + :one, "
+				   "#rev = if_not_exists(#rev, :zero) + :one, "
+				   "#gen = if_not_exists(#gen, :zero) REMOVE #want"
+				 : "SET #owner = :me, #expires = :exp, "
+				   "#epoch = if_not_exists(#epoch, :zero) + :one, "
+				   "#rev = if_not_exists(#rev, :zero) + :one, "
+				   "#gen = if_not_exists(#gen, :zero) REMOVE #want, #sess",
 			    cond, names, values, out, &st);
 		if (st != WIRE_CONDITION_FAILED)
 			break;
@@ -332,38 +350,15 @@ static int ddb_acquire(struct catalog *c, const char *id, const char *node, int6
 			goto out;
 		if (!cat_may_acquire(out, node, tk)) {
 			/* The caller may poll while it waits: it logs the holder. */
-			log_debug("lease on '%s' is held by '%s' (epoch %llu, rev %llu%s)", id,
-				  out->owner, (unsigned long long)out->epoch,
-				  (unsigned long long)out->rev,
+			log_debug("lease on '%s' is held by '%s' (session %llu, epoch %llu, rev "
+				  "%llu%s)",
+				  id, out->owner, (unsigned long long)out->sess,
+				  (unsigned long long)out->epoch, (unsigned long long)out->rev,
 				  out->stranded_ms ? ", stranded" : "");
 			rc = -EBUSY;
 			goto out;
 		}
 		rc = -EBUSY;
-	}
-	if (rc)
-		goto out;
-	/* An update expression cannot remove want only when it is ours, and
-	 * folding "want is not someone else's" into the acquire condition
-	 * would make acquire fail for the wrong reason. So our own want mark
-	 * is removed by a second write, fenced by the epoch we just got; if
-	 * someone else set want in between, the condition keeps theirs. */
-	if (strcmp(out->want, node) == 0) {
-		struct cat_item cur;
-		uint64_t epoch = out->epoch;
-
-		rc = update(
-		    cd, "clear want mark of", id, "REMOVE #want",
-		    "#want = :me AND #owner = :me AND #epoch = :epoch",
-		    json_pack("{s:s, s:s, s:s}", "#want", "want", "#owner", "owner", "#epoch",
-			      "epoch"),
-		    json_pack("{s:o, s:o}", ":me", ddb_av_s(node), ":epoch", ddb_av_n_u64(epoch)),
-		    &cur, &st);
-		if (rc == 0 || (st == WIRE_CONDITION_FAILED && ddb_get(c, id, &cur) == 0))
-			*out = cur;
-		/* The lease is ours either way; a stale want mark only costs
-		 * an early hand-over. */
-		rc = 0;
 	}
 out:
 	return rc;
@@ -402,18 +397,6 @@ static int holder_update(struct catalog *c, const char *what, const char *id, co
 		rc = -ESTALE;
 	}
 	return rc;
-}
-
-static int ddb_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
-		     int64_t expires_ms, struct cat_item *out)
-{
-	struct cat_item scratch;
-
-	return holder_update(c, "renew the lease on", id, node, epoch,
-			     "SET #expires = :exp, #rev = if_not_exists(#rev, :zero) + :one",
-			     json_pack("{s:s}", "#expires", "expires"),
-			     json_pack("{s:o}", ":exp", ddb_av_n_i64(expires_ms)),
-			     out ? out : &scratch);
 }
 
 static int64_t wall_ms(void)
@@ -677,19 +660,202 @@ static int ddb_remove(struct catalog *c, const char *id, const char *node, uint6
 	return rc;
 }
 
-static int ddb_want(struct catalog *c, const char *id, const char *node)
+/* ---- sessions ---- */
+
+static json_t *session_key(const char *node)
 {
+	char id[sizeof(CAT_SESSION_PREFIX) + CAT_NODE_MAX];
+
+	snprintf(id, sizeof(id), "%s%s", CAT_SESSION_PREFIX, node);
+	return item_key(id);
+}
+
+static bool is_session_id(const char *id)
+{
+	return strncmp(id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)) == 0;
+}
+
+/* Decodes a session item; -EIO (logged) when malformed. */
+static int decode_session(json_t *item, const char *node, struct cat_session *out)
+{
+	const char *bad = NULL;
+	json_t *ss, *v;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->node, sizeof(out->node), "%s", node);
+	if (!json_is_object(item) || ddb_av_get_u64(item, "sess", &out->sess) != 0) {
+		bad = "sess";
+		goto malformed;
+	}
+	if (opt_u64(item, "rev", &out->rev, &bad) ||
+	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
+	    opt_i64(item, "killed", &out->killed_ms, &bad))
+		goto malformed;
+	v = json_object_get(item, "wants");
+	if (v) {
+		ss = json_object_get(v, "SS");
+		if (!json_is_array(ss)) {
+			bad = "wants";
+			goto malformed;
+		}
+		json_array_foreach(ss, i, v)
+		{
+			const char *w = json_string_value(v);
+
+			if (!w || !*w || strlen(w) > CAT_ID_MAX) {
+				bad = "wants";
+				goto malformed;
+			}
+			if (out->n_wants < CAT_WANTS_MAX)
+				snprintf(out->wants[out->n_wants++], sizeof(out->wants[0]), "%s",
+					 w);
+		}
+	}
+	return 0;
+malformed:
+	log_err("cannot decode the session of '%s': attribute '%s' is malformed", node,
+		bad ? bad : "?");
+	memset(out, 0, sizeof(*out));
+	return -EIO;
+}
+
+/* One UpdateItem on node's session item (names, values stolen; NULL =
+ * ENOMEM); *out (may be NULL) gets the session after it. -ESTALE when cond
+ * fails. */
+static int session_update(struct catalog *c, const char *what, const char *node, const char *expr,
+			  const char *cond, json_t *names, json_t *values, struct cat_session *out)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	struct ddb_cond dc = {cond, names, values, "ALL_NEW"};
+	json_t *key = NULL, *attrs = NULL;
+	enum wire_status st;
+	int rc = -EINVAL;
+
+	if (!node || !*node || strlen(node) > CAT_NODE_MAX)
+		goto out;
+	rc = -ENOMEM;
+	key = session_key(node);
+	if (!key || !names || !values)
+		goto out;
+	st = ddb_update_item(cd->client, cd->table, key, expr, &dc, &attrs, NULL);
+	if (st == WIRE_CONDITION_FAILED) {
+		rc = -ESTALE;
+	} else if (st != WIRE_OK) {
+		log_err("cannot %s '%s' in table '%s': %s", what, node, cd->table,
+			wire_status_str(st));
+		rc = wire_status_errno(st);
+	} else if (!out) {
+		rc = 0;
+	} else if (!attrs) {
+		log_err("cannot %s '%s' in table '%s': reply without the item", what, node,
+			cd->table);
+		rc = -EIO;
+	} else {
+		rc = decode_session(attrs, node, out);
+	}
+out:
+	json_decref(attrs);
+	json_decref(key);
+	json_decref(names);
+	json_decref(values);
+	return rc;
+}
+
+static int ddb_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+			     struct cat_session *out)
+{
+	/* Requests were for the old session: a new one starts without. */
+	return session_update(
+	    c, "begin a session of", node,
+	    "SET #sess = if_not_exists(#sess, :zero) + :one, #rev = if_not_exists(#rev, :zero) + "
+	    ":one, #expires = :exp REMOVE #killed, #wants",
+	    NULL,
+	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev", "#expires",
+		      "expires", "#killed", "killed", "#wants", "wants"),
+	    json_pack("{s:o, s:o, s:o}", ":zero", ddb_av_n_u64(0), ":one", ddb_av_n_u64(1), ":exp",
+		      ddb_av_n_i64(now_ms + ttl_ms)),
+	    out);
+}
+
+static int ddb_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
+			 int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			 struct cat_session *out)
+{
+	json_t *values, *set = NULL;
+	struct cat_session scratch;
+	int i;
+
+	values = json_pack("{s:o, s:o, s:o}", ":one", ddb_av_n_u64(1), ":exp",
+			   ddb_av_n_i64(now_ms + ttl_ms), ":sess", ddb_av_n_u64(sess));
+	if (values && n_done > 0) {
+		/* DELETE of a string set value: DynamoDB takes no empty set. */
+		set = json_array();
+		for (i = 0; set && i < n_done; i++)
+			if (json_array_append_new(set, json_string(done[i])) != 0)
+				set = (json_decref(set), NULL);
+		if (!set ||
+		    json_object_set_new(values, ":done", json_pack("{s:o}", "SS", set)) != 0)
+			values = (json_decref(values), NULL);
+	}
+	return session_update(
+	    c, "heartbeat of", node,
+	    n_done > 0 ? "SET #rev = #rev + :one, #expires = :exp DELETE #wants :done"
+		       : "SET #rev = #rev + :one, #expires = :exp",
+	    "#sess = :sess AND attribute_not_exists(#killed)",
+	    n_done > 0 ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev",
+				   "#expires", "expires", "#killed", "killed", "#wants", "wants")
+		       : json_pack("{s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev",
+				   "#expires", "expires", "#killed", "killed"),
+	    values, out ? out : &scratch);
+}
+
+static int ddb_session_get(struct catalog *c, const char *node, struct cat_session *out)
+{
+	struct catalog_ddb *cd = to_ddb(c);
+	json_t *key, *item = NULL;
+	struct cat_session scratch;
 	enum wire_status st;
 	int rc;
 
-	if (!args_ok(id, node))
+	if (!node || !*node || strlen(node) > CAT_NODE_MAX)
 		return -EINVAL;
-	rc = update(to_ddb(c), "mark a hand-over request on", id, "SET #want = :me",
-		    "attribute_exists(#id)", json_pack("{s:s, s:s}", "#id", "id", "#want", "want"),
-		    json_pack("{s:o}", ":me", ddb_av_s(node)), NULL, &st);
-	if (st == WIRE_CONDITION_FAILED)
-		rc = -ENOENT;
+	key = session_key(node);
+	if (!key)
+		return -ENOMEM;
+	st = ddb_get_item(cd->client, cd->table, key, &item, NULL);
+	if (st == WIRE_OK)
+		rc = decode_session(item, node, out ? out : &scratch);
+	else
+		rc = st == WIRE_NOT_FOUND ? -ENOENT : wire_status_errno(st);
+	json_decref(item);
+	json_decref(key);
 	return rc;
+}
+
+static int ddb_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+			    int64_t now_ms)
+{
+	return session_update(
+	    c, "kill the session of", node, "SET #killed = :now",
+	    "#sess = :sess AND #rev = :rev AND attribute_not_exists(#killed)",
+	    json_pack("{s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev", "#killed", "killed"),
+	    json_pack("{s:o, s:o, s:o}", ":sess", ddb_av_n_u64(sess), ":rev", ddb_av_n_u64(rev),
+		      ":now", ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
+	    NULL);
+}
+
+static int ddb_want(struct catalog *c, const char *id, const char *holder)
+{
+	int rc;
+
+	if (!args_ok(id, holder))
+		return -EINVAL;
+	rc = session_update(c, "ask for a hand-over", holder, "ADD #wants :ids",
+			    "attribute_exists(#sess)",
+			    json_pack("{s:s, s:s}", "#wants", "wants", "#sess", "sess"),
+			    json_pack("{s:{s:[s]}}", ":ids", "SS", id), NULL);
+	return rc == -ESTALE ? -ENOENT : rc;
 }
 
 /* The continuation token is the id of the last item of the page (the
@@ -738,6 +904,11 @@ static int ddb_scan(struct catalog *c, char **token,
 	}
 	json_array_foreach(items, i, v)
 	{
+		char vid[CAT_ID_MAX + 1];
+
+		/* Sessions share the table; they are not databases. */
+		if (ddb_av_get_s(v, "id", vid, sizeof(vid)) != -E2BIG && is_session_id(vid))
+			continue;
 		if (catalog_ddb_decode_item(v, it) != 0)
 			continue;
 		rc = cb(arg, it);
@@ -806,7 +977,10 @@ static void ddb_free(struct catalog *c)
 
 static const struct catalog_ops ddb_ops = {
     .acquire = ddb_acquire,
-    .renew = ddb_renew,
+    .session_start = ddb_session_start,
+    .heartbeat = ddb_heartbeat,
+    .session_get = ddb_session_get,
+    .session_kill = ddb_session_kill,
     .commit = ddb_commit,
     .release = ddb_release,
     .strand = ddb_strand,

@@ -1,5 +1,7 @@
 /* The embedded catalog: one SQLite file (WAL, synchronous=FULL) holding
- * table items, one row per database. Every write is a single conditional
+ * table items, one row per database, table sessions, one row per node
+ * (its heartbeat), and table wants, the hand-over requests addressed to a
+ * node's session. Every write is a single conditional
  * statement or one BEGIN IMMEDIATE transaction, so several processes on one
  * machine (two mounts) can share the file safely. */
 #include "cache/catalog.h"
@@ -37,7 +39,7 @@ struct catalog_sqlite {
 
 #define ITEM_COLS                                                                                 \
 	"id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist, rev, stranded, " \
-	"gc_seq, gc_since"
+	"sess, gc_seq, gc_since"
 
 static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " id TEXT PRIMARY KEY,"
@@ -53,15 +55,29 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
 				 " hist TEXT NOT NULL DEFAULT '',"
 				 " rev INTEGER NOT NULL DEFAULT 0,"
 				 " stranded INTEGER NOT NULL DEFAULT 0,"
+				 " sess INTEGER NOT NULL DEFAULT 0,"
 				 " gc_seq INTEGER NOT NULL DEFAULT 0,"
 				 " gc_since INTEGER NOT NULL DEFAULT 0,"
-				 " gc_doomed TEXT NOT NULL DEFAULT '')";
+				 " gc_doomed TEXT NOT NULL DEFAULT '');"
+				 "CREATE TABLE IF NOT EXISTS sessions ("
+				 " node TEXT PRIMARY KEY,"
+				 " sess INTEGER NOT NULL,"
+				 " rev INTEGER NOT NULL,"
+				 " expires INTEGER NOT NULL DEFAULT 0,"
+				 " killed INTEGER NOT NULL DEFAULT 0);"
+				 "CREATE TABLE IF NOT EXISTS wants ("
+				 " node TEXT NOT NULL,"
+				 " id TEXT NOT NULL,"
+				 " PRIMARY KEY (node, id)) WITHOUT ROWID";
 
 /* Columns added after the first release: a file written before them gets
- * them with their default (rev 0 is how an old item reads). */
+ * them with their default (rev 0 is how an old item reads, sess 0 a lease
+ * from before sessions). The tables sessions and wants are created by
+ * schema_sql on any file. */
 static const char *const added_cols[][2] = {
     {"rev", "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"},
     {"stranded", "ALTER TABLE items ADD COLUMN stranded INTEGER NOT NULL DEFAULT 0"},
+    {"sess", "ALTER TABLE items ADD COLUMN sess INTEGER NOT NULL DEFAULT 0"},
     {"gc_seq", "ALTER TABLE items ADD COLUMN gc_seq INTEGER NOT NULL DEFAULT 0"},
     {"gc_since", "ALTER TABLE items ADD COLUMN gc_since INTEGER NOT NULL DEFAULT 0"},
     {"gc_doomed", "ALTER TABLE items ADD COLUMN gc_doomed TEXT NOT NULL DEFAULT ''"},
@@ -326,7 +342,9 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 		bad = "hist";
 	else if (!col_count(st, 11, &it->rev))
 		bad = "rev";
-	else if (!col_count(st, 13, &it->gc_seq))
+	else if (!col_count(st, 13, &it->sess))
+		bad = "sess";
+	else if (!col_count(st, 14, &it->gc_seq))
 		bad = "gc_seq";
 	if (bad) {
 		log_err("catalog %s: cannot decode item '%s': column %s is malformed", cs->path,
@@ -337,7 +355,7 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 	it->mtime_ms = sqlite3_column_int64(st, 7);
 	it->deleted_ms = sqlite3_column_int64(st, 8);
 	it->stranded_ms = sqlite3_column_int64(st, 12);
-	it->gc_since_ms = sqlite3_column_int64(st, 14);
+	it->gc_since_ms = sqlite3_column_int64(st, 15);
 	return 0;
 }
 
@@ -414,8 +432,9 @@ static int cs_step_commit(struct catalog_sqlite *cs, sqlite3_stmt *st, const cha
 	return cs_exec(cs, "COMMIT", what, id);
 }
 
-static int cs_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		      int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
+static int cs_acquire(struct catalog *c, const char *id, const char *node, uint64_t sess,
+		      int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *tk,
+		      struct cat_item *out)
 {
 	struct catalog_sqlite *cs = cs_of(c);
 	struct cat_item cur;
@@ -440,10 +459,9 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 	}
 	rc = cs_prepare(
 	    cs,
-	    "INSERT INTO items (id, owner, expires, epoch, rev) VALUES (?1, ?2, ?3, 1, 1)"
+	    "INSERT INTO items (id, owner, expires, epoch, rev, sess) VALUES (?1, ?2, ?3, 1, 1, ?4)"
 	    " ON CONFLICT (id) DO UPDATE SET owner = ?2, expires = ?3,"
-	    " epoch = epoch + 1, rev = rev + 1,"
-	    " want = CASE WHEN want = ?2 THEN '' ELSE want END"
+	    " epoch = epoch + 1, rev = rev + 1, sess = ?4, want = ''"
 	    " RETURNING " ITEM_COLS,
 	    id, &st);
 	if (rc < 0)
@@ -451,6 +469,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, int64
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)sess);
 	found = step_item(cs, st, id, &cur);
 	sqlite3_finalize(st);
 	if (found <= 0) {
@@ -469,51 +488,6 @@ rollback:
 	if (rc == -EIO)
 		log_err("catalog %s: cannot acquire '%s' for %s", cs->path, id, node);
 out:
-	cs_unlock(cs);
-	return rc;
-}
-
-static int cs_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
-		    int64_t expires_ms, struct cat_item *out)
-{
-	struct catalog_sqlite *cs = cs_of(c);
-	sqlite3_stmt *st = NULL;
-	struct cat_item it;
-	int rc;
-
-	if (!args_ok(id, node))
-		return -EINVAL;
-	rc = cs_lock(cs);
-	if (rc < 0)
-		return rc;
-	rc = cs_prepare(cs,
-			"UPDATE items SET expires = ?4, rev = rev + 1 WHERE id = ?1 AND owner = ?2 "
-			"AND epoch = ?3"
-			" RETURNING " ITEM_COLS,
-			id, &st);
-	if (rc < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
-	sqlite3_bind_int64(st, 4, expires_ms);
-	rc = step_item(cs, st, id, &it);
-	if (rc == 1) {
-		/* Finish the statement so the update is written before we return. */
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			log_err("catalog %s: cannot renew '%s': %s", cs->path, id,
-				sqlite3_errmsg(cs->db));
-			rc = -EIO;
-			goto out;
-		}
-		if (out)
-			*out = it;
-		rc = 0;
-	} else if (rc == 0) {
-		rc = -ESTALE;
-	}
-out:
-	sqlite3_finalize(st);
 	cs_unlock(cs);
 	return rc;
 }
@@ -730,6 +704,176 @@ out:
 	return rc;
 }
 
+/* ---- sessions ---------------------------------------------------------- */
+
+static bool node_ok(const char *node)
+{
+	return node && *node && strlen(node) <= CAT_NODE_MAX;
+}
+
+/* Reads node's session and its wants under the lock: 1 found, 0 absent,
+ * -EIO. out may be NULL. */
+static int read_session(struct catalog_sqlite *cs, const char *node, struct cat_session *out)
+{
+	struct cat_session s;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	rc = cs_prepare(cs, "SELECT sess, rev, expires, killed FROM sessions WHERE node = ?1", node,
+			&st);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(s.node, sizeof(s.node), "%s", node);
+		if (!col_count(st, 0, &s.sess) || !col_count(st, 1, &s.rev)) {
+			log_err("catalog %s: cannot decode the session of '%s': malformed",
+				cs->path, node);
+			rc = -EIO;
+		} else {
+			s.expires_ms = sqlite3_column_int64(st, 2);
+			s.killed_ms = sqlite3_column_int64(st, 3);
+			rc = 1;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		log_err("catalog %s: cannot read the session of '%s': %s", cs->path, node,
+			sqlite3_errmsg(cs->db));
+		rc = -EIO;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == 1 &&
+	    cs_prepare(cs, "SELECT id FROM wants WHERE node = ?1 LIMIT ?2", node, &st) == 0) {
+		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, CAT_WANTS_MAX);
+		while (sqlite3_step(st) == SQLITE_ROW && s.n_wants < CAT_WANTS_MAX)
+			if (col_text(st, 0, s.wants[s.n_wants], sizeof(s.wants[0])))
+				s.n_wants++;
+		sqlite3_finalize(st);
+	} else if (rc == 1) {
+		rc = -EIO;
+	}
+	if (rc == 1 && out)
+		*out = s;
+	return rc;
+}
+
+static int cs_session_get(struct catalog *c, const char *node, struct cat_session *out)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	int rc;
+
+	if (!node_ok(node))
+		return -EINVAL;
+	rc = cs_lock(cs);
+	if (rc < 0)
+		return rc;
+	rc = read_session(cs, node, out);
+	cs_unlock(cs);
+	return rc < 0 ? rc : rc == 0 ? -ENOENT : 0;
+}
+
+/* Runs the session write sql (binding ?1 node, ?2 a, ?3 b, ?4 d) and
+ * deletes the n_done wants named in done (n_done -1: all of node's), in
+ * one transaction; then reads the session into *out (may be NULL).
+ * -ESTALE when sql changed no row. */
+static int session_write(struct catalog *c, const char *what, const char *sql, const char *node,
+			 int64_t a, int64_t b, int64_t d, const char (*done)[CAT_ID_MAX + 1],
+			 int n_done, struct cat_session *out)
+{
+	struct catalog_sqlite *cs = cs_of(c);
+	sqlite3_stmt *st = NULL;
+	int rc, i;
+
+	if (!node_ok(node))
+		return -EINVAL;
+	rc = cs_begin(cs, what, node);
+	if (rc < 0)
+		return rc;
+	rc = cs_prepare(cs, sql, node, &st);
+	if (rc < 0)
+		goto rollback;
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, b);
+	if (sqlite3_bind_parameter_count(st) >= 4)
+		sqlite3_bind_int64(st, 4, d);
+	rc = step_item(cs, st, node, NULL);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc < 0)
+		goto rollback;
+	if (sqlite3_changes(cs->db) != 1) {
+		rc = -ESTALE;
+		goto rollback;
+	}
+	for (i = 0; i < (n_done < 0 ? 1 : n_done); i++) {
+		rc = cs_prepare(cs,
+				n_done < 0 ? "DELETE FROM wants WHERE node = ?1"
+					   : "DELETE FROM wants WHERE node = ?1 AND id = ?2",
+				node, &st);
+		if (rc < 0)
+			goto rollback;
+		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+		if (n_done >= 0)
+			sqlite3_bind_text(st, 2, done[i], -1, SQLITE_STATIC);
+		rc = step_item(cs, st, node, NULL);
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc < 0)
+			goto rollback;
+	}
+	rc = read_session(cs, node, out);
+	if (rc < 0)
+		goto rollback;
+	rc = cs_exec(cs, "COMMIT", what, node);
+	if (rc < 0)
+		goto rollback;
+	goto out;
+rollback:
+	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	cs_unlock(cs);
+	return rc;
+}
+
+static int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+			    struct cat_session *out)
+{
+	/* A new session starts with no request: they were for the old one. */
+	return session_write(c, "begin a session of",
+			     "INSERT INTO sessions (node, sess, rev, expires, killed)"
+			     " VALUES (?1, 1, 1, ?2, 0) ON CONFLICT (node) DO UPDATE SET"
+			     " sess = sess + 1, rev = rev + 1, expires = ?2, killed = 0",
+			     node, now_ms + ttl_ms, 0, 0, NULL, -1, out);
+}
+
+static int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
+			int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			struct cat_session *out)
+{
+	return session_write(c, "heartbeat of",
+			     "UPDATE sessions SET rev = rev + 1, expires = ?2"
+			     " WHERE node = ?1 AND sess = ?3 AND killed = 0",
+			     node, now_ms + ttl_ms, (int64_t)sess, 0, done, n_done, out);
+}
+
+static int cs_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+			   int64_t now_ms)
+{
+	/* A zero time would read as "alive". */
+	return session_write(c, "kill the session of",
+			     "UPDATE sessions SET killed = ?2"
+			     " WHERE node = ?1 AND sess = ?3 AND rev = ?4 AND killed = 0",
+			     node, now_ms > 0 ? now_ms : 1, (int64_t)sess, (int64_t)rev, NULL, 0,
+			     NULL);
+}
+
 static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
 		       const char *doomed, int64_t now_ms)
 {
@@ -787,16 +931,23 @@ static int cs_remove(struct catalog *c, const char *id, const char *node, uint64
 				id, node, epoch, 0);
 }
 
-static int cs_want(struct catalog *c, const char *id, const char *node)
+static int cs_want(struct catalog *c, const char *id, const char *holder)
 {
 	int rc;
 
-	if (!args_ok(id, node))
+	if (!args_ok(id, holder))
 		return -EINVAL;
-	rc = cs_update(cs_of(c), "UPDATE items SET want = ?2 WHERE id = ?1", id, node, 0, false, 0);
+	/* ?2 is the holder: a request to a node without a session adds nothing. */
+	rc = cs_update(cs_of(c),
+		       "INSERT OR IGNORE INTO wants (node, id)"
+		       " SELECT ?2, ?1 WHERE EXISTS (SELECT 1 FROM sessions WHERE node = ?2)",
+		       id, holder, 0, false, 0);
 	if (rc < 0)
 		return rc;
-	return rc == 1 ? 0 : -ENOENT;
+	if (rc == 1)
+		return 0;
+	/* Already asked: nothing changed, but the session is there. */
+	return cs_session_get(c, holder, NULL) == 0 ? 0 : -ENOENT;
 }
 
 static int cs_get(struct catalog *c, const char *id, struct cat_item *out)
@@ -935,7 +1086,10 @@ static void cs_free(struct catalog *c)
 
 static const struct catalog_ops catalog_sqlite_ops = {
     .acquire = cs_acquire,
-    .renew = cs_renew,
+    .session_start = cs_session_start,
+    .heartbeat = cs_heartbeat,
+    .session_get = cs_session_get,
+    .session_kill = cs_session_kill,
     .commit = cs_commit,
     .release = cs_release,
     .strand = cs_strand,

@@ -442,7 +442,7 @@ static void key_id(const char *key, char id[CAT_ID_MAX + 1])
  * must be added here too, or it would be called through a NULL pointer. */
 _Static_assert(sizeof(struct store_ops) == 9 * sizeof(void (*)(void)),
 	       "store_ops changed: forward the new operation in cstore_ops");
-_Static_assert(sizeof(struct catalog_ops) == 15 * sizeof(void (*)(void)),
+_Static_assert(sizeof(struct catalog_ops) == 18 * sizeof(void (*)(void)),
 	       "catalog_ops changed: forward the new operation in ccat_ops");
 
 struct cstore {
@@ -581,20 +581,43 @@ static void count_ddb(struct tcost *c, const char *id, bool write)
 	tcost_add(c, id, &d);
 }
 
-static int cc_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		      int64_t ttl_ms, const struct cat_takeover *takeover, struct cat_item *out)
+static int cc_acquire(struct catalog *c, const char *id, const char *node, uint64_t sess,
+		      int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *takeover,
+		      struct cat_item *out)
 {
 	CC(c);
 	count_ddb(cc->c, id, true);
-	return cc->inner->ops->acquire(cc->inner, id, node, now_ms, ttl_ms, takeover, out);
+	return cc->inner->ops->acquire(cc->inner, id, node, sess, now_ms, ttl_ms, takeover, out);
 }
 
-static int cc_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
-		    int64_t expires_ms, struct cat_item *out)
+/* The session calls below are the node's, not a database's: priced in the
+ * totals only. */
+static int cc_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+			    struct cat_session *out)
 {
 	CC(c);
-	count_ddb(cc->c, id, true);
-	return cc->inner->ops->renew(cc->inner, id, node, epoch, expires_ms, out);
+	return cc->inner->ops->session_start(cc->inner, node, now_ms, ttl_ms, out);
+}
+
+static int cc_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
+			int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			struct cat_session *out)
+{
+	CC(c);
+	return cc->inner->ops->heartbeat(cc->inner, node, sess, now_ms, ttl_ms, done, n_done, out);
+}
+
+static int cc_session_get(struct catalog *c, const char *node, struct cat_session *out)
+{
+	CC(c);
+	return cc->inner->ops->session_get(cc->inner, node, out);
+}
+
+static int cc_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+			   int64_t now_ms)
+{
+	CC(c);
+	return cc->inner->ops->session_kill(cc->inner, node, sess, rev, now_ms);
 }
 
 static int cc_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
@@ -627,11 +650,11 @@ static int cc_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	return cc->inner->ops->abandon(cc->inner, seen, now_ms);
 }
 
-static int cc_want(struct catalog *c, const char *id, const char *node)
+static int cc_want(struct catalog *c, const char *id, const char *holder)
 {
 	CC(c);
 	count_ddb(cc->c, id, true);
-	return cc->inner->ops->want(cc->inner, id, node);
+	return cc->inner->ops->want(cc->inner, id, holder);
 }
 
 static int cc_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
@@ -690,7 +713,10 @@ static void cc_free(struct catalog *c)
 
 static const struct catalog_ops ccat_ops = {
     .acquire = cc_acquire,
-    .renew = cc_renew,
+    .session_start = cc_session_start,
+    .heartbeat = cc_heartbeat,
+    .session_get = cc_session_get,
+    .session_kill = cc_session_kill,
     .commit = cc_commit,
     .release = cc_release,
     .strand = cc_strand,

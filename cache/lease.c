@@ -1,30 +1,50 @@
-/* The lease manager: acquire (waiting for a holder elsewhere, asking it to
- * hand over, taking over a holder that stopped renewing), renew, release
- * (or keep the lease marked stranded when unpublished writes remain), and
- * the local check that refuses writes once a renewal is overdue.
+/* The lease manager: the node's session (start, heartbeat, loss),
+ * acquire (waiting for a holder elsewhere, asking it to hand over, taking
+ * over a holder whose session died), release (or keep the lease marked
+ * stranded when unpublished writes remain), and the local check that
+ * refuses writes once the heartbeat is overdue.
  *
- * DESIGN (the DynamoDB lock client's method): no wall clock decides who
- * owns a lease. Every acquire, renew, commit and release changes the
- * item's record version rev. An acquirer that finds the item held by
- * another node remembers (owner, epoch, rev) and when, on its own
- * monotonic clock, the reply that first showed it arrived. Once it has
- * seen that same triple unchanged for a full lease_ttl, measured from
- * that arrival to the send of its next acquire, it asks the catalog to
- * take the item on the condition "owner, epoch and rev are still those".
+ * DESIGN: a node holds all its leases through one session, its heartbeat
+ * item in the catalog, renewed every ttl/3 whatever the number of leases:
+ * a held, idle database costs no catalog write. Every lease item names the
+ * session it was taken in; fencing stays per database (owner + epoch +
+ * base gen on every commit).
  *
- * Why a live holder never loses its lease, and a taken-over one never
- * writes after the takeover: the holder refuses writes after S + ttl -
- * margin, S being the send time of its last successful renewal (or of the
- * acquire), on its own monotonic clock. The renewal that produced rev R was
- * applied before the catalog answered the read showing R, so S comes
- * before the arrival A of that reply in real time. The takeover is sent
- * at A + ttl or later on the acquirer's clock. As long as the two
- * monotonic clocks run at rates within margin/ttl (20%) of each other,
- * S + ttl - margin < A + ttl: the holder's fence closes before the
- * takeover is sent. A holder that renews before that time changes rev and
- * the conditional takeover fails; its epoch fences any late renewal or
- * commit after a takeover. Wall clocks may be off by any amount in either
- * direction: they are only written into expires, for humans.
+ * No wall clock decides who owns a lease (the DynamoDB lock client's
+ * method, applied to the session). Every heartbeat changes the session's
+ * rev. An acquirer that finds an item held in a live session remembers
+ * (session, rev) and when, on its own monotonic clock, the reply that
+ * first showed it arrived. Once it has seen that same pair unchanged for
+ * a full lease_ttl, measured from that arrival to the send of its next
+ * request, it kills the session on the condition "sess and rev are still
+ * those" (a final mark: no heartbeat of that session succeeds again) and
+ * then takes the item on the condition "owner, session and epoch are
+ * still those". A session that is killed, or replaced by a newer one of
+ * its node (a restart), is dead: its items are taken without waiting.
+ *
+ * Why a live holder never loses its lease, and a killed one never writes
+ * after the kill: the holder refuses writes after S + ttl - margin, S
+ * being the send time of its last successful heartbeat (or of the session
+ * start), on its own monotonic clock. The heartbeat that produced rev R
+ * was applied before the catalog answered the read showing R, so S comes
+ * before the arrival A of that reply in real time. The kill is sent at A +
+ * ttl or later on the acquirer's clock. As long as the two monotonic
+ * clocks run at rates within margin/ttl (20%) of each other, S + ttl -
+ * margin < A + ttl: the holder's fence closes before the kill is sent. A
+ * holder that heartbeats before that time changes rev and the conditional
+ * kill fails. The holder's next heartbeat after a kill fails: it treats
+ * every lease of that session as lost (its changes are quarantined), and
+ * begins a new session for new leases. A commit or release of the old
+ * holder after a takeover fails on the epoch. Wall clocks may be off by
+ * any amount in either direction: they are only written into expires,
+ * for humans.
+ *
+ * A hand-over request (want) goes to the holder's session item; the
+ * holder finds it in its next heartbeat's reply, which costs it nothing
+ * more, and releases that database once it is closed and clean.
+ *
+ * Items from before sessions (sess 0) are taken over as they were then:
+ * after their own rev stayed unchanged for a whole ttl.
  *
  * The observations live in one bounded table per engine (tc->obs, its own
  * mutex), so they outlive a failed open: with lease_wait shorter than the
@@ -59,11 +79,15 @@ static int64_t lease_margin(struct tcache *tc)
 void lease_init(struct tcache *tc)
 {
 	pthread_mutex_init(&tc->obs_mu, NULL);
+	pthread_mutex_init(&tc->sess_mu, NULL);
+	pthread_cond_init(&tc->sess_cond, NULL);
 }
 
 void lease_fini(struct tcache *tc)
 {
 	pthread_mutex_destroy(&tc->obs_mu);
+	pthread_mutex_destroy(&tc->sess_mu);
+	pthread_cond_destroy(&tc->sess_cond);
 }
 
 /* ---- observations of leases held elsewhere ---------------------------- */
@@ -88,24 +112,24 @@ static struct lease_obs *obs_slot(struct tcache *tc, const char *id, bool create
 	return victim;
 }
 
-/* Records what a reply that arrived at mono ms `arrived` showed of id's
- * holder: the first sight of this exact (owner, epoch, rev) starts its
- * clock, a later sight of the same keeps it, anything else restarts it.
- * *since gets the start. */
-static void obs_note(struct tcache *tc, const char *id, const struct cat_item *it, int64_t arrived,
-		     int64_t *since)
+/* Records what a reply that arrived at mono ms `arrived` showed under key
+ * (a database id, or a session key): the first sight of this exact
+ * (owner, epoch, rev) starts its clock, a later sight of the same keeps
+ * it, anything else restarts it. For a session, epoch is its sess. *since
+ * gets the start. */
+static void obs_note(struct tcache *tc, const char *id, const char *owner, uint64_t epoch,
+		     uint64_t rev, int64_t arrived, int64_t *since)
 {
 	struct lease_obs *o;
 
 	pthread_mutex_lock(&tc->obs_mu);
 	o = obs_slot(tc, id, true);
-	if (!o->used || strcmp(o->owner, it->owner) != 0 || o->epoch != it->epoch ||
-	    o->rev != it->rev) {
+	if (!o->used || strcmp(o->owner, owner) != 0 || o->epoch != epoch || o->rev != rev) {
 		o->used = true;
 		snprintf(o->id, sizeof(o->id), "%s", id);
-		snprintf(o->owner, sizeof(o->owner), "%s", it->owner);
-		o->epoch = it->epoch;
-		o->rev = it->rev;
+		snprintf(o->owner, sizeof(o->owner), "%s", owner);
+		o->epoch = epoch;
+		o->rev = rev;
 		o->since = arrived;
 	}
 	o->touched = arrived;
@@ -113,9 +137,10 @@ static void obs_note(struct tcache *tc, const char *id, const struct cat_item *i
 	pthread_mutex_unlock(&tc->obs_mu);
 }
 
-/* True when the holder of id was seen unchanged for a whole ttl by
+/* True when what key names was seen unchanged for a whole ttl by
  * `sending` (the mono time of the request about to go out): *tk (owner in
- * owner_buf) then names it, and *held_ms says for how long. */
+ * owner_buf; epoch, rev as noted, sess 0) then names it, and *held_ms says
+ * for how long. */
 static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct cat_takeover *tk,
 		     char owner_buf[CAT_NODE_MAX + 1], int64_t *held_ms)
 {
@@ -127,6 +152,7 @@ static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct 
 	if (o && sending - o->since >= tc->opt.lease_ttl_ms) {
 		snprintf(owner_buf, CAT_NODE_MAX + 1, "%s", o->owner);
 		tk->owner = owner_buf;
+		tk->sess = 0;
 		tk->epoch = o->epoch;
 		tk->rev = o->rev;
 		*held_ms = sending - o->since;
@@ -147,7 +173,237 @@ static void obs_forget(struct tcache *tc, const char *id)
 	pthread_mutex_unlock(&tc->obs_mu);
 }
 
-/* ---- acquire, renew, release ------------------------------------------ */
+/* ---- the session -------------------------------------------------------- */
+
+/* The key of node's session in the observation table. */
+static void sess_key(char *buf, size_t cap, const char *node)
+{
+	snprintf(buf, cap, "%s%s", CAT_SESSION_PREFIX, node);
+}
+
+/* Moves the write deadline of the session to sent + ttl - margin, sent
+ * being the send time of a heartbeat that succeeded; only forward, since
+ * two heartbeats (the scheduled one, a write-back's) may overlap. */
+static void sess_extend(struct tcache *tc, int64_t sent)
+{
+	int64_t until = sent + tc->opt.lease_ttl_ms - lease_margin(tc);
+	int64_t cur = atomic_load(&tc->sess_until);
+
+	while (cur < until && !atomic_compare_exchange_weak(&tc->sess_until, &cur, until))
+		;
+}
+
+/* Begins a new session: 0, or -errno (logged) leaving none. */
+static int sess_begin(struct tcache *tc)
+{
+	struct cat_session s;
+	int64_t t0 = tc_mono(tc);
+	int rc;
+
+	rc = tc->cat->ops->session_start(tc->cat, tc->node, tc_now(tc), tc->opt.lease_ttl_ms, &s);
+	if (rc < 0) {
+		log_err("cannot begin a session of node %s: %s", tc->node, strerror(-rc));
+		return rc;
+	}
+	pthread_mutex_lock(&tc->sess_mu);
+	tc->n_done = 0;
+	atomic_store(&tc->sess, s.sess);
+	pthread_mutex_unlock(&tc->sess_mu);
+	sess_extend(tc, t0);
+	pthread_mutex_lock(&tc->mu);
+	tc->next_hb = t0 + tc->opt.lease_ttl_ms / 3;
+	pthread_mutex_unlock(&tc->mu);
+	log_info("node %s began session %llu: its leases are renewed by one heartbeat every "
+		 "%lld ms",
+		 tc->node, (unsigned long long)s.sess, (long long)tc->opt.lease_ttl_ms / 3);
+	return 0;
+}
+
+int lease_start(struct tcache *tc)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&tc->sess_mu);
+	while (tc->sess_starting)
+		pthread_cond_wait(&tc->sess_cond, &tc->sess_mu);
+	if (atomic_load(&tc->sess) == 0) {
+		tc->sess_starting = true;
+		pthread_mutex_unlock(&tc->sess_mu);
+		rc = sess_begin(tc);
+		pthread_mutex_lock(&tc->sess_mu);
+		tc->sess_starting = false;
+		pthread_cond_broadcast(&tc->sess_cond);
+	}
+	pthread_mutex_unlock(&tc->sess_mu);
+	return rc;
+}
+
+/* The heartbeat of session sess said it is gone: every lease taken in it
+ * is lost, and a new session begins for new leases. Once per session. */
+static void sess_lost(struct tcache *tc, uint64_t sess)
+{
+	struct fam *f;
+	int i, n = 0;
+
+	pthread_mutex_lock(&tc->sess_mu);
+	if (atomic_load(&tc->sess) != sess || tc->sess_starting) {
+		pthread_mutex_unlock(&tc->sess_mu);
+		return;
+	}
+	tc->sess_starting = true;
+	/* Nothing is writable until the new session says so. */
+	atomic_store(&tc->sess, 0);
+	pthread_mutex_unlock(&tc->sess_mu);
+
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0; i < FAM_BUCKETS; i++)
+		for (f = tc->tab[i]; f; f = f->next)
+			if (f->leased && atomic_load(&f->sess) == sess) {
+				atomic_store(&f->lease_lost, true);
+				/* Bounded: the summary below counts them all. */
+				if (n++ < 100)
+					log_err("lease of %s (epoch %llu) was lost with session "
+						"%llu: writes refused, local changes will be "
+						"quarantined",
+						f->id, (unsigned long long)f->epoch,
+						(unsigned long long)sess);
+			}
+	pthread_cond_signal(&tc->sched_cond);
+	pthread_mutex_unlock(&tc->mu);
+	log_err("session %llu of node %s is gone (another node saw its heartbeat stop and "
+		"declared it dead): its %d leases are lost, writes refused, local changes will "
+		"be quarantined",
+		(unsigned long long)sess, tc->node, n);
+
+	sess_begin(tc);
+	pthread_mutex_lock(&tc->sess_mu);
+	tc->sess_starting = false;
+	pthread_cond_broadcast(&tc->sess_cond);
+	pthread_mutex_unlock(&tc->sess_mu);
+}
+
+int lease_heartbeat(struct tcache *tc)
+{
+	char done[CAT_WANTS_MAX][CAT_ID_MAX + 1];
+	struct cat_session s;
+	int64_t t0 = tc_mono(tc);
+	uint64_t sess;
+	int rc, n_done, i;
+
+	pthread_mutex_lock(&tc->sess_mu);
+	sess = atomic_load(&tc->sess);
+	n_done = tc->n_done;
+	memcpy(done, tc->done, sizeof(done[0]) * (size_t)n_done);
+	pthread_mutex_unlock(&tc->sess_mu);
+	if (sess == 0)
+		return lease_start(tc);
+
+	rc = tc->cat->ops->heartbeat(tc->cat, tc->node, sess, tc_now(tc), tc->opt.lease_ttl_ms,
+				     done, n_done, &s);
+	if (rc == -ESTALE) {
+		sess_lost(tc, sess);
+		return rc;
+	}
+	if (rc < 0) {
+		/* Try again soon; the local deadline stops writes if this lasts. */
+		pthread_mutex_lock(&tc->mu);
+		tc->next_hb = t0 + LEASE_POLL_MS * 10;
+		pthread_mutex_unlock(&tc->mu);
+		atomic_store(&tc->hb_failed_at, tc_mono(tc));
+		log_warn("cannot renew the session of node %s: %s", tc->node, strerror(-rc));
+		return rc;
+	}
+	sess_extend(tc, t0);
+	atomic_fetch_add(&tc->st.lease_renews, 1);
+	/* The requests of this reply are seen: the next heartbeat removes them. */
+	pthread_mutex_lock(&tc->sess_mu);
+	if (atomic_load(&tc->sess) == sess) {
+		tc->n_done = s.n_wants;
+		memcpy(tc->done, s.wants, sizeof(s.wants[0]) * (size_t)s.n_wants);
+	}
+	pthread_mutex_unlock(&tc->sess_mu);
+	pthread_mutex_lock(&tc->mu);
+	if (tc->next_hb < t0 + tc->opt.lease_ttl_ms / 3)
+		tc->next_hb = t0 + tc->opt.lease_ttl_ms / 3;
+	for (i = 0; i < s.n_wants; i++) {
+		struct fam *f = fam_find(tc, s.wants[i]);
+
+		if (f && f->leased && !f->want) {
+			log_info("another node asks for %s: handing over once closed and clean",
+				 f->id);
+			f->want = true;
+		}
+	}
+	pthread_mutex_unlock(&tc->mu);
+	return 0;
+}
+
+/* ---- acquire, release ------------------------------------------------- */
+
+/* After an acquire of id said -EBUSY with the holder in *it: whether the
+ * holder may be taken over now, *tk (owner in owner_buf) then naming it.
+ * May read the holder's session and kill it (see DESIGN). *since gets the
+ * start of the observation that decides, for the log. */
+static bool may_take(struct tcache *tc, const char *id, const struct cat_item *it,
+		     struct cat_takeover *tk, char owner_buf[CAT_NODE_MAX + 1], int64_t *since)
+{
+	char key[sizeof(CAT_SESSION_PREFIX) + CAT_NODE_MAX];
+	struct cat_session s;
+	int64_t held_ms = 0;
+	int rc;
+
+	*since = tc_mono(tc);
+	if (it->stranded_ms || !it->owner[0])
+		return false;
+	if (it->sess == 0) {
+		/* A lease from before sessions: its own rev is its heartbeat. */
+		obs_note(tc, id, it->owner, it->epoch, it->rev, tc_mono(tc), since);
+		if (!obs_ripe(tc, id, tc_mono(tc), tk, owner_buf, &held_ms))
+			return false;
+		log_warn("taking over the lease of %s from %s: its record (epoch %llu, rev "
+			 "%llu) stayed unchanged for %lld ms",
+			 id, tk->owner, (unsigned long long)tk->epoch, (unsigned long long)tk->rev,
+			 (long long)held_ms);
+		return true;
+	}
+	rc = tc->cat->ops->session_get(tc->cat, it->owner, &s);
+	if (rc < 0 && rc != -ENOENT) {
+		log_warn("cannot read the session of node %s, holder of %s: %s", it->owner, id,
+			 strerror(-rc));
+		return false;
+	}
+	if (rc == 0 && s.sess == it->sess && !s.killed_ms) {
+		sess_key(key, sizeof(key), it->owner);
+		obs_note(tc, key, it->owner, s.sess, s.rev, tc_mono(tc), since);
+		if (!obs_ripe(tc, key, tc_mono(tc), tk, owner_buf, &held_ms))
+			return false;
+		rc = tc->cat->ops->session_kill(tc->cat, it->owner, s.sess, s.rev, tc_now(tc));
+		if (rc < 0) {
+			/* -ESTALE: it came back, or another node killed it: look again. */
+			if (rc != -ESTALE)
+				log_warn("cannot end the session of node %s: %s", it->owner,
+					 strerror(-rc));
+			return false;
+		}
+		obs_forget(tc, key);
+		log_warn("declared session %llu of node %s dead: its heartbeat (rev %llu) stayed "
+			 "unchanged for %lld ms; taking over its leases",
+			 (unsigned long long)s.sess, it->owner, (unsigned long long)s.rev,
+			 (long long)held_ms);
+	} else {
+		log_info("lease of %s: session %llu of node %s is %s, taking it over", id,
+			 (unsigned long long)it->sess, it->owner,
+			 rc == -ENOENT ? "unknown"
+			 : s.killed_ms ? "dead"
+				       : "replaced by a newer one");
+	}
+	snprintf(owner_buf, CAT_NODE_MAX + 1, "%s", it->owner);
+	tk->owner = owner_buf;
+	tk->sess = it->sess;
+	tk->epoch = it->epoch;
+	tk->rev = it->rev;
+	return true;
+}
 
 int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,
 		  int64_t *mono_at)
@@ -155,36 +411,53 @@ int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_it
 	long tries = wait_ms / LEASE_POLL_MS + 1, i;
 	char tk_owner[CAT_NODE_MAX + 1];
 	struct cat_takeover tk;
-	int64_t sent, since = 0, held_ms = 0;
-	bool wanted = false, take = false;
+	int64_t since = tc_mono(tc);
+	bool wanted = false, take = false, extra = false;
+	int retakes = 0;
+	uint64_t sess;
 	int rc = -EBUSY;
 
+	rc = lease_start(tc);
+	if (rc < 0)
+		return rc;
 	/* Bounded by a count, not by the (injectable) clock. */
 	for (i = 0; i < tries; i++) {
-		/* The local write deadline counts from the send of the request
-		 * that took the lease, not from before a wait of many seconds. */
-		sent = tc_mono(tc);
 		if (mono_at)
-			*mono_at = sent;
-		take = obs_ripe(tc, id, sent, &tk, tk_owner, &held_ms);
-		rc = tc->cat->ops->acquire(tc->cat, id, tc->node, tc_now(tc), tc->opt.lease_ttl_ms,
-					   take ? &tk : NULL, item);
-		if (rc == 0)
+			*mono_at = tc_mono(tc);
+		sess = atomic_load(&tc->sess);
+		if (sess == 0 && (rc = lease_start(tc)) < 0)
+			break;
+		sess = atomic_load(&tc->sess);
+		rc = tc->cat->ops->acquire(tc->cat, id, tc->node, sess, tc_now(tc),
+					   tc->opt.lease_ttl_ms, take ? &tk : NULL, item);
+		if (rc == 0) {
 			obs_forget(tc, id);
-		if (rc == 0 && take && item->epoch == tk.epoch + 1)
-			log_warn("took over the lease of %s from %s: its record (epoch %llu, rev "
-				 "%llu) stayed unchanged for %lld ms",
-				 id, tk.owner, (unsigned long long)tk.epoch,
-				 (unsigned long long)tk.rev, (long long)held_ms);
+			if (take && item->epoch == tk.epoch + 1)
+				log_warn("took over the lease of %s from %s (epoch %llu)", id,
+					 tk.owner, (unsigned long long)tk.epoch);
+			/* Our session was replaced meanwhile: take it again in the
+			 * new one (a bounded number of times, not counted as a poll;
+			 * past them the lease stays unwritable, lease_writable). */
+			if (item->sess == atomic_load(&tc->sess) || retakes++ == 2)
+				break;
+			take = false;
+			tries++;
+			continue;
+		}
 		if (rc != -EBUSY)
 			break;
-		obs_note(tc, id, item, tc_mono(tc), &since);
-		if (i + 1 == tries)
-			break;
-		if (!wanted) {
-			int wrc = tc->cat->ops->want(tc->cat, id, tc->node);
+		take = may_take(tc, id, item, &tk, tk_owner, &since);
+		if (take && !extra && i + 1 == tries) {
+			/* The takeover is ready: one more try, even past the wait. */
+			extra = true;
+			tries++;
+		}
+		if (take || i + 1 == tries)
+			continue;
+		if (!wanted && item->owner[0] && !item->stranded_ms) {
+			int wrc = tc->cat->ops->want(tc->cat, id, item->owner);
 
-			if (wrc < 0)
+			if (wrc < 0 && wrc != -ENOENT)
 				log_warn("cannot ask for the lease of %s: %s", id, strerror(-wrc));
 			wanted = true;
 		}
@@ -197,10 +470,10 @@ int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_it
 			 "them up with `tenantfs abandon`",
 			 id, item->owner, (unsigned long long)item->epoch);
 	else if (rc == -EBUSY)
-		log_warn("cannot lease %s: held by %s (epoch %llu, rev %llu); taken over if its "
-			 "record stays unchanged for %lld ms more",
+		log_warn("cannot lease %s: held by %s (session %llu, epoch %llu); taken over if "
+			 "its heartbeat stays unchanged for %lld ms more",
 			 id, item->owner[0] ? item->owner : "another node",
-			 (unsigned long long)item->epoch, (unsigned long long)item->rev,
+			 (unsigned long long)item->sess, (unsigned long long)item->epoch,
 			 (long long)(tc->opt.lease_ttl_ms - (tc_mono(tc) - since)));
 	else if (rc < 0)
 		log_err("cannot lease %s: %s", id, strerror(-rc));
@@ -209,72 +482,37 @@ int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_it
 	return rc;
 }
 
-void lease_set_renewed(struct tcache *tc, struct fam *fam, int64_t mono_at_call)
+void lease_set_held(struct tcache *tc, struct fam *fam, const struct cat_item *item)
 {
-	atomic_store(&fam->lease_until, mono_at_call + tc->opt.lease_ttl_ms - lease_margin(tc));
+	(void)tc;
+	atomic_store(&fam->sess, item->sess);
 	atomic_store(&fam->refuse_logged, false);
 }
 
 bool lease_writable(struct tcache *tc, struct fam *fam)
 {
-	if (atomic_load(&fam->lease_lost))
+	uint64_t sess = atomic_load(&fam->sess);
+
+	if (atomic_load(&fam->lease_lost) || sess == 0 || sess != atomic_load(&tc->sess))
 		return false;
-	return tc_mono(tc) <= atomic_load(&fam->lease_until);
+	return tc_mono(tc) <= atomic_load(&tc->sess_until);
 }
 
-bool lease_cut_off(struct tcache *tc, struct fam *fam)
+bool lease_cut_off(struct tcache *tc)
 {
-	int64_t failed = fam->renew_failed_at;
-	/* The send time of the last successful renewal (or acquire). */
-	int64_t renewed = atomic_load(&fam->lease_until) - tc->opt.lease_ttl_ms + lease_margin(tc);
+	int64_t failed = atomic_load(&tc->hb_failed_at);
+	/* The send time of the last successful heartbeat (or session start). */
+	int64_t renewed = atomic_load(&tc->sess_until) - tc->opt.lease_ttl_ms + lease_margin(tc);
 
 	return failed > 0 && failed > renewed && tc_mono(tc) - failed < tc->opt.lease_ttl_ms;
 }
 
 int lease_renew(struct tcache *tc, struct fam *fam)
 {
-	struct cat_item item;
-	uint64_t epoch;
-	int64_t t0 = tc_mono(tc);
-	int rc;
+	int rc = lease_heartbeat(tc);
 
-	pthread_mutex_lock(&tc->mu);
-	epoch = fam->epoch;
-	pthread_mutex_unlock(&tc->mu);
-
-	memset(&item, 0, sizeof(item));
-	rc = tc->cat->ops->renew(tc->cat, fam->id, tc->node, epoch,
-				 tc_now(tc) + tc->opt.lease_ttl_ms, &item);
-	pthread_mutex_lock(&tc->mu);
-	if (rc == 0) {
-		/* Only forward: a write-back's own renewal may overlap the lease
-		 * pool's and finish last with an older start. */
-		int64_t until = t0 + tc->opt.lease_ttl_ms - lease_margin(tc);
-		int64_t cur = atomic_load(&fam->lease_until);
-
-		while (cur < until && !atomic_compare_exchange_weak(&fam->lease_until, &cur, until))
-			;
-		atomic_store(&fam->refuse_logged, false);
-		if (fam->next_renew < t0 + tc->opt.lease_ttl_ms / 3)
-			fam->next_renew = t0 + tc->opt.lease_ttl_ms / 3;
-		if (item.want[0] && strcmp(item.want, tc->node) != 0 && !fam->want) {
-			log_info("node %s asks for %s: handing over once closed and clean",
-				 item.want, fam->id);
-			fam->want = true;
-		}
-		atomic_fetch_add(&tc->st.lease_renews, 1);
-	} else if (rc == -ESTALE) {
-		atomic_store(&fam->lease_lost, true);
-		log_err("lease of %s (epoch %llu) was lost: writes refused, local changes will "
-			"be quarantined",
-			fam->id, (unsigned long long)epoch);
-	} else {
-		/* Try again soon; the local deadline stops writes if this lasts. */
-		fam->next_renew = t0 + LEASE_POLL_MS * 10;
-		fam->renew_failed_at = tc_mono(tc);
-		log_warn("cannot renew the lease of %s: %s", fam->id, strerror(-rc));
-	}
-	pthread_mutex_unlock(&tc->mu);
+	if (atomic_load(&fam->lease_lost) || atomic_load(&fam->sess) != atomic_load(&tc->sess))
+		return -ESTALE;
 	return rc;
 }
 

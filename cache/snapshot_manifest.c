@@ -636,7 +636,9 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 			(unsigned long long)e->size);
 		return -EIO;
 	}
-	rc = c->ops->acquire(c, e->id, node, now_ms, ttl_ms, NULL, &item);
+	/* Session 0: the tool holds the lease for this one restore only, with
+	 * no heartbeat; it releases it at once. */
+	rc = c->ops->acquire(c, e->id, node, 0, now_ms, ttl_ms, NULL, &item);
 	if (rc == -EBUSY) {
 		snprintf(info->holder, sizeof(info->holder), "%s", item.owner);
 		info->holder_expires_ms = item.expires_ms;

@@ -1,19 +1,18 @@
 /* The background half of the engine: one scheduler thread that decides what
- * is due (write-back, lease renewal, release, recovery, eviction) and a
+ * is due (write-back, the node's heartbeat, release, recovery, eviction) and a
  * small pool of workers that do it, fed by one queue.
  *
  * DESIGN: the scheduler only looks at in-memory state under tc->mu and
  * queues jobs; it never blocks on I/O. A family has at most one write-back,
- * release or recovery job (fam->op_busy) and one renew job (fam->renew_busy)
- * queued or running at a time, so jobs of one family never race each other
- * except a renew alongside a write-back, which the catalog's epoch condition
- * makes harmless.
+ * release or recovery job (fam->op_busy) queued or running at a time, so
+ * jobs of one family never race each other. The node has at most one
+ * heartbeat job (tc->hb_busy): it renews every lease at once (lease.c).
  *
- * Lease traffic (renew, release; a renewal is also where a want mark from
- * another node is seen) has its own queue and threads, apart from the
- * upload workers: with S3 hanging and every upload worker stuck in a PUT,
- * renewals still go out and open databases stay writable. The lease queue
- * runs renewals first, in the order they fell due, then releases; its pool
+ * Lease traffic (heartbeat, release; a heartbeat is also where a hand-over
+ * request from another node is seen) has its own queue and threads, apart
+ * from the upload workers: with S3 hanging and every upload worker stuck in
+ * a PUT, heartbeats still go out and open databases stay writable. The lease
+ * queue runs the heartbeat first, then releases; its pool
  * starts at LEASE_THREADS_MIN and grows (up to LEASE_THREADS_MAX) when the
  * oldest lease job has waited lease_grow_ms() with every thread busy. */
 #include <errno.h>
@@ -35,7 +34,7 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define EVICT_BATCH    32
-/* The lease pool: renewals and releases, one catalog call each. */
+/* The lease pool: heartbeats and releases, one catalog call each. */
 #define LEASE_THREADS_MIN 2
 #define LEASE_THREADS_MAX 8
 
@@ -512,14 +511,15 @@ static int64_t real_mono_ms(void)
 
 static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
 {
-	return kind == JOB_RENEW || kind == JOB_RELEASE ? &tc->lq : &tc->uq;
+	return kind == JOB_HEARTBEAT || kind == JOB_RELEASE ? &tc->lq : &tc->uq;
 }
 
-/* tc->mu held. Marks the job's family (or the evictor) free again. */
+/* tc->mu held. Marks the job's family (or the evictor, or the heartbeat)
+ * free again. */
 static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam)
 {
-	if (fam && kind == JOB_RENEW)
-		fam->renew_busy = false;
+	if (kind == JOB_HEARTBEAT)
+		tc->hb_busy = false;
 	else if (fam)
 		fam->op_busy = fam->releasing = false;
 	else
@@ -540,9 +540,9 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 	j->kind = kind;
 	j->fam = fam;
 	j->queued_at = real_mono_ms();
-	if (kind == JOB_RENEW) {
-		/* Renewals in the order they fell due, all before releases: a
-		 * late renewal refuses writes, a late release costs nothing. */
+	if (kind == JOB_HEARTBEAT) {
+		/* Before releases: a late heartbeat refuses writes, a late
+		 * release costs nothing. */
 		if (q->prio_tail) {
 			j->next = q->prio_tail->next;
 			q->prio_tail->next = j;
@@ -586,7 +586,7 @@ static void worker_loop(struct tcache *tc, struct jobq *q)
 
 		switch (j->kind) {
 		case JOB_WRITEBACK: writeback(tc, j->fam); break;
-		case JOB_RENEW: lease_renew(tc, j->fam); break;
+		case JOB_HEARTBEAT: lease_heartbeat(tc); break;
 		case JOB_RELEASE: release(tc, j->fam); break;
 		case JOB_RECOVER: recover(tc, j->fam); break;
 		case JOB_EVICT: tc_evict(tc); break;
@@ -620,8 +620,8 @@ static void *lease_main(void *arg)
 
 /* How long the oldest lease job may wait, every lease thread busy, before
  * the pool gets one more thread: a twentieth of the ttl leaves most of the
- * slack between a renewal falling due (ttl/3) and writes being refused
- * (ttl - ttl/5) to the renewal itself. */
+ * slack between a heartbeat falling due (ttl/3) and writes being refused
+ * (ttl - ttl/5) to the heartbeat itself. */
 static int64_t lease_grow_ms(struct tcache *tc)
 {
 	int64_t ms = tc->opt.lease_ttl_ms / 20;
@@ -647,7 +647,7 @@ static void lease_pool_grow(struct tcache *tc)
 		return;
 	}
 	q->nthr++;
-	log_info("lease renewals are waiting: %d lease threads now", q->nthr);
+	log_info("lease jobs are waiting: %d lease threads now", q->nthr);
 }
 
 /* Decides what one family needs. tc->mu held; may free fam. */
@@ -662,10 +662,6 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 
 	if (fam->opening)
 		return;
-	if (fam->leased && !lost && !fam->renew_busy && !fam->releasing && now >= fam->next_renew) {
-		fam->renew_busy = true;
-		enqueue(tc, JOB_RENEW, fam);
-	}
 	if (fam->op_busy)
 		return;
 	if (fam->recover && !fam->leased) {
@@ -685,7 +681,7 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 		return;
 	}
 	if (fam->leased && fam->unlinked) {
-		if (fam->nopen == 0 && !fam->renew_busy) {
+		if (fam->nopen == 0) {
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
 		}
@@ -700,7 +696,7 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 			fam->op_busy = true;
 			fam->flush = false;
 			enqueue(tc, JOB_WRITEBACK, fam);
-		} else if (tc->shutting_down && blocked && !fam->renew_busy) {
+		} else if (tc->shutting_down && blocked) {
 			/* Stays dirty in the state database for the next start. */
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
@@ -708,15 +704,14 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 		return;
 	}
 	if (fam->leased) {
-		if (closed && !fam->renew_busy &&
-		    (tc->shutting_down || fam->want ||
-		     now - fam->last_close >= tc->opt.linger_ms)) {
+		if (closed && (tc->shutting_down || fam->want ||
+			       now - fam->last_close >= tc->opt.linger_ms)) {
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
 		}
 		return;
 	}
-	if (fam->nopen == 0 && !fam->renew_busy && !fam->recover)
+	if (fam->nopen == 0 && !fam->recover)
 		fam_remove(tc, fam);
 }
 
@@ -735,6 +730,11 @@ static void *sched_main(void *arg)
 				next = f->next;
 				sched_fam(tc, f, now);
 			}
+		}
+		/* One heartbeat per node, however many leases: see lease.c. */
+		if (atomic_load(&tc->sess) && !tc->hb_busy && now >= tc->next_hb) {
+			tc->hb_busy = true;
+			enqueue(tc, JOB_HEARTBEAT, NULL);
 		}
 		if (tc->evict_due && !tc->evict_busy && tc->opt.cache_size) {
 			tc->evict_due = false;

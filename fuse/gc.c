@@ -269,8 +269,8 @@ static void remove_tombstone(struct gcx *g, const char *id, const struct cat_ite
 
 	if (!g->o->dry_run) {
 		g->res->requests++;
-		rc = g->c->ops->acquire(g->c, id, g->o->node, g->o->wall_now_ms, g->o->lease_ttl_ms,
-					NULL, &it);
+		rc = g->c->ops->acquire(g->c, id, g->o->node, 0, g->o->wall_now_ms,
+					g->o->lease_ttl_ms, NULL, &it);
 		if (rc < 0) {
 			log_info("gc: tombstone %s left alone this run: %s", id,
 				 rc == -EBUSY ? "a node holds its lease" : strerror(-rc));

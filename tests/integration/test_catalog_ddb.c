@@ -55,7 +55,7 @@ static void *race_thread(void *p)
 
 	for (i = 0; i < RACE_IDS; i++) {
 		snprintf(id, sizeof(id), "%s-race-%d", r->prefix, i);
-		switch (r->c->ops->acquire(r->c, id, r->node, CC_NOW, CC_TTL, NULL, &it)) {
+		switch (r->c->ops->acquire(r->c, id, r->node, 0, CC_NOW, CC_TTL, NULL, &it)) {
 		case 0: r->won++; break;
 		case -EBUSY: r->busy++; break;
 		default: r->other++; break;
@@ -102,17 +102,17 @@ static void test_epochs(struct catalog *c, const char *peer, const char *prefix)
 	snprintf(id, sizeof(id), "%s-epochs", prefix);
 	for (i = 1; i <= 5; i++) {
 		char owner[CAT_NODE_MAX + 1];
-		struct cat_takeover tk = {owner, it.epoch, it.rev};
+		struct cat_takeover tk = {owner, it.epoch, it.rev, 0};
 
 		/* Each node takes over the record the previous one left. */
 		snprintf(owner, sizeof(owner), "%s", i > 1 ? it.owner : "");
-		rc = c->ops->acquire(c, id, i % 2 ? CC_NODE_A : CC_NODE_B, CC_NOW, CC_TTL,
+		rc = c->ops->acquire(c, id, i % 2 ? CC_NODE_A : CC_NODE_B, 0, CC_NOW, CC_TTL,
 				     i > 1 ? &tk : NULL, &it);
 		ok &= rc == 0 && it.epoch == (uint64_t)i && it.rev == (uint64_t)i;
 	}
 	TAP_OK(ok, "%s: five takeovers (alternating nodes) give epochs and revs 1..5", peer);
-	rc = c->ops->renew(c, id, CC_NODE_B, 4, CC_NOW + 999999, NULL);
-	TAP_OK(rc == -ESTALE, "%s: renew by the previous holder -> -ESTALE (rc %d)", peer, rc);
+	rc = c->ops->release(c, id, CC_NODE_B, 4);
+	TAP_OK(rc == -ESTALE, "%s: release by the previous holder -> -ESTALE (rc %d)", peer, rc);
 	rc = c->ops->commit(c, id, CC_NODE_B, 4, 0, &cm);
 	TAP_OK(rc == -ESTALE, "%s: commit with stale epoch -> -ESTALE (rc %d)", peer, rc);
 	rc = c->ops->commit(c, id, CC_NODE_A, 5, 0, &cm);
@@ -138,7 +138,7 @@ static void test_tombstone_without_hash(struct catalog *c, const char *peer, con
 	int rc;
 
 	snprintf(id, sizeof(id), "%s-tomb-nohash", prefix);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	rc = rc ? rc : c->ops->commit(c, id, CC_NODE_A, it.epoch, 0, &cm);
 	TAP_OK(rc == 0, "%s: a version is committed (rc %d)", peer, rc);
 	cm = (struct cat_commit){.new_gen = 2, .hash = "", .mtime_ms = CC_NOW + 7, .deleted = true};
@@ -167,7 +167,7 @@ static void test_paging(struct ddb_client *d, const char *peer, const char *tabl
 		return;
 	for (i = 0; i < 25; i++) {
 		snprintf(id, sizeof(id), "page-%d", i);
-		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0;
+		ok &= c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it) == 0;
 	}
 	TAP_OK(ok, "%s: 25 items created", peer);
 	ddb_client_set_page_limit(d, 10);
@@ -216,7 +216,7 @@ static void test_malformed(struct ddb_client *d, const char *peer, const char *t
 	json_decref(item);
 	rc = c->ops->get(c, id, &it);
 	TAP_OK(ok && rc == -EIO, "%s: item with a numeric owner -> -EIO (rc %d)", peer, rc);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc != 0, "%s: acquire of a malformed item fails (rc %d)", peer, rc);
 
 	memset(big, 'o', sizeof(big) - 1);
@@ -260,7 +260,7 @@ static void test_old_item(struct ddb_client *d, const char *peer, const char *ta
 			  const char *prefix)
 {
 	struct catalog *c = catalog_ddb_new(d, table);
-	struct cat_takeover tk = {"node-o", 4, 0};
+	struct cat_takeover tk = {"node-o", 4, 0, 0};
 	struct cat_item it;
 	char id[CAT_ID_MAX + 1];
 	json_t *item;
@@ -275,18 +275,56 @@ static void test_old_item(struct ddb_client *d, const char *peer, const char *ta
 	rc = c ? c->ops->get(c, id, &it) : -ENOMEM;
 	TAP_OK(ok && rc == 0 && it.rev == 0 && it.stranded_ms == 0 && it.epoch == 4,
 	       "%s: an old item reads as rev 0, not stranded (rc %d)", peer, rc);
-	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) : -ENOMEM;
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it) : -ENOMEM;
 	TAP_OK(rc == -EBUSY && it.rev == 0 && !strcmp(it.owner, "node-o"),
 	       "%s: an old item long past its expires is still held (rc %d)", peer, rc);
 	tk.rev = 1;
-	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
 	TAP_OK(rc == -EBUSY, "%s: a takeover of it on rev 1 -> -EBUSY (rc %d)", peer, rc);
 	tk.rev = 0;
-	rc = c ? c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
+	rc = c ? c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, &tk, &it) : -ENOMEM;
 	TAP_OK(rc == 0 && it.epoch == 5 && it.rev == 1 && !strcmp(it.owner, CC_NODE_A),
 	       "%s: a takeover of it on rev 0 (rc %d rev %llu)", peer, rc,
 	       (unsigned long long)it.rev);
 	catalog_free(c);
+}
+
+static int session_id_cb(void *arg, const struct cat_item *it)
+{
+	if (!strncmp(it->id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)))
+		(*(int *)arg)++;
+	return 0;
+}
+
+/* Session items share the table with the databases: a listing (scan) never
+ * shows them, while the table does hold them. */
+static void test_sessions_hidden(struct ddb_client *d, struct catalog *c, const char *peer,
+				 const char *table)
+{
+	json_t *items = NULL, *last = NULL, *v;
+	char *token = NULL;
+	int seen = 0, stored = 0, pages = 0, rc;
+	size_t i;
+
+	do {
+		rc = c->ops->scan(c, &token, session_id_cb, &seen);
+	} while (rc == 0 && token && ++pages < 1000);
+	free(token);
+	TAP_OK(rc == 0 && seen == 0, "%s: a scan lists no session item (rc %d, %d listed)", peer,
+	       rc, seen);
+	if (ddb_scan_page(d, table, NULL, 0, &items, &last, NULL) == WIRE_OK)
+		json_array_foreach(items, i, v)
+		{
+			char id[CAT_ID_MAX + 1];
+
+			if (ddb_av_get_s(v, "id", id, sizeof(id)) == 0 &&
+			    !strncmp(id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)))
+				stored++;
+		}
+	json_decref(items);
+	json_decref(last);
+	TAP_OK(stored > 0, "%s: ... though the table holds them (%d on the first page)", peer,
+	       stored);
 }
 
 static void run_peer(const char *peer, const char *endpoint, struct http_client *http)
@@ -323,6 +361,7 @@ static void run_peer(const char *peer, const char *endpoint, struct http_client 
 	TAP_OK(rc == 0, "%s: check passes (rc %d)", peer, rc);
 
 	catalog_contract_run(c, prefix);
+	test_sessions_hidden(d, c, peer, table);
 	test_epochs(c, peer, prefix);
 	test_tombstone_without_hash(c, peer, prefix);
 	/* moto_server checks a condition and applies the update without a

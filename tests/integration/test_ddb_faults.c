@@ -225,7 +225,8 @@ static void run(struct ddb_client *d, struct ddb_client *direct, const char *tab
 	/* A commit applied upstream whose reply is lost: the retry fails its
 	 * gen condition, and the catalog must still report success. */
 	cat = catalog_ddb_new(direct, table);
-	rc = cat ? cat->ops->acquire(cat, "f-commit", "node-a", 1000, 60000, NULL, &it) : -ENOMEM;
+	rc =
+	    cat ? cat->ops->acquire(cat, "f-commit", "node-a", 0, 1000, 60000, NULL, &it) : -ENOMEM;
 	TAP_OK(rc == 0, "lease taken directly (rc %d)", rc);
 	catalog_free(cat);
 	cat = catalog_ddb_new(d, table);

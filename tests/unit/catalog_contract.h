@@ -9,11 +9,13 @@
  * - a tombstone commit sets deleted_ms to a non-zero time, a later
  *   commit sets it back to 0;
  * - release clears owner to "" and expires_ms to 0;
- * - rev starts at 1 and every acquire, renew, commit, release and strand
- *   adds 1; a failed write leaves it alone;
- * - no argument now_ms changes an outcome: only owner, epoch, rev and
- *   the stranded mark do;
- * - want on an absent id creates nothing. */
+ * - rev starts at 1 and every acquire, commit, release and strand adds 1;
+ *   a failed write leaves it alone; a heartbeat writes no database item;
+ * - a session starts at sess 1, rev 1; every session_start adds 1 to both,
+ *   every heartbeat 1 to rev; a kill is final for that session;
+ * - no argument now_ms changes an outcome: only owner, session, epoch, rev
+ *   and the stranded mark do;
+ * - want to a node without a session creates nothing. */
 #ifndef TFS_CATALOG_CONTRACT_H
 #define TFS_CATALOG_CONTRACT_H
 
@@ -69,7 +71,7 @@ static void cc_acquire_basics(struct catalog *c, const char *prefix)
 
 	cc_id(id, prefix, "acq");
 	memset(&it, 0x5a, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0, "contract: acquire of a new id succeeds (rc %d)", rc);
 	TAP_OK(strcmp(it.id, id) == 0 && strcmp(it.owner, CC_NODE_A) == 0,
 	       "contract: new item names its id and owner");
@@ -80,21 +82,21 @@ static void cc_acquire_basics(struct catalog *c, const char *prefix)
 	TAP_OK(it.hash[0] == '\0' && it.deleted_ms == 0 && it.want[0] == '\0' && it.n_hist == 0,
 	       "contract: new item has no hash, tombstone, want or hist");
 
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 10, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW + 10, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && it.epoch == 2 && it.rev == 2 && it.expires_ms == CC_NOW + 10 + CC_TTL,
 	       "contract: re-acquire by the holder bumps epoch and rev to 2 (rc %d epoch "
 	       "%" PRIu64 ")",
 	       rc, it.epoch);
 
 	memset(&it, 0, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 20, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW + 20, CC_TTL, NULL, &it);
 	TAP_OK(rc == -EBUSY, "contract: acquire by another node while held -> -EBUSY (rc %d)", rc);
 	TAP_OK(strcmp(it.owner, CC_NODE_A) == 0 && it.epoch == 2 && it.rev == 2,
 	       "contract: -EBUSY reports the holder (owner '%s' epoch %" PRIu64 " rev %" PRIu64 ")",
 	       it.owner, it.epoch, it.rev);
 
 	/* No clock decides: far past the holder's expires it still holds. */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &it);
 	TAP_OK(rc == -EBUSY, "contract: acquire long after expires, no takeover -> -EBUSY (rc %d)",
 	       rc);
 	rc = c->ops->get(c, id, &it);
@@ -106,27 +108,28 @@ static void cc_acquire_basics(struct catalog *c, const char *prefix)
 /* rev and the takeover condition: owner, epoch and rev exactly as seen. */
 static void cc_takeover(struct catalog *c, const char *prefix)
 {
-	struct cat_takeover tk;
+	struct cat_takeover tk = {.sess = 0};
 	struct cat_item it, seen;
 	char id[CAT_ID_MAX + 1];
 	uint64_t rev;
 	int rc;
 
 	cc_id(id, prefix, "take");
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && it.rev == 1, "contract: a new item has rev 1 (rev %" PRIu64 ")", it.rev);
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, NULL, &seen);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, NULL, &seen);
 	TAP_OK(rc == -EBUSY && seen.rev == 1 && seen.epoch == 1,
 	       "contract: B sees A at epoch 1 rev 1 (rc %d)", rc);
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
-	TAP_OK(rc == 0 && it.rev == 2 && it.epoch == 1,
-	       "contract: renew bumps rev, keeps epoch (rev %" PRIu64 ")", it.rev);
+	/* A lease from before sessions (sess 0) showed life by its rev. */
+	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	TAP_OK(rc == 0 && c->ops->get(c, id, &it) == 0 && it.rev == 2 && it.epoch == 1,
+	       "contract: a commit bumps rev, keeps epoch (rev %" PRIu64 ")", it.rev);
 
 	tk.owner = seen.owner;
 	tk.epoch = seen.epoch;
 	tk.rev = seen.rev;
 	memset(&it, 0, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == -EBUSY && strcmp(it.owner, CC_NODE_A) == 0 && it.rev == 2,
 	       "contract: a renewal between observation and takeover defeats it (rc %d rev "
 	       "%" PRIu64 ")",
@@ -134,15 +137,15 @@ static void cc_takeover(struct catalog *c, const char *prefix)
 	rev = it.rev;
 	tk.rev = rev;
 	tk.epoch = 2;
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong epoch -> -EBUSY (rc %d)", rc);
 	tk.epoch = 1;
 	tk.owner = CC_NODE_B;
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong owner -> -EBUSY (rc %d)", rc);
 	tk.owner = CC_NODE_A;
 	tk.rev = rev + 1;
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == -EBUSY, "contract: takeover with the wrong rev -> -EBUSY (rc %d)", rc);
 	rc = c->ops->get(c, id, &it);
 	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_A) == 0 && it.rev == rev,
@@ -150,20 +153,20 @@ static void cc_takeover(struct catalog *c, const char *prefix)
 
 	/* Any wall clock, even one far behind the holder's expires. */
 	tk.rev = rev;
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW - 100 * CC_TTL, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW - 100 * CC_TTL, CC_TTL, &tk, &it);
 	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2 && it.rev == rev + 1,
 	       "contract: takeover on exactly (owner, epoch, rev) seen -> epoch 2 (rc %d)", rc);
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, NULL);
-	TAP_OK(rc == -ESTALE, "contract: the old holder's renewal is refused after (rc %d)", rc);
-	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
+	rc = c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: the old holder's strand is refused after (rc %d)", rc);
+	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 2, false);
 	TAP_OK(rc == -ESTALE, "contract: the old holder's commit is refused after (rc %d)", rc);
 
 	/* The takeover condition does not stop free or own items. */
 	tk.owner = "nobody";
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == 0 && it.epoch == 3, "contract: the holder re-acquires with a stale takeover");
 	cc_id(id, prefix, "take-new");
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	TAP_OK(rc == 0 && it.epoch == 1, "contract: an absent id is acquired despite a takeover");
 }
 
@@ -171,14 +174,14 @@ static void cc_takeover(struct catalog *c, const char *prefix)
  * the holder's own acquire keeps it, a commit or release clears it. */
 static void cc_stranded(struct catalog *c, const char *prefix)
 {
-	struct cat_takeover tk;
+	struct cat_takeover tk = {.sess = 0};
 	struct cat_item it;
 	char id[CAT_ID_MAX + 1];
 	uint64_t rev;
 	int rc;
 
 	cc_id(id, prefix, "strand");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
 	TAP_OK(rc == 0, "contract: strand: gen 1 committed (rc %d)", rc);
 	TAP_OK(c->ops->get(c, id, &it) == 0 && it.stranded_ms == 0,
@@ -199,10 +202,10 @@ static void cc_stranded(struct catalog *c, const char *prefix)
 	tk.epoch = it.epoch;
 	tk.rev = it.rev;
 	memset(&it, 0, sizeof(it));
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 100 * CC_TTL, CC_TTL, &tk, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW + 100 * CC_TTL, CC_TTL, &tk, &it);
 	TAP_OK(rc == -EBUSY && it.stranded_ms != 0 && strcmp(it.owner, CC_NODE_A) == 0,
 	       "contract: a takeover on the exact record is refused while stranded (rc %d)", rc);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && it.epoch == 2 && it.stranded_ms != 0,
 	       "contract: the holder's own acquire succeeds and keeps the mark (rc %d)", rc);
 	rc = cc_commit(c, id, CC_NODE_A, 2, 1, 2, false);
@@ -222,7 +225,7 @@ static void cc_abandon(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "abandon");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
 	rc = c->ops->get(c, id, &seen);
 	TAP_OK(rc == 0 && seen.gen == 1, "contract: abandon: gen 1 committed");
@@ -254,48 +257,17 @@ static void cc_abandon(struct catalog *c, const char *prefix)
 	       "contract: abandon clears owner and mark, rev + 1, pushes hist");
 	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
 	TAP_OK(rc == -ESTALE, "contract: the old holder cannot commit after abandon (rc %d)", rc);
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && it.epoch == 2, "contract: another node acquires it at once (rc %d)", rc);
 
 	cc_id(id, prefix, "abandon-new");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it);
 	c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW);
 	c->ops->get(c, id, &seen);
 	rc = c->ops->abandon(c, &seen, CC_NOW + 5);
 	TAP_OK(rc == 0 && c->ops->get(c, id, &it) == 0 && it.gen == 1 && it.deleted_ms != 0 &&
 		   !it.hash[0] && !it.owner[0],
 	       "contract: abandoning a never-committed item leaves a tombstone (rc %d)", rc);
-}
-
-static void cc_renew(struct catalog *c, const char *prefix)
-{
-	struct cat_item it;
-	char id[CAT_ID_MAX + 1];
-	int rc;
-
-	cc_id(id, prefix, "renew");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it);
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 2 */
-
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 99999, &it);
-	TAP_OK(rc == -ESTALE, "contract: renew with a stale epoch -> -ESTALE (rc %d)", rc);
-	rc = c->ops->renew(c, id, CC_NODE_B, 2, CC_NOW + 99999, &it);
-	TAP_OK(rc == -ESTALE, "contract: renew by a non-holder -> -ESTALE (rc %d)", rc);
-	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + CC_TTL && it.rev == 2,
-	       "contract: failed renews leave expires and rev alone");
-
-	memset(&it, 0, sizeof(it));
-	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 50000, &it);
-	TAP_OK(rc == 0 && it.expires_ms == CC_NOW + 50000 && it.epoch == 2 && it.rev == 3 &&
-		   strcmp(it.owner, CC_NODE_A) == 0,
-	       "contract: renew by the holder sets expires and returns the item (rc %d)", rc);
-	rc = c->ops->renew(c, id, CC_NODE_A, 2, CC_NOW + 60000, NULL);
-	TAP_OK(rc == 0, "contract: renew with out NULL works (rc %d)", rc);
-
-	cc_id(id, prefix, "renew-missing");
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW, NULL);
-	TAP_OK(rc == -ESTALE || rc == -ENOENT, "contract: renew of an absent id fails (rc %d)", rc);
 }
 
 static void cc_commit_rules(struct catalog *c, const char *prefix)
@@ -305,7 +277,7 @@ static void cc_commit_rules(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "commit");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* A, epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it); /* A, epoch 1 */
 
 	rc = cc_commit(c, id, CC_NODE_A, 1, 0, 1, false);
 	TAP_OK(rc == 0, "contract: commit with the right base gen succeeds (rc %d)", rc);
@@ -332,11 +304,11 @@ static void cc_commit_rules(struct catalog *c, const char *prefix)
 
 	/* B takes the lease over: A's commit must now be refused. */
 	{
-		struct cat_takeover tk = {CC_NODE_A, it.epoch, it.rev};
+		struct cat_takeover tk = {CC_NODE_A, it.epoch, it.rev, 0};
 
 		rc = c->ops->get(c, id, &it);
 		tk.rev = it.rev;
-		rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW, CC_TTL, &tk, &it);
+		rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW, CC_TTL, &tk, &it);
 	}
 	TAP_OK(rc == 0 && it.epoch == 2 && it.gen == 1, "contract: B takes the lease over");
 	rc = cc_commit(c, id, CC_NODE_A, 1, 1, 3, false);
@@ -358,7 +330,7 @@ static void cc_release(struct catalog *c, const char *prefix)
 	int rc;
 
 	cc_id(id, prefix, "release");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	rc = c->ops->release(c, id, CC_NODE_B, 1);
 	TAP_OK(rc == -ESTALE, "contract: release by a non-holder -> -ESTALE (rc %d)", rc);
 	rc = c->ops->release(c, id, CC_NODE_A, 2);
@@ -370,46 +342,225 @@ static void cc_release(struct catalog *c, const char *prefix)
 	       "contract: release clears owner and expires, keeps epoch, rev + 1");
 	rc = c->ops->release(c, id, CC_NODE_A, 1);
 	TAP_OK(rc == -ESTALE, "contract: a second release -> -ESTALE (rc %d)", rc);
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + 5, NULL);
-	TAP_OK(rc == -ESTALE, "contract: renew after release -> -ESTALE (rc %d)", rc);
+	rc = c->ops->strand(c, id, CC_NODE_A, 1, CC_NOW + 5);
+	TAP_OK(rc == -ESTALE, "contract: strand after release -> -ESTALE (rc %d)", rc);
 	/* Well before the old deadline: the released lease is free at once. */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, CC_NODE_B, 0, CC_NOW + 1, CC_TTL, NULL, &it);
 	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.epoch == 2,
 	       "contract: another node acquires a released lease (rc %d epoch %" PRIu64 ")", rc,
 	       it.epoch);
 }
 
-static void cc_want(struct catalog *c, const char *prefix)
+/* Node names unique to this run: sessions are per node, and runs may share
+ * a table. */
+static void cc_node(char *node, const char *prefix, const char *what)
 {
+	snprintf(node, CAT_NODE_MAX + 1, "%s~%s", prefix, what);
+}
+
+/* Sessions: start, heartbeat, and that a heartbeat costs no item write. */
+static void cc_heartbeat(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], id[CAT_ID_MAX + 1];
+	struct cat_session s, s2;
 	struct cat_item it;
-	char id[CAT_ID_MAX + 1];
 	int rc;
 
-	cc_id(id, prefix, "want");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 1, CC_TTL, NULL, &it);
-	TAP_OK(rc == -EBUSY, "contract: B is refused while A holds (rc %d)", rc);
-	rc = c->ops->want(c, id, CC_NODE_B);
-	TAP_OK(rc == 0, "contract: want by B succeeds (rc %d)", rc);
-	memset(&it, 0, sizeof(it));
-	rc = c->ops->renew(c, id, CC_NODE_A, 1, CC_NOW + CC_TTL, &it);
-	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
-	       "contract: holder sees the want mark through renew (want '%s')", it.want);
-	rc = c->ops->acquire(c, id, CC_NODE_A, CC_NOW + 2, CC_TTL, NULL, &it); /* epoch 2 */
-	TAP_OK(rc == 0 && strcmp(it.want, CC_NODE_B) == 0,
-	       "contract: re-acquire by the holder keeps another node's want");
-	rc = c->ops->release(c, id, CC_NODE_A, 2);
-	TAP_OK(rc == 0, "contract: holder hands over by releasing (rc %d)", rc);
-	rc = c->ops->acquire(c, id, CC_NODE_B, CC_NOW + 3, CC_TTL, NULL, &it);
-	TAP_OK(rc == 0 && strcmp(it.owner, CC_NODE_B) == 0 && it.want[0] == '\0',
-	       "contract: acquire by the wanting node clears want (want '%s')", it.want);
+	cc_node(na, prefix, "hb-a");
+	cc_id(id, prefix, "hb");
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == -ENOENT, "contract: no session before the first start (rc %d)", rc);
+	memset(&s, 0x5a, sizeof(s));
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.sess == 1 && s.rev == 1 && s.killed_ms == 0 && s.n_wants == 0 &&
+		   s.expires_ms == CC_NOW + CC_TTL && strcmp(s.node, na) == 0,
+	       "contract: a first session has sess 1, rev 1 (rc %d sess %" PRIu64 " rev %" PRIu64
+	       ")",
+	       rc, s.sess, s.rev);
+	rc = c->ops->acquire(c, id, na, s.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.sess == 1 && it.rev == 1,
+	       "contract: an acquire names the session (rc %d sess %" PRIu64 ")", rc, it.sess);
+	memset(&s2, 0, sizeof(s2));
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 10, CC_TTL, NULL, 0, &s2);
+	TAP_OK(rc == 0 && s2.sess == 1 && s2.rev == 2 && s2.expires_ms == CC_NOW + 10 + CC_TTL,
+	       "contract: a heartbeat bumps rev and sets expires (rc %d rev %" PRIu64 ")", rc,
+	       s2.rev);
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 20, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == 0, "contract: a heartbeat with out NULL works (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, 2, CC_NOW + 30, CC_TTL, NULL, 0, &s2);
+	TAP_OK(rc == -ESTALE, "contract: a heartbeat of another session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s2);
+	TAP_OK(rc == 0 && s2.sess == 1 && s2.rev == 3 && s2.expires_ms == CC_NOW + 20 + CC_TTL,
+	       "contract: get sees the session, failed heartbeat changed nothing (rev %" PRIu64 ")",
+	       s2.rev);
 	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == 0 && it.want[0] == '\0', "contract: want stays cleared");
+	TAP_OK(rc == 0 && it.rev == 1 && it.expires_ms == CC_NOW + CC_TTL,
+	       "contract: heartbeats leave the held item alone (rev %" PRIu64 ")", it.rev);
+	rc = c->ops->heartbeat(c, "", 1, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -EINVAL, "contract: a heartbeat without a node -> -EINVAL (rc %d)", rc);
 
-	cc_id(id, prefix, "want-missing");
-	c->ops->want(c, id, CC_NODE_B);
+	rc = c->ops->session_start(c, na, CC_NOW + 40, CC_TTL, &s2);
+	TAP_OK(rc == 0 && s2.sess == 2 && s2.rev == 4,
+	       "contract: a restart begins session 2 (sess %" PRIu64 " rev %" PRIu64 ")", s2.sess,
+	       s2.rev);
+	rc = c->ops->heartbeat(c, na, 1, CC_NOW + 50, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the old session's heartbeat -> -ESTALE (rc %d)", rc);
+	rc = c->ops->acquire(c, id, na, 2, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.sess == 2 && it.epoch == 2,
+	       "contract: the owner takes its item again in its new session (rc %d)", rc);
+}
+
+/* A live session keeps its leases; one seen dead is killed, which fences it:
+ * its heartbeat, commit, release and strand fail, its items are taken. */
+static void cc_session_takeover(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], nb[CAT_NODE_MAX + 1], id[CAT_ID_MAX + 1], id2[CAT_ID_MAX + 1];
+	struct cat_session sa, sb, s;
+	struct cat_takeover tk;
+	struct cat_item it, seen;
+	int rc;
+
+	cc_node(na, prefix, "tk-a");
+	cc_node(nb, prefix, "tk-b");
+	cc_id(id, prefix, "stk");
+	cc_id(id2, prefix, "stk2");
+	c->ops->session_start(c, na, CC_NOW, CC_TTL, &sa);
+	c->ops->session_start(c, nb, CC_NOW, CC_TTL, &sb);
+	rc = c->ops->acquire(c, id, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && cc_commit(c, id, na, it.epoch, 0, 7, false) == 0,
+	       "contract: A holds and commits (rc %d)", rc);
+	c->ops->acquire(c, id2, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	c->ops->strand(c, id2, na, it.epoch, CC_NOW);
+
+	memset(&seen, 0, sizeof(seen));
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &seen);
+	TAP_OK(rc == -EBUSY && strcmp(seen.owner, na) == 0 && seen.sess == sa.sess &&
+		   seen.epoch == 1,
+	       "contract: acquire of a live session's item -> -EBUSY naming owner and session "
+	       "(rc %d)",
+	       rc);
+	/* The heartbeat B saw; then A heartbeats once more. */
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.rev == sa.rev && !s.killed_ms, "contract: B reads A's session");
+	c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE,
+	       "contract: a heartbeat after the observation defeats the kill (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	rc = c->ops->session_kill(c, na, s.sess + 1, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a kill naming another session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW - 100 * CC_TTL);
+	TAP_OK(rc == 0, "contract: a kill on the observed (sess, rev), any clock (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.killed_ms != 0, "contract: the session reads killed");
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a second kill -> -ESTALE (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the killed session's heartbeat -> -ESTALE (rc %d)", rc);
+
+	/* The item is taken only as exactly the holder seen. */
+	tk.owner = na;
+	tk.epoch = seen.epoch;
+	tk.rev = seen.rev;
+	tk.sess = seen.sess + 1;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover naming another session -> -EBUSY (rc %d)", rc);
+	tk.sess = 0;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: a session item is not taken by its rev alone (rc %d)", rc);
+	tk.sess = seen.sess;
+	tk.epoch = seen.epoch + 1;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY, "contract: takeover naming another epoch -> -EBUSY (rc %d)", rc);
+	tk.epoch = seen.epoch;
+	tk.rev = 999; /* rev does not matter once the session is dead */
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0 && it.sess == sb.sess && it.epoch == 2 &&
+		   it.gen == 1,
+	       "contract: acquire after the session was seen dead -> B at epoch 2 (rc %d)", rc);
+
+	/* The killed node comes back: everything it writes is refused. */
+	rc = cc_commit(c, id, na, 1, 1, 8, false);
+	TAP_OK(rc == -ESTALE, "contract: the killed node's commit is refused (rc %d)", rc);
+	rc = c->ops->release(c, id, na, 1);
+	TAP_OK(rc == -ESTALE, "contract: the killed node's release is refused (rc %d)", rc);
 	rc = c->ops->get(c, id, &it);
-	TAP_OK(rc == -ENOENT, "contract: want on an absent id creates nothing (rc %d)", rc);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0 && it.gen == 1 && it.epoch == 2,
+	       "contract: the new holder's item is untouched");
+	rc = cc_commit(c, id, nb, 2, 1, 9, false);
+	TAP_OK(rc == 0, "contract: the new holder commits (rc %d)", rc);
+
+	/* A stranded item stays with its owner, dead session or not. */
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, NULL, &seen);
+	tk.epoch = seen.epoch;
+	tk.sess = seen.sess;
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY && it.stranded_ms != 0,
+	       "contract: a stranded item of a dead session is not taken (rc %d)", rc);
+
+	/* A restart after the kill begins a live session again. */
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.sess == sa.sess + 1 && s.killed_ms == 0,
+	       "contract: a restart after a kill begins a new, live session (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, s.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == 0, "contract: the new session heartbeats (rc %d)", rc);
+}
+
+/* Hand-over requests travel on the holder's session. */
+static void cc_want(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], nb[CAT_NODE_MAX + 1], nx[CAT_NODE_MAX + 1], id[CAT_ID_MAX + 1],
+	    id2[CAT_ID_MAX + 1];
+	const char(*done)[CAT_ID_MAX + 1];
+	struct cat_session sa, sb, s;
+	struct cat_item it;
+	int rc, i, found = 0;
+
+	cc_node(na, prefix, "want-a");
+	cc_node(nb, prefix, "want-b");
+	cc_node(nx, prefix, "want-none");
+	cc_id(id, prefix, "want");
+	cc_id(id2, prefix, "want2");
+	c->ops->session_start(c, na, CC_NOW, CC_TTL, &sa);
+	c->ops->session_start(c, nb, CC_NOW, CC_TTL, &sb);
+	c->ops->acquire(c, id, na, sa.sess, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	c->ops->acquire(c, id2, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW + 1, CC_TTL, NULL, &it);
+	TAP_OK(rc == -EBUSY, "contract: B is refused while A holds (rc %d)", rc);
+	rc = c->ops->want(c, id, it.owner);
+	TAP_OK(rc == 0, "contract: want by B to the holder succeeds (rc %d)", rc);
+	rc = c->ops->want(c, id, it.owner);
+	TAP_OK(rc == 0, "contract: asking twice succeeds (rc %d)", rc);
+	rc = c->ops->want(c, id2, na);
+	TAP_OK(rc == 0, "contract: a second request (rc %d)", rc);
+	memset(&s, 0, sizeof(s));
+	rc = c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, &s);
+	for (i = 0; i < s.n_wants; i++)
+		found |= !strcmp(s.wants[i], id) ? 1 : !strcmp(s.wants[i], id2) ? 2 : 4;
+	TAP_OK(rc == 0 && s.n_wants == 2 && found == 3,
+	       "contract: the holder sees both requests in its heartbeat reply (n %d)", s.n_wants);
+	rc = c->ops->get(c, id, &it);
+	TAP_OK(rc == 0 && it.rev == 1 && it.want[0] == '\0',
+	       "contract: a request writes no database item (rev %" PRIu64 ")", it.rev);
+	done = (const char(*)[CAT_ID_MAX + 1]) s.wants;
+	for (i = 0; i < s.n_wants && strcmp(done[i], id) != 0; i++)
+		;
+	rc = c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, done + i, 1, &s);
+	TAP_OK(rc == 0 && s.n_wants == 1 && strcmp(s.wants[0], id2) == 0,
+	       "contract: a heartbeat removes the requests it names as done (n %d)", s.n_wants);
+	rc = c->ops->release(c, id, na, 1);
+	TAP_OK(rc == 0, "contract: holder hands over by releasing (rc %d)", rc);
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW + 3, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0,
+	       "contract: the asking node acquires after the release (rc %d)", rc);
+
+	rc = c->ops->want(c, id, nx);
+	TAP_OK(rc == -ENOENT, "contract: want to a node without a session -> -ENOENT (rc %d)", rc);
+	rc = c->ops->session_get(c, nx, &s);
+	TAP_OK(rc == -ENOENT, "contract: ... and creates no session (rc %d)", rc);
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.n_wants == 0, "contract: a new session starts without requests (n %d)",
+	       s.n_wants);
 }
 
 static void cc_tombstone_and_hist(struct catalog *c, const char *prefix)
@@ -420,7 +571,7 @@ static void cc_tombstone_and_hist(struct catalog *c, const char *prefix)
 	int rc, i, ok = 1;
 
 	cc_id(id, prefix, "tomb");
-	c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
+	c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it); /* epoch 1 */
 	rc = cc_commit(c, id, CC_NODE_A, 1, gen++, 1, false);
 	rc |= cc_commit(c, id, CC_NODE_A, 1, gen++, 0, true);
 	TAP_OK(rc == 0, "contract: version then tombstone commit with an empty hash (rc %d)", rc);
@@ -490,7 +641,7 @@ static void cc_scan(struct catalog *c, const char *prefix)
 	for (i = 0; i < 25; i++) {
 		snprintf(what, sizeof(what), "scan-%d", i);
 		cc_id(id, prefix, what);
-		ok &= c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0;
+		ok &= c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it) == 0;
 		if (i % 5 == 0) /* tombstones are listed too */
 			ok &= cc_commit(c, id, CC_NODE_A, 1, 0, 1, true) == 0;
 	}
@@ -567,7 +718,7 @@ static void cc_gc_fence(struct catalog *c, const char *prefix)
 	cc_hash(h3, 3);
 	cc_hash(h4, 4);
 	snprintf(doom, sizeof(doom), "%s,%s", h3, h4);
-	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0 &&
+	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it) == 0 &&
 		   it.gc_seq == 0 && it.gc_since_ms == 0,
 	       "gc: a new item has gc_seq 0 and no phase");
 	TAP_OK(cc_fenced(c, id, it.epoch, 0, 1, 0) == 0, "gc: a fenced commit on gc_seq 0");
@@ -609,7 +760,7 @@ static void cc_remove(struct catalog *c, const char *prefix)
 	struct cat_item it;
 
 	cc_id(id, prefix, "rm");
-	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, CC_NOW, CC_TTL, NULL, &it) == 0 &&
+	TAP_OK(c->ops->acquire(c, id, CC_NODE_A, 0, CC_NOW, CC_TTL, NULL, &it) == 0 &&
 		   cc_commit(c, id, CC_NODE_A, it.epoch, 0, 1, false) == 0,
 	       "remove: an item with a version");
 	TAP_OK(c->ops->remove(c, id, CC_NODE_B, it.epoch) == -ESTALE,
@@ -631,7 +782,8 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_takeover(c, prefix);
 	cc_stranded(c, prefix);
 	cc_abandon(c, prefix);
-	cc_renew(c, prefix);
+	cc_heartbeat(c, prefix);
+	cc_session_takeover(c, prefix);
 	cc_commit_rules(c, prefix);
 	cc_release(c, prefix);
 	cc_want(c, prefix);

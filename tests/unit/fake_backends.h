@@ -227,9 +227,12 @@ static inline int mem_store_corrupt(struct mem_store *m, const char *key)
 struct wrap_cat {
 	struct catalog base;
 	struct catalog *in; /* owned */
+	/* renews counts heartbeats (session_start not included): the one
+	 * renewal of every lease of a node */
 	atomic_int acquires, renews, commits, releases, strands, abandons, wants, gets, scans;
+	atomic_int kills, session_gets;
 	atomic_int commit_estale;     /* > 0: the next commits fail with -ESTALE */
-	atomic_int renew_fail;	      /* != 0: renewals fail with -EIO */
+	atomic_int renew_fail;	      /* != 0: heartbeats fail with -EIO */
 	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
 	atomic_int hold_get;	      /* != 0: gets hang (up to 30 s) until it is 0 */
 	atomic_long get_budget;	      /* catalog_thread_budget() of the last get's caller */
@@ -240,22 +243,47 @@ struct wrap_cat {
 
 #define WC(c) ((struct wrap_cat *)(c))
 
-static int wc_acquire(struct catalog *c, const char *id, const char *node, int64_t now_ms,
-		      int64_t ttl_ms, const struct cat_takeover *tk, struct cat_item *out)
+static int wc_acquire(struct catalog *c, const char *id, const char *node, uint64_t sess,
+		      int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *tk,
+		      struct cat_item *out)
 {
 	atomic_fetch_add(&WC(c)->acquires, 1);
 	if (atomic_load(&WC(c)->acquire_fail))
 		return -EIO;
-	return WC(c)->in->ops->acquire(WC(c)->in, id, node, now_ms, ttl_ms, tk, out);
+	return WC(c)->in->ops->acquire(WC(c)->in, id, node, sess, now_ms, ttl_ms, tk, out);
 }
 
-static int wc_renew(struct catalog *c, const char *id, const char *node, uint64_t epoch,
-		    int64_t expires_ms, struct cat_item *out)
+static int wc_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+			    struct cat_session *out)
+{
+	if (atomic_load(&WC(c)->acquire_fail))
+		return -EIO;
+	return WC(c)->in->ops->session_start(WC(c)->in, node, now_ms, ttl_ms, out);
+}
+
+static int wc_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
+			int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			struct cat_session *out)
 {
 	atomic_fetch_add(&WC(c)->renews, 1);
 	if (atomic_load(&WC(c)->renew_fail))
 		return -EIO;
-	return WC(c)->in->ops->renew(WC(c)->in, id, node, epoch, expires_ms, out);
+	return WC(c)->in->ops->heartbeat(WC(c)->in, node, sess, now_ms, ttl_ms, done, n_done, out);
+}
+
+static int wc_session_get(struct catalog *c, const char *node, struct cat_session *out)
+{
+	atomic_fetch_add(&WC(c)->session_gets, 1);
+	if (atomic_load(&WC(c)->get_fail))
+		return -EIO;
+	return WC(c)->in->ops->session_get(WC(c)->in, node, out);
+}
+
+static int wc_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+			   int64_t now_ms)
+{
+	atomic_fetch_add(&WC(c)->kills, 1);
+	return WC(c)->in->ops->session_kill(WC(c)->in, node, sess, rev, now_ms);
 }
 
 static int wc_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
@@ -294,10 +322,10 @@ static int wc_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	return WC(c)->in->ops->abandon(WC(c)->in, seen, now_ms);
 }
 
-static int wc_want(struct catalog *c, const char *id, const char *node)
+static int wc_want(struct catalog *c, const char *id, const char *holder)
 {
 	atomic_fetch_add(&WC(c)->wants, 1);
-	return WC(c)->in->ops->want(WC(c)->in, id, node);
+	return WC(c)->in->ops->want(WC(c)->in, id, holder);
 }
 
 static int wc_get(struct catalog *c, const char *id, struct cat_item *out)
@@ -338,7 +366,10 @@ static void wc_free(struct catalog *c)
 
 static const struct catalog_ops wrap_cat_ops = {
     .acquire = wc_acquire,
-    .renew = wc_renew,
+    .session_start = wc_session_start,
+    .heartbeat = wc_heartbeat,
+    .session_get = wc_session_get,
+    .session_kill = wc_session_kill,
     .commit = wc_commit,
     .release = wc_release,
     .strand = wc_strand,

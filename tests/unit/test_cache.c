@@ -692,20 +692,27 @@ static void test_quarantine_on_estale(void)
 	env_free(&e);
 }
 
-/* Another node takes id over on the record it reads now (as a node that saw
- * it unchanged for lease_ttl would); *out gets the item after the write. */
+/* Another node takes id over on the record it reads now, as a node that saw
+ * the holder's heartbeat unchanged for lease_ttl would: it kills the
+ * holder's session, then takes the item. *out gets the item after the
+ * write. */
 static int take_over(struct catalog *c, const char *id, const char *node, struct cat_item *out)
 {
 	struct cat_takeover tk;
+	struct cat_session s;
 	struct cat_item held;
 	int rc = c->ops->get(c, id, &held);
 
 	if (rc < 0)
 		return rc;
+	if (c->ops->session_get(c, held.owner, &s) == 0 && s.sess == held.sess &&
+	    (rc = c->ops->session_kill(c, held.owner, s.sess, s.rev, 1000)) < 0)
+		return rc;
 	tk.owner = held.owner;
 	tk.epoch = held.epoch;
 	tk.rev = held.rev;
-	return c->ops->acquire(c, id, node, 1000, 1000, &tk, out);
+	tk.sess = held.sess;
+	return c->ops->acquire(c, id, node, 0, 1000, 1000, &tk, out);
 }
 
 static void test_recovery(void)
@@ -956,8 +963,13 @@ static void test_two_nodes(void)
 	       "node a publishes fred and keeps the lease (long linger)");
 	TAP_OK(tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL) == -EBUSY,
 	       "node b gets -EBUSY while node a holds the lease");
-	TAP_OK(e.wc->in->ops->get(e.wc->in, "fred", &it) == 0 && !strcmp(it.want, tcache_node(b)),
-	       "node b left a want mark");
+	{
+		struct cat_session s;
+
+		TAP_OK(e.wc->in->ops->session_get(e.wc->in, tcache_node(a), &s) == 0 &&
+			   s.n_wants == 1 && !strcmp(s.wants[0], "fred"),
+		       "node b left a hand-over request on node a's session");
+	}
 	advance(oa.lease_ttl_ms / 3 + 10);
 	for (i = 0; i < 100; i++) {
 		rc = tcache_open(b, "fred", "", O_RDWR, 0, &f, NULL);
@@ -1035,20 +1047,27 @@ static void test_renew_while_uploads_hang(void)
 	TAP_OK(atomic_load(&e.ms->puts) - puts0 >= oa.upload_workers,
 	       "hang: every write-back worker is stuck in a PUT");
 
-	/* Five lease lengths on the forced clock, one renewal period at a time;
-	 * each round waits for hold's own renewal (its catalog expiry moves), not
-	 * just any, so the forced clock never runs ahead of the renewals. */
-	expires = held.expires_ms;
+	/* Five lease lengths on the forced clock, one heartbeat period at a
+	 * time; each round waits for the node's heartbeat (its session's expiry
+	 * moves), so the forced clock never runs ahead of the heartbeats. */
+	{
+		struct cat_session s;
+
+		e.wc->in->ops->session_get(e.wc->in, tcache_node(a), &s);
+		expires = s.expires_ms;
+	}
 	for (k = 0; k < 15 && f; k++) {
+		struct cat_session s = {.expires_ms = 0};
+
 		advance(oa.lease_ttl_ms / 3 + 10);
 		for (i = 0; i < 500; i++) {
-			if (e.wc->in->ops->get(e.wc->in, "hold", &it) == 0 &&
-			    it.expires_ms > expires)
+			if (e.wc->in->ops->session_get(e.wc->in, tcache_node(a), &s) == 0 &&
+			    s.expires_ms > expires)
 				break;
 			sleep_ms(10);
 		}
-		rounds_ok += it.expires_ms > expires;
-		expires = it.expires_ms;
+		rounds_ok += s.expires_ms > expires;
+		expires = s.expires_ms;
 		writes_ok += tfile_write(f, db, len, 0) == (ssize_t)len;
 	}
 	TAP_OK(rounds_ok == 15, "hang: hold renewed every period while the uploads hang (%d/15)",

@@ -44,7 +44,7 @@ static void *race_thread(void *p)
 
 	for (i = 0; i < 50; i++) {
 		snprintf(id, sizeof(id), "race-%d", i);
-		switch (r->c->ops->acquire(r->c, id, r->node, 1000, 60000, NULL, &it)) {
+		switch (r->c->ops->acquire(r->c, id, r->node, 0, 1000, 60000, NULL, &it)) {
 		case 0: r->won++; break;
 		case -EBUSY: r->busy++; break;
 		default: r->other++; break;
@@ -86,7 +86,7 @@ int main(void)
 		char id[32];
 
 		snprintf(id, sizeof(id), "page-%d", i);
-		rc = c->ops->acquire(c, id, "n", 1, 1, NULL, &it);
+		rc = c->ops->acquire(c, id, "n", 0, 1, 1, NULL, &it);
 	}
 	{
 		sqlite3 *raw = NULL;
@@ -153,7 +153,7 @@ int main(void)
 		TAP_OK(ok, "hand-written rows inserted");
 		for (j = 0; j < 5; j++) {
 			int grc = c->ops->get(c, bad_ids[j], &it);
-			int arc = c->ops->acquire(c, bad_ids[j], "n", 1, 1, NULL, &it);
+			int arc = c->ops->acquire(c, bad_ids[j], "n", 0, 1, 1, NULL, &it);
 
 			all_eio &= grc == -EIO && arc == -EIO;
 			if (grc != -EIO || arc != -EIO)
@@ -178,12 +178,12 @@ int main(void)
 	/* A second connection to the same file, as a second mount would. */
 	c2 = catalog_sqlite_new(path);
 	TAP_OK(c2 != NULL, "second catalog on the same file opens");
-	rc = c2->ops->acquire(c2, "contract1-acq", "node-c", CC_NOW + 12, CC_TTL, NULL, &it);
+	rc = c2->ops->acquire(c2, "contract1-acq", "node-c", 0, CC_NOW + 12, CC_TTL, NULL, &it);
 	TAP_OK(rc == -EBUSY && strcmp(it.owner, CC_NODE_A) == 0,
 	       "second connection sees the first one's lease (rc %d owner '%s')", rc, it.owner);
-	rc = c2->ops->acquire(c2, "shared", "node-c", 1000, 60000, NULL, &it);
+	rc = c2->ops->acquire(c2, "shared", "node-c", 0, 1000, 60000, NULL, &it);
 	TAP_OK(rc == 0, "second connection acquires a new id");
-	rc = c->ops->acquire(c, "shared", "node-d", 1001, 60000, NULL, &it);
+	rc = c->ops->acquire(c, "shared", "node-d", 0, 1001, 60000, NULL, &it);
 	TAP_OK(rc == -EBUSY && strcmp(it.owner, "node-c") == 0,
 	       "first connection sees the second one's lease (rc %d)", rc);
 
@@ -240,8 +240,8 @@ int main(void)
 					int arc;
 
 					snprintf(id, sizeof(id), "xproc-%d", j);
-					arc =
-					    cc->ops->acquire(cc, id, node, 1000, 60000, NULL, &ci);
+					arc = cc->ops->acquire(cc, id, node, 0, 1000, 60000, NULL,
+							       &ci);
 					if (arc == 0 && ci.epoch == 1)
 						wins++;
 					else if (arc != -EBUSY)
@@ -291,18 +291,18 @@ int main(void)
 
 					clock_gettime(CLOCK_REALTIME, &ts);
 					now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-					arc =
-					    cc->ops->acquire(cc, "fenced", node, now, 1, NULL, &ci);
+					arc = cc->ops->acquire(cc, "fenced", node, 0, now, 1, NULL,
+							       &ci);
 					if (arc == -EBUSY) {
 						/* Take over what we saw at once: the
 						 * catalog keeps no time, the engine
 						 * waits; here the processes race. */
 						struct cat_item held = ci;
 						struct cat_takeover tk = {held.owner, held.epoch,
-									  held.rev};
+									  held.rev, 0};
 
-						arc = cc->ops->acquire(cc, "fenced", node, now, 1,
-								       &tk, &ci);
+						arc = cc->ops->acquire(cc, "fenced", node, 0, now,
+								       1, &tk, &ci);
 					}
 					if (arc == -EBUSY)
 						continue;
@@ -351,7 +351,7 @@ int main(void)
 		TAP_OK(orc == SQLITE_OK, "table dropped behind the catalog's back");
 		rc = c->ops->get(c, "shared", &it);
 		TAP_OK(rc == -EIO, "get without the table -> -EIO (rc %d)", rc);
-		rc = c->ops->acquire(c, "shared", "node-c", 1000, 60000, NULL, &it);
+		rc = c->ops->acquire(c, "shared", "node-c", 0, 1000, 60000, NULL, &it);
 		TAP_OK(rc == -EIO, "acquire without the table -> -EIO (rc %d)", rc);
 		rc = c->ops->check(c);
 		TAP_OK(rc == -EIO, "check without the table -> -EIO (rc %d)", rc);
@@ -359,7 +359,7 @@ int main(void)
 		TAP_OK(rc == 0 && c->ops->check(c) == 0 && c->ops->get(c, "shared", &it) == -ENOENT,
 		       "init creates the table again (rc %d)", rc);
 		/* Put back what the reopen test below reads. */
-		rc = c->ops->acquire(c, "reopen", "node-r", 1000, 60000, NULL, &it);
+		rc = c->ops->acquire(c, "reopen", "node-r", 0, 1000, 60000, NULL, &it);
 		rc |=
 		    c->ops->commit(c, "reopen", "node-r", 1, 0,
 				   &(struct cat_commit){.new_gen = 1,
@@ -409,13 +409,13 @@ int main(void)
 	TAP_OK(rc == 0 && it.rev == 0 && it.stranded_ms == 0 && strcmp(it.owner, "node-o") == 0 &&
 		   it.epoch == 4,
 	       "an old item reads as rev 0, not stranded (rc %d)", rc);
-	rc = c ? c->ops->acquire(c, "old", "node-n", 1000, 60000, NULL, &it) : -1;
+	rc = c ? c->ops->acquire(c, "old", "node-n", 0, 1000, 60000, NULL, &it) : -1;
 	TAP_OK(rc == -EBUSY && it.rev == 0, "an old item held by another node -> -EBUSY (rc %d)",
 	       rc);
 	{
-		struct cat_takeover tk = {"node-o", 4, 0};
+		struct cat_takeover tk = {"node-o", 4, 0, 0};
 
-		rc = c ? c->ops->acquire(c, "old", "node-n", 1000, 60000, &tk, &it) : -1;
+		rc = c ? c->ops->acquire(c, "old", "node-n", 0, 1000, 60000, &tk, &it) : -1;
 	}
 	TAP_OK(rc == 0 && it.epoch == 5 && it.rev == 1 && strcmp(it.owner, "node-n") == 0,
 	       "a takeover of an old item on rev 0 (rc %d rev %" PRIu64 ")", rc, it.rev);

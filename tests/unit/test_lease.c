@@ -1,10 +1,14 @@
 /* Unit tests of the lease manager (cache/lease.c) on two engines sharing one
- * SQLite catalog, each with its own forced monotonic and wall clock: a live,
- * renewing holder never loses its lease whatever the wall clocks say; a
- * holder that stops renewing is taken over lease_ttl after the other node
- * first saw its last record, on that node's own monotonic clock, across
- * separate opens; a holder that stops with unpublished writes keeps the
- * database fenced off (stranded) until abandoned, and then quarantines. */
+ * SQLite catalog, each with its own forced monotonic and wall clock: a live
+ * node, heartbeating, never loses a lease whatever the wall clocks say, and
+ * its held databases cost no catalog write; a node whose heartbeat stops is
+ * declared dead lease_ttl after the other node first saw its last
+ * heartbeat, on that node's own monotonic clock, across separate opens, and
+ * then every database of it is taken at once; the dead node's writes are
+ * refused and it begins a new session; a hand-over request reaches the
+ * holder through its heartbeat; a holder that stops with unpublished writes
+ * keeps the database fenced off (stranded) until abandoned, and then
+ * quarantines. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -55,6 +59,7 @@ static void sleep_ms(long ms)
 }
 
 static char scratch[] = "/tmp/tfs-lease-XXXXXX";
+static long linger_ms, wait_ms; /* of the engines mk makes */
 
 static struct tcache *mk(struct mem_store *ms, struct wrap_cat *wc, const char *name, bool is_a)
 {
@@ -72,7 +77,8 @@ static struct tcache *mk(struct mem_store *ms, struct wrap_cat *wc, const char *
 	o.idle_ms = 600000;
 	o.max_dirty_ms = 6000000;
 	o.lease_ttl_ms = TTL;
-	o.linger_ms = 0;
+	o.linger_ms = linger_ms;
+	o.lease_wait_ms = wait_ms;
 	o.upload_workers = 2;
 	o.shutdown_timeout_ms = 2000;
 	o.mono_ms = is_a ? clock_a : clock_b;
@@ -91,17 +97,25 @@ static uint64_t rev_of(struct wrap_cat *wc, const char *id)
 	return wc->in->ops->get(wc->in, id, &it) == 0 ? it.rev : 0;
 }
 
-/* Moves A's clock one renewal period and waits (bounded) for A's renewal
- * to change the record. */
-static bool a_renews(struct wrap_cat *wc, const char *id)
+/* The heartbeat count of node's session, 0 if none. */
+static uint64_t hb_of(struct wrap_cat *wc, const char *node)
 {
-	uint64_t rev = rev_of(wc, id);
+	struct cat_session s;
+
+	return wc->in->ops->session_get(wc->in, node, &s) == 0 ? s.rev : 0;
+}
+
+/* Moves A's clock one heartbeat period and waits (bounded) for A's
+ * heartbeat to change its session. */
+static bool a_renews(struct wrap_cat *wc, struct tcache *a)
+{
+	uint64_t rev = hb_of(wc, tcache_node(a));
 	int i;
 
 	atomic_fetch_add(&mono_a, TTL / 3 + 10);
-	for (i = 0; i < 500 && rev_of(wc, id) == rev; i++)
+	for (i = 0; i < 500 && hb_of(wc, tcache_node(a)) == rev; i++)
 		sleep_ms(10);
-	return rev_of(wc, id) != rev;
+	return hb_of(wc, tcache_node(a)) != rev;
 }
 
 /* O_CREAT: x is never committed by A, so a taken-over x is created anew. */
@@ -118,20 +132,35 @@ static int try_open(struct tcache *tc, const char *id)
 static void test_takeover(struct mem_store *ms, struct wrap_cat *wc)
 {
 	struct tcache *a = mk(ms, wc, "ta", true), *b = mk(ms, wc, "tb", false);
-	struct tfile *fa = NULL;
+	struct tfile *fa = NULL, *fz[20];
+	struct cat_session sa;
 	struct cat_item it;
-	int i, busy = 0, renewed = 0, writes = 0, rc;
+	char id[16];
+	int i, busy = 0, renewed = 0, writes = 0, taken = 0, rc, kills;
+	uint64_t xrev;
 
 	TAP_OK(tcache_open(a, "x", "", O_RDWR | O_CREAT, 0644, &fa, NULL) == 0,
 	       "takeover: A creates and holds x");
+	/* Twenty more held open by A: the session renews them all. */
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "z%d", i);
+		fz[i] = NULL;
+		if (tcache_open(a, id, "", O_RDWR | O_CREAT, 0644, &fz[i], NULL) < 0)
+			break;
+	}
+	TAP_OK(i == 20, "takeover: A holds 20 more databases open (%d)", i);
+	xrev = rev_of(wc, "x");
 	/* Three lease lengths on B's clock while A renews every period. */
 	for (i = 0; i < 9; i++) {
-		renewed += a_renews(wc, "x");
+		renewed += a_renews(wc, a);
 		atomic_fetch_add(&mono_b, TTL / 3 + 10);
 		busy += try_open(b, "x") == -EBUSY;
 		writes += tfile_write(fa, "0123456789", 10, 0) == 10;
 	}
 	TAP_OK(renewed == 9, "takeover: A renewed every period (%d/9)", renewed);
+	TAP_OK(rev_of(wc, "x") == xrev && rev_of(wc, "z7") == 1,
+	       "takeover: A's heartbeats wrote none of its held databases (rev %llu -> %llu)",
+	       (unsigned long long)xrev, (unsigned long long)rev_of(wc, "x"));
 	TAP_OK(busy == 9, "takeover: B, its wall clock 10 min ahead, got EBUSY every time (%d/9)",
 	       busy);
 	TAP_OK(writes == 9, "takeover: every write of A was accepted (%d/9)", writes);
@@ -143,20 +172,81 @@ static void test_takeover(struct mem_store *ms, struct wrap_cat *wc)
 	rc = try_open(b, "x");
 	TAP_OK(rc == -EBUSY, "takeover: not before lease_ttl on B's clock (rc %d)", rc);
 	atomic_fetch_add(&mono_b, 20);
+	kills = atomic_load(&wc->kills);
 	rc = try_open(b, "x");
 	TAP_OK(rc == 0 && wc->in->ops->get(wc->in, "x", &it) == 0 && it.epoch == 2,
 	       "takeover: a later open by B takes x over once lease_ttl passed (rc %d)", rc);
-
-	/* A's next renewal is refused, and so are its writes. */
-	atomic_fetch_add(&mono_a, TTL / 3 + 10);
-	for (i = 0; i < 500 && tfile_write(fa, "x", 1, 0) == 1; i++)
+	rc = wc->in->ops->session_get(wc->in, tcache_node(a), &sa);
+	TAP_OK(rc == 0 && sa.killed_ms != 0 && atomic_load(&wc->kills) == kills + 1,
+	       "takeover: B declared A's session dead, with one kill write");
+	/* Every other database of the dead session: at once, no wait. */
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "z%d", i);
+		taken += try_open(b, id) == 0;
+	}
+	TAP_OK(taken == 20 && atomic_load(&wc->kills) == kills + 1,
+	       "takeover: B then takes A's 20 other databases without waiting (%d/20)", taken);
+	/* A comes back (its clock moves on as B's did): its writes are
+	 * refused, its heartbeat too, its leases are lost, and it begins a
+	 * new session. */
+	atomic_fetch_add(&mono_a, TTL);
+	TAP_OK(tfile_write(fa, "x", 1, 0) < 0,
+	       "takeover: the old holder's writes are refused (its deadline passed)");
+	for (i = 0; i < 500 &&
+		    (wc->in->ops->session_get(wc->in, tcache_node(a), &sa) != 0 || sa.killed_ms);
+	     i++)
 		sleep_ms(10);
-	TAP_OK(tfile_write(fa, "x", 1, 0) < 0, "takeover: the old holder's writes are refused");
+	TAP_OK(sa.killed_ms == 0 && sa.sess == 2, "takeover: A began session 2 (sess %llu)",
+	       (unsigned long long)sa.sess);
+	TAP_OK(tfile_write(fa, "x", 1, 0) < 0 && tfile_write(fz[3], "x", 1, 0) < 0,
+	       "takeover: A's writes stay refused in its new session");
 	tfile_close(fa);
+	for (i = 0; i < 20; i++)
+		tfile_close(fz[i]);
 	tcache_shutdown(a);
 	tcache_shutdown(b);
 	tcache_free(a);
 	tcache_free(b);
+}
+
+/* A holds w closed, lingering for an hour; B's open asks for it through
+ * A's session, A sees it in its heartbeat and hands over. */
+static void test_want(struct mem_store *ms, struct wrap_cat *wc)
+{
+	struct tcache *a, *b;
+	struct tfile *fa = NULL;
+	struct cat_item it;
+	int rc, i, wants, hb;
+
+	linger_ms = 3600000;
+	a = mk(ms, wc, "wa", true);
+	wait_ms = 200;
+	b = mk(ms, wc, "wb", false);
+	wait_ms = 0;
+	rc = tcache_open(a, "w", "", O_RDWR | O_CREAT, 0644, &fa, NULL);
+	TAP_OK(rc == 0, "want: A opens w (rc %d)", rc);
+	tfile_close(fa);
+	sleep_ms(300);
+	rc = wc->in->ops->get(wc->in, "w", &it);
+	TAP_OK(rc == 0 && !strcmp(it.owner, tcache_node(a)),
+	       "want: A keeps the lease of the closed w (lingering)");
+	wants = atomic_load(&wc->wants);
+	rc = try_open(b, "w");
+	TAP_OK(rc == -EBUSY && atomic_load(&wc->wants) == wants + 1,
+	       "want: B is refused and asks once (rc %d)", rc);
+	hb = atomic_load(&wc->renews);
+	atomic_fetch_add(&mono_a, TTL / 3 + 10);
+	for (i = 0; i < 500 && wc->in->ops->get(wc->in, "w", &it) == 0 && it.owner[0]; i++)
+		sleep_ms(10);
+	TAP_OK(!it.owner[0] && atomic_load(&wc->renews) > hb,
+	       "want: A's heartbeat carried the request, A released w");
+	rc = try_open(b, "w");
+	TAP_OK(rc == 0, "want: B opens w (rc %d)", rc);
+	tcache_shutdown(a);
+	tcache_shutdown(b);
+	tcache_free(a);
+	tcache_free(b);
+	linger_ms = 0;
 }
 
 static void test_stranded(struct mem_store *ms, struct wrap_cat *wc)
@@ -224,6 +314,7 @@ int main(void)
 		return 1;
 	}
 	test_takeover(ms, wc);
+	test_want(ms, wc);
 	test_stranded(ms, wc);
 	store_free(&ms->base);
 	catalog_free(&wc->base);

@@ -158,7 +158,7 @@ static int commit(struct store *s, struct catalog *c, const char *id, const char
 	close(fd);
 	if (rc < 0)
 		return rc;
-	rc = c->ops->acquire(c, id, "n", now, 30000, NULL, &it);
+	rc = c->ops->acquire(c, id, "n", 0, now, 30000, NULL, &it);
 	if (rc < 0)
 		return rc;
 	memset(&cm, 0, sizeof(cm));
@@ -289,7 +289,7 @@ static void test_store(void)
 	TAP_OK(rc == 0 && info.outcome == SNAP_UNCHANGED, "restore again: unchanged, no commit");
 	TAP_OK(c->ops->get(c, "a", &it) == 0 && it.gen == 3, "... gen stays");
 
-	TAP_OK(c->ops->acquire(c, "a", "other", 7000, 30000, NULL, &it) == 0,
+	TAP_OK(c->ops->acquire(c, "a", "other", 0, 7000, 30000, NULL, &it) == 0,
 	       "another node leases a");
 	snprintf(e.hash, sizeof(e.hash), "%s", h2);
 	rc = snapm_restore_one(s, c, &l, &e, "restore", 30000, 8000, &info);

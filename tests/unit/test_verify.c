@@ -47,7 +47,7 @@ static int publish(struct catalog *c, const char *id, const char *hash, uint64_t
 {
 	struct cat_commit cm = {.hash = hash, .size = size, .mtime_ms = 1000};
 	struct cat_item it;
-	int rc = c->ops->acquire(c, id, "t", 1000, 30000, NULL, &it);
+	int rc = c->ops->acquire(c, id, "t", 0, 1000, 30000, NULL, &it);
 
 	if (rc < 0)
 		return rc;
