@@ -323,22 +323,14 @@ def embedded(tmp):
 
 
 def on_moto(tmp, moto):
-    base = tempfile.mkdtemp(prefix="gc-s3-", dir=tmp)
-    bucket = t.make_bucket(moto)
-    table = t.unique("gc")
-    src = f"s3://{bucket}/users"
-    aws = [f"catalog=dynamodb:{table}", f"endpoint={moto}", f"dynamodb_endpoint={moto}",
-           "region=us-east-1"]
-    r = m.run_tenantfs(["init", src, "-o", ",".join(aws)])
-    if not t.ok(r.returncode == 0, "moto: tenantfs init creates the table", r.stderr):
+    store = m.init_moto_store(tmp, moto, "gc")
+    if not store:
         return
+    base, bucket, table, src, aws = store
     s3 = t.s3_client(moto)
 
     def list_keys():
-        out = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            out += [o["Key"] for o in page.get("Contents", [])]
-        return out
+        return t.bucket_keys(s3, bucket)
 
     env = Env("moto", src, base, aws, list_keys)
     retention(env)

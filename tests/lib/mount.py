@@ -228,6 +228,22 @@ import sqlite3  # noqa: E402
 import tempfile  # noqa: E402
 
 
+def init_moto_store(tmp, moto, what):
+    """A new bucket and DynamoDB table on moto, and `tenantfs init` on
+    them: (base folder, bucket, table, SOURCE, the -o options), or None when init
+    failed (reported as a failed check)."""
+    base = tempfile.mkdtemp(prefix=f"{what}-s3-", dir=tmp)
+    bucket = t.make_bucket(moto)
+    table = t.unique(what)
+    src = f"s3://{bucket}/users"
+    aws = [f"catalog=dynamodb:{table}", f"endpoint={moto}",
+           f"dynamodb_endpoint={moto}", "region=us-east-1"]
+    r = run_tenantfs(["init", src, "-o", ",".join(aws)])
+    if not t.ok(r.returncode == 0, "moto: tenantfs init creates the table", r.stderr):
+        return None
+    return base, bucket, table, src, aws
+
+
 def sqlite_cli(db, sql, timeout=60):
     """Runs the sqlite3 shell on db with sql on stdin; returns (rc, out, err)."""
     r = subprocess.run(["sqlite3", "-bail", db], input=sql, capture_output=True, text=True,

@@ -263,6 +263,14 @@ def make_bucket(endpoint=None, name=None):
     return name
 
 
+def bucket_keys(s3, bucket):
+    """Every key in bucket, all pages."""
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return out
+
+
 def make_table(endpoint=None, name=None, key="id", timeout=30.0):
     """Create a uniquely named on-demand table with string hash key `key`,
     wait until ACTIVE (bounded); return its name."""
