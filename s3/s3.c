@@ -795,14 +795,52 @@ enum wire_status s3_delete(struct s3_client *c, const char *key)
 
 /* ---- listing and buckets ----------------------------------------------- */
 
-enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const char *continuation,
-			      int max_keys, struct s3_list_page *out)
+/* GETs the bucket with query (its own, freed here) and parses the reply
+ * with parse into out: the shared half of the two listings. */
+static enum wire_status
+get_bucket_doc(struct s3_client *c, char *query,
+	       enum wire_status (*parse)(const char *buf, size_t len, void *out), void *out)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
 	struct http_response resp = {0};
-	char *ep = NULL, *et = NULL, *query = NULL, *url = NULL;
-	int n;
+	char *url = make_url(c, NULL, query);
+
+	if (!url) {
+		set_err("out of memory");
+		goto out;
+	}
+	http_request_init(&req);
+	req.method = "GET";
+	req.url = url;
+	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	if (st != WIRE_OK)
+		goto out;
+	st = parse(resp.body, resp.body_len, out);
+	if (st != WIRE_OK)
+		set_err("%s reply", wire_status_str(st));
+out:
+	http_response_free(&resp);
+	free(query);
+	free(url);
+	return st;
+}
+
+static enum wire_status parse_list(const char *buf, size_t len, void *out)
+{
+	return s3_xml_parse_list(buf, len, out);
+}
+
+static enum wire_status parse_uploads(const char *buf, size_t len, void *out)
+{
+	return s3_xml_parse_uploads(buf, len, out);
+}
+
+enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const char *continuation,
+			      int max_keys, struct s3_list_page *out)
+{
+	enum wire_status st = WIRE_NOMEM;
+	char *ep = NULL, *et = NULL, *query = NULL;
 
 	last_err[0] = '\0';
 	memset(out, 0, sizeof(*out));
@@ -814,36 +852,14 @@ enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const cha
 		max_keys = 1000;
 	ep = http_uri_encode(prefix ? prefix : "", 0);
 	et = continuation ? http_uri_encode(continuation, 0) : NULL;
-	if (!ep || (continuation && !et))
-		goto oom;
-	n = asprintf(&query, "list-type=2&max-keys=%d&prefix=%s%s%s", max_keys, ep,
-		     et ? "&continuation-token=" : "", et ? et : "");
-	if (n < 0) {
-		query = NULL;
-		goto oom;
-	}
-	url = make_url(c, NULL, query);
-	if (!url)
-		goto oom;
-	http_request_init(&req);
-	req.method = "GET";
-	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
-	if (st != WIRE_OK)
-		goto out;
-	st = s3_xml_parse_list(resp.body, resp.body_len, out);
-	if (st != WIRE_OK)
-		set_err("%s reply", wire_status_str(st));
-	goto out;
-oom:
-	st = WIRE_NOMEM;
-	set_err("out of memory");
-out:
-	http_response_free(&resp);
+	if (ep && (!continuation || et) &&
+	    asprintf(&query, "list-type=2&max-keys=%d&prefix=%s%s%s", max_keys, ep,
+		     et ? "&continuation-token=" : "", et ? et : "") >= 0)
+		st = get_bucket_doc(c, query, parse_list, out);
+	else
+		set_err("out of memory");
 	free(ep);
 	free(et);
-	free(query);
-	free(url);
 	return st;
 }
 
@@ -852,10 +868,7 @@ enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
 				      struct s3_upload_page *out)
 {
 	enum wire_status st = WIRE_NOMEM;
-	struct http_request req;
-	struct http_response resp = {0};
-	char *ep = NULL, *ek = NULL, *eu = NULL, *query = NULL, *url = NULL;
-	int n;
+	char *ep = NULL, *ek = NULL, *eu = NULL, *query = NULL;
 
 	last_err[0] = '\0';
 	memset(out, 0, sizeof(*out));
@@ -866,37 +879,15 @@ enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
 	ep = http_uri_encode(prefix ? prefix : "", 0);
 	ek = key_marker ? http_uri_encode(key_marker, 0) : NULL;
 	eu = upload_id_marker ? http_uri_encode(upload_id_marker, 0) : NULL;
-	if (!ep || (key_marker && !ek) || (upload_id_marker && !eu))
-		goto oom;
-	n = asprintf(&query, "uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
-		     ek ? ek : "", eu ? "&upload-id-marker=" : "", eu ? eu : "");
-	if (n < 0) {
-		query = NULL;
-		goto oom;
-	}
-	url = make_url(c, NULL, query);
-	if (!url)
-		goto oom;
-	http_request_init(&req);
-	req.method = "GET";
-	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
-	if (st != WIRE_OK)
-		goto out;
-	st = s3_xml_parse_uploads(resp.body, resp.body_len, out);
-	if (st != WIRE_OK)
-		set_err("%s reply", wire_status_str(st));
-	goto out;
-oom:
-	st = WIRE_NOMEM;
-	set_err("out of memory");
-out:
-	http_response_free(&resp);
+	if (ep && (!key_marker || ek) && (!upload_id_marker || eu) &&
+	    asprintf(&query, "uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
+		     ek ? ek : "", eu ? "&upload-id-marker=" : "", eu ? eu : "") >= 0)
+		st = get_bucket_doc(c, query, parse_uploads, out);
+	else
+		set_err("out of memory");
 	free(ep);
 	free(ek);
 	free(eu);
-	free(query);
-	free(url);
 	return st;
 }
 
