@@ -271,8 +271,16 @@ def concurrency(env, seconds=25.0):
     r = env.admin("verify")
     t.ok(r.returncode == 0 and "missing" not in r.stdout,
          f"{L}: verify finds nothing missing", r.stdout + r.stderr)
-    if "missing" in r.stdout:
-        t.diag("\n".join(x for x in gc_log if "c1" in x)[-20000:])
+    # What happened to each missing object, in order: the gc and restore
+    # lines naming its hash (short enough for the run's closing digest).
+    for ln in r.stdout.splitlines():
+        if not ln.startswith("missing ") or " key " not in ln:
+            continue
+        h = os.path.basename(ln.split(" key ", 1)[1].split()[0]).split(".")[0]
+        trace = [f"[{i}] {x}" for i, run in enumerate(gc_log)
+                 for x in run.splitlines() if h in x]
+        t.diag(f"{ln}: {len(gc_log)} gc/restore runs; those naming {h}:\n" +
+               "\n".join(trace[-30:]))
 
 
 def multipart(env, s3, bucket):
