@@ -167,6 +167,11 @@ int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t c
 	return key_join(buf, cap, prefix, SNAP_DIR, name, ".json");
 }
 
+int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap)
+{
+	return key_join(buf, cap, prefix, SNAP_DIR, name, ".taking");
+}
+
 /* ---- the time cut ------------------------------------------------------- */
 
 static void fill(struct snapm_entry *out, const char *id, uint64_t gen, const char *hash,
@@ -300,7 +305,10 @@ static int take_item(void *arg, const struct cat_item *it)
 		t->tick(t->tick_arg, t->res);
 	if (snapm_version_at(it, t->cut_ms, &e, &need_size) == 0)
 		return 0;
-	if (need_size) {
+	/* A version other than the current one may be gone already (gc, for
+	 * a cut older than its --keep): the manifest never names one that is
+	 * not in the store. */
+	if (need_size || e.gen != it->gen || it->deleted_ms) {
 		struct store_info info;
 		char key[1024];
 
@@ -309,8 +317,10 @@ static int take_item(void *arg, const struct cat_item *it)
 			rc = t->s->ops->head(t->s, key, &info);
 		if (rc < 0) {
 			log_err("cannot snapshot %s: version gen %llu (%s) is not readable in the "
-				"store: %s",
-				e.id, (unsigned long long)e.gen, key, strerror(-rc));
+				"store: %s%s",
+				e.id, (unsigned long long)e.gen, key, strerror(-rc),
+				rc == -ENOENT ? " (gc removed it: is the cut older than gc's --keep?)"
+					      : "");
 			t->err = rc == -ENOENT ? -EIO : rc;
 			return t->err;
 		}
@@ -353,18 +363,135 @@ static FILE *temp_file(const char *tmpdir, const char *what, char *path, size_t 
 	return f;
 }
 
+/* Puts the marker that announces the snapshot name being taken (see
+ * SNAPM_CUT_NOW in the header): a small JSON body naming it. */
+static int announce(struct store *s, const char *key, const char *name, const char *tmpdir)
+{
+	char path[4096], hash[CAT_HASH_HEX + 1];
+	uint64_t size;
+	FILE *f;
+	int fd, rc;
+
+	f = temp_file(tmpdir, "taking", path, sizeof(path), &fd);
+	if (!f)
+		return -EIO;
+	rc = put_value(f, "{\"format\":", json_string(SNAP_FORMAT));
+	if (!rc)
+		rc = put_value(f, ",\"taking\":", json_string(name));
+	if (!rc && (fputs("}\n", f) == EOF || fflush(f) != 0))
+		rc = -EIO;
+	if (!rc)
+		rc = tfs_hash_fd(fd, hash, &size);
+	if (!rc)
+		rc = s->ops->put(s, key, fd, size, hash);
+	fclose(f);
+	close(fd);
+	if (rc < 0)
+		log_err("cannot snapshot: cannot store its marker %s: %s", key, strerror(-rc));
+	return rc;
+}
+
+static int64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The scan and the manifest of snapm_take, once announced. */
+static int take_scan(struct store *s, struct catalog *c, struct take_ctx *t, const char *name,
+		     const char *key, const char *tmpdir, int64_t started)
+{
+	char path[4096], when[32], hash[CAT_HASH_HEX + 1];
+	struct snapm_take_result *res = t->res;
+	char *token = NULL;
+	uint64_t size;
+	int fd = -1, rc;
+	long pages = 0;
+	int64_t cut_ms = t->cut_ms;
+
+	t->f = temp_file(tmpdir, "snapshot", path, sizeof(path), &fd);
+	if (!t->f)
+		return -EIO;
+	snapm_format_time(cut_ms, when, sizeof(when));
+	rc = put_value(t->f, "{\"format\":", json_string(SNAP_FORMAT));
+	if (!rc)
+		rc = put_value(t->f, ",\"name\":", json_string(name));
+	if (!rc)
+		rc = put_value(t->f, ",\"cut_ms\":", json_integer(cut_ms));
+	if (!rc)
+		rc = put_value(t->f, ",\"cut\":", json_string(when));
+	if (!rc && fputs(",\"databases\":[", t->f) == EOF)
+		rc = -EIO;
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	do {
+		rc = c->ops->scan(c, &token, take_item, t);
+		pages++;
+		if (rc < 0) {
+			if (!t->err)
+				log_err("cannot snapshot: catalog scan (page %ld): %s", pages,
+					strerror(-rc));
+			goto out;
+		}
+	} while (token);
+	if (fputs("\n]", t->f) == EOF)
+		rc = -EIO;
+	if (!rc)
+		rc = put_value(t->f, ",\"count\":", json_integer((json_int_t)res->count));
+	if (!rc)
+		rc = put_value(t->f, ",\"short_history\":", json_integer((json_int_t)res->flagged));
+	if (!rc && (fputs("}\n", t->f) == EOF || fflush(t->f) != 0))
+		rc = -EIO;
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	rc = tfs_hash_fd(fd, hash, &size);
+	if (rc < 0) {
+		log_err("cannot snapshot: cannot read back the manifest: %s", strerror(-rc));
+		goto out;
+	}
+	if (mono_now_ms() - started > SNAPM_TAKE_MAX_MS) {
+		/* gc may treat its marker as stale from now on. */
+		log_err("cannot snapshot: it took longer than %lld min; the manifest is not stored",
+			SNAPM_TAKE_MAX_MS / 60000);
+		rc = -ETIMEDOUT;
+		goto out;
+	}
+	rc = s->ops->put(s, key, fd, size, hash);
+	if (rc < 0)
+		log_err("cannot snapshot: cannot store the manifest %s: %s", key, strerror(-rc));
+out:
+	free(token);
+	if (t->f)
+		fclose(t->f);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg)
 {
 	struct take_ctx t = {
 	    .s = s, .l = l, .cut_ms = cut_ms, .res = res, .tick = tick, .tick_arg = tick_arg};
-	char key[1024], path[4096], when[32], hash[CAT_HASH_HEX + 1];
+	char key[1024], marker[1024];
 	struct store_info info;
-	char *token = NULL;
-	uint64_t size;
-	int fd = -1, rc;
-	long pages = 0;
+	int64_t started = mono_now_ms();
+	int rc, r;
 
 	memset(res, 0, sizeof(*res));
 	if (!snapm_valid_name(name)) {
@@ -372,6 +499,8 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 		return -EINVAL;
 	}
 	rc = snapm_manifest_key(l->prefix, name, key, sizeof(key));
+	if (rc == 0)
+		rc = snapm_marker_key(l->prefix, name, marker, sizeof(marker));
 	if (rc < 0)
 		return rc;
 	/* Named snapshots are never overwritten (a put of an existing key
@@ -383,60 +512,19 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	}
 	if (rc != -ENOENT)
 		return rc;
-
-	t.f = temp_file(tmpdir, "snapshot", path, sizeof(path), &fd);
-	if (!t.f)
-		return -EIO;
-	snapm_format_time(cut_ms, when, sizeof(when));
-	rc = put_value(t.f, "{\"format\":", json_string(SNAP_FORMAT));
-	if (!rc)
-		rc = put_value(t.f, ",\"name\":", json_string(name));
-	if (!rc)
-		rc = put_value(t.f, ",\"cut_ms\":", json_integer(cut_ms));
-	if (!rc)
-		rc = put_value(t.f, ",\"cut\":", json_string(when));
-	if (!rc && fputs(",\"databases\":[", t.f) == EOF)
-		rc = -EIO;
-	if (rc < 0) {
-		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
-		goto out;
-	}
-	do {
-		rc = c->ops->scan(c, &token, take_item, &t);
-		pages++;
-		if (rc < 0) {
-			if (!t.err)
-				log_err("cannot snapshot: catalog scan (page %ld): %s", pages,
-					strerror(-rc));
-			goto out;
-		}
-	} while (token);
-	if (fputs("\n]", t.f) == EOF)
-		rc = -EIO;
-	if (!rc)
-		rc = put_value(t.f, ",\"count\":", json_integer((json_int_t)res->count));
-	if (!rc)
-		rc = put_value(t.f, ",\"short_history\":", json_integer((json_int_t)res->flagged));
-	if (!rc && (fputs("}\n", t.f) == EOF || fflush(t.f) != 0))
-		rc = -EIO;
-	if (rc < 0) {
-		log_err("cannot snapshot: cannot write the manifest: %s", strerror(-rc));
-		goto out;
-	}
-	rc = tfs_hash_fd(fd, hash, &size);
-	if (rc < 0) {
-		log_err("cannot snapshot: cannot read back the manifest: %s", strerror(-rc));
-		goto out;
-	}
-	rc = s->ops->put(s, key, fd, size, hash);
+	/* Announced before the cut, so that gc keeps what it will name. */
+	rc = announce(s, marker, name, tmpdir);
 	if (rc < 0)
-		log_err("cannot snapshot: cannot store the manifest %s: %s", key, strerror(-rc));
-out:
-	free(token);
-	if (t.f)
-		fclose(t.f);
-	if (fd >= 0)
-		close(fd);
+		return rc;
+	if (t.cut_ms == SNAPM_CUT_NOW)
+		t.cut_ms = wall_now_ms();
+	res->cut_ms = t.cut_ms;
+	rc = take_scan(s, c, &t, name, key, tmpdir, started);
+	r = s->ops->del(s, marker);
+	if (r < 0 && r != -ENOENT)
+		log_warn("snapshot %s: cannot remove its marker %s (gc keeps more versions until "
+			 "it is %lld min old): %s",
+			 name, marker, SNAPM_TAKING_STALE_MS / 60000, strerror(-r));
 	return rc;
 }
 
@@ -445,7 +533,8 @@ out:
 struct list_ctx {
 	int (*cb)(void *arg, const char *name, const struct store_info *info);
 	void *arg;
-	size_t skip; /* length of "PREFIX/_snapshots/" */
+	size_t skip;	    /* length of "PREFIX/_snapshots/" */
+	const char *suffix; /* ".json" (manifests) or ".taking" (markers) */
 };
 
 static int list_one(void *arg, const char *key, const struct store_info *info)
@@ -461,19 +550,22 @@ static int list_one(void *arg, const char *key, const struct store_info *info)
 	n = strlen(rest);
 	/* Only our own manifests: a database whose id is "_snapshots" keeps
 	 * its versions here too, as HASH.db. */
-	if (n <= 5 || strcmp(rest + n - 5, ".json") != 0 || n - 5 > SNAP_NAME_MAX)
+	size_t k = strlen(l->suffix);
+
+	if (n <= k || strcmp(rest + n - k, l->suffix) != 0 || n - k > SNAP_NAME_MAX)
 		return 0;
-	memcpy(name, rest, n - 5);
-	name[n - 5] = '\0';
+	memcpy(name, rest, n - k);
+	name[n - k] = '\0';
 	if (!snapm_valid_name(name))
 		return 0;
 	return l->cb(l->arg, name, info);
 }
 
-int snapm_list(struct store *s, const char *prefix,
-	       int (*cb)(void *arg, const char *name, const struct store_info *info), void *arg)
+static int list_suffix(struct store *s, const char *prefix, const char *suffix,
+		       int (*cb)(void *arg, const char *name, const struct store_info *info),
+		       void *arg)
 {
-	struct list_ctx l = {.cb = cb, .arg = arg};
+	struct list_ctx l = {.cb = cb, .arg = arg, .suffix = suffix};
 	char dir[1024];
 	char *token = NULL;
 	int n, rc, pages = 0;
@@ -488,6 +580,19 @@ int snapm_list(struct store *s, const char *prefix,
 	} while (rc == 0 && token && ++pages < 1000000);
 	free(token);
 	return rc;
+}
+
+int snapm_list(struct store *s, const char *prefix,
+	       int (*cb)(void *arg, const char *name, const struct store_info *info), void *arg)
+{
+	return list_suffix(s, prefix, ".json", cb, arg);
+}
+
+int snapm_list_taking(struct store *s, const char *prefix,
+		      int (*cb)(void *arg, const char *name, const struct store_info *info),
+		      void *arg)
+{
+	return list_suffix(s, prefix, ".taking", cb, arg);
 }
 
 static int json_u64(json_t *o, const char *k, uint64_t *out)

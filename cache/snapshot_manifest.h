@@ -71,7 +71,22 @@ struct snapm_take_result {
 	uint64_t count;	  /* databases listed */
 	uint64_t flagged; /* of which short_hist */
 	uint64_t scanned; /* catalog items read */
+	int64_t cut_ms;	  /* the cut used */
 };
+
+/* cut_ms of snapm_take: the wall clock once the snapshot is announced. */
+#define SNAPM_CUT_NOW INT64_MIN
+/* A snapshot being taken is announced by PREFIX/_snapshots/NAME.taking,
+ * put before its cut and removed once its manifest is stored (or it
+ * failed): while gc sees one, it keeps every version current at or after
+ * the marker's store time (fuse/gc.c), so the versions the snapshot names
+ * survive a gc run that read the manifests before this one was stored.
+ * A take stops without a manifest once it has run for SNAPM_TAKE_MAX_MS
+ * (its monotonic clock); gc ignores a marker older than
+ * SNAPM_TAKING_STALE_MS by the store's clock (a take that died). */
+#define SNAPM_TAKE_MAX_MS     (30LL * 60 * 1000)
+#define SNAPM_TAKING_STALE_MS (2 * SNAPM_TAKE_MAX_MS)
+int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap);
 
 /* Scans the catalog page by page and writes the manifest of every
  * database live at cut_ms (each at its version then) under name:
@@ -87,6 +102,10 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
  * ".json"); a non-zero cb return stops the listing and is returned. */
 int snapm_list(struct store *s, const char *prefix,
 	       int (*cb)(void *arg, const char *name, const struct store_info *info), void *arg);
+/* The same for the snapshots being taken (their ".taking" markers). */
+int snapm_list_taking(struct store *s, const char *prefix,
+		      int (*cb)(void *arg, const char *name, const struct store_info *info),
+		      void *arg);
 
 /* What a manifest says about itself. */
 struct snapm_header {

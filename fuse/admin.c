@@ -238,7 +238,9 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 		fprintf(stderr, "tenantfs: snapshot takes no --snapshot or --id (see --help)\n");
 		return 2;
 	}
-	cut = now_ms();
+	/* Without --as-of the cut is taken once the snapshot is announced
+	 * (SNAPM_CUT_NOW); its default name is the time now. */
+	cut = SNAPM_CUT_NOW;
 	if (a->as_of && snapm_parse_time(a->as_of, &cut) < 0) {
 		fprintf(stderr,
 			"tenantfs: invalid --as-of '%s' (2025-01-02T03:04:05Z or @SECONDS)\n",
@@ -248,13 +250,13 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 	if (a->name)
 		snprintf(name, sizeof(name), "%s", a->name);
 	else
-		snapm_default_name(cut, name, sizeof(name));
+		snapm_default_name(a->as_of ? cut : now_ms(), name, sizeof(name));
 	progress_init(&p, stderr, "snapshot", 0);
 	rc = snapm_take(b->store, b->cat, l, name, cut, tmpdir(), &res, snapshot_tick, &p);
 	progress_clear(&p);
 	if (rc < 0)
 		return 1;
-	snapm_format_time(cut, when, sizeof(when));
+	snapm_format_time(res.cut_ms, when, sizeof(when));
 	printf("snapshot %s: %llu databases as of %s\n", name, (unsigned long long)res.count, when);
 	if (res.flagged)
 		printf("snapshot %s: %llu of them listed at their oldest known version (history "

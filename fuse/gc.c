@@ -44,6 +44,9 @@ struct gcx {
 	struct gc_result *res;
 	struct snaprefs refs;
 	int64_t now_ms;	      /* the store's clock at the start */
+	/* --keep, or longer while a snapshot is being taken: back to its
+	 * marker's store time (see pending_snapshots). */
+	int64_t keep_ms;
 	char root[KEY_MAX];   /* "PREFIX/" or "" */
 	char folder[KEY_MAX]; /* the folder being gathered */
 	struct verchain ch;   /* its keys */
@@ -250,7 +253,7 @@ static bool tombstone_due(struct gcx *g, const struct cat_item *it)
 	size_t i;
 
 	if (!it->deleted_ms || it->owner[0] || !r || !r->deleted ||
-	    r->store_ms + VERREC_CLOCK_RES_MS > g->now_ms - g->o->keep_ms)
+	    r->store_ms + VERREC_CLOCK_RES_MS > g->now_ms - g->keep_ms)
 		return false;
 	for (i = 0; i < g->ch.n_objs; i++)
 		if (snap_has(g, g->ch.objs[i].hash))
@@ -317,7 +320,7 @@ static void gc_folder(struct gcx *g)
 {
 	struct cat_item item, *it = &item;
 	char id[CAT_ID_MAX + 1], key[KEY_MAX];
-	int64_t horizon = g->now_ms - g->o->keep_ms;
+	int64_t horizon = g->now_ms - g->keep_ms;
 	size_t i, n_obj = 0, n_rec = 0;
 	bool *drop_obj = NULL, *drop_rec = NULL;
 	int rc;
@@ -349,7 +352,7 @@ static void gc_folder(struct gcx *g)
 		goto out;
 	}
 	for (i = 0; i < g->ch.n_objs; i++) {
-		drop_obj[i] = verrec_protect(&g->ch, it, &g->ch.objs[i], g->now_ms, g->o->keep_ms,
+		drop_obj[i] = verrec_protect(&g->ch, it, &g->ch.objs[i], g->now_ms, g->keep_ms,
 					     g->o->grace_ms, snap_has, g) == VP_NONE;
 		n_obj += drop_obj[i];
 		g->res->kept += !drop_obj[i];
@@ -435,6 +438,31 @@ static int upload_cb(void *arg, const char *key, const char *upload_id, int64_t 
 	return 0;
 }
 
+/* A snapshot being taken (cache/snapshot_manifest.h): every version
+ * current at or after its marker's store time is kept this run, whatever
+ * --keep says; a marker older than SNAPM_TAKING_STALE_MS is a take that
+ * died and protects nothing. */
+static int taking_cb(void *arg, const char *name, const struct store_info *info)
+{
+	struct gcx *g = arg;
+	int64_t age = g->now_ms - info->mtime_ms;
+
+	if (age > SNAPM_TAKING_STALE_MS) {
+		log_warn("gc: snapshot '%s' has been announced as being taken for %lld min: a "
+			 "take that stopped; its marker is ignored (remove "
+			 "_snapshots/%s.taking)",
+			 name, (long long)(age / 60000), name);
+		return 0;
+	}
+	if (age + VERREC_CLOCK_RES_MS > g->keep_ms) {
+		g->keep_ms = age + VERREC_CLOCK_RES_MS;
+		say(g, "snapshot %s is being taken (announced %lld s ago): the versions current "
+		       "since then are kept\n",
+		    name, (long long)(age / 1000));
+	}
+	return 0;
+}
+
 int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	   const struct gc_options *o, struct gc_result *res)
 {
@@ -449,6 +477,17 @@ int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	res->requests += 3;
 	if (rc < 0)
 		return rc;
+	/* The snapshots being taken before the manifests: one whose marker
+	 * this listing misses was either not begun (it names versions
+	 * current after now_ms, which the rules keep) or is done, and then
+	 * the manifests listed next include it. */
+	g.keep_ms = o->keep_ms;
+	rc = snapm_list_taking(s, l->prefix, taking_cb, &g);
+	res->requests++;
+	if (rc < 0) {
+		log_err("gc: stopped: cannot list the snapshots being taken: %s", strerror(-rc));
+		goto out;
+	}
 	rc = snaprefs_load(s, l->prefix, o->tmpdir, NULL, &g.refs);
 	res->requests += 1 + g.refs.manifests;
 	if (rc < 0) {

@@ -56,9 +56,9 @@ def iso(ms):
 
 
 class Env:
-    def __init__(self, label, src, base, opts, list_keys):
+    def __init__(self, label, src, base, opts, list_keys, put_key, del_key):
         self.label, self.src, self.base, self.opts = label, src, base, opts
-        self.list_keys = list_keys
+        self.list_keys, self.put_key, self.del_key = list_keys, put_key, del_key
 
     def admin(self, *args, timeout=120):
         argv = [args[0], self.src] + (["-o", ",".join(self.opts)] if self.opts else []) + \
@@ -88,9 +88,13 @@ def commit(L, mp, ident, value, min_gen):
 
 def retention(env):
     L = env.label
+    # A snapshot announced before the commits and never finished (a take
+    # still scanning): while its marker is there, gc keeps every version
+    # current since it was put.
     mnt, mp = env.mount("n1")
     hashes = {}
     with mnt:
+        env.put_key("_snapshots/early.taking", b'{"taking":"early"}')
         for i in range(1, 7):
             g, h = commit(L, mp, "g", f"v{i}", i)
             if g is None:
@@ -110,6 +114,15 @@ def retention(env):
     t.eq(len(env.versions("g")), 6, f"{L}: six versions in the store")
 
     args = ("gc", "--keep", "3s", "--grace", "0s")
+    r = env.admin(*args)
+    out = r.stdout
+    t.ok(r.returncode == 0 and "snapshot early is being taken" in out and
+         "deleted version" not in out, f"{L}: a snapshot being taken: gc keeps what it may name",
+         out + r.stderr)
+    t.eq(sorted(env.list_keys()), before, f"{L}: ... and deletes nothing")
+    env.del_key("_snapshots/early.taking")
+    before = sorted(env.list_keys())
+
     r = env.admin(*args, "--dry-run")
     out = r.stdout
     t.ok(r.returncode == 0 and "would delete version" in out and hashes[1] in out,
@@ -325,7 +338,16 @@ def embedded(tmp):
             out += [os.path.relpath(os.path.join(d, f), root) for f in files]
         return out
 
-    env = Env("embedded", src, base, [], list_keys)
+    def put_key(key, data):
+        path = os.path.join(src, "objects", key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    def del_key(key):
+        os.unlink(os.path.join(src, "objects", key))
+
+    env = Env("embedded", src, base, [], list_keys, put_key, del_key)
     retention(env)
     concurrency(env)
 
@@ -340,7 +362,13 @@ def on_moto(tmp, moto):
     def list_keys():
         return t.bucket_keys(s3, bucket)
 
-    env = Env("moto", src, base, aws, list_keys)
+    def put_key(key, data):
+        s3.put_object(Bucket=bucket, Key="users/" + key, Body=data)
+
+    def del_key(key):
+        s3.delete_object(Bucket=bucket, Key="users/" + key)
+
+    env = Env("moto", src, base, aws, list_keys, put_key, del_key)
     retention(env)
     multipart(env, s3, bucket)
     concurrency(env, seconds=20.0)

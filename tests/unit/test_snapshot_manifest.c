@@ -195,15 +195,21 @@ static int count_names(void *arg, const char *name, const struct store_info *inf
 
 struct ticks {
 	int calls;
-	uint64_t last; /* scanned at the last call */
+	uint64_t last;	 /* scanned at the last call */
+	struct store *s; /* when set: is the marker of "s1" there at each call? */
+	int marked;
 };
 
 static void count_ticks(void *arg, const struct snapm_take_result *sofar)
 {
 	struct ticks *t = arg;
 
+	struct store_info info;
+
 	t->calls++;
 	t->last = sofar->scanned;
+	if (t->s && t->s->ops->head(t->s, "_snapshots/s1.taking", &info) == 0)
+		t->marked++;
 }
 
 static void test_store(void)
@@ -216,6 +222,7 @@ static void test_store(void)
 	struct snapm_header hdr;
 	struct snapm_entry e;
 	struct cat_item it;
+	struct store_info si;
 	struct store *s;
 	struct catalog *c;
 	char path[512], h1[CAT_HASH_HEX + 1], h2[CAT_HASH_HEX + 1], hx[CAT_HASH_HEX + 1];
@@ -238,13 +245,19 @@ static void test_store(void)
 	       "three databases committed (one with the id _snapshots)");
 	TAP_OK(commit(s, c, "a", "two", 3000, h2) == 0, "a changed after the cut");
 
+	ticks.s = s;
 	rc = snapm_take(s, c, &l, "s1", 2000, root, &res, count_ticks, &ticks);
-	TAP_OK(rc == 0 && res.count == 3 && res.scanned == 3 && res.flagged == 0,
+	TAP_OK(rc == 0 && res.count == 3 && res.scanned == 3 && res.flagged == 0 &&
+		   res.cut_ms == 2000,
 	       "take at a cut between two commits: 3 databases (%d, %llu)", rc,
 	       (unsigned long long)res.count);
 	TAP_OK(ticks.calls == 3 && ticks.last == 3,
 	       "progress: one tick per catalog item read, with the count so far (%d, %llu)",
 	       ticks.calls, (unsigned long long)ticks.last);
+	n = 0;
+	TAP_OK(ticks.marked == 3 && snapm_list_taking(s, "", count_names, &n) == 0 && n == 0,
+	       "announced by its marker while it scans (%d of 3 items), which is gone after",
+	       ticks.marked);
 	TAP_OK(snapm_take(s, c, &l, "s1", 2000, root, &res, NULL, NULL) == -EEXIST,
 	       "names are never reused");
 	TAP_OK(snapm_take(s, c, &l, "../x", 2000, root, &res, NULL, NULL) == -EINVAL,
@@ -304,6 +317,16 @@ static void test_store(void)
 
 	rc = snapm_take(s, c, &l, "past", 2000, root, &res, NULL, NULL);
 	TAP_OK(rc == 0 && res.count == 3, "a later take at the same cut lists the same count");
+
+	/* At 4000 a was at gen 2 (h2), no longer current: once its object is
+	 * gone, no manifest names it. */
+	snapm_version_key(&l, "a", h2, path, sizeof(path));
+	TAP_OK(s->ops->del(s, path) == 0, "gen 2's version of a removed from the store");
+	rc = snapm_take(s, c, &l, "gone", 4000, root, &res, NULL, NULL);
+	n = 0;
+	TAP_OK(rc == -EIO && s->ops->head(s, "_snapshots/gone.json", &si) == -ENOENT &&
+		   snapm_list_taking(s, "", count_names, &n) == 0 && n == 0,
+	       "a cut whose version is gone: -EIO, no manifest, no marker left (%d)", rc);
 out:
 	catalog_free(c);
 	store_free(s);
