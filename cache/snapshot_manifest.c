@@ -319,8 +319,9 @@ static int take_item(void *arg, const struct cat_item *it)
 			log_err("cannot snapshot %s: version gen %llu (%s) is not readable in the "
 				"store: %s%s",
 				e.id, (unsigned long long)e.gen, key, strerror(-rc),
-				rc == -ENOENT ? " (gc removed it: is the cut older than gc's --keep?)"
-					      : "");
+				rc == -ENOENT
+				    ? " (gc removed it: is the cut older than gc's --keep?)"
+				    : "");
 			t->err = rc == -ENOENT ? -EIO : rc;
 			return t->err;
 		}

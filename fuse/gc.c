@@ -43,9 +43,9 @@ struct gcx {
 	const struct gc_options *o;
 	struct gc_result *res;
 	struct snaprefs refs;
-	int64_t now_ms;	      /* the store's clock at the start */
+	int64_t now_ms; /* the store's clock at the start */
 	/* --keep, or longer while a snapshot is being taken: back to its
-	 * marker's store time (see pending_snapshots). */
+	 * marker's store time (see taking_cb). */
 	int64_t keep_ms;
 	char root[KEY_MAX];   /* "PREFIX/" or "" */
 	char folder[KEY_MAX]; /* the folder being gathered */
@@ -456,8 +456,9 @@ static int taking_cb(void *arg, const char *name, const struct store_info *info)
 	}
 	if (age + VERREC_CLOCK_RES_MS > g->keep_ms) {
 		g->keep_ms = age + VERREC_CLOCK_RES_MS;
-		say(g, "snapshot %s is being taken (announced %lld s ago): the versions current "
-		       "since then are kept\n",
+		say(g,
+		    "snapshot %s is being taken (announced %lld s ago): the versions current "
+		    "since then are kept\n",
 		    name, (long long)(age / 1000));
 	}
 	return 0;

@@ -551,10 +551,12 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 	v->res->objects++;
 	v->listed_bytes += info->size;
 	progress(v, "objects listed", v->res->objects, v->listed_bytes);
-	/* Manifests; a database may be named "_snapshots" too, so only .json */
+	/* Manifests and the markers of snapshots being taken; a database
+	 * may be named "_snapshots" too, so only .json and .taking */
 	n = strlen(key);
-	if (!strncmp(key, v->snap_dir, strlen(v->snap_dir)) && n > 5 &&
-	    !strcmp(key + n - 5, ".json"))
+	if (!strncmp(key, v->snap_dir, strlen(v->snap_dir)) &&
+	    ((n > 5 && !strcmp(key + n - 5, ".json")) ||
+	     (n > 7 && !strcmp(key + n - 7, ".taking"))))
 		return 0;
 	last = strrchr(key, '/');
 	n = last ? (size_t)(last - key) + 1 : 0;

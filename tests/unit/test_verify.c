@@ -128,9 +128,10 @@ int main(void)
 	struct cat_item it;
 	struct store *s;
 	struct catalog *c;
-	char path[1024], id[16], bytes[32], key[512], *text = NULL;
+	char path[1024], id[16], bytes[32], key[512], mhash[CAT_HASH_HEX + 1], *text = NULL;
 	const char *one[] = {"d1"};
-	int i, rc;
+	int i, rc, fd;
+	uint64_t problems;
 
 	snprintf(root, sizeof(root), "/dev/shm/tfs-verify-XXXXXX");
 	if (!mkdtemp(root)) {
@@ -194,6 +195,22 @@ int main(void)
 	TAP_OK(
 	    rc == 0 && text && strstr(text, "\norphan _snapshots/") && res.databases == N_DBS + 1,
 	    "its orphan is found under _snapshots/, its version checked ('%s')", text ? text : "");
+	problems = res.problems;
+	free(text);
+
+	/* The marker of a snapshot being taken is no orphan either. */
+	tfs_hash_buf("{}", 2, mhash);
+	snprintf(path, sizeof(path), "%s/blob", root);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	rc = fd >= 0 && write(fd, "{}", 2) == 2 ? 0 : -EIO;
+	if (rc == 0)
+		rc = s->ops->put(s, "_snapshots/s.taking", fd, 2, mhash);
+	if (fd >= 0)
+		close(fd);
+	TAP_OK(rc == 0, "a snapshot marker in the store");
+	rc = run(s, c, NULL, 0, &res, &text);
+	TAP_OK(rc == 0 && res.problems == problems && text && !strstr(text, "s.taking"),
+	       "the marker of a snapshot being taken is no orphan ('%s')", text ? text : "");
 	free(text);
 
 	catalog_free(c);
