@@ -240,6 +240,28 @@ int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_ent
 	return 1;
 }
 
+int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+			   int64_t at_ms, struct snapm_entry *e, bool *need_size)
+{
+	struct verchain ch;
+	struct verrec v;
+	int rc;
+
+	rc = verrec_chain_read(s, l, it->id, &ch);
+	if (rc == 0)
+		rc = verrec_version_at(&ch, it, at_ms, &v);
+	verrec_chain_release(&ch);
+	if (rc == 1) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", it->id);
+		e->gen = v.gen;
+		snprintf(e->hash, sizeof(e->hash), "%s", v.hash);
+		e->mtime_ms = v.store_ms;
+		*need_size = true;
+	}
+	return rc;
+}
+
 /* ---- writing a manifest ------------------------------------------------- */
 
 /* The manifest is one JSON object whose "databases" array is written one

@@ -67,6 +67,14 @@ int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t c
 int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_entry *out,
 		     bool *need_size);
 
+/* The version of it current at at_ms by its version records (one LIST of
+ * its folder; record times are the store's clock), for a time beyond the
+ * item's history: 1 with *e replaced (size unknown: *need_size set), 0
+ * when it did not exist then (or was deleted), -ERANGE (or an error,
+ * logged) when the records cannot tell: *e is then untouched. */
+int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+			   int64_t at_ms, struct snapm_entry *e, bool *need_size);
+
 struct snapm_take_result {
 	uint64_t count;	  /* databases listed */
 	uint64_t flagged; /* of which short_hist */
