@@ -1,10 +1,8 @@
-/* Snapshot manifests and restore: the time cut over the catalog's history,
- * the manifest written as one JSON document streamed entry by entry (every
- * value encoded by jansson), and a restore as an ordinary leased commit of
- * a version that is already in the store. */
+/* Snapshot manifests and restore: the time cut over the catalog's history
+ * (beyond it, the version records), the manifest written as one JSON
+ * document streamed entry by entry (every value encoded by jansson), and a
+ * restore as an ordinary leased commit of a version already in the store. */
 #include "cache/snapshot_manifest.h"
-
-#include "cache/verrec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -322,6 +320,19 @@ static int take_item(void *arg, const struct cat_item *it)
 		t->tick(t->tick_arg, t->res);
 	if (snapm_version_at(it, t->cut_ms, &e, &need_size) == 0)
 		return 0;
+	if (e.short_hist) {
+		/* Older than the item's history: its version records tell (one
+		 * LIST of its folder), within gc's --keep. */
+		rc = snapm_chain_version_at(t->s, t->l, it, t->cut_ms, &e, &need_size);
+		if (rc == 0)
+			return 0; /* not live at the cut */
+		if (rc < 0 && rc != -ERANGE) {
+			log_err("cannot snapshot %s: its version records cannot be read: %s",
+				it->id, strerror(-rc));
+			t->err = rc;
+			return rc;
+		}
+	}
 	if (need_size) {
 		struct store_info info;
 		char key[1024];

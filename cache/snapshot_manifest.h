@@ -26,7 +26,9 @@ struct snapm_entry {
 	uint64_t size;
 	int64_t mtime_ms; /* when that version was committed (the committer's clock) */
 	/* The catalog's history (CAT_HIST_MAX commits) did not reach back to
-	 * the cut: this is the oldest version still known, newer than the cut. */
+	 * the cut: this is the oldest version still known, newer than the cut
+	 * (snapm_take sets it only when the version records cannot tell
+	 * either). */
 	bool short_hist;
 };
 
@@ -82,7 +84,9 @@ struct snapm_take_result {
 };
 
 /* Scans the catalog page by page and writes the manifest of every
- * database live at cut_ms (each at its version then) under name:
+ * database live at cut_ms (each at its version then: from the item's
+ * history, beyond it from the version records, one LIST of the database's
+ * folder; flagged short_hist where neither reaches back) under name:
  * streamed to a temp file in tmpdir (bounded memory), then put. -EEXIST
  * if a manifest of that name exists (never overwritten). tick, when not
  * NULL, is called with tick_arg and the counts so far after every item
