@@ -257,8 +257,8 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 	snapm_format_time(cut, when, sizeof(when));
 	printf("snapshot %s: %llu databases as of %s\n", name, (unsigned long long)res.count, when);
 	if (res.flagged)
-		printf("snapshot %s: %llu of them listed at their oldest known version (history "
-		       "shorter than the cut)\n",
+		printf("snapshot %s: %llu of them listed at their oldest known version (neither "
+		       "the catalog's history nor the version records reach back to the cut)\n",
 		       name, (unsigned long long)res.flagged);
 	return 0;
 }
