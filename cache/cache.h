@@ -288,8 +288,10 @@ struct tcost *tcost_new(void);
 void tcost_free(struct tcost *c);
 /* Wrappers that count every call for the database it names (a store key
  * names it by its folder: PREFIX/[SHARD/]ID/HASH.db) and pass it on to
- * inner, which they borrow. Freeing a wrapper frees only the wrapper; the
- * tcost must outlive it. NULL when out of memory. */
+ * inner, which they borrow. An optional operation inner lacks (NULL:
+ * list_uploads, abort_upload) is NULL in the wrapper too. Freeing a
+ * wrapper frees only the wrapper; the tcost must outlive it. NULL when out
+ * of memory. */
 struct store *tcost_wrap_store(struct tcost *c, struct store *inner);
 struct catalog *tcost_wrap_catalog(struct tcost *c, struct catalog *inner);
 /* The n rows that cost most, most expensive first, into *rows (malloc'ed,

@@ -447,6 +447,9 @@ _Static_assert(sizeof(struct catalog_ops) == 18 * sizeof(void (*)(void)),
 
 struct cstore {
 	struct store base;
+	/* cstore_ops, with the operations inner lacks NULL as in inner: the
+	 * store contract says NULL is "not supported" (cache/store.h). */
+	struct store_ops ops;
 	struct store *inner;
 	struct tcost *c;
 };
@@ -514,8 +517,6 @@ static int cs_list_uploads(struct store *s, const char *prefix,
 	struct cstore *cs = (struct cstore *)s;
 
 	/* Names a prefix, not a database: priced in the totals only. */
-	if (!cs->inner->ops->list_uploads)
-		return -ENOTSUP;
 	return cs->inner->ops->list_uploads(cs->inner, prefix, cb, arg);
 }
 
@@ -524,8 +525,6 @@ static int cs_abort_upload(struct store *s, const char *key, const char *upload_
 	struct cstore *cs = (struct cstore *)s;
 	struct tcost_counts d = {.s3_delete = 1};
 
-	if (!cs->inner->ops->abort_upload)
-		return -ENOTSUP;
 	count_key(cs->c, key, &d);
 	return cs->inner->ops->abort_upload(cs->inner, key, upload_id);
 }
@@ -560,7 +559,12 @@ struct store *tcost_wrap_store(struct tcost *c, struct store *inner)
 
 	if (!cs)
 		return NULL;
-	cs->base.ops = &cstore_ops;
+	cs->ops = cstore_ops;
+	if (!inner->ops->list_uploads)
+		cs->ops.list_uploads = NULL;
+	if (!inner->ops->abort_upload)
+		cs->ops.abort_upload = NULL;
+	cs->base.ops = &cs->ops;
 	cs->inner = inner;
 	cs->c = c;
 	return &cs->base;

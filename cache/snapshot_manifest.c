@@ -1,10 +1,8 @@
-/* Snapshot manifests and restore: the time cut over the catalog's history,
- * the manifest written as one JSON document streamed entry by entry (every
- * value encoded by jansson), and a restore as an ordinary leased commit of
- * a version that is already in the store. */
+/* Snapshot manifests and restore: the time cut over the catalog's history
+ * (beyond it, the version records), the manifest written as one JSON
+ * document streamed entry by entry (every value encoded by jansson), and a
+ * restore as an ordinary leased commit of a version already in the store. */
 #include "cache/snapshot_manifest.h"
-
-#include "cache/verrec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,6 +243,28 @@ int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_ent
 	return 1;
 }
 
+int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+			   int64_t at_ms, struct snapm_entry *e, bool *need_size)
+{
+	struct verchain ch;
+	struct verrec v;
+	int rc;
+
+	rc = verrec_chain_read(s, l, it->id, &ch);
+	if (rc == 0)
+		rc = verrec_version_at(&ch, it, at_ms, &v);
+	verrec_chain_release(&ch);
+	if (rc == 1) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", it->id);
+		e->gen = v.gen;
+		snprintf(e->hash, sizeof(e->hash), "%s", v.hash);
+		e->mtime_ms = v.store_ms;
+		*need_size = true;
+	}
+	return rc;
+}
+
 /* ---- writing a manifest ------------------------------------------------- */
 
 /* The manifest is one JSON object whose "databases" array is written one
@@ -305,6 +325,19 @@ static int take_item(void *arg, const struct cat_item *it)
 		t->tick(t->tick_arg, t->res);
 	if (snapm_version_at(it, t->cut_ms, &e, &need_size) == 0)
 		return 0;
+	if (e.short_hist) {
+		/* Older than the item's history: its version records tell (one
+		 * LIST of its folder), within gc's --keep. */
+		rc = snapm_chain_version_at(t->s, t->l, it, t->cut_ms, &e, &need_size);
+		if (rc == 0)
+			return 0; /* not live at the cut */
+		if (rc < 0 && rc != -ERANGE) {
+			log_err("cannot snapshot %s: its version records cannot be read: %s",
+				it->id, strerror(-rc));
+			t->err = rc;
+			return rc;
+		}
+	}
 	/* A version other than the current one may be gone already (gc, for
 	 * a cut older than its --keep): the manifest never names one that is
 	 * not in the store. */

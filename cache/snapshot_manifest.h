@@ -26,7 +26,9 @@ struct snapm_entry {
 	uint64_t size;
 	int64_t mtime_ms; /* when that version was committed (the committer's clock) */
 	/* The catalog's history (CAT_HIST_MAX commits) did not reach back to
-	 * the cut: this is the oldest version still known, newer than the cut. */
+	 * the cut: this is the oldest version still known, newer than the cut
+	 * (snapm_take sets it only when the version records cannot tell
+	 * either). */
 	bool short_hist;
 };
 
@@ -67,6 +69,14 @@ int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t c
 int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_entry *out,
 		     bool *need_size);
 
+/* The version of it current at at_ms by its version records (one LIST of
+ * its folder; record times are the store's clock), for a time beyond the
+ * item's history: 1 with *e replaced (size unknown: *need_size set), 0
+ * when it did not exist then (or was deleted), -ERANGE (or an error,
+ * logged) when the records cannot tell: *e is then untouched. */
+int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+			   int64_t at_ms, struct snapm_entry *e, bool *need_size);
+
 struct snapm_take_result {
 	uint64_t count;	  /* databases listed */
 	uint64_t flagged; /* of which short_hist */
@@ -89,7 +99,9 @@ struct snapm_take_result {
 int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap);
 
 /* Scans the catalog page by page and writes the manifest of every
- * database live at cut_ms (each at its version then) under name:
+ * database live at cut_ms (each at its version then: from the item's
+ * history, beyond it from the version records, one LIST of the database's
+ * folder; flagged short_hist where neither reaches back) under name:
  * streamed to a temp file in tmpdir (bounded memory), then put. -EEXIST
  * if a manifest of that name exists (never overwritten). tick, when not
  * NULL, is called with tick_arg and the counts so far after every item

@@ -259,8 +259,8 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 	snapm_format_time(res.cut_ms, when, sizeof(when));
 	printf("snapshot %s: %llu databases as of %s\n", name, (unsigned long long)res.count, when);
 	if (res.flagged)
-		printf("snapshot %s: %llu of them listed at their oldest known version (history "
-		       "shorter than the cut)\n",
+		printf("snapshot %s: %llu of them listed at their oldest known version (neither "
+		       "the catalog's history nor the version records reach back to the cut)\n",
 		       name, (unsigned long long)res.flagged);
 	return 0;
 }
@@ -376,31 +376,6 @@ static int restore_cb(void *arg, const struct snapm_entry *e)
 	return 0;
 }
 
-/* The version of it current at at by its version records (store clock):
- * 1 with *e replaced, 0 when it did not exist then, or -ERANGE (or an
- * error, logged) when they cannot tell: *e is then untouched. */
-static int chain_version_at(struct restore_ctx *r, const struct cat_item *it, int64_t at,
-			    struct snapm_entry *e, bool *need_size)
-{
-	struct verchain ch;
-	struct verrec v;
-	int rc;
-
-	rc = verrec_chain_read(r->b->store, r->l, it->id, &ch);
-	if (rc == 0)
-		rc = verrec_version_at(&ch, it, at, &v);
-	verrec_chain_release(&ch);
-	if (rc == 1) {
-		memset(e, 0, sizeof(*e));
-		snprintf(e->id, sizeof(e->id), "%s", it->id);
-		e->gen = v.gen;
-		snprintf(e->hash, sizeof(e->hash), "%s", v.hash);
-		e->mtime_ms = v.store_ms;
-		*need_size = true;
-	}
-	return rc;
-}
-
 static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 {
 	struct snapm_entry e;
@@ -426,7 +401,7 @@ static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 	}
 	if (e.short_hist) {
 		/* Older than the item's history: the version records. */
-		rc = chain_version_at(r, &it, at, &e, &need_size);
+		rc = snapm_chain_version_at(r->b->store, r->l, &it, at, &e, &need_size);
 		if (rc == 0) {
 			log_err("cannot restore %s as of %s: it did not exist then (its version "
 				"records say so)",

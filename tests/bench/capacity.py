@@ -86,7 +86,8 @@ def template_db(path):
 
 
 def create_many(mp, ids, data, workers=8):
-    """Writes data into each <id>.db through the mount, several at a time."""
+    """Writes data (bytes, or a function of the id giving them) into each
+    <id>.db through the mount, several at a time."""
     errs = []
     nxt = iter(ids)
     lock = threading.Lock()
@@ -97,10 +98,11 @@ def create_many(mp, ids, data, workers=8):
                 ident = next(nxt, None)
             if ident is None or errs:
                 return
+            payload = data(ident) if callable(data) else data
             try:
                 fd = os.open(os.path.join(mp, ident + ".db"), os.O_WRONLY | os.O_CREAT, 0o644)
                 try:
-                    os.write(fd, data)
+                    os.write(fd, payload)
                 finally:
                     os.close(fd)
             except OSError as e:
@@ -228,6 +230,18 @@ def start_dynalite(base):
     return proc, f"http://127.0.0.1:{port}"
 
 
+def scratch_env(build, tmp, prefix):
+    """The environment of a benchmark run (the build to use, moto's test
+    credentials) and its scratch folder, made under tmp."""
+    os.environ["TFS_TEST_BUILD"] = os.path.abspath(build)
+    base = tempfile.mkdtemp(prefix=prefix, dir=tmp)
+    os.environ.setdefault("TFS_TEST_TMP", base)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    return base
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -247,12 +261,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
 
-    os.environ["TFS_TEST_BUILD"] = os.path.abspath(a.build)
-    base = tempfile.mkdtemp(prefix="tfs-capacity-", dir=a.tmp)
-    os.environ.setdefault("TFS_TEST_TMP", base)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_REGION", "us-east-1")
+    base = scratch_env(a.build, a.tmp, "tfs-capacity-")
     import tfstest as t
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -5,8 +5,10 @@ catalog) and on moto (S3 + DynamoDB): 24 commits of one database through a
 real mount leave 24 version records beside the versions; history lists
 every gen with its node and gc's verdict (current, within --keep, not
 protected with a short --keep); restore --as-of a time 21 commits back
-brings that content back, and the next mount reads it; the catalog item
-does not grow with the commits; verify calls the records no orphans; bad
+brings that content back, and the next mount reads it; snapshot --as-of
+that time names that version (from the records, not flagged
+short_history) and leaves out a database created after it and committed
+more than 8 times since; the catalog item does not grow with the commits; verify calls the records no orphans; bad
 usage exits 2 with a usage message and changes nothing."""
 # tfs-timeout: 400
 
@@ -58,6 +60,7 @@ def run(L, src, base, opts, list_keys, item_size):
     cut = None
     size_mid = None
     gens = {}
+    zgen = 0
     mopts = list(opts) + ["node=n1", "idle=0.2", "linger=0.2", f"cache={base}/cache-n1"]
     with m.Mount(src, mp, mopts) as mnt:
         path = os.path.join(mp, "h.db")
@@ -69,6 +72,14 @@ def run(L, src, base, opts, list_keys, item_size):
                 t.ok(False, f"{L}: commit {i} written back", f"{e}\n{mnt.log_text()}")
                 return
             gens[i] = g
+            if i > 3:
+                # z: created after the cut, committed more than 8 times
+                put(mp, "z", f"z{i}")
+                try:
+                    zgen, _ = m.wait_clean(os.path.join(mp, "z.db"), min_gen=zgen + 1)
+                except TimeoutError as e:
+                    t.ok(False, f"{L}: z commit {i} written back", f"{e}\n{mnt.log_text()}")
+                    return
             if i == 3:
                 # S3 store times have whole seconds
                 time.sleep(1.2)
@@ -79,7 +90,7 @@ def run(L, src, base, opts, list_keys, item_size):
             time.sleep(0.3)
         size_after = item_size()
     t.eq(mnt.returncode, 0, f"{L}: daemon exits 0 after {N} commits")
-    recs = [k for k in list_keys() if k.endswith(".ver")]
+    recs = [k for k in list_keys() if k.endswith(".ver") and k.split("/")[-2] == "h"]
     t.eq(len(recs), gens[N], f"{L}: one version record per commit")
     t.ok(size_mid is not None and size_after is not None and size_after <= size_mid + 16,
          f"{L}: the catalog item does not grow with the commits ({size_mid} bytes after 12, "
@@ -101,13 +112,22 @@ def run(L, src, base, opts, list_keys, item_size):
     t.ok(r.returncode == 0 and old and "not protected" in old[0],
          f"{L}: with --keep 1s an old gen is not protected", r.stdout + r.stderr)
 
-    # ---- restore 21 commits back: beyond the item's 8 -----------------------
+    # ---- a snapshot and a restore 21 commits back: beyond the item's 8 ------
+    r = admin("snapshot", "--as-of", cut, "--name", "asof")
+    t.ok(r.returncode == 0 and "snapshot asof: 1 databases as of" in r.stdout and
+         "oldest known" not in r.stdout,
+         f"{L}: snapshot --as-of {N - 3} commits back lists h alone (z came later), "
+         "none flagged short_history", r.stdout + r.stderr)
     r = admin("restore", "--as-of", cut, "--id", "h")
     t.ok(r.returncode == 0 and re.search(rf"restored h: the version of gen {gens[3]} ",
                                          r.stdout),
          f"{L}: restore --as-of {N - 3} commits back", r.stdout + r.stderr)
     with m.Mount(src, mp, mopts) as _:
         t.eq(get(mp, "h"), "v3", f"{L}: the next mount reads the restored content")
+    r = admin("restore", "--snapshot", "asof", "--id", "h")
+    t.ok(r.returncode == 0 and f"unchanged h: gen {gens[3]}'s version" in r.stdout,
+         f"{L}: the snapshot --as-of names gen {gens[3]}'s version (current again after the "
+         "restore)", r.stdout + r.stderr)
     r = admin("history", "--id", "h")
     t.ok(f"gen {gens[N] + 1} " in r.stdout and "node restore" in r.stdout,
          f"{L}: the restore's commit has its record (node restore)", r.stdout)

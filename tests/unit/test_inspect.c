@@ -341,6 +341,71 @@ static void test_cost_table(void)
 	tcost_free(c);
 }
 
+/* An S3-like store: the in-memory one with the optional upload calls. */
+static int up_calls;
+
+static int up_list(struct store *s, const char *prefix,
+		   int (*cb)(void *arg, const char *key, const char *upload_id, int64_t started_ms),
+		   void *arg)
+{
+	(void)s;
+	(void)prefix;
+	up_calls++;
+	return cb(arg, "v/u1/h.db", "up1", 1000);
+}
+
+static int up_abort(struct store *s, const char *key, const char *upload_id)
+{
+	(void)s;
+	up_calls += !strcmp(key, "v/u1/h.db") && !strcmp(upload_id, "up1");
+	return 0;
+}
+
+static int up_seen(void *arg, const char *key, const char *upload_id, int64_t started_ms)
+{
+	(void)key;
+	(void)upload_id;
+	*(int64_t *)arg = started_ms;
+	return 0;
+}
+
+/* The store contract says NULL is "not supported": the wrapper keeps an
+ * optional operation NULL where the wrapped store has it NULL, and
+ * forwards it (counted) where the store has it. */
+static void test_cost_optional_ops(void)
+{
+	struct mem_store *plain = mem_store_new(), *s3ish = mem_store_new();
+	struct store_ops with_uploads = *plain->base.ops;
+	struct tcost *c = tcost_new();
+	struct store *wp, *ws;
+	struct tcost_row *rows = NULL;
+	size_t nrows = 0;
+	int64_t started = 0;
+
+	with_uploads.list_uploads = up_list;
+	with_uploads.abort_upload = up_abort;
+	s3ish->base.ops = &with_uploads;
+	wp = tcost_wrap_store(c, &plain->base);
+	ws = tcost_wrap_store(c, &s3ish->base);
+	TAP_OK(wp && !wp->ops->list_uploads && !wp->ops->abort_upload,
+	       "a store without uploads: the wrapper's list_uploads and abort_upload are NULL");
+	TAP_OK(wp && wp->ops->put && wp->ops->list && wp->ops->check,
+	       "... and its other operations are the wrapper's");
+	TAP_OK(ws && ws->ops->list_uploads && ws->ops->abort_upload &&
+		   ws->ops->list_uploads(ws, "v/", up_seen, &started) == 0 && started == 1000 &&
+		   ws->ops->abort_upload(ws, "v/u1/h.db", "up1") == 0 && up_calls == 2,
+	       "a store with uploads: both forwarded");
+	TAP_OK(tcost_top(c, 5, &rows, &nrows, NULL, NULL) == 0 && nrows == 1 &&
+		   !strcmp(rows[0].id, "u1") && rows[0].c.s3_delete == 1,
+	       "the abort is counted for the database its key names");
+	free(rows);
+	store_free(wp);
+	store_free(ws);
+	store_free(&plain->base);
+	store_free(&s3ish->base);
+	tcost_free(c);
+}
+
 static void test_cost_catalog(void)
 {
 	char cat[600];
@@ -387,6 +452,7 @@ int main(void)
 	test_report_flush_evict();
 	test_flush_recovered();
 	test_cost_table();
+	test_cost_optional_ops();
 	test_cost_catalog();
 	if (!tap_failed) {
 		char cmd[600];
