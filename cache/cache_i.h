@@ -311,6 +311,16 @@ void lease_set_held(struct tcache *tc, struct fam *fam, const struct cat_item *i
 int lease_renew(struct tcache *tc, struct fam *fam);
 int lease_release(struct tcache *tc, struct fam *fam);
 bool lease_writable(struct tcache *tc, struct fam *fam);
+/* tc->mu held. True when fam's lease needs no write of its own at
+ * shutdown: leased, clean, not unlinked, not lost; the end of the session
+ * frees it (lease_release_all). */
+bool lease_ends_with_session(struct tcache *tc, struct fam *fam);
+/* At shutdown, after sched_stop: gives up every lease still held. Those
+ * with unpublished writes are marked stranded one by one first (their
+ * databases stay fenced off); then one session_end frees all the clean
+ * ones at once, whatever their number. If a mark or the end fails, the
+ * session is left to lapse and each clean lease is released on its own. */
+void lease_release_all(struct tcache *tc);
 /* True when the node's last heartbeat, after its last successful one,
  * failed without an answer from the catalog less than lease_ttl ago: this
  * node is cut off from the catalog, and asking again now would only wait
