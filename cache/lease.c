@@ -581,7 +581,7 @@ void lease_release_all(struct tcache *tc)
 {
 	uint64_t sess = atomic_load(&tc->sess);
 	int i, failed = 0, clean = 0, rc;
-	bool ended = false;
+	bool ended = false, ends;
 	struct fam *f;
 
 	/* After sched_stop nothing else changes the table, and nothing
@@ -595,10 +595,11 @@ void lease_release_all(struct tcache *tc)
 				f->leased = false;
 				continue;
 			}
+			ends = lease_ends_with_session(tc, f);
 			pthread_mutex_unlock(&tc->mu);
 			/* unpublished() also reads the state database: a
 			 * family clean in memory may still hold a dirty row. */
-			if (lease_ends_with_session(tc, f) && !unpublished(tc, f)) {
+			if (ends && !unpublished(tc, f)) {
 				clean++;
 				pthread_mutex_lock(&tc->mu);
 				continue;
