@@ -24,8 +24,9 @@
 #define ITEM_CACHE_SLOTS 256
 #define ITEM_CACHE_MS	 1000
 /* Lease observations: slots, and how many a lookup probes. */
-#define LEASE_OBS_SLOTS 1024
-#define LEASE_OBS_PROBE 8
+#define LEASE_OBS_SLOTS	 1024
+#define LEASE_OBS_PROBE	 8
+#define LEASE_OVER_SLOTS 64
 
 /* A database family (the db and its side files) that is ACTIVE on this node:
  * open, dirty, leased, being written back or waiting for recovery. Cached
@@ -219,6 +220,14 @@ struct tcache {
 	 * repeated opens of a dead node's database converge on a takeover. */
 	pthread_mutex_t obs_mu;		       /* the lease observations */
 	struct lease_obs obs[LEASE_OBS_SLOTS]; /* protected by obs_mu */
+	/* Sessions of other nodes seen over (killed, ended or replaced): every
+	 * session of node up to sess is (a session begins only by replacing
+	 * the one before), so their leases are taken without reading the
+	 * session again. By a hash of node; losing one costs one read. */
+	struct {
+		char node[CAT_NODE_MAX + 1];
+		uint64_t sess;
+	} over[LEASE_OVER_SLOTS]; /* protected by obs_mu */
 
 	/* The node's session (lease.c): one heartbeat renews every lease. */
 	pthread_mutex_t sess_mu;  /* the session fields below */

@@ -180,6 +180,33 @@ static void obs_forget(struct tcache *tc, const char *id)
 	pthread_mutex_unlock(&tc->obs_mu);
 }
 
+/* Notes that every session of node up to sess is over. */
+static void over_note(struct tcache *tc, const char *node, uint64_t sess)
+{
+	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
+
+	pthread_mutex_lock(&tc->obs_mu);
+	if (strcmp(tc->over[h].node, node) != 0) {
+		snprintf(tc->over[h].node, sizeof(tc->over[h].node), "%s", node);
+		tc->over[h].sess = 0;
+	}
+	if (sess > tc->over[h].sess)
+		tc->over[h].sess = sess;
+	pthread_mutex_unlock(&tc->obs_mu);
+}
+
+/* True when session sess of node is known to be over. */
+static bool over_known(struct tcache *tc, const char *node, uint64_t sess)
+{
+	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
+	bool over;
+
+	pthread_mutex_lock(&tc->obs_mu);
+	over = !strcmp(tc->over[h].node, node) && sess <= tc->over[h].sess;
+	pthread_mutex_unlock(&tc->obs_mu);
+	return over;
+}
+
 /* ---- the session -------------------------------------------------------- */
 
 /* The key of node's session in the observation table. */
@@ -373,6 +400,14 @@ static bool may_take(struct tcache *tc, const char *id, const struct cat_item *i
 			 (long long)held_ms);
 		return true;
 	}
+	if (over_known(tc, it->owner, it->sess)) {
+		/* Seen over before: a kill, an end and a restart are final, and
+		 * session numbers only grow (nothing deletes a session item;
+		 * one that is not there is taken as over below too). */
+		log_debug("lease of %s: session %llu of node %s is over, taking it over", id,
+			  (unsigned long long)it->sess, it->owner);
+		goto take;
+	}
 	rc = tc->cat->ops->session_get(tc->cat, it->owner, &s);
 	if (rc < 0 && rc != -ENOENT) {
 		log_warn("cannot read the session of node %s, holder of %s: %s", it->owner, id,
@@ -393,17 +428,21 @@ static bool may_take(struct tcache *tc, const char *id, const struct cat_item *i
 			return false;
 		}
 		obs_forget(tc, key);
+		over_note(tc, it->owner, s.sess);
 		log_warn("declared session %llu of node %s dead: its heartbeat (rev %llu) stayed "
 			 "unchanged for %lld ms; taking over its leases",
 			 (unsigned long long)s.sess, it->owner, (unsigned long long)s.rev,
 			 (long long)held_ms);
 	} else {
+		if (rc == 0)
+			over_note(tc, it->owner, s.killed_ms ? s.sess : s.sess - 1);
 		log_info("lease of %s: session %llu of node %s is %s, taking it over", id,
 			 (unsigned long long)it->sess, it->owner,
 			 rc == -ENOENT ? "unknown"
 			 : s.killed_ms ? "over (ended at its shutdown, or declared dead)"
 				       : "replaced by a newer one");
 	}
+take:
 	snprintf(owner_buf, CAT_NODE_MAX + 1, "%s", it->owner);
 	tk->owner = owner_buf;
 	tk->sess = it->sess;
