@@ -43,8 +43,10 @@
  * mark as a kill) after marking stranded every lease that still holds
  * unpublished writes: one write frees all its clean leases for other
  * nodes at once, however many, where releasing them one by one cost one
- * write each (2,000 leases on DynamoDB outlasted the shutdown timeout).
- * The stranded ones stay fenced off; epochs still fence every commit.
+ * write each (an unmount holding 2,000 leases on moto: 19.8 s and 2,002
+ * writes, against 0.15 s and one). The stranded ones stay fenced off;
+ * epochs still fence every commit. If a stranded mark fails, the session
+ * is left to lapse and the clean leases are released one by one.
  *
  * A hand-over request (want) goes to the holder's session item; the
  * holder finds it in its next heartbeat's reply, which costs it nothing
