@@ -595,7 +595,8 @@ int tcache_shutdown(struct tcache *tc)
 		busy = false;
 		for (i = 0; i < FAM_BUCKETS && !busy; i++)
 			for (f = tc->tab[i]; f && !busy; f = f->next)
-				busy = f->leased || f->op_busy || f->opening;
+				busy = (f->leased && !lease_ends_with_session(tc, f)) ||
+				       f->op_busy || f->opening;
 		if (!busy)
 			break;
 		timed_wait(&tc->fam_cond, &tc->mu, 50);
@@ -603,22 +604,11 @@ int tcache_shutdown(struct tcache *tc)
 	pthread_mutex_unlock(&tc->mu);
 	sched_stop(tc);
 
-	/* What is still leased could not be written back in time: the state
-	 * database keeps it dirty for the next start, and lease_release keeps
-	 * its lease marked stranded so that nobody else serves an older
-	 * version meanwhile. */
-	pthread_mutex_lock(&tc->mu);
-	for (i = 0; i < FAM_BUCKETS; i++) {
-		for (f = tc->tab[i]; f; f = f->next) {
-			if (!f->leased)
-				continue;
-			pthread_mutex_unlock(&tc->mu);
-			lease_release(tc, f);
-			pthread_mutex_lock(&tc->mu);
-			f->leased = false;
-		}
-	}
-	pthread_mutex_unlock(&tc->mu);
+	/* What is still dirty could not be written back in time: the state
+	 * database keeps it for the next start, and its lease stays marked
+	 * stranded so that nobody else serves an older version meanwhile.
+	 * The clean leases go with the session, in one write. */
+	lease_release_all(tc);
 
 	if (state_list(tc->state, STATE_DIRTY, 0, &rows, &n) < 0 || n > 0) {
 		for (i = 0; i < n; i++)

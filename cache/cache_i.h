@@ -24,8 +24,9 @@
 #define ITEM_CACHE_SLOTS 256
 #define ITEM_CACHE_MS	 1000
 /* Lease observations: slots, and how many a lookup probes. */
-#define LEASE_OBS_SLOTS 1024
-#define LEASE_OBS_PROBE 8
+#define LEASE_OBS_SLOTS	 1024
+#define LEASE_OBS_PROBE	 8
+#define LEASE_OVER_SLOTS 64
 
 /* A database family (the db and its side files) that is ACTIVE on this node:
  * open, dirty, leased, being written back or waiting for recovery. Cached
@@ -219,6 +220,14 @@ struct tcache {
 	 * repeated opens of a dead node's database converge on a takeover. */
 	pthread_mutex_t obs_mu;		       /* the lease observations */
 	struct lease_obs obs[LEASE_OBS_SLOTS]; /* protected by obs_mu */
+	/* Sessions of other nodes seen over (killed, ended or replaced): every
+	 * session of node up to sess is (a session begins only by replacing
+	 * the one before), so their leases are taken without reading the
+	 * session again. By a hash of node; losing one costs one read. */
+	struct {
+		char node[CAT_NODE_MAX + 1];
+		uint64_t sess;
+	} over[LEASE_OVER_SLOTS]; /* protected by obs_mu */
 
 	/* The node's session (lease.c): one heartbeat renews every lease. */
 	pthread_mutex_t sess_mu;  /* the session fields below */
@@ -311,6 +320,16 @@ void lease_set_held(struct tcache *tc, struct fam *fam, const struct cat_item *i
 int lease_renew(struct tcache *tc, struct fam *fam);
 int lease_release(struct tcache *tc, struct fam *fam);
 bool lease_writable(struct tcache *tc, struct fam *fam);
+/* tc->mu held. True when fam's lease needs no write of its own at
+ * shutdown: leased, clean, not unlinked, not lost; the end of the session
+ * frees it (lease_release_all). */
+bool lease_ends_with_session(struct tcache *tc, struct fam *fam);
+/* At shutdown, after sched_stop: gives up every lease still held. Those
+ * with unpublished writes are marked stranded one by one first (their
+ * databases stay fenced off); then one session_end frees all the clean
+ * ones at once, whatever their number. If a mark or the end fails, the
+ * session is left to lapse and each clean lease is released on its own. */
+void lease_release_all(struct tcache *tc);
 /* True when the node's last heartbeat, after its last successful one,
  * failed without an answer from the catalog less than lease_ttl ago: this
  * node is cut off from the catalog, and asking again now would only wait

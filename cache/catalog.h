@@ -109,10 +109,12 @@ struct cat_session {
 	uint64_t rev;  /* +1 at every session_start and heartbeat */
 	/* The node's wall clock + ttl at its last heartbeat: for humans. */
 	int64_t expires_ms;
-	/* Non-zero (the killer's wall clock ms): another node saw rev
-	 * unchanged for a whole ttl and declared the session dead. Final:
-	 * no heartbeat of this session succeeds again, and its leases may
-	 * be taken over at once. */
+	/* Non-zero: the session is over, either declared dead by another
+	 * node that saw rev unchanged for a whole ttl (session_kill, the
+	 * killer's wall clock ms) or ended by the node itself at its
+	 * shutdown (session_end, its wall clock ms). Final: no heartbeat of
+	 * this session succeeds again, and its leases that are not stranded
+	 * may be taken over at once. */
 	int64_t killed_ms;
 	/* Databases other nodes asked this node to hand over (want), at most
 	 * CAT_WANTS_MAX of them, in no given order. */
@@ -163,6 +165,15 @@ struct catalog_ops {
 	 * in, or someone else killed it, or it was replaced). */
 	int (*session_kill)(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
 			    int64_t now_ms);
+	/* Ends node's own session sess at its shutdown, which frees every
+	 * lease taken in it at once (one write, however many), except the
+	 * stranded ones: condition sess = sess AND not killed; sets killed =
+	 * now_ms, as session_kill does. The caller must have marked every
+	 * lease of the session holding unpublished writes stranded first,
+	 * and must not write through any lease of the session afterwards
+	 * (its epochs still fence it if it does). -ESTALE when the
+	 * condition fails (killed, or replaced). */
+	int (*session_end)(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms);
 	/* Publishes a version: condition owner = node AND epoch = epoch AND
 	 * gen = base_gen. Sets gen, hash, size, mtime, pushes hist (keeps
 	 * the last CAT_HIST_MAX), sets or clears deleted, rev + 1, clears

@@ -845,6 +845,17 @@ static int ddb_session_kill(struct catalog *c, const char *node, uint64_t sess, 
 	    NULL);
 }
 
+static int ddb_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
+{
+	/* As a kill, without the rev: the node ends its own session. */
+	return session_update(c, "end the session of", node, "SET #killed = :now",
+			      "#sess = :sess AND attribute_not_exists(#killed)",
+			      json_pack("{s:s, s:s}", "#sess", "sess", "#killed", "killed"),
+			      json_pack("{s:o, s:o}", ":sess", ddb_av_n_u64(sess), ":now",
+					ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
+			      NULL);
+}
+
 static int ddb_want(struct catalog *c, const char *id, const char *holder)
 {
 	int rc;
@@ -981,6 +992,7 @@ static const struct catalog_ops ddb_ops = {
     .heartbeat = ddb_heartbeat,
     .session_get = ddb_session_get,
     .session_kill = ddb_session_kill,
+    .session_end = ddb_session_end,
     .commit = ddb_commit,
     .release = ddb_release,
     .strand = ddb_strand,

@@ -874,6 +874,15 @@ static int cs_session_kill(struct catalog *c, const char *node, uint64_t sess, u
 			     NULL);
 }
 
+static int cs_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
+{
+	/* As a kill, without the rev: the node ends its own session. */
+	return session_write(c, "end the session of",
+			     "UPDATE sessions SET killed = ?2"
+			     " WHERE node = ?1 AND sess = ?3 AND killed = 0",
+			     node, now_ms > 0 ? now_ms : 1, (int64_t)sess, 0, NULL, 0, NULL);
+}
+
 static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
 		       const char *doomed, int64_t now_ms)
 {
@@ -1090,6 +1099,7 @@ static const struct catalog_ops catalog_sqlite_ops = {
     .heartbeat = cs_heartbeat,
     .session_get = cs_session_get,
     .session_kill = cs_session_kill,
+    .session_end = cs_session_end,
     .commit = cs_commit,
     .release = cs_release,
     .strand = cs_strand,

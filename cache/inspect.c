@@ -442,7 +442,7 @@ static void key_id(const char *key, char id[CAT_ID_MAX + 1])
  * must be added here too, or it would be called through a NULL pointer. */
 _Static_assert(sizeof(struct store_ops) == 9 * sizeof(void (*)(void)),
 	       "store_ops changed: forward the new operation in cstore_ops");
-_Static_assert(sizeof(struct catalog_ops) == 18 * sizeof(void (*)(void)),
+_Static_assert(sizeof(struct catalog_ops) == 19 * sizeof(void (*)(void)),
 	       "catalog_ops changed: forward the new operation in ccat_ops");
 
 struct cstore {
@@ -624,6 +624,12 @@ static int cc_session_kill(struct catalog *c, const char *node, uint64_t sess, u
 	return cc->inner->ops->session_kill(cc->inner, node, sess, rev, now_ms);
 }
 
+static int cc_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
+{
+	CC(c);
+	return cc->inner->ops->session_end(cc->inner, node, sess, now_ms);
+}
+
 static int cc_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		     uint64_t base_gen, const struct cat_commit *cm)
 {
@@ -721,6 +727,7 @@ static const struct catalog_ops ccat_ops = {
     .heartbeat = cc_heartbeat,
     .session_get = cc_session_get,
     .session_kill = cc_session_kill,
+    .session_end = cc_session_end,
     .commit = cc_commit,
     .release = cc_release,
     .strand = cc_strand,

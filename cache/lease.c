@@ -39,6 +39,15 @@
  * any amount in either direction: they are only written into expires,
  * for humans.
  *
+ * At shutdown a node ends its own session (session_end: the same final
+ * mark as a kill) after marking stranded every lease that still holds
+ * unpublished writes: one write frees all its clean leases for other
+ * nodes at once, however many, where releasing them one by one cost one
+ * write each (an unmount holding 2,000 leases on moto: 19.8 s and 2,002
+ * writes, against 0.15 s and one). The stranded ones stay fenced off;
+ * epochs still fence every commit. If a stranded mark fails, the session
+ * is left to lapse and the clean leases are released one by one.
+ *
  * A hand-over request (want) goes to the holder's session item; the
  * holder finds it in its next heartbeat's reply, which costs it nothing
  * more, and releases that database once it is closed and clean.
@@ -171,6 +180,33 @@ static void obs_forget(struct tcache *tc, const char *id)
 	if (o)
 		memset(o, 0, sizeof(*o));
 	pthread_mutex_unlock(&tc->obs_mu);
+}
+
+/* Notes that every session of node up to sess is over. */
+static void over_note(struct tcache *tc, const char *node, uint64_t sess)
+{
+	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
+
+	pthread_mutex_lock(&tc->obs_mu);
+	if (strcmp(tc->over[h].node, node) != 0) {
+		snprintf(tc->over[h].node, sizeof(tc->over[h].node), "%s", node);
+		tc->over[h].sess = 0;
+	}
+	if (sess > tc->over[h].sess)
+		tc->over[h].sess = sess;
+	pthread_mutex_unlock(&tc->obs_mu);
+}
+
+/* True when session sess of node is known to be over. */
+static bool over_known(struct tcache *tc, const char *node, uint64_t sess)
+{
+	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
+	bool over;
+
+	pthread_mutex_lock(&tc->obs_mu);
+	over = !strcmp(tc->over[h].node, node) && sess <= tc->over[h].sess;
+	pthread_mutex_unlock(&tc->obs_mu);
+	return over;
 }
 
 /* ---- the session -------------------------------------------------------- */
@@ -366,6 +402,14 @@ static bool may_take(struct tcache *tc, const char *id, const struct cat_item *i
 			 (long long)held_ms);
 		return true;
 	}
+	if (over_known(tc, it->owner, it->sess)) {
+		/* Seen over before: a kill, an end and a restart are final, and
+		 * session numbers only grow (nothing deletes a session item;
+		 * one that is not there is taken as over below too). */
+		log_debug("lease of %s: session %llu of node %s is over, taking it over", id,
+			  (unsigned long long)it->sess, it->owner);
+		goto take;
+	}
 	rc = tc->cat->ops->session_get(tc->cat, it->owner, &s);
 	if (rc < 0 && rc != -ENOENT) {
 		log_warn("cannot read the session of node %s, holder of %s: %s", it->owner, id,
@@ -386,17 +430,21 @@ static bool may_take(struct tcache *tc, const char *id, const struct cat_item *i
 			return false;
 		}
 		obs_forget(tc, key);
+		over_note(tc, it->owner, s.sess);
 		log_warn("declared session %llu of node %s dead: its heartbeat (rev %llu) stayed "
 			 "unchanged for %lld ms; taking over its leases",
 			 (unsigned long long)s.sess, it->owner, (unsigned long long)s.rev,
 			 (long long)held_ms);
 	} else {
+		if (rc == 0)
+			over_note(tc, it->owner, s.killed_ms ? s.sess : s.sess - 1);
 		log_info("lease of %s: session %llu of node %s is %s, taking it over", id,
 			 (unsigned long long)it->sess, it->owner,
 			 rc == -ENOENT ? "unknown"
-			 : s.killed_ms ? "dead"
+			 : s.killed_ms ? "over (ended at its shutdown, or declared dead)"
 				       : "replaced by a newer one");
 	}
+take:
 	snprintf(owner_buf, CAT_NODE_MAX + 1, "%s", it->owner);
 	tk->owner = owner_buf;
 	tk->sess = it->sess;
@@ -559,4 +607,84 @@ int lease_release(struct tcache *tc, struct fam *fam)
 		log_warn("cannot release the lease of %s (epoch %llu): %s", fam->id,
 			 (unsigned long long)epoch, strerror(-rc));
 	return rc;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+bool lease_ends_with_session(struct tcache *tc, struct fam *fam)
+{
+	(void)tc;
+	return fam->leased && !fam->unlinked && !atomic_load(&fam->dirty) &&
+	       !atomic_load(&fam->lease_lost);
+}
+
+void lease_release_all(struct tcache *tc)
+{
+	uint64_t sess = atomic_load(&tc->sess);
+	int i, failed = 0, clean = 0, rc;
+	bool ended = false, ends;
+	struct fam *f;
+
+	/* After sched_stop nothing else changes the table, and nothing
+	 * removes a family: the loops may drop tc->mu around their calls. */
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0; i < FAM_BUCKETS; i++) {
+		for (f = tc->tab[i]; f; f = f->next) {
+			if (!f->leased)
+				continue;
+			if (atomic_load(&f->lease_lost)) {
+				f->leased = false;
+				continue;
+			}
+			ends = lease_ends_with_session(tc, f);
+			pthread_mutex_unlock(&tc->mu);
+			/* unpublished() also reads the state database: a
+			 * family clean in memory may still hold a dirty row. */
+			if (ends && !unpublished(tc, f)) {
+				clean++;
+				pthread_mutex_lock(&tc->mu);
+				continue;
+			}
+			/* Marked stranded (or released) one by one, before the
+			 * session ends: the end must not free these. */
+			rc = lease_release(tc, f);
+			pthread_mutex_lock(&tc->mu);
+			failed += rc < 0;
+			f->leased = false;
+		}
+	}
+	pthread_mutex_unlock(&tc->mu);
+	if (clean == 0)
+		return;
+	if (failed == 0 && sess != 0) {
+		rc = tc->cat->ops->session_end(tc->cat, tc->node, sess, tc_now(tc));
+		if (rc == 0)
+			log_info("ended session %llu of node %s: its %d clean leases are free for "
+				 "other nodes at once (one catalog write)",
+				 (unsigned long long)sess, tc->node, clean);
+		else
+			log_warn("cannot end session %llu of node %s: %s; releasing its %d clean "
+				 "leases one by one",
+				 (unsigned long long)sess, tc->node, strerror(-rc), clean);
+		ended = rc == 0;
+	} else if (failed > 0) {
+		log_warn("%d leases of node %s could not be marked stranded or released: its "
+			 "session stays (it lapses after lease_ttl), and its %d clean leases are "
+			 "released one by one",
+			 failed, tc->node, clean);
+	}
+	pthread_mutex_lock(&tc->mu);
+	for (i = 0; i < FAM_BUCKETS; i++) {
+		for (f = tc->tab[i]; f; f = f->next) {
+			if (!f->leased)
+				continue;
+			if (!ended) {
+				pthread_mutex_unlock(&tc->mu);
+				lease_release(tc, f);
+				pthread_mutex_lock(&tc->mu);
+			}
+			f->leased = false;
+		}
+	}
+	pthread_mutex_unlock(&tc->mu);
 }

@@ -421,11 +421,15 @@ out:
 
 static void release(struct tcache *tc, struct fam *fam)
 {
-	bool unlinked;
+	bool unlinked, ends;
 
 	pthread_mutex_lock(&tc->mu);
 	unlinked = fam->unlinked;
+	/* Queued before the shutdown began: the session end frees it. */
+	ends = tc->shutting_down && lease_ends_with_session(tc, fam);
 	pthread_mutex_unlock(&tc->mu);
+	if (ends)
+		return;
 	if (!atomic_load(&fam->lease_lost))
 		lease_release(tc, fam);
 	if (unlinked) {
@@ -704,8 +708,11 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 		return;
 	}
 	if (fam->leased) {
-		if (closed && (tc->shutting_down || fam->want ||
-			       now - fam->last_close >= tc->opt.linger_ms)) {
+		/* At shutdown the end of the session frees it with the others
+		 * in one write (lease_release_all). */
+		if (tc->shutting_down)
+			return;
+		if (closed && (fam->want || now - fam->last_close >= tc->opt.linger_ms)) {
 			fam->op_busy = fam->releasing = true;
 			enqueue(tc, JOB_RELEASE, fam);
 		}

@@ -75,9 +75,17 @@ class Fleet:
             out[k] = v.get("S", v.get("N"))
         return out
 
+    def lease_free(self, ident):
+        """ident's lease is released, or its holder's session is over (a
+        node that stops ends its session instead of releasing each lease)."""
+        it = self.ddb.get_item(TableName=self.table, Key={"id": {"S": ident}},
+                               ConsistentRead=True).get("Item", {})
+        return t.ddb_lease_free(self.ddb, self.table, it)
+
     def wait_released(self, ident, timeout=30.0):
-        """Until nobody holds ident's lease (owner absent or empty)."""
-        return t.wait_until(lambda: not self.item(ident).get("owner"), timeout=timeout,
+        """Until ident's lease is free: released (owner absent or empty), or
+        its holder stopped and ended its session."""
+        return t.wait_until(lambda: self.lease_free(ident), timeout=timeout,
                             what=f"{self.label}: lease of {ident} released")
 
 
@@ -328,8 +336,8 @@ def phase_handoff(fleet, a_node, b_node):
         t.eq(rows_of(pa), want_rows("h2", 55), f"{fleet.label}: A gets h2 back with B's rows")
     t.eq((a.returncode, b.returncode), (0, 0), f"{fleet.label}: both nodes exit 0")
     it = fleet.item("h2")
-    t.ok(it.get("gen") and not it.get("owner"),
-         f"{fleet.label}: unmount wrote h2 back and released it", it)
+    t.ok(it.get("gen") and fleet.lease_free("h2"),
+         f"{fleet.label}: unmount wrote h2 back and freed its lease (its session ended)", it)
 
 
 def main():

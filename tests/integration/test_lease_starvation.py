@@ -173,8 +173,8 @@ def run(fleet, ps, a, b):
          "b reads every row a wrote to the held database")
     for i in range(NDIRTY):
         it = fleet.item(f"w{i}")
-        t.ok(int(it.get("gen") or 0) >= 1 and not it.get("owner"),
-             f"w{i} committed and released", it)
+        t.ok(int(it.get("gen") or 0) >= 1 and fleet.lease_free(f"w{i}"),
+             f"w{i} committed and its lease freed", it)
 
 
 if __name__ == "__main__":

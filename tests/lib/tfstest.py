@@ -285,6 +285,22 @@ def make_table(endpoint=None, name=None, key="id", timeout=30.0):
     return name
 
 
+def ddb_lease_free(ddb, table, item):
+    """True when a database's catalog item (as boto3's get_item returns it)
+    is free for another node to take at once: nobody holds it, or it is not
+    stranded and its holder's session is over (ended by the holder at its
+    shutdown, or declared dead) or replaced by a newer one. A node that
+    stops ends its session instead of releasing each clean lease."""
+    owner = item.get("owner", {}).get("S")
+    if not owner:
+        return True
+    if item.get("stranded"):
+        return False
+    s = ddb.get_item(TableName=table, Key={"id": {"S": "node#" + owner}},
+                     ConsistentRead=True).get("Item", {})
+    return bool(s) and ("killed" in s or s.get("sess") != item.get("sess"))
+
+
 # ---- fault proxy --------------------------------------------------------
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -12,7 +12,7 @@
  * - rev starts at 1 and every acquire, commit, release and strand adds 1;
  *   a failed write leaves it alone; a heartbeat writes no database item;
  * - a session starts at sess 1, rev 1; every session_start adds 1 to both,
- *   every heartbeat 1 to rev; a kill is final for that session;
+ *   every heartbeat 1 to rev; a kill or an end is final for that session;
  * - no argument now_ms changes an outcome: only owner, session, epoch, rev
  *   and the stranded mark do;
  * - want to a node without a session creates nothing. */
@@ -410,6 +410,34 @@ static void cc_heartbeat(struct catalog *c, const char *prefix)
 	       "contract: the owner takes its item again in its new session (rc %d)", rc);
 }
 
+/* Two live sessions, of nodes na and nb (named after tag); A holds id
+ * (committed, gen 1) and id2 (stranded). *sa, *sb get the sessions. */
+static void cc_two_holders(struct catalog *c, const char *prefix, const char *tag, char *na,
+			   char *nb, char *id, char *id2, struct cat_session *sa,
+			   struct cat_session *sb)
+{
+	char what[32];
+	struct cat_item it;
+	int rc;
+
+	snprintf(what, sizeof(what), "%s-a", tag);
+	cc_node(na, prefix, what);
+	snprintf(what, sizeof(what), "%s-b", tag);
+	cc_node(nb, prefix, what);
+	snprintf(what, sizeof(what), "s%s", tag);
+	cc_id(id, prefix, what);
+	snprintf(what, sizeof(what), "s%s2", tag);
+	cc_id(id2, prefix, what);
+	c->ops->session_start(c, na, CC_NOW, CC_TTL, sa);
+	c->ops->session_start(c, nb, CC_NOW, CC_TTL, sb);
+	rc = c->ops->acquire(c, id, na, sa->sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && cc_commit(c, id, na, it.epoch, 0, 7, false) == 0,
+	       "contract: %s: A holds and commits (rc %d)", tag, rc);
+	c->ops->acquire(c, id2, na, sa->sess, CC_NOW, CC_TTL, NULL, &it);
+	rc = c->ops->strand(c, id2, na, it.epoch, CC_NOW);
+	TAP_OK(rc == 0, "contract: %s: A strands a second item (rc %d)", tag, rc);
+}
+
 /* A live session keeps its leases; one seen dead is killed, which fences it:
  * its heartbeat, commit, release and strand fail, its items are taken. */
 static void cc_session_takeover(struct catalog *c, const char *prefix)
@@ -420,17 +448,7 @@ static void cc_session_takeover(struct catalog *c, const char *prefix)
 	struct cat_item it, seen;
 	int rc;
 
-	cc_node(na, prefix, "tk-a");
-	cc_node(nb, prefix, "tk-b");
-	cc_id(id, prefix, "stk");
-	cc_id(id2, prefix, "stk2");
-	c->ops->session_start(c, na, CC_NOW, CC_TTL, &sa);
-	c->ops->session_start(c, nb, CC_NOW, CC_TTL, &sb);
-	rc = c->ops->acquire(c, id, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
-	TAP_OK(rc == 0 && cc_commit(c, id, na, it.epoch, 0, 7, false) == 0,
-	       "contract: A holds and commits (rc %d)", rc);
-	c->ops->acquire(c, id2, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
-	c->ops->strand(c, id2, na, it.epoch, CC_NOW);
+	cc_two_holders(c, prefix, "tk", na, nb, id, id2, &sa, &sb);
 
 	memset(&seen, 0, sizeof(seen));
 	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW + 100 * CC_TTL, CC_TTL, NULL, &seen);
@@ -504,6 +522,86 @@ static void cc_session_takeover(struct catalog *c, const char *prefix)
 	       "contract: a restart after a kill begins a new, live session (rc %d)", rc);
 	rc = c->ops->heartbeat(c, na, s.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
 	TAP_OK(rc == 0, "contract: the new session heartbeats (rc %d)", rc);
+}
+
+/* A node ends its own session at shutdown: one write frees every lease
+ * taken in it, except the stranded ones; epochs still fence its writes. */
+static void cc_session_end(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], nb[CAT_NODE_MAX + 1], nx[CAT_NODE_MAX + 1];
+	char id[CAT_ID_MAX + 1], id2[CAT_ID_MAX + 1], id3[CAT_ID_MAX + 1];
+	struct cat_session sa, sb, s;
+	struct cat_takeover tk;
+	struct cat_item it, seen;
+	int rc;
+
+	cc_two_holders(c, prefix, "end", na, nb, id, id2, &sa, &sb);
+	cc_node(nx, prefix, "end-x");
+	cc_id(id3, prefix, "send3");
+	rc = c->ops->acquire(c, id3, na, sa.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0, "contract: end: A holds a third item (rc %d)", rc);
+
+	rc = c->ops->session_end(c, na, sa.sess + 1, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: ending another session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_end(c, nx, 1, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: ending a node without a session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_get(c, nx, &s);
+	TAP_OK(rc == -ENOENT, "contract: ... and creates no session (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.sess == sa.sess && !s.killed_ms,
+	       "contract: a failed end changes nothing (rc %d)", rc);
+	/* any rev: the node ends its own session whatever heartbeats it sent */
+	c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	rc = c->ops->session_end(c, na, sa.sess, CC_NOW - 100 * CC_TTL);
+	TAP_OK(rc == 0, "contract: a node ends its own session, any rev, any clock (rc %d)", rc);
+	rc = c->ops->session_get(c, na, &s);
+	TAP_OK(rc == 0 && s.sess == sa.sess && s.killed_ms != 0,
+	       "contract: the ended session reads over (killed set)");
+	rc = c->ops->session_end(c, na, sa.sess, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a second end -> -ESTALE (rc %d)", rc);
+	rc = c->ops->session_kill(c, na, s.sess, s.rev, CC_NOW);
+	TAP_OK(rc == -ESTALE, "contract: a kill of an ended session -> -ESTALE (rc %d)", rc);
+	rc = c->ops->heartbeat(c, na, sa.sess, CC_NOW, CC_TTL, NULL, 0, NULL);
+	TAP_OK(rc == -ESTALE, "contract: the ended session's heartbeat -> -ESTALE (rc %d)", rc);
+
+	/* Its items are taken at once, as of a killed session: exactly as seen. */
+	memset(&seen, 0, sizeof(seen));
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, NULL, &seen);
+	TAP_OK(rc == -EBUSY && strcmp(seen.owner, na) == 0 && seen.sess == sa.sess,
+	       "contract: the catalog alone still names A's session on its item (rc %d)", rc);
+	tk.owner = na;
+	tk.sess = seen.sess;
+	tk.epoch = seen.epoch + 1;
+	tk.rev = seen.rev;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY,
+	       "contract: after an end, a takeover naming another epoch -> -EBUSY "
+	       "(rc %d)",
+	       rc);
+	tk.epoch = seen.epoch;
+	rc = c->ops->acquire(c, id, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nb) == 0 && it.epoch == seen.epoch + 1 && it.gen == 1,
+	       "contract: an item of the ended session is taken at once (rc %d epoch %" PRIu64 ")",
+	       rc, it.epoch);
+	rc = cc_commit(c, id, na, seen.epoch, 1, 12, false);
+	TAP_OK(rc == -ESTALE, "contract: the ended holder's late commit is refused (rc %d)", rc);
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, NULL, &seen);
+	tk.sess = seen.sess;
+	tk.epoch = seen.epoch;
+	tk.rev = seen.rev;
+	rc = c->ops->acquire(c, id2, nb, sb.sess, CC_NOW, CC_TTL, &tk, &it);
+	TAP_OK(rc == -EBUSY && it.stranded_ms != 0 && strcmp(it.owner, na) == 0,
+	       "contract: a stranded item of the ended session stays fenced off (rc %d)", rc);
+
+	/* The node's next start takes its own items back, stranded or not. */
+	rc = c->ops->session_start(c, na, CC_NOW, CC_TTL, &s);
+	TAP_OK(rc == 0 && s.sess == sa.sess + 1 && s.killed_ms == 0,
+	       "contract: a start after an end begins a new, live session (rc %d)", rc);
+	rc = c->ops->acquire(c, id2, na, s.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.stranded_ms != 0 && it.sess == s.sess,
+	       "contract: ... re-takes its stranded item, the mark kept (rc %d)", rc);
+	rc = c->ops->acquire(c, id3, na, s.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0 && it.sess == s.sess, "contract: ... and its other item (rc %d)", rc);
 }
 
 /* Hand-over requests travel on the holder's session. */
@@ -784,6 +882,7 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_abandon(c, prefix);
 	cc_heartbeat(c, prefix);
 	cc_session_takeover(c, prefix);
+	cc_session_end(c, prefix);
 	cc_commit_rules(c, prefix);
 	cc_release(c, prefix);
 	cc_want(c, prefix);

@@ -230,7 +230,7 @@ struct wrap_cat {
 	/* renews counts heartbeats (session_start not included): the one
 	 * renewal of every lease of a node */
 	atomic_int acquires, renews, commits, releases, strands, abandons, wants, gets, scans;
-	atomic_int kills, session_gets;
+	atomic_int kills, session_gets, ends;
 	atomic_int commit_estale;     /* > 0: the next commits fail with -ESTALE */
 	atomic_int renew_fail;	      /* != 0: heartbeats fail with -EIO */
 	atomic_int commit_lost_reply; /* > 0: the next commits succeed but say -ETIMEDOUT */
@@ -239,6 +239,7 @@ struct wrap_cat {
 	atomic_long commit_budget;    /* ... and of the last commit's */
 	atomic_int get_fail;	      /* != 0: reads fail with -EIO (catalog unreachable) */
 	atomic_int acquire_fail;      /* != 0: acquisitions fail with -EIO */
+	atomic_int strand_fail;	      /* != 0: stranded marks fail with -EIO */
 };
 
 #define WC(c) ((struct wrap_cat *)(c))
@@ -286,6 +287,12 @@ static int wc_session_kill(struct catalog *c, const char *node, uint64_t sess, u
 	return WC(c)->in->ops->session_kill(WC(c)->in, node, sess, rev, now_ms);
 }
 
+static int wc_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
+{
+	atomic_fetch_add(&WC(c)->ends, 1);
+	return WC(c)->in->ops->session_end(WC(c)->in, node, sess, now_ms);
+}
+
 static int wc_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		     uint64_t base_gen, const struct cat_commit *cm)
 {
@@ -313,6 +320,8 @@ static int wc_strand(struct catalog *c, const char *id, const char *node, uint64
 		     int64_t now_ms)
 {
 	atomic_fetch_add(&WC(c)->strands, 1);
+	if (atomic_load(&WC(c)->strand_fail))
+		return -EIO;
 	return WC(c)->in->ops->strand(WC(c)->in, id, node, epoch, now_ms);
 }
 
@@ -370,6 +379,7 @@ static const struct catalog_ops wrap_cat_ops = {
     .heartbeat = wc_heartbeat,
     .session_get = wc_session_get,
     .session_kill = wc_session_kill,
+    .session_end = wc_session_end,
     .commit = wc_commit,
     .release = wc_release,
     .strand = wc_strand,

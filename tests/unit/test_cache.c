@@ -318,6 +318,16 @@ static bool wait_released(struct env *e, const char *id, long ms)
 	return false;
 }
 
+/* True when node's session is over (ended or killed): every lease taken
+ * in it that is not stranded is free for other nodes. node is an owner as
+ * the items name it (the cache's identity, not the node= label). */
+static bool session_over(struct env *e, const char *node)
+{
+	struct cat_session s;
+
+	return e->wc->in->ops->session_get(e->wc->in, node, &s) == 0 && s.killed_ms != 0;
+}
+
 static unsigned char *object_of(struct env *e, const char *id, const struct cat_item *it,
 				size_t *len)
 {
@@ -1774,16 +1784,119 @@ static void test_shutdown_open_handle(void)
 		printf("Bail out! pthread_create\n");
 		exit(1);
 	}
-	TAP_OK(wait_released(&e, "hana", 5000) && e.wc->in->ops->get(e.wc->in, "hana", &it) == 0 &&
-		   it.gen == 1 && !it.stranded_ms,
-	       "shut: the shutdown publishes hana and releases its lease though its handle "
-	       "was never closed");
 	pthread_join(th, NULL);
 	TAP_OK(sa.rc == 0, "shut: shutdown returns 0 (%d)", sa.rc);
+	TAP_OK(e.wc->in->ops->get(e.wc->in, "hana", &it) == 0 && it.gen == 1 && !it.stranded_ms,
+	       "shut: the shutdown publishes hana though its handle was never closed");
+	TAP_OK(it.owner[0] && session_over(&e, it.owner),
+	       "shut: ... and ends the session that holds its lease");
 	tfile_close(f);
+	tcache_free(tc);
+	opts(&o, dirname_of("shut-b"), "node-b");
+	tc = mk(&e, &o, true);
+	TAP_OK(tcache_open(tc, "hana", "", O_RDONLY, 0, &f, NULL) == 0,
+	       "shut: another node opens hana at once");
+	tfile_close(f);
+	tcache_shutdown(tc);
 	tcache_free(tc);
 	free(db);
 	env_free(&e);
+}
+
+/* A shutdown holding many clean leases and one dirty database it cannot
+ * publish: the dirty one is marked stranded first, then one session end
+ * frees every clean lease (no release each); other nodes open the clean
+ * ones at once and get EBUSY for the stranded one. If the mark fails, the
+ * session is not ended: the clean leases are released one by one and the
+ * dirty one lapses with the session. */
+static void test_shutdown_session_end(void)
+{
+	struct env e;
+	struct tcache_options o;
+	struct tcache *tc;
+	struct cat_item it;
+	struct tfile *f;
+	unsigned char *db;
+	char id[32];
+	size_t len;
+	int i, ok, rel0, rc, round;
+
+	for (round = 0; round < 2; round++) {
+		const char *tag = round ? "send-fail" : "send";
+
+		env_init(&e, tag);
+		opts(&o, dirname_of(round ? "send-fail-a" : "send-a"), "node-a");
+		o.linger_ms = 3600000; /* closed clean databases keep their lease */
+		o.shutdown_timeout_ms = 500;
+		tc = mk(&e, &o, true);
+		db = make_db("send.src", 5, &len);
+		for (i = 0, ok = 0; i < 20; i++) {
+			snprintf(id, sizeof(id), "clean%d", i);
+			if (tcache_open(tc, id, "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0) {
+				ok += tfile_write(f, db, len, 0) == (ssize_t)len;
+				tfile_close(f);
+			}
+		}
+		for (i = 0; i < 20; i++) {
+			snprintf(id, sizeof(id), "clean%d", i);
+			ok += wait_item(&e, id, 1, &it, 5000);
+		}
+		TAP_OK(ok == 40, "%s: 20 databases written back, their leases kept (%d)", tag, ok);
+		atomic_store(&e.ms->fail_put, 1000000);
+		TAP_OK(tcache_open(tc, "dirty0", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0 &&
+			   tfile_write(f, db, len, 0) == (ssize_t)len,
+		       "%s: a dirty database the store refuses", tag);
+		if (round)
+			atomic_store(&e.wc->strand_fail, 1);
+		rel0 = atomic_load(&e.wc->releases);
+		rc = tcache_shutdown(tc);
+		TAP_OK(rc == -EIO, "%s: shutdown reports the dirty one (%d)", tag, rc);
+		tfile_close(f);
+		tcache_free(tc);
+		atomic_store(&e.ms->fail_put, 0);
+		e.wc->in->ops->get(e.wc->in, "clean0", &it);
+		if (!round) {
+			TAP_OK(atomic_load(&e.wc->ends) == 1 &&
+				   atomic_load(&e.wc->releases) == rel0 &&
+				   session_over(&e, it.owner),
+			       "send: one session end, no release (%d ends, %d releases)",
+			       atomic_load(&e.wc->ends), atomic_load(&e.wc->releases) - rel0);
+			TAP_OK(e.wc->in->ops->get(e.wc->in, "dirty0", &it) == 0 && it.stranded_ms,
+			       "send: the dirty database is marked stranded");
+		} else {
+			struct cat_item dt;
+
+			e.wc->in->ops->get(e.wc->in, "dirty0", &dt);
+			TAP_OK(atomic_load(&e.wc->ends) == 0 &&
+				   atomic_load(&e.wc->releases) == rel0 + 20 && dt.owner[0] &&
+				   !session_over(&e, dt.owner) && !it.owner[0],
+			       "send-fail: no session end after a failed mark; 20 releases (%d "
+			       "ends, %d releases)",
+			       atomic_load(&e.wc->ends), atomic_load(&e.wc->releases) - rel0);
+		}
+		opts(&o, dirname_of(round ? "send-fail-b" : "send-b"), "node-b");
+		tc = mk(&e, &o, true);
+		for (i = 0, ok = 0; i < 20; i++) {
+			snprintf(id, sizeof(id), "clean%d", i);
+			if (tcache_open(tc, id, "", O_RDONLY, 0, &f, NULL) == 0) {
+				ok++;
+				tfile_close(f);
+			}
+		}
+		TAP_OK(ok == 20, "%s: another node opens every clean database at once (%d)", tag,
+		       ok);
+		if (!round) {
+			rc = tcache_open(tc, "dirty0", "", O_RDONLY, 0, &f, NULL);
+			TAP_OK(rc == -EBUSY, "send: ... and gets EBUSY for the stranded one (%d)",
+			       rc);
+			if (rc == 0)
+				tfile_close(f);
+		}
+		tcache_shutdown(tc);
+		tcache_free(tc);
+		free(db);
+		env_free(&e);
+	}
 }
 
 /* A journal or -wal is content: it can be removed only while its database
@@ -1930,6 +2043,7 @@ int main(void)
 	test_write_fence();
 	test_open_after_pause();
 	test_shutdown_open_handle();
+	test_shutdown_session_end();
 	test_unlink_side_guarded();
 	if (!tap_failed) {
 		char cmd[600];

@@ -136,7 +136,7 @@ static void test_takeover(struct mem_store *ms, struct wrap_cat *wc)
 	struct cat_session sa;
 	struct cat_item it;
 	char id[16];
-	int i, busy = 0, renewed = 0, writes = 0, taken = 0, rc, kills;
+	int i, busy = 0, renewed = 0, writes = 0, taken = 0, rc, kills, reads;
 	uint64_t xrev;
 
 	TAP_OK(tcache_open(a, "x", "", O_RDWR | O_CREAT, 0644, &fa, NULL) == 0,
@@ -179,13 +179,18 @@ static void test_takeover(struct mem_store *ms, struct wrap_cat *wc)
 	rc = wc->in->ops->session_get(wc->in, tcache_node(a), &sa);
 	TAP_OK(rc == 0 && sa.killed_ms != 0 && atomic_load(&wc->kills) == kills + 1,
 	       "takeover: B declared A's session dead, with one kill write");
-	/* Every other database of the dead session: at once, no wait. */
+	/* Every other database of the dead session: at once, no wait, and
+	 * without reading the session again (a kill is final). */
+	reads = atomic_load(&wc->session_gets);
 	for (i = 0; i < 20; i++) {
 		snprintf(id, sizeof(id), "z%d", i);
 		taken += try_open(b, id) == 0;
 	}
 	TAP_OK(taken == 20 && atomic_load(&wc->kills) == kills + 1,
 	       "takeover: B then takes A's 20 other databases without waiting (%d/20)", taken);
+	TAP_OK(atomic_load(&wc->session_gets) == reads,
+	       "takeover: ... with no further read of A's session (%d)",
+	       atomic_load(&wc->session_gets) - reads);
 	/* A comes back (its clock moves on as B's did): its writes are
 	 * refused, its heartbeat too, its leases are lost, and it begins a
 	 * new session. */
