@@ -678,6 +678,7 @@ void tcache_get_stats(struct tcache *tc, struct tcache_stats *o)
 	o->lease_acquires = atomic_load(&tc->st.lease_acquires);
 	o->lease_renews = atomic_load(&tc->st.lease_renews);
 	o->lease_releases = atomic_load(&tc->st.lease_releases);
+	o->sched_passes = atomic_load(&tc->st.sched_passes);
 }
 
 /* ---- fault-in and activation ------------------------------------------ */

@@ -243,7 +243,8 @@ struct tcache {
 	atomic_uint_fast64_t seq; /* unique names in tmp/ and staging/ */
 	struct {
 		atomic_uint_fast64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped,
-		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases;
+		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases,
+		    sched_passes;
 	} st;
 };
 

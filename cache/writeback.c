@@ -742,6 +742,7 @@ static void *sched_main(void *arg)
 			enqueue(tc, JOB_EVICT, NULL);
 		}
 		lease_pool_grow(tc);
+		atomic_fetch_add(&tc->st.sched_passes, 1);
 		{
 			struct timespec ts;
 
