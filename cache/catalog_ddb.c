@@ -4,6 +4,7 @@
  * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
 #include "catalog_ddb_i.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,11 +34,6 @@ static struct catalog_ddb *to_ddb(struct catalog *c)
 }
 
 /* ---- item decoding ---- */
-
-static bool is_hex(const char *s)
-{
-	return strspn(s, "0123456789abcdef") == strlen(s);
-}
 
 /* Reads an optional attribute; *bad names it when malformed. */
 static int opt_s(json_t *m, const char *name, char *buf, size_t size, const char **bad)
@@ -102,7 +98,8 @@ static int decode_hist(json_t *item, struct cat_item *out, const char **bad)
 		    ddb_av_get_u64(m, "g", &h->gen) != 0)
 			return -EINVAL;
 		/* A tombstone commit may carry no hash. */
-		if (opt_s(m, "h", h->hash, sizeof(h->hash), bad) != 0 || !is_hex(h->hash)) {
+		if (opt_s(m, "h", h->hash, sizeof(h->hash), bad) != 0 ||
+		    (h->hash[0] && !tfs_is_hex(h->hash, strlen(h->hash)))) {
 			*bad = "hist";
 			return -EINVAL;
 		}
@@ -147,7 +144,7 @@ int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
 	    opt_u64(item, "gc_seq", &out->gc_seq, &bad) ||
 	    opt_i64(item, "gc_since", &out->gc_since_ms, &bad) || decode_hist(item, out, &bad))
 		goto malformed;
-	if (!is_hex(out->hash)) {
+	if (out->hash[0] && !tfs_is_hex(out->hash, strlen(out->hash))) {
 		bad = "hash";
 		goto malformed;
 	}
@@ -433,7 +430,8 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 	int rc;
 
 	if (!args_ok(id, node) || !cm || cm->new_gen != base_gen + 1 ||
-	    strlen(hash) > CAT_HASH_HEX || !is_hex(hash) || (!cm->deleted && !*hash))
+	    strlen(hash) > CAT_HASH_HEX || (*hash && !tfs_is_hex(hash, strlen(hash))) ||
+	    (!cm->deleted && !*hash))
 		return -EINVAL;
 	/* hist is rewritten whole from the current item; the gen condition
 	 * below makes this read-modify-write safe: if anyone committed since

@@ -1,6 +1,7 @@
 /* Version records (see verrec.h): keys, the record body, reading a
  * database's folder as a chain, and the retention rules over a chain. */
 #include "cache/verrec.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -50,16 +51,6 @@ int verrec_key(const struct snapm_layout *l, const char *id, uint64_t gen, bool 
 	return w < 0 || (size_t)w >= cap - n ? -ENAMETOOLONG : 0;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 int verrec_parse_name(const char *name, struct verrec *r)
 {
 	size_t n = strlen(name), hl;
@@ -81,7 +72,7 @@ int verrec_parse_name(const char *name, struct verrec *r)
 	    name[GEN_DIGITS + 2] != '-' || gen == 0)
 		return 0;
 	hl = n - 4 - (GEN_DIGITS + 3);
-	if ((hl != 0 && hl != CAT_HASH_HEX) || !is_hex(name + GEN_DIGITS + 3, hl))
+	if (hl != 0 && (hl != CAT_HASH_HEX || !tfs_is_hex(name + GEN_DIGITS + 3, hl)))
 		return 0;
 	if (hl == 0 && name[GEN_DIGITS + 1] == 'v')
 		return 0; /* a version always has a hash */
@@ -236,7 +227,7 @@ int verrec_chain_add(struct verchain *ch, const char *name, const struct store_i
 		return 0;
 	}
 	if (n == CAT_HASH_HEX + 3 && !strcmp(name + CAT_HASH_HEX, ".db") &&
-	    is_hex(name, CAT_HASH_HEX)) {
+	    tfs_is_hex(name, CAT_HASH_HEX)) {
 		if (ch->n_objs == ch->cap_objs) {
 			size_t cap = ch->cap_objs ? ch->cap_objs * 2 : 16;
 			struct verobj *v = realloc(ch->objs, cap * sizeof(*v));

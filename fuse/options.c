@@ -2,6 +2,7 @@
  * fuse_opt template table, value checks with messages naming the option,
  * defaults derived from SOURCE, and FUSE/mount options passed through. */
 #include "fuse/options.h"
+#include "s3/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -131,17 +132,8 @@ int tfs_parse_umask(const char *s, mode_t *mask)
 
 int tfs_valid_node(const char *node)
 {
-	size_t n = node ? strlen(node) : 0;
-
-	if (n == 0 || n > 128 || node[0] == '.' || node[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)node[i];
-
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-			return 0;
-	}
-	return 1;
+	/* A DynamoDB table name; a leading '-' would read as an option. */
+	return node && node[0] != '-' && tfs_valid_name(node, strlen(node), TFS_NODE_MAX);
 }
 
 int tfs_valid_bucket(const char *bucket)
