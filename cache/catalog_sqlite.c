@@ -5,6 +5,7 @@
  * statement or one BEGIN IMMEDIATE transaction, so several processes on one
  * machine (two mounts) can share the file safely. */
 #include "cache/catalog.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -256,6 +257,7 @@ static bool hist_decode(const char *s, struct cat_item *it)
 	it->n_hist = 0;
 	while (s && *s) {
 		struct cat_hist *h;
+		const char *rest;
 		char *end;
 		size_t hl;
 
@@ -267,10 +269,9 @@ static bool hist_decode(const char *s, struct cat_item *it)
 		if (end == s || *end != ':' || errno)
 			return false;
 		s = end + 1;
-		h->gen = strtoull(s, &end, 10);
-		if (end == s || *end != ':' || errno || *s == '-')
+		if (tfs_parse_u64(s, &h->gen, &rest) < 0 || *rest != ':')
 			return false;
-		s = end + 1;
+		s = rest + 1;
 		hl = strcspn(s, ";");
 		if (hl > CAT_HASH_HEX) /* "" is a tombstone's */
 			return false;

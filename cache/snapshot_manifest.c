@@ -3,6 +3,7 @@
  * value encoded by jansson), and a restore as an ordinary leased commit of
  * a version that is already in the store. */
 #include "cache/snapshot_manifest.h"
+#include "s3/parse.h"
 
 #include "cache/verrec.h"
 
@@ -105,38 +106,18 @@ int snapm_parse_time(const char *s, int64_t *ms)
 	if (!s || !*s)
 		return -EINVAL;
 	if (s[0] == '@') {
-		char *e;
-		long long sec;
+		uint64_t sec;
 
-		if (!(s[1] >= '0' && s[1] <= '9'))
+		if (tfs_parse_u64(s + 1, &sec, &end) < 0 || sec > 100000000000ULL)
 			return -EINVAL;
-		errno = 0;
-		sec = strtoll(s + 1, &e, 10);
-		if (errno || sec > 100000000000LL)
-			return -EINVAL;
-		frac = parse_frac(e, &end);
+		frac = parse_frac(end, &end);
 		if (frac < 0 || *end)
 			return -EINVAL;
 		*ms = (int64_t)sec * 1000 + frac;
 		return 0;
-	} else {
-		struct tm tm;
-		const char *p;
-		time_t t;
-
-		memset(&tm, 0, sizeof(tm));
-		p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!p)
-			return -EINVAL;
-		frac = parse_frac(p, &end);
-		if (frac < 0 || strcmp(end, "Z") != 0)
-			return -EINVAL;
-		t = timegm(&tm);
-		if (t == (time_t)-1)
-			return -EINVAL;
-		*ms = (int64_t)t * 1000 + frac;
-		return 0;
 	}
+	/* An instant an operator types: UTC only, no offset to get wrong. */
+	return tfs_parse_iso8601_ms(s, true, ms);
 }
 
 static int key_join(char *buf, size_t cap, const char *prefix, const char *a, const char *b,

@@ -5,6 +5,8 @@
  * libcurl directly, not s3/http.c, which itself depends on this file. */
 #include "creds.h"
 
+#include "s3/parse.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -482,44 +484,6 @@ static void slist_wipe_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
-/* "2024-06-11T12:00:00Z" (fraction and numeric offset allowed) into ms
- * since the epoch; -1 when malformed. */
-static int64_t parse_iso8601_ms(const char *s)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-	const char *p;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-		return -1;
-	p = s + n;
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p);)
-			p++;
-	if (*p == '+' || *p == '-') {
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-			return -1;
-		if (*p == '-') {
-			oh = -oh;
-			om = -om;
-		}
-	} else if (*p != 'Z' && *p != 'z') {
-		return -1;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return ((int64_t)t - (int64_t)oh * 3600 - (int64_t)om * 60) * 1000;
-}
-
 /* The JSON both services answer with: AccessKeyId, SecretAccessKey, Token,
  * Expiration (and Code from IMDS); a credential_process names the token
  * SessionToken (token_field). */
@@ -550,8 +514,8 @@ static enum wire_status creds_from_json(const char *body, const char *what, cons
 		goto out;
 	}
 	if (exp) {
-		expires = parse_iso8601_ms(exp);
-		if (expires <= 0) {
+		/* AWS sends "Z"; other agents a numeric offset */
+		if (tfs_parse_iso8601_ms(exp, false, &expires) < 0 || expires <= 0) {
 			log_warn("cannot read %s credentials: bad expiration '%.40s'", what, exp);
 			goto out;
 		}

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "s3/parse.h"
 #include "xml_i.h"
 
 #define MIN_PART_SIZE (5ull << 20)
@@ -224,18 +225,13 @@ static int64_t parse_http_date_ms(const char *s)
 	return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+/* A header's decimal value; the header may keep a trailing CR or space. */
+static int header_u64(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	const char *end;
 
-	if (!s || !*s || *s == '-')
+	if (tfs_parse_u64(s, out, &end) < 0 || (*end && *end != '\r' && *end != ' '))
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || (*end && *end != '\r' && *end != ' '))
-		return -EINVAL;
-	*out = v;
 	return 0;
 }
 
@@ -247,9 +243,9 @@ static void info_from_headers(const struct http_response *resp, struct s3_object
 
 	memset(out, 0, sizeof(*out));
 	v = http_response_header(resp, "content-range");
-	if (v && (v = strchr(v, '/')) && parse_u64(v + 1, &out->size) == 0) {
+	if (v && (v = strchr(v, '/')) && header_u64(v + 1, &out->size) == 0) {
 		/* size from the range's total */
-	} else if (parse_u64(http_response_header(resp, "content-length"), &out->size) < 0) {
+	} else if (header_u64(http_response_header(resp, "content-length"), &out->size) < 0) {
 		out->size = resp->bytes_written;
 	}
 	v = http_response_header(resp, "etag");
