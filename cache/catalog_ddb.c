@@ -4,6 +4,7 @@
  * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
 #include "catalog_ddb_i.h"
+#include "s3/clock.h"
 #include "s3/parse.h"
 
 #include <errno.h>
@@ -396,14 +397,6 @@ static int holder_update(struct catalog *c, const char *what, const char *id, co
 	return rc;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True when the item already holds exactly this commit under this lease.
  * The HTTP layer retries a request whose connection dropped, so a commit
  * may have been applied by an attempt whose reply was lost; the retry then
@@ -454,7 +447,7 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 			 (unsigned long long)cm->gc_seq);
 		return -ESTALE;
 	}
-	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
+	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : tfs_wall_ms();
 	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
 			  "#epoch", "epoch", "#gen", "gen", "#hash", "hash", "#size", "size",
 			  "#mtime", "mtime", "#hist", "hist", "#deleted", "deleted", "#rev", "rev",

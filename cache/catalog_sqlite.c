@@ -5,6 +5,7 @@
  * statement or one BEGIN IMMEDIATE transaction, so several processes on one
  * machine (two mounts) can share the file safely. */
 #include "cache/catalog.h"
+#include "s3/clock.h"
 #include "s3/parse.h"
 
 #include <errno.h>
@@ -170,7 +171,8 @@ static int cs_open(struct catalog_sqlite *cs)
 static int cs_lock(struct catalog_sqlite *cs)
 {
 	long budget = catalog_thread_budget(), busy = BUSY_TIMEOUT_MS;
-	struct timespec ts, t0, t1;
+	struct timespec ts;
+	int64_t t0;
 	int rc = 0;
 
 	if (budget > 0) {
@@ -178,20 +180,15 @@ static int cs_lock(struct catalog_sqlite *cs)
 		 * connection, then for SQLite's file lock, within it: one
 		 * statement stuck in a busy wait must not hold every caller
 		 * queued behind this mutex for its whole timeout each. */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec +=
-		    budget / 1000 + (ts.tv_nsec + (budget % 1000) * 1000000L) / 1000000000L;
-		ts.tv_nsec = (ts.tv_nsec + (budget % 1000) * 1000000L) % 1000000000L;
+		t0 = tfs_mono_ms();
+		tfs_wall_deadline(&ts, budget);
 		rc = pthread_mutex_timedlock(&cs->lock, &ts);
 		if (rc != 0) {
 			log_err("catalog %s: busy for more than %ld ms, giving up", cs->path,
 				budget);
 			return -ETIMEDOUT;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		busy =
-		    budget - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		busy = budget - (long)(tfs_mono_ms() - t0);
 		busy = busy < 1 ? 1 : busy > BUSY_TIMEOUT_MS ? BUSY_TIMEOUT_MS : busy;
 	} else {
 		pthread_mutex_lock(&cs->lock);

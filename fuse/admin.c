@@ -5,6 +5,7 @@
  * tfs_backend_open exactly as for a mount. Results go to stdout, errors to
  * stderr through the logger. */
 #include "fuse/admin.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -203,14 +204,6 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -238,7 +231,7 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 		fprintf(stderr, "tenantfs: snapshot takes no --snapshot or --id (see --help)\n");
 		return 2;
 	}
-	cut = now_ms();
+	cut = tfs_wall_ms();
 	if (a->as_of && snapm_parse_time(a->as_of, &cut) < 0) {
 		fprintf(stderr,
 			"tenantfs: invalid --as-of '%s' (2025-01-02T03:04:05Z or @SECONDS)\n",
@@ -337,7 +330,7 @@ static void restore_entry(struct restore_ctx *r, const struct snapm_entry *e)
 	int rc;
 
 	rc = snapm_restore_one(r->b->store, r->b->cat, r->l, e, r->o->node, r->o->lease_ttl_ms,
-			       now_ms(), &info);
+			       tfs_wall_ms(), &info);
 	if (rc == -EBUSY) {
 		snapm_format_time(info.holder_expires_ms, when, sizeof(when));
 		log_err("cannot restore %s: its lease is held by node %s (until %s); close it "
@@ -540,7 +533,7 @@ static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
 			it.owner[0] ? "leased by node " : "not leased", it.owner);
 		return 1;
 	}
-	rc = b->cat->ops->abandon(b->cat, &it, now_ms());
+	rc = b->cat->ops->abandon(b->cat, &it, tfs_wall_ms());
 	if (rc < 0) {
 		log_err("cannot abandon %s: %s", id,
 			rc == -ESTALE ? "it changed meanwhile (its node published or was abandoned "
@@ -554,7 +547,7 @@ static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
 	cm.new_gen = it.gen + 1;
 	cm.hash = it.hash;
 	cm.size = it.size;
-	cm.mtime_ms = now_ms();
+	cm.mtime_ms = tfs_wall_ms();
 	cm.deleted = it.gen == 0 || it.deleted_ms;
 	verrec_record_commit(b->store, l, id, o->node, &cm);
 	snapm_format_time(it.stranded_ms, when, sizeof(when));
@@ -637,7 +630,7 @@ static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struc
 			       .tmpdir = tmpdir(),
 			       .node = o->node,
 			       .lease_ttl_ms = o->lease_ttl_ms,
-			       .wall_now_ms = now_ms()};
+			       .wall_now_ms = tfs_wall_ms()};
 
 	if (retention_args(a, &g.keep_ms, &g.grace_ms) != 0)
 		return 2;
@@ -744,7 +737,7 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_gc(&a, &o, &b, &layout);
 	else if (!strcmp(a.cmd, "purge"))
 		rc = tfs_purge_command(b.store, b.cat, &layout, a.ids[0], o.node, o.lease_ttl_ms,
-				       now_ms(), tmpdir());
+				       tfs_wall_ms(), tmpdir());
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:

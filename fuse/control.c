@@ -3,6 +3,7 @@
  * status`, `flush` and `evict` that talk to it. Messages are JSON
  * (jansson) both ways. */
 #include "fuse/control.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,14 +113,6 @@ int tfs_control_path(const char *mountpoint, uid_t uid, char *buf, size_t cap)
 }
 
 /* ---- the status document --------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int set_new(json_t *o, const char *k, json_t *v)
 {
@@ -278,7 +271,7 @@ json_t *tfs_control_status(const struct tfs_control_ctx *ctx)
 	bad |= set_new(doc, "control", json_string(ctx->control_path ? ctx->control_path : ""));
 	bad |= set_new(doc, "started", json_integer((json_int_t)ctx->started));
 	bad |= set_new(doc, "uptime_seconds",
-		       json_real((double)(mono_ms() - ctx->started_mono_ms) / 1000.0));
+		       json_real((double)(tfs_mono_ms() - ctx->started_mono_ms) / 1000.0));
 	bad |= set_new(doc, "leases", json_integer((json_int_t)r.nleases));
 	bad |=
 	    set_new(doc, "counts",
@@ -509,7 +502,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - mono_ms();
+		left = deadline - tfs_mono_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&p, 1, (int)left);
@@ -615,7 +608,7 @@ static int send_json(int fd, json_t *obj, int64_t deadline)
 
 static void serve_one(struct tfs_control *c, int fd)
 {
-	int64_t deadline = mono_ms() + IO_TIMEOUT_MS;
+	int64_t deadline = tfs_mono_ms() + IO_TIMEOUT_MS;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	json_error_t jerr;
@@ -890,7 +883,7 @@ static json_t *call(const char *cmd, const char *mp, json_t *req)
 {
 	struct sockaddr_un sa;
 	char path[PATH_MAX], dir[64], first[PATH_MAX] = "", *line = NULL;
-	int64_t deadline = mono_ms() + 30000;
+	int64_t deadline = tfs_mono_ms() + 30000;
 	json_error_t jerr;
 	json_t *ans = NULL;
 	size_t len;
@@ -1179,7 +1172,7 @@ static int cmd_flush(int argc, char *argv[])
 		goto out;
 	}
 	rc = 1;
-	deadline = mono_ms() + timeout_ms;
+	deadline = tfs_mono_ms() + timeout_ms;
 	ans = call("flush", mp, json_pack("{s:s,s:O}", "op", "flush", "ids", ids));
 	if (!ans)
 		goto out;
@@ -1195,9 +1188,9 @@ static int cmd_flush(int argc, char *argv[])
 			failed += !strcmp(str(it, "state"), "failed");
 		}
 		progress_update(&p, "published", done, 0);
-		if (done + failed == total || mono_ms() >= deadline)
+		if (done + failed == total || tfs_mono_ms() >= deadline)
 			break;
-		usleep(FLUSH_POLL_MS * 1000);
+		tfs_sleep_ms(FLUSH_POLL_MS);
 		poll_req = json_pack("{s:s,s:I,s:O}", "op", "flush_poll", "since",
 				     (json_int_t)since, "items", items);
 		json_decref(ans);

@@ -6,6 +6,7 @@
  * if the item is still as the verdict saw it (see open_phases). The mount never lists:
  * LIST is made here and by verify only. */
 #include "fuse/gc.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,14 +28,6 @@
  * clock (twice as long: a run never deletes in a phase closed by another). */
 #define GC_PHASE_MAX_MS	  (5 * 60 * 1000)
 #define GC_PHASE_STALE_MS (2LL * GC_PHASE_MAX_MS)
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct gcx {
 	struct store *s;
@@ -133,7 +126,7 @@ static int end_phase(struct gcx *g, const char *id, uint64_t seq)
 		rc = g->c->ops->gc_end(g->c, id, seq);
 		if (rc == 0 || rc == -ESTALE || rc == -EINVAL)
 			break;
-		nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000L}, NULL);
+		tfs_sleep_ms(200);
 	}
 	return rc;
 }
@@ -214,14 +207,14 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 			return rc;
 		}
 		it->gc_seq++;
-		t0 = mono_ms();
+		t0 = tfs_mono_ms();
 		for (; i < j; i++) {
 			if (!drop[i] ||
 			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
 				continue;
 			/* Never delete past the time after which another run may
 			 * close this phase as stale (monotonic: no clock skew). */
-			if (mono_ms() - t0 > GC_PHASE_MAX_MS) {
+			if (tfs_mono_ms() - t0 > GC_PHASE_MAX_MS) {
 				log_err("gc: %s: the gc phase took longer than %d s: stopping; the "
 					"next run closes it",
 					id, GC_PHASE_MAX_MS / 1000);

@@ -4,6 +4,7 @@
  * region/endpoint resolution. The two metadata services are fetched with
  * libcurl directly, not s3/http.c, which itself depends on this file. */
 #include "creds.h"
+#include "s3/clock.h"
 
 #include "s3/parse.h"
 
@@ -102,14 +103,6 @@ static const char *env(const char *name)
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
-}
-
-static int64_t real_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char *trim(char *s)
@@ -995,14 +988,6 @@ static int split_command(const char *cmd, char *buf, char **argv, size_t max)
 	return (int)argc;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads what is there on fd into buf (len bytes used, cap max); past max
  * the rest is read and dropped. 1 at EOF, 0 otherwise. */
 static int drain(int fd, char *buf, size_t *len, size_t max, int *overflow)
@@ -1056,7 +1041,7 @@ static enum wire_status creds_from_process(const char *cmd, const char *profile,
 	int op[2] = {-1, -1}, ep[2] = {-1, -1}, o_over = 0, e_over = 0, o_eof = 0, e_eof = 0;
 	int rc, ws = 0, timed_out = 0, have_fa = 0, have_attr = 0;
 	enum wire_status st = WIRE_NOMEM;
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = tfs_mono_ms() + timeout_ms;
 	json_t *j = NULL;
 	pid_t pid = -1;
 
@@ -1104,7 +1089,7 @@ static enum wire_status creds_from_process(const char *cmd, const char *profile,
 	while (!o_eof || !e_eof) {
 		struct pollfd pf[2] = {{o_eof ? -1 : op[0], POLLIN, 0},
 				       {e_eof ? -1 : ep[0], POLLIN, 0}};
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - tfs_mono_ms();
 
 		if (left <= 0) {
 			timed_out = 1;
@@ -1253,7 +1238,7 @@ struct cred_provider *cred_provider_new(const struct cred_options *opt)
 
 	if (!p)
 		return NULL;
-	p->now_ms = opt && opt->now_ms ? opt->now_ms : real_now_ms;
+	p->now_ms = opt && opt->now_ms ? opt->now_ms : tfs_wall_ms;
 	p->process_timeout_ms = PROCESS_TIMEOUT_MS;
 	if (opt) {
 		p->disable_imds = opt->disable_imds;
@@ -1417,8 +1402,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		 * still valid, else wait (bounded) for the fetch to end. */
 		if (not_expired(p, now))
 			break;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_s;
+		tfs_wall_deadline(&until, wait_s * 1000L);
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
 			log_warn("cannot get credentials: another refresh is still running");

@@ -4,6 +4,7 @@
  * bodies capped in memory or streamed to a file, and retries with
  * exponential backoff and full jitter inside a time budget. */
 #include "http.h"
+#include "s3/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -325,40 +326,20 @@ const char *http_response_header(const struct http_response *resp, const char *n
 	return NULL;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(const struct http_client *c)
 {
-	struct timespec ts;
-
-	if (c->opt.now_ms)
-		return c->opt.now_ms();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return c->opt.now_ms ? c->opt.now_ms() : tfs_wall_ms();
 }
 
 static void sleep_ms(const struct http_client *c, long ms)
 {
-	struct timespec ts;
-
 	/* The injected sleeper sees every backoff, a zero one too: full
 	 * jitter draws 0 now and then, and tests count the sleeps. */
 	if (c->opt.sleep_ms) {
 		c->opt.sleep_ms(ms);
 		return;
 	}
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	tfs_sleep_ms(ms);
 }
 
 /* xorshift64*, per thread, seeded from the clocks and the thread: jitter
@@ -498,7 +479,7 @@ static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	struct xfer *x = arg;
 	uint64_t expect = (uint64_t)(dltotal > dlnow ? dltotal : dlnow);
 
-	if (mono_ms() - x->start_ms <= transfer_timeout_ms(x->c, expect))
+	if (tfs_mono_ms() - x->start_ms <= transfer_timeout_ms(x->c, expect))
 		return 0;
 	x->timed_out = 1;
 	return 1; /* CURLE_ABORTED_BY_CALLBACK */
@@ -857,7 +838,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 		/* A streamed download: a cap that scales with its size
 		 * (progress_cb), curl's own timeout only as the hard maximum,
 		 * and an abort when under 1 KiB/s for a request timeout. */
-		x.start_ms = mono_ms();
+		x.start_ms = tfs_mono_ms();
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opt.max_transfer_ms);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
@@ -915,7 +896,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 			st = WIRE_TIMEOUT;
 			snprintf(resp->error, sizeof(resp->error),
 				 "reply not complete within %lld ms (%" PRIu64 " bytes in)",
-				 (long long)(mono_ms() - x.start_ms), resp->bytes_written);
+				 (long long)(tfs_mono_ms() - x.start_ms), resp->bytes_written);
 		} else {
 			st = status_of_curl(rc);
 			snprintf(resp->error, sizeof(resp->error), "%s",
@@ -963,7 +944,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	struct url_parts u = {0};
 	char hash_buf[65];
 	const char *payload_hash = req->payload_hash;
-	int64_t start = mono_ms(), deadline, left;
+	int64_t start = tfs_mono_ms(), deadline, left;
 	long timeout_ms, delay = 0;
 	int capped;
 	uint64_t body_len;
@@ -1013,7 +994,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		resp->attempts++;
 		resp->error[0] = '\0';
 		/* A capped request never outlives its cap, one attempt included. */
-		left = capped ? deadline - mono_ms() : timeout_ms;
+		left = capped ? deadline - tfs_mono_ms() : timeout_ms;
 		st = attempt(c, h, req, &u, payload_hash, resp,
 			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms);
 		healthy = st == WIRE_OK || resp->status != 0;
@@ -1037,7 +1018,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		 * the request. Worst case: 2 timeouts, or budget + 1 timeout.
 		 * A capped request (budget_ms) has no such exception: its cap
 		 * is a hard bound, and each attempt was cut to fit inside it. */
-		if ((resp->attempts > 1 || capped) && mono_ms() + delay >= deadline)
+		if ((resp->attempts > 1 || capped) && tfs_mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
 			  wire_status_str(st), resp->error, delay);
@@ -1046,7 +1027,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		snprintf(why, sizeof(why), "%.150s", resp->error);
 		snprintf(resp->error, sizeof(resp->error), "%s after %d attempt%s in %lld ms", why,
 			 resp->attempts, resp->attempts == 1 ? "" : "s",
-			 (long long)(mono_ms() - start));
+			 (long long)(tfs_mono_ms() - start));
 	}
 out:
 	free(u.host);
