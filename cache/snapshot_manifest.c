@@ -27,21 +27,8 @@
 
 bool snapm_valid_name(const char *name)
 {
-	size_t n;
-
-	if (!name || name[0] == '.' || name[0] == '-')
-		return false;
-	n = strnlen(name, SNAP_NAME_MAX + 1);
-	if (n == 0 || n > SNAP_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
+	return name && name[0] != '-' &&
+	       tfs_valid_name(name, strnlen(name, SNAP_NAME_MAX + 1), SNAP_NAME_MAX);
 }
 
 static void utc_parts(int64_t ms, struct tm *tm, int *frac)
