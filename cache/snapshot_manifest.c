@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "cache/cache.h"
 #include "cache/hash.h"
@@ -105,34 +104,6 @@ int snapm_parse_time(const char *s, int64_t *ms)
 	}
 	/* An instant an operator types: UTC only, no offset to get wrong. */
 	return tfs_parse_iso8601_ms(s, true, ms);
-}
-
-static int key_join(char *buf, size_t cap, const char *prefix, const char *a, const char *b,
-		    const char *c)
-{
-	int n = snprintf(buf, cap, "%s%s%s/%s%s", prefix, prefix[0] ? "/" : "", a, b, c);
-
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
-		      size_t cap)
-{
-	char shard[8] = "";
-	int n;
-
-	/* The engine's tc_key(): same shard, same order. */
-	if (l->shard_keys)
-		snprintf(shard, sizeof(shard), "%02x/",
-			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
-	n = snprintf(buf, cap, "%s%s%s%s/%s.db", l->prefix, l->prefix[0] ? "/" : "", shard, id,
-		     hash);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap)
-{
-	return key_join(buf, cap, prefix, SNAP_DIR, name, ".json");
 }
 
 /* ---- the time cut ------------------------------------------------------- */
@@ -247,7 +218,7 @@ static json_t *entry_json(const struct snapm_entry *e)
 
 struct take_ctx {
 	struct store *s;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	int64_t cut_ms;
 	FILE *f;
 	struct snapm_take_result *res;
@@ -272,7 +243,7 @@ static int take_item(void *arg, const struct cat_item *it)
 		struct store_info info;
 		char key[1024];
 
-		rc = snapm_version_key(t->l, e.id, e.hash, key, sizeof(key));
+		rc = key_version(t->l, e.id, e.hash, key, sizeof(key));
 		if (rc == 0)
 			rc = t->s->ops->head(t->s, key, &info);
 		if (rc < 0) {
@@ -321,7 +292,7 @@ static FILE *temp_file(const char *tmpdir, const char *what, char *path, size_t 
 	return f;
 }
 
-int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+int snapm_take(struct store *s, struct catalog *c, const struct key_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg)
 {
@@ -339,7 +310,7 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 		log_err("cannot snapshot: invalid name '%s' (1-128 of A-Z a-z 0-9 . _ -)", name);
 		return -EINVAL;
 	}
-	rc = snapm_manifest_key(l->prefix, name, key, sizeof(key));
+	rc = key_manifest(l->prefix, name, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	/* Named snapshots are never overwritten (a put of an existing key
@@ -444,12 +415,12 @@ int snapm_list(struct store *s, const char *prefix,
 	struct list_ctx l = {.cb = cb, .arg = arg};
 	char dir[1024];
 	char *token = NULL;
-	int n, rc, pages = 0;
+	int rc, pages = 0;
 
-	n = snprintf(dir, sizeof(dir), "%s%s%s/", prefix, prefix[0] ? "/" : "", SNAP_DIR);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	l.skip = (size_t)n;
+	rc = key_manifest(prefix, "", dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	l.skip = strlen(dir);
 	do {
 		rc = s->ops->list(s, dir, &token, list_one, &l);
 		/* A store that keeps returning tokens would spin forever. */
@@ -513,7 +484,7 @@ int snapm_read(struct store *s, const char *prefix, const char *name, const char
 		log_err("cannot read snapshot '%s': invalid name", name);
 		return -EINVAL;
 	}
-	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	rc = key_manifest(prefix, name, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	f = temp_file(tmpdir, "manifest", path, sizeof(path), &fd);
@@ -576,7 +547,7 @@ out:
 
 /* ---- restore ------------------------------------------------------------ */
 
-int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      struct snapm_restore_info *info)
 {
@@ -587,7 +558,7 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 	int rc, r;
 
 	memset(info, 0, sizeof(*info));
-	rc = snapm_version_key(l, e->id, e->hash, key, sizeof(key));
+	rc = key_version(l, e->id, e->hash, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	/* Before the lease: a missing version must not cost anyone an open. */
@@ -710,7 +681,7 @@ int snapm_drop_id(struct store *s, const char *prefix, const char *name, const c
 	int fd = -1, rc;
 
 	*dropped = false;
-	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	rc = key_manifest(prefix, name, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	rc = snapm_read(s, prefix, name, tmpdir, &hdr, drop_scan_cb, &d);

@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 #include "cache/catalog.h"
+#include "cache/keys.h"
 #include "cache/store.h"
 
 #define SNAP_NAME_MAX 128
-#define SNAP_DIR      "_snapshots"
 #define SNAP_FORMAT   "tenantfs-snapshot/1"
 
 /* One database in a manifest: the version current at the cut. */
@@ -44,19 +44,6 @@ void snapm_default_name(int64_t ms, char *buf, size_t cap);
 int snapm_parse_time(const char *s, int64_t *ms);
 void snapm_format_time(int64_t ms, char *buf, size_t cap);
 
-/* Where versions are: key prefix ("" for none) and whether keys carry the
- * engine's 2-hex-digit shard before the id (tcache_options.shard_keys). */
-struct snapm_layout {
-	const char *prefix;
-	int shard_keys;
-};
-
-/* Store keys: "PREFIX/[SHARD/]ID/HASH.db" exactly as the engine writes
- * them, and "PREFIX/_snapshots/NAME.json". -ENAMETOOLONG. */
-int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
-		      size_t cap);
-int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap);
-
 /* The version of it that was current at cut_ms, from the item and its
  * history (commit times are the committing node's wall clock). Returns 1
  * with *out filled when the database was live then (*need_size set when
@@ -79,7 +66,7 @@ struct snapm_take_result {
  * if a manifest of that name exists (never overwritten). tick, when not
  * NULL, is called with tick_arg and the counts so far after every item
  * read (progress of a long run; it must be cheap). */
-int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+int snapm_take(struct store *s, struct catalog *c, const struct key_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg);
 
@@ -127,7 +114,7 @@ struct snapm_restore_info {
  * another node holds it: info->holder says who; nothing is written),
  * commits gen + 1 with e's hash (also over a tombstone), releases. The
  * version's bytes are never copied: the object is already there. */
-int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      struct snapm_restore_info *info);
 

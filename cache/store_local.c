@@ -18,11 +18,11 @@
 
 #include "cache/fsutil.h"
 #include "cache/hash.h"
+#include "cache/keys.h"
 #include "s3/log.h"
 
 #define LIST_PAGE      1000
 #define LIST_DEPTH_MAX 32
-#define KEY_MAX	       1024
 #define TMP_PREFIX     ".tfs-tmp-"
 
 /* No mutable state: every field is set in store_local_new and only read

@@ -22,27 +22,13 @@
 
 /* ---- keys ----------------------------------------------------------------- */
 
-int verrec_folder(const struct snapm_layout *l, const char *id, char *buf, size_t cap)
-{
-	size_t n;
-	int rc;
-
-	/* The version key with an empty hash is "FOLDER.db". */
-	rc = snapm_version_key(l, id, "", buf, cap);
-	if (rc < 0)
-		return rc;
-	n = strlen(buf);
-	buf[n - strlen(".db")] = '\0';
-	return 0;
-}
-
-int verrec_key(const struct snapm_layout *l, const char *id, uint64_t gen, bool deleted,
+int verrec_key(const struct key_layout *l, const char *id, uint64_t gen, bool deleted,
 	       const char *hash, char *buf, size_t cap)
 {
 	size_t n;
 	int rc, w;
 
-	rc = verrec_folder(l, id, buf, cap);
+	rc = key_folder(l, id, buf, cap);
 	if (rc < 0)
 		return rc;
 	n = strlen(buf);
@@ -86,8 +72,7 @@ int verrec_parse_name(const char *name, struct verrec *r)
 
 /* ---- the record body -------------------------------------------------------- */
 
-int verrec_put(struct store *s, const struct snapm_layout *l, const char *id,
-	       const struct verrec *r)
+int verrec_put(struct store *s, const struct key_layout *l, const char *id, const struct verrec *r)
 {
 	char key[1024], hash[CAT_HASH_HEX + 1], *body = NULL;
 	json_t *o = NULL;
@@ -133,7 +118,7 @@ out:
 	return rc;
 }
 
-void verrec_record_commit(struct store *s, const struct snapm_layout *l, const char *id,
+void verrec_record_commit(struct store *s, const struct key_layout *l, const char *id,
 			  const char *node, const struct cat_commit *cm)
 {
 	struct verrec r;
@@ -154,7 +139,7 @@ void verrec_record_commit(struct store *s, const struct snapm_layout *l, const c
 			 id, (unsigned long long)cm->new_gen, strerror(-rc));
 }
 
-int verrec_get(struct store *s, const struct snapm_layout *l, const char *id, struct verrec *r)
+int verrec_get(struct store *s, const struct key_layout *l, const char *id, struct verrec *r)
 {
 	char key[1024], buf[BODY_MAX + 1];
 	struct store_info info;
@@ -271,7 +256,7 @@ static int cmp_obj(const void *x, const void *y)
 	return strcmp(((const struct verobj *)x)->hash, ((const struct verobj *)y)->hash);
 }
 
-int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char *id,
+int verrec_chain_read(struct store *s, const struct key_layout *l, const char *id,
 		      struct verchain *out)
 {
 	char folder[1024], *token = NULL;
@@ -280,7 +265,7 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = verrec_folder(l, id, folder, sizeof(folder));
+	rc = key_folder(l, id, folder, sizeof(folder));
 	if (rc < 0)
 		return rc;
 	a.folder_len = strlen(folder);

@@ -40,18 +40,14 @@
 
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
 {
-	char shard[8] = "";
-	const char *p = tc->key_prefix;
+	struct key_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
 
-	if (tc->opt.shard_keys)
-		snprintf(shard, sizeof(shard), "%02x/",
-			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
-	tc_path(buf, cap, "%s%s%s%s/%s.db", p, p[0] ? "/" : "", shard, id, hash);
+	key_version(&l, id, hash, buf, cap);
 }
 
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm)
 {
-	struct snapm_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
+	struct key_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
 
 	verrec_record_commit(tc->store, &l, id, tc->node, cm);
 }

@@ -219,7 +219,7 @@ static void snapshot_tick(void *arg, const struct snapm_take_result *sofar)
 }
 
 static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
-			struct tfs_backend *b, const struct snapm_layout *l)
+			struct tfs_backend *b, const struct key_layout *l)
 {
 	struct snapm_take_result res;
 	struct progress p;
@@ -289,7 +289,7 @@ static int cmp_str(const void *x, const void *y)
 }
 
 static int cmd_snapshots(const struct admin_args *a, struct tfs_backend *b,
-			 const struct snapm_layout *l)
+			 const struct key_layout *l)
 {
 	struct listing names = {0};
 	int rc;
@@ -318,7 +318,7 @@ struct restore_ctx {
 	const struct admin_args *a;
 	const struct tfs_options *o;
 	struct tfs_backend *b;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	unsigned long restored, unchanged, failed;
 	char *seen; /* which --id were in the manifest */
 };
@@ -442,7 +442,7 @@ static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 }
 
 static int cmd_restore(const struct admin_args *a, const struct tfs_options *o,
-		       struct tfs_backend *b, const struct snapm_layout *l)
+		       struct tfs_backend *b, const struct key_layout *l)
 {
 	struct restore_ctx r = {.a = a, .o = o, .b = b, .l = l};
 	struct snapm_header hdr;
@@ -514,7 +514,7 @@ static int abandon_args(const struct admin_args *a)
 }
 
 static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
-		       struct tfs_backend *b, const struct snapm_layout *l)
+		       struct tfs_backend *b, const struct key_layout *l)
 {
 	struct cat_commit cm;
 	const char *id = a->ids[0];
@@ -599,7 +599,7 @@ static int history_args(const struct admin_args *a)
 }
 
 static int cmd_history(const struct admin_args *a, struct tfs_backend *b,
-		       const struct snapm_layout *l)
+		       const struct key_layout *l)
 {
 	int64_t keep, grace;
 
@@ -624,7 +624,7 @@ static int gc_args(const struct admin_args *a)
 }
 
 static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struct tfs_backend *b,
-		  const struct snapm_layout *l)
+		  const struct key_layout *l)
 {
 	struct gc_options g = {.dry_run = a->dry_run,
 			       .tmpdir = tmpdir(),
@@ -657,8 +657,7 @@ static int purge_args(const struct admin_args *a)
 
 /* ---- verify (fuse/verify.c) --------------------------------------------- */
 
-static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
-		      const struct snapm_layout *l)
+static int cmd_verify(const struct admin_args *a, struct tfs_backend *b, const struct key_layout *l)
 {
 	if (a->name || a->snapshot || a->as_of) {
 		fprintf(stderr, "tenantfs: verify takes only --id and --deep\nusage: %s\n",
@@ -674,7 +673,7 @@ int tfs_admin_main(int argc, char *argv[])
 	struct tfs_options o;
 	struct tfs_backend b;
 	char err[512];
-	struct snapm_layout layout;
+	struct key_layout layout;
 	struct stat st;
 	int rc = 2, bad_usage = 1;
 

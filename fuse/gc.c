@@ -22,7 +22,6 @@
 #include "fuse/progress.h"
 #include "s3/log.h"
 
-#define KEY_MAX 1024
 /* A phase deletes for at most GC_PHASE_MAX_MS by the run's monotonic
  * clock; another run closes one open for GC_PHASE_STALE_MS by the store's
  * clock (twice as long: a run never deletes in a phase closed by another). */
@@ -32,7 +31,7 @@
 struct gcx {
 	struct store *s;
 	struct catalog *c;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	const struct gc_options *o;
 	struct gc_result *res;
 	struct snaprefs refs;
@@ -83,7 +82,7 @@ static bool folder_id(struct gcx *g, const char *folder, char *id, size_t cap)
 		return false;
 	memcpy(id, p, (size_t)(end - p));
 	id[end - p] = '\0';
-	return tfs_valid_id(id) && verrec_folder(g->l, id, want, sizeof(want)) == 0 &&
+	return tfs_valid_id(id) && key_folder(g->l, id, want, sizeof(want)) == 0 &&
 	       !strcmp(want, folder);
 }
 
@@ -210,7 +209,7 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 		t0 = tfs_mono_ms();
 		for (; i < j; i++) {
 			if (!drop[i] ||
-			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
+			    key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
 				continue;
 			/* Never delete past the time after which another run may
 			 * close this phase as stale (monotonic: no clock skew). */
@@ -277,7 +276,7 @@ static void remove_tombstone(struct gcx *g, const char *id, const struct cat_ite
 		}
 	}
 	for (i = 0; i < g->ch.n_objs; i++)
-		if (snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
+		if (key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
 			delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 	for (i = 0; i < g->ch.n_recs; i++) {
 		const struct verrec *r = &g->ch.recs[i];
@@ -372,7 +371,7 @@ static void gc_folder(struct gcx *g)
 	} else {
 		for (i = 0; i < g->ch.n_objs; i++)
 			if (drop_obj[i] &&
-			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
+			    key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
 				delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 	}
 	for (i = 0; i < g->ch.n_recs; i++) {
@@ -428,7 +427,7 @@ static int upload_cb(void *arg, const char *key, const char *upload_id, int64_t 
 	return 0;
 }
 
-int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc(struct store *s, struct catalog *c, const struct key_layout *l,
 	   const struct gc_options *o, struct gc_result *res)
 {
 	struct gcx g = {.s = s, .c = c, .l = l, .o = o, .res = res};
@@ -468,7 +467,7 @@ out:
 	return rc;
 }
 
-int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		   const struct gc_options *opt)
 {
 	struct gc_options o = *opt;

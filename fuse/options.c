@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "cache/keys.h"
 #include "fuse/metrics.h"
 
 /* ---- value parsers --------------------------------------------------- */
@@ -562,6 +563,11 @@ static int parse_source(struct parse_ctx *c)
 		plen = strlen(p);
 		while (plen > 0 && p[plen - 1] == '/')
 			plen--;
+		if (plen > KEY_PREFIX_MAX) {
+			set_err(c, "the key prefix in SOURCE is %zu bytes, longer than %d", plen,
+				KEY_PREFIX_MAX);
+			return -1;
+		}
 		o->prefix = strndup(p, plen);
 		if (!o->prefix)
 			goto nomem;
