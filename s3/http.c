@@ -652,21 +652,21 @@ static enum wire_status status_of_curl(CURLcode rc)
 	}
 }
 
-/* Splits url into host (with its port unless the scheme's default), path
- * and query, as libcurl parses it: what is signed and sent as Host is what
- * curl contacts and requests (dot segments removed, no user information).
- * 0, -EINVAL or -ENOMEM. */
-static int split_url(const char *url, char **host, char **path, char **query)
+int http_url_split(const char *url, char **scheme, char **host, char **path, char **query)
 {
-	char *h = NULL, *port = NULL, *p = NULL, *q = NULL;
+	char *sc = NULL, *h = NULL, *port = NULL, *p = NULL, *q = NULL;
 	CURLU *u = curl_url();
 	CURLUcode rc;
 	int ret = -ENOMEM;
 
 	*host = *path = *query = NULL;
+	if (scheme)
+		*scheme = NULL;
 	if (!u)
 		return -ENOMEM;
 	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &sc, 0);
 	if (rc == CURLUE_OK)
 		rc = curl_url_get(u, CURLUPART_HOST, &h, 0);
 	if (rc == CURLUE_OK)
@@ -689,6 +689,8 @@ static int split_url(const char *url, char **host, char **path, char **query)
 	*query = strdup(q ? q : "");
 	if (!*path || !*query)
 		goto out;
+	if (scheme && !(*scheme = strdup(sc)))
+		goto out;
 	ret = 0;
 out:
 	if (ret) {
@@ -697,6 +699,7 @@ out:
 		free(*query);
 		*host = *path = *query = NULL;
 	}
+	curl_free(sc);
 	curl_free(h);
 	curl_free(port);
 	curl_free(p);
@@ -957,7 +960,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		snprintf(resp->error, sizeof(resp->error), "invalid request");
 		goto out;
 	}
-	if (split_url(req->url, &u.host, &u.path, &u.query) < 0) {
+	if (http_url_split(req->url, NULL, &u.host, &u.path, &u.query) < 0) {
 		snprintf(resp->error, sizeof(resp->error), "malformed url");
 		goto out;
 	}

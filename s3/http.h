@@ -101,6 +101,13 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 			   struct http_response *resp);
 void http_response_free(struct http_response *resp);
 
+/* Splits url with libcurl's URL API into scheme (may be NULL: not wanted),
+ * host (with its port unless the scheme's default), path ("/" at least)
+ * and query ("" when none): what is signed and sent as Host is what curl
+ * contacts and requests (dot segments removed, no user information). The
+ * strings are the caller's to free. 0, -EINVAL or -ENOMEM. */
+int http_url_split(const char *url, char **scheme, char **host, char **path, char **query);
+
 /* Value of a response header (name in lower case), or NULL. */
 const char *http_response_header(const struct http_response *resp, const char *name);
 

@@ -78,15 +78,16 @@ static int host_is_aws(const char *hostport)
 struct s3_client *s3_client_new(const struct s3_config *cfg, struct http_client *http)
 {
 	struct s3_client *c = NULL;
-	const char *p, *a, *s;
+	char *query = NULL;
 	size_t bl;
+	int rc;
 
 	if (!cfg || !cfg->endpoint || !cfg->bucket || !*cfg->bucket || !http) {
 		log_err("cannot create s3 client: endpoint and bucket are required");
 		return NULL;
 	}
-	p = strstr(cfg->endpoint, "://");
-	if (!p || p == cfg->endpoint) {
+	/* A bare "host:port" would parse as scheme "host": a scheme is required. */
+	if (!strstr(cfg->endpoint, "://")) {
 		log_err("cannot create s3 client: endpoint '%s' has no scheme", cfg->endpoint);
 		return NULL;
 	}
@@ -94,22 +95,21 @@ struct s3_client *s3_client_new(const struct s3_config *cfg, struct http_client 
 	if (!c)
 		return NULL;
 	c->http = http;
-	c->scheme = strndup(cfg->endpoint, (size_t)(p - cfg->endpoint));
-	a = p + 3;
-	s = a + strcspn(a, "/?");
-	c->hostport = strndup(a, (size_t)(s - a));
-	bl = strcspn(s, "?");
-	while (bl > 0 && s[bl - 1] == '/')
-		bl--;
-	c->base_path = strndup(s, bl);
-	c->region = strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
-	c->bucket = strdup(cfg->bucket);
-	if (!c->scheme || !c->hostport || !c->base_path || !c->region || !c->bucket)
-		goto fail;
-	if (!*c->hostport) {
-		log_err("cannot create s3 client: endpoint '%s' has no host", cfg->endpoint);
+	rc = http_url_split(cfg->endpoint, &c->scheme, &c->hostport, &c->base_path, &query);
+	free(query);
+	if (rc < 0) {
+		log_err("cannot create s3 client: endpoint '%s' is not a url with a host",
+			cfg->endpoint);
 		goto fail;
 	}
+	bl = strlen(c->base_path);
+	while (bl > 0 && c->base_path[bl - 1] == '/')
+		bl--;
+	c->base_path[bl] = '\0';
+	c->region = strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
+	c->bucket = strdup(cfg->bucket);
+	if (!c->region || !c->bucket)
+		goto fail;
 	c->path_style = cfg->path_style;
 	if (c->path_style < 0)
 		/* Virtual-hosted needs DNS for bucket.host and a certificate

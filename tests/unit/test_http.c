@@ -433,8 +433,36 @@ out:
 	http_client_free(c);
 }
 
+/* The one URL splitter (libcurl's URL API) the client and the S3
+ * endpoint parsing share. */
+static void test_url_split(void)
+{
+	char *sc, *h, *p, *q;
+
+	TAP_OK(http_url_split("http://127.0.0.1:5000", &sc, &h, &p, &q) == 0 &&
+		   !strcmp(sc, "http") && !strcmp(h, "127.0.0.1:5000") && !strcmp(p, "/") &&
+		   !strcmp(q, ""),
+	       "scheme, host with its port, path \"/\", no query");
+	free(sc), free(h), free(p), free(q);
+	TAP_OK(http_url_split("https://s3.example.com:443/base/x/../y/?a=1&b", &sc, &h, &p, &q) ==
+		       0 &&
+		   !strcmp(sc, "https") && !strcmp(h, "s3.example.com") && !strcmp(p, "/base/y/") &&
+		   !strcmp(q, "a=1&b"),
+	       "default port dropped, dot segments removed, query kept (%s %s)", h, p);
+	free(sc), free(h), free(p), free(q);
+	TAP_OK(http_url_split("http://[::1]:9000/", NULL, &h, &p, &q) == 0 &&
+		   !strcmp(h, "[::1]:9000"),
+	       "an IPv6 host keeps its brackets (%s)", h);
+	free(h), free(p), free(q);
+	TAP_OK(http_url_split("not a url", &sc, &h, &p, &q) == -EINVAL && !sc && !h && !p && !q,
+	       "a malformed url is -EINVAL, nothing to free");
+	TAP_OK(http_url_split("http://", &sc, &h, &p, &q) == -EINVAL,
+	       "a url without a host is -EINVAL");
+}
+
 int main(void)
 {
+	test_url_split();
 	test_encode();
 	test_retries();
 	test_budget();
