@@ -1,6 +1,6 @@
-/* Internals of the DynamoDB catalog (cache/catalog_ddb.c), exposed for the
- * unit tests: the mapping between a catalog item and a DynamoDB attribute
- * map, in both directions. */
+/* Internals of the DynamoDB catalog (cache/catalog_ddb.c), also for the
+ * unit tests: the mapping between a catalog item or session and a DynamoDB
+ * attribute map, in both directions (catalog_ddb_item.c). */
 #ifndef TFS_CATALOG_DDB_I_H
 #define TFS_CATALOG_DDB_I_H
 
@@ -21,5 +21,8 @@ int catalog_ddb_decode_item(json_t *item, struct cat_item *out);
  * CAT_HIST_MAX entries. New reference, NULL on ENOMEM. hash may be "". */
 json_t *catalog_ddb_hist_push(const struct cat_item *it, int64_t time_ms, uint64_t gen,
 			      const char *hash);
+
+/* Decodes node's session item into *out; -EIO (logged) when malformed. */
+int catalog_ddb_decode_session(json_t *item, const char *node, struct cat_session *out);
 
 #endif

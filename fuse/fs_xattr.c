@@ -119,8 +119,7 @@ int fs_listxattr(const char *path, char *list, size_t size)
 }
 
 /* The attributes show engine state: they are read-only. */
-int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
-		       int flags)
+int fs_setxattr(const char *path, const char *name, const char *value, size_t size, int flags)
 {
 	fs_count(FS_OP_XATTR);
 	return -ENOTSUP;
