@@ -26,8 +26,9 @@ bool catalog_ddb_is_session_id(const char *id)
 /* One UpdateItem on node's session item (names, values stolen; NULL =
  * ENOMEM); *out (may be NULL) gets the session after it. -ESTALE when cond
  * fails. */
-int catalog_ddb_session_update(struct catalog *c, const char *what, const char *node, const char *expr,
-			  const char *cond, json_t *names, json_t *values, struct cat_session *out)
+int catalog_ddb_session_update(struct catalog *c, const char *what, const char *node,
+			       const char *expr, const char *cond, json_t *names, json_t *values,
+			       struct cat_session *out)
 {
 	struct catalog_ddb *cd = catalog_ddb_of(c);
 	struct ddb_cond dc = {cond, names, values, "ALL_NEW"};
@@ -66,7 +67,7 @@ out:
 }
 
 int catalog_ddb_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
-			     struct cat_session *out)
+			      struct cat_session *out)
 {
 	/* Requests were for the old session: a new one starts without. */
 	return catalog_ddb_session_update(
@@ -82,8 +83,8 @@ int catalog_ddb_session_start(struct catalog *c, const char *node, int64_t now_m
 }
 
 int catalog_ddb_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
-			 int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
-			 struct cat_session *out)
+			  int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
+			  struct cat_session *out)
 {
 	json_t *values, *set = NULL;
 	struct cat_session scratch;
@@ -137,7 +138,7 @@ int catalog_ddb_session_get(struct catalog *c, const char *node, struct cat_sess
 }
 
 int catalog_ddb_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
-			    int64_t now_ms)
+			     int64_t now_ms)
 {
 	return catalog_ddb_session_update(
 	    c, "kill the session of", node, "SET #killed = :now",

@@ -56,4 +56,18 @@ bool col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 /* Reads an integer column that must not be negative (epoch, gen, size). */
 bool col_count(sqlite3_stmt *st, int col, uint64_t *out);
 
+/* Steps st once: 1 with a row in *it (if it), 0 when done, -EIO
+ * (catalog_sqlite.c). */
+int cs_step_item(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *id, struct cat_item *it);
+
+/* ---- sessions (catalog_sqlite_session.c): the catalog_ops calls ---- */
+
+int cs_session_get(struct catalog *c, const char *node, struct cat_session *out);
+int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
+		     struct cat_session *out);
+int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms, int64_t ttl_ms,
+		 const char (*done)[CAT_ID_MAX + 1], int n_done, struct cat_session *out);
+int cs_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
+		    int64_t now_ms);
+
 #endif
