@@ -149,7 +149,7 @@ out:
 }
 
 int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
-			    struct cat_session *out)
+		     struct cat_session *out)
 {
 	/* A new session starts with no request: they were for the old one. */
 	return session_write(c, "begin a session of",
@@ -159,9 +159,8 @@ int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_
 			     node, now_ms + ttl_ms, 0, 0, NULL, -1, out);
 }
 
-int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
-			int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
-			struct cat_session *out)
+int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms, int64_t ttl_ms,
+		 const char (*done)[CAT_ID_MAX + 1], int n_done, struct cat_session *out)
 {
 	return session_write(c, "heartbeat of",
 			     "UPDATE sessions SET rev = rev + 1, expires = ?2"
@@ -170,7 +169,7 @@ int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now
 }
 
 int cs_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
-			   int64_t now_ms)
+		    int64_t now_ms)
 {
 	/* A zero time would read as "alive". */
 	return session_write(c, "kill the session of",
