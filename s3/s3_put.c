@@ -5,11 +5,11 @@
 #include "s3_i.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 
 #include "log.h"
 #include "xml_i.h"
@@ -47,7 +47,7 @@ static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct dig
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			s3_set_err("cannot read the source file: %s",
-				n < 0 ? strerror(errno) : "file shorter than its size");
+				   n < 0 ? strerror(errno) : "file shorter than its size");
 			goto out;
 		}
 		EVP_DigestUpdate(sha, buf, (size_t)n);
