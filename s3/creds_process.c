@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -15,8 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "log.h"
 #include "s3/clock.h"
@@ -268,7 +268,7 @@ out:
 
 /* The profile's credential_process from the config file, run when set. */
 enum wire_status creds_from_profile_process(const char *profile, long timeout_ms,
-						   struct aws_creds *out)
+					    struct aws_creds *out)
 {
 	char *path = creds_aws_file("AWS_CONFIG_FILE", ".aws/config"), *cmd = NULL;
 	enum wire_status st = WIRE_NO_CREDENTIALS;
