@@ -22,30 +22,6 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-char *http_uri_encode(const char *s, int keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(n * 3 + 1);
-	unsigned char ch;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		ch = (unsigned char)s[i];
-		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' ||
-		    (keep_slash && ch == '/')) {
-			out[o++] = (char)ch;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void http_request_init(struct http_request *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -412,62 +388,6 @@ static enum wire_status status_of_curl(CURLcode rc)
 	}
 }
 
-int http_url_split(const char *url, char **scheme, char **host, char **path, char **query)
-{
-	char *sc = NULL, *h = NULL, *port = NULL, *p = NULL, *q = NULL;
-	CURLU *u = curl_url();
-	CURLUcode rc;
-	int ret = -ENOMEM;
-
-	*host = *path = *query = NULL;
-	if (scheme)
-		*scheme = NULL;
-	if (!u)
-		return -ENOMEM;
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_SCHEME, &sc, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_HOST, &h, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_PATH, &p, 0);
-	if (rc != CURLUE_OK) {
-		ret = rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
-		goto out;
-	}
-	rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
-	if (rc != CURLUE_OK && rc != CURLUE_NO_PORT)
-		goto out;
-	rc = curl_url_get(u, CURLUPART_QUERY, &q, 0);
-	if (rc != CURLUE_OK && rc != CURLUE_NO_QUERY)
-		goto out;
-	if (asprintf(host, "%s%s%s", h, port ? ":" : "", port ? port : "") < 0) {
-		*host = NULL;
-		goto out;
-	}
-	*path = strdup(p);
-	*query = strdup(q ? q : "");
-	if (!*path || !*query)
-		goto out;
-	if (scheme && !(*scheme = strdup(sc)))
-		goto out;
-	ret = 0;
-out:
-	if (ret) {
-		free(*host);
-		free(*path);
-		free(*query);
-		*host = *path = *query = NULL;
-	}
-	curl_free(sc);
-	curl_free(h);
-	curl_free(port);
-	curl_free(p);
-	curl_free(q);
-	curl_url_cleanup(u);
-	return ret;
-}
-
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -511,6 +431,8 @@ struct url_parts {
 	char *host, *path, *query;
 };
 
+/* Long because one attempt is one curl set-up (signing, headers, body source and sink, timeouts)
+ * and its outcome; split, it would pass the same dozen locals around. */
 static enum wire_status attempt(struct http_client *c, CURL *h, const struct http_request *req,
 				const struct url_parts *u, const char *payload_hash,
 				struct http_response *resp, long timeout_ms)
@@ -700,6 +622,8 @@ static enum wire_status reset_for_retry(const struct http_request *req, struct h
 	return WIRE_OK;
 }
 
+/* Long because the retry loop and its budget rules (see the comment inside) are one piece of
+ * logic. */
 enum wire_status http_send(struct http_client *c, const struct http_request *req,
 			   struct http_response *resp)
 {
