@@ -246,6 +246,8 @@ static bool already_applied(const struct cat_item *cur, const char *node, uint64
 	       cur->mtime_ms == cm->mtime_ms && (cur->deleted_ms != 0) == cm->deleted;
 }
 
+/* Long because the conditional UpdateItem of a commit is built in one place: the read, the hist,
+ * the condition and the lost-reply check must agree. */
 static int ddb_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		      uint64_t base_gen, const struct cat_commit *cm)
 {

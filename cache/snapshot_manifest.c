@@ -292,6 +292,8 @@ static FILE *temp_file(const char *tmpdir, const char *what, char *path, size_t 
 	return f;
 }
 
+/* Long because one pass over the catalog that writes the manifest as it goes, with one cleanup
+ * exit for the temp file. */
 int snapm_take(struct store *s, struct catalog *c, const struct key_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg)
@@ -547,6 +549,8 @@ out:
 
 /* ---- restore ------------------------------------------------------------ */
 
+/* Long because the restore's steps are in the one safe order (version present, lease, fence,
+ * commit, release), each with its own message. */
 int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      struct snapm_restore_info *info)

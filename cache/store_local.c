@@ -123,6 +123,8 @@ static int same_hash(const char *path, const char *hash)
 	return strcmp(got, hash) == 0;
 }
 
+/* Long because the crash-safe write (temp file, copy, fsync, rename, directory fsync) and the
+ * content-addressed short cut are one sequence with one cleanup exit. */
 static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct store_local *sl = sl_of(s);

@@ -667,6 +667,8 @@ static int cmd_verify(const struct admin_args *a, struct tfs_backend *b, const s
 	return tfs_verify_command(b->store, b->cat, l, a->ids, a->n_ids, a->deep, tmpdir());
 }
 
+/* Long because the one path every admin command takes (arguments, options, store and catalog,
+ * the command, one cleanup exit); the commands themselves are functions. */
 int tfs_admin_main(int argc, char *argv[])
 {
 	struct admin_args a;

@@ -118,7 +118,9 @@ static int find_mount(const char *mountpoint, uid_t *uid)
 }
 
 /* Sends req (stolen) to the mount at mp and returns its answer (NULL on
- * failure, said on stderr). */
+ * failure, said on stderr).
+ * Long because one exchange with the daemon in order (find the mount, both socket folders,
+ * connect, send, read, decode), each failure said on stderr, one cleanup exit. */
 static json_t *call(const char *cmd, const char *mp, json_t *req)
 {
 	struct sockaddr_un sa;
@@ -376,6 +378,8 @@ static int add_id(const char *cmd, json_t *ids, const char *id)
 	return 0;
 }
 
+/* Long because its argument loop and its bounded poll loop share the request and the progress
+ * line; one cleanup exit. */
 static int cmd_flush(int argc, char *argv[])
 {
 	const char *mp = NULL;

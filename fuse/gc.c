@@ -304,7 +304,9 @@ release:
 		log_warn("gc: cannot release the lease of %s; it expires by itself", id);
 }
 
-/* Decides and deletes for the folder gathered in g->ch. */
+/* Decides and deletes for the folder gathered in g->ch.
+ * Long because one decision per record of the folder, in the order the retention rules give,
+ * with the fence checks between them. */
 static void gc_folder(struct gcx *g)
 {
 	struct cat_item item, *it = &item;

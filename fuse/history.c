@@ -197,6 +197,8 @@ static void verdict(const struct verchain *ch, const struct cat_item *it, const 
 		snprintf(buf, cap, "protected: %s", verprot_str(p));
 }
 
+/* Long because it prints one table from three sources read once (catalog item, version records,
+ * snapshot references). */
 int tfs_history_command(struct store *s, struct catalog *c, const struct key_layout *l,
 			const char *id, int64_t keep_ms, int64_t grace_ms, const char *tmpdir)
 {

@@ -94,6 +94,9 @@ static void raise_nofile(void)
 		 (unsigned long long)rl.rlim_cur);
 }
 
+/* Long because the mount's start in the one order that is safe (checks before daemonizing, back
+ * ends, engine, control and metrics, the FUSE loop, then shutdown in reverse); split further it
+ * would pass a dozen locals. */
 static int run_mount(struct tfs_options *o)
 {
 	struct tfs_backend b;

@@ -222,6 +222,7 @@ static int set_secs(struct parse_ctx *c, long *dst, const char *name, const char
 	return 0;
 }
 
+/* Long because it is one case per option of the table above, each a few lines of checks. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct parse_ctx *c = data;
@@ -673,6 +674,7 @@ void tfs_print_synopsis(FILE *out, const char *progname)
 	    progname, progname, progname, progname, progname, progname, progname);
 }
 
+/* Long because it is the --help text, one line per option. */
 void tfs_print_usage(FILE *out, const char *progname)
 {
 	tfs_print_synopsis(out, progname);

@@ -115,7 +115,9 @@ static void log_process_stderr(const char *profile, char *text, const struct aws
 }
 
 /* Runs the command with stdin on /dev/null, its stdout (the JSON, capped)
- * and stderr (logged, capped) on pipes, killed past timeout_ms. */
+ * and stderr (logged, capped) on pipes, killed past timeout_ms.
+ * Long because spawning, feeding both pipes within the timeout, and killing the group are one
+ * sequence that must release every descriptor at one exit. */
 static enum wire_status creds_from_process(const char *cmd, const char *profile, long timeout_ms,
 					   struct aws_creds *out)
 {

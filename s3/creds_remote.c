@@ -4,15 +4,15 @@
 #include "creds.h"
 #include "creds_i.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <curl/curl.h>
-#include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "creds_i.h"
 #include "log.h"
@@ -83,7 +83,9 @@ struct meta_req {
 
 /* One request: no proxy, no redirects, TLS peer verification on, short
  * timeouts, a capped reply. *body (malloc'ed, the caller wipes it) is the
- * reply on a 2xx and on another HTTP status (then it may stay NULL). */
+ * reply on a 2xx and on another HTTP status (then it may stay NULL).
+ * Long because it is the one libcurl set-up of the credential services: options, the transfer,
+ * and the mapping of its outcome to a status. */
 static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *status)
 {
 	const char *method = r->method, *url = r->url;
@@ -379,7 +381,9 @@ out:
 }
 
 /* EC2 instance metadata, IMDSv2 only: PUT a session token, then the role
- * name, then its credentials, each with the token. */
+ * name, then its credentials, each with the token.
+ * Long because IMDSv2's three requests (token, role, credentials) share the token and its
+ * wiping. */
 enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 {
 	struct curl_slist *hdrs = NULL, *n;
@@ -567,8 +571,7 @@ static int form_add(char **buf, const char *name, const char *value)
  * an unsigned POST: the token file is read at each call (EKS rotates it).
  * WIRE_NO_CREDENTIALS when web identity is not configured. */
 enum wire_status creds_from_web_identity(const char *profile, const char *region,
-						const char *ca_file, int64_t now,
-						struct aws_creds *out)
+					 const char *ca_file, int64_t now, struct aws_creds *out)
 {
 	struct web_identity w;
 	struct meta_req req = {.method = "POST", .ca_file = ca_file, .total_ms = STS_TOTAL_MS};

@@ -319,6 +319,8 @@ out:
 	return st;
 }
 
+/* Long because initiate, parallel parts, complete and abort-on-failure share the upload's state
+ * and its one cleanup exit. */
 static enum wire_status put_multipart(struct s3_client *c, const char *key, int fd, uint64_t size,
 				      const struct s3_put_options *opt, struct s3_object_info *out)
 {
