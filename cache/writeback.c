@@ -758,14 +758,15 @@ void sched_wake(struct tcache *tc)
 	pthread_cond_signal(&tc->sched_cond);
 }
 
-/* Starts n threads of q (tc->mu not held, no scheduler yet). */
+/* Starts n threads of q (tc->mu not held, no scheduler yet): 0 when at
+ * least one runs, else a negative errno. */
 static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(*fn)(void *))
 {
 	int rc = 0;
 
 	q->thr = calloc((size_t)max, sizeof(pthread_t));
 	if (!q->thr)
-		return ENOMEM;
+		return -ENOMEM;
 	q->max = max;
 	while (q->nthr < n) {
 		rc = pthread_create(&q->thr[q->nthr], NULL, fn, tc);
@@ -775,7 +776,7 @@ static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(
 		}
 		q->nthr++;
 	}
-	return q->nthr ? 0 : rc ? rc : EAGAIN;
+	return q->nthr ? 0 : rc ? -rc : -EAGAIN;
 }
 
 /* Joins the threads of q (stopping set), drops what is still queued. */
@@ -813,9 +814,9 @@ int sched_start(struct tcache *tc)
 	if (!rc)
 		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX, lease_main);
 	if (!rc)
-		rc = pthread_create(&tc->sched, NULL, sched_main, tc);
+		rc = -pthread_create(&tc->sched, NULL, sched_main, tc);
 	if (rc) {
-		log_err("cannot start the scheduler: %s", strerror(rc));
+		log_err("cannot start the scheduler: %s", strerror(-rc));
 		pthread_mutex_lock(&tc->mu);
 		tc->stopping = true;
 		pthread_cond_broadcast(&tc->uq.cond);
@@ -823,7 +824,7 @@ int sched_start(struct tcache *tc)
 		pthread_mutex_unlock(&tc->mu);
 		pool_stop(tc, &tc->uq);
 		pool_stop(tc, &tc->lq);
-		return -rc;
+		return rc;
 	}
 	tc->started = true;
 	return 0;
