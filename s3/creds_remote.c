@@ -15,168 +15,94 @@
 #include <string.h>
 
 #include "creds_i.h"
+#include "http.h"
 #include "log.h"
 #include "s3/parse.h"
 #include "xml_i.h"
 
-/* ---- metadata services over libcurl ---- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct capbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	int overflow; /* the reply went past META_MAX_BYTES */
-};
-
-static size_t capbuf_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct capbuf *b = arg;
-	size_t n = size * nmemb;
-
-	if (b->len + n > META_MAX_BYTES) {
-		b->overflow = 1;
-		return 0; /* aborts the transfer */
-	}
-	if (!b->buf) {
-		b->buf = malloc(META_MAX_BYTES + 1);
-		if (!b->buf)
-			return 0;
-		b->cap = META_MAX_BYTES + 1;
-	}
-	memcpy(b->buf + b->len, ptr, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-	return n;
-}
-
-static void capbuf_wipe(struct capbuf *b)
-{
-	if (b->buf) {
-		OPENSSL_cleanse(b->buf, b->cap);
-		free(b->buf);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-static size_t no_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	return 0;
-}
+/* ---- the credential services over the shared HTTP client ---- */
 
 /* One request to a credentials service (metadata, STS). */
 struct meta_req {
 	const char *method; /* "GET", "PUT" (empty body) or "POST" */
 	const char *url;    /* logged: holds no secret */
-	const struct curl_slist *headers;
+	const char *header; /* one "Name" header (may hold a secret), NULL: none */
+	const char *value;
 	const char *post;    /* POST body (may hold a secret), else NULL */
 	const char *ca_file; /* CA bundle, NULL: the system's */
 	long total_ms;	     /* 0: META_TOTAL_MS */
 };
 
-/* One request: no proxy, no redirects, TLS peer verification on, short
- * timeouts, a capped reply. *body (malloc'ed, the caller wipes it) is the
- * reply on a 2xx and on another HTTP status (then it may stay NULL).
- * Long because it is the one libcurl set-up of the credential services: options, the transfer,
- * and the mapping of its outcome to a status. */
+/* One request through s3/http.c, unsigned, one attempt: no proxy, no
+ * redirects, TLS peer verification on, short timeouts, a reply capped at
+ * META_MAX_BYTES that holds a secret (never moved by realloc, wiped when
+ * freed). *body (malloc'ed, the caller wipes it) is the reply on a 2xx and
+ * on another HTTP status (then it may stay NULL). An HTTP error is
+ * WIRE_AUTH (401, 403), WIRE_SERVER (5xx) or WIRE_CLIENT. */
 static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *status)
 {
-	const char *method = r->method, *url = r->url;
-	enum wire_status st = WIRE_NETWORK;
-	struct capbuf b = {0};
-	CURL *h = NULL;
-	CURLcode cc;
+	struct http_options o = {.connect_timeout_ms = META_CONNECT_MS,
+				 .request_timeout_ms = r->total_ms ? r->total_ms : META_TOTAL_MS,
+				 .max_attempts = 1,
+				 .max_body = META_MAX_BYTES,
+				 .max_connections = 1,
+				 .ca_file = r->ca_file};
+	struct http_header h[2];
+	struct http_request req;
+	struct http_response resp;
+	struct http_client *c;
+	enum wire_status st;
+	int http_err;
 
 	*body = NULL;
 	*status = 0;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		log_err("cannot fetch credentials: libcurl init failed");
-		return WIRE_NETWORK;
-	}
-	h = curl_easy_init();
-	if (!h)
+	c = http_client_new(&o, NULL);
+	if (!c)
 		return WIRE_NOMEM;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, META_CONNECT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->total_ms ? r->total_ms : META_TOTAL_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
-	if (r->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capbuf_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (strcmp(method, "PUT") == 0) {
-		/* An empty PUT body: IMDSv2 wants a PUT for its token. */
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, no_body);
-	} else if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->post ? r->post : "");
+	http_request_init(&req);
+	req.method = r->method;
+	req.url = r->url;
+	req.no_retry = 1;
+	req.secret_reply = 1;
+	req.no_proxy = 1;
+	if (r->header) {
+		h[req.n_headers++] =
+		    (struct http_header){(char *)(uintptr_t)r->header, (char *)(uintptr_t)r->value};
 	}
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	if (cc != CURLE_OK) {
-		if (b.overflow) {
-			st = WIRE_BAD_RESPONSE;
-			log_warn("credentials endpoint reply too large: over %d bytes",
-				 META_MAX_BYTES);
-		} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-			st = WIRE_TIMEOUT;
-		} else if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR) {
-			st = WIRE_NOMEM;
-		} else {
-			st = WIRE_NETWORK;
-		}
-		/* The URL holds no secret: tokens travel in headers. */
-		log_debug("credentials endpoint %s %s failed: %s", method, url,
-			  curl_easy_strerror(cc));
-		goto out;
+	if (!strcmp(r->method, "POST")) {
+		/* STS reads a form. */
+		h[req.n_headers++] =
+		    (struct http_header){(char *)(uintptr_t) "Content-Type",
+					 (char *)(uintptr_t) "application/x-www-form-urlencoded"};
+		req.body = r->post ? r->post : "";
+		req.body_len = strlen(req.body);
 	}
-	if (*status < 200 || *status > 299) {
-		st = *status >= 500			? WIRE_SERVER
-		     : *status == 401 || *status == 403 ? WIRE_AUTH
-							: WIRE_CLIENT;
-		log_debug("credentials endpoint %s %s answered http %ld", method, url, *status);
-		*body = b.buf; /* an error document (STS) says why */
-		b.buf = NULL;
-		goto out;
+	req.headers = h;
+	st = http_send(c, &req, &resp);
+	*status = resp.status;
+	/* An HTTP error answer (not a transport failure, not an oversized
+	 * 200): the callers tell these three apart. */
+	http_err = st != WIRE_OK && resp.status >= 300;
+	if (http_err)
+		st = resp.status >= 500				? WIRE_SERVER
+		     : resp.status == 401 || resp.status == 403 ? WIRE_AUTH
+								: WIRE_CLIENT;
+	if (st == WIRE_OK && !resp.body && !(resp.body = strdup("")))
+		st = WIRE_NOMEM;
+	if (st == WIRE_OK || http_err) {
+		/* An error document (STS) says why. */
+		*body = resp.body;
+		resp.body = NULL;
 	}
-	if (!b.buf) {
-		b.buf = strdup("");
-		if (!b.buf) {
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		b.cap = 1;
-	}
-	*body = b.buf;
-	b.buf = NULL;
-	st = WIRE_OK;
-out:
-	capbuf_wipe(&b);
-	curl_easy_cleanup(h);
+	/* The URL holds no secret: tokens travel in headers. */
+	if (st == WIRE_BAD_RESPONSE)
+		log_warn("credentials endpoint %s %s: %s", r->method, r->url, resp.error);
+	else if (st != WIRE_OK)
+		log_debug("credentials endpoint %s %s failed: %s (%s)", r->method, r->url,
+			  wire_status_str(st), resp.error);
+	http_response_free(&resp);
+	http_client_free(c);
 	return st;
-}
-
-/* Header lists carry tokens: wipe before freeing. */
-static void slist_wipe_free(struct curl_slist *l)
-{
-	for (struct curl_slist *n = l; n; n = n->next)
-		OPENSSL_cleanse(n->data, strlen(n->data));
-	curl_slist_free_all(l);
 }
 
 /* The JSON both services answer with: AccessKeyId, SecretAccessKey, Token,
@@ -313,8 +239,7 @@ enum wire_status creds_from_container(const char *ca_file, struct aws_creds *out
 	const char *full = creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	const char *tok = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	const char *tok_file = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *joined = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
+	char *url = NULL, *joined = NULL, *body = NULL, *file_tok = NULL;
 	enum wire_status st;
 	long status;
 	int rc;
@@ -348,20 +273,10 @@ enum wire_status creds_from_container(const char *ca_file, struct aws_creds *out
 			st = WIRE_INVALID;
 			goto out;
 		}
-		if (asprintf(&auth, "Authorization: %s", tok) < 0) {
-			auth = NULL;
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		n = curl_slist_append(hdrs, auth);
-		if (!n) {
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		hdrs = n;
+		req.header = "Authorization";
+		req.value = tok;
 	}
 	req.url = url;
-	req.headers = hdrs;
 	st = meta_fetch(&req, &body, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot fetch container credentials from '%s': %s (http %ld)", url,
@@ -372,8 +287,6 @@ enum wire_status creds_from_container(const char *ca_file, struct aws_creds *out
 	if (st == WIRE_OK)
 		log_debug("credentials from the container endpoint");
 out:
-	slist_wipe_free(hdrs);
-	creds_wipe_free(auth);
 	creds_wipe_free(file_tok);
 	creds_wipe_free(body);
 	curl_free(url);
@@ -386,8 +299,7 @@ out:
  * wiping. */
 enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 {
-	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *token = NULL, *roles = NULL, *body = NULL, *hdr = NULL, *role, *tok;
+	char *url = NULL, *token = NULL, *roles = NULL, *body = NULL, *role, *tok = NULL;
 	const char *b = base;
 	size_t blen = strlen(b);
 	enum wire_status st;
@@ -401,16 +313,11 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_NOMEM;
 		goto out;
 	}
-	n = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
-	if (!n) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	hdrs = n;
-	st = meta_fetch(&(struct meta_req){.method = "PUT", .url = url, .headers = hdrs}, &token,
-			&status);
-	slist_wipe_free(hdrs);
-	hdrs = NULL;
+	st = meta_fetch(&(struct meta_req){.method = "PUT",
+					   .url = url,
+					   .header = "X-aws-ec2-metadata-token-ttl-seconds",
+					   .value = IMDS_TOKEN_TTL},
+			&token, &status);
 	if (st != WIRE_OK) {
 		log_debug("cannot get an imds session token from %.*s: %s (http %ld)", (int)blen, b,
 			  wire_status_str(st), status);
@@ -422,16 +329,6 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_BAD_RESPONSE;
 		goto out;
 	}
-	if (asprintf(&hdr, "X-aws-ec2-metadata-token: %s", tok) < 0) {
-		hdr = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	hdrs = curl_slist_append(NULL, hdr);
-	if (!hdrs) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
 
 	free(url);
 	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, b) < 0) {
@@ -439,8 +336,10 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_NOMEM;
 		goto out;
 	}
-	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &roles,
-			&status);
+	st = meta_fetch(
+	    &(struct meta_req){
+		.method = "GET", .url = url, .header = "X-aws-ec2-metadata-token", .value = tok},
+	    &roles, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot list the instance role from imds: %s (http %ld)",
 			 wire_status_str(st), status);
@@ -463,8 +362,10 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_NOMEM;
 		goto out;
 	}
-	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &body,
-			&status);
+	st = meta_fetch(
+	    &(struct meta_req){
+		.method = "GET", .url = url, .header = "X-aws-ec2-metadata-token", .value = tok},
+	    &body, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot fetch credentials of instance role %s from imds: %s (http %ld)",
 			 role, wire_status_str(st), status);
@@ -474,8 +375,6 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 	if (st == WIRE_OK)
 		log_debug("credentials from imds, role %s", role);
 out:
-	slist_wipe_free(hdrs);
-	creds_wipe_free(hdr);
 	creds_wipe_free(token);
 	creds_wipe_free(body);
 	free(roles);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -44,6 +45,8 @@ void http_response_free(struct http_response *resp)
 {
 	if (!resp)
 		return;
+	if (resp->wipe && resp->body)
+		OPENSSL_cleanse(resp->body, resp->body_len);
 	free(resp->body);
 	headers_free(resp->headers, resp->n_headers);
 	resp->body = NULL;
@@ -288,7 +291,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	if (r->body_len + n + 1 > x->cap) {
-		ncap = x->cap ? x->cap : 4096;
+		/* A secret is never moved by realloc: all of the cap at once. */
+		ncap = x->cap ? x->cap : x->req->secret_reply ? x->c->opt.max_body + 1 : 4096;
 		while (ncap < r->body_len + n + 1)
 			ncap *= 2;
 		nb = realloc(r->body, ncap);
@@ -539,6 +543,9 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	if (c->opt.ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->opt.ca_file);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (req->no_proxy)
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
@@ -640,6 +647,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	int healthy;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->wipe = req->secret_reply;
 	if (!req->method || !req->url || (req->body_fd >= 0 && req->body)) {
 		snprintf(resp->error, sizeof(resp->error), "invalid request");
 		goto out;
