@@ -293,10 +293,27 @@ out:
 	return st;
 }
 
+/* GET base/latest/meta-data/iam/security-credentials/<role> with the
+ * IMDSv2 session token (role "" lists the roles). */
+static enum wire_status imds_role_get(const char *base, size_t blen, const char *role,
+				      const char *tok, char **out, long *status)
+{
+	enum wire_status st;
+	char *url;
+
+	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, base,
+		     role) < 0)
+		return WIRE_NOMEM;
+	st = meta_fetch(
+	    &(struct meta_req){
+		.method = "GET", .url = url, .header = "X-aws-ec2-metadata-token", .value = tok},
+	    out, status);
+	free(url);
+	return st;
+}
+
 /* EC2 instance metadata, IMDSv2 only: PUT a session token, then the role
- * name, then its credentials, each with the token.
- * Long because IMDSv2's three requests (token, role, credentials) share the token and its
- * wiping. */
+ * name, then its credentials, each with the token. */
 enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 {
 	char *url = NULL, *token = NULL, *roles = NULL, *body = NULL, *role, *tok = NULL;
@@ -330,16 +347,7 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		goto out;
 	}
 
-	free(url);
-	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, b) < 0) {
-		url = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	st = meta_fetch(
-	    &(struct meta_req){
-		.method = "GET", .url = url, .header = "X-aws-ec2-metadata-token", .value = tok},
-	    &roles, &status);
+	st = imds_role_get(b, blen, "", tok, &roles, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot list the instance role from imds: %s (http %ld)",
 			 wire_status_str(st), status);
@@ -355,17 +363,7 @@ enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
 		st = WIRE_BAD_RESPONSE;
 		goto out;
 	}
-	free(url);
-	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, b,
-		     role) < 0) {
-		url = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	st = meta_fetch(
-	    &(struct meta_req){
-		.method = "GET", .url = url, .header = "X-aws-ec2-metadata-token", .value = tok},
-	    &body, &status);
+	st = imds_role_get(b, blen, role, tok, &body, &status);
 	if (st != WIRE_OK) {
 		log_warn("cannot fetch credentials of instance role %s from imds: %s (http %ld)",
 			 role, wire_status_str(st), status);
