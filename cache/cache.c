@@ -19,6 +19,7 @@
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
 #include "cache/hash.h"
+#include "cache/keys.h"
 #include "s3/log.h"
 #include "s3/parse.h"
 
@@ -423,6 +424,11 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	*out = NULL;
 	if (!opt || !opt->cache_dir || !opt->node || !opt->node[0] || !store || !cat)
 		return -EINVAL;
+	/* The bound that makes every version key fit (tc_key cannot fail). */
+	if (opt->key_prefix && strlen(opt->key_prefix) > KEY_PREFIX_MAX) {
+		log_err("cannot start the engine: key prefix over %d bytes", KEY_PREFIX_MAX);
+		return -ENAMETOOLONG;
+	}
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;
