@@ -132,6 +132,25 @@ static void test_names_times_keys(void)
 	TAP_STREQ(buf, want, "version key with the engine's shard");
 	key_manifest("p", "s1", buf, sizeof(buf));
 	TAP_STREQ(buf, "p/_snapshots/s1.json", "manifest key");
+	key_manifest("p", "", buf, sizeof(buf));
+	TAP_STREQ(buf, "p/_snapshots/", "manifest folder (name \"\")");
+	key_manifest("", "", buf, sizeof(buf));
+	TAP_STREQ(buf, "_snapshots/", "manifest folder without prefix");
+	{
+		/* The bound tc_key relies on: the longest prefix, shard, id and
+		 * hash fit in KEY_MAX; a short buffer is -ENAMETOOLONG. */
+		char prefix[KEY_PREFIX_MAX + 1], id[CAT_ID_MAX + 1], key[KEY_MAX];
+		struct key_layout big = {.prefix = prefix, .shard_keys = 1};
+
+		memset(prefix, 'p', KEY_PREFIX_MAX);
+		prefix[KEY_PREFIX_MAX] = '\0';
+		memset(id, 'i', CAT_ID_MAX);
+		id[CAT_ID_MAX] = '\0';
+		TAP_OK(key_version(&big, id, H("f"), key, sizeof(key)) == 0,
+		       "the longest prefix, id and hash make a key of %zu bytes", strlen(key));
+		TAP_OK(key_version(&big, id, H("f"), key, 600) == -ENAMETOOLONG,
+		       "a buffer too short is -ENAMETOOLONG");
+	}
 }
 
 /* ---- against the embedded store and the SQLite catalog ----------------- */
