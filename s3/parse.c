@@ -47,8 +47,8 @@ int tfs_parse_u64(const char *s, uint64_t *out, const char **end)
 	char *e;
 	unsigned long long v;
 
-	/* strtoull would take leading space, a sign and "0x"-less garbage
-	 * after it; only digits are a number here. */
+	/* strtoull would take leading blanks and a sign ("-1" wraps to
+	 * UINT64_MAX): only digits are a number here. */
 	if (!s || !digit(s[0]))
 		return -EINVAL;
 	errno = 0;
