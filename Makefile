@@ -12,6 +12,7 @@
 #   make deb                    the Debian package build/tenantfs_VERSION_ARCH.deb, from a
 #                               daemon built with Debian's hardening flags in build-deb/
 #   make format / format-check  clang-format the sources / fail if they differ
+#   make check-layers           include direction, include circles, file and function sizes
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
@@ -138,11 +139,14 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
+check-layers:
+	tests/check-layers
+
 clean: fuzz-clean
 	rm -rf build build-asan build-tsan $(DEB_BUILD)
 
 .PHONY: all check tsan check-tsan check-valgrind check-fuzz deb install uninstall format \
-	format-check clean
+	format-check check-layers clean
 .SECONDARY:
 
 -include $(SRCS:%.c=$(BUILD)/%.d)

@@ -19,7 +19,9 @@
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
 #include "cache/hash.h"
+#include "cache/keys.h"
 #include "s3/log.h"
+#include "s3/parse.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -275,31 +277,16 @@ static int cache_lock(struct tcache *tc)
 
 static bool valid_label(const char *s, size_t n)
 {
-	if (n == 0 || n > TCACHE_LABEL_MAX || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
-		    c != '.' && c != '_' && c != '-')
-			return false;
-	}
-	return true;
+	return n > 0 && s[0] != '-' && tfs_valid_name(s, n, TCACHE_LABEL_MAX);
 }
 
 /* "LABEL~ID" with a valid label and exactly TCACHE_NODE_ID_HEX lowercase hex digits. */
 static bool valid_identity(const char *s)
 {
 	const char *tilde = strrchr(s, '~');
-	size_t i;
 
-	if (!tilde || !valid_label(s, (size_t)(tilde - s)) ||
-	    strlen(tilde + 1) != TCACHE_NODE_ID_HEX)
-		return false;
-	for (i = 1; i <= TCACHE_NODE_ID_HEX; i++)
-		if (!((tilde[i] >= '0' && tilde[i] <= '9') || (tilde[i] >= 'a' && tilde[i] <= 'f')))
-			return false;
-	return true;
+	return tilde && valid_label(s, (size_t)(tilde - s)) &&
+	       strlen(tilde + 1) == TCACHE_NODE_ID_HEX && tfs_is_hex(tilde + 1, TCACHE_NODE_ID_HEX);
 }
 
 /* Draws a new identity for label and makes it durable: tmp file, fsync,
@@ -437,6 +424,11 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	*out = NULL;
 	if (!opt || !opt->cache_dir || !opt->node || !opt->node[0] || !store || !cat)
 		return -EINVAL;
+	/* The bound that makes every version key fit (tc_key cannot fail). */
+	if (opt->key_prefix && strlen(opt->key_prefix) > KEY_PREFIX_MAX) {
+		log_err("cannot start the engine: key prefix over %d bytes", KEY_PREFIX_MAX);
+		return -ENAMETOOLONG;
+	}
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;
@@ -668,6 +660,7 @@ void tcache_get_stats(struct tcache *tc, struct tcache_stats *o)
 	o->lease_acquires = atomic_load(&tc->st.lease_acquires);
 	o->lease_renews = atomic_load(&tc->st.lease_renews);
 	o->lease_releases = atomic_load(&tc->st.lease_releases);
+	o->sched_passes = atomic_load(&tc->st.sched_passes);
 }
 
 /* ---- fault-in and activation ------------------------------------------ */

@@ -166,6 +166,10 @@ ssize_t tcache_listxattr(struct tcache *tc, const char *id, char *buf, size_t si
 struct tcache_stats {
 	uint64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped, commits, quarantined,
 	    evictions, lease_acquires, lease_renews, lease_releases;
+	/* Scheduler passes over every family so far: a pass counted has
+	 * queued (and marked busy) each job it decided on, so tests wait
+	 * for passes instead of sleeping to see that it decided nothing. */
+	uint64_t sched_passes;
 };
 void tcache_get_stats(struct tcache *tc, struct tcache_stats *out);
 

@@ -252,7 +252,8 @@ struct tcache {
 	atomic_uint_fast64_t seq; /* unique names in tmp/ and staging/ */
 	struct {
 		atomic_uint_fast64_t opens, faults, fault_bytes, writebacks, puts, puts_skipped,
-		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases;
+		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases,
+		    sched_passes;
 	} st;
 };
 
@@ -353,6 +354,9 @@ void tc_rm_tree(const char *dir);
 void tc_clean_dir(const char *dir);
 
 /* writeback.c */
+/* The store key of id's version hash (key_version) into buf, cap >= KEY_MAX.
+ * Cannot fail: tcache_new bounds the prefix (KEY_PREFIX_MAX), ids are
+ * valid and hashes at most CAT_HASH_HEX digits. */
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap);
 int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why);
 int sched_start(struct tcache *tc);

@@ -4,6 +4,8 @@
  * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
 #include "catalog_ddb_i.h"
+#include "s3/clock.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,182 +23,14 @@
 /* How long `tenantfs init` waits for a new table to become ACTIVE. */
 #define TABLE_ACTIVE_TIMEOUT_MS 60000
 
-struct catalog_ddb {
-	struct catalog base;
-	struct ddb_client *client; /* borrowed, thread-safe */
-	char *table;		   /* immutable */
-};
-
-static struct catalog_ddb *to_ddb(struct catalog *c)
+struct catalog_ddb *catalog_ddb_of(struct catalog *c)
 {
 	return (struct catalog_ddb *)c;
 }
 
-/* ---- item decoding ---- */
-
-static bool is_hex(const char *s)
-{
-	return strspn(s, "0123456789abcdef") == strlen(s);
-}
-
-/* Reads an optional attribute; *bad names it when malformed. */
-static int opt_s(json_t *m, const char *name, char *buf, size_t size, const char **bad)
-{
-	int rc = ddb_av_get_s(m, name, buf, size);
-
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		*bad = name;
-	return rc;
-}
-
-static int opt_u64(json_t *m, const char *name, uint64_t *v, const char **bad)
-{
-	int rc = ddb_av_get_u64(m, name, v);
-
-	if (rc == -ENOENT) {
-		*v = 0;
-		return 0;
-	}
-	if (rc)
-		*bad = name;
-	return rc;
-}
-
-static int opt_i64(json_t *m, const char *name, int64_t *v, const char **bad)
-{
-	int rc = ddb_av_get_i64(m, name, v);
-
-	if (rc == -ENOENT) {
-		*v = 0;
-		return 0;
-	}
-	if (rc)
-		*bad = name;
-	return rc;
-}
-
-static int decode_hist(json_t *item, struct cat_item *out, const char **bad)
-{
-	json_t *av, *list, *e, *m;
-	size_t n, i, first;
-
-	*bad = "hist";
-	av = json_object_get(item, "hist");
-	if (!av)
-		goto ok;
-	list = json_object_get(av, "L");
-	if (!json_is_object(av) || json_object_size(av) != 1 || !json_is_array(list))
-		return -EINVAL;
-	n = json_array_size(list);
-	first = n > CAT_HIST_MAX ? n - CAT_HIST_MAX : 0;
-	for (i = first; i < n; i++) {
-		struct cat_hist *h = &out->hist[out->n_hist];
-
-		e = json_array_get(list, i);
-		m = json_object_get(e, "M");
-		if (!json_is_object(e) || json_object_size(e) != 1 || !json_is_object(m))
-			return -EINVAL;
-		if (ddb_av_get_i64(m, "t", &h->time_ms) != 0 ||
-		    ddb_av_get_u64(m, "g", &h->gen) != 0)
-			return -EINVAL;
-		/* A tombstone commit may carry no hash. */
-		if (opt_s(m, "h", h->hash, sizeof(h->hash), bad) != 0 || !is_hex(h->hash)) {
-			*bad = "hist";
-			return -EINVAL;
-		}
-		out->n_hist++;
-	}
-ok:
-	*bad = NULL;
-	return 0;
-}
-
-int catalog_ddb_decode_item(json_t *item, struct cat_item *out)
-{
-	const char *bad = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(item)) {
-		log_err("cannot decode catalog item: not an attribute map");
-		return -EIO;
-	}
-	rc = ddb_av_get_s(item, "id", out->id, sizeof(out->id));
-	if (rc || !out->id[0]) {
-		log_err("cannot decode catalog item: %s (at most %d characters)",
-			rc == -ENOENT  ? "no id"
-			: rc == -E2BIG ? "id too long"
-				       : "malformed id",
-			CAT_ID_MAX);
-		memset(out, 0, sizeof(*out));
-		return -EIO;
-	}
-	if (opt_s(item, "owner", out->owner, sizeof(out->owner), &bad) ||
-	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
-	    opt_u64(item, "epoch", &out->epoch, &bad) || opt_u64(item, "rev", &out->rev, &bad) ||
-	    opt_u64(item, "sess", &out->sess, &bad) ||
-	    opt_i64(item, "stranded", &out->stranded_ms, &bad) ||
-	    opt_u64(item, "gen", &out->gen, &bad) ||
-	    opt_s(item, "hash", out->hash, sizeof(out->hash), &bad) ||
-	    opt_u64(item, "size", &out->size, &bad) ||
-	    opt_i64(item, "mtime", &out->mtime_ms, &bad) ||
-	    opt_i64(item, "deleted", &out->deleted_ms, &bad) ||
-	    opt_s(item, "want", out->want, sizeof(out->want), &bad) ||
-	    opt_u64(item, "gc_seq", &out->gc_seq, &bad) ||
-	    opt_i64(item, "gc_since", &out->gc_since_ms, &bad) || decode_hist(item, out, &bad))
-		goto malformed;
-	if (!is_hex(out->hash)) {
-		bad = "hash";
-		goto malformed;
-	}
-	return 0;
-malformed:
-	log_err("cannot decode catalog item '%s': attribute '%s' is malformed", out->id,
-		bad ? bad : "?");
-	memset(out, 0, sizeof(*out));
-	return -EIO;
-}
-
-/* ---- item encoding ---- */
-
-static json_t *hist_entry(int64_t t, uint64_t g, const char *h)
-{
-	json_t *m = json_object();
-
-	if (!m || json_object_set_new(m, "t", ddb_av_n_i64(t)) != 0 ||
-	    json_object_set_new(m, "g", ddb_av_n_u64(g)) != 0 ||
-	    (h && *h && json_object_set_new(m, "h", ddb_av_s(h)) != 0)) {
-		json_decref(m);
-		return NULL;
-	}
-	return json_pack("{s:o}", "M", m);
-}
-
-json_t *catalog_ddb_hist_push(const struct cat_item *it, int64_t time_ms, uint64_t gen,
-			      const char *hash)
-{
-	json_t *list = json_array();
-	int i, first = it->n_hist + 1 > CAT_HIST_MAX ? it->n_hist + 1 - CAT_HIST_MAX : 0;
-
-	if (!list)
-		return NULL;
-	for (i = first; i < it->n_hist; i++)
-		if (json_array_append_new(list, hist_entry(it->hist[i].time_ms, it->hist[i].gen,
-							   it->hist[i].hash)) != 0)
-			goto fail;
-	if (json_array_append_new(list, hist_entry(time_ms, gen, hash)) != 0)
-		goto fail;
-	return json_pack("{s:o}", "L", list);
-fail:
-	json_decref(list);
-	return NULL;
-}
-
 /* ---- calls ---- */
 
-static json_t *item_key(const char *id)
+json_t *catalog_ddb_item_key(const char *id)
 {
 	return json_pack("{s:o}", "id", ddb_av_s(id));
 }
@@ -216,7 +50,7 @@ static int update(struct catalog_ddb *cd, const char *what, const char *id, cons
 		  enum wire_status *stp)
 {
 	struct ddb_cond dc = {cond, names, values, "ALL_NEW"};
-	json_t *key = item_key(id), *attrs = NULL;
+	json_t *key = catalog_ddb_item_key(id), *attrs = NULL;
 	enum wire_status st = WIRE_NOMEM;
 	int rc = -ENOMEM;
 
@@ -252,14 +86,14 @@ out:
 
 static int ddb_get(struct catalog *c, const char *id, struct cat_item *out)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	json_t *key, *item = NULL;
 	enum wire_status st;
 	int rc;
 
 	if (!args_ok(id, NULL))
 		return -EINVAL;
-	key = item_key(id);
+	key = catalog_ddb_item_key(id);
 	if (!key)
 		return -ENOMEM;
 	st = ddb_get_item(cd->client, cd->table, key, &item, NULL);
@@ -285,7 +119,7 @@ static int ddb_acquire(struct catalog *c, const char *id, const char *node, uint
 		       int64_t now_ms, int64_t ttl_ms, const struct cat_takeover *tk,
 		       struct cat_item *out)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	char cond[400], rc_buf[64], tk_cond[224] = "";
 	enum wire_status st;
 	json_t *names, *values;
@@ -389,22 +223,14 @@ static int holder_update(struct catalog *c, const char *what, const char *id, co
 		       json_object_set_new(values, ":zero", ddb_av_n_u64(0)) != 0 ||
 		       json_object_set_new(values, ":one", ddb_av_n_u64(1)) != 0))
 		values = (json_decref(values), NULL);
-	rc = update(to_ddb(c), what, id, expr, "#owner = :me AND #epoch = :epoch", names, values,
-		    out, &st);
+	rc = update(catalog_ddb_of(c), what, id, expr, "#owner = :me AND #epoch = :epoch", names,
+		    values, out, &st);
 	if (st == WIRE_CONDITION_FAILED) {
 		log_warn("cannot %s '%s': no longer held by '%s' at epoch %llu", what, id, node,
 			 (unsigned long long)epoch);
 		rc = -ESTALE;
 	}
 	return rc;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* True when the item already holds exactly this commit under this lease.
@@ -420,10 +246,12 @@ static bool already_applied(const struct cat_item *cur, const char *node, uint64
 	       cur->mtime_ms == cm->mtime_ms && (cur->deleted_ms != 0) == cm->deleted;
 }
 
+/* Long because the conditional UpdateItem of a commit is built in one place: the read, the hist,
+ * the condition and the lost-reply check must agree. */
 static int ddb_commit(struct catalog *c, const char *id, const char *node, uint64_t epoch,
 		      uint64_t base_gen, const struct cat_commit *cm)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	const char *hash = cm && cm->hash ? cm->hash : "";
 	char expr[320], cond[512], rm[48];
 	struct cat_item cur;
@@ -433,7 +261,8 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 	int rc;
 
 	if (!args_ok(id, node) || !cm || cm->new_gen != base_gen + 1 ||
-	    strlen(hash) > CAT_HASH_HEX || !is_hex(hash) || (!cm->deleted && !*hash))
+	    strlen(hash) > CAT_HASH_HEX || (*hash && !tfs_is_hex(hash, strlen(hash))) ||
+	    (!cm->deleted && !*hash))
 		return -EINVAL;
 	/* hist is rewritten whole from the current item; the gen condition
 	 * below makes this read-modify-write safe: if anyone committed since
@@ -456,7 +285,7 @@ static int ddb_commit(struct catalog *c, const char *id, const char *node, uint6
 			 (unsigned long long)cm->gc_seq);
 		return -ESTALE;
 	}
-	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : wall_ms();
+	del_ms = cm->mtime_ms > 0 ? cm->mtime_ms : tfs_wall_ms();
 	names = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
 			  "#epoch", "epoch", "#gen", "gen", "#hash", "hash", "#size", "size",
 			  "#mtime", "mtime", "#hist", "hist", "#deleted", "deleted", "#rev", "rev",
@@ -570,7 +399,7 @@ static int ddb_abandon(struct catalog *c, const struct cat_item *seen, int64_t n
 	snprintf(cond, sizeof(cond),
 		 "#owner = :owner AND #epoch = :epoch AND attribute_exists(#stranded) AND %s",
 		 cur.gen == 0 ? "(attribute_not_exists(#gen) OR #gen = :base)" : "#gen = :base");
-	rc = update(to_ddb(c), "abandon the stranded copy of", seen->id, expr, cond,
+	rc = update(catalog_ddb_of(c), "abandon the stranded copy of", seen->id, expr, cond,
 		    cur.gen == 0
 			? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#owner", "owner",
 				    "#epoch", "epoch", "#gen", "gen", "#hist", "hist", "#expires",
@@ -599,7 +428,7 @@ static int ddb_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, ui
 		 "attribute_not_exists(#gcsince)",
 		 seen_seq == 0 ? "(attribute_not_exists(#gcseq) OR #gcseq = :seq)"
 			       : "#gcseq = :seq");
-	rc = update(to_ddb(c), "open a gc phase on", id,
+	rc = update(catalog_ddb_of(c), "open a gc phase on", id,
 		    "SET #gcseq = if_not_exists(#gcseq, :zero) + :one, #gcdoom = :doom, "
 		    "#gcsince = :now",
 		    cond,
@@ -622,7 +451,7 @@ static int ddb_gc_end(struct catalog *c, const char *id, uint64_t seq)
 
 	if (!args_ok(id, NULL))
 		return -EINVAL;
-	rc = update(to_ddb(c), "close the gc phase on", id, "REMOVE #gcdoom, #gcsince",
+	rc = update(catalog_ddb_of(c), "close the gc phase on", id, "REMOVE #gcdoom, #gcsince",
 		    "#gcseq = :seq",
 		    json_pack("{s:s, s:s, s:s}", "#gcseq", "gc_seq", "#gcdoom", "gc_doomed",
 			      "#gcsince", "gc_since"),
@@ -634,7 +463,7 @@ static int ddb_gc_end(struct catalog *c, const char *id, uint64_t seq)
 
 static int ddb_remove(struct catalog *c, const char *id, const char *node, uint64_t epoch)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	struct ddb_cond dc = {"#owner = :me AND #epoch = :epoch", NULL, NULL, "NONE"};
 	enum wire_status st = WIRE_NOMEM;
 	json_t *key;
@@ -642,7 +471,7 @@ static int ddb_remove(struct catalog *c, const char *id, const char *node, uint6
 
 	if (!args_ok(id, node))
 		return -EINVAL;
-	key = item_key(id);
+	key = catalog_ddb_item_key(id);
 	dc.names = json_pack("{s:s, s:s}", "#owner", "owner", "#epoch", "epoch");
 	dc.values = json_pack("{s:o, s:o}", ":me", ddb_av_s(node), ":epoch", ddb_av_n_u64(epoch));
 	if (key && dc.names && dc.values) {
@@ -662,210 +491,16 @@ static int ddb_remove(struct catalog *c, const char *id, const char *node, uint6
 
 /* ---- sessions ---- */
 
-static json_t *session_key(const char *node)
-{
-	char id[sizeof(CAT_SESSION_PREFIX) + CAT_NODE_MAX];
-
-	snprintf(id, sizeof(id), "%s%s", CAT_SESSION_PREFIX, node);
-	return item_key(id);
-}
-
-static bool is_session_id(const char *id)
-{
-	return strncmp(id, CAT_SESSION_PREFIX, strlen(CAT_SESSION_PREFIX)) == 0;
-}
-
-/* Decodes a session item; -EIO (logged) when malformed. */
-static int decode_session(json_t *item, const char *node, struct cat_session *out)
-{
-	const char *bad = NULL;
-	json_t *ss, *v;
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	snprintf(out->node, sizeof(out->node), "%s", node);
-	if (!json_is_object(item) || ddb_av_get_u64(item, "sess", &out->sess) != 0) {
-		bad = "sess";
-		goto malformed;
-	}
-	if (opt_u64(item, "rev", &out->rev, &bad) ||
-	    opt_i64(item, "expires", &out->expires_ms, &bad) ||
-	    opt_i64(item, "killed", &out->killed_ms, &bad))
-		goto malformed;
-	v = json_object_get(item, "wants");
-	if (v) {
-		ss = json_object_get(v, "SS");
-		if (!json_is_array(ss)) {
-			bad = "wants";
-			goto malformed;
-		}
-		json_array_foreach(ss, i, v)
-		{
-			const char *w = json_string_value(v);
-
-			if (!w || !*w || strlen(w) > CAT_ID_MAX) {
-				bad = "wants";
-				goto malformed;
-			}
-			if (out->n_wants < CAT_WANTS_MAX)
-				snprintf(out->wants[out->n_wants++], sizeof(out->wants[0]), "%s",
-					 w);
-		}
-	}
-	return 0;
-malformed:
-	log_err("cannot decode the session of '%s': attribute '%s' is malformed", node,
-		bad ? bad : "?");
-	memset(out, 0, sizeof(*out));
-	return -EIO;
-}
-
-/* One UpdateItem on node's session item (names, values stolen; NULL =
- * ENOMEM); *out (may be NULL) gets the session after it. -ESTALE when cond
- * fails. */
-static int session_update(struct catalog *c, const char *what, const char *node, const char *expr,
-			  const char *cond, json_t *names, json_t *values, struct cat_session *out)
-{
-	struct catalog_ddb *cd = to_ddb(c);
-	struct ddb_cond dc = {cond, names, values, "ALL_NEW"};
-	json_t *key = NULL, *attrs = NULL;
-	enum wire_status st;
-	int rc = -EINVAL;
-
-	if (!node || !*node || strlen(node) > CAT_NODE_MAX)
-		goto out;
-	rc = -ENOMEM;
-	key = session_key(node);
-	if (!key || !names || !values)
-		goto out;
-	st = ddb_update_item(cd->client, cd->table, key, expr, &dc, &attrs, NULL);
-	if (st == WIRE_CONDITION_FAILED) {
-		rc = -ESTALE;
-	} else if (st != WIRE_OK) {
-		log_err("cannot %s '%s' in table '%s': %s", what, node, cd->table,
-			wire_status_str(st));
-		rc = wire_status_errno(st);
-	} else if (!out) {
-		rc = 0;
-	} else if (!attrs) {
-		log_err("cannot %s '%s' in table '%s': reply without the item", what, node,
-			cd->table);
-		rc = -EIO;
-	} else {
-		rc = decode_session(attrs, node, out);
-	}
-out:
-	json_decref(attrs);
-	json_decref(key);
-	json_decref(names);
-	json_decref(values);
-	return rc;
-}
-
-static int ddb_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
-			     struct cat_session *out)
-{
-	/* Requests were for the old session: a new one starts without. */
-	return session_update(
-	    c, "begin a session of", node,
-	    "SET #sess = if_not_exists(#sess, :zero) + :one, #rev = if_not_exists(#rev, :zero) + "
-	    ":one, #expires = :exp REMOVE #killed, #wants",
-	    NULL,
-	    json_pack("{s:s, s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev", "#expires",
-		      "expires", "#killed", "killed", "#wants", "wants"),
-	    json_pack("{s:o, s:o, s:o}", ":zero", ddb_av_n_u64(0), ":one", ddb_av_n_u64(1), ":exp",
-		      ddb_av_n_i64(now_ms + ttl_ms)),
-	    out);
-}
-
-static int ddb_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
-			 int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
-			 struct cat_session *out)
-{
-	json_t *values, *set = NULL;
-	struct cat_session scratch;
-	int i;
-
-	values = json_pack("{s:o, s:o, s:o}", ":one", ddb_av_n_u64(1), ":exp",
-			   ddb_av_n_i64(now_ms + ttl_ms), ":sess", ddb_av_n_u64(sess));
-	if (values && n_done > 0) {
-		/* DELETE of a string set value: DynamoDB takes no empty set. */
-		set = json_array();
-		for (i = 0; set && i < n_done; i++)
-			if (json_array_append_new(set, json_string(done[i])) != 0)
-				set = (json_decref(set), NULL);
-		if (!set ||
-		    json_object_set_new(values, ":done", json_pack("{s:o}", "SS", set)) != 0)
-			values = (json_decref(values), NULL);
-	}
-	return session_update(
-	    c, "heartbeat of", node,
-	    n_done > 0 ? "SET #rev = #rev + :one, #expires = :exp DELETE #wants :done"
-		       : "SET #rev = #rev + :one, #expires = :exp",
-	    "#sess = :sess AND attribute_not_exists(#killed)",
-	    n_done > 0 ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev",
-				   "#expires", "expires", "#killed", "killed", "#wants", "wants")
-		       : json_pack("{s:s, s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev",
-				   "#expires", "expires", "#killed", "killed"),
-	    values, out ? out : &scratch);
-}
-
-static int ddb_session_get(struct catalog *c, const char *node, struct cat_session *out)
-{
-	struct catalog_ddb *cd = to_ddb(c);
-	json_t *key, *item = NULL;
-	struct cat_session scratch;
-	enum wire_status st;
-	int rc;
-
-	if (!node || !*node || strlen(node) > CAT_NODE_MAX)
-		return -EINVAL;
-	key = session_key(node);
-	if (!key)
-		return -ENOMEM;
-	st = ddb_get_item(cd->client, cd->table, key, &item, NULL);
-	if (st == WIRE_OK)
-		rc = decode_session(item, node, out ? out : &scratch);
-	else
-		rc = st == WIRE_NOT_FOUND ? -ENOENT : wire_status_errno(st);
-	json_decref(item);
-	json_decref(key);
-	return rc;
-}
-
-static int ddb_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
-			    int64_t now_ms)
-{
-	return session_update(
-	    c, "kill the session of", node, "SET #killed = :now",
-	    "#sess = :sess AND #rev = :rev AND attribute_not_exists(#killed)",
-	    json_pack("{s:s, s:s, s:s}", "#sess", "sess", "#rev", "rev", "#killed", "killed"),
-	    json_pack("{s:o, s:o, s:o}", ":sess", ddb_av_n_u64(sess), ":rev", ddb_av_n_u64(rev),
-		      ":now", ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
-	    NULL);
-}
-
-static int ddb_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
-{
-	/* As a kill, without the rev: the node ends its own session. */
-	return session_update(c, "end the session of", node, "SET #killed = :now",
-			      "#sess = :sess AND attribute_not_exists(#killed)",
-			      json_pack("{s:s, s:s}", "#sess", "sess", "#killed", "killed"),
-			      json_pack("{s:o, s:o}", ":sess", ddb_av_n_u64(sess), ":now",
-					ddb_av_n_i64(now_ms > 0 ? now_ms : 1)),
-			      NULL);
-}
-
 static int ddb_want(struct catalog *c, const char *id, const char *holder)
 {
 	int rc;
 
 	if (!args_ok(id, holder))
 		return -EINVAL;
-	rc = session_update(c, "ask for a hand-over", holder, "ADD #wants :ids",
-			    "attribute_exists(#sess)",
-			    json_pack("{s:s, s:s}", "#wants", "wants", "#sess", "sess"),
-			    json_pack("{s:{s:[s]}}", ":ids", "SS", id), NULL);
+	rc = catalog_ddb_session_update(c, "ask for a hand-over", holder, "ADD #wants :ids",
+					"attribute_exists(#sess)",
+					json_pack("{s:s, s:s}", "#wants", "wants", "#sess", "sess"),
+					json_pack("{s:{s:[s]}}", ":ids", "SS", id), NULL);
 	return rc == -ESTALE ? -ENOENT : rc;
 }
 
@@ -877,7 +512,7 @@ static int ddb_want(struct catalog *c, const char *id, const char *holder)
 static int ddb_scan(struct catalog *c, char **token,
 		    int (*cb)(void *arg, const struct cat_item *it), void *arg)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	json_t *start = NULL, *items = NULL, *last = NULL, *v;
 	char last_id[CAT_ID_MAX + 1], *next = NULL;
 	struct cat_item *it = NULL;
@@ -890,7 +525,7 @@ static int ddb_scan(struct catalog *c, char **token,
 			rc = -EINVAL;
 			goto out;
 		}
-		start = item_key(*token);
+		start = catalog_ddb_item_key(*token);
 		if (!start)
 			goto out;
 	}
@@ -918,7 +553,8 @@ static int ddb_scan(struct catalog *c, char **token,
 		char vid[CAT_ID_MAX + 1];
 
 		/* Sessions share the table; they are not databases. */
-		if (ddb_av_get_s(v, "id", vid, sizeof(vid)) != -E2BIG && is_session_id(vid))
+		if (ddb_av_get_s(v, "id", vid, sizeof(vid)) != -E2BIG &&
+		    catalog_ddb_is_session_id(vid))
 			continue;
 		if (catalog_ddb_decode_item(v, it) != 0)
 			continue;
@@ -941,7 +577,7 @@ out:
 
 static int ddb_check(struct catalog *c)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	char status[32];
 	enum wire_status st;
 
@@ -963,7 +599,7 @@ static int ddb_check(struct catalog *c)
 
 static int ddb_init(struct catalog *c)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 	enum wire_status st;
 
 	st = ddb_describe_table(cd->client, cd->table, NULL, NULL);
@@ -980,7 +616,7 @@ static int ddb_init(struct catalog *c)
 
 static void ddb_free(struct catalog *c)
 {
-	struct catalog_ddb *cd = to_ddb(c);
+	struct catalog_ddb *cd = catalog_ddb_of(c);
 
 	free(cd->table);
 	free(cd);
@@ -988,11 +624,11 @@ static void ddb_free(struct catalog *c)
 
 static const struct catalog_ops ddb_ops = {
     .acquire = ddb_acquire,
-    .session_start = ddb_session_start,
-    .heartbeat = ddb_heartbeat,
-    .session_get = ddb_session_get,
-    .session_kill = ddb_session_kill,
-    .session_end = ddb_session_end,
+    .session_start = catalog_ddb_session_start,
+    .heartbeat = catalog_ddb_heartbeat,
+    .session_get = catalog_ddb_session_get,
+    .session_kill = catalog_ddb_session_kill,
+    .session_end = catalog_ddb_session_end,
     .commit = ddb_commit,
     .release = ddb_release,
     .strand = ddb_strand,

@@ -3,7 +3,8 @@
  * (its heartbeat), and table wants, the hand-over requests addressed to a
  * node's session. Every write is a single conditional
  * statement or one BEGIN IMMEDIATE transaction, so several processes on one
- * machine (two mounts) can share the file safely. */
+ * machine (two mounts) can share the file safely. The connection, its
+ * lock and the schema are in catalog_sqlite_db.c. */
 #include "cache/catalog.h"
 
 #include <errno.h>
@@ -16,238 +17,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache/catalog_sqlite_i.h"
 #include "s3/log.h"
+#include "s3/parse.h"
 
-#define SCAN_PAGE	500
-#define BUSY_TIMEOUT_MS 5000
-
-/* Locking: one connection under one mutex (cs->lock); no other lock is ever
- * taken inside it, and it is never held across a call back into the
- * caller (scan copies a page out first). SQLite's own locks order the
- * processes sharing the file. */
-struct catalog_sqlite {
-	struct catalog base;
-	pthread_mutex_t lock;
-	char *path;   /* immutable after new */
-	sqlite3 *db;  /* protected by lock */
-	pid_t db_pid; /* protected by lock: process that opened db */
-	/* protected by lock: the connection inherited across fork, never used
-	 * or closed (see cs_lock); kept so that it stays reachable rather than
-	 * a leak in valgrind's eyes */
-	sqlite3 *inherited;
-};
+#define SCAN_PAGE 500
 
 #define ITEM_COLS                                                                                 \
 	"id, owner, expires, epoch, gen, hash, size, mtime, deleted, want, hist, rev, stranded, " \
 	"sess, gc_seq, gc_since"
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS items ("
-				 " id TEXT PRIMARY KEY,"
-				 " owner TEXT NOT NULL DEFAULT '',"
-				 " expires INTEGER NOT NULL DEFAULT 0,"
-				 " epoch INTEGER NOT NULL DEFAULT 0,"
-				 " gen INTEGER NOT NULL DEFAULT 0,"
-				 " hash TEXT NOT NULL DEFAULT '',"
-				 " size INTEGER NOT NULL DEFAULT 0,"
-				 " mtime INTEGER NOT NULL DEFAULT 0,"
-				 " deleted INTEGER NOT NULL DEFAULT 0,"
-				 " want TEXT NOT NULL DEFAULT '',"
-				 " hist TEXT NOT NULL DEFAULT '',"
-				 " rev INTEGER NOT NULL DEFAULT 0,"
-				 " stranded INTEGER NOT NULL DEFAULT 0,"
-				 " sess INTEGER NOT NULL DEFAULT 0,"
-				 " gc_seq INTEGER NOT NULL DEFAULT 0,"
-				 " gc_since INTEGER NOT NULL DEFAULT 0,"
-				 " gc_doomed TEXT NOT NULL DEFAULT '');"
-				 "CREATE TABLE IF NOT EXISTS sessions ("
-				 " node TEXT PRIMARY KEY,"
-				 " sess INTEGER NOT NULL,"
-				 " rev INTEGER NOT NULL,"
-				 " expires INTEGER NOT NULL DEFAULT 0,"
-				 " killed INTEGER NOT NULL DEFAULT 0);"
-				 "CREATE TABLE IF NOT EXISTS wants ("
-				 " node TEXT NOT NULL,"
-				 " id TEXT NOT NULL,"
-				 " PRIMARY KEY (node, id)) WITHOUT ROWID";
-
-/* Columns added after the first release: a file written before them gets
- * them with their default (rev 0 is how an old item reads, sess 0 a lease
- * from before sessions). The tables sessions and wants are created by
- * schema_sql on any file. */
-static const char *const added_cols[][2] = {
-    {"rev", "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"},
-    {"stranded", "ALTER TABLE items ADD COLUMN stranded INTEGER NOT NULL DEFAULT 0"},
-    {"sess", "ALTER TABLE items ADD COLUMN sess INTEGER NOT NULL DEFAULT 0"},
-    {"gc_seq", "ALTER TABLE items ADD COLUMN gc_seq INTEGER NOT NULL DEFAULT 0"},
-    {"gc_since", "ALTER TABLE items ADD COLUMN gc_since INTEGER NOT NULL DEFAULT 0"},
-    {"gc_doomed", "ALTER TABLE items ADD COLUMN gc_doomed TEXT NOT NULL DEFAULT ''"},
-};
-
-static struct catalog_sqlite *cs_of(struct catalog *c)
-{
-	return (struct catalog_sqlite *)c;
-}
-
-/* ---- connection ------------------------------------------------------ */
-
-/* Runs sql; on failure logs what it was doing and for which id (NULL
- * for the whole file) with SQLite's message. */
-static int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what, const char *id)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(cs->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("catalog %s: cannot %s%s%s%s: %s", cs->path, what, id ? " '" : "",
-			id ? id : "", id ? "'" : "", msg ? msg : sqlite3_errmsg(cs->db));
-		sqlite3_free(msg);
-		return -EIO;
-	}
-	return 0;
-}
-
-/* Adds the columns an older file lacks, in one write transaction so that
- * two processes opening it at once do not both add them. */
-static int cs_upgrade(struct catalog_sqlite *cs)
-{
-	char sql[64];
-	size_t i;
-	int rc;
-
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", "begin upgrade of table items", NULL);
-	for (i = 0; rc == 0 && i < sizeof(added_cols) / sizeof(added_cols[0]); i++) {
-		snprintf(sql, sizeof(sql), "SELECT %s FROM items LIMIT 0", added_cols[i][0]);
-		if (sqlite3_exec(cs->db, sql, NULL, NULL, NULL) == SQLITE_OK)
-			continue;
-		log_info("catalog %s: adding column %s to table items", cs->path, added_cols[i][0]);
-		rc = cs_exec(cs, added_cols[i][1], "add a column to table items", NULL);
-	}
-	if (rc == 0)
-		rc = cs_exec(cs, "COMMIT", "commit upgrade of table items", NULL);
-	if (rc < 0)
-		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
-}
-
-/* Opens the connection and sets it up. Called with cs->lock held (or
- * before the catalog is shared). */
-static int cs_open(struct catalog_sqlite *cs)
-{
-	sqlite3 *db = NULL;
-	int rc;
-
-	rc = sqlite3_open_v2(
-	    cs->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		log_err("catalog %s: cannot open: %s", cs->path,
-			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		sqlite3_close(db);
-		return -EIO;
-	}
-	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	cs->db = db;
-	cs->db_pid = getpid();
-	/* journal_mode=WAL persists in the file; synchronous is per connection. */
-	rc = cs_exec(cs, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
-	if (rc == 0)
-		rc = cs_exec(cs, "PRAGMA synchronous=FULL", "set synchronous=FULL", NULL);
-	if (rc == 0)
-		rc = cs_exec(cs, schema_sql, "create table items", NULL);
-	if (rc == 0)
-		rc = cs_upgrade(cs);
-	if (rc < 0) {
-		sqlite3_close(db);
-		cs->db = NULL;
-	}
-	return rc;
-}
-
-/* Takes cs->lock and makes sure the connection belongs to this process.
- * SQLite connections must not cross fork(): a child (the daemon after it
- * detached) abandons the inherited one without closing it, since closing
- * could drop locks or checkpoint on the parent's behalf, and opens its
- * own. */
-static int cs_lock(struct catalog_sqlite *cs)
-{
-	long budget = catalog_thread_budget(), busy = BUSY_TIMEOUT_MS;
-	struct timespec ts, t0, t1;
-	int rc = 0;
-
-	if (budget > 0) {
-		/* A caller with a time bound (a FUSE request) waits for the
-		 * connection, then for SQLite's file lock, within it: one
-		 * statement stuck in a busy wait must not hold every caller
-		 * queued behind this mutex for its whole timeout each. */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec +=
-		    budget / 1000 + (ts.tv_nsec + (budget % 1000) * 1000000L) / 1000000000L;
-		ts.tv_nsec = (ts.tv_nsec + (budget % 1000) * 1000000L) % 1000000000L;
-		rc = pthread_mutex_timedlock(&cs->lock, &ts);
-		if (rc != 0) {
-			log_err("catalog %s: busy for more than %ld ms, giving up", cs->path,
-				budget);
-			return -ETIMEDOUT;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		busy =
-		    budget - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		busy = busy < 1 ? 1 : busy > BUSY_TIMEOUT_MS ? BUSY_TIMEOUT_MS : busy;
-	} else {
-		pthread_mutex_lock(&cs->lock);
-	}
-	if (cs->db && cs->db_pid != getpid()) {
-		cs->inherited = cs->db;
-		cs->db = NULL;
-	}
-	if (!cs->db)
-		rc = cs_open(cs);
-	if (rc < 0)
-		pthread_mutex_unlock(&cs->lock);
-	else
-		sqlite3_busy_timeout(cs->db, (int)busy);
-	return rc;
-}
-
-static void cs_unlock(struct catalog_sqlite *cs)
-{
-	pthread_mutex_unlock(&cs->lock);
-}
-
-static int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(cs->db, sql, -1, st, NULL) != SQLITE_OK) {
-		log_err("catalog %s: cannot prepare statement for '%s': %s", cs->path, id,
-			sqlite3_errmsg(cs->db));
-		*st = NULL;
-		return -EIO;
-	}
-	return 0;
-}
-
 /* ---- items --------------------------------------------------------- */
-
-/* Copies a text column; false when it is NULL, not text or too long. */
-static bool col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	int len = sqlite3_column_bytes(st, col);
-
-	dst[0] = '\0';
-	if (!t || sqlite3_column_type(st, col) != SQLITE_TEXT || len < 0 || (size_t)len >= cap ||
-	    strlen((const char *)t) != (size_t)len)
-		return false;
-	memcpy(dst, t, (size_t)len + 1);
-	return true;
-}
-
-/* Reads an integer column that must not be negative (epoch, gen, size). */
-static bool col_count(sqlite3_stmt *st, int col, uint64_t *out)
-{
-	sqlite3_int64 v = sqlite3_column_int64(st, col);
-
-	*out = (uint64_t)v;
-	return sqlite3_column_type(st, col) == SQLITE_INTEGER && v >= 0;
-}
 
 /* hist is "time:gen:hash;time:gen:hash", oldest first; we write it, so
  * anything else (too many entries included) is damage: false. */
@@ -256,6 +36,7 @@ static bool hist_decode(const char *s, struct cat_item *it)
 	it->n_hist = 0;
 	while (s && *s) {
 		struct cat_hist *h;
+		const char *rest;
 		char *end;
 		size_t hl;
 
@@ -267,10 +48,9 @@ static bool hist_decode(const char *s, struct cat_item *it)
 		if (end == s || *end != ':' || errno)
 			return false;
 		s = end + 1;
-		h->gen = strtoull(s, &end, 10);
-		if (end == s || *end != ':' || errno || *s == '-')
+		if (tfs_parse_u64(s, &h->gen, &rest) < 0 || *rest != ':')
 			return false;
-		s = end + 1;
+		s = rest + 1;
 		hl = strcspn(s, ";");
 		if (hl > CAT_HASH_HEX) /* "" is a tombstone's */
 			return false;
@@ -359,9 +139,7 @@ static int row_to_item(struct catalog_sqlite *cs, sqlite3_stmt *st, struct cat_i
 	return 0;
 }
 
-/* Steps st once: 1 with a row in *it (if it), 0 when done, -EIO. */
-static int step_item(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *id,
-		     struct cat_item *it)
+int cs_step_item(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *id, struct cat_item *it)
 {
 	int rc = sqlite3_step(st);
 
@@ -386,7 +164,7 @@ static int read_item(struct catalog_sqlite *cs, const char *id, struct cat_item 
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = step_item(cs, st, id, it);
+	rc = cs_step_item(cs, st, id, it);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -402,27 +180,13 @@ static bool args_ok(const char *id, const char *node)
 
 /* ---- operations ------------------------------------------------------ */
 
-/* Takes the lock and begins a write transaction (what and id name it in a
- * log line): 0 with both held, or -errno with neither. */
-static int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id)
-{
-	int rc = cs_lock(cs);
-
-	if (rc < 0)
-		return rc;
-	rc = cs_exec(cs, "BEGIN IMMEDIATE", what, id);
-	if (rc < 0)
-		cs_unlock(cs);
-	return rc;
-}
-
 /* Runs the conditional UPDATE st (finalized here) of a transaction and
  * commits it: -ESTALE when it changed no row; the caller rolls back on
  * any error. */
 static int cs_step_commit(struct catalog_sqlite *cs, sqlite3_stmt *st, const char *what,
 			  const char *id)
 {
-	int rc = step_item(cs, st, id, NULL);
+	int rc = cs_step_item(cs, st, id, NULL);
 
 	sqlite3_finalize(st);
 	if (rc < 0)
@@ -470,7 +234,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, uint6
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)sess);
-	found = step_item(cs, st, id, &cur);
+	found = cs_step_item(cs, st, id, &cur);
 	sqlite3_finalize(st);
 	if (found <= 0) {
 		rc = found < 0 ? found : -EIO;
@@ -608,7 +372,7 @@ static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id,
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
 	if (sqlite3_bind_parameter_count(st) >= 4)
 		sqlite3_bind_int64(st, 4, arg4);
-	rc = step_item(cs, st, id, NULL);
+	rc = cs_step_item(cs, st, id, NULL);
 	if (rc == 0)
 		rc = sqlite3_changes(cs->db);
 	else if (rc > 0)
@@ -704,185 +468,6 @@ out:
 	return rc;
 }
 
-/* ---- sessions ---------------------------------------------------------- */
-
-static bool node_ok(const char *node)
-{
-	return node && *node && strlen(node) <= CAT_NODE_MAX;
-}
-
-/* Reads node's session and its wants under the lock: 1 found, 0 absent,
- * -EIO. out may be NULL. */
-static int read_session(struct catalog_sqlite *cs, const char *node, struct cat_session *out)
-{
-	struct cat_session s;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	memset(&s, 0, sizeof(s));
-	rc = cs_prepare(cs, "SELECT sess, rev, expires, killed FROM sessions WHERE node = ?1", node,
-			&st);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(s.node, sizeof(s.node), "%s", node);
-		if (!col_count(st, 0, &s.sess) || !col_count(st, 1, &s.rev)) {
-			log_err("catalog %s: cannot decode the session of '%s': malformed",
-				cs->path, node);
-			rc = -EIO;
-		} else {
-			s.expires_ms = sqlite3_column_int64(st, 2);
-			s.killed_ms = sqlite3_column_int64(st, 3);
-			rc = 1;
-		}
-	} else if (rc == SQLITE_DONE) {
-		rc = 0;
-	} else {
-		log_err("catalog %s: cannot read the session of '%s': %s", cs->path, node,
-			sqlite3_errmsg(cs->db));
-		rc = -EIO;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc == 1 &&
-	    cs_prepare(cs, "SELECT id FROM wants WHERE node = ?1 LIMIT ?2", node, &st) == 0) {
-		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, CAT_WANTS_MAX);
-		while (sqlite3_step(st) == SQLITE_ROW && s.n_wants < CAT_WANTS_MAX)
-			if (col_text(st, 0, s.wants[s.n_wants], sizeof(s.wants[0])))
-				s.n_wants++;
-		sqlite3_finalize(st);
-	} else if (rc == 1) {
-		rc = -EIO;
-	}
-	if (rc == 1 && out)
-		*out = s;
-	return rc;
-}
-
-static int cs_session_get(struct catalog *c, const char *node, struct cat_session *out)
-{
-	struct catalog_sqlite *cs = cs_of(c);
-	int rc;
-
-	if (!node_ok(node))
-		return -EINVAL;
-	rc = cs_lock(cs);
-	if (rc < 0)
-		return rc;
-	rc = read_session(cs, node, out);
-	cs_unlock(cs);
-	return rc < 0 ? rc : rc == 0 ? -ENOENT : 0;
-}
-
-/* Runs the session write sql (binding ?1 node, ?2 a, ?3 b, ?4 d) and
- * deletes the n_done wants named in done (n_done -1: all of node's), in
- * one transaction; then reads the session into *out (may be NULL).
- * -ESTALE when sql changed no row. */
-static int session_write(struct catalog *c, const char *what, const char *sql, const char *node,
-			 int64_t a, int64_t b, int64_t d, const char (*done)[CAT_ID_MAX + 1],
-			 int n_done, struct cat_session *out)
-{
-	struct catalog_sqlite *cs = cs_of(c);
-	sqlite3_stmt *st = NULL;
-	int rc, i;
-
-	if (!node_ok(node))
-		return -EINVAL;
-	rc = cs_begin(cs, what, node);
-	if (rc < 0)
-		return rc;
-	rc = cs_prepare(cs, sql, node, &st);
-	if (rc < 0)
-		goto rollback;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, a);
-	if (sqlite3_bind_parameter_count(st) >= 3)
-		sqlite3_bind_int64(st, 3, b);
-	if (sqlite3_bind_parameter_count(st) >= 4)
-		sqlite3_bind_int64(st, 4, d);
-	rc = step_item(cs, st, node, NULL);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc < 0)
-		goto rollback;
-	if (sqlite3_changes(cs->db) != 1) {
-		rc = -ESTALE;
-		goto rollback;
-	}
-	for (i = 0; i < (n_done < 0 ? 1 : n_done); i++) {
-		rc = cs_prepare(cs,
-				n_done < 0 ? "DELETE FROM wants WHERE node = ?1"
-					   : "DELETE FROM wants WHERE node = ?1 AND id = ?2",
-				node, &st);
-		if (rc < 0)
-			goto rollback;
-		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-		if (n_done >= 0)
-			sqlite3_bind_text(st, 2, done[i], -1, SQLITE_STATIC);
-		rc = step_item(cs, st, node, NULL);
-		sqlite3_finalize(st);
-		st = NULL;
-		if (rc < 0)
-			goto rollback;
-	}
-	rc = read_session(cs, node, out);
-	if (rc < 0)
-		goto rollback;
-	rc = cs_exec(cs, "COMMIT", what, node);
-	if (rc < 0)
-		goto rollback;
-	goto out;
-rollback:
-	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-out:
-	cs_unlock(cs);
-	return rc;
-}
-
-static int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
-			    struct cat_session *out)
-{
-	/* A new session starts with no request: they were for the old one. */
-	return session_write(c, "begin a session of",
-			     "INSERT INTO sessions (node, sess, rev, expires, killed)"
-			     " VALUES (?1, 1, 1, ?2, 0) ON CONFLICT (node) DO UPDATE SET"
-			     " sess = sess + 1, rev = rev + 1, expires = ?2, killed = 0",
-			     node, now_ms + ttl_ms, 0, 0, NULL, -1, out);
-}
-
-static int cs_heartbeat(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms,
-			int64_t ttl_ms, const char (*done)[CAT_ID_MAX + 1], int n_done,
-			struct cat_session *out)
-{
-	return session_write(c, "heartbeat of",
-			     "UPDATE sessions SET rev = rev + 1, expires = ?2"
-			     " WHERE node = ?1 AND sess = ?3 AND killed = 0",
-			     node, now_ms + ttl_ms, (int64_t)sess, 0, done, n_done, out);
-}
-
-static int cs_session_kill(struct catalog *c, const char *node, uint64_t sess, uint64_t rev,
-			   int64_t now_ms)
-{
-	/* A zero time would read as "alive". */
-	return session_write(c, "kill the session of",
-			     "UPDATE sessions SET killed = ?2"
-			     " WHERE node = ?1 AND sess = ?3 AND rev = ?4 AND killed = 0",
-			     node, now_ms > 0 ? now_ms : 1, (int64_t)sess, (int64_t)rev, NULL, 0,
-			     NULL);
-}
-
-static int cs_session_end(struct catalog *c, const char *node, uint64_t sess, int64_t now_ms)
-{
-	/* As a kill, without the rev: the node ends its own session. */
-	return session_write(c, "end the session of",
-			     "UPDATE sessions SET killed = ?2"
-			     " WHERE node = ?1 AND sess = ?3 AND killed = 0",
-			     node, now_ms > 0 ? now_ms : 1, (int64_t)sess, 0, NULL, 0, NULL);
-}
-
 static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,
 		       const char *doomed, int64_t now_ms)
 {
@@ -906,7 +491,7 @@ static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uin
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)seen_seq);
 	sqlite3_bind_text(st, 4, doomed, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now_ms > 0 ? now_ms : 1);
-	rc = step_item(cs, st, id, NULL);
+	rc = cs_step_item(cs, st, id, NULL);
 	if (rc == 0)
 		rc = sqlite3_changes(cs->db) == 1 ? 0 : -ESTALE;
 	else if (rc > 0)
@@ -1058,7 +643,7 @@ static int cs_init(struct catalog *c)
 
 	if (rc < 0)
 		return rc;
-	rc = cs_exec(cs, schema_sql, "create table items", NULL);
+	rc = cs_exec(cs, cs_schema_sql, "create table items", NULL);
 	cs_unlock(cs);
 	return rc;
 }

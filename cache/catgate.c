@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "cache/cache_i.h"
+#include "s3/clock.h"
 #include "s3/log.h"
 
 #define GATE_SLOTS_DEFAULT   32
@@ -26,14 +27,6 @@
 
 /* Gate places held by this thread: nested enters share the outer one. */
 static __thread int gate_depth;
-
-static int64_t gate_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void tc_gate_init(struct tcache *tc)
 {
@@ -64,7 +57,7 @@ void tc_gate_destroy(struct tcache *tc)
 /* Called with g->mu held. */
 static void gate_refused(struct cat_gate *g, const char *what, const char *id)
 {
-	int64_t now = gate_mono();
+	int64_t now = tfs_mono_ms();
 
 	g->refused++;
 	if (now - g->logged_at < GATE_LOG_MS)
@@ -93,9 +86,9 @@ int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *sav
 	pthread_mutex_lock(&g->mu);
 	if (g->inside < g->slots) {
 		in = true;
-	} else if (g->waiting < g->max_waiting || gate_mono() - g->timed_out_at >= GATE_WAIT_MS) {
+	} else if (g->waiting < g->max_waiting || tfs_mono_ms() - g->timed_out_at >= GATE_WAIT_MS) {
 		g->waiting++;
-		until = gate_mono() + GATE_WAIT_MS;
+		until = tfs_mono_ms() + GATE_WAIT_MS;
 		ts.tv_sec = (time_t)(until / 1000);
 		ts.tv_nsec = (long)(until % 1000) * 1000000L;
 		/* Bounded by the deadline; a spurious wake-up loops. */
@@ -105,7 +98,7 @@ int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *sav
 		}
 		in = g->inside < g->slots;
 		if (!in)
-			g->timed_out_at = gate_mono();
+			g->timed_out_at = tfs_mono_ms();
 		g->waiting--;
 	}
 	if (in)

@@ -155,10 +155,12 @@ static int copy_rw(int src, int dst, uint64_t *off)
 	return rc;
 }
 
-int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how)
+int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how,
+		      enum fs_copy_method *used)
 {
 	struct stat st;
 	uint64_t off = 0;
+	enum fs_copy_method ran = FS_COPY_RW;
 	int rc;
 
 	/* First, for every method: a clone only grows the destination, it
@@ -176,6 +178,7 @@ int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_metho
 			if (fstat(dst_fd, &st) < 0)
 				return -errno;
 			off = (uint64_t)st.st_size;
+			ran = FS_COPY_CLONE;
 			goto out;
 		}
 		/* Not every filesystem clones: any failure falls through to a
@@ -195,6 +198,7 @@ int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_metho
 			}
 			if (n == 0) {
 				rc = 0;
+				ran = FS_COPY_RANGE;
 				goto out;
 			}
 			off += (uint64_t)n;
@@ -207,10 +211,12 @@ int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_metho
 out:
 	if (size)
 		*size = off;
+	if (used)
+		*used = ran;
 	return rc;
 }
 
 int fs_copy_file(int src_fd, int dst_fd, uint64_t *size)
 {
-	return fs_copy_file_with(src_fd, dst_fd, size, FS_COPY_CLONE);
+	return fs_copy_file_with(src_fd, dst_fd, size, FS_COPY_CLONE, NULL);
 }

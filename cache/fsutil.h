@@ -30,12 +30,15 @@ int fs_mkdir_p(const char *path, mode_t mode);
 int fs_copy_file(int src_fd, int dst_fd, uint64_t *size);
 
 /* The same, starting at a given method: tests use it to reach the
- * fallbacks on filesystems that do support reflinks. */
+ * fallbacks on filesystems that do support reflinks. *used (may be NULL)
+ * gets the method that finished the copy (FS_COPY_RW also when
+ * copy_file_range stopped part way and read/write did the rest). */
 enum fs_copy_method {
 	FS_COPY_CLONE = 0, /* FICLONE, then the others */
 	FS_COPY_RANGE,	   /* copy_file_range, then read/write */
 	FS_COPY_RW,	   /* read/write only */
 };
-int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how);
+int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how,
+		      enum fs_copy_method *used);
 
 #endif

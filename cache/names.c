@@ -1,18 +1,13 @@
 /* The name rules of the mount's root directory: "<id>.db" and SQLite's side
  * files next to it. Pure functions, no state: safe from any thread. */
 #include "cache/cache.h"
+#include "s3/parse.h"
 
 #include <string.h>
 
 /* SQLite's super-journal suffix is "-mj" plus random hex digits; accept a
  * little more (any ASCII letter or digit) but keep the length bounded. */
 #define MJ_TAIL_MAX 64
-
-static bool id_char(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '.' || ch == '_' || ch == '-';
-}
 
 static bool alnum_char(unsigned char ch)
 {
@@ -22,14 +17,7 @@ static bool alnum_char(unsigned char ch)
 /* Checks the first len bytes of s as an id. */
 static bool valid_id_n(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > CAT_ID_MAX || s[0] == '.')
-		return false;
-	for (i = 0; i < len; i++)
-		if (!id_char((unsigned char)s[i]))
-			return false;
-	return true;
+	return tfs_valid_name(s, len, CAT_ID_MAX);
 }
 
 bool tfs_valid_id(const char *id)

@@ -3,6 +3,7 @@
  * document streamed entry by entry (every value encoded by jansson), and a
  * restore as an ordinary leased commit of a version already in the store. */
 #include "cache/snapshot_manifest.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,32 +14,19 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "cache/cache.h"
 #include "cache/hash.h"
 #include "cache/verrec.h"
+#include "s3/clock.h"
 #include "s3/log.h"
 
 /* ---- names, keys and times ---------------------------------------------- */
 
 bool snapm_valid_name(const char *name)
 {
-	size_t n;
-
-	if (!name || name[0] == '.' || name[0] == '-')
-		return false;
-	n = strnlen(name, SNAP_NAME_MAX + 1);
-	if (n == 0 || n > SNAP_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
+	return name && name[0] != '-' &&
+	       tfs_valid_name(name, strnlen(name, SNAP_NAME_MAX + 1), SNAP_NAME_MAX);
 }
 
 static void utc_parts(int64_t ms, struct tm *tm, int *frac)
@@ -103,71 +91,18 @@ int snapm_parse_time(const char *s, int64_t *ms)
 	if (!s || !*s)
 		return -EINVAL;
 	if (s[0] == '@') {
-		char *e;
-		long long sec;
+		uint64_t sec;
 
-		if (!(s[1] >= '0' && s[1] <= '9'))
+		if (tfs_parse_u64(s + 1, &sec, &end) < 0 || sec > 100000000000ULL)
 			return -EINVAL;
-		errno = 0;
-		sec = strtoll(s + 1, &e, 10);
-		if (errno || sec > 100000000000LL)
-			return -EINVAL;
-		frac = parse_frac(e, &end);
+		frac = parse_frac(end, &end);
 		if (frac < 0 || *end)
 			return -EINVAL;
 		*ms = (int64_t)sec * 1000 + frac;
 		return 0;
-	} else {
-		struct tm tm;
-		const char *p;
-		time_t t;
-
-		memset(&tm, 0, sizeof(tm));
-		p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!p)
-			return -EINVAL;
-		frac = parse_frac(p, &end);
-		if (frac < 0 || strcmp(end, "Z") != 0)
-			return -EINVAL;
-		t = timegm(&tm);
-		if (t == (time_t)-1)
-			return -EINVAL;
-		*ms = (int64_t)t * 1000 + frac;
-		return 0;
 	}
-}
-
-static int key_join(char *buf, size_t cap, const char *prefix, const char *a, const char *b,
-		    const char *c)
-{
-	int n = snprintf(buf, cap, "%s%s%s/%s%s", prefix, prefix[0] ? "/" : "", a, b, c);
-
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
-		      size_t cap)
-{
-	char shard[8] = "";
-	int n;
-
-	/* The engine's tc_key(): same shard, same order. */
-	if (l->shard_keys)
-		snprintf(shard, sizeof(shard), "%02x/",
-			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
-	n = snprintf(buf, cap, "%s%s%s%s/%s.db", l->prefix, l->prefix[0] ? "/" : "", shard, id,
-		     hash);
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap)
-{
-	return key_join(buf, cap, prefix, SNAP_DIR, name, ".json");
-}
-
-int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap)
-{
-	return key_join(buf, cap, prefix, SNAP_DIR, name, ".taking");
+	/* An instant an operator types: UTC only, no offset to get wrong. */
+	return tfs_parse_iso8601_ms(s, true, ms);
 }
 
 /* ---- the time cut ------------------------------------------------------- */
@@ -243,7 +178,7 @@ int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_ent
 	return 1;
 }
 
-int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+int snapm_chain_version_at(struct store *s, const struct key_layout *l, const struct cat_item *it,
 			   int64_t at_ms, struct snapm_entry *e, bool *need_size)
 {
 	struct verchain ch;
@@ -304,7 +239,7 @@ static json_t *entry_json(const struct snapm_entry *e)
 
 struct take_ctx {
 	struct store *s;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	int64_t cut_ms;
 	FILE *f;
 	struct snapm_take_result *res;
@@ -345,7 +280,7 @@ static int take_item(void *arg, const struct cat_item *it)
 		struct store_info info;
 		char key[1024];
 
-		rc = snapm_version_key(t->l, e.id, e.hash, key, sizeof(key));
+		rc = key_version(t->l, e.id, e.hash, key, sizeof(key));
 		if (rc == 0)
 			rc = t->s->ops->head(t->s, key, &info);
 		if (rc < 0) {
@@ -425,22 +360,6 @@ static int announce(struct store *s, const char *key, const char *name, const ch
 	return rc;
 }
 
-static int64_t wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The scan and the manifest of snapm_take, once announced. */
 static int take_scan(struct store *s, struct catalog *c, struct take_ctx *t, const char *name,
 		     const char *key, const char *tmpdir, int64_t started)
@@ -497,7 +416,7 @@ static int take_scan(struct store *s, struct catalog *c, struct take_ctx *t, con
 		log_err("cannot snapshot: cannot read back the manifest: %s", strerror(-rc));
 		goto out;
 	}
-	if (mono_now_ms() - started > SNAPM_TAKE_MAX_MS) {
+	if (tfs_mono_ms() - started > SNAPM_TAKE_MAX_MS) {
 		/* gc may treat its marker as stale from now on. */
 		log_err("cannot snapshot: it took longer than %lld min; the manifest is not stored",
 			SNAPM_TAKE_MAX_MS / 60000);
@@ -516,7 +435,7 @@ out:
 	return rc;
 }
 
-int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+int snapm_take(struct store *s, struct catalog *c, const struct key_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg)
 {
@@ -524,7 +443,7 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	    .s = s, .l = l, .cut_ms = cut_ms, .res = res, .tick = tick, .tick_arg = tick_arg};
 	char key[1024], marker[1024];
 	struct store_info info;
-	int64_t started = mono_now_ms();
+	int64_t started = tfs_mono_ms();
 	int rc, r;
 
 	memset(res, 0, sizeof(*res));
@@ -532,9 +451,9 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 		log_err("cannot snapshot: invalid name '%s' (1-128 of A-Z a-z 0-9 . _ -)", name);
 		return -EINVAL;
 	}
-	rc = snapm_manifest_key(l->prefix, name, key, sizeof(key));
+	rc = key_manifest(l->prefix, name, key, sizeof(key));
 	if (rc == 0)
-		rc = snapm_marker_key(l->prefix, name, marker, sizeof(marker));
+		rc = key_marker(l->prefix, name, marker, sizeof(marker));
 	if (rc < 0)
 		return rc;
 	/* Named snapshots are never overwritten (a put of an existing key
@@ -551,7 +470,7 @@ int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	if (rc < 0)
 		return rc;
 	if (t.cut_ms == SNAPM_CUT_NOW)
-		t.cut_ms = wall_now_ms();
+		t.cut_ms = tfs_wall_ms();
 	res->cut_ms = t.cut_ms;
 	rc = take_scan(s, c, &t, name, key, tmpdir, started);
 	r = s->ops->del(s, marker);
@@ -602,12 +521,12 @@ static int list_suffix(struct store *s, const char *prefix, const char *suffix,
 	struct list_ctx l = {.cb = cb, .arg = arg, .suffix = suffix};
 	char dir[1024];
 	char *token = NULL;
-	int n, rc, pages = 0;
+	int rc, pages = 0;
 
-	n = snprintf(dir, sizeof(dir), "%s%s%s/", prefix, prefix[0] ? "/" : "", SNAP_DIR);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	l.skip = (size_t)n;
+	rc = key_manifest(prefix, "", dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	l.skip = strlen(dir);
 	do {
 		rc = s->ops->list(s, dir, &token, list_one, &l);
 		/* A store that keeps returning tokens would spin forever. */
@@ -684,7 +603,7 @@ int snapm_read(struct store *s, const char *prefix, const char *name, const char
 		log_err("cannot read snapshot '%s': invalid name", name);
 		return -EINVAL;
 	}
-	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	rc = key_manifest(prefix, name, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	f = temp_file(tmpdir, "manifest", path, sizeof(path), &fd);
@@ -747,7 +666,9 @@ out:
 
 /* ---- restore ------------------------------------------------------------ */
 
-int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+/* Long because the restore's steps are in the one safe order (version present, lease, fence,
+ * commit, release), each with its own message. */
+int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      struct snapm_restore_info *info)
 {
@@ -758,7 +679,7 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_lay
 	int rc, r;
 
 	memset(info, 0, sizeof(*info));
-	rc = snapm_version_key(l, e->id, e->hash, key, sizeof(key));
+	rc = key_version(l, e->id, e->hash, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	/* Before the lease: a missing version must not cost anyone an open. */
@@ -881,7 +802,7 @@ int snapm_drop_id(struct store *s, const char *prefix, const char *name, const c
 	int fd = -1, rc;
 
 	*dropped = false;
-	rc = snapm_manifest_key(prefix, name, key, sizeof(key));
+	rc = key_manifest(prefix, name, key, sizeof(key));
 	if (rc < 0)
 		return rc;
 	rc = snapm_read(s, prefix, name, tmpdir, &hdr, drop_scan_cb, &d);

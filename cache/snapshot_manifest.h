@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 #include "cache/catalog.h"
+#include "cache/keys.h"
 #include "cache/store.h"
 
 #define SNAP_NAME_MAX 128
-#define SNAP_DIR      "_snapshots"
 #define SNAP_FORMAT   "tenantfs-snapshot/1"
 
 /* One database in a manifest: the version current at the cut. */
@@ -46,19 +46,6 @@ void snapm_default_name(int64_t ms, char *buf, size_t cap);
 int snapm_parse_time(const char *s, int64_t *ms);
 void snapm_format_time(int64_t ms, char *buf, size_t cap);
 
-/* Where versions are: key prefix ("" for none) and whether keys carry the
- * engine's 2-hex-digit shard before the id (tcache_options.shard_keys). */
-struct snapm_layout {
-	const char *prefix;
-	int shard_keys;
-};
-
-/* Store keys: "PREFIX/[SHARD/]ID/HASH.db" exactly as the engine writes
- * them, and "PREFIX/_snapshots/NAME.json". -ENAMETOOLONG. */
-int snapm_version_key(const struct snapm_layout *l, const char *id, const char *hash, char *buf,
-		      size_t cap);
-int snapm_manifest_key(const char *prefix, const char *name, char *buf, size_t cap);
-
 /* The version of it that was current at cut_ms, from the item and its
  * history (commit times are the committing node's wall clock). Returns 1
  * with *out filled when the database was live then (*need_size set when
@@ -74,7 +61,7 @@ int snapm_version_at(const struct cat_item *it, int64_t cut_ms, struct snapm_ent
  * item's history: 1 with *e replaced (size unknown: *need_size set), 0
  * when it did not exist then (or was deleted), -ERANGE (or an error,
  * logged) when the records cannot tell: *e is then untouched. */
-int snapm_chain_version_at(struct store *s, const struct snapm_layout *l, const struct cat_item *it,
+int snapm_chain_version_at(struct store *s, const struct key_layout *l, const struct cat_item *it,
 			   int64_t at_ms, struct snapm_entry *e, bool *need_size);
 
 struct snapm_take_result {
@@ -86,7 +73,8 @@ struct snapm_take_result {
 
 /* cut_ms of snapm_take: the wall clock once the snapshot is announced. */
 #define SNAPM_CUT_NOW INT64_MIN
-/* A snapshot being taken is announced by PREFIX/_snapshots/NAME.taking,
+/* A snapshot being taken is announced by PREFIX/_snapshots/NAME.taking
+ * (key_marker),
  * put before its cut and removed once its manifest is stored (or it
  * failed): while gc sees one, it keeps every version current at or after
  * the marker's store time (fuse/gc.c), so the versions the snapshot names
@@ -96,7 +84,6 @@ struct snapm_take_result {
  * SNAPM_TAKING_STALE_MS by the store's clock (a take that died). */
 #define SNAPM_TAKE_MAX_MS     (30LL * 60 * 1000)
 #define SNAPM_TAKING_STALE_MS (2 * SNAPM_TAKE_MAX_MS)
-int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap);
 
 /* Scans the catalog page by page and writes the manifest of every
  * database live at cut_ms (each at its version then: from the item's
@@ -106,7 +93,7 @@ int snapm_marker_key(const char *prefix, const char *name, char *buf, size_t cap
  * if a manifest of that name exists (never overwritten). tick, when not
  * NULL, is called with tick_arg and the counts so far after every item
  * read (progress of a long run; it must be cheap). */
-int snapm_take(struct store *s, struct catalog *c, const struct snapm_layout *l, const char *name,
+int snapm_take(struct store *s, struct catalog *c, const struct key_layout *l, const char *name,
 	       int64_t cut_ms, const char *tmpdir, struct snapm_take_result *res,
 	       void (*tick)(void *tick_arg, const struct snapm_take_result *sofar), void *tick_arg);
 
@@ -158,7 +145,7 @@ struct snapm_restore_info {
  * another node holds it: info->holder says who; nothing is written),
  * commits gen + 1 with e's hash (also over a tombstone), releases. The
  * version's bytes are never copied: the object is already there. */
-int snapm_restore_one(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const struct snapm_entry *e, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      struct snapm_restore_info *info);
 

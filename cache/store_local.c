@@ -18,11 +18,11 @@
 
 #include "cache/fsutil.h"
 #include "cache/hash.h"
+#include "cache/keys.h"
 #include "s3/log.h"
 
 #define LIST_PAGE      1000
 #define LIST_DEPTH_MAX 32
-#define KEY_MAX	       1024
 #define TMP_PREFIX     ".tfs-tmp-"
 
 /* No mutable state: every field is set in store_local_new and only read
@@ -123,6 +123,8 @@ static int same_hash(const char *path, const char *hash)
 	return strcmp(got, hash) == 0;
 }
 
+/* Long because the crash-safe write (temp file, copy, fsync, rename, directory fsync) and the
+ * content-addressed short cut are one sequence with one cleanup exit. */
 static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct store_local *sl = sl_of(s);

@@ -1,6 +1,7 @@
 /* Version records (see verrec.h): keys, the record body, reading a
  * database's folder as a chain, and the retention rules over a chain. */
 #include "cache/verrec.h"
+#include "s3/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,43 +22,19 @@
 
 /* ---- keys ----------------------------------------------------------------- */
 
-int verrec_folder(const struct snapm_layout *l, const char *id, char *buf, size_t cap)
-{
-	size_t n;
-	int rc;
-
-	/* The version key with an empty hash is "FOLDER.db". */
-	rc = snapm_version_key(l, id, "", buf, cap);
-	if (rc < 0)
-		return rc;
-	n = strlen(buf);
-	buf[n - strlen(".db")] = '\0';
-	return 0;
-}
-
-int verrec_key(const struct snapm_layout *l, const char *id, uint64_t gen, bool deleted,
+int verrec_key(const struct key_layout *l, const char *id, uint64_t gen, bool deleted,
 	       const char *hash, char *buf, size_t cap)
 {
 	size_t n;
 	int rc, w;
 
-	rc = verrec_folder(l, id, buf, cap);
+	rc = key_folder(l, id, buf, cap);
 	if (rc < 0)
 		return rc;
 	n = strlen(buf);
 	w = snprintf(buf + n, cap - n, "%0*" PRIu64 "-%c-%s.ver", GEN_DIGITS, gen,
 		     deleted ? 't' : 'v', hash);
 	return w < 0 || (size_t)w >= cap - n ? -ENAMETOOLONG : 0;
-}
-
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
 }
 
 int verrec_parse_name(const char *name, struct verrec *r)
@@ -81,7 +58,7 @@ int verrec_parse_name(const char *name, struct verrec *r)
 	    name[GEN_DIGITS + 2] != '-' || gen == 0)
 		return 0;
 	hl = n - 4 - (GEN_DIGITS + 3);
-	if ((hl != 0 && hl != CAT_HASH_HEX) || !is_hex(name + GEN_DIGITS + 3, hl))
+	if (hl != 0 && (hl != CAT_HASH_HEX || !tfs_is_hex(name + GEN_DIGITS + 3, hl)))
 		return 0;
 	if (hl == 0 && name[GEN_DIGITS + 1] == 'v')
 		return 0; /* a version always has a hash */
@@ -95,8 +72,7 @@ int verrec_parse_name(const char *name, struct verrec *r)
 
 /* ---- the record body -------------------------------------------------------- */
 
-int verrec_put(struct store *s, const struct snapm_layout *l, const char *id,
-	       const struct verrec *r)
+int verrec_put(struct store *s, const struct key_layout *l, const char *id, const struct verrec *r)
 {
 	char key[1024], hash[CAT_HASH_HEX + 1], *body = NULL;
 	json_t *o = NULL;
@@ -142,7 +118,7 @@ out:
 	return rc;
 }
 
-void verrec_record_commit(struct store *s, const struct snapm_layout *l, const char *id,
+void verrec_record_commit(struct store *s, const struct key_layout *l, const char *id,
 			  const char *node, const struct cat_commit *cm)
 {
 	struct verrec r;
@@ -163,7 +139,7 @@ void verrec_record_commit(struct store *s, const struct snapm_layout *l, const c
 			 id, (unsigned long long)cm->new_gen, strerror(-rc));
 }
 
-int verrec_get(struct store *s, const struct snapm_layout *l, const char *id, struct verrec *r)
+int verrec_get(struct store *s, const struct key_layout *l, const char *id, struct verrec *r)
 {
 	char key[1024], buf[BODY_MAX + 1];
 	struct store_info info;
@@ -236,7 +212,7 @@ int verrec_chain_add(struct verchain *ch, const char *name, const struct store_i
 		return 0;
 	}
 	if (n == CAT_HASH_HEX + 3 && !strcmp(name + CAT_HASH_HEX, ".db") &&
-	    is_hex(name, CAT_HASH_HEX)) {
+	    tfs_is_hex(name, CAT_HASH_HEX)) {
 		if (ch->n_objs == ch->cap_objs) {
 			size_t cap = ch->cap_objs ? ch->cap_objs * 2 : 16;
 			struct verobj *v = realloc(ch->objs, cap * sizeof(*v));
@@ -280,7 +256,7 @@ static int cmp_obj(const void *x, const void *y)
 	return strcmp(((const struct verobj *)x)->hash, ((const struct verobj *)y)->hash);
 }
 
-int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char *id,
+int verrec_chain_read(struct store *s, const struct key_layout *l, const char *id,
 		      struct verchain *out)
 {
 	char folder[1024], *token = NULL;
@@ -289,7 +265,7 @@ int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = verrec_folder(l, id, folder, sizeof(folder));
+	rc = key_folder(l, id, folder, sizeof(folder));
 	if (rc < 0)
 		return rc;
 	a.folder_len = strlen(folder);

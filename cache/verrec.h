@@ -61,9 +61,8 @@ struct verchain {
 	size_t cap_recs, cap_objs;
 };
 
-/* "PREFIX/[SS/]ID/" (with the slash) and a record's key. -ENAMETOOLONG. */
-int verrec_folder(const struct snapm_layout *l, const char *id, char *buf, size_t cap);
-int verrec_key(const struct snapm_layout *l, const char *id, uint64_t gen, bool deleted,
+/* A record's key, in its database's folder (key_folder). -ENAMETOOLONG. */
+int verrec_key(const struct key_layout *l, const char *id, uint64_t gen, bool deleted,
 	       const char *hash, char *buf, size_t cap);
 
 /* Parses the last segment of a key (after the folder): a record name
@@ -72,21 +71,20 @@ int verrec_parse_name(const char *name, struct verrec *r);
 
 /* Writes the record of a commit of id (r: gen, hash, deleted, size,
  * time_ms, node). Idempotent: the same record twice is one object. */
-int verrec_put(struct store *s, const struct snapm_layout *l, const char *id,
-	       const struct verrec *r);
+int verrec_put(struct store *s, const struct key_layout *l, const char *id, const struct verrec *r);
 
 /* verrec_put of the record of a commit cm of id by node that landed: a
  * failure only makes gc keep more (a gap, see verrec_protect), so it is
  * logged and the commit stands (no retry). */
-void verrec_record_commit(struct store *s, const struct snapm_layout *l, const char *id,
+void verrec_record_commit(struct store *s, const struct key_layout *l, const char *id,
 			  const char *node, const struct cat_commit *cm);
 
 /* Reads the body of a record (node, time, size) into *r. */
-int verrec_get(struct store *s, const struct snapm_layout *l, const char *id, struct verrec *r);
+int verrec_get(struct store *s, const struct key_layout *l, const char *id, struct verrec *r);
 
 /* Lists id's folder into *out (released with verrec_chain_release, also
  * after a failure). */
-int verrec_chain_read(struct store *s, const struct snapm_layout *l, const char *id,
+int verrec_chain_read(struct store *s, const struct key_layout *l, const char *id,
 		      struct verchain *out);
 void verrec_chain_release(struct verchain *ch);
 

@@ -40,18 +40,14 @@
 
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
 {
-	char shard[8] = "";
-	const char *p = tc->key_prefix;
+	struct key_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
 
-	if (tc->opt.shard_keys)
-		snprintf(shard, sizeof(shard), "%02x/",
-			 (unsigned)(XXH3_64bits(id, strlen(id)) & 0xff));
-	tc_path(buf, cap, "%s%s%s%s/%s.db", p, p[0] ? "/" : "", shard, id, hash);
+	key_version(&l, id, hash, buf, cap);
 }
 
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm)
 {
-	struct snapm_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
+	struct key_layout l = {.prefix = tc->key_prefix, .shard_keys = tc->opt.shard_keys};
 
 	verrec_record_commit(tc->store, &l, id, tc->node, cm);
 }
@@ -749,6 +745,7 @@ static void *sched_main(void *arg)
 			enqueue(tc, JOB_EVICT, NULL);
 		}
 		lease_pool_grow(tc);
+		atomic_fetch_add(&tc->st.sched_passes, 1);
 		{
 			struct timespec ts;
 
@@ -768,14 +765,15 @@ void sched_wake(struct tcache *tc)
 	pthread_cond_signal(&tc->sched_cond);
 }
 
-/* Starts n threads of q (tc->mu not held, no scheduler yet). */
+/* Starts n threads of q (tc->mu not held, no scheduler yet): 0 when at
+ * least one runs, else a negative errno. */
 static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(*fn)(void *))
 {
 	int rc = 0;
 
 	q->thr = calloc((size_t)max, sizeof(pthread_t));
 	if (!q->thr)
-		return ENOMEM;
+		return -ENOMEM;
 	q->max = max;
 	while (q->nthr < n) {
 		rc = pthread_create(&q->thr[q->nthr], NULL, fn, tc);
@@ -785,7 +783,7 @@ static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(
 		}
 		q->nthr++;
 	}
-	return q->nthr ? 0 : rc ? rc : EAGAIN;
+	return q->nthr ? 0 : rc ? -rc : -EAGAIN;
 }
 
 /* Joins the threads of q (stopping set), drops what is still queued. */
@@ -823,9 +821,9 @@ int sched_start(struct tcache *tc)
 	if (!rc)
 		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX, lease_main);
 	if (!rc)
-		rc = pthread_create(&tc->sched, NULL, sched_main, tc);
+		rc = -pthread_create(&tc->sched, NULL, sched_main, tc);
 	if (rc) {
-		log_err("cannot start the scheduler: %s", strerror(rc));
+		log_err("cannot start the scheduler: %s", strerror(-rc));
 		pthread_mutex_lock(&tc->mu);
 		tc->stopping = true;
 		pthread_cond_broadcast(&tc->uq.cond);
@@ -833,7 +831,7 @@ int sched_start(struct tcache *tc)
 		pthread_mutex_unlock(&tc->mu);
 		pool_stop(tc, &tc->uq);
 		pool_stop(tc, &tc->lq);
-		return -rc;
+		return rc;
 	}
 	tc->started = true;
 	return 0;

@@ -5,6 +5,7 @@
  * tfs_backend_open exactly as for a mount. Results go to stdout, errors to
  * stderr through the logger. */
 #include "fuse/admin.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -203,14 +204,6 @@ static int split_args(int argc, char *argv[], struct admin_args *a)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -226,7 +219,7 @@ static void snapshot_tick(void *arg, const struct snapm_take_result *sofar)
 }
 
 static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
-			struct tfs_backend *b, const struct snapm_layout *l)
+			struct tfs_backend *b, const struct key_layout *l)
 {
 	struct snapm_take_result res;
 	struct progress p;
@@ -250,7 +243,7 @@ static int cmd_snapshot(const struct admin_args *a, const struct tfs_options *o,
 	if (a->name)
 		snprintf(name, sizeof(name), "%s", a->name);
 	else
-		snapm_default_name(a->as_of ? cut : now_ms(), name, sizeof(name));
+		snapm_default_name(a->as_of ? cut : tfs_wall_ms(), name, sizeof(name));
 	progress_init(&p, stderr, "snapshot", 0);
 	rc = snapm_take(b->store, b->cat, l, name, cut, tmpdir(), &res, snapshot_tick, &p);
 	progress_clear(&p);
@@ -298,7 +291,7 @@ static int cmp_str(const void *x, const void *y)
 }
 
 static int cmd_snapshots(const struct admin_args *a, struct tfs_backend *b,
-			 const struct snapm_layout *l)
+			 const struct key_layout *l)
 {
 	struct listing names = {0};
 	int rc;
@@ -327,7 +320,7 @@ struct restore_ctx {
 	const struct admin_args *a;
 	const struct tfs_options *o;
 	struct tfs_backend *b;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	unsigned long restored, unchanged, failed;
 	char *seen; /* which --id were in the manifest */
 };
@@ -339,7 +332,7 @@ static void restore_entry(struct restore_ctx *r, const struct snapm_entry *e)
 	int rc;
 
 	rc = snapm_restore_one(r->b->store, r->b->cat, r->l, e, r->o->node, r->o->lease_ttl_ms,
-			       now_ms(), &info);
+			       tfs_wall_ms(), &info);
 	if (rc == -EBUSY) {
 		snapm_format_time(info.holder_expires_ms, when, sizeof(when));
 		log_err("cannot restore %s: its lease is held by node %s (until %s); close it "
@@ -426,7 +419,7 @@ static void restore_as_of(struct restore_ctx *r, const char *id, int64_t at)
 }
 
 static int cmd_restore(const struct admin_args *a, const struct tfs_options *o,
-		       struct tfs_backend *b, const struct snapm_layout *l)
+		       struct tfs_backend *b, const struct key_layout *l)
 {
 	struct restore_ctx r = {.a = a, .o = o, .b = b, .l = l};
 	struct snapm_header hdr;
@@ -498,7 +491,7 @@ static int abandon_args(const struct admin_args *a)
 }
 
 static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
-		       struct tfs_backend *b, const struct snapm_layout *l)
+		       struct tfs_backend *b, const struct key_layout *l)
 {
 	struct cat_commit cm;
 	const char *id = a->ids[0];
@@ -517,7 +510,7 @@ static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
 			it.owner[0] ? "leased by node " : "not leased", it.owner);
 		return 1;
 	}
-	rc = b->cat->ops->abandon(b->cat, &it, now_ms());
+	rc = b->cat->ops->abandon(b->cat, &it, tfs_wall_ms());
 	if (rc < 0) {
 		log_err("cannot abandon %s: %s", id,
 			rc == -ESTALE ? "it changed meanwhile (its node published or was abandoned "
@@ -531,7 +524,7 @@ static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
 	cm.new_gen = it.gen + 1;
 	cm.hash = it.hash;
 	cm.size = it.size;
-	cm.mtime_ms = now_ms();
+	cm.mtime_ms = tfs_wall_ms();
 	cm.deleted = it.gen == 0 || it.deleted_ms;
 	verrec_record_commit(b->store, l, id, o->node, &cm);
 	snapm_format_time(it.stranded_ms, when, sizeof(when));
@@ -583,7 +576,7 @@ static int history_args(const struct admin_args *a)
 }
 
 static int cmd_history(const struct admin_args *a, struct tfs_backend *b,
-		       const struct snapm_layout *l)
+		       const struct key_layout *l)
 {
 	int64_t keep, grace;
 
@@ -608,13 +601,13 @@ static int gc_args(const struct admin_args *a)
 }
 
 static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struct tfs_backend *b,
-		  const struct snapm_layout *l)
+		  const struct key_layout *l)
 {
 	struct gc_options g = {.dry_run = a->dry_run,
 			       .tmpdir = tmpdir(),
 			       .node = o->node,
 			       .lease_ttl_ms = o->lease_ttl_ms,
-			       .wall_now_ms = now_ms()};
+			       .wall_now_ms = tfs_wall_ms()};
 
 	if (retention_args(a, &g.keep_ms, &g.grace_ms) != 0)
 		return 2;
@@ -641,8 +634,7 @@ static int purge_args(const struct admin_args *a)
 
 /* ---- verify (fuse/verify.c) --------------------------------------------- */
 
-static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
-		      const struct snapm_layout *l)
+static int cmd_verify(const struct admin_args *a, struct tfs_backend *b, const struct key_layout *l)
 {
 	if (a->name || a->snapshot || a->as_of) {
 		fprintf(stderr, "tenantfs: verify takes only --id and --deep\nusage: %s\n",
@@ -652,13 +644,15 @@ static int cmd_verify(const struct admin_args *a, struct tfs_backend *b,
 	return tfs_verify_command(b->store, b->cat, l, a->ids, a->n_ids, a->deep, tmpdir());
 }
 
+/* Long because the one path every admin command takes (arguments, options, store and catalog,
+ * the command, one cleanup exit); the commands themselves are functions. */
 int tfs_admin_main(int argc, char *argv[])
 {
 	struct admin_args a;
 	struct tfs_options o;
 	struct tfs_backend b;
 	char err[512];
-	struct snapm_layout layout;
+	struct key_layout layout;
 	struct stat st;
 	int rc = 2, bad_usage = 1;
 
@@ -721,7 +715,7 @@ int tfs_admin_main(int argc, char *argv[])
 		rc = cmd_gc(&a, &o, &b, &layout);
 	else if (!strcmp(a.cmd, "purge"))
 		rc = tfs_purge_command(b.store, b.cat, &layout, a.ids[0], o.node, o.lease_ttl_ms,
-				       now_ms(), tmpdir());
+				       tfs_wall_ms(), tmpdir());
 	else
 		rc = cmd_restore(&a, &o, &b, &layout);
 out:

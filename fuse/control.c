@@ -1,8 +1,10 @@
 /* The control socket of a running mount (see control.h): the server, one
- * thread answering one request per connection, and the commands `tenantfs
- * status`, `flush` and `evict` that talk to it. Messages are JSON
+ * thread answering one request per connection, and the status document.
+ * The commands that talk to it are in control_cli.c. Messages are JSON
  * (jansson) both ways. */
 #include "fuse/control.h"
+#include "fuse/control_i.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,20 +31,11 @@
 #include "s3/http.h"
 #include "s3/log.h"
 
-/* Bytes of one request or answer line: a status of 100,000 active
- * databases is about 17 MB, a flush poll of as many about 6 MB. */
-#define REQ_MAX		 (64 << 20)
-#define IO_TIMEOUT_MS	 5000 /* a peer that sends or reads nothing this long is dropped */
-#define FLUSH_POLL_MS	 250
-#define FLUSH_DEFAULT_MS 60000
-#define IDS_MAX		 10000	 /* databases named in one flush or evict */
-#define POLL_MAX	 1000000 /* databases one flush waits for */
-
 /* ---- paths --------------------------------------------------------------- */
 
 /* The absolute, resolved mount point: realpath, or that of its parent
  * (another user's mount point cannot be stat'ed, not even by root). */
-static int resolve_mountpoint(const char *mp, char *buf, size_t cap)
+int ctl_resolve_mountpoint(const char *mp, char *buf, size_t cap)
 {
 	char tmp[PATH_MAX], parent[PATH_MAX], *a, *b;
 	int rc = 0;
@@ -89,12 +82,12 @@ static int run_dir(uid_t uid, char *buf, size_t cap)
 }
 
 /* dir/<hash of the resolved mount point>.sock into buf. */
-static int sock_name(const char *mountpoint, const char *dir, char *buf, size_t cap)
+int ctl_sock_name(const char *mountpoint, const char *dir, char *buf, size_t cap)
 {
 	char mp[PATH_MAX];
 	int rc, n;
 
-	rc = resolve_mountpoint(mountpoint, mp, sizeof(mp));
+	rc = ctl_resolve_mountpoint(mountpoint, mp, sizeof(mp));
 	if (rc < 0)
 		return rc;
 	n = snprintf(buf, cap, "%s/%016llx.sock", dir,
@@ -108,18 +101,10 @@ int tfs_control_path(const char *mountpoint, uid_t uid, char *buf, size_t cap)
 	int rc;
 
 	rc = run_dir(uid, dir, sizeof(dir));
-	return rc < 0 ? rc : sock_name(mountpoint, dir, buf, cap);
+	return rc < 0 ? rc : ctl_sock_name(mountpoint, dir, buf, cap);
 }
 
 /* ---- the status document --------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int set_new(json_t *o, const char *k, json_t *v)
 {
@@ -278,7 +263,7 @@ json_t *tfs_control_status(const struct tfs_control_ctx *ctx)
 	bad |= set_new(doc, "control", json_string(ctx->control_path ? ctx->control_path : ""));
 	bad |= set_new(doc, "started", json_integer((json_int_t)ctx->started));
 	bad |= set_new(doc, "uptime_seconds",
-		       json_real((double)(mono_ms() - ctx->started_mono_ms) / 1000.0));
+		       json_real((double)(tfs_mono_ms() - ctx->started_mono_ms) / 1000.0));
 	bad |= set_new(doc, "leases", json_integer((json_int_t)r.nleases));
 	bad |=
 	    set_new(doc, "counts",
@@ -509,7 +494,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - mono_ms();
+		left = deadline - tfs_mono_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&p, 1, (int)left);
@@ -524,7 +509,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 /* Reads one line (without its '\n') into a malloc'ed, NUL-terminated
  * buffer: 0, or a negative errno (-EMSGSIZE past REQ_MAX). */
-static int read_line(int fd, char **out, size_t *len, int64_t deadline)
+int ctl_read_line(int fd, char **out, size_t *len, int64_t deadline)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap), *nl = NULL, *nb;
@@ -598,7 +583,7 @@ static int write_all(int fd, const char *p, size_t n, int64_t deadline)
 }
 
 /* Sends obj (stolen) as one line. */
-static int send_json(int fd, json_t *obj, int64_t deadline)
+int ctl_send_json(int fd, json_t *obj, int64_t deadline)
 {
 	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 	int rc = -ENOMEM;
@@ -615,7 +600,7 @@ static int send_json(int fd, json_t *obj, int64_t deadline)
 
 static void serve_one(struct tfs_control *c, int fd)
 {
-	int64_t deadline = mono_ms() + IO_TIMEOUT_MS;
+	int64_t deadline = tfs_mono_ms() + IO_TIMEOUT_MS;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	json_error_t jerr;
@@ -632,30 +617,30 @@ static void serve_one(struct tfs_control *c, int fd)
 		log_warn("control socket: refused pid %d uid %u: only root and uid %u may control "
 			 "this mount",
 			 (int)cr.pid, (unsigned)cr.uid, (unsigned)geteuid());
-		send_json(fd,
-			  err_json("permission denied: uid %u is neither root nor the mounting "
-				   "user",
-				   (unsigned)cr.uid),
-			  deadline);
+		ctl_send_json(fd,
+			      err_json("permission denied: uid %u is neither root nor the mounting "
+				       "user",
+				       (unsigned)cr.uid),
+			      deadline);
 		return;
 	}
-	rc = read_line(fd, &line, &len, deadline);
+	rc = ctl_read_line(fd, &line, &len, deadline);
 	if (rc < 0) {
 		log_warn("control socket: cannot read a request of pid %d: %s", (int)cr.pid,
 			 strerror(-rc));
 		if (rc == -EMSGSIZE)
-			send_json(fd, err_json("request too long"), deadline);
+			ctl_send_json(fd, err_json("request too long"), deadline);
 		return;
 	}
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(line);
 	if (!json_is_object(req)) {
 		json_decref(req);
-		send_json(fd, err_json("bad request: %s", req ? "not an object" : jerr.text),
-			  deadline);
+		ctl_send_json(fd, err_json("bad request: %s", req ? "not an object" : jerr.text),
+			      deadline);
 		return;
 	}
-	rc = send_json(fd, dispatch(&c->ctx, req), deadline);
+	rc = ctl_send_json(fd, dispatch(&c->ctx, req), deadline);
 	json_decref(req);
 	if (rc < 0)
 		log_warn("control socket: cannot answer pid %d: %s", (int)cr.pid, strerror(-rc));
@@ -795,494 +780,4 @@ void tfs_control_stop(struct tfs_control *c)
 	close(c->stop[0]);
 	close(c->stop[1]);
 	free(c);
-}
-
-/* ---- the commands -------------------------------------------------------- */
-
-static const char *const commands[] = {"status", "flush", "evict", NULL};
-
-bool tfs_control_command(const char *arg)
-{
-	size_t i;
-
-	for (i = 0; arg && commands[i]; i++)
-		if (!strcmp(arg, commands[i]))
-			return true;
-	return false;
-}
-
-#define STATUS_SYNOPSIS "tenantfs status MOUNTPOINT [--json] [--top N]"
-#define FLUSH_SYNOPSIS	"tenantfs flush MOUNTPOINT [ID ...] [--timeout SECONDS]"
-#define EVICT_SYNOPSIS	"tenantfs evict MOUNTPOINT ID ..."
-
-static void usage(const char *cmd, FILE *out)
-{
-	if (!strcmp(cmd, "status"))
-		fputs("usage: " STATUS_SYNOPSIS "\n"
-		      "status shows the running mount at MOUNTPOINT: node identity, store,\n"
-		      "catalog and uptime; leases held; the open, dirty (with their age),\n"
-		      "uploading, failed (with the last error) and quarantined databases; the\n"
-		      "oldest unpublished change; the cache's databases and bytes; the request\n"
-		      "counters with the cost estimate. --json prints one JSON object. --top N\n"
-		      "shows instead the N databases whose requests cost most since the start.\n",
-		      out);
-	else if (!strcmp(cmd, "flush"))
-		fputs("usage: " FLUSH_SYNOPSIS "\n"
-		      "flush writes back now every dirty database of the mount at MOUNTPOINT,\n"
-		      "open or closed (or only those named) and waits until they are published,\n"
-		      "at most --timeout SECONDS (default 60). Exit status 0 when all are\n"
-		      "published, else 1, naming each that is not and why.\n",
-		      out);
-	else
-		fputs("usage: " EVICT_SYNOPSIS "\n"
-		      "evict drops the named databases from the cache of the mount at\n"
-		      "MOUNTPOINT; only clean, closed ones: an open or dirty one is refused,\n"
-		      "with the reason. Exit status 0 when every one was evicted, else 1.\n",
-		      out);
-}
-
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tenantfs %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	usage(cmd, stderr);
-	return 2;
-}
-
-/* The mount at mountpoint: 0 and the daemon's uid, or -ENOENT when no
- * tenantfs mount is there. */
-static int find_mount(const char *mountpoint, uid_t *uid)
-{
-	char mp[PATH_MAX], *opt;
-	struct mntent *e, ent;
-	char buf[4096];
-	FILE *f;
-	int rc;
-
-	rc = resolve_mountpoint(mountpoint, mp, sizeof(mp));
-	if (rc < 0)
-		return rc;
-	f = setmntent("/proc/self/mounts", "re");
-	if (!f)
-		return -errno;
-	rc = -ENOENT;
-	/* The last entry at the path is the one on top. */
-	while ((e = getmntent_r(f, &ent, buf, sizeof(buf)))) {
-		if (strcmp(e->mnt_dir, mp) || strcmp(e->mnt_type, "fuse.tenantfs"))
-			continue;
-		opt = hasmntopt(e, "user_id");
-		*uid = opt ? (uid_t)strtoul(opt + 8, NULL, 10) : 0;
-		rc = 0;
-	}
-	endmntent(f);
-	return rc;
-}
-
-/* Sends req (stolen) to the mount at mp and returns its answer (NULL on
- * failure, said on stderr). */
-static json_t *call(const char *cmd, const char *mp, json_t *req)
-{
-	struct sockaddr_un sa;
-	char path[PATH_MAX], dir[64], first[PATH_MAX] = "", *line = NULL;
-	int64_t deadline = mono_ms() + 30000;
-	json_error_t jerr;
-	json_t *ans = NULL;
-	size_t len;
-	uid_t uid = 0;
-	int fd = -1, rc, i;
-
-	rc = find_mount(mp, &uid);
-	if (rc < 0) {
-		fprintf(stderr, "tenantfs %s: %s is not a tenantfs mount point (%s)\n", cmd, mp,
-			rc == -ENOENT ? "no tenantfs mount there" : strerror(-rc));
-		goto out;
-	}
-	/* The daemon chose /run/user/UID when it existed at its start: a
-	 * login or logout since may have changed that, so try both. */
-	for (i = 0; i < 2; i++) {
-		if (uid == 0 && i > 0)
-			break;
-		if (uid == 0)
-			snprintf(dir, sizeof(dir), "/run/tenantfs");
-		else if (i == 0)
-			snprintf(dir, sizeof(dir), "/run/user/%u/tenantfs", (unsigned)uid);
-		else
-			snprintf(dir, sizeof(dir), "/tmp/tenantfs-%u", (unsigned)uid);
-		rc = sock_name(mp, dir, path, sizeof(path));
-		if (rc == 0 && strlen(path) >= sizeof(sa.sun_path))
-			rc = -ENAMETOOLONG;
-		if (rc < 0) {
-			fprintf(stderr, "tenantfs %s: cannot name the control socket of %s: %s\n",
-				cmd, mp, strerror(-rc));
-			goto out;
-		}
-		memset(&sa, 0, sizeof(sa));
-		sa.sun_family = AF_UNIX;
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		if (fd < 0)
-			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			rc = -errno;
-			break;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			rc = 0;
-			break;
-		}
-		rc = -errno;
-		if (i == 0)
-			snprintf(first, sizeof(first), "%s", path);
-		if (rc != -ENOENT)
-			break;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "tenantfs %s: cannot reach the daemon of %s at %s: %s%s\n", cmd, mp,
-			rc == -ENOENT && first[0] ? first : path, strerror(-rc),
-			rc == -EACCES ? " (only root and the mounting user may)" : "");
-		goto out;
-	}
-	rc = send_json(fd, req, deadline);
-	req = NULL;
-	/* A refusal may come before the request was read: read it anyway. */
-	if (rc == 0 || rc == -EPIPE || rc == -ECONNRESET) {
-		int sent = rc;
-
-		rc = read_line(fd, &line, &len, deadline);
-		if (rc < 0 && sent < 0)
-			rc = sent;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "tenantfs %s: no answer from the daemon of %s: %s\n", cmd, mp,
-			strerror(-rc));
-		goto out;
-	}
-	ans = json_loadb(line, len, 0, &jerr);
-	if (!json_is_object(ans)) {
-		fprintf(stderr, "tenantfs %s: unreadable answer from the daemon of %s: %s\n", cmd,
-			mp, ans ? "not an object" : jerr.text);
-		json_decref(ans);
-		ans = NULL;
-	} else if (!json_is_true(json_object_get(ans, "ok"))) {
-		fprintf(stderr, "tenantfs %s: the daemon of %s refused: %s\n", cmd, mp,
-			json_string_value(json_object_get(ans, "error"))
-			    ? json_string_value(json_object_get(ans, "error"))
-			    : "no reason given");
-		json_decref(ans);
-		ans = NULL;
-	}
-out:
-	json_decref(req);
-	free(line);
-	if (fd >= 0)
-		close(fd);
-	return ans;
-}
-
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-
-	if (s)
-		puts(s);
-	free(s);
-}
-
-static double num(json_t *o, const char *k)
-{
-	return json_number_value(json_object_get(o, k));
-}
-
-static const char *str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
-static void print_status(json_t *s)
-{
-	json_t *c = json_object_get(s, "counts"), *v, *d, *ctr;
-	const char *k;
-	size_t i;
-
-	printf("mount point: %s\nnode:        %s\nstore:       %s\ncatalog:     %s\n"
-	       "cache:       %s (%.0f databases, %.0f bytes)\nuptime:      %.0f s (pid %.0f, "
-	       "version %s)\nleases held: %.0f\n",
-	       str(s, "mountpoint"), str(s, "node"), str(s, "store"), str(s, "catalog"),
-	       str(s, "cache_dir"), num(json_object_get(s, "cache"), "entries"),
-	       num(json_object_get(s, "cache"), "bytes"), num(s, "uptime_seconds"), num(s, "pid"),
-	       str(s, "version"), num(s, "leases"));
-	printf("databases:   %.0f open, %.0f dirty, %.0f uploading, %.0f failed, %.0f "
-	       "quarantined\n",
-	       num(c, "open"), num(c, "dirty"), num(c, "uploading"), num(c, "failed"),
-	       num(c, "quarantined"));
-	v = json_object_get(s, "oldest_unpublished");
-	if (json_is_object(v))
-		printf("oldest unpublished change: %s, %.1f s ago (what losing this machine now "
-		       "would lose)\n",
-		       str(v, "id"), num(v, "age_seconds"));
-	else
-		printf("oldest unpublished change: none (everything is published)\n");
-	json_array_foreach(json_object_get(s, "databases"), i, d)
-	{
-		printf("  %-24s %s%s%s%s", str(d, "id"), num(d, "open") > 0 ? "open " : "closed ",
-		       json_is_true(json_object_get(d, "leased")) ? "leased " : "",
-		       json_is_true(json_object_get(d, "uploading")) ? "uploading " : "",
-		       json_is_true(json_object_get(d, "recovering")) ? "recovering " : "");
-		if (json_is_true(json_object_get(d, "dirty")))
-			printf("dirty %.1f s", num(d, "dirty_seconds"));
-		else
-			printf("clean");
-		if (str(d, "error")[0])
-			printf(", failed: %s", str(d, "error"));
-		putchar('\n');
-	}
-	json_array_foreach(json_object_get(s, "quarantined"), i, d) printf(
-	    "  %-24s QUARANTINED in %s: %s\n", str(d, "id"), str(d, "path"), str(d, "error"));
-	ctr = json_object_get(s, "counters");
-	printf("counters since start:\n");
-	json_object_foreach(ctr, k, v)
-	{
-		if (json_is_real(v))
-			printf("  %-16s %.6f\n", k, json_real_value(v));
-		else
-			printf("  %-16s %lld\n", k, (long long)json_integer_value(v));
-	}
-}
-
-static void print_top(json_t *t)
-{
-	json_t *r, *o = json_object_get(t, "others");
-	size_t i;
-
-	printf("%-24s %10s %8s %8s %8s %8s %12s %12s %10s\n", "database", "cost_usd", "s3_put",
-	       "s3_get", "ddb_wr", "ddb_rd", "bytes_up", "bytes_down", "s3_head");
-	json_array_foreach(json_object_get(t, "top"), i, r)
-	    printf("%-24s %10.6f %8.0f %8.0f %8.0f %8.0f %12.0f %12.0f %10.0f\n", str(r, "id"),
-		   num(r, "cost_usd"), num(r, "s3_put"), num(r, "s3_get"), num(r, "ddb_write"),
-		   num(r, "ddb_read"), num(r, "bytes_up"), num(r, "bytes_down"), num(r, "s3_head"));
-	if (num(o, "cost_usd") > 0 || num(o, "bytes_up") + num(o, "bytes_down") > 0)
-		printf("%-24s %10.6f %8.0f %8.0f %8.0f %8.0f %12.0f %12.0f %10.0f\n", "(others)",
-		       num(o, "cost_usd"), num(o, "s3_put"), num(o, "s3_get"), num(o, "ddb_write"),
-		       num(o, "ddb_read"), num(o, "bytes_up"), num(o, "bytes_down"),
-		       num(o, "s3_head"));
-	printf("(%.0f databases tracked, at most %.0f; requests the engine made, priced at "
-	       "AWS list prices)\n",
-	       num(t, "tracked"), num(t, "slots"));
-}
-
-static int parse_count(const char *s, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int cmd_status(int argc, char *argv[])
-{
-	const char *mp = NULL;
-	long top = 0;
-	int json = 0, i;
-	json_t *ans;
-
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--top")) {
-			if (i + 1 >= argc || parse_count(argv[i + 1], TCOST_SLOTS, &top) < 0)
-				return usage_error("status", "--top needs a count of 1 to %d",
-						   TCOST_SLOTS);
-			i++;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage("status", stdout);
-			return 0;
-		} else if (argv[i][0] == '-' || mp) {
-			return usage_error("status", "unexpected argument '%s'", argv[i]);
-		} else {
-			mp = argv[i];
-		}
-	}
-	if (!mp)
-		return usage_error("status", "missing MOUNTPOINT");
-	ans = call("status", mp,
-		   top ? json_pack("{s:s,s:I}", "op", "top", "n", (json_int_t)top)
-		       : json_pack("{s:s}", "op", "status"));
-	if (!ans)
-		return 1;
-	json_object_del(ans, "ok");
-	if (json)
-		print_json(ans);
-	else if (top)
-		print_top(ans);
-	else
-		print_status(ans);
-	json_decref(ans);
-	return 0;
-}
-
-/* Collects the ID arguments of flush and evict (validated) into ids. */
-static int add_id(const char *cmd, json_t *ids, const char *id)
-{
-	if (!tfs_valid_id(id))
-		return usage_error(cmd, "invalid database id '%s'", id);
-	if (json_array_size(ids) >= IDS_MAX)
-		return usage_error(cmd, "too many database ids (at most %d)", IDS_MAX);
-	json_array_append_new(ids, json_string(id));
-	return 0;
-}
-
-static int cmd_flush(int argc, char *argv[])
-{
-	const char *mp = NULL;
-	json_t *ids = json_array(), *ans = NULL, *items, *poll_req, *it;
-	long timeout_ms = FLUSH_DEFAULT_MS;
-	int64_t deadline, since;
-	struct progress p;
-	size_t i, done, failed, total;
-	int rc = 1;
-
-	for (i = 2; i < (size_t)argc; i++) {
-		if (!strcmp(argv[i], "--timeout")) {
-			if (i + 1 >= (size_t)argc ||
-			    tfs_parse_seconds(argv[i + 1], &timeout_ms) < 0 || timeout_ms == 0) {
-				rc = usage_error("flush", "--timeout needs a number of seconds");
-				goto out;
-			}
-			i++;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage("flush", stdout);
-			rc = 0;
-			goto out;
-		} else if (argv[i][0] == '-') {
-			rc = usage_error("flush", "unexpected argument '%s'", argv[i]);
-			goto out;
-		} else if (!mp) {
-			mp = argv[i];
-		} else if ((rc = add_id("flush", ids, argv[i])) != 0) {
-			goto out;
-		}
-	}
-	if (!mp) {
-		rc = usage_error("flush", "missing MOUNTPOINT");
-		goto out;
-	}
-	rc = 1;
-	deadline = mono_ms() + timeout_ms;
-	ans = call("flush", mp, json_pack("{s:s,s:O}", "op", "flush", "ids", ids));
-	if (!ans)
-		goto out;
-	since = (int64_t)json_integer_value(json_object_get(ans, "since"));
-	total = json_array_size(json_object_get(ans, "items"));
-	progress_init(&p, stderr, "flush", total);
-	for (;;) {
-		items = json_object_get(ans, "items");
-		done = failed = 0;
-		json_array_foreach(items, i, it)
-		{
-			done += !strcmp(str(it, "state"), "published");
-			failed += !strcmp(str(it, "state"), "failed");
-		}
-		progress_update(&p, "published", done, 0);
-		if (done + failed == total || mono_ms() >= deadline)
-			break;
-		usleep(FLUSH_POLL_MS * 1000);
-		poll_req = json_pack("{s:s,s:I,s:O}", "op", "flush_poll", "since",
-				     (json_int_t)since, "items", items);
-		json_decref(ans);
-		ans = call("flush", mp, poll_req);
-		if (!ans)
-			goto out;
-	}
-	progress_clear(&p);
-	json_array_foreach(json_object_get(ans, "items"), i, it)
-	{
-		const char *st = str(it, "state"), *e = str(it, "error");
-
-		if (!strcmp(st, "published"))
-			continue;
-		fprintf(stderr, "tenantfs flush: %s: not published: %s\n", str(it, "id"),
-			!strcmp(st, "failed") ? (e[0] ? e : "it cannot be published")
-			: e[0]		      ? e
-			: json_is_true(json_object_get(it, "uploading"))
-			    ? "still being written back at the timeout"
-			    : "still waiting for its write-back at the timeout");
-	}
-	printf("%zu of %zu database%s published\n", done, total, total == 1 ? "" : "s");
-	rc = done == total ? 0 : 1;
-out:
-	json_decref(ans);
-	json_decref(ids);
-	return rc;
-}
-
-static int cmd_evict(int argc, char *argv[])
-{
-	const char *mp = NULL;
-	json_t *ids = json_array(), *ans = NULL, *r;
-	size_t i, bad = 0, n = 0;
-	int rc;
-
-	for (i = 2; i < (size_t)argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage("evict", stdout);
-			rc = 0;
-			goto out;
-		} else if (argv[i][0] == '-') {
-			rc = usage_error("evict", "unexpected argument '%s'", argv[i]);
-			goto out;
-		} else if (!mp) {
-			mp = argv[i];
-		} else if ((rc = add_id("evict", ids, argv[i])) != 0) {
-			goto out;
-		}
-	}
-	if (!mp) {
-		rc = usage_error("evict", "missing MOUNTPOINT");
-		goto out;
-	}
-	if (json_array_size(ids) == 0) {
-		rc = usage_error("evict", "missing ID: name the databases to evict");
-		goto out;
-	}
-	rc = 1;
-	ans = call("evict", mp, json_pack("{s:s,s:O}", "op", "evict", "ids", ids));
-	if (!ans)
-		goto out;
-	json_array_foreach(json_object_get(ans, "results"), i, r)
-	{
-		n++;
-		if (json_is_true(json_object_get(r, "evicted"))) {
-			printf("%s: evicted\n", str(r, "id"));
-		} else {
-			bad++;
-			fprintf(stderr, "tenantfs evict: %s: not evicted: %s\n", str(r, "id"),
-				str(r, "error"));
-		}
-	}
-	rc = bad || n != json_array_size(ids) ? 1 : 0;
-out:
-	json_decref(ans);
-	json_decref(ids);
-	return rc;
-}
-
-int tfs_control_main(int argc, char *argv[])
-{
-	if (!strcmp(argv[1], "flush"))
-		return cmd_flush(argc, argv);
-	if (!strcmp(argv[1], "evict"))
-		return cmd_evict(argc, argv);
-	return cmd_status(argc, argv);
 }

@@ -6,6 +6,7 @@
  * if the item is still as the verdict saw it (see open_phases). The mount never lists:
  * LIST is made here and by verify only. */
 #include "fuse/gc.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,25 +22,16 @@
 #include "fuse/progress.h"
 #include "s3/log.h"
 
-#define KEY_MAX 1024
 /* A phase deletes for at most GC_PHASE_MAX_MS by the run's monotonic
  * clock; another run closes one open for GC_PHASE_STALE_MS by the store's
  * clock (twice as long: a run never deletes in a phase closed by another). */
 #define GC_PHASE_MAX_MS	  (5 * 60 * 1000)
 #define GC_PHASE_STALE_MS (2LL * GC_PHASE_MAX_MS)
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct gcx {
 	struct store *s;
 	struct catalog *c;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	const struct gc_options *o;
 	struct gc_result *res;
 	struct snaprefs refs;
@@ -93,7 +85,7 @@ static bool folder_id(struct gcx *g, const char *folder, char *id, size_t cap)
 		return false;
 	memcpy(id, p, (size_t)(end - p));
 	id[end - p] = '\0';
-	return tfs_valid_id(id) && verrec_folder(g->l, id, want, sizeof(want)) == 0 &&
+	return tfs_valid_id(id) && key_folder(g->l, id, want, sizeof(want)) == 0 &&
 	       !strcmp(want, folder);
 }
 
@@ -136,7 +128,7 @@ static int end_phase(struct gcx *g, const char *id, uint64_t seq)
 		rc = g->c->ops->gc_end(g->c, id, seq);
 		if (rc == 0 || rc == -ESTALE || rc == -EINVAL)
 			break;
-		nanosleep(&(struct timespec){.tv_nsec = 200 * 1000000L}, NULL);
+		tfs_sleep_ms(200);
 	}
 	return rc;
 }
@@ -217,14 +209,14 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 			return rc;
 		}
 		it->gc_seq++;
-		t0 = mono_ms();
+		t0 = tfs_mono_ms();
 		for (; i < j; i++) {
 			if (!drop[i] ||
-			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
+			    key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
 				continue;
 			/* Never delete past the time after which another run may
 			 * close this phase as stale (monotonic: no clock skew). */
-			if (mono_ms() - t0 > GC_PHASE_MAX_MS) {
+			if (tfs_mono_ms() - t0 > GC_PHASE_MAX_MS) {
 				log_err("gc: %s: the gc phase took longer than %d s: stopping; the "
 					"next run closes it",
 					id, GC_PHASE_MAX_MS / 1000);
@@ -287,7 +279,7 @@ static void remove_tombstone(struct gcx *g, const char *id, const struct cat_ite
 		}
 	}
 	for (i = 0; i < g->ch.n_objs; i++)
-		if (snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
+		if (key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
 			delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 	for (i = 0; i < g->ch.n_recs; i++) {
 		const struct verrec *r = &g->ch.recs[i];
@@ -315,7 +307,9 @@ release:
 		log_warn("gc: cannot release the lease of %s; it expires by itself", id);
 }
 
-/* Decides and deletes for the folder gathered in g->ch. */
+/* Decides and deletes for the folder gathered in g->ch.
+ * Long because one decision per record of the folder, in the order the retention rules give,
+ * with the fence checks between them. */
 static void gc_folder(struct gcx *g)
 {
 	struct cat_item item, *it = &item;
@@ -382,7 +376,7 @@ static void gc_folder(struct gcx *g)
 	} else {
 		for (i = 0; i < g->ch.n_objs; i++)
 			if (drop_obj[i] &&
-			    snapm_version_key(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
+			    key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) == 0)
 				delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
 	}
 	for (i = 0; i < g->ch.n_recs; i++) {
@@ -464,7 +458,7 @@ static int taking_cb(void *arg, const char *name, const struct store_info *info)
 	return 0;
 }
 
-int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc(struct store *s, struct catalog *c, const struct key_layout *l,
 	   const struct gc_options *o, struct gc_result *res)
 {
 	struct gcx g = {.s = s, .c = c, .l = l, .o = o, .res = res};
@@ -515,7 +509,7 @@ out:
 	return rc;
 }
 
-int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		   const struct gc_options *opt)
 {
 	struct gc_options o = *opt;

@@ -41,11 +41,11 @@ struct gc_result {
 
 /* One run over the whole prefix. 0 when it completed (res says what it
  * did), or a negative errno when it had to stop (logged). */
-int tfs_gc(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc(struct store *s, struct catalog *c, const struct key_layout *l,
 	   const struct gc_options *o, struct gc_result *res);
 
 /* The command: exit status 0, or 1 on any failure. */
-int tfs_gc_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_gc_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		   const struct gc_options *o);
 
 #endif

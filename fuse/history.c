@@ -197,7 +197,9 @@ static void verdict(const struct verchain *ch, const struct cat_item *it, const 
 		snprintf(buf, cap, "protected: %s", verprot_str(p));
 }
 
-int tfs_history_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+/* Long because it prints one table from three sources read once (catalog item, version records,
+ * snapshot references). */
+int tfs_history_command(struct store *s, struct catalog *c, const struct key_layout *l,
 			const char *id, int64_t keep_ms, int64_t grace_ms, const char *tmpdir)
 {
 	struct verchain ch = {0};

@@ -37,7 +37,7 @@ bool snaprefs_has(const struct snaprefs *r, const char *id, const char *hash);
 void snaprefs_release(struct snaprefs *r);
 
 /* The command; returns the exit status (0, 1 a failure). */
-int tfs_history_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_history_command(struct store *s, struct catalog *c, const struct key_layout *l,
 			const char *id, int64_t keep_ms, int64_t grace_ms, const char *tmpdir);
 
 #endif

@@ -21,6 +21,7 @@
 #include "fuse/metrics.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
+#include "s3/clock.h"
 #include "s3/http.h"
 #include "s3/log.h"
 
@@ -93,6 +94,9 @@ static void raise_nofile(void)
 		 (unsigned long long)rl.rlim_cur);
 }
 
+/* Long because the mount's start in the one order that is safe (checks before daemonizing, back
+ * ends, engine, control and metrics, the FUSE loop, then shutdown in reverse); split further it
+ * would pass a dozen locals. */
 static int run_mount(struct tfs_options *o)
 {
 	struct tfs_backend b;
@@ -110,7 +114,6 @@ static int run_mount(struct tfs_options *o)
 	struct tfs_metrics *metrics = NULL;
 	int metrics_fd = -1;
 	char control_path[PATH_MAX] = "";
-	struct timespec now;
 	int mounted = 0, handlers = 0, started = 0;
 	int rc = 1, r;
 
@@ -228,8 +231,7 @@ static int run_mount(struct tfs_options *o)
 	cctx.o = o;
 	cctx.control_path = control_path;
 	cctx.started = fs.mount_time;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	cctx.started_mono_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	cctx.started_mono_ms = tfs_mono_ms();
 	if (control_path[0])
 		tfs_control_start(&cctx, control_path, &control);
 	if (metrics_fd >= 0) {

@@ -1,5 +1,5 @@
 /* Command line parsing for tenantfs: our own -o options through a
- * fuse_opt template table, value checks with messages naming the option,
+ * fuse_opt template table, value checks (values.c) with messages naming the option,
  * defaults derived from SOURCE, and FUSE/mount options passed through. */
 #include "fuse/options.h"
 
@@ -14,150 +14,8 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "cache/keys.h"
 #include "fuse/metrics.h"
-
-/* ---- value parsers --------------------------------------------------- */
-
-int tfs_parse_seconds(const char *s, long *ms)
-{
-	long whole = 0, frac = 0;
-	int nfrac = 0;
-	const char *p = s;
-
-	if (!s || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	while (isdigit((unsigned char)*p)) {
-		whole = whole * 10 + (*p - '0');
-		if (whole > 1000000000L)
-			return -EINVAL;
-		p++;
-	}
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		while (isdigit((unsigned char)*p)) {
-			if (nfrac == 3)
-				return -EINVAL;
-			frac = frac * 10 + (*p - '0');
-			nfrac++;
-			p++;
-		}
-		while (nfrac < 3) {
-			frac *= 10;
-			nfrac++;
-		}
-	}
-	if (*p != '\0')
-		return -EINVAL;
-	*ms = whole * 1000 + frac;
-	return 0;
-}
-
-int tfs_parse_size(const char *s, uint64_t *bytes)
-{
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
-	int shift = 0;
-
-	if (!s || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	while (isdigit((unsigned char)*p)) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-		p++;
-	}
-	switch (toupper((unsigned char)*p)) {
-	case '\0': break;
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	default: return -EINVAL;
-	}
-	if (shift) {
-		p++;
-		if (strcmp(p, "") != 0 && strcmp(p, "B") != 0 && strcmp(p, "iB") != 0 &&
-		    strcmp(p, "b") != 0)
-			return -EINVAL;
-	} else if (*p != '\0') {
-		return -EINVAL;
-	}
-	mult = (uint64_t)1 << shift;
-	if (v > UINT64_MAX / mult)
-		return -EINVAL;
-	*bytes = v * mult;
-	return 0;
-}
-
-int tfs_parse_id(const char *s, unsigned int *id)
-{
-	unsigned long long v = 0;
-	const char *p = s;
-
-	if (!s || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		v = v * 10 + (unsigned)(*p - '0');
-		if (v >= UINT_MAX)
-			return -EINVAL;
-	}
-	if (*p != '\0')
-		return -EINVAL;
-	*id = (unsigned int)v;
-	return 0;
-}
-
-int tfs_parse_umask(const char *s, mode_t *mask)
-{
-	mode_t v = 0;
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > 4)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '7')
-			return -EINVAL;
-		v = (mode_t)(v * 8 + (mode_t)(s[i] - '0'));
-	}
-	if (v > 0777)
-		return -EINVAL;
-	*mask = v;
-	return 0;
-}
-
-int tfs_valid_node(const char *node)
-{
-	size_t n = node ? strlen(node) : 0;
-
-	if (n == 0 || n > 128 || node[0] == '.' || node[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)node[i];
-
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-			return 0;
-	}
-	return 1;
-}
-
-int tfs_valid_bucket(const char *bucket)
-{
-	size_t n = bucket ? strlen(bucket) : 0;
-
-	if (n < 3 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = bucket[i];
-
-		if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '.' && c != '-')
-			return 0;
-	}
-	return isalnum((unsigned char)bucket[0]) && isalnum((unsigned char)bucket[n - 1]);
-}
 
 /* ---- the option table ----------------------------------------------- */
 
@@ -364,6 +222,7 @@ static int set_secs(struct parse_ctx *c, long *dst, const char *name, const char
 	return 0;
 }
 
+/* Long because it is one case per option of the table above, each a few lines of checks. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct parse_ctx *c = data;
@@ -570,6 +429,11 @@ static int parse_source(struct parse_ctx *c)
 		plen = strlen(p);
 		while (plen > 0 && p[plen - 1] == '/')
 			plen--;
+		if (plen > KEY_PREFIX_MAX) {
+			set_err(c, "the key prefix in SOURCE is %zu bytes, longer than %d", plen,
+				KEY_PREFIX_MAX);
+			return -1;
+		}
 		o->prefix = strndup(p, plen);
 		if (!o->prefix)
 			goto nomem;
@@ -810,6 +674,7 @@ void tfs_print_synopsis(FILE *out, const char *progname)
 	    progname, progname, progname, progname, progname, progname, progname);
 }
 
+/* Long because it is the --help text, one line per option. */
 void tfs_print_usage(FILE *out, const char *progname)
 {
 	tfs_print_synopsis(out, progname);

@@ -97,8 +97,9 @@ int tfs_parse_seconds(const char *s, long *ms);
 /* "1048576", "512K", "10M", "2G", "1T" (binary multiples; an optional "B"
  * or "iB" after the letter). 0 or -EINVAL (also on overflow). */
 int tfs_parse_size(const char *s, uint64_t *bytes);
-/* 1-128 bytes of [A-Za-z0-9._-], not starting with '.' or '-' (node=
- * takes a label: tcache_valid_label). */
+/* 1-TFS_NODE_MAX bytes of [A-Za-z0-9._-], not starting with '.' or '-'
+ * (tfs_valid_name; node= takes a label: tcache_valid_label). */
+#define TFS_NODE_MAX 128
 int tfs_valid_node(const char *node);
 /* uid= and gid=: a decimal id 0-4294967294 ((uid_t)-1 means "no
  * change" to chown, so it can own nothing). 0 or -EINVAL. */

@@ -2,6 +2,7 @@
  * in place on a terminal, a plain line every PROGRESS_LINE_MS otherwise
  * (see progress.h). */
 #include "fuse/progress.h"
+#include "s3/clock.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -10,21 +11,13 @@
 
 #define BAR_WIDTH 24
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void progress_init(struct progress *p, FILE *out, const char *what, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
 	p->out = out;
 	p->tty = isatty(fileno(out)) == 1;
 	p->every_ms = p->tty ? PROGRESS_TTY_MS : PROGRESS_LINE_MS;
-	p->now = mono_ms;
+	p->now = tfs_mono_ms;
 	p->what = what;
 	p->total = total;
 	p->stage = "done";

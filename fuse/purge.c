@@ -39,7 +39,7 @@ static int name_cb(void *arg, const char *name, const struct store_info *info)
 }
 
 /* Deletes every key of the folder: versions, records. */
-static int erase_objects(struct store *s, const struct snapm_layout *l, const char *id,
+static int erase_objects(struct store *s, const struct key_layout *l, const char *id,
 			 uint64_t *n_obj, uint64_t *n_rec, uint64_t *bytes)
 {
 	struct verchain ch;
@@ -49,7 +49,7 @@ static int erase_objects(struct store *s, const struct snapm_layout *l, const ch
 
 	rc = verrec_chain_read(s, l, id, &ch);
 	for (i = 0; rc == 0 && i < ch.n_objs; i++) {
-		rc = snapm_version_key(l, id, ch.objs[i].hash, key, sizeof(key));
+		rc = key_version(l, id, ch.objs[i].hash, key, sizeof(key));
 		if (rc == 0 && (r = s->ops->del(s, key)) < 0 && r != -ENOENT)
 			rc = r;
 		if (rc == 0) {
@@ -78,7 +78,7 @@ static int erase_objects(struct store *s, const struct snapm_layout *l, const ch
 	return rc;
 }
 
-int tfs_purge_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_purge_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const char *id, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      const char *tmpdir)
 {

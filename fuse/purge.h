@@ -14,7 +14,7 @@
  * its entry, then removes its catalog item (conditional on still holding
  * the lease). Returns the exit status (0, 1 a failure: what was erased so
  * far is said; run it again to finish). */
-int tfs_purge_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_purge_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		      const char *id, const char *node, int64_t ttl_ms, int64_t now_ms,
 		      const char *tmpdir);
 

@@ -49,6 +49,8 @@ static int needs_aws(const struct tfs_options *o)
 	return o->is_s3 || o->catalog_kind == TFS_CATALOG_DYNAMODB;
 }
 
+/* Long because it opens the four back ends (S3 or local store, DynamoDB or SQLite catalog) with
+ * their shared client and CA bundle, and undoes each on failure at one exit. */
 int tfs_backend_open(const struct tfs_options *o, int quick, struct tfs_backend *b)
 {
 	struct http_options hopt;

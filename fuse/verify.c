@@ -29,8 +29,6 @@
 #include "fuse/progress.h"
 #include "s3/log.h"
 
-#define KEY_MAX 1024
-
 /* ---- the set of referenced keys ------------------------------------------ */
 
 #define REF_CATALOG  1 /* an item names it (current version or history) */
@@ -124,7 +122,7 @@ static void refset_release(struct refset *r)
 struct vctx {
 	struct store *s;
 	struct catalog *c;
-	const struct snapm_layout *l;
+	const struct key_layout *l;
 	const struct verify_options *o;
 	struct verify_result *res;
 	struct refset refs;
@@ -294,7 +292,7 @@ static int check_item(struct vctx *v, const struct cat_item *it)
 	for (i = -1; i < it->n_hist; i++) {
 		const char *h = i < 0 ? it->hash : it->hist[i].hash;
 
-		if (!h[0] || snapm_version_key(v->l, it->id, h, key, sizeof(key)) < 0)
+		if (!h[0] || key_version(v->l, it->id, h, key, sizeof(key)) < 0)
 			continue;
 		if (refset_add(&v->refs, key, REF_CATALOG) < 0)
 			return -ENOMEM;
@@ -307,7 +305,7 @@ static int check_item(struct vctx *v, const struct cat_item *it)
 		}
 		return 0;
 	}
-	rc = snapm_version_key(v->l, it->id, it->hash, key, sizeof(key));
+	rc = key_version(v->l, it->id, it->hash, key, sizeof(key));
 	if (rc < 0) {
 		problem(v, "error %s gen %llu: its key is too long", it->id,
 			(unsigned long long)it->gen);
@@ -424,7 +422,7 @@ static int manifest_refs_cb(void *arg, const struct snapm_entry *e)
 	struct vctx *v = arg;
 	char key[KEY_MAX];
 
-	if (!wanted(v, e->id) || snapm_version_key(v->l, e->id, e->hash, key, sizeof(key)) < 0)
+	if (!wanted(v, e->id) || key_version(v->l, e->id, e->hash, key, sizeof(key)) < 0)
 		return 0;
 	return refset_add(&v->refs, key, REF_SNAPSHOT);
 }
@@ -437,7 +435,7 @@ static int manifest_missing_cb(void *arg, const struct snapm_entry *e)
 	char key[KEY_MAX];
 	uint8_t *f;
 
-	if (!wanted(v, e->id) || snapm_version_key(v->l, e->id, e->hash, key, sizeof(key)) < 0)
+	if (!wanted(v, e->id) || key_version(v->l, e->id, e->hash, key, sizeof(key)) < 0)
 		return 0;
 	f = refset_find(&v->refs, key);
 	if (f && !(*f & REF_SEEN))
@@ -495,8 +493,7 @@ static bool named_now(struct vctx *v, const char *key)
 	for (i = -1; i < it.n_hist; i++) {
 		const char *h = i < 0 ? it.hash : it.hist[i].hash;
 
-		if (h[0] && snapm_version_key(v->l, id, h, want, sizeof(want)) == 0 &&
-		    !strcmp(want, key))
+		if (h[0] && key_version(v->l, id, h, want, sizeof(want)) == 0 && !strcmp(want, key))
 			return true;
 	}
 	return false;
@@ -617,7 +614,7 @@ static int pass_listing(struct vctx *v)
 	}
 	/* Only the folders of the databases asked for: "PREFIX/[SS/]ID/". */
 	for (i = 0; i < v->o->n_ids; i++) {
-		rc = snapm_version_key(v->l, v->o->ids[i], "", prefix, sizeof(prefix));
+		rc = key_version(v->l, v->o->ids[i], "", prefix, sizeof(prefix));
 		if (rc < 0)
 			return rc;
 		n = strlen(prefix);
@@ -631,7 +628,7 @@ static int pass_listing(struct vctx *v)
 
 /* ---- entry points -------------------------------------------------------- */
 
-int tfs_verify(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_verify(struct store *s, struct catalog *c, const struct key_layout *l,
 	       const struct verify_options *o, struct verify_result *res)
 {
 	struct vctx v = {.s = s, .c = c, .l = l, .o = o, .res = res};
@@ -644,10 +641,9 @@ int tfs_verify(struct store *s, struct catalog *c, const struct snapm_layout *l,
 	for (i = 0; i < (size_t)o->n_ids; i++)
 		if (!tfs_valid_id(o->ids[i]))
 			return -EINVAL;
-	rc = snapm_manifest_key(l->prefix, "", v.snap_dir, sizeof(v.snap_dir));
+	rc = key_manifest(l->prefix, "", v.snap_dir, sizeof(v.snap_dir));
 	if (rc < 0)
 		return rc;
-	v.snap_dir[strlen(v.snap_dir) - strlen(".json")] = '\0';
 
 	rc = pass_catalog(&v);
 	if (rc < 0)
@@ -683,7 +679,7 @@ out:
 	return rc;
 }
 
-int tfs_verify_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_verify_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		       const char *const *ids, int n_ids, bool deep, const char *tmpdir)
 {
 	struct verify_options o = {

@@ -45,12 +45,12 @@ struct verify_result {
  * Returns 0 when the run completed (res says what it found), -EINVAL for
  * an invalid --id (nothing checked), or a negative errno when it had to
  * stop (logged). */
-int tfs_verify(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_verify(struct store *s, struct catalog *c, const struct key_layout *l,
 	       const struct verify_options *o, struct verify_result *res);
 
 /* The command: tfs_verify with progress on stderr and the summary line;
  * returns the exit status (0 healthy, 1 a problem or a failure, 2 usage). */
-int tfs_verify_command(struct store *s, struct catalog *c, const struct snapm_layout *l,
+int tfs_verify_command(struct store *s, struct catalog *c, const struct key_layout *l,
 		       const char *const *ids, int n_ids, bool deep, const char *tmpdir);
 
 #endif

@@ -1,56 +1,36 @@
 /* The AWS credential chain (explicit, environment, shared credentials and
- * config files, container endpoint, EC2 instance metadata with IMDSv2),
+ * config files, then the sources of creds_process.c and creds_remote.c),
  * the cache that refreshes temporary credentials before they expire, and
- * region/endpoint resolution. The two metadata services are fetched with
- * libcurl directly, not s3/http.c, which itself depends on this file. */
+ * region/endpoint resolution. */
 #include "creds.h"
+#include "creds_i.h"
+#include "s3/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "log.h"
-#include "xml_i.h"
 
-extern char **environ;
-
-#define REFRESH_MARGIN_MS  (5 * 60 * 1000) /* refresh this long before expiry */
-#define INI_MAX_BYTES	   (1 << 20)	   /* shared config files are small */
-#define META_MAX_BYTES	   (64 * 1024)	   /* a metadata reply is a few hundred bytes */
-#define META_CONNECT_MS	   1000L
-#define META_TOTAL_MS	   3000L
-#define WAIT_REFRESH_MS	   10000 /* a thread waits at least this long for another's refresh */
-#define CONTAINER_HOST	   "http://169.254.170.2"
-#define IMDS_DEFAULT	   "http://169.254.169.254"
-#define IMDS_TOKEN_TTL	   "21600"
-#define STS_TOTAL_MS	   10000L      /* STS is a regional service, not a local agent */
-#define WEB_TOKEN_MAX	   (64 * 1024) /* STS takes tokens of up to 20000 bytes */
-#define PROCESS_OUT_MAX	   (64 * 1024) /* credential_process output */
-#define PROCESS_ERR_MAX	   4096	       /* of its stderr, logged */
-#define PROCESS_TIMEOUT_MS 30000L
+#define REFRESH_MARGIN_MS (5 * 60 * 1000) /* refresh this long before expiry */
+#define INI_MAX_BYTES	  (1 << 20)	  /* shared config files are small */
+#define WAIT_REFRESH_MS	  10000 /* a thread waits at least this long for another's refresh */
+#define IMDS_DEFAULT	  "http://169.254.169.254"
 
 /* ---- small helpers ---- */
 
-static void wipe_free(char *s)
+void creds_wipe_free(char *s)
 {
 	if (!s)
 		return;
@@ -62,9 +42,9 @@ void aws_creds_clear(struct aws_creds *c)
 {
 	if (!c)
 		return;
-	wipe_free(c->access_key);
-	wipe_free(c->secret_key);
-	wipe_free(c->session_token);
+	creds_wipe_free(c->access_key);
+	creds_wipe_free(c->secret_key);
+	creds_wipe_free(c->session_token);
 	c->access_key = c->secret_key = c->session_token = NULL;
 	c->expires_ms = 0;
 }
@@ -85,8 +65,8 @@ static int creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 }
 
 /* Fills *c from three strings (token may be NULL or empty); WIRE_NOMEM. */
-static enum wire_status creds_set(struct aws_creds *c, const char *ak, const char *sk,
-				  const char *token, int64_t expires_ms)
+enum wire_status creds_set(struct aws_creds *c, const char *ak, const char *sk, const char *token,
+			   int64_t expires_ms)
 {
 	struct aws_creds src = {(char *)(uintptr_t)ak, (char *)(uintptr_t)sk,
 				token && *token ? (char *)(uintptr_t)token : NULL, expires_ms};
@@ -95,22 +75,14 @@ static enum wire_status creds_set(struct aws_creds *c, const char *ak, const cha
 }
 
 /* getenv() that treats an empty value as unset. */
-static const char *env(const char *name)
+const char *creds_env(const char *name)
 {
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
 }
 
-static int64_t real_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *trim(char *s)
+char *creds_trim(char *s)
 {
 	char *e;
 
@@ -124,7 +96,7 @@ static char *trim(char *s)
 
 /* Reads a whole small file; 0, -ENOENT, -EFBIG or another -errno. The
  * buffer may hold secrets: the caller wipes it (wipe_free). */
-static int read_small_file(const char *path, size_t max, char **out)
+int creds_read_small_file(const char *path, size_t max, char **out)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -188,9 +160,9 @@ out:
 
 /* $NAME if set, else $HOME/<rel>; "~/" at the start expanded. Malloc'ed or
  * NULL (no HOME, ENOMEM). */
-static char *aws_file(const char *var, const char *rel)
+char *creds_aws_file(const char *var, const char *rel)
 {
-	const char *v = env(var), *home = env("HOME");
+	const char *v = creds_env(var), *home = creds_env("HOME");
 	char *p = NULL;
 
 	if (v && strncmp(v, "~/", 2) != 0)
@@ -228,14 +200,13 @@ static int section_matches(const char *text, const char *profile, int is_config)
  * is absent; -errno when the file exists but cannot be read. Lines that are
  * neither a section, a "key = value" nor a comment are skipped; indented
  * lines are the nested values (s3 = ...) we do not use. First key wins. */
-static int ini_get(const char *path, const char *profile, int is_config, const char *key,
-		   char **out)
+int creds_ini_get(const char *path, const char *profile, int is_config, const char *key, char **out)
 {
 	char *buf = NULL, *line, *save = NULL;
 	int rc, in_section = 0, lineno = 0;
 
 	*out = NULL;
-	rc = read_small_file(path, INI_MAX_BYTES, &buf);
+	rc = creds_read_small_file(path, INI_MAX_BYTES, &buf);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc) {
@@ -248,7 +219,7 @@ static int ini_get(const char *path, const char *profile, int is_config, const c
 		lineno++;
 		if (*line == ' ' || *line == '\t')
 			continue;
-		t = trim(line);
+		t = creds_trim(line);
 		if (!*t || *t == '#' || *t == ';')
 			continue;
 		if (*t == '[') {
@@ -261,7 +232,7 @@ static int ini_get(const char *path, const char *profile, int is_config, const c
 				continue;
 			}
 			*close = '\0';
-			in_section = section_matches(trim(t + 1), profile, is_config);
+			in_section = section_matches(creds_trim(t + 1), profile, is_config);
 			continue;
 		}
 		eq = strchr(t, '=');
@@ -272,8 +243,8 @@ static int ini_get(const char *path, const char *profile, int is_config, const c
 		if (!in_section)
 			continue;
 		*eq = '\0';
-		if (strcasecmp(trim(t), key) == 0) {
-			*out = strdup(trim(eq + 1));
+		if (strcasecmp(creds_trim(t), key) == 0) {
+			*out = strdup(creds_trim(eq + 1));
 			rc = *out ? 0 : -ENOMEM;
 			break;
 		}
@@ -290,7 +261,7 @@ static const char *profile_name(const char *explicit_profile)
 {
 	if (explicit_profile && *explicit_profile)
 		return explicit_profile;
-	return env("AWS_PROFILE") ? env("AWS_PROFILE") : "default";
+	return creds_env("AWS_PROFILE") ? creds_env("AWS_PROFILE") : "default";
 }
 
 /* Keys from one INI file; WIRE_OK, WIRE_NO_CREDENTIALS (none there),
@@ -303,9 +274,9 @@ static enum wire_status creds_from_ini(const char *path, const char *profile, in
 
 	if (!path)
 		return WIRE_NO_CREDENTIALS;
-	if (ini_get(path, profile, is_config, "aws_access_key_id", &ak) ||
-	    ini_get(path, profile, is_config, "aws_secret_access_key", &sk) ||
-	    ini_get(path, profile, is_config, "aws_session_token", &tok)) {
+	if (creds_ini_get(path, profile, is_config, "aws_access_key_id", &ak) ||
+	    creds_ini_get(path, profile, is_config, "aws_secret_access_key", &sk) ||
+	    creds_ini_get(path, profile, is_config, "aws_session_token", &tok)) {
 		st = WIRE_LOCAL_IO;
 		goto out;
 	}
@@ -318,935 +289,9 @@ static enum wire_status creds_from_ini(const char *path, const char *profile, in
 			 path);
 	}
 out:
-	wipe_free(ak);
-	wipe_free(sk);
-	wipe_free(tok);
-	return st;
-}
-
-/* ---- metadata services over libcurl ---- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-struct capbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	int overflow; /* the reply went past META_MAX_BYTES */
-};
-
-static size_t capbuf_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct capbuf *b = arg;
-	size_t n = size * nmemb;
-
-	if (b->len + n > META_MAX_BYTES) {
-		b->overflow = 1;
-		return 0; /* aborts the transfer */
-	}
-	if (!b->buf) {
-		b->buf = malloc(META_MAX_BYTES + 1);
-		if (!b->buf)
-			return 0;
-		b->cap = META_MAX_BYTES + 1;
-	}
-	memcpy(b->buf + b->len, ptr, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-	return n;
-}
-
-static void capbuf_wipe(struct capbuf *b)
-{
-	if (b->buf) {
-		OPENSSL_cleanse(b->buf, b->cap);
-		free(b->buf);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-static size_t no_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	return 0;
-}
-
-/* One request to a credentials service (metadata, STS). */
-struct meta_req {
-	const char *method; /* "GET", "PUT" (empty body) or "POST" */
-	const char *url;    /* logged: holds no secret */
-	const struct curl_slist *headers;
-	const char *post;    /* POST body (may hold a secret), else NULL */
-	const char *ca_file; /* CA bundle, NULL: the system's */
-	long total_ms;	     /* 0: META_TOTAL_MS */
-};
-
-/* One request: no proxy, no redirects, TLS peer verification on, short
- * timeouts, a capped reply. *body (malloc'ed, the caller wipes it) is the
- * reply on a 2xx and on another HTTP status (then it may stay NULL). */
-static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *status)
-{
-	const char *method = r->method, *url = r->url;
-	enum wire_status st = WIRE_NETWORK;
-	struct capbuf b = {0};
-	CURL *h = NULL;
-	CURLcode cc;
-
-	*body = NULL;
-	*status = 0;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		log_err("cannot fetch credentials: libcurl init failed");
-		return WIRE_NETWORK;
-	}
-	h = curl_easy_init();
-	if (!h)
-		return WIRE_NOMEM;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, META_CONNECT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->total_ms ? r->total_ms : META_TOTAL_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
-	if (r->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, capbuf_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (strcmp(method, "PUT") == 0) {
-		/* An empty PUT body: IMDSv2 wants a PUT for its token. */
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, no_body);
-	} else if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->post ? r->post : "");
-	}
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	if (cc != CURLE_OK) {
-		if (b.overflow) {
-			st = WIRE_BAD_RESPONSE;
-			log_warn("credentials endpoint reply too large: over %d bytes",
-				 META_MAX_BYTES);
-		} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-			st = WIRE_TIMEOUT;
-		} else if (cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR) {
-			st = WIRE_NOMEM;
-		} else {
-			st = WIRE_NETWORK;
-		}
-		/* The URL holds no secret: tokens travel in headers. */
-		log_debug("credentials endpoint %s %s failed: %s", method, url,
-			  curl_easy_strerror(cc));
-		goto out;
-	}
-	if (*status < 200 || *status > 299) {
-		st = *status >= 500			? WIRE_SERVER
-		     : *status == 401 || *status == 403 ? WIRE_AUTH
-							: WIRE_CLIENT;
-		log_debug("credentials endpoint %s %s answered http %ld", method, url, *status);
-		*body = b.buf; /* an error document (STS) says why */
-		b.buf = NULL;
-		goto out;
-	}
-	if (!b.buf) {
-		b.buf = strdup("");
-		if (!b.buf) {
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		b.cap = 1;
-	}
-	*body = b.buf;
-	b.buf = NULL;
-	st = WIRE_OK;
-out:
-	capbuf_wipe(&b);
-	curl_easy_cleanup(h);
-	return st;
-}
-
-/* Header lists carry tokens: wipe before freeing. */
-static void slist_wipe_free(struct curl_slist *l)
-{
-	for (struct curl_slist *n = l; n; n = n->next)
-		OPENSSL_cleanse(n->data, strlen(n->data));
-	curl_slist_free_all(l);
-}
-
-/* "2024-06-11T12:00:00Z" (fraction and numeric offset allowed) into ms
- * since the epoch; -1 when malformed. */
-static int64_t parse_iso8601_ms(const char *s)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-	const char *p;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-		return -1;
-	p = s + n;
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p);)
-			p++;
-	if (*p == '+' || *p == '-') {
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-			return -1;
-		if (*p == '-') {
-			oh = -oh;
-			om = -om;
-		}
-	} else if (*p != 'Z' && *p != 'z') {
-		return -1;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return ((int64_t)t - (int64_t)oh * 3600 - (int64_t)om * 60) * 1000;
-}
-
-/* The JSON both services answer with: AccessKeyId, SecretAccessKey, Token,
- * Expiration (and Code from IMDS); a credential_process names the token
- * SessionToken (token_field). */
-static enum wire_status creds_from_json(const char *body, const char *what, const char *token_field,
-					struct aws_creds *out)
-{
-	json_error_t jerr;
-	json_t *j = json_loads(body, 0, &jerr);
-	const char *ak, *sk, *tok, *exp, *code;
-	int64_t expires = 0;
-	enum wire_status st = WIRE_BAD_RESPONSE;
-
-	if (!j || !json_is_object(j)) {
-		log_warn("cannot read %s credentials: reply is not a json object", what);
-		goto out;
-	}
-	code = json_string_value(json_object_get(j, "Code"));
-	if (code && strcmp(code, "Success") != 0) {
-		log_warn("cannot read %s credentials: service says %.64s", what, code);
-		goto out;
-	}
-	ak = json_string_value(json_object_get(j, "AccessKeyId"));
-	sk = json_string_value(json_object_get(j, "SecretAccessKey"));
-	tok = json_string_value(json_object_get(j, token_field));
-	exp = json_string_value(json_object_get(j, "Expiration"));
-	if (!ak || !sk || !*ak || !*sk) {
-		log_warn("cannot read %s credentials: no key id or secret in the reply", what);
-		goto out;
-	}
-	if (exp) {
-		expires = parse_iso8601_ms(exp);
-		if (expires <= 0) {
-			log_warn("cannot read %s credentials: bad expiration '%.40s'", what, exp);
-			goto out;
-		}
-	}
-	st = creds_set(out, ak, sk, tok, expires);
-out:
-	/* jansson frees its copies of the strings without wiping them; all
-	 * we can do is keep the json short-lived. */
-	json_decref(j);
-	return st;
-}
-
-/* An IPv4 or IPv6 literal of loopback (127.0.0.0/8, ::1, ::ffff:127.x)
- * or of a container agent (169.254.170.2 for ECS, 169.254.170.23 and
- * fd00:ec2::23 for EKS pod identity). host is libcurl's form: IPv6 in
- * brackets, the zone id already split off. */
-static int container_host_trusted(const char *host)
-{
-	static const uint8_t eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
-	struct in6_addr a6;
-	struct in_addr a4;
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(host);
-	uint32_t v4;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1) {
-		v4 = ntohl(a4.s_addr);
-		return v4 >> 24 == 127 || v4 == 0xa9feaa02 || v4 == 0xa9feaa17;
-	}
-	if (n < 3 || n - 2 >= sizeof(buf) || host[0] != '[' || host[n - 1] != ']')
-		return 0;
-	memcpy(buf, host + 1, n - 2);
-	buf[n - 2] = '\0';
-	if (inet_pton(AF_INET6, buf, &a6) != 1)
-		return 0;
-	if (IN6_IS_ADDR_LOOPBACK(&a6) || memcmp(a6.s6_addr, eks6, 16) == 0)
-		return 1;
-	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-}
-
-enum wire_status aws_container_url(const char *url, char **out)
-{
-	enum wire_status st = WIRE_INVALID;
-	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
-	CURLU *u = curl_url();
-	CURLUcode rc;
-
-	*out = NULL;
-	if (!u)
-		return WIRE_NOMEM;
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc != CURLUE_OK) {
-		/* Not the URL itself: it could hold a password. */
-		log_err("cannot use container credentials: malformed endpoint url: %s",
-			curl_url_strerror(rc));
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		log_err("cannot use container credentials: endpoint url has no scheme or host");
-		goto out;
-	}
-	/* "http://127.0.0.1@evil/" names the host evil: userinfo is how a
-	 * loopback-looking URL points elsewhere, and no endpoint needs it. */
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK) {
-		log_err("cannot use container credentials at host %s: the url holds user "
-			"information",
-			host);
-		goto out;
-	}
-	if (strcmp(scheme, "https") != 0 &&
-	    (strcmp(scheme, "http") != 0 || !container_host_trusted(host))) {
-		/* A token must not cross an untrusted network in the clear. */
-		log_err("cannot use container credentials at %s://%s: plain http only to "
-			"loopback or the container agent",
-			scheme, host);
-		goto out;
-	}
-	/* The URL fetched is the one checked, in libcurl's own spelling. */
-	rc = curl_url_get(u, CURLUPART_URL, out, 0);
-	st = rc == CURLUE_OK ? WIRE_OK : rc == CURLUE_OUT_OF_MEMORY ? WIRE_NOMEM : WIRE_INVALID;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(pass);
-	curl_url_cleanup(u);
-	return st;
-}
-
-/* The container credentials endpoint (ECS task role, EKS pod identity).
- * WIRE_NO_CREDENTIALS when not configured. */
-static enum wire_status creds_from_container(const char *ca_file, struct aws_creds *out)
-{
-	struct meta_req req = {.method = "GET", .ca_file = ca_file};
-	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	const char *tok = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	const char *tok_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *joined = NULL, *body = NULL, *file_tok = NULL, *auth = NULL;
-	enum wire_status st;
-	long status;
-	int rc;
-
-	if (!rel && !full)
-		return WIRE_NO_CREDENTIALS;
-	if (rel) {
-		/* Appended to the agent's address, never resolved against it:
-		 * a relative "//host/x" must not change the host. */
-		if (asprintf(&joined, "%s%s%s", CONTAINER_HOST, rel[0] == '/' ? "" : "/", rel) < 0)
-			return WIRE_NOMEM;
-	}
-	st = aws_container_url(rel ? joined : full, &url);
-	free(joined);
-	if (st != WIRE_OK)
-		goto out;
-	if (tok_file) {
-		/* EKS rotates the file: read it at each fetch. */
-		rc = read_small_file(tok_file, 16384, &file_tok);
-		if (rc) {
-			log_err("cannot read container authorization token file '%s': %s", tok_file,
-				strerror(-rc));
-			st = WIRE_LOCAL_IO;
-			goto out;
-		}
-		tok = trim(file_tok);
-	}
-	if (tok) {
-		if (strpbrk(tok, "\r\n")) {
-			log_err("cannot use container authorization token: it spans lines");
-			st = WIRE_INVALID;
-			goto out;
-		}
-		if (asprintf(&auth, "Authorization: %s", tok) < 0) {
-			auth = NULL;
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		n = curl_slist_append(hdrs, auth);
-		if (!n) {
-			st = WIRE_NOMEM;
-			goto out;
-		}
-		hdrs = n;
-	}
-	req.url = url;
-	req.headers = hdrs;
-	st = meta_fetch(&req, &body, &status);
-	if (st != WIRE_OK) {
-		log_warn("cannot fetch container credentials from '%s': %s (http %ld)", url,
-			 wire_status_str(st), status);
-		goto out;
-	}
-	st = creds_from_json(body, "container", "Token", out);
-	if (st == WIRE_OK)
-		log_debug("credentials from the container endpoint");
-out:
-	slist_wipe_free(hdrs);
-	wipe_free(auth);
-	wipe_free(file_tok);
-	wipe_free(body);
-	curl_free(url);
-	return st;
-}
-
-/* EC2 instance metadata, IMDSv2 only: PUT a session token, then the role
- * name, then its credentials, each with the token. */
-static enum wire_status creds_from_imds(const char *base, struct aws_creds *out)
-{
-	struct curl_slist *hdrs = NULL, *n;
-	char *url = NULL, *token = NULL, *roles = NULL, *body = NULL, *hdr = NULL, *role, *tok;
-	const char *b = base;
-	size_t blen = strlen(b);
-	enum wire_status st;
-	long status;
-
-	while (blen && b[blen - 1] == '/')
-		blen--;
-
-	if (asprintf(&url, "%.*s/latest/api/token", (int)blen, b) < 0) {
-		url = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	n = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
-	if (!n) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	hdrs = n;
-	st = meta_fetch(&(struct meta_req){.method = "PUT", .url = url, .headers = hdrs}, &token,
-			&status);
-	slist_wipe_free(hdrs);
-	hdrs = NULL;
-	if (st != WIRE_OK) {
-		log_debug("cannot get an imds session token from %.*s: %s (http %ld)", (int)blen, b,
-			  wire_status_str(st), status);
-		goto out;
-	}
-	tok = trim(token);
-	if (!*tok || strpbrk(tok, "\r\n")) {
-		log_warn("cannot use imds session token: empty or malformed");
-		st = WIRE_BAD_RESPONSE;
-		goto out;
-	}
-	if (asprintf(&hdr, "X-aws-ec2-metadata-token: %s", tok) < 0) {
-		hdr = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	hdrs = curl_slist_append(NULL, hdr);
-	if (!hdrs) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
-
-	free(url);
-	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, b) < 0) {
-		url = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &roles,
-			&status);
-	if (st != WIRE_OK) {
-		log_warn("cannot list the instance role from imds: %s (http %ld)",
-			 wire_status_str(st), status);
-		if (st == WIRE_CLIENT && status == 404)
-			st = WIRE_NO_CREDENTIALS; /* an instance without a role */
-		goto out;
-	}
-	/* One role per instance profile: the first line. */
-	role = roles + strspn(roles, " \t\r\n");
-	role[strcspn(role, " \t\r\n")] = '\0';
-	if (!*role || strchr(role, '/') || strchr(role, '?') || strchr(role, '#')) {
-		log_warn("cannot use instance role from imds: empty or malformed name");
-		st = WIRE_BAD_RESPONSE;
-		goto out;
-	}
-	free(url);
-	if (asprintf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, b,
-		     role) < 0) {
-		url = NULL;
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	st = meta_fetch(&(struct meta_req){.method = "GET", .url = url, .headers = hdrs}, &body,
-			&status);
-	if (st != WIRE_OK) {
-		log_warn("cannot fetch credentials of instance role %s from imds: %s (http %ld)",
-			 role, wire_status_str(st), status);
-		goto out;
-	}
-	st = creds_from_json(body, "instance metadata", "Token", out);
-	if (st == WIRE_OK)
-		log_debug("credentials from imds, role %s", role);
-out:
-	slist_wipe_free(hdrs);
-	wipe_free(hdr);
-	wipe_free(token);
-	wipe_free(body);
-	free(roles);
-	free(url);
-	return st;
-}
-
-/* ---- web identity: STS AssumeRoleWithWebIdentity ---- */
-
-/* Where to find the role and the token: the environment (as EKS sets it
- * for a pod) wins over the profile's web_identity_token_file, role_arn and
- * role_session_name. Malloc'ed strings, freed by web_identity_free. */
-struct web_identity {
-	char *token_file;
-	char *role_arn;
-	char *session; /* NULL: tenantfs-<ms> */
-};
-
-static void web_identity_free(struct web_identity *w)
-{
-	free(w->token_file);
-	free(w->role_arn);
-	free(w->session);
-	memset(w, 0, sizeof(*w));
-}
-
-/* WIRE_OK with *w filled, WIRE_NO_CREDENTIALS when neither source names a
- * token file, WIRE_INVALID for a token file without a role, WIRE_LOCAL_IO,
- * WIRE_NOMEM. */
-static enum wire_status web_identity_config(const char *profile, struct web_identity *w)
-{
-	const char *tf = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *arn = env("AWS_ROLE_ARN");
-	const char *sn = env("AWS_ROLE_SESSION_NAME");
-	enum wire_status st = WIRE_NO_CREDENTIALS;
-	char *path = NULL;
-
-	memset(w, 0, sizeof(*w));
-	if (tf && arn) {
-		w->token_file = strdup(tf);
-		w->role_arn = strdup(arn);
-		w->session = sn ? strdup(sn) : NULL;
-		st = w->token_file && w->role_arn && (!sn || w->session) ? WIRE_OK : WIRE_NOMEM;
-		goto out;
-	}
-	if (tf || arn)
-		log_warn("ignoring AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN: only one is set");
-	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
-	if (!path)
-		goto out;
-	if (ini_get(path, profile, 1, "web_identity_token_file", &w->token_file) ||
-	    ini_get(path, profile, 1, "role_arn", &w->role_arn) ||
-	    ini_get(path, profile, 1, "role_session_name", &w->session)) {
-		st = WIRE_LOCAL_IO;
-		goto out;
-	}
-	if (!w->token_file || !*w->token_file)
-		goto out;
-	if (!w->role_arn || !*w->role_arn) {
-		log_err("cannot use web identity of profile %s in '%s': web_identity_token_file "
-			"without role_arn",
-			profile, path);
-		st = WIRE_INVALID;
-		goto out;
-	}
-	st = WIRE_OK;
-out:
-	free(path);
-	if (st != WIRE_OK)
-		web_identity_free(w);
-	return st;
-}
-
-/* "&name=value" appended to *buf with value form-encoded; -ENOMEM. The
- * buffer may hold the token: the caller wipes it. */
-static int form_add(char **buf, const char *name, const char *value)
-{
-	char *enc = curl_easy_escape(NULL, value, 0), *n = NULL;
-	int rc = -ENOMEM;
-
-	if (!enc)
-		return -ENOMEM;
-	if (asprintf(&n, "%s&%s=%s", *buf, name, enc) >= 0) {
-		wipe_free(*buf);
-		*buf = n;
-		rc = 0;
-	}
-	OPENSSL_cleanse(enc, strlen(enc));
-	curl_free(enc);
-	return rc;
-}
-
-/* Temporary credentials for the role from STS AssumeRoleWithWebIdentity,
- * an unsigned POST: the token file is read at each call (EKS rotates it).
- * WIRE_NO_CREDENTIALS when web identity is not configured. */
-static enum wire_status creds_from_web_identity(const char *profile, const char *region,
-						const char *ca_file, int64_t now,
-						struct aws_creds *out)
-{
-	struct web_identity w;
-	struct meta_req req = {.method = "POST", .ca_file = ca_file, .total_ms = STS_TOTAL_MS};
-	char *tok_buf = NULL, *post = NULL, *ep = NULL, *body = NULL, *own_region = NULL;
-	char session[64], err[320];
-	enum wire_status st, pst;
-	long status = 0;
-	int rc;
-
-	st = web_identity_config(profile, &w);
-	if (st != WIRE_OK)
-		return st;
-	rc = read_small_file(w.token_file, WEB_TOKEN_MAX, &tok_buf);
-	if (rc) {
-		log_err("cannot read web identity token file '%s': %s", w.token_file,
-			strerror(-rc));
-		st = WIRE_LOCAL_IO;
-		goto out;
-	}
-	if (!*trim(tok_buf)) {
-		log_err("cannot use web identity token file '%s': it is empty", w.token_file);
-		st = WIRE_INVALID;
-		goto out;
-	}
-	snprintf(session, sizeof(session), "tenantfs-%lld", (long long)now);
-	post = strdup("Action=AssumeRoleWithWebIdentity&Version=2011-06-15");
-	if (!post || form_add(&post, "RoleArn", w.role_arn) ||
-	    form_add(&post, "RoleSessionName", w.session ? w.session : session) ||
-	    form_add(&post, "WebIdentityToken", trim(tok_buf))) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	if (!region)
-		region = own_region = aws_resolve_region(NULL, profile);
-	ep = region ? aws_resolve_endpoint("sts", NULL, region) : NULL;
-	if (!ep) {
-		st = WIRE_NOMEM;
-		goto out;
-	}
-	req.url = ep;
-	req.post = post;
-	st = meta_fetch(&req, &body, &status);
-	if (!body) {
-		log_err("cannot assume role %s with web identity at %s: %s (http %ld)", w.role_arn,
-			ep, wire_status_str(st), status);
-		goto out;
-	}
-	pst = sts_xml_parse_credentials(body, strlen(body), out, err, sizeof(err));
-	if (pst != WIRE_OK) {
-		log_err("cannot assume role %s with web identity at %s: %s (http %ld)", w.role_arn,
-			ep, err, status);
-		/* A refused token says so; a 5xx without a document stays 5xx. */
-		st = st == WIRE_OK || pst != WIRE_BAD_RESPONSE ? pst : st;
-		goto out;
-	}
-	st = WIRE_OK;
-	log_debug("credentials from sts for role %s", w.role_arn);
-out:
-	web_identity_free(&w);
-	wipe_free(tok_buf);
-	wipe_free(post);
-	wipe_free(body);
-	free(ep);
-	free(own_region);
-	return st;
-}
-
-/* ---- credential_process: a command of the profile prints the keys ---- */
-
-/* Splits a credential_process command the way the AWS CLI does on POSIX
- * (Python's shlex.split; no shell, no variables, no "~"): blanks separate
- * words, "..." and '...' group, a backslash outside single quotes takes the
- * next character literally. buf holds strlen(cmd) + 1 bytes, argv max
- * pointers. The word count, -EINVAL for an unclosed quote, -E2BIG. */
-static int split_command(const char *cmd, char *buf, char **argv, size_t max)
-{
-	const char *p = cmd;
-	char *o = buf;
-	size_t argc = 0;
-
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			break;
-		if (argc + 1 >= max)
-			return -E2BIG;
-		argv[argc++] = o;
-		while (*p && *p != ' ' && *p != '\t') {
-			if (*p == '\'') {
-				const char *e = strchr(p + 1, '\'');
-
-				if (!e)
-					return -EINVAL;
-				memcpy(o, p + 1, (size_t)(e - p - 1));
-				o += e - p - 1;
-				p = e + 1;
-			} else if (*p == '"') {
-				for (p++; *p && *p != '"'; p++) {
-					if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-						p++;
-					*o++ = *p;
-				}
-				if (!*p)
-					return -EINVAL;
-				p++;
-			} else if (*p == '\\' && p[1]) {
-				*o++ = p[1];
-				p += 2;
-			} else {
-				*o++ = *p++;
-			}
-		}
-		*o++ = '\0';
-	}
-	argv[argc] = NULL;
-	return (int)argc;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Reads what is there on fd into buf (len bytes used, cap max); past max
- * the rest is read and dropped. 1 at EOF, 0 otherwise. */
-static int drain(int fd, char *buf, size_t *len, size_t max, int *overflow)
-{
-	char tmp[4096];
-	ssize_t n;
-
-	do
-		n = read(fd, tmp, sizeof(tmp));
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return n == 0 || errno != EAGAIN;
-	if (*len + (size_t)n > max) {
-		*overflow = 1;
-		n = (ssize_t)(max - *len);
-	}
-	memcpy(buf + *len, tmp, (size_t)n);
-	*len += (size_t)n;
-	OPENSSL_cleanse(tmp, sizeof(tmp));
-	return 0;
-}
-
-/* Logs what the command wrote on stderr, a line at a time, withholding any
- * line that holds the secret or the token it printed. */
-static void log_process_stderr(const char *profile, char *text, const struct aws_creds *c,
-			       int level)
-{
-	char *save = NULL;
-
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		if ((c->secret_key && strstr(l, c->secret_key)) ||
-		    (c->session_token && strstr(l, c->session_token)))
-			tfs_log(level,
-				"credential_process of profile %s: (a line holding the "
-				"secret withheld)",
-				profile);
-		else
-			tfs_log(level, "credential_process of profile %s says: %s", profile, l);
-	}
-}
-
-/* Runs the command with stdin on /dev/null, its stdout (the JSON, capped)
- * and stderr (logged, capped) on pipes, killed past timeout_ms. */
-static enum wire_status creds_from_process(const char *cmd, const char *profile, long timeout_ms,
-					   struct aws_creds *out)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	char *buf = NULL, **argv = NULL, *obuf = NULL, ebuf[PROCESS_ERR_MAX + 1];
-	size_t max = strlen(cmd) / 2 + 2, olen = 0, elen = 0;
-	int op[2] = {-1, -1}, ep[2] = {-1, -1}, o_over = 0, e_over = 0, o_eof = 0, e_eof = 0;
-	int rc, ws = 0, timed_out = 0, have_fa = 0, have_attr = 0;
-	enum wire_status st = WIRE_NOMEM;
-	int64_t deadline = mono_ms() + timeout_ms;
-	json_t *j = NULL;
-	pid_t pid = -1;
-
-	buf = malloc(strlen(cmd) + 1);
-	argv = calloc(max, sizeof(*argv));
-	obuf = malloc(PROCESS_OUT_MAX + 1);
-	if (!buf || !argv || !obuf)
-		goto out;
-	rc = split_command(cmd, buf, argv, max);
-	if (rc <= 0) {
-		log_err("cannot run credential_process of profile %s: %s", profile,
-			rc == 0 ? "empty command" : "unclosed quote");
-		st = WIRE_INVALID;
-		goto out;
-	}
-	if (pipe2(op, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(ep, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    posix_spawn_file_actions_init(&fa)) {
-		log_err("cannot run credential_process of profile %s: %s", profile,
-			strerror(errno));
-		st = WIRE_LOCAL_IO;
-		goto out;
-	}
-	have_fa = 1;
-	if (posix_spawnattr_init(&attr))
-		goto out;
-	have_attr = 1;
-	/* Its own process group: a timeout kills what it started as well. */
-	if (posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) ||
-	    posix_spawnattr_setpgroup(&attr, 0) ||
-	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
-	    posix_spawn_file_actions_adddup2(&fa, op[1], 1) ||
-	    posix_spawn_file_actions_adddup2(&fa, ep[1], 2))
-		goto out;
-	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-	if (rc) {
-		pid = -1;
-		log_err("cannot run credential_process '%s' of profile %s: %s", argv[0], profile,
-			strerror(rc));
-		st = WIRE_LOCAL_IO;
-		goto out;
-	}
-	close(op[1]);
-	close(ep[1]);
-	op[1] = ep[1] = -1;
-	while (!o_eof || !e_eof) {
-		struct pollfd pf[2] = {{o_eof ? -1 : op[0], POLLIN, 0},
-				       {e_eof ? -1 : ep[0], POLLIN, 0}};
-		int64_t left = deadline - mono_ms();
-
-		if (left <= 0) {
-			timed_out = 1;
-			break;
-		}
-		rc = poll(pf, 2, (int)(left > 1000 ? 1000 : left));
-		if (rc < 0 && errno != EINTR)
-			break;
-		if (rc <= 0)
-			continue;
-		if (!o_eof && pf[0].revents)
-			o_eof = drain(op[0], obuf, &olen, PROCESS_OUT_MAX, &o_over);
-		if (!e_eof && pf[1].revents)
-			e_eof = drain(ep[0], ebuf, &elen, PROCESS_ERR_MAX, &e_over);
-	}
-	obuf[olen] = '\0';
-	ebuf[elen] = '\0';
-	if (timed_out || !o_eof || !e_eof)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	pid = -1;
-	if (timed_out) {
-		log_err("cannot get credentials from credential_process of profile %s: killed "
-			"after %ld ms",
-			profile, timeout_ms);
-		st = WIRE_TIMEOUT;
-		goto out;
-	}
-	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-		log_process_stderr(profile, ebuf, out, LOG_ERR);
-		if (WIFEXITED(ws))
-			log_err("cannot get credentials from credential_process of profile %s: "
-				"it exited with status %d",
-				profile, WEXITSTATUS(ws));
-		else
-			log_err("cannot get credentials from credential_process of profile %s: "
-				"it died of signal %d",
-				profile, WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
-		st = WIRE_AUTH;
-		goto out;
-	}
-	if (o_over) {
-		log_err("cannot read credential_process output of profile %s: over %d bytes",
-			profile, PROCESS_OUT_MAX);
-		st = WIRE_BAD_RESPONSE;
-		goto out;
-	}
-	j = json_loads(obuf, 0, NULL);
-	if (!j || json_integer_value(json_object_get(j, "Version")) != 1 ||
-	    !json_is_integer(json_object_get(j, "Version"))) {
-		log_err("cannot read credential_process output of profile %s: %s", profile,
-			j ? "not Version 1" : "not json");
-		st = WIRE_BAD_RESPONSE;
-	} else {
-		st = creds_from_json(obuf, "credential_process", "SessionToken", out);
-		if (st != WIRE_OK)
-			log_err("cannot read credential_process output of profile %s", profile);
-	}
-	log_process_stderr(profile, ebuf, out, LOG_NOTICE);
-	if (st == WIRE_OK)
-		log_debug("credentials from credential_process of profile %s", profile);
-out:
-	if (pid > 0) {
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (have_fa)
-		posix_spawn_file_actions_destroy(&fa);
-	if (have_attr)
-		posix_spawnattr_destroy(&attr);
-	for (int i = 0; i < 2; i++) {
-		if (op[i] >= 0)
-			close(op[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
-	json_decref(j);
-	if (obuf) {
-		OPENSSL_cleanse(obuf, PROCESS_OUT_MAX + 1);
-		free(obuf);
-	}
-	OPENSSL_cleanse(ebuf, sizeof(ebuf));
-	free(argv);
-	free(buf);
-	if (st != WIRE_OK)
-		aws_creds_clear(out);
-	return st;
-}
-
-/* The profile's credential_process from the config file, run when set. */
-static enum wire_status creds_from_profile_process(const char *profile, long timeout_ms,
-						   struct aws_creds *out)
-{
-	char *path = aws_file("AWS_CONFIG_FILE", ".aws/config"), *cmd = NULL;
-	enum wire_status st = WIRE_NO_CREDENTIALS;
-
-	if (!path)
-		return WIRE_NO_CREDENTIALS;
-	if (ini_get(path, profile, 1, "credential_process", &cmd))
-		st = WIRE_LOCAL_IO;
-	else if (cmd && *cmd)
-		st = creds_from_process(cmd, profile, timeout_ms, out);
-	free(cmd);
-	free(path);
+	creds_wipe_free(ak);
+	creds_wipe_free(sk);
+	creds_wipe_free(tok);
 	return st;
 }
 
@@ -1289,7 +334,7 @@ struct cred_provider *cred_provider_new(const struct cred_options *opt)
 
 	if (!p)
 		return NULL;
-	p->now_ms = opt && opt->now_ms ? opt->now_ms : real_now_ms;
+	p->now_ms = opt && opt->now_ms ? opt->now_ms : tfs_wall_ms;
 	p->process_timeout_ms = PROCESS_TIMEOUT_MS;
 	if (opt) {
 		p->disable_imds = opt->disable_imds;
@@ -1342,7 +387,7 @@ void cred_provider_free(struct cred_provider *p)
 
 static int imds_disabled(const struct cred_provider *p)
 {
-	const char *v = env("AWS_EC2_METADATA_DISABLED");
+	const char *v = creds_env("AWS_EC2_METADATA_DISABLED");
 
 	return p->disable_imds || (v && strcasecmp(v, "true") == 0);
 }
@@ -1354,7 +399,7 @@ static int imds_disabled(const struct cred_provider *p)
 static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source prev,
 				      struct aws_creds *out, enum cred_source *src)
 {
-	const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
+	const char *ak = creds_env("AWS_ACCESS_KEY_ID"), *sk = creds_env("AWS_SECRET_ACCESS_KEY");
 	const char *profile = profile_name(p->profile);
 	char *path;
 	enum wire_status st;
@@ -1366,7 +411,7 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 	}
 	if (ak && sk) {
 		*src = SRC_ENV;
-		return creds_set(out, ak, sk, env("AWS_SESSION_TOKEN"), 0);
+		return creds_set(out, ak, sk, creds_env("AWS_SESSION_TOKEN"), 0);
 	}
 	if (ak || sk)
 		log_warn("ignoring AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: only one is set");
@@ -1379,7 +424,7 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 
 	/* The AWS CLI's order: keys in the credentials file, the profile's
 	 * credential_process, then keys in the config file. */
-	path = aws_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+	path = creds_aws_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
 	st = creds_from_ini(path, profile, 0, out);
 	free(path);
 	if (st != WIRE_NO_CREDENTIALS) {
@@ -1391,7 +436,7 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 		*src = SRC_PROCESS;
 		return st;
 	}
-	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	path = creds_aws_file("AWS_CONFIG_FILE", ".aws/config");
 	st = creds_from_ini(path, profile, 1, out);
 	free(path);
 	if (st != WIRE_NO_CREDENTIALS) {
@@ -1406,8 +451,9 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 	}
 
 	if (!imds_disabled(p)) {
-		const char *base =
-		    p->imds_endpoint ? p->imds_endpoint : env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+		const char *base = p->imds_endpoint
+				       ? p->imds_endpoint
+				       : creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 
 		st = creds_from_imds(base ? base : IMDS_DEFAULT, out);
 		if (st == WIRE_OK || prev == SRC_IMDS || st == WIRE_NOMEM) {
@@ -1453,8 +499,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		 * still valid, else wait (bounded) for the fetch to end. */
 		if (not_expired(p, now))
 			break;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_s;
+		tfs_wall_deadline(&until, wait_s * 1000L);
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
 			log_warn("cannot get credentials: another refresh is still running");
@@ -1518,14 +563,14 @@ char *aws_resolve_region(const char *explicit_region, const char *profile)
 	char *path, *v = NULL;
 
 	if (!r)
-		r = env("AWS_REGION");
+		r = creds_env("AWS_REGION");
 	if (!r)
-		r = env("AWS_DEFAULT_REGION");
+		r = creds_env("AWS_DEFAULT_REGION");
 	if (r)
 		return strdup(r);
-	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	path = creds_aws_file("AWS_CONFIG_FILE", ".aws/config");
 	if (path) {
-		ini_get(path, profile_name(profile), 1, "region", &v);
+		creds_ini_get(path, profile_name(profile), 1, "region", &v);
 		free(path);
 	}
 	if (v && *v)
@@ -1536,14 +581,14 @@ char *aws_resolve_region(const char *explicit_region, const char *profile)
 
 char *aws_resolve_ca_bundle(const char *explicit_ca, const char *profile)
 {
-	const char *v = explicit_ca && *explicit_ca ? explicit_ca : env("AWS_CA_BUNDLE");
+	const char *v = explicit_ca && *explicit_ca ? explicit_ca : creds_env("AWS_CA_BUNDLE");
 	char *path, *out = NULL;
 
 	if (v)
 		return strdup(v);
-	path = aws_file("AWS_CONFIG_FILE", ".aws/config");
+	path = creds_aws_file("AWS_CONFIG_FILE", ".aws/config");
 	if (path) {
-		ini_get(path, profile_name(profile), 1, "ca_bundle", &out);
+		creds_ini_get(path, profile_name(profile), 1, "ca_bundle", &out);
 		free(path);
 	}
 	if (out && !*out) {
@@ -1571,9 +616,9 @@ char *aws_resolve_endpoint(const char *service, const char *explicit_endpoint, c
 		var[n] = c == '-' || c == ' ' ? '_' : (char)toupper((unsigned char)c);
 	}
 	var[n] = '\0';
-	v = env(var);
+	v = creds_env(var);
 	if (!v)
-		v = env("AWS_ENDPOINT_URL");
+		v = creds_env("AWS_ENDPOINT_URL");
 	if (v)
 		return strdup(v);
 	if (!region || !*region) {

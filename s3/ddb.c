@@ -3,6 +3,7 @@
  * server errors, and typed wrappers for the item and table calls the
  * catalog uses. Decoding is in s3/json.c. */
 #include "ddb.h"
+#include "s3/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -423,26 +424,10 @@ out:
 	return st;
 }
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long timeout_ms,
 				 struct ddb_error *err)
 {
-	long deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), delay = 50, left;
+	long deadline = tfs_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), delay = 50, left;
 	char status[32] = "";
 	enum wire_status st;
 	int polls;
@@ -453,10 +438,10 @@ enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long t
 			return st;
 		if (strcmp(status, "ACTIVE") == 0)
 			return WIRE_OK;
-		left = deadline - mono_ms();
+		left = deadline - tfs_mono_ms();
 		if (left <= 0)
 			break;
-		sleep_ms(delay < left ? delay : left);
+		tfs_sleep_ms(delay < left ? delay : left);
 		delay = delay * 2 > 1000 ? 1000 : delay * 2;
 	}
 	log_err("dynamodb table '%s' not active after %ld ms (status %s)", table, timeout_ms,

@@ -139,8 +139,7 @@ int ddb_av_get_u64(json_t *item, const char *name, uint64_t *v);
 int ddb_av_get_i64(json_t *item, const char *name, int64_t *v);
 
 /* Parses a DynamoDB "N" string as a plain decimal integer ([-]digits, no
- * sign for u64, no spaces, no exponent). 0 or -EINVAL. */
-int ddb_parse_u64(const char *s, uint64_t *v);
+ * spaces, no exponent). 0 or -EINVAL. Unsigned: tfs_parse_u64 (parse.h). */
 int ddb_parse_i64(const char *s, int64_t *v);
 
 #endif

@@ -1,289 +1,27 @@
-/* HTTP on libcurl for the AWS clients: a pool of easy handles (each keeps
- * its connections alive), a share for DNS and TLS sessions, SigV4 signing
- * of every attempt, bodies from memory or streamed from a file, response
- * bodies capped in memory or streamed to a file, and retries with
- * exponential backoff and full jitter inside a time budget. */
+/* Sending a request (http.h): SigV4 signing of every attempt, bodies from
+ * memory or streamed from a file, response bodies capped in memory or
+ * streamed to a file, and retries with exponential backoff and full jitter
+ * inside a time budget. The client, its handle pool and its counters are
+ * in http_client.c. */
 #include "http.h"
+#include "http_i.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "s3/clock.h"
 #include "sigv4.h"
 
-/* ---- client and handle pool ------------------------------------------ */
-
-struct http_client {
-	struct http_options opt; /* immutable after new; ca_file points at ca_file below */
-	char *ca_file;
-	struct cred_provider *creds; /* borrowed, thread-safe itself */
-	CURLSH *share;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST]; /* curl takes these itself */
-	pthread_mutex_t lock;				 /* protects pool and n_pool */
-	CURL **pool;		 /* idle handles, at most opt.max_connections; protected by lock */
-	int n_pool;		 /* protected by lock */
-	struct http_stats stats; /* updated with __atomic builtins, no lock */
-};
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-	/* Not thread-safe in libcurl 7.88, hence the once. */
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void share_lock_cb(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
-{
-	struct http_client *c = arg;
-
-	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_lock(&c->share_lock[data]);
-}
-
-static void share_unlock_cb(CURL *h, curl_lock_data data, void *arg)
-{
-	struct http_client *c = arg;
-
-	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_unlock(&c->share_lock[data]);
-}
-
-struct http_client *http_client_new(const struct http_options *opt, struct cred_provider *creds)
-{
-	struct http_client *c;
-	int i;
-
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		log_err("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
-		return NULL;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	if (opt)
-		c->opt = *opt;
-	if (c->opt.connect_timeout_ms <= 0)
-		c->opt.connect_timeout_ms = 3000;
-	if (c->opt.request_timeout_ms <= 0)
-		c->opt.request_timeout_ms = 30000;
-	if (c->opt.max_transfer_ms <= 0)
-		c->opt.max_transfer_ms = 3600000;
-	if (c->opt.max_transfer_ms < c->opt.request_timeout_ms)
-		c->opt.max_transfer_ms = c->opt.request_timeout_ms;
-	if (c->opt.retry_budget_ms <= 0)
-		c->opt.retry_budget_ms = 20000;
-	if (c->opt.max_attempts <= 0)
-		c->opt.max_attempts = 6;
-	if (c->opt.backoff_base_ms <= 0)
-		c->opt.backoff_base_ms = 100;
-	if (c->opt.backoff_cap_ms <= 0)
-		c->opt.backoff_cap_ms = 5000;
-	if (c->opt.max_body == 0)
-		c->opt.max_body = 8u << 20;
-	if (c->opt.max_connections <= 0)
-		c->opt.max_connections = 16;
-	if (opt && opt->ca_file) {
-		c->ca_file = strdup(opt->ca_file);
-		if (!c->ca_file)
-			goto fail;
-	}
-	c->opt.ca_file = c->ca_file;
-	c->creds = creds;
-	pthread_mutex_init(&c->lock, NULL);
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&c->share_lock[i], NULL);
-	c->pool = calloc((size_t)c->opt.max_connections, sizeof(*c->pool));
-	c->share = curl_share_init();
-	if (!c->pool || !c->share)
-		goto fail_locks;
-	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
-	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
-	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	return c;
-
-fail_locks:
-	if (c->share)
-		curl_share_cleanup(c->share);
-	free(c->pool);
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_lock[i]);
-	pthread_mutex_destroy(&c->lock);
-fail:
-	free(c->ca_file);
-	free(c);
-	return NULL;
-}
-
-void http_client_free(struct http_client *c)
-{
-	int i;
-
-	if (!c)
-		return;
-	/* Easy handles go before the share they use. */
-	for (i = 0; i < c->n_pool; i++)
-		curl_easy_cleanup(c->pool[i]);
-	free(c->pool);
-	curl_share_cleanup(c->share);
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_lock[i]);
-	pthread_mutex_destroy(&c->lock);
-	free(c->ca_file);
-	free(c);
-}
-
-static CURL *handle_get(struct http_client *c)
-{
-	CURL *h = NULL;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n_pool > 0)
-		h = c->pool[--c->n_pool];
-	pthread_mutex_unlock(&c->lock);
-	if (!h)
-		h = curl_easy_init();
-	else
-		curl_easy_reset(h); /* keeps the live connections and the share */
-	return h;
-}
-
-/* A handle whose last transfer failed at the transport level is dropped
- * rather than pooled: its connection may be half-dead. */
-static void handle_put(struct http_client *c, CURL *h, int healthy)
-{
-	if (!h)
-		return;
-	if (healthy) {
-		pthread_mutex_lock(&c->lock);
-		if (c->n_pool < c->opt.max_connections) {
-			c->pool[c->n_pool++] = h;
-			h = NULL;
-		}
-		pthread_mutex_unlock(&c->lock);
-	}
-	if (h)
-		curl_easy_cleanup(h);
-}
-
-void http_client_stats(struct http_client *c, struct http_stats *out)
-{
-	out->s3_get = __atomic_load_n(&c->stats.s3_get, __ATOMIC_RELAXED);
-	out->s3_put = __atomic_load_n(&c->stats.s3_put, __ATOMIC_RELAXED);
-	out->s3_head = __atomic_load_n(&c->stats.s3_head, __ATOMIC_RELAXED);
-	out->s3_list = __atomic_load_n(&c->stats.s3_list, __ATOMIC_RELAXED);
-	out->s3_delete = __atomic_load_n(&c->stats.s3_delete, __ATOMIC_RELAXED);
-	out->s3_other = __atomic_load_n(&c->stats.s3_other, __ATOMIC_RELAXED);
-	out->ddb_read = __atomic_load_n(&c->stats.ddb_read, __ATOMIC_RELAXED);
-	out->ddb_write = __atomic_load_n(&c->stats.ddb_write, __ATOMIC_RELAXED);
-	out->ddb_other = __atomic_load_n(&c->stats.ddb_other, __ATOMIC_RELAXED);
-	out->retries = __atomic_load_n(&c->stats.retries, __ATOMIC_RELAXED);
-}
-
-static void stat_inc(uint64_t *v)
-{
-	__atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
-}
-
-static const char *find_header(const struct http_request *req, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < req->n_headers; i++)
-		if (strcasecmp(req->headers[i].name, name) == 0)
-			return req->headers[i].value;
-	return NULL;
-}
-
-static int query_has(const char *query, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = query;
-
-	while (p && *p) {
-		if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
-			return 1;
-		p = strchr(p, '&');
-		if (p)
-			p++;
-	}
-	return 0;
-}
-
-static void count_request(struct http_client *c, const struct http_request *req, const char *query)
-{
-	const char *m = req->method, *target, *op;
-
-	if (req->service && strcmp(req->service, "dynamodb") == 0) {
-		target = find_header(req, "x-amz-target");
-		op = target ? strchr(target, '.') : NULL;
-		op = op ? op + 1 : "";
-		if (!strcmp(op, "GetItem") || !strcmp(op, "Query") || !strcmp(op, "Scan") ||
-		    !strcmp(op, "BatchGetItem") || !strcmp(op, "TransactGetItems"))
-			stat_inc(&c->stats.ddb_read);
-		else if (!strcmp(op, "PutItem") || !strcmp(op, "UpdateItem") ||
-			 !strcmp(op, "DeleteItem") || !strcmp(op, "BatchWriteItem") ||
-			 !strcmp(op, "TransactWriteItems"))
-			stat_inc(&c->stats.ddb_write);
-		else
-			stat_inc(&c->stats.ddb_other);
-		return;
-	}
-	if (!req->service || strcmp(req->service, "s3") != 0)
-		return;
-	if (!strcmp(m, "GET"))
-		stat_inc(query_has(query, "list-type") ? &c->stats.s3_list : &c->stats.s3_get);
-	else if (!strcmp(m, "PUT"))
-		stat_inc(&c->stats.s3_put);
-	else if (!strcmp(m, "HEAD"))
-		stat_inc(&c->stats.s3_head);
-	else if (!strcmp(m, "DELETE"))
-		stat_inc(&c->stats.s3_delete);
-	else
-		stat_inc(&c->stats.s3_other);
-}
-
 /* ---- small helpers ---------------------------------------------------- */
-
-char *http_uri_encode(const char *s, int keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(n * 3 + 1);
-	unsigned char ch;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		ch = (unsigned char)s[i];
-		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' ||
-		    (keep_slash && ch == '/')) {
-			out[o++] = (char)ch;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
 
 void http_request_init(struct http_request *r)
 {
@@ -307,6 +45,8 @@ void http_response_free(struct http_response *resp)
 {
 	if (!resp)
 		return;
+	if (resp->wipe && resp->body)
+		OPENSSL_cleanse(resp->body, resp->body_len);
 	free(resp->body);
 	headers_free(resp->headers, resp->n_headers);
 	resp->body = NULL;
@@ -325,40 +65,20 @@ const char *http_response_header(const struct http_response *resp, const char *n
 	return NULL;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(const struct http_client *c)
 {
-	struct timespec ts;
-
-	if (c->opt.now_ms)
-		return c->opt.now_ms();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return c->opt.now_ms ? c->opt.now_ms() : tfs_wall_ms();
 }
 
 static void sleep_ms(const struct http_client *c, long ms)
 {
-	struct timespec ts;
-
 	/* The injected sleeper sees every backoff, a zero one too: full
 	 * jitter draws 0 now and then, and tests count the sleeps. */
 	if (c->opt.sleep_ms) {
 		c->opt.sleep_ms(ms);
 		return;
 	}
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	tfs_sleep_ms(ms);
 }
 
 /* xorshift64*, per thread, seeded from the clocks and the thread: jitter
@@ -498,7 +218,7 @@ static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	struct xfer *x = arg;
 	uint64_t expect = (uint64_t)(dltotal > dlnow ? dltotal : dlnow);
 
-	if (mono_ms() - x->start_ms <= transfer_timeout_ms(x->c, expect))
+	if (tfs_mono_ms() - x->start_ms <= transfer_timeout_ms(x->c, expect))
 		return 0;
 	x->timed_out = 1;
 	return 1; /* CURLE_ABORTED_BY_CALLBACK */
@@ -571,7 +291,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 		return 0;
 	}
 	if (r->body_len + n + 1 > x->cap) {
-		ncap = x->cap ? x->cap : 4096;
+		/* A secret is never moved by realloc: all of the cap at once. */
+		ncap = x->cap ? x->cap : x->req->secret_reply ? x->c->opt.max_body + 1 : 4096;
 		while (ncap < r->body_len + n + 1)
 			ncap *= 2;
 		nb = realloc(r->body, ncap);
@@ -671,59 +392,6 @@ static enum wire_status status_of_curl(CURLcode rc)
 	}
 }
 
-/* Splits url into host (with its port unless the scheme's default), path
- * and query, as libcurl parses it: what is signed and sent as Host is what
- * curl contacts and requests (dot segments removed, no user information).
- * 0, -EINVAL or -ENOMEM. */
-static int split_url(const char *url, char **host, char **path, char **query)
-{
-	char *h = NULL, *port = NULL, *p = NULL, *q = NULL;
-	CURLU *u = curl_url();
-	CURLUcode rc;
-	int ret = -ENOMEM;
-
-	*host = *path = *query = NULL;
-	if (!u)
-		return -ENOMEM;
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_HOST, &h, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_PATH, &p, 0);
-	if (rc != CURLUE_OK) {
-		ret = rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
-		goto out;
-	}
-	rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_NO_DEFAULT_PORT);
-	if (rc != CURLUE_OK && rc != CURLUE_NO_PORT)
-		goto out;
-	rc = curl_url_get(u, CURLUPART_QUERY, &q, 0);
-	if (rc != CURLUE_OK && rc != CURLUE_NO_QUERY)
-		goto out;
-	if (asprintf(host, "%s%s%s", h, port ? ":" : "", port ? port : "") < 0) {
-		*host = NULL;
-		goto out;
-	}
-	*path = strdup(p);
-	*query = strdup(q ? q : "");
-	if (!*path || !*query)
-		goto out;
-	ret = 0;
-out:
-	if (ret) {
-		free(*host);
-		free(*path);
-		free(*query);
-		*host = *path = *query = NULL;
-	}
-	curl_free(h);
-	curl_free(port);
-	curl_free(p);
-	curl_free(q);
-	curl_url_cleanup(u);
-	return ret;
-}
-
 static struct curl_slist *slist_addf(struct curl_slist *l, int *oom, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -767,6 +435,8 @@ struct url_parts {
 	char *host, *path, *query;
 };
 
+/* Long because one attempt is one curl set-up (signing, headers, body source and sink, timeouts)
+ * and its outcome; split, it would pass the same dozen locals around. */
 static enum wire_status attempt(struct http_client *c, CURL *h, const struct http_request *req,
 				const struct url_parts *u, const char *payload_hash,
 				struct http_response *resp, long timeout_ms)
@@ -857,7 +527,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 		/* A streamed download: a cap that scales with its size
 		 * (progress_cb), curl's own timeout only as the hard maximum,
 		 * and an abort when under 1 KiB/s for a request timeout. */
-		x.start_ms = mono_ms();
+		x.start_ms = tfs_mono_ms();
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opt.max_transfer_ms);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
@@ -873,6 +543,9 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	if (c->opt.ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->opt.ca_file);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (req->no_proxy)
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
@@ -895,7 +568,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	}
 
-	count_request(c, req, u->query);
+	http_count_request(c, req, u->query);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (rc != CURLE_OK) {
@@ -915,7 +588,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 			st = WIRE_TIMEOUT;
 			snprintf(resp->error, sizeof(resp->error),
 				 "reply not complete within %lld ms (%" PRIu64 " bytes in)",
-				 (long long)(mono_ms() - x.start_ms), resp->bytes_written);
+				 (long long)(tfs_mono_ms() - x.start_ms), resp->bytes_written);
 		} else {
 			st = status_of_curl(rc);
 			snprintf(resp->error, sizeof(resp->error), "%s",
@@ -956,6 +629,8 @@ static enum wire_status reset_for_retry(const struct http_request *req, struct h
 	return WIRE_OK;
 }
 
+/* Long because the retry loop and its budget rules (see the comment inside) are one piece of
+ * logic. */
 enum wire_status http_send(struct http_client *c, const struct http_request *req,
 			   struct http_response *resp)
 {
@@ -963,7 +638,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	struct url_parts u = {0};
 	char hash_buf[65];
 	const char *payload_hash = req->payload_hash;
-	int64_t start = mono_ms(), deadline, left;
+	int64_t start = tfs_mono_ms(), deadline, left;
 	long timeout_ms, delay = 0;
 	int capped;
 	uint64_t body_len;
@@ -972,11 +647,12 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	int healthy;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->wipe = req->secret_reply;
 	if (!req->method || !req->url || (req->body_fd >= 0 && req->body)) {
 		snprintf(resp->error, sizeof(resp->error), "invalid request");
 		goto out;
 	}
-	if (split_url(req->url, &u.host, &u.path, &u.query) < 0) {
+	if (http_url_split(req->url, NULL, &u.host, &u.path, &u.query) < 0) {
 		snprintf(resp->error, sizeof(resp->error), "malformed url");
 		goto out;
 	}
@@ -1001,10 +677,10 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 			st = reset_for_retry(req, resp);
 			if (st != WIRE_OK)
 				goto out;
-			stat_inc(&c->stats.retries);
+			http_stat_inc(&c->stats.retries);
 			sleep_ms(c, delay);
 		}
-		h = handle_get(c);
+		h = http_handle_get(c);
 		if (!h) {
 			st = WIRE_NOMEM;
 			snprintf(resp->error, sizeof(resp->error), "cannot create curl handle");
@@ -1013,11 +689,11 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		resp->attempts++;
 		resp->error[0] = '\0';
 		/* A capped request never outlives its cap, one attempt included. */
-		left = capped ? deadline - mono_ms() : timeout_ms;
+		left = capped ? deadline - tfs_mono_ms() : timeout_ms;
 		st = attempt(c, h, req, &u, payload_hash, resp,
 			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms);
 		healthy = st == WIRE_OK || resp->status != 0;
-		handle_put(c, h, healthy);
+		http_handle_put(c, h, healthy);
 		h = NULL;
 		if (st != WIRE_OK && resp->status != 0 && req->classify) {
 			enum wire_status cst = req->classify(resp, req->classify_arg);
@@ -1037,7 +713,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		 * the request. Worst case: 2 timeouts, or budget + 1 timeout.
 		 * A capped request (budget_ms) has no such exception: its cap
 		 * is a hard bound, and each attempt was cut to fit inside it. */
-		if ((resp->attempts > 1 || capped) && mono_ms() + delay >= deadline)
+		if ((resp->attempts > 1 || capped) && tfs_mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
 			  wire_status_str(st), resp->error, delay);
@@ -1046,7 +722,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		snprintf(why, sizeof(why), "%.150s", resp->error);
 		snprintf(resp->error, sizeof(resp->error), "%s after %d attempt%s in %lld ms", why,
 			 resp->attempts, resp->attempts == 1 ? "" : "s",
-			 (long long)(mono_ms() - start));
+			 (long long)(tfs_mono_ms() - start));
 	}
 out:
 	free(u.host);

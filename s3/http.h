@@ -75,6 +75,13 @@ struct http_request {
 	 * Called after each failed attempt; the result decides the retry. */
 	enum wire_status (*classify)(const struct http_response *resp, void *arg);
 	void *classify_arg;
+	/* The reply holds a secret (credentials): its body is allocated at
+	 * the client's max_body at once (no realloc leaves a copy behind) and
+	 * wiped by http_response_free. */
+	int secret_reply;
+	/* No proxy from the environment: for the link-local metadata
+	 * services, which a proxy must never see. */
+	int no_proxy;
 };
 
 struct http_response {
@@ -86,6 +93,7 @@ struct http_response {
 	uint64_t bytes_written; /* to out_fd */
 	int attempts;
 	char error[256]; /* what went wrong, for log lines; no secrets */
+	int wipe;	 /* the body holds a secret (secret_reply): wiped when freed */
 };
 
 /* Initialise a request with body_fd = out_fd = -1 and everything else 0. */
@@ -100,6 +108,13 @@ void http_request_init(struct http_request *r);
 enum wire_status http_send(struct http_client *c, const struct http_request *req,
 			   struct http_response *resp);
 void http_response_free(struct http_response *resp);
+
+/* Splits url with libcurl's URL API into scheme (may be NULL: not wanted),
+ * host (with its port unless the scheme's default), path ("/" at least)
+ * and query ("" when none): what is signed and sent as Host is what curl
+ * contacts and requests (dot segments removed, no user information). The
+ * strings are the caller's to free. 0, -EINVAL or -ENOMEM. */
+int http_url_split(const char *url, char **scheme, char **host, char **path, char **query);
 
 /* Value of a response header (name in lower case), or NULL. */
 const char *http_response_header(const struct http_response *resp, const char *name);

@@ -3,6 +3,8 @@
  * typed attribute values. Pure functions: no network, no global state. */
 #include "ddb.h"
 
+#include "s3/parse.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -189,25 +191,6 @@ json_t *ddb_av_n_i64(int64_t v)
 	return av_n(buf);
 }
 
-int ddb_parse_u64(const char *s, uint64_t *v)
-{
-	uint64_t acc = 0;
-	unsigned d;
-
-	if (!s || !*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		d = (unsigned)(*s - '0');
-		if (acc > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		acc = acc * 10 + d;
-	}
-	*v = acc;
-	return 0;
-}
-
 int ddb_parse_i64(const char *s, int64_t *v)
 {
 	uint64_t mag;
@@ -217,7 +200,7 @@ int ddb_parse_i64(const char *s, int64_t *v)
 		neg = 1;
 		s++;
 	}
-	if (ddb_parse_u64(s, &mag) != 0)
+	if (tfs_parse_u64(s, &mag, NULL) != 0)
 		return -EINVAL;
 	if (neg) {
 		if (mag > (uint64_t)INT64_MAX + 1)
@@ -282,7 +265,7 @@ int ddb_av_get_u64(json_t *item, const char *name, uint64_t *v)
 	json_t *s;
 	int rc = av_get(item, name, "N", &s);
 
-	return rc ? rc : ddb_parse_u64(json_string_value(s), v);
+	return rc ? rc : tfs_parse_u64(json_string_value(s), v, NULL);
 }
 
 int ddb_av_get_i64(json_t *item, const char *name, int64_t *v)

@@ -408,6 +408,8 @@ static char *trim_fold(const char *v)
 	return d;
 }
 
+/* Long because it follows the canonical request's definition step by step (method, path, query,
+ * headers, signed headers, payload hash). */
 char *sigv4_canonical_request(const struct sigv4_request *req, char **signed_headers)
 {
 	struct chdr *hs = NULL;
@@ -631,6 +633,8 @@ static int replaced_header(const char *name, int is_s3, int has_token)
 	       (has_token && strcmp(lname, "x-amz-security-token") == 0);
 }
 
+/* Long because it follows SigV4's steps in order (headers to add, canonical request, string to
+ * sign, key, signature, Authorization), wiping each secret on the one exit. */
 enum wire_status sigv4_sign(const struct sigv4_request *req, const struct sigv4_creds *creds,
 			    struct sigv4_header **out_headers, size_t *n_out)
 {

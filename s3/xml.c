@@ -3,6 +3,8 @@
  * matched by local name, so the S3 namespace may or may not be there. */
 #include "xml_i.h"
 
+#include "s3/parse.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -91,51 +93,6 @@ static void copy_text(xmlNodePtr parent, const char *name, char *dst, size_t dst
 		return;
 	snprintf(dst, dst_sz, "%s", t);
 	free(t);
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-int64_t s3_parse_iso8601_ms(const char *s)
-{
-	struct tm tm;
-	const char *p;
-	int64_t ms = 0;
-	int digits = 0;
-	time_t t;
-
-	if (!s)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		/* Fractional seconds: keep milliseconds, ignore finer digits. */
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
-				ms = ms * 10 + (*p - '0');
-		for (; digits > 0 && digits < 3; digits++)
-			ms *= 10;
-	}
-	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
-		return -1;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return (int64_t)t * 1000 + ms;
 }
 
 enum wire_status s3_xml_parse_error(const char *buf, size_t len, char *code, size_t code_sz,
@@ -241,12 +198,11 @@ static enum wire_status list_entry(xmlNodePtr n, struct s3_list_entry *e)
 	if (!e->key || !*e->key)
 		goto out;
 	size = child_text(n, "Size");
-	if (parse_u64(size, &e->size) < 0)
+	if (tfs_parse_u64(size, &e->size, NULL) < 0)
 		goto out;
 	lm = child_text(n, "LastModified");
 	if (lm) {
-		e->mtime_ms = s3_parse_iso8601_ms(lm);
-		if (e->mtime_ms < 0)
+		if (tfs_parse_iso8601_ms(lm, true, &e->mtime_ms) < 0)
 			e->mtime_ms = 0;
 	}
 	copy_text(n, "ETag", e->etag, sizeof(e->etag));
@@ -367,8 +323,7 @@ enum wire_status s3_xml_parse_uploads(const char *buf, size_t len, struct s3_upl
 			goto out;
 		free(init);
 		init = child_text(n, "Initiated");
-		u->initiated_ms = init ? s3_parse_iso8601_ms(init) : 0;
-		if (u->initiated_ms < 0)
+		if (!init || tfs_parse_iso8601_ms(init, true, &u->initiated_ms) < 0)
 			u->initiated_ms = 0;
 	}
 	trunc = child_text(root, "IsTruncated");
@@ -536,8 +491,7 @@ enum wire_status sts_xml_parse_credentials(const char *buf, size_t len, struct a
 				 "sts reply lacks a key id, secret, token or expiration");
 		goto out;
 	}
-	out->expires_ms = s3_parse_iso8601_ms(exp);
-	if (out->expires_ms <= 0) {
+	if (tfs_parse_iso8601_ms(exp, true, &out->expires_ms) < 0 || out->expires_ms <= 0) {
 		if (err && err_sz)
 			snprintf(err, err_sz, "sts reply has a bad expiration '%.40s'", exp);
 		goto out;

@@ -53,7 +53,4 @@ enum wire_status s3_xml_parse_complete(const char *buf, size_t len, char *etag, 
 enum wire_status sts_xml_parse_credentials(const char *buf, size_t len, struct aws_creds *out,
 					   char *err, size_t err_sz);
 
-/* "2024-01-02T03:04:05.000Z" -> ms since the epoch; -1 if malformed. */
-int64_t s3_parse_iso8601_ms(const char *s);
-
 #endif

@@ -9,6 +9,7 @@
 
 #include "s3/ddb.h"
 #include "s3/log.h"
+#include "s3/parse.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -102,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(str, data, size);
 	str[size] = '\0';
 	(void)ddb_error_status(str, status);
-	if (ddb_parse_u64(str, &u) == 0 && !plain_integer(str, 0))
+	if (tfs_parse_u64(str, &u, NULL) == 0 && !plain_integer(str, 0))
 		abort();
 	if (ddb_parse_i64(str, &i) == 0 && !plain_integer(str, 1))
 		abort();

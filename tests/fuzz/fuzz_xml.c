@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "s3/log.h"
+#include "s3/parse.h"
 #include "s3/xml_i.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -65,7 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(str, data, size);
 	str[size] = '\0';
-	(void)s3_parse_iso8601_ms(str);
+	{
+		int64_t ms;
+
+		(void)tfs_parse_iso8601_ms(str, false, &ms);
+		(void)tfs_parse_iso8601_ms(str, true, &ms);
+	}
 	free(str);
 	return 0;
 }

@@ -292,6 +292,40 @@ static bool wait_commits(struct tcache *tc, uint64_t n, long ms)
 	return stats(tc).commits >= n;
 }
 
+/* Write-back and recovery jobs queued or running (tcache_report). */
+static size_t jobs_busy(struct tcache *tc)
+{
+	struct tcache_report r;
+	size_t n;
+
+	if (tcache_report(tc, &r) < 0) {
+		printf("Bail out! tcache_report\n");
+		exit(1);
+	}
+	n = r.nuploading;
+	tcache_report_release(&r);
+	return n;
+}
+
+/* Waits until the scheduler has decided on what the caller did before this
+ * call, and what it decided on has run: two more passes (the second began
+ * after this call, so it saw everything before it, and it queues its jobs
+ * before it counts), then no write-back or recovery job queued or running.
+ * What it did not do by then it did not decide to do. Bounded in real
+ * time; false when it timed out. */
+static bool wait_settled(struct tcache *tc, long ms)
+{
+	uint64_t until = stats(tc).sched_passes + 2;
+	long i;
+
+	for (i = 0; i < ms / 10; i++) {
+		if (stats(tc).sched_passes >= until && jobs_busy(tc) == 0)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
 static bool wait_item(struct env *e, const char *id, uint64_t gen, struct cat_item *it, long ms)
 {
 	long i;
@@ -394,13 +428,12 @@ static void test_create_commit_reopen(void)
 	xattr(tc, "alice", "user.tenantfs.owner", x, sizeof(x));
 	TAP_STREQ(x, tcache_node(tc), "xattr owner while open: the node identity");
 	tfile_close(f);
-	sleep_ms(300);
+	TAP_OK(wait_settled(tc, 5000), "the scheduler looked at alice after the close");
 	TAP_OK(atomic_load(&e.ms->puts) == puts, "a session that changes nothing makes no PUT");
 	TAP_OK(stats(tc).commits == 1, "... and no commit");
 
 	/* Rewrite identical bytes: dirty, but the hash is unchanged. */
 	TAP_OK(write_file(tc, "alice", "", db, len, 0) == 0, "rewrite the same bytes");
-	sleep_ms(100);
 	{
 		int i;
 
@@ -591,7 +624,13 @@ static void test_check_failure(void)
 		junk[i] = (char)(i * 7 + 3);
 	TAP_OK(write_file(tc, "junk", "", (unsigned char *)junk, sizeof(junk), O_CREAT) == 0,
 	       "write bytes that are not a database");
-	sleep_ms(600);
+	for (i = 0; i < 250; i++) {
+		xattr(tc, "junk", "user.tenantfs.error", x, sizeof(x));
+		if (x[0])
+			break;
+		sleep_ms(20);
+	}
+	TAP_OK(wait_settled(tc, 5000), "the write-back of junk ran and failed (%s)", x);
 	TAP_OK(atomic_load(&e.ms->puts) == 0, "a copy failing quick_check is not uploaded");
 	TAP_OK(e.wc->in->ops->get(e.wc->in, "junk", &it) == 0 && it.gen == 0, "nothing committed");
 	xattr(tc, "junk", "user.tenantfs.dirty", x, sizeof(x));
@@ -623,8 +662,9 @@ static void test_timers(void)
 	db = make_db("timers.src", 5, &len);
 	TAP_OK(tcache_open(tc, "tim", "", O_RDWR | O_CREAT, 0644, &f, NULL) == 0, "open tim");
 	TAP_OK(tfile_write(f, db, len, 0) == (ssize_t)len, "write tim");
-	sleep_ms(400);
-	TAP_OK(stats(tc).commits == 0, "no write-back while open and not idle");
+	TAP_OK(wait_settled(tc, 5000), "the scheduler looked at tim while it was open");
+	TAP_OK(stats(tc).commits == 0 && stats(tc).writebacks == 0,
+	       "no write-back while open and not idle");
 	advance(2100);
 	TAP_OK(wait_commits(tc, 1, 3000), "idle timer writes back while still open");
 	/* Keep writing every 1 s of forced time: never idle, but too long dirty. */
@@ -632,7 +672,7 @@ static void test_timers(void)
 		db[len - 1] = (unsigned char)('a' + i); /* text of the first row */
 		tfile_write(f, db, len, 0);
 		advance(1000);
-		sleep_ms(150);
+		wait_settled(tc, 5000);
 		/* A commit, not a write-back: under valgrind on a loaded
 		 * machine the idle write-back can still be finishing (it then
 		 * leaves the family dirty) when this loop starts, and a pass
@@ -939,7 +979,7 @@ static void test_unlink_readdir(void)
 		for (i = 0; i < 100 && stat(path, &st) == 0; i++)
 			sleep_ms(20);
 		TAP_OK(stat(path, &st) < 0, "local file removed after the last close");
-		sleep_ms(200);
+		TAP_OK(wait_settled(tc, 5000), "the scheduler looked at one after the close");
 		TAP_OK(e.wc->in->ops->get(e.wc->in, "one", &it) == 0 && it.deleted_ms != 0,
 		       "writes after the unlink are never published");
 	}

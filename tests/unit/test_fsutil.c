@@ -71,7 +71,8 @@ int main(void)
 	char *buf = malloc(n), path[512], small[16];
 	struct stat st;
 	size_t got, i;
-	int src, dst, rc, how;
+	int src, dst, rc, how, can_clone, can_range, shared;
+	enum fs_copy_method used;
 	uint64_t size;
 
 	/* TFS_TEST_REFLINK_DIR names a folder on a filesystem with reflinks
@@ -101,16 +102,45 @@ int main(void)
 	rc = fs_write_all(-1, "x", 1, 0);
 	TAP_OK(rc == -EBADF, "fs_write_all on a bad fd -> -EBADF (rc %d)", rc);
 
+	/* What this filesystem can do, probed by hand: each copy must report
+	 * the method that really ran, so a clone or copy_file_range that
+	 * silently fell back to read/write fails here. */
+	{
+		int p1 = open_tmp("probe1", O_RDWR | O_CREAT | O_TRUNC);
+		int p2 = open_tmp("probe2", O_RDWR | O_CREAT | O_TRUNC);
+		int p3 = open_tmp("probe3", O_RDWR | O_CREAT | O_TRUNC);
+		loff_t in = 0, out = 0;
+
+		fs_write_all(p1, buf, 65536, 0);
+		fsync(p1);
+		can_clone = ioctl(p2, FICLONE, p1) == 0;
+		can_range = copy_file_range(p1, &in, p3, &out, 65536, 0) > 0;
+		printf("# reflink %s, copy_file_range %s on %s\n",
+		       can_clone ? "supported" : "not supported",
+		       can_range ? "supported" : "not supported", root);
+		close(p1);
+		close(p2);
+		close(p3);
+	}
 	/* copies, by each method */
 	for (how = FS_COPY_CLONE; how <= FS_COPY_RW; how++) {
+		enum fs_copy_method want = (enum fs_copy_method)how;
+
+		if (want == FS_COPY_CLONE && !can_clone)
+			want = FS_COPY_RANGE;
+		if (want == FS_COPY_RANGE && !can_range)
+			want = FS_COPY_RW;
 		dst = open_tmp("dst", O_RDWR | O_CREAT | O_TRUNC);
 		/* Longer stale content first: the copy must truncate it. */
 		fs_write_all(dst, buf, n, 0);
 		fs_write_all(dst, "garbage", 7, (off_t)n + 100);
 		size = 0;
-		rc = fs_copy_file_with(src, dst, &size, (enum fs_copy_method)how);
+		used = (enum fs_copy_method) - 1;
+		rc = fs_copy_file_with(src, dst, &size, (enum fs_copy_method)how, &used);
 		TAP_OK(rc == 0 && size == n, "copy by %s returns 0 and size %zu (rc %d size %llu)",
 		       names[how], n, rc, (unsigned long long)size);
+		TAP_OK(used == want, "copy starting at %s is done by %s (reported %d, want %d)",
+		       names[how], names[want], (int)used, (int)want);
 		TAP_OK(same_content(src, dst, n), "copy by %s is byte-identical and truncated",
 		       names[how]);
 		close(dst);
@@ -119,37 +149,24 @@ int main(void)
 	rc = fs_copy_file(src, dst, &size);
 	TAP_OK(rc == 0 && size == n && same_content(src, dst, n), "fs_copy_file copies (rc %d)",
 	       rc);
-	/* Where this filesystem clones (probed by hand), the copy must share
-	 * its extents; where it does not, the fallback must not. */
-	{
-		int p1 = open_tmp("probe1", O_RDWR | O_CREAT | O_TRUNC);
-		int p2 = open_tmp("probe2", O_RDWR | O_CREAT | O_TRUNC);
-		int can_clone, shared;
-
-		fs_write_all(p1, buf, 65536, 0);
-		fsync(p1);
-		can_clone = ioctl(p2, FICLONE, p1) == 0;
-		shared = first_extent_shared(dst);
-		printf("# reflink %s on %s\n", can_clone ? "supported" : "not supported", root);
-		TAP_OK(
-		    shared == -1 || shared == can_clone,
-		    "copy shares extents exactly when the filesystem clones (shared %d, clone %d)",
-		    shared, can_clone);
-		close(p1);
-		close(p2);
-	}
+	/* Where this filesystem clones, the copy must share its extents;
+	 * where it does not, the fallback must not. */
+	shared = first_extent_shared(dst);
+	TAP_OK(shared == -1 || shared == can_clone,
+	       "copy shares extents exactly when the filesystem clones (shared %d, clone %d)",
+	       shared, can_clone);
 	close(dst);
 	dst = open_tmp("empty", O_RDWR | O_CREAT | O_TRUNC);
 	close(src);
 	src = open_tmp("empty2", O_RDWR | O_CREAT | O_TRUNC);
 	fs_write_all(dst, "abc", 3, 0);
 	size = 99;
-	rc = fs_copy_file_with(src, dst, &size, FS_COPY_RW);
+	rc = fs_copy_file_with(src, dst, &size, FS_COPY_RW, NULL);
 	TAP_OK(rc == 0 && size == 0 && fstat(dst, &st) == 0 && st.st_size == 0,
 	       "copy of an empty file leaves an empty file");
 	close(dst);
 	dst = open_tmp("src", O_RDONLY);
-	rc = fs_copy_file_with(src, dst, NULL, FS_COPY_RANGE);
+	rc = fs_copy_file_with(src, dst, NULL, FS_COPY_RANGE, NULL);
 	TAP_OK(rc < 0, "copy into a read-only fd fails (rc %d)", rc);
 	close(dst);
 	close(src);

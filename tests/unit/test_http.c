@@ -143,10 +143,14 @@ static void real_sleep(long ms)
 
 static void test_budget(void)
 {
-	/* Real sleeps, a 300 ms budget, attempts unbounded in practice
-	 * (1000 would take about 50 s of backoff): the budget must stop it,
-	 * and no backoff may start that would end past the budget. */
-	struct http_options o = {.max_attempts = 1000,
+	/* Real sleeps and a 300 ms budget: the budget must stop the loop, and
+	 * no backoff may start that would end past the budget. The attempt
+	 * cap (60) is far above what the budget lets through: backoffs are
+	 * uniform in [0, 50] then [0, 100] ms, so 59 of them average about
+	 * 2.9 s, and staying inside 300 ms is as likely as 59 draws averaging
+	 * 5 ms. A client that ignores the budget ends at the cap, within
+	 * seconds, and fails the check below. */
+	struct http_options o = {.max_attempts = 60,
 				 .backoff_base_ms = 50,
 				 .backoff_cap_ms = 100,
 				 .retry_budget_ms = 300,
@@ -167,7 +171,7 @@ static void test_budget(void)
 	req.url = url;
 	slept_total = 0;
 	http_send(c, &req, &resp);
-	TAP_OK(resp.attempts > 1 && resp.attempts < 1000 && slept_total < 300,
+	TAP_OK(resp.attempts > 1 && resp.attempts < o.max_attempts && slept_total < 300,
 	       "retry budget stops the loop (%d attempts, %ld ms of backoff in a 300 ms budget)",
 	       resp.attempts, slept_total);
 	http_response_free(&resp);
@@ -429,8 +433,36 @@ out:
 	http_client_free(c);
 }
 
+/* The one URL splitter (libcurl's URL API) the client and the S3
+ * endpoint parsing share. */
+static void test_url_split(void)
+{
+	char *sc, *h, *p, *q;
+
+	TAP_OK(http_url_split("http://127.0.0.1:5000", &sc, &h, &p, &q) == 0 &&
+		   !strcmp(sc, "http") && !strcmp(h, "127.0.0.1:5000") && !strcmp(p, "/") &&
+		   !strcmp(q, ""),
+	       "scheme, host with its port, path \"/\", no query");
+	free(sc), free(h), free(p), free(q);
+	TAP_OK(http_url_split("https://s3.example.com:443/base/x/../y/?a=1&b", &sc, &h, &p, &q) ==
+		       0 &&
+		   !strcmp(sc, "https") && !strcmp(h, "s3.example.com") && !strcmp(p, "/base/y/") &&
+		   !strcmp(q, "a=1&b"),
+	       "default port dropped, dot segments removed, query kept (%s %s)", h, p);
+	free(sc), free(h), free(p), free(q);
+	TAP_OK(http_url_split("http://[::1]:9000/", NULL, &h, &p, &q) == 0 &&
+		   !strcmp(h, "[::1]:9000"),
+	       "an IPv6 host keeps its brackets (%s)", h);
+	free(h), free(p), free(q);
+	TAP_OK(http_url_split("not a url", &sc, &h, &p, &q) == -EINVAL && !sc && !h && !p && !q,
+	       "a malformed url is -EINVAL, nothing to free");
+	TAP_OK(http_url_split("http://", &sc, &h, &p, &q) == -EINVAL,
+	       "a url without a host is -EINVAL");
+}
+
 int main(void)
 {
+	test_url_split();
 	test_encode();
 	test_retries();
 	test_budget();

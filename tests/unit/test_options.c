@@ -191,6 +191,21 @@ static void test_s3_source(void)
 		   o.path_style == 1,
 	       "s3_addressing=path");
 	tfs_options_release(&o);
+	{
+		/* A prefix that leaves too little of S3's 1024-byte key for the
+		 * shard, id and hash is refused up front, not at the first PUT. */
+		char src[600] = "s3://bucket1/";
+
+		memset(src + strlen(src), 'p', 513);
+		TAP_OK(parse(&o, src, mnt, "-o", "catalog=dynamodb:t1", NULL) == -EINVAL &&
+			   strstr(err, "longer than 512"),
+		       "a 513-byte key prefix refused: %s", err);
+		memset(src + strlen("s3://bucket1/") + 512, '\0', 1);
+		TAP_OK(parse(&o, src, mnt, "-o", "catalog=dynamodb:t1", NULL) == 0 &&
+			   strlen(o.prefix) == 512,
+		       "a 512-byte key prefix taken");
+		tfs_options_release(&o);
+	}
 	TAP_OK(parse(&o, "s3://bucket1", mnt, "-o", "catalog=dynamodb:t1,s3_addressing=dns",
 		     NULL) == -EINVAL &&
 		   strstr(err, "s3_addressing"),

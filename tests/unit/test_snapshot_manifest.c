@@ -97,7 +97,7 @@ static void test_version_at(void)
 
 static void test_names_times_keys(void)
 {
-	struct snapm_layout plain = {"", 0}, pre = {"p/q", 0}, sh = {"p", 1};
+	struct key_layout plain = {"", 0}, pre = {"p/q", 0}, sh = {"p", 1};
 	char buf[256], want[256];
 	int64_t ms = 0;
 
@@ -122,16 +122,35 @@ static void test_names_times_keys(void)
 	TAP_STREQ(buf, "20250102T030405.123Z", "default name");
 	TAP_OK(snapm_valid_name(buf), "the default name is a valid name");
 
-	snapm_version_key(&plain, "u1", H("a"), buf, sizeof(buf));
+	key_version(&plain, "u1", H("a"), buf, sizeof(buf));
 	TAP_STREQ(buf, "u1/" H("a") ".db", "version key without prefix");
-	snapm_version_key(&pre, "u1", H("a"), buf, sizeof(buf));
+	key_version(&pre, "u1", H("a"), buf, sizeof(buf));
 	TAP_STREQ(buf, "p/q/u1/" H("a") ".db", "version key with prefix");
 	snprintf(want, sizeof(want), "p/%02x/u1/%s.db", (unsigned)(XXH3_64bits("u1", 2) & 0xff),
 		 H("a"));
-	snapm_version_key(&sh, "u1", H("a"), buf, sizeof(buf));
+	key_version(&sh, "u1", H("a"), buf, sizeof(buf));
 	TAP_STREQ(buf, want, "version key with the engine's shard");
-	snapm_manifest_key("p", "s1", buf, sizeof(buf));
+	key_manifest("p", "s1", buf, sizeof(buf));
 	TAP_STREQ(buf, "p/_snapshots/s1.json", "manifest key");
+	key_manifest("p", "", buf, sizeof(buf));
+	TAP_STREQ(buf, "p/_snapshots/", "manifest folder (name \"\")");
+	key_manifest("", "", buf, sizeof(buf));
+	TAP_STREQ(buf, "_snapshots/", "manifest folder without prefix");
+	{
+		/* The bound tc_key relies on: the longest prefix, shard, id and
+		 * hash fit in KEY_MAX; a short buffer is -ENAMETOOLONG. */
+		char prefix[KEY_PREFIX_MAX + 1], id[CAT_ID_MAX + 1], key[KEY_MAX];
+		struct key_layout big = {.prefix = prefix, .shard_keys = 1};
+
+		memset(prefix, 'p', KEY_PREFIX_MAX);
+		prefix[KEY_PREFIX_MAX] = '\0';
+		memset(id, 'i', CAT_ID_MAX);
+		id[CAT_ID_MAX] = '\0';
+		TAP_OK(key_version(&big, id, H("f"), key, sizeof(key)) == 0,
+		       "the longest prefix, id and hash make a key of %zu bytes", strlen(key));
+		TAP_OK(key_version(&big, id, H("f"), key, 600) == -ENAMETOOLONG,
+		       "a buffer too short is -ENAMETOOLONG");
+	}
 }
 
 /* ---- against the embedded store and the SQLite catalog ----------------- */
@@ -142,14 +161,14 @@ static char root[] = "/tmp/tfs-snapm-XXXXXX";
 static int commit(struct store *s, struct catalog *c, const char *id, const char *bytes,
 		  int64_t now, char hash[CAT_HASH_HEX + 1])
 {
-	struct snapm_layout l = {"", 0};
+	struct key_layout l = {"", 0};
 	struct cat_item it;
 	struct cat_commit cm;
 	char key[512], path[512];
 	int fd, rc;
 
 	tfs_hash_buf(bytes, strlen(bytes), hash);
-	snapm_version_key(&l, id, hash, key, sizeof(key));
+	key_version(&l, id, hash, key, sizeof(key));
 	snprintf(path, sizeof(path), "%s/blob", root);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, bytes, strlen(bytes)) != (ssize_t)strlen(bytes))
@@ -216,7 +235,7 @@ static void test_store(void)
 {
 	static const char bad[] = "{\"format\":\"tenantfs-snapshot/1\",\"cut_ms\":1,\"count\":1,"
 				  "\"databases\":[{\"id\":\"../x\",\"gen\":1}]}";
-	struct snapm_layout l = {"", 0};
+	struct key_layout l = {"", 0};
 	struct snapm_take_result res;
 	struct snapm_restore_info info;
 	struct snapm_header hdr;
@@ -320,7 +339,7 @@ static void test_store(void)
 
 	/* At 4000 a was at gen 2 (h2), no longer current: once its object is
 	 * gone, no manifest names it. */
-	snapm_version_key(&l, "a", h2, path, sizeof(path));
+	key_version(&l, "a", h2, path, sizeof(path));
 	TAP_OK(s->ops->del(s, path) == 0, "gen 2's version of a removed from the store");
 	rc = snapm_take(s, c, &l, "gone", 4000, root, &res, NULL, NULL);
 	n = 0;

@@ -21,7 +21,7 @@
 
 /* In memory where there is /dev/shm: 600 commits fsync 2,400 times. */
 static char root[64];
-static const struct snapm_layout layout = {"", 0};
+static const struct key_layout layout = {"", 0};
 
 /* Puts bytes under their version key of id; hash gets their hash. */
 static int put_version(struct store *s, const char *id, const char *bytes,
@@ -32,7 +32,7 @@ static int put_version(struct store *s, const char *id, const char *bytes,
 	int fd, rc;
 
 	tfs_hash_buf(bytes, n, hash);
-	snapm_version_key(&layout, id, hash, key, sizeof(key));
+	key_version(&layout, id, hash, key, sizeof(key));
 	snprintf(blob, sizeof(blob), "%s/blob", root);
 	fd = open(blob, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -178,7 +178,7 @@ int main(void)
 	free(text);
 
 	TAP_OK(c->ops->get(c, "d1", &it) == 0, "d1's item");
-	snapm_version_key(&layout, "d1", it.hash, key, sizeof(key));
+	key_version(&layout, "d1", it.hash, key, sizeof(key));
 	TAP_OK(s->ops->del(s, key) == 0, "d1's version deleted");
 	rc = run(s, c, one, 1, &res, &text);
 	snprintf(path, sizeof(path), "missing d1 gen 1 key %s\n", key);

@@ -17,7 +17,7 @@
 
 static void test_names(void)
 {
-	struct snapm_layout l = {"pre", 0}, ls = {"", 1};
+	struct key_layout l = {"pre", 0}, ls = {"", 1};
 	struct verrec r;
 	char key[256];
 
@@ -27,7 +27,7 @@ static void test_names(void)
 	TAP_OK(verrec_key(&ls, "u1", 7, true, "", key, sizeof(key)) == 0 &&
 		   !strcmp(key + 3, "u1/00000000000000000007-t-.ver") && key[2] == '/',
 	       "sharded tombstone of a never committed database: SS/ID/GEN-t-.ver (%s)", key);
-	TAP_OK(verrec_folder(&l, "u1", key, sizeof(key)) == 0 && !strcmp(key, "pre/u1/"),
+	TAP_OK(key_folder(&l, "u1", key, sizeof(key)) == 0 && !strcmp(key, "pre/u1/"),
 	       "folder with the slash");
 	TAP_OK(verrec_parse_name("00000000000000000007-v-" H("a") ".ver", &r) == 1 && r.gen == 7 &&
 		   !r.deleted && !strcmp(r.hash, H("a")),
@@ -161,7 +161,7 @@ static void test_rules(void)
 static void test_store(void)
 {
 	char root[] = "/tmp/tfs-verrec-XXXXXX", cmd[600];
-	struct snapm_layout l = {"", 0};
+	struct key_layout l = {"", 0};
 	struct verchain ch;
 	struct verrec r;
 	struct store *s;
