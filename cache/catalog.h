@@ -251,6 +251,13 @@ struct ddb_client;
 
 struct catalog *catalog_ddb_new(struct ddb_client *client, const char *table);
 
+/* acquire for a tool without a session (restore, gc, purge; session 0):
+ * also takes over a holder whose session is over (ended at its shutdown,
+ * or declared dead), never a live or stranded one. As acquire: 0, or
+ * -EBUSY with *out describing the holder, or an errno. */
+int cat_acquire_free(struct catalog *c, const char *id, const char *node, int64_t now_ms,
+		     int64_t ttl_ms, struct cat_item *out);
+
 /* The gc condition of a fenced commit of hash on the current item cur
  * whose phase dooms doomed ("" if none): one definition for every back
  * end. */

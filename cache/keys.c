@@ -41,7 +41,7 @@ int key_manifest(const char *prefix, const char *name, char *buf, size_t cap)
 
 int key_marker(const char *prefix, const char *name, char *buf, size_t cap)
 {
-	return fits(snprintf(buf, cap, "%s%s%s/%s.taking", prefix, prefix[0] ? "/" : "", SNAP_DIR,
-			     name),
-		    cap);
+	return fits(
+	    snprintf(buf, cap, "%s%s%s/%s.taking", prefix, prefix[0] ? "/" : "", SNAP_DIR, name),
+	    cap);
 }

@@ -698,7 +698,7 @@ int snapm_restore_one(struct store *s, struct catalog *c, const struct key_layou
 	}
 	/* Session 0: the tool holds the lease for this one restore only, with
 	 * no heartbeat; it releases it at once. */
-	rc = c->ops->acquire(c, e->id, node, 0, now_ms, ttl_ms, NULL, &item);
+	rc = cat_acquire_free(c, e->id, node, now_ms, ttl_ms, &item);
 	if (rc == -EBUSY) {
 		snprintf(info->holder, sizeof(info->holder), "%s", item.owner);
 		info->holder_expires_ms = item.expires_ms;

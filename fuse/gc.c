@@ -238,13 +238,16 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 }
 
 /* A tombstone older than --keep (by its record's store time) goes with
- * its versions and records, unless a snapshot names one of them. */
+ * its versions and records, unless a snapshot names one of them. Its
+ * item may still name the node that deleted it (a node that stops keeps
+ * its owner fields and ends its session): remove_tombstone takes the
+ * lease, refused while a live node holds it. */
 static bool tombstone_due(struct gcx *g, const struct cat_item *it)
 {
 	const struct verrec *r = verrec_find(&g->ch, it->gen);
 	size_t i;
 
-	if (!it->deleted_ms || it->owner[0] || !r || !r->deleted ||
+	if (!it->deleted_ms || !r || !r->deleted ||
 	    r->store_ms + VERREC_CLOCK_RES_MS > g->now_ms - g->keep_ms)
 		return false;
 	for (i = 0; i < g->ch.n_objs; i++)
@@ -264,8 +267,8 @@ static void remove_tombstone(struct gcx *g, const char *id, const struct cat_ite
 
 	if (!g->o->dry_run) {
 		g->res->requests++;
-		rc = g->c->ops->acquire(g->c, id, g->o->node, 0, g->o->wall_now_ms,
-					g->o->lease_ttl_ms, NULL, &it);
+		rc = cat_acquire_free(g->c, id, g->o->node, g->o->wall_now_ms, g->o->lease_ttl_ms,
+				      &it);
 		if (rc < 0) {
 			log_info("gc: tombstone %s left alone this run: %s", id,
 				 rc == -EBUSY ? "a node holds its lease" : strerror(-rc));

@@ -90,7 +90,7 @@ int tfs_purge_command(struct store *s, struct catalog *c, const struct key_layou
 	size_t i;
 	int rc, status = 1;
 
-	rc = c->ops->acquire(c, id, node, 0, now_ms, ttl_ms, NULL, &it);
+	rc = cat_acquire_free(c, id, node, now_ms, ttl_ms, &it);
 	if (rc == -EBUSY) {
 		snapm_format_time(it.expires_ms, when, sizeof(when));
 		log_err("cannot purge %s: its lease is held by node %s (until %s)%s; close it "

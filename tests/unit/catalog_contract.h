@@ -604,6 +604,39 @@ static void cc_session_end(struct catalog *c, const char *prefix)
 	TAP_OK(rc == 0 && it.sess == s.sess, "contract: ... and its other item (rc %d)", rc);
 }
 
+/* The fleet tools' acquire (cat_acquire_free, session 0): a live or
+ * stranded holder keeps its lease; one whose session is over, or was
+ * replaced by a newer one, gives it up. */
+static void cc_tool_acquire(struct catalog *c, const char *prefix)
+{
+	char na[CAT_NODE_MAX + 1], nb[CAT_NODE_MAX + 1], nt[CAT_NODE_MAX + 1];
+	char id[CAT_ID_MAX + 1], id2[CAT_ID_MAX + 1], id3[CAT_ID_MAX + 1];
+	struct cat_session sa, sb, s;
+	struct cat_item it;
+	int rc;
+
+	cc_two_holders(c, prefix, "tool", na, nb, id, id2, &sa, &sb);
+	cc_node(nt, prefix, "tool-t");
+	cc_id(id3, prefix, "stool3");
+	rc = c->ops->acquire(c, id3, nb, sb.sess, CC_NOW, CC_TTL, NULL, &it);
+	TAP_OK(rc == 0, "contract: tool: B holds a third item (rc %d)", rc);
+	rc = cat_acquire_free(c, id, nt, CC_NOW, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY && strcmp(it.owner, na) == 0,
+	       "contract: tool: a live holder keeps its lease (rc %d)", rc);
+	rc = c->ops->session_end(c, na, sa.sess, CC_NOW);
+	rc = rc ? rc : cat_acquire_free(c, id, nt, CC_NOW, CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nt) == 0 && it.sess == 0,
+	       "contract: tool: the lease of an ended session is taken (rc %d)", rc);
+	rc = cat_acquire_free(c, id2, nt, CC_NOW, CC_TTL, &it);
+	TAP_OK(rc == -EBUSY && it.stranded_ms != 0,
+	       "contract: tool: a stranded one of it is not (rc %d)", rc);
+	rc = c->ops->session_start(c, nb, CC_NOW, CC_TTL, &s);
+	rc = rc ? rc : cat_acquire_free(c, id3, nt, CC_NOW, CC_TTL, &it);
+	TAP_OK(rc == 0 && strcmp(it.owner, nt) == 0,
+	       "contract: tool: the lease of a session replaced by a newer one is taken (rc %d)",
+	       rc);
+}
+
 /* Hand-over requests travel on the holder's session. */
 static void cc_want(struct catalog *c, const char *prefix)
 {
@@ -883,6 +916,7 @@ static inline void catalog_contract_run(struct catalog *c, const char *prefix)
 	cc_heartbeat(c, prefix);
 	cc_session_takeover(c, prefix);
 	cc_session_end(c, prefix);
+	cc_tool_acquire(c, prefix);
 	cc_commit_rules(c, prefix);
 	cc_release(c, prefix);
 	cc_want(c, prefix);
