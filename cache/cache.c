@@ -2,6 +2,7 @@
  * families, open (lease + fault-in), the per-handle I/O path, and the
  * namespace calls (getattr, truncate, unlink, readdir, xattrs). The
  * scheduler, write-back and eviction live in writeback.c. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -535,7 +536,7 @@ static int recover_all(struct tcache *tc)
 			rc = -ENOMEM;
 			break;
 		}
-		fam->recover = true;
+		fam_set(tc, fam, FAM_RECOVER_WAIT, FEV_START_DIRTY);
 		log_info("recovering %s: dirty since the last run (base gen %llu)", rows[i].id,
 			 (unsigned long long)rows[i].base_gen);
 	}
@@ -595,7 +596,7 @@ int tcache_shutdown(struct tcache *tc)
 		busy = false;
 		for (i = 0; i < FAM_BUCKETS && !busy; i++)
 			for (f = tc->tab[i]; f && !busy; f = f->next)
-				busy = f->leased || f->op_busy || f->opening;
+				busy = fam_leased(f) || fam_state_busy(f->state);
 		if (!busy)
 			break;
 		timed_wait(&tc->fam_cond, &tc->mu, 50);
@@ -606,16 +607,17 @@ int tcache_shutdown(struct tcache *tc)
 	/* What is still leased could not be written back in time: the state
 	 * database keeps it dirty for the next start, and lease_release keeps
 	 * its lease marked stranded so that nobody else serves an older
-	 * version meanwhile. */
+	 * version meanwhile. The FUSE session and the jobs have ended: every
+	 * family is in a settled state. */
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {
-			if (!f->leased)
+			if (f->state != FAM_HELD)
 				continue;
 			pthread_mutex_unlock(&tc->mu);
 			lease_release(tc, f);
 			pthread_mutex_lock(&tc->mu);
-			f->leased = false;
+			fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 		}
 	}
 	pthread_mutex_unlock(&tc->mu);
@@ -790,8 +792,9 @@ static void hash_local(struct tcache *tc, const char *id, char out[CAT_HASH_HEX 
  * Takes the lease of fam and reconciles the cached copy with the catalog
  * item: serve the cached copy, serve a dirty copy based on the current gen,
  * quarantine a dirty copy overtaken by another node's commit, create a new
- * database (O_CREAT), or (fault) GET the committed version. The caller set
- * fam->opening, so nobody else touches fam meanwhile. On success fam is
+ * database (O_CREAT), or (fault) GET the committed version. The caller put
+ * fam in FAM_OPENING (or FAM_RECOVERING: !fault), so nobody else touches fam
+ * meanwhile; on success fam->resume is FAM_HELD and the caller ends the state. On success fam is
  * leased with fam->fd open (unless there is no local copy and !fault);
  * *fresh says the content changed under the kernel's page cache.
  */
@@ -808,6 +811,9 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 
 	*fresh = false;
 	memset(&item, 0, sizeof(item));
+	pthread_mutex_lock(&tc->mu);
+	assert(fam->state == (fault ? FAM_OPENING : FAM_RECOVERING));
+	pthread_mutex_unlock(&tc->mu);
 	/* fault: an open, made for a FUSE request; recovery jobs are not. */
 	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
 		return rc;
@@ -943,8 +949,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 
 lease_only:
 	pthread_mutex_lock(&tc->mu);
-	fam->leased = true;
-	fam->recover = false;
+	fam->resume = FAM_HELD; /* what ending the busy state goes to */
 	fam->epoch = item.epoch;
 	fam_gc_fence_seen(fam, &item);
 	fam->base_gen = row.base_gen;
@@ -1123,6 +1128,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 	bool fresh = false;
 	int64_t waited = 0;   /* mono ms we began waiting on another's acquire */
 	bool renewed = false; /* this open renewed the lease (open_renew) */
+	bool acquiring;	      /* fam is opening and its lease acquire is in flight */
 	int rc, end, i;
 
 	pthread_mutex_lock(&tc->mu);
@@ -1141,7 +1147,8 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		fam = fam_find(tc, id);
 		if (!fam)
 			break;
-		if (fam->opening && fam->acquiring && !*gated) {
+		acquiring = fam->state == FAM_OPENING && fam->acquiring;
+		if (acquiring && !*gated) {
 			pthread_mutex_unlock(&tc->mu);
 			rc = tc_gate_enter(tc, "open", id, saved);
 			pthread_mutex_lock(&tc->mu);
@@ -1150,7 +1157,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			*gated = true;
 			continue; /* fam may have changed meanwhile */
 		}
-		if (*gated && !(fam->opening && fam->acquiring)) {
+		if (*gated && !acquiring) {
 			/* Not waiting on the catalog (any more): a fault-in or a
 			 * write-back may take long, and holds no place. */
 			pthread_mutex_unlock(&tc->mu);
@@ -1159,9 +1166,9 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			*gated = false;
 			continue;
 		}
-		if (fam->opening && fam->acquiring && !waited)
+		if (acquiring && !waited)
 			waited = tc_mono(tc);
-		if (fam->opening || fam->releasing || fam->open_renew) {
+		if (fam_exclusive(fam) || fam->state == FAM_RELEASING || fam->open_renew) {
 			/* wait */
 		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
 			log_err("cannot open %s: %s, close its open handles first", id,
@@ -1170,7 +1177,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			goto unlock;
 		} else if (fam->unlinked) {
 			/* wait for the release job to drop it */
-		} else if (fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
+		} else if (fam_leased(fam) && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
 			/* Served at once while writes would be accepted (the lease
 			 * is current) or the catalog is known to be out of reach
 			 * (reads go on during an outage: the cached view, possibly
@@ -1181,8 +1188,8 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			open_renew(tc, fam);
 			renewed = true;
 			continue; /* lost, renewed or cut off: look again */
-		} else if (!fam->op_busy && fam->nopen == 0) {
-			break;
+		} else if (!fam_job(fam) && fam->nopen == 0) {
+			break; /* settled, not served as it is: take the lease */
 		}
 		if (i > 24000) {
 			rc = -EBUSY;
@@ -1190,7 +1197,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		}
 		timed_wait(&tc->fam_cond, &tc->mu, 50);
 	}
-	if (fam && fam->leased && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
+	if (fam && fam_leased(fam) && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
 		if ((flags & O_CREAT) && (flags & O_EXCL)) {
 			rc = -EEXIST;
 			goto unlock;
@@ -1210,13 +1217,13 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			goto unlock;
 		}
 	}
-	fam->opening = true;
+	fam_set(tc, fam, FAM_OPENING, FEV_OPEN);
 	pthread_mutex_unlock(&tc->mu);
 
 	rc = tc_fam_activate(tc, fam, flags, true, &fresh);
 
 	pthread_mutex_lock(&tc->mu);
-	fam->opening = false;
+	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
 	if (rc == 0) {
 		fam->nopen++;
 		tf->fd = fam->fd;
@@ -1279,7 +1286,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
-	if (fam && fam->nopen > 0 && !fam->opening && atomic_load(&fam->lease_lost)) {
+	if (fam && fam->nopen > 0 && !fam_exclusive(fam) && atomic_load(&fam->lease_lost)) {
 		/* Still open here, but another node owns it now: SQLite's
 		 * journal is a write like any other, refused the same way. */
 		if (!atomic_exchange(&fam->refuse_logged, true))
@@ -1288,7 +1295,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 		pthread_mutex_unlock(&tc->mu);
 		return -EIO;
 	}
-	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->unlinked) {
+	if (!fam || fam_exclusive(fam) || !fam_leased(fam) || fam->fd < 0 || fam->unlinked) {
 		pthread_mutex_unlock(&tc->mu);
 		return (flags & O_CREAT) ? -EPERM : -ENOENT;
 	}
@@ -1508,7 +1515,7 @@ int tcache_getattr(struct tcache *tc, const char *id, const char *suffix, struct
 		pthread_mutex_unlock(&tc->mu);
 		return -ENOENT;
 	}
-	if (fam && fam->fd >= 0 && !fam->opening) {
+	if (fam && fam->fd >= 0 && !fam_exclusive(fam)) {
 		rc = fstat(fam->fd, st) < 0 ? -errno : 0;
 		pthread_mutex_unlock(&tc->mu);
 		return rc;
@@ -1561,16 +1568,16 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 		return unlink(path) < 0 ? -errno : 0;
 	pthread_mutex_lock(&tc->mu);
 	/* Bounded: 20 minutes of 50 ms waits for an opener. */
-	for (i = 0; (fam = fam_find(tc, id)) && fam->opening && i <= 24000; i++)
+	for (i = 0; (fam = fam_find(tc, id)) && fam_exclusive(fam) && i <= 24000; i++)
 		timed_wait(&tc->fam_cond, &tc->mu, 50);
-	if (fam && fam->nopen > 0 && !fam->opening && atomic_load(&fam->lease_lost)) {
+	if (fam && fam->nopen > 0 && !fam_exclusive(fam) && atomic_load(&fam->lease_lost)) {
 		pthread_mutex_unlock(&tc->mu);
 		if (!atomic_exchange(&fam->refuse_logged, true))
 			log_err("write to %s refused: the lease was lost (cannot remove %s)", id,
 				suffix);
 		return -EIO;
 	}
-	if (!fam || fam->opening || !fam->leased || fam->fd < 0 || fam->nopen == 0) {
+	if (!fam || fam_exclusive(fam) || !fam_leased(fam) || fam->fd < 0 || fam->nopen == 0) {
 		pthread_mutex_unlock(&tc->mu);
 		if (lstat(path, &st) < 0)
 			return -errno;
@@ -1617,7 +1624,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0;; i++) {
 		fam = fam_find(tc, id);
-		if (!fam || (!fam->opening && !fam->op_busy))
+		if (!fam || !fam_state_busy(fam->state))
 			break;
 		if (i > 24000) {
 			pthread_mutex_unlock(&tc->mu);
@@ -1636,13 +1643,14 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 			return -ENOMEM;
 		}
 	}
-	fam->opening = true; /* keeps write-back, release and openers away */
-	if (fam->leased && !atomic_load(&fam->lease_lost)) {
+	if (fam_leased(fam) && !atomic_load(&fam->lease_lost)) {
 		mine = true;
 		epoch = fam->epoch;
 		base_gen = fam->base_gen;
 		snprintf(tomb, sizeof(tomb), "%s", fam->base_hash);
 	}
+	/* keeps write-back, release and openers away */
+	fam_set(tc, fam, FAM_UNLINKING, FEV_UNLINK);
 	pthread_mutex_unlock(&tc->mu);
 
 	rc = tc_gate_enter(tc, "unlink", id, &saved);
@@ -1659,9 +1667,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		snprintf(tomb, sizeof(tomb), "%s", item.hash);
 		pthread_mutex_lock(&tc->mu);
 		fam->epoch = epoch;
-		fam->leased = true;
+		fam->resume = FAM_HELD; /* ends holding the lease, whatever follows */
 		fam->base_gen = base_gen;
-		fam->recover = false;
 		fam->last_close = tc_mono(tc);
 		lease_set_held(tc, fam, &item);
 		pthread_mutex_unlock(&tc->mu);
@@ -1705,7 +1712,7 @@ out:
 	if (gated)
 		tc_gate_leave(tc, saved);
 	pthread_mutex_lock(&tc->mu);
-	fam->opening = false;
+	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
 	pthread_cond_broadcast(&tc->fam_cond);
 	pthread_cond_signal(&tc->sched_cond);
 	pthread_mutex_unlock(&tc->mu);
@@ -1761,7 +1768,7 @@ static int rd_item(void *arg, const struct cat_item *it)
 		pthread_mutex_unlock(&d->tc->mu);
 		return 0;
 	}
-	have = fam && fam->fd >= 0 && !fam->opening && fstat(fam->fd, &st) == 0;
+	have = fam && fam->fd >= 0 && !fam_exclusive(fam) && fstat(fam->fd, &st) == 0;
 	pthread_mutex_unlock(&d->tc->mu);
 	if (!have) {
 		tc_db_path(d->tc, it->id, "", path, sizeof(path));
@@ -1964,7 +1971,7 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 		return -ENODATA;
 	pthread_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
-	if (fam && !fam->opening && fam->leased) {
+	if (fam && !fam_exclusive(fam) && fam_leased(fam)) {
 		active = true;
 		leased = true;
 		epoch = fam->epoch;

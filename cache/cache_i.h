@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "cache/cache.h"
+#include "cache/famstate.h"
 #include "cache/state.h"
 
 /*
@@ -41,15 +42,16 @@ struct fam {
 	pthread_mutex_t dirty_mu;
 
 	/* protected by tc->mu */
-	int nopen;    /* open handles: db and side files */
-	int fd;	      /* cache file of the db, -1 when none */
-	bool opening; /* a thread is leasing / faulting it in: wait */
-	/* An open's lease acquire is in flight: opens waiting on it wait on
-	 * the catalog too (they take a gate place), and share its failure
-	 * (tc_gate_failed) instead of each asking in turn. */
+	int nopen; /* open handles: db and side files */
+	int fd;	   /* cache file of the db, -1 when none */
+	/* Where the family is in its life here (cache/famstate.h); changed
+	 * only by fam_set. resume: the settled state a busy one returns to. */
+	enum fam_state state, resume;
+	/* FAM_OPENING only: its lease acquire is in flight. Opens waiting on
+	 * it wait on the catalog too (they take a gate place), and share its
+	 * failure (tc_gate_failed) instead of each asking in turn. */
 	bool acquiring;
-	bool leased; /* we hold the lease at epoch */
-	uint64_t epoch;
+	uint64_t epoch; /* of the lease, while fam_leased() */
 	/* protected by tc->mu: the catalog item's gc fence as last seen by a
 	 * write-back (0 until a commit is refused by it; cache/catalog.h). */
 	uint64_t gc_seq;
@@ -65,9 +67,6 @@ struct fam {
 	 * processed every open answered since the fetch, the fetching one's
 	 * page drop included. */
 	bool replaced;
-	bool recover;	   /* dirty in the state db, lease not taken yet */
-	bool releasing;	   /* a release job is queued or running: openers wait */
-	bool op_busy;	   /* a write-back/release/recover job is queued or running */
 	bool check_failed; /* quick_check failed at write seq check_seq */
 	/* A commit of this lease's epoch whose outcome is unknown (the state
 	 * database lists it) may still land: "unchanged since the base" proves
@@ -246,6 +245,50 @@ struct tcache {
 		    commits, quarantined, evictions, lease_acquires, lease_renews, lease_releases;
 	} st;
 };
+
+/* tc->mu is held (by some thread; in debug builds an assert). */
+static inline bool tc_mu_held(struct tcache *tc)
+{
+	if (pthread_mutex_trylock(&tc->mu) != 0)
+		return true;
+	pthread_mutex_unlock(&tc->mu);
+	return false;
+}
+
+/* famstate.c, tc->mu held: moves fam to `to` on ev, asserting that the
+ * transition is in the table; entering a busy state from a settled one sets
+ * fam->resume to the settled state (UNLEASED for ABSENT). fam_end ends a
+ * busy state: fam_set(fam->resume). */
+void fam_set(struct tcache *tc, struct fam *fam, enum fam_state to, enum fam_event ev);
+void fam_end(struct tcache *tc, struct fam *fam, enum fam_event ev);
+
+/* The questions the engine asks of a family's state, tc->mu held. */
+/* A thread (open, unlink, the evictor) holds the family: others wait. */
+static inline bool fam_exclusive(const struct fam *fam)
+{
+	return fam->state == FAM_OPENING || fam->state == FAM_UNLINKING ||
+	       fam->state == FAM_EVICTING;
+}
+
+/* A write-back, release or recovery job is queued or running. */
+static inline bool fam_job(const struct fam *fam)
+{
+	return fam->state == FAM_WRITEBACK || fam->state == FAM_RELEASING ||
+	       fam->state == FAM_RECOVERING;
+}
+
+/* We hold the lease at fam->epoch (lost or not: see fam->lease_lost). */
+static inline bool fam_leased(const struct fam *fam)
+{
+	return fam_state_busy(fam->state) ? fam->resume == FAM_HELD : fam->state == FAM_HELD;
+}
+
+/* Dirty in the state database since the last run, lease not taken yet. */
+static inline bool fam_recovery_due(const struct fam *fam)
+{
+	return fam_state_busy(fam->state) ? fam->resume == FAM_RECOVER_WAIT
+					  : fam->state == FAM_RECOVER_WAIT;
+}
 
 /* cache.c */
 /* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */

@@ -258,7 +258,7 @@ static void sess_lost(struct tcache *tc, uint64_t sess)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++)
 		for (f = tc->tab[i]; f; f = f->next)
-			if (f->leased && atomic_load(&f->sess) == sess) {
+			if (fam_leased(f) && atomic_load(&f->sess) == sess) {
 				atomic_store(&f->lease_lost, true);
 				/* Bounded: the summary below counts them all. */
 				if (n++ < 100)
@@ -328,7 +328,7 @@ int lease_heartbeat(struct tcache *tc)
 	for (i = 0; i < s.n_wants; i++) {
 		struct fam *f = fam_find(tc, s.wants[i]);
 
-		if (f && f->leased && !f->want) {
+		if (f && fam_leased(f) && !f->want) {
 			log_info("another node asks for %s: handing over once closed and clean",
 				 f->id);
 			f->want = true;

@@ -4,8 +4,9 @@
  *
  * DESIGN: the scheduler only looks at in-memory state under tc->mu and
  * queues jobs; it never blocks on I/O. A family has at most one write-back,
- * release or recovery job (fam->op_busy) queued or running at a time, so
- * jobs of one family never race each other. The node has at most one
+ * release or recovery job queued or running at a time (its state is
+ * FAM_WRITEBACK, FAM_RELEASING or FAM_RECOVERING until the job ends, see
+ * cache/famstate.h), so jobs of one family never race each other. The node has at most one
  * heartbeat job (tc->hb_busy): it renews every lease at once (lease.c).
  *
  * Lease traffic (heartbeat, release; a heartbeat is also where a hand-over
@@ -15,6 +16,7 @@
  * queue runs the heartbeat first, then releases; its pool
  * starts at LEASE_THREADS_MIN and grows (up to LEASE_THREADS_MAX) when the
  * oldest lease job has waited lease_grow_ms() with every thread busy. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -191,7 +193,10 @@ static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *
 	return 0;
 }
 
-static void writeback(struct tcache *tc, struct fam *fam)
+/* The write-back job: FEV_WRITTEN when it ends holding the lease (done,
+ * unchanged, postponed, check failed), FEV_LEASE_LOST when the lease is
+ * gone (the copy quarantined). */
+static enum fam_event writeback(struct tcache *tc, struct fam *fam)
 {
 	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
 	struct cat_commit cm = {0};
@@ -201,14 +206,16 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	struct snap s;
 	uint64_t epoch, base_gen, gc_seq = 0;
 	bool lost, clean, pending, rebased = false, committed = false, gc_retried = false;
+	enum fam_event ev = FEV_WRITTEN;
 	enum landed landed;
 	int rc, fd;
 
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_lock(&tc->mu);
-	if (!fam->leased || fam->unlinked || fam->fd < 0) {
+	assert(fam->state == FAM_WRITEBACK);
+	if (!fam_leased(fam) || fam->unlinked || fam->fd < 0) {
 		pthread_mutex_unlock(&tc->mu);
-		return;
+		return ev;
 	}
 	epoch = fam->epoch;
 	base_gen = fam->base_gen;
@@ -411,15 +418,19 @@ retry:
 	goto out;
 lost:
 	pthread_mutex_lock(&tc->mu);
-	fam->leased = false;
+	fam->resume = FAM_UNLEASED;
 	pthread_mutex_unlock(&tc->mu);
+	ev = FEV_LEASE_LOST;
 out:
 	snap_drop(&s);
+	return ev;
 }
 
 /* ---- release, recovery, eviction ------------------------------------- */
 
-static void release(struct tcache *tc, struct fam *fam)
+/* The release job: gives the lease up, or keeps it marked stranded when
+ * unpublished writes remain (lease_release); FEV_RELEASED either way. */
+static enum fam_event release(struct tcache *tc, struct fam *fam)
 {
 	bool unlinked;
 
@@ -433,13 +444,16 @@ static void release(struct tcache *tc, struct fam *fam)
 		state_del(tc->state, fam->id);
 	}
 	pthread_mutex_lock(&tc->mu);
-	fam->leased = false;
+	fam->resume = FAM_UNLEASED;
 	fam->want = false;
 	tc->evict_due = true;
 	pthread_mutex_unlock(&tc->mu);
+	return FEV_RELEASED;
 }
 
-static void recover(struct tcache *tc, struct fam *fam)
+/* The recovery job: FEV_LEASED once the lease is taken and the cached copy
+ * reconciled with the catalog (tc_fam_activate), else FEV_FAILED. */
+static enum fam_event recover(struct tcache *tc, struct fam *fam)
 {
 	bool fresh;
 	int rc;
@@ -450,7 +464,9 @@ static void recover(struct tcache *tc, struct fam *fam)
 		pthread_mutex_lock(&tc->mu);
 		backoff(tc, fam);
 		pthread_mutex_unlock(&tc->mu);
+		return FEV_FAILED;
 	}
+	return FEV_LEASED;
 }
 
 void tc_evict(struct tcache *tc)
@@ -476,7 +492,7 @@ void tc_evict(struct tcache *tc)
 				pthread_mutex_unlock(&tc->mu);
 				continue;
 			}
-			ph->opening = true;
+			fam_set(tc, ph, FAM_EVICTING, FEV_EVICT);
 			pthread_mutex_unlock(&tc->mu);
 			if (state_get(tc->state, rows[i].id, &cur) == 0 && !cur.dirty) {
 				tc_remove_local(tc, rows[i].id, false);
@@ -488,6 +504,7 @@ void tc_evict(struct tcache *tc)
 				any = true;
 			}
 			pthread_mutex_lock(&tc->mu);
+			fam_set(tc, ph, FAM_ABSENT, FEV_FORGET);
 			fam_remove(tc, ph);
 			pthread_mutex_unlock(&tc->mu);
 		}
@@ -515,13 +532,14 @@ static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
 }
 
 /* tc->mu held. Marks the job's family (or the evictor, or the heartbeat)
- * free again. */
-static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam)
+ * free again: a family's job ends its busy state on ev (what the job did,
+ * FEV_DROPPED for one that never ran). */
+static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam, enum fam_event ev)
 {
 	if (kind == JOB_HEARTBEAT)
 		tc->hb_busy = false;
 	else if (fam)
-		fam->op_busy = fam->releasing = false;
+		fam_end(tc, fam, ev);
 	else
 		tc->evict_busy = false;
 }
@@ -534,7 +552,7 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 
 	if (!j) {
 		/* Try again at the next tick. */
-		job_unbusy(tc, kind, fam);
+		job_unbusy(tc, kind, fam, FEV_DROPPED);
 		return;
 	}
 	j->kind = kind;
@@ -565,6 +583,7 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 
 static void worker_loop(struct tcache *tc, struct jobq *q)
 {
+	enum fam_event ev;
 	struct job *j;
 
 	pthread_mutex_lock(&tc->mu);
@@ -584,17 +603,18 @@ static void worker_loop(struct tcache *tc, struct jobq *q)
 		tc->jobs_running++;
 		pthread_mutex_unlock(&tc->mu);
 
+		ev = FEV_DROPPED;
 		switch (j->kind) {
-		case JOB_WRITEBACK: writeback(tc, j->fam); break;
+		case JOB_WRITEBACK: ev = writeback(tc, j->fam); break;
 		case JOB_HEARTBEAT: lease_heartbeat(tc); break;
-		case JOB_RELEASE: release(tc, j->fam); break;
-		case JOB_RECOVER: recover(tc, j->fam); break;
+		case JOB_RELEASE: ev = release(tc, j->fam); break;
+		case JOB_RECOVER: ev = recover(tc, j->fam); break;
 		case JOB_EVICT: tc_evict(tc); break;
 		}
 
 		pthread_mutex_lock(&tc->mu);
 		tc->jobs_running--;
-		job_unbusy(tc, j->kind, j->fam);
+		job_unbusy(tc, j->kind, j->fam, ev);
 		free(j);
 		pthread_cond_broadcast(&tc->fam_cond);
 		pthread_cond_signal(&tc->sched_cond);
@@ -650,8 +670,16 @@ static void lease_pool_grow(struct tcache *tc)
 	log_info("lease jobs are waiting: %d lease threads now", q->nthr);
 }
 
-/* Decides what one family needs. tc->mu held; may free fam. */
-static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
+/* Queues a job of kind for fam, entering to on ev. tc->mu held. */
+static void fam_queue(struct tcache *tc, struct fam *fam, enum job_kind kind, enum fam_state to,
+		      enum fam_event ev)
+{
+	fam_set(tc, fam, to, ev);
+	enqueue(tc, kind, fam);
+}
+
+/* Decides what a family holding the lease needs. tc->mu held. */
+static void sched_held(struct tcache *tc, struct fam *fam, int64_t now)
 {
 	bool dirty = atomic_load(&fam->dirty), lost = atomic_load(&fam->lease_lost);
 	/* At shutdown the FUSE session has ended (tcache_shutdown): a handle
@@ -660,59 +688,54 @@ static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
 	bool closed = fam->nopen == 0 || tc->shutting_down;
 	bool due, blocked;
 
-	if (fam->opening)
-		return;
-	if (fam->op_busy)
-		return;
-	if (fam->recover && !fam->leased) {
-		if (!tc->shutting_down && now >= fam->retry_at) {
-			fam->op_busy = true;
-			enqueue(tc, JOB_RECOVER, fam);
-		}
+	if (lost) {
+		if (dirty)
+			fam_queue(tc, fam, JOB_WRITEBACK, FAM_WRITEBACK, FEV_WRITEBACK_DUE);
+		else
+			fam_set(tc, fam, FAM_UNLEASED, FEV_LEASE_LOST);
 		return;
 	}
-	if (fam->leased && lost) {
-		if (dirty) {
-			fam->op_busy = true;
-			enqueue(tc, JOB_WRITEBACK, fam);
-		} else {
-			fam->leased = false;
-		}
+	if (fam->unlinked) {
+		if (fam->nopen == 0)
+			fam_queue(tc, fam, JOB_RELEASE, FAM_RELEASING, FEV_RELEASE_DUE);
 		return;
 	}
-	if (fam->leased && fam->unlinked) {
-		if (fam->nopen == 0) {
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
-		}
-		return;
-	}
-	if (fam->leased && dirty) {
+	if (dirty) {
 		blocked = fam->check_failed && atomic_load(&fam->wseq) == fam->check_seq;
 		due = closed || fam->flush ||
 		      now - atomic_load(&fam->last_write) >= tc->opt.idle_ms ||
 		      now - atomic_load(&fam->dirty_since) >= tc->opt.max_dirty_ms;
 		if (!blocked && due && (fam->flush || now >= fam->retry_at)) {
-			fam->op_busy = true;
 			fam->flush = false;
-			enqueue(tc, JOB_WRITEBACK, fam);
+			fam_queue(tc, fam, JOB_WRITEBACK, FAM_WRITEBACK, FEV_WRITEBACK_DUE);
 		} else if (tc->shutting_down && blocked) {
 			/* Stays dirty in the state database for the next start. */
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
+			fam_queue(tc, fam, JOB_RELEASE, FAM_RELEASING, FEV_RELEASE_DUE);
 		}
 		return;
 	}
-	if (fam->leased) {
-		if (closed && (tc->shutting_down || fam->want ||
-			       now - fam->last_close >= tc->opt.linger_ms)) {
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
+	if (closed &&
+	    (tc->shutting_down || fam->want || now - fam->last_close >= tc->opt.linger_ms))
+		fam_queue(tc, fam, JOB_RELEASE, FAM_RELEASING, FEV_RELEASE_DUE);
+}
+
+/* Decides what one family needs, by its state. tc->mu held; may free fam. */
+static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
+{
+	switch (fam->state) {
+	case FAM_RECOVER_WAIT:
+		if (!tc->shutting_down && now >= fam->retry_at)
+			fam_queue(tc, fam, JOB_RECOVER, FAM_RECOVERING, FEV_RECOVERY_DUE);
+		break;
+	case FAM_HELD: sched_held(tc, fam, now); break;
+	case FAM_UNLEASED:
+		if (fam->nopen == 0) {
+			fam_set(tc, fam, FAM_ABSENT, FEV_FORGET);
+			fam_remove(tc, fam);
 		}
-		return;
+		break;
+	default: break; /* busy: its thread or job ends it */
 	}
-	if (fam->nopen == 0 && !fam->recover)
-		fam_remove(tc, fam);
 }
 
 static void *sched_main(void *arg)
@@ -795,7 +818,7 @@ static void pool_stop(struct tcache *tc, struct jobq *q)
 	pthread_mutex_lock(&tc->mu);
 	while ((j = q->head)) {
 		q->head = j->next;
-		job_unbusy(tc, j->kind, j->fam);
+		job_unbusy(tc, j->kind, j->fam, FEV_DROPPED);
 		free(j);
 	}
 	q->tail = q->prio_tail = NULL;
