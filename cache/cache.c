@@ -20,6 +20,7 @@
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
 #include "cache/hash.h"
+#include "cache/recon.h"
 #include "s3/log.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -788,6 +789,67 @@ static void hash_local(struct tcache *tc, const char *id, char out[CAT_HASH_HEX 
 	close(fd);
 }
 
+/* Asks recon_decide (cache/recon.h) what to do with the cached copy of id,
+ * answering its questions from the state database and the local file. */
+static void reconcile(struct tcache *tc, const char *id, const struct state_row *row, bool have_row,
+		      bool have_file, const struct cat_item *item, int flags, bool fault,
+		      struct recon_out *out)
+{
+	char h[CAT_HASH_HEX + 1];
+	struct recon_in in = {
+	    .have_row = have_row,
+	    .dirty = have_row && row->dirty,
+	    .base_gen = row->base_gen,
+	    .base_hash = row->base_hash,
+	    .have_file = have_file,
+	    .gen = item->gen,
+	    .hash = item->hash,
+	    .deleted = item->deleted_ms != 0,
+	    .pending = -1,
+	    .open = fault,
+	    .creat = (flags & O_CREAT) != 0,
+	    .excl = (flags & O_EXCL) != 0,
+	};
+	int i;
+
+	/* At most one question of each kind (tests/unit/test_recon.c). */
+	for (i = 0; i < 3; i++) {
+		recon_decide(&in, out);
+		if (out->then == RECON_ASK_PENDING) {
+			in.pending = state_has_pending(tc->state, id, item->gen, item->hash) == 1;
+		} else if (out->then == RECON_ASK_HASH) {
+			hash_local(tc, id, h);
+			in.local_hash = h;
+		} else {
+			return;
+		}
+	}
+	assert(!"recon_decide kept asking");
+}
+
+/* Creates the empty cache file of a new database (O_CREAT of an id nobody
+ * has), dirty at item's gen: 0 with *fd open, or -errno (logged). */
+static int create_local(struct tcache *tc, const char *id, const char *path,
+			const struct cat_item *item, struct state_row *row, int *fd)
+{
+	int rc;
+
+	tc_remove_local(tc, id, true);
+	*fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*fd < 0) {
+		rc = -errno;
+		log_err("cannot create %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	fs_fsync_dir(tc->dir_db);
+	row->base_gen = item->gen;
+	row->base_hash[0] = '\0';
+	row->dirty = true;
+	row->dirty_since = tc_now(tc);
+	row->size = 0;
+	return 0;
+}
+
 /*
  * Takes the lease of fam and reconciles the cached copy with the catalog
  * item: serve the cached copy, serve a dirty copy based on the current gen,
@@ -802,9 +864,10 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 {
 	struct cat_item item;
 	struct state_row row;
-	char path[PATH_MAX], h[CAT_HASH_HEX + 1], quar[PATH_MAX] = "";
+	char path[PATH_MAX], quar[PATH_MAX] = "";
+	struct recon_out rd;
 	struct stat sb;
-	bool have_row, have_file, live, created = false;
+	bool have_row;
 	int64_t t0 = tc_mono(tc);
 	long saved = 0;
 	int rc, fd = -1;
@@ -843,38 +906,20 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		memset(&row, 0, sizeof(row));
 		snprintf(row.id, sizeof(row.id), "%s", fam->id);
 	}
-	have_file = stat(path, &sb) == 0;
-	live = item.gen > 0 && !item.deleted_ms;
-
-	if (have_row && row.dirty && row.base_gen != item.gen && have_file && live &&
-	    item.gen == row.base_gen + 1 &&
-	    state_has_pending(tc->state, fam->id, item.gen, item.hash) == 1) {
-		/* One of our own commits landed just before a crash (any of
-		 * them: a newer one may have been sent before the reply of an
-		 * older was seen): rebase on it and keep the copy dirty (it may
-		 * hold later writes). */
-		log_info("%s: gen %llu is our own last commit", fam->id,
-			 (unsigned long long)item.gen);
-		row.base_gen = item.gen;
-		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-	} else if (have_row && row.dirty && row.base_gen != item.gen && have_file) {
-		/* Our last commit may have landed before a crash that lost its
-		 * record. Its main file alone says nothing of the family: a
-		 * WAL database's -wal (or a hot journal) can hold commits on
-		 * top of exactly these bytes. Rebase, but stay dirty: the
-		 * write-back hashes the recovered family and finds it
-		 * unchanged (no upload) or publishes what the side file adds. */
-		hash_local(tc, fam->id, h);
-		if (live && item.gen == row.base_gen + 1 && h[0] && !strcmp(h, item.hash)) {
+	reconcile(tc, fam->id, &row, have_row, stat(path, &sb) == 0, &item, flags, fault, &rd);
+	if (rd.rebase) {
+		/* One of our own commits landed just before a crash: rebase on
+		 * it and keep the copy dirty (it may hold later writes). */
+		if (rd.rebase_by_hash)
 			log_info("%s: local copy matches committed gen %llu", fam->id,
 				 (unsigned long long)item.gen);
-			row.base_gen = item.gen;
-			snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-		}
+		else
+			log_info("%s: gen %llu is our own last commit", fam->id,
+				 (unsigned long long)item.gen);
+		row.base_gen = item.gen;
+		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
 	}
-	if (have_row && row.dirty && have_file && row.base_gen == item.gen) {
-		/* A dirty copy based on the current gen is newer: serve it. */
-	} else if (have_row && row.dirty && have_file) {
+	if (rd.quarantine) {
 		pthread_mutex_lock(&tc->mu);
 		fam->epoch = item.epoch;
 		fam_gc_fence_seen(fam, &item);
@@ -883,54 +928,32 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		/* Keep its folder in the row below: user.tenantfs.quarantine. */
 		if (state_get(tc->state, fam->id, &row) == 0)
 			snprintf(quar, sizeof(quar), "%s", row.quarantine);
-		have_file = false;
-	} else if (have_row && have_file && live && row.base_gen == item.gen &&
-		   !strcmp(row.base_hash, item.hash)) {
-		/* The cached copy is the committed one: no GET. */
-	} else {
-		have_file = false; /* anything local is stale */
 	}
-	if (!have_file) {
+	if (rd.keep == RECON_KEEP_NONE) {
 		memset(&row, 0, sizeof(row));
 		snprintf(row.id, sizeof(row.id), "%s", fam->id);
 	}
-	if (fault && (flags & O_CREAT) && (flags & O_EXCL) && (live || have_file)) {
-		rc = -EEXIST;
-		goto fail;
-	}
-	if (!have_file && fault && live) {
+	switch (rd.then) {
+	case RECON_FAIL: rc = rd.err; goto fail;
+	case RECON_FETCH:
 		rc = fault_in(tc, &item, &row);
 		if (rc < 0)
 			goto fail;
-		have_file = true;
 		*fresh = true;
-	} else if (!have_file && fault) {
-		if (!(flags & O_CREAT)) {
-			rc = -ENOENT;
+		break;
+	case RECON_CREATE:
+		rc = create_local(tc, fam->id, path, &item, &row, &fd);
+		if (rc < 0)
 			goto fail;
-		}
-		tc_remove_local(tc, fam->id, true);
-		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			rc = -errno;
-			log_err("cannot create %s: %s", path, strerror(-rc));
-			goto fail;
-		}
-		fs_fsync_dir(tc->dir_db);
-		row.base_gen = item.gen;
-		row.base_hash[0] = '\0';
-		row.dirty = true;
-		row.dirty_since = tc_now(tc);
-		row.size = 0;
-		created = true;
 		*fresh = true;
-	}
-	if (!have_file && !created && !fault) {
+		break;
+	case RECON_LEASE_ONLY:
 		/* Recovery found nothing to keep: forget the row, unless it
 		 * names what it just quarantined. */
 		if (!quar[0])
 			state_del(tc->state, fam->id);
 		goto lease_only;
+	default: break; /* RECON_SERVE */
 	}
 	if (fd < 0) {
 		fd = open(path, O_RDWR | O_CLOEXEC);
