@@ -25,7 +25,7 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int64_t clock_ms(clockid_t id)
+int64_t tc_clock_ms(clockid_t id)
 {
 	struct timespec ts;
 
@@ -35,12 +35,12 @@ static int64_t clock_ms(clockid_t id)
 
 int64_t tc_now(struct tcache *tc)
 {
-	return tc->opt.now_ms ? tc->opt.now_ms() : clock_ms(CLOCK_REALTIME);
+	return tc->opt.now_ms ? tc->opt.now_ms() : tc_clock_ms(CLOCK_REALTIME);
 }
 
 int64_t tc_mono(struct tcache *tc)
 {
-	return tc->opt.mono_ms ? tc->opt.mono_ms() : clock_ms(CLOCK_MONOTONIC);
+	return tc->opt.mono_ms ? tc->opt.mono_ms() : tc_clock_ms(CLOCK_MONOTONIC);
 }
 
 int tc_path(char *buf, size_t cap, const char *fmt, ...)
@@ -565,7 +565,7 @@ int tcache_start(struct tcache *tc)
 	return recover_all(tc);
 }
 
-static bool timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
+bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
 {
 	struct timespec ts;
 
@@ -576,10 +576,28 @@ static bool timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
 	return pthread_cond_timedwait(c, m, &ts) == 0;
 }
 
+/* How long a request waits for another thread to be done with a family: 20
+ * minutes of 50 ms waits on tc->fam_cond (a count, not the injectable
+ * clock, bounds it). */
+#define FAM_WAIT_MS  50
+#define FAM_WAIT_MAX 24000
+
+/* tc->mu held: waits once for a family to change (fam_cond), *waits counting
+ * one caller's waits: 0, or -EBUSY without waiting once they are used up. */
+static int fam_wait(struct tcache *tc, int *waits)
+{
+	assert(tc_mu_held(tc));
+	if (*waits > FAM_WAIT_MAX)
+		return -EBUSY;
+	(*waits)++;
+	tc_timed_wait(&tc->fam_cond, &tc->mu, FAM_WAIT_MS);
+	return 0;
+}
+
 int tcache_shutdown(struct tcache *tc)
 {
 	struct state_row *rows = NULL;
-	int64_t deadline = clock_ms(CLOCK_MONOTONIC) + tc->opt.shutdown_timeout_ms;
+	int64_t deadline = tc_clock_ms(CLOCK_MONOTONIC) + tc->opt.shutdown_timeout_ms;
 	struct fam *f;
 	bool busy;
 	int n = 0, i, rc = 0;
@@ -593,14 +611,14 @@ int tcache_shutdown(struct tcache *tc)
 			f->retry_at = 0;
 	pthread_cond_signal(&tc->sched_cond);
 	/* Real time bounds this wait: a test clock may stand still. */
-	while (tc->started && clock_ms(CLOCK_MONOTONIC) < deadline) {
+	while (tc->started && tc_clock_ms(CLOCK_MONOTONIC) < deadline) {
 		busy = false;
 		for (i = 0; i < FAM_BUCKETS && !busy; i++)
 			for (f = tc->tab[i]; f && !busy; f = f->next)
 				busy = fam_leased(f) || fam_state_busy(f->state);
 		if (!busy)
 			break;
-		timed_wait(&tc->fam_cond, &tc->mu, 50);
+		tc_timed_wait(&tc->fam_cond, &tc->mu, 50);
 	}
 	pthread_mutex_unlock(&tc->mu);
 	sched_stop(tc);
@@ -789,6 +807,22 @@ static void hash_local(struct tcache *tc, const char *id, char out[CAT_HASH_HEX 
 	close(fd);
 }
 
+/* tc->mu held: the busy state of fam took the lease of item (lease_acquire),
+ * its copy based on base_gen/base_hash: it ends HELD, at the item's epoch
+ * and session, lingering from now. */
+static void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+			   uint64_t base_gen, const char *base_hash)
+{
+	assert(tc_mu_held(tc));
+	assert(fam_state_busy(fam->state));
+	fam->resume = FAM_HELD;
+	fam_saw_item(fam, item);
+	fam->base_gen = base_gen;
+	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", base_hash);
+	fam->last_close = tc_mono(tc);
+	lease_set_held(tc, fam, item);
+}
+
 /* Asks recon_decide (cache/recon.h) what to do with the cached copy of id,
  * answering its questions from the state database and the local file. */
 static void reconcile(struct tcache *tc, const char *id, const struct state_row *row, bool have_row,
@@ -921,8 +955,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	}
 	if (rd.quarantine) {
 		pthread_mutex_lock(&tc->mu);
-		fam->epoch = item.epoch;
-		fam_gc_fence_seen(fam, &item);
+		fam_saw_item(fam, &item);
 		pthread_mutex_unlock(&tc->mu);
 		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
 		/* Keep its folder in the row below: user.tenantfs.quarantine. */
@@ -972,11 +1005,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 
 lease_only:
 	pthread_mutex_lock(&tc->mu);
-	fam->resume = FAM_HELD; /* what ending the busy state goes to */
-	fam->epoch = item.epoch;
-	fam_gc_fence_seen(fam, &item);
-	fam->base_gen = row.base_gen;
-	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", row.base_hash);
+	fam_took_lease(tc, fam, &item, row.base_gen, row.base_hash);
 	if (fam->fd >= 0 && fam->fd != fd)
 		close(fam->fd);
 	fam->fd = fd;
@@ -988,21 +1017,18 @@ lease_only:
 	/* Commits of an older epoch can no longer land: this acquisition
 	 * moved the epoch. Those that did were settled above. */
 	fam->pending = false;
-	fam->last_close = tc_mono(tc);
 	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
 	atomic_store(&fam->dirty, row.dirty);
 	atomic_store(&fam->lease_lost, false);
 	atomic_store(&fam->last_write, tc_mono(tc));
 	atomic_store(&fam->dirty_since, tc_mono(tc));
-	lease_set_held(tc, fam, &item);
 	pthread_mutex_unlock(&tc->mu);
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
 	pthread_mutex_lock(&tc->mu);
-	fam->epoch = item.epoch;
-	fam_gc_fence_seen(fam, &item);
+	fam_saw_item(fam, &item);
 	pthread_mutex_unlock(&tc->mu);
 	if (!fault)
 		lease_release(tc, fam);
@@ -1152,11 +1178,10 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 	int64_t waited = 0;   /* mono ms we began waiting on another's acquire */
 	bool renewed = false; /* this open renewed the lease (open_renew) */
 	bool acquiring;	      /* fam is opening and its lease acquire is in flight */
-	int rc, end, i;
+	int rc, end, waits = 0;
 
 	pthread_mutex_lock(&tc->mu);
-	/* Bounded: 20 minutes of 50 ms waits for another opener. */
-	for (i = 0;; i++) {
+	for (;;) {
 		if (tc->stopping || tc->shutting_down) {
 			rc = -ESHUTDOWN;
 			goto unlock;
@@ -1214,11 +1239,8 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		} else if (!fam_job(fam) && fam->nopen == 0) {
 			break; /* settled, not served as it is: take the lease */
 		}
-		if (i > 24000) {
-			rc = -EBUSY;
+		if ((rc = fam_wait(tc, &waits)) < 0)
 			goto unlock;
-		}
-		timed_wait(&tc->fam_cond, &tc->mu, 50);
 	}
 	if (fam && fam_leased(fam) && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
 		if ((flags & O_CREAT) && (flags & O_EXCL)) {
@@ -1584,15 +1606,14 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 	char path[PATH_MAX];
 	struct stat st;
 	struct fam *fam;
-	int rc, end, i;
+	int rc, end, waits = 0;
 
 	tc_db_path(tc, id, suffix, path, sizeof(path));
 	if (!strcmp(suffix, "-shm"))
 		return unlink(path) < 0 ? -errno : 0;
 	pthread_mutex_lock(&tc->mu);
-	/* Bounded: 20 minutes of 50 ms waits for an opener. */
-	for (i = 0; (fam = fam_find(tc, id)) && fam_exclusive(fam) && i <= 24000; i++)
-		timed_wait(&tc->fam_cond, &tc->mu, 50);
+	while ((fam = fam_find(tc, id)) && fam_exclusive(fam) && fam_wait(tc, &waits) == 0)
+		; /* an opener: wait for it */
 	if (fam && fam->nopen > 0 && !fam_exclusive(fam) && atomic_load(&fam->lease_lost)) {
 		pthread_mutex_unlock(&tc->mu);
 		if (!atomic_exchange(&fam->refuse_logged, true))
@@ -1635,7 +1656,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	bool mine = false, gated = false;
 	uint64_t epoch, base_gen;
 	long saved = 0;
-	int rc, i;
+	int rc, waits = 0;
 
 	if (!suffix)
 		suffix = "";
@@ -1645,15 +1666,11 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		return unlink_side(tc, id, suffix);
 
 	pthread_mutex_lock(&tc->mu);
-	for (i = 0;; i++) {
-		fam = fam_find(tc, id);
-		if (!fam || !fam_state_busy(fam->state))
-			break;
-		if (i > 24000) {
+	while ((fam = fam_find(tc, id)) && fam_state_busy(fam->state)) {
+		if (fam_wait(tc, &waits) < 0) {
 			pthread_mutex_unlock(&tc->mu);
 			return -EBUSY;
 		}
-		timed_wait(&tc->fam_cond, &tc->mu, 50);
 	}
 	if (fam && fam->unlinked) {
 		pthread_mutex_unlock(&tc->mu);
@@ -1688,12 +1705,9 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		epoch = item.epoch;
 		base_gen = item.gen;
 		snprintf(tomb, sizeof(tomb), "%s", item.hash);
+		/* ends holding the lease, whatever follows */
 		pthread_mutex_lock(&tc->mu);
-		fam->epoch = epoch;
-		fam->resume = FAM_HELD; /* ends holding the lease, whatever follows */
-		fam->base_gen = base_gen;
-		fam->last_close = tc_mono(tc);
-		lease_set_held(tc, fam, &item);
+		fam_took_lease(tc, fam, &item, base_gen, tomb);
 		pthread_mutex_unlock(&tc->mu);
 		if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, id, &row) < 0) {
 			rc = -ENOENT;

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "cache/cache.h"
 #include "cache/famstate.h"
@@ -132,6 +133,7 @@ struct job {
  * eviction) and lease traffic (renew, release) have one each, so a renewal
  * never waits behind an upload however long S3 takes. */
 struct jobq {
+	struct tcache *tc; /* set up once: the engine the threads work for */
 	struct job *head, *tail;
 	struct job *prio_tail; /* last heartbeat job: it goes before releases */
 	pthread_cond_t cond;   /* a job is queued, or stopping */
@@ -294,16 +296,23 @@ static inline bool fam_recovery_due(const struct fam *fam)
 /* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);
+/* The real clock id in ms, whatever the engine's injected clocks say: for
+ * bounds that must hold even when a test clock stands still. */
+int64_t tc_clock_ms(clockid_t id);
+/* Waits on c (m held) for at most ms of real time: true when signalled. */
+bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms);
 /* Writes the version record of a commit that landed (cache/verrec.h);
  * logs, and otherwise ignores, a failure. */
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
 
-/* tc->mu held: the gc fence as the item read at the lease acquire shows
- * it (read before any put of this lease); a read with a gc phase open is
- * not taken (cache/catalog.h, struct cat_commit). Saves the refused first
- * commit of every database gc has touched. */
-static inline void fam_gc_fence_seen(struct fam *fam, const struct cat_item *it)
+/* tc->mu held: fam's lease is at the epoch of it, the item a lease acquire
+ * returned, and the gc fence is the one it shows (read before any put of
+ * this lease); a read with a gc phase open is not taken (cache/catalog.h,
+ * struct cat_commit). Saves the refused first commit of every database gc
+ * has touched. */
+static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)
 {
+	fam->epoch = it->epoch;
 	if (!it->gc_since_ms)
 		fam->gc_seq = it->gc_seq;
 }

@@ -29,10 +29,7 @@ static __thread int gate_depth;
 
 static int64_t gate_mono(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return tc_clock_ms(CLOCK_MONOTONIC);
 }
 
 void tc_gate_init(struct tcache *tc)

@@ -518,14 +518,6 @@ void tc_evict(struct tcache *tc)
 
 /* ---- queues, workers, scheduler --------------------------------------- */
 
-static int64_t real_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
 {
 	return kind == JOB_HEARTBEAT || kind == JOB_RELEASE ? &tc->lq : &tc->uq;
@@ -557,7 +549,7 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 	}
 	j->kind = kind;
 	j->fam = fam;
-	j->queued_at = real_mono_ms();
+	j->queued_at = tc_clock_ms(CLOCK_MONOTONIC);
 	if (kind == JOB_HEARTBEAT) {
 		/* Before releases: a late heartbeat refuses writes, a late
 		 * release costs nothing. */
@@ -581,8 +573,11 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 	pthread_cond_signal(&q->cond);
 }
 
-static void worker_loop(struct tcache *tc, struct jobq *q)
+/* A thread of q: runs its jobs until the engine stops. */
+static void *worker_main(void *arg)
 {
+	struct jobq *q = arg;
+	struct tcache *tc = q->tc;
 	enum fam_event ev;
 	struct job *j;
 
@@ -620,21 +615,6 @@ static void worker_loop(struct tcache *tc, struct jobq *q)
 		pthread_cond_signal(&tc->sched_cond);
 	}
 	pthread_mutex_unlock(&tc->mu);
-}
-
-static void *upload_main(void *arg)
-{
-	struct tcache *tc = arg;
-
-	worker_loop(tc, &tc->uq);
-	return NULL;
-}
-
-static void *lease_main(void *arg)
-{
-	struct tcache *tc = arg;
-
-	worker_loop(tc, &tc->lq);
 	return NULL;
 }
 
@@ -658,9 +638,9 @@ static void lease_pool_grow(struct tcache *tc)
 	int rc;
 
 	if (!q->head || q->idle > 0 || q->nthr >= q->max ||
-	    real_mono_ms() - q->head->queued_at < lease_grow_ms(tc))
+	    tc_clock_ms(CLOCK_MONOTONIC) - q->head->queued_at < lease_grow_ms(tc))
 		return;
-	rc = pthread_create(&q->thr[q->nthr], NULL, lease_main, tc);
+	rc = pthread_create(&q->thr[q->nthr], NULL, worker_main, q);
 	if (rc) {
 		log_warn("cannot start lease thread %d: %s", q->nthr + 1, strerror(rc));
 		q->max = q->nthr;
@@ -765,15 +745,7 @@ static void *sched_main(void *arg)
 			enqueue(tc, JOB_EVICT, NULL);
 		}
 		lease_pool_grow(tc);
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += SCHED_TICK_MS * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&tc->sched_cond, &tc->mu, &ts);
-		}
+		tc_timed_wait(&tc->sched_cond, &tc->mu, SCHED_TICK_MS);
 	}
 	pthread_mutex_unlock(&tc->mu);
 	return NULL;
@@ -785,16 +757,17 @@ void sched_wake(struct tcache *tc)
 }
 
 /* Starts n threads of q (tc->mu not held, no scheduler yet). */
-static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(*fn)(void *))
+static int pool_start(struct tcache *tc, struct jobq *q, int n, int max)
 {
 	int rc = 0;
 
+	q->tc = tc;
 	q->thr = calloc((size_t)max, sizeof(pthread_t));
 	if (!q->thr)
 		return ENOMEM;
 	q->max = max;
 	while (q->nthr < n) {
-		rc = pthread_create(&q->thr[q->nthr], NULL, fn, tc);
+		rc = pthread_create(&q->thr[q->nthr], NULL, worker_main, q);
 		if (rc) {
 			log_err("cannot start a %s thread: %s", q->what, strerror(rc));
 			break;
@@ -835,9 +808,9 @@ int sched_start(struct tcache *tc)
 	tc->stopping = false;
 	tc->uq.what = "write-back";
 	tc->lq.what = "lease";
-	rc = pool_start(tc, &tc->uq, tc->opt.upload_workers, tc->opt.upload_workers, upload_main);
+	rc = pool_start(tc, &tc->uq, tc->opt.upload_workers, tc->opt.upload_workers);
 	if (!rc)
-		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX, lease_main);
+		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX);
 	if (!rc)
 		rc = pthread_create(&tc->sched, NULL, sched_main, tc);
 	if (rc) {
