@@ -325,6 +325,9 @@ void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 void tc_item_forget(struct tcache *tc, const char *id);
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
 
+/* cache.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
+void tc_item_stat(const struct cat_item *it, struct stat *st);
+
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
 void tc_gate_destroy(struct tcache *tc);
