@@ -328,6 +328,10 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 /* cache.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
 void tc_item_stat(const struct cat_item *it, struct stat *st);
 
+/* cache.c: the catalog item of id through the item cache (~1 s): 0, -ENOENT, or
+ * -errno of the catalog (a FUSE request: it enters the gate). */
+int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
+
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
 void tc_gate_destroy(struct tcache *tc);
