@@ -325,12 +325,30 @@ void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 void tc_item_forget(struct tcache *tc, const char *id);
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
 
-/* cache.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
+/* namespace.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
 void tc_item_stat(const struct cat_item *it, struct stat *st);
 
 /* cache.c: the catalog item of id through the item cache (~1 s): 0, -ENOENT, or
  * -errno of the catalog (a FUSE request: it enters the gate). */
 int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
+
+/* cache.c: id.db + suffix is a valid side file name of id. */
+bool tc_side_suffix_valid(const char *id, const char *suffix);
+/* cache.c, a change of the family (a write, truncate, journal create or
+ * removal): tc_change_begin takes fam->wlock shared, checks the lease and
+ * marks the family dirty; on 0 the caller changes the file, then calls
+ * tc_change_end, which checks the lease again (-EIO: not acknowledged). */
+int tc_change_begin(struct tcache *tc, struct fam *fam);
+int tc_change_end(struct tcache *tc, struct fam *fam);
+/* cache.c, tc->mu held: waits once (50 ms at most) for a family to change;
+ * *waits counts one caller's waits: 0, or -EBUSY without waiting once 24,000
+ * are used up. */
+int tc_fam_wait(struct tcache *tc, int *waits);
+
+/* cache.c, tc->mu held: the busy state of fam took the lease of item, its
+ * copy based on base_gen/base_hash: it ends HELD, at the item's epoch. */
+void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+		    uint64_t base_gen, const char *base_hash);
 
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
