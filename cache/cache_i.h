@@ -332,9 +332,9 @@ void tc_item_stat(const struct cat_item *it, struct stat *st);
  * -errno of the catalog (a FUSE request: it enters the gate). */
 int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
 
-/* cache.c: id.db + suffix is a valid side file name of id. */
+/* io.c: id.db + suffix is a valid side file name of id. */
 bool tc_side_suffix_valid(const char *id, const char *suffix);
-/* cache.c, a change of the family (a write, truncate, journal create or
+/* io.c, a change of the family (a write, truncate, journal create or
  * removal): tc_change_begin takes fam->wlock shared, checks the lease and
  * marks the family dirty; on 0 the caller changes the file, then calls
  * tc_change_end, which checks the lease again (-EIO: not acknowledged). */
