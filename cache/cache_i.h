@@ -345,7 +345,7 @@ int tc_change_end(struct tcache *tc, struct fam *fam);
  * are used up. */
 int tc_fam_wait(struct tcache *tc, int *waits);
 
-/* cache.c, tc->mu held: the busy state of fam took the lease of item, its
+/* activate.c, tc->mu held: the busy state of fam took the lease of item, its
  * copy based on base_gen/base_hash: it ends HELD, at the item's epoch. */
 void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
 		    uint64_t base_gen, const char *base_hash);
