@@ -350,6 +350,13 @@ int tc_fam_wait(struct tcache *tc, int *waits);
 void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
 		    uint64_t base_gen, const char *base_hash);
 
+/* identity.c: takes <cache>/lock for the engine's life (-EBUSY: another
+ * tenantfs has it), writes the pid into it (again after fuse_daemonize), and
+ * sets tc->node from <cache>/node, creating it at the first start. */
+void tc_lock_note_pid(struct tcache *tc);
+int tc_cache_lock(struct tcache *tc);
+int tc_identity_load(struct tcache *tc, const char *label);
+
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
 void tc_gate_destroy(struct tcache *tc);
