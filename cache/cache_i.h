@@ -340,7 +340,7 @@ bool tc_side_suffix_valid(const char *id, const char *suffix);
  * tc_change_end, which checks the lease again (-EIO: not acknowledged). */
 int tc_change_begin(struct tcache *tc, struct fam *fam);
 int tc_change_end(struct tcache *tc, struct fam *fam);
-/* cache.c, tc->mu held: waits once (50 ms at most) for a family to change;
+/* famtab.c, tc->mu held: waits once (50 ms at most) for a family to change;
  * *waits counts one caller's waits: 0, or -EBUSY without waiting once 24,000
  * are used up. */
 int tc_fam_wait(struct tcache *tc, int *waits);
