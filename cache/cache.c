@@ -87,61 +87,6 @@ void tc_remove_local(struct tcache *tc, const char *id, bool side_only)
 	fs_fsync_dir(tc->dir_db);
 }
 
-/* ---- catalog item cache: absorbs the kernel's lookups for ~1 s ------- */
-
-static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id)
-{
-	return &tc->ic[XXH3_64bits(id, strlen(id)) % ITEM_CACHE_SLOTS];
-}
-
-void tc_item_forget(struct tcache *tc, const char *id)
-{
-	struct cat_cache_slot *s;
-
-	pthread_mutex_lock(&tc->ic_mu);
-	s = ic_slot(tc, id);
-	if (s->used && !strcmp(s->item.id, id))
-		s->used = false;
-	pthread_mutex_unlock(&tc->ic_mu);
-}
-
-int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
-{
-	struct cat_cache_slot *s;
-	int64_t now = tc_mono(tc);
-	long saved;
-	int rc;
-
-	pthread_mutex_lock(&tc->ic_mu);
-	s = ic_slot(tc, id);
-	if (s->used && !strcmp(s->item.id, id) && now - s->at < ITEM_CACHE_MS) {
-		rc = s->rc;
-		*out = s->item;
-		pthread_mutex_unlock(&tc->ic_mu);
-		return rc;
-	}
-	pthread_mutex_unlock(&tc->ic_mu);
-
-	memset(out, 0, sizeof(*out));
-	/* Only FUSE requests (getattr, getxattr) come here. */
-	rc = tc_gate_enter(tc, "lookup", id, &saved);
-	if (rc < 0)
-		return rc;
-	rc = tc->cat->ops->get(tc->cat, id, out);
-	tc_gate_leave(tc, saved);
-	if (rc == 0 || rc == -ENOENT) {
-		pthread_mutex_lock(&tc->ic_mu);
-		s = ic_slot(tc, id);
-		s->used = true;
-		s->at = now;
-		s->rc = rc;
-		s->item = *out;
-		snprintf(s->item.id, sizeof(s->item.id), "%s", id);
-		pthread_mutex_unlock(&tc->ic_mu);
-	}
-	return rc;
-}
-
 /* ---- engine ----------------------------------------------------------- */
 
 static char *xstrdup(const char *s)

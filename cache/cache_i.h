@@ -328,7 +328,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 /* namespace.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
 void tc_item_stat(const struct cat_item *it, struct stat *st);
 
-/* cache.c: the catalog item of id through the item cache (~1 s): 0, -ENOENT, or
+/* itemcache.c: the catalog item of id through the item cache (~1 s): 0, -ENOENT, or
  * -errno of the catalog (a FUSE request: it enters the gate). */
 int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
 
