@@ -357,6 +357,13 @@ void tc_lock_note_pid(struct tcache *tc);
 int tc_cache_lock(struct tcache *tc);
 int tc_identity_load(struct tcache *tc, const char *label);
 
+/* writeback.c: the jobs of a family, run by a worker (sched.c) with the family
+ * in FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event
+ * that ends that state (cache/famstate.h). */
+enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam);
+enum fam_event tc_job_release(struct tcache *tc, struct fam *fam);
+enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam);
+
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
 void tc_gate_destroy(struct tcache *tc);
@@ -420,9 +427,11 @@ void tc_clean_dir(const char *dir);
 /* writeback.c */
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap);
 int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why);
+void tc_evict(struct tcache *tc);
+
+/* sched.c */
 int sched_start(struct tcache *tc);
 void sched_stop(struct tcache *tc);
 void sched_wake(struct tcache *tc); /* tc->mu held or not */
-void tc_evict(struct tcache *tc);
 
 #endif
