@@ -1,26 +1,20 @@
-/* The cache engine's front: engine setup and teardown, the table of active
- * families, open (lease + fault-in), the per-handle I/O path, and the
- * namespace calls (getattr, truncate, unlink, readdir, xattrs). The
- * scheduler, write-back and eviction live in writeback.c. */
+/* The engine's life: setup (folders, cache lock, identity, state database,
+ * back-end checks), start (recovery of what the last run left dirty),
+ * shutdown (write back, release or strand) and teardown; plus the clocks and
+ * paths every engine file uses. The file map is in cache_i.h. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
-#include "cache/hash.h"
-#include "cache/recon.h"
 #include "s3/log.h"
 
 /* ---- helpers ---------------------------------------------------------- */

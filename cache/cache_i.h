@@ -1,6 +1,16 @@
-/* Internals of the cache engine shared by cache.c (files and namespace),
- * lease.c, snapshot.c and writeback.c (scheduler, workers, commit,
- * quarantine, eviction). Nothing outside cache/ includes this. */
+/* Internals of the cache engine, shared by its files (one concern each):
+ *   cache.c      engine setup, start, shutdown, teardown; clocks, paths
+ *   identity.c   the cache lock and the node identity
+ *   famstate.c   a family's state machine (famstate.h) and fam_set
+ *   famtab.c     the table of active families
+ *   itemcache.c  the catalog item cache (getattr, getxattr)
+ *   activate.c   lease + reconciliation (recon.h) + fault-in
+ *   io.c         open and the per-handle I/O path
+ *   namespace.c  getattr, truncate, unlink;  readdir.c, xattr.c
+ *   lease.c      the node's session, acquire, release;  catgate.c
+ *   snapshot.c   the staging copy;  writeback.c  the jobs;  sched.c  the
+ *                scheduler and its workers;  inspect.c  tenantfs status/flush
+ * Nothing outside cache/ includes this. */
 #ifndef TFS_CACHE_I_H
 #define TFS_CACHE_I_H
 
@@ -292,19 +302,6 @@ static inline bool fam_recovery_due(const struct fam *fam)
 					  : fam->state == FAM_RECOVER_WAIT;
 }
 
-/* cache.c */
-/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
-int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int64_t tc_now(struct tcache *tc);
-/* The real clock id in ms, whatever the engine's injected clocks say: for
- * bounds that must hold even when a test clock stands still. */
-int64_t tc_clock_ms(clockid_t id);
-/* Waits on c (m held) for at most ms of real time: true when signalled. */
-bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms);
-/* Writes the version record of a commit that landed (cache/verrec.h);
- * logs, and otherwise ignores, a failure. */
-void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
-
 /* tc->mu held: fam's lease is at the epoch of it, the item a lease acquire
  * returned, and the gc fence is the one it shows (read before any put of
  * this lease); a read with a gc phase open is not taken (cache/catalog.h,
@@ -316,39 +313,19 @@ static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)
 	if (!it->gc_since_ms)
 		fam->gc_seq = it->gc_seq;
 }
-int64_t tc_mono(struct tcache *tc);
-struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
-struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */
-void fam_remove(struct tcache *tc, struct fam *fam);	   /* tc->mu held; frees */
+
+/* cache.c: engine setup and teardown, clocks and paths */
+/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
+int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int64_t tc_now(struct tcache *tc);  /* wall ms, injectable (opt.now_ms) */
+int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */
+/* The real clock id in ms, whatever the engine's injected clocks say: for
+ * bounds that must hold even when a test clock stands still. */
+int64_t tc_clock_ms(clockid_t id);
+/* Waits on c (m held) for at most ms of real time: true when signalled. */
+bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
-void tc_item_forget(struct tcache *tc, const char *id);
-int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
-
-/* namespace.c: a stat of the catalog item it, as getattr gives it for an uncached database. */
-void tc_item_stat(const struct cat_item *it, struct stat *st);
-
-/* itemcache.c: the catalog item of id through the item cache (~1 s): 0, -ENOENT, or
- * -errno of the catalog (a FUSE request: it enters the gate). */
-int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
-
-/* io.c: id.db + suffix is a valid side file name of id. */
-bool tc_side_suffix_valid(const char *id, const char *suffix);
-/* io.c, a change of the family (a write, truncate, journal create or
- * removal): tc_change_begin takes fam->wlock shared, checks the lease and
- * marks the family dirty; on 0 the caller changes the file, then calls
- * tc_change_end, which checks the lease again (-EIO: not acknowledged). */
-int tc_change_begin(struct tcache *tc, struct fam *fam);
-int tc_change_end(struct tcache *tc, struct fam *fam);
-/* famtab.c, tc->mu held: waits once (50 ms at most) for a family to change;
- * *waits counts one caller's waits: 0, or -EBUSY without waiting once 24,000
- * are used up. */
-int tc_fam_wait(struct tcache *tc, int *waits);
-
-/* activate.c, tc->mu held: the busy state of fam took the lease of item, its
- * copy based on base_gen/base_hash: it ends HELD, at the item's epoch. */
-void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
-		    uint64_t base_gen, const char *base_hash);
 
 /* identity.c: takes <cache>/lock for the engine's life (-EBUSY: another
  * tenantfs has it), writes the pid into it (again after fuse_daemonize), and
@@ -357,9 +334,50 @@ void tc_lock_note_pid(struct tcache *tc);
 int tc_cache_lock(struct tcache *tc);
 int tc_identity_load(struct tcache *tc, const char *label);
 
-/* writeback.c: the jobs of a family, run by a worker (sched.c) with the family
- * in FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event
- * that ends that state (cache/famstate.h). */
+/* famtab.c: the table of active families, tc->mu held */
+struct fam *fam_find(struct tcache *tc, const char *id);
+struct fam *fam_insert(struct tcache *tc, const char *id); /* in FAM_ABSENT */
+void fam_remove(struct tcache *tc, struct fam *fam);	   /* frees */
+/* Waits once (50 ms at most) for a family to change; *waits counts one
+ * caller's waits: 0, or -EBUSY without waiting once 24,000 are used up. */
+int tc_fam_wait(struct tcache *tc, int *waits);
+
+/* itemcache.c */
+/* The catalog item of id through the item cache (~1 s): 0, -ENOENT, or
+ * -errno of the catalog (a FUSE request: it enters the gate). */
+int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
+void tc_item_forget(struct tcache *tc, const char *id);
+
+/* activate.c */
+/* Takes the lease of fam (FAM_OPENING: an open, fault; FAM_RECOVERING: a
+ * recovery) and reconciles the cached copy with the catalog item. */
+int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
+/* tc->mu held: the busy state of fam took the lease of item, its copy based
+ * on base_gen/base_hash: it ends HELD, at the item's epoch. */
+void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+		    uint64_t base_gen, const char *base_hash);
+
+/* io.c */
+/* id.db + suffix is a valid side file name of id. */
+bool tc_side_suffix_valid(const char *id, const char *suffix);
+/* A change of the family (a write, truncate, journal create or removal):
+ * tc_change_begin takes fam->wlock shared, checks the lease and marks the
+ * family dirty; on 0 the caller changes the file, then calls tc_change_end,
+ * which checks the lease again (-EIO: not acknowledged). */
+int tc_change_begin(struct tcache *tc, struct fam *fam);
+int tc_change_end(struct tcache *tc, struct fam *fam);
+
+/* namespace.c: a stat of the catalog item it, as getattr gives it for an
+ * uncached database. */
+void tc_item_stat(const struct cat_item *it, struct stat *st);
+
+/* writeback.c */
+/* Writes the version record of a commit that landed (cache/verrec.h);
+ * logs, and otherwise ignores, a failure. */
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
+/* The jobs of a family, run by a worker (sched.c) with the family in
+ * FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event that
+ * ends that state (cache/famstate.h). */
 enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam);
 enum fam_event tc_job_release(struct tcache *tc, struct fam *fam);
 enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam);
