@@ -196,14 +196,116 @@ static int create_local(struct tcache *tc, const char *id, const char *path,
 	return 0;
 }
 
+/* The lease acquire of an activation: an open's (fault) enters the catalog
+ * gate and marks fam acquiring, so that opens waiting on it share its
+ * outcome; a recovery job's does neither and does not wait for a holder. */
+static int activate_lease(struct tcache *tc, struct fam *fam, bool fault, struct cat_item *item)
+{
+	long saved = 0;
+	int rc;
+
+	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
+		return rc;
+	if (fault) {
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = true;
+		pthread_mutex_unlock(&tc->mu);
+	}
+	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, item, NULL);
+	if (fault) {
+		tc_gate_leave(tc, saved);
+		if (rc < 0)
+			tc_gate_note_failed(tc, fam->id, rc);
+		pthread_mutex_lock(&tc->mu);
+		fam->acquiring = false;
+		pthread_mutex_unlock(&tc->mu);
+	}
+	return rc;
+}
+
+/* The end of a successful activation: fam holds the lease of item with the
+ * copy row describes (fd its cache file, -1 when none), writable and due
+ * for nothing yet. */
+static void activated(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+		      const struct state_row *row, int fd)
+{
+	pthread_mutex_lock(&tc->mu);
+	fam_took_lease(tc, fam, item, row->base_gen, row->base_hash);
+	if (fam->fd >= 0 && fam->fd != fd)
+		close(fam->fd);
+	fam->fd = fd;
+	fam->retry_at = 0;
+	fam->backoff_ms = 0;
+	fam->want = false;
+	fam->unlinked = false;
+	fam->check_failed = false;
+	/* Commits of an older epoch can no longer land: this acquisition
+	 * moved the epoch. Those that did were settled by the reconciliation. */
+	fam->pending = false;
+	snprintf(fam->error, sizeof(fam->error), "%s", row->error);
+	atomic_store(&fam->dirty, row->dirty);
+	atomic_store(&fam->lease_lost, false);
+	atomic_store(&fam->last_write, tc_mono(tc));
+	atomic_store(&fam->dirty_since, tc_mono(tc));
+	pthread_mutex_unlock(&tc->mu);
+}
+
+/* What the reconciliation says of the local copy before it is served: the
+ * base moves onto our own landed commit (rebase), or the dirty copy goes to
+ * quarantine (quar gets its folder, for user.tenantfs.quarantine). */
+static void settle_local(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+			 const struct recon_out *rd, struct state_row *row, char *quar, size_t cap)
+{
+	if (rd->rebase) {
+		/* One of our own commits landed just before a crash: rebase on
+		 * it and keep the copy dirty (it may hold later writes). */
+		if (rd->rebase_by_hash)
+			log_info("%s: local copy matches committed gen %llu", fam->id,
+				 (unsigned long long)item->gen);
+		else
+			log_info("%s: gen %llu is our own last commit", fam->id,
+				 (unsigned long long)item->gen);
+		row->base_gen = item->gen;
+		snprintf(row->base_hash, sizeof(row->base_hash), "%s", item->hash);
+	}
+	if (rd->quarantine) {
+		pthread_mutex_lock(&tc->mu);
+		fam_saw_item(fam, item);
+		pthread_mutex_unlock(&tc->mu);
+		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
+		/* Keep its folder in the row below: user.tenantfs.quarantine. */
+		if (state_get(tc->state, fam->id, row) == 0)
+			snprintf(quar, cap, "%s", row->quarantine);
+	}
+}
+
+/* An activation failed after its lease acquire: give the lease back (an
+ * open's release is a FUSE request's catalog call, through the gate). */
+static void activate_failed(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+			    bool fault)
+{
+	long saved = 0;
+
+	pthread_mutex_lock(&tc->mu);
+	fam_saw_item(fam, item);
+	pthread_mutex_unlock(&tc->mu);
+	if (!fault)
+		lease_release(tc, fam);
+	else if (tc_gate_enter(tc, "release", fam->id, &saved) == 0) {
+		lease_release(tc, fam);
+		tc_gate_leave(tc, saved);
+	}
+	/* else the lease runs out by itself after lease_ttl */
+}
+
 /*
  * Takes the lease of fam and reconciles the cached copy with the catalog
  * item: serve the cached copy, serve a dirty copy based on the current gen,
  * quarantine a dirty copy overtaken by another node's commit, create a new
  * database (O_CREAT), or (fault) GET the committed version. The caller put
  * fam in FAM_OPENING (or FAM_RECOVERING: !fault), so nobody else touches fam
- * meanwhile; on success fam->resume is FAM_HELD and the caller ends the state. On success fam is
- * leased with fam->fd open (unless there is no local copy and !fault);
+ * meanwhile. On success fam->resume is FAM_HELD (the caller ends the busy
+ * state), with fam->fd open (unless there is no local copy and !fault);
  * *fresh says the content changed under the kernel's page cache.
  */
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh)
@@ -214,8 +316,6 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	struct recon_out rd;
 	struct stat sb;
 	bool have_row;
-	int64_t t0 = tc_mono(tc);
-	long saved = 0;
 	int rc, fd = -1;
 
 	*fresh = false;
@@ -223,23 +323,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 	pthread_mutex_lock(&tc->mu);
 	assert(fam->state == (fault ? FAM_OPENING : FAM_RECOVERING));
 	pthread_mutex_unlock(&tc->mu);
-	/* fault: an open, made for a FUSE request; recovery jobs are not. */
-	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
-		return rc;
-	if (fault) {
-		pthread_mutex_lock(&tc->mu);
-		fam->acquiring = true;
-		pthread_mutex_unlock(&tc->mu);
-	}
-	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, &item, &t0);
-	if (fault) {
-		tc_gate_leave(tc, saved);
-		if (rc < 0)
-			tc_gate_note_failed(tc, fam->id, rc);
-		pthread_mutex_lock(&tc->mu);
-		fam->acquiring = false;
-		pthread_mutex_unlock(&tc->mu);
-	}
+	rc = activate_lease(tc, fam, fault, &item);
 	if (rc < 0)
 		return rc;
 	tc_item_forget(tc, fam->id);
@@ -253,27 +337,7 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		snprintf(row.id, sizeof(row.id), "%s", fam->id);
 	}
 	reconcile(tc, fam->id, &row, have_row, stat(path, &sb) == 0, &item, flags, fault, &rd);
-	if (rd.rebase) {
-		/* One of our own commits landed just before a crash: rebase on
-		 * it and keep the copy dirty (it may hold later writes). */
-		if (rd.rebase_by_hash)
-			log_info("%s: local copy matches committed gen %llu", fam->id,
-				 (unsigned long long)item.gen);
-		else
-			log_info("%s: gen %llu is our own last commit", fam->id,
-				 (unsigned long long)item.gen);
-		row.base_gen = item.gen;
-		snprintf(row.base_hash, sizeof(row.base_hash), "%s", item.hash);
-	}
-	if (rd.quarantine) {
-		pthread_mutex_lock(&tc->mu);
-		fam_saw_item(fam, &item);
-		pthread_mutex_unlock(&tc->mu);
-		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
-		/* Keep its folder in the row below: user.tenantfs.quarantine. */
-		if (state_get(tc->state, fam->id, &row) == 0)
-			snprintf(quar, sizeof(quar), "%s", row.quarantine);
-	}
+	settle_local(tc, fam, &item, &rd, &row, quar, sizeof(quar));
 	if (rd.keep == RECON_KEEP_NONE) {
 		memset(&row, 0, sizeof(row));
 		snprintf(row.id, sizeof(row.id), "%s", fam->id);
@@ -316,38 +380,11 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 		goto fail;
 
 lease_only:
-	pthread_mutex_lock(&tc->mu);
-	fam_took_lease(tc, fam, &item, row.base_gen, row.base_hash);
-	if (fam->fd >= 0 && fam->fd != fd)
-		close(fam->fd);
-	fam->fd = fd;
-	fam->retry_at = 0;
-	fam->backoff_ms = 0;
-	fam->want = false;
-	fam->unlinked = false;
-	fam->check_failed = false;
-	/* Commits of an older epoch can no longer land: this acquisition
-	 * moved the epoch. Those that did were settled above. */
-	fam->pending = false;
-	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
-	atomic_store(&fam->dirty, row.dirty);
-	atomic_store(&fam->lease_lost, false);
-	atomic_store(&fam->last_write, tc_mono(tc));
-	atomic_store(&fam->dirty_since, tc_mono(tc));
-	pthread_mutex_unlock(&tc->mu);
+	activated(tc, fam, &item, &row, fd);
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
-	pthread_mutex_lock(&tc->mu);
-	fam_saw_item(fam, &item);
-	pthread_mutex_unlock(&tc->mu);
-	if (!fault)
-		lease_release(tc, fam);
-	else if (tc_gate_enter(tc, "release", fam->id, &saved) == 0) {
-		lease_release(tc, fam);
-		tc_gate_leave(tc, saved);
-	}
-	/* else the lease runs out by itself after lease_ttl */
+	activate_failed(tc, fam, &item, fault);
 	return rc;
 }
