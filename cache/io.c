@@ -137,18 +137,75 @@ static void open_renew(struct tcache *tc, struct fam *fam)
 	pthread_cond_broadcast(&tc->fam_cond);
 }
 
-/* *gated: the caller holds a place at the catalog gate when it returns
+/* tc->mu held, and released on return: activates fam (settled, or new in
+ * FAM_ABSENT) for an open, which holds it in FAM_OPENING meanwhile; on 0 tf
+ * has a handle of it and *kc says whether the kernel may keep its pages. */
+static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct tfile *tf, bool *kc)
+{
+	bool fresh = false;
+	int rc;
+
+	fam_set(tc, fam, FAM_OPENING, FEV_OPEN);
+	pthread_mutex_unlock(&tc->mu);
+
+	rc = tc_fam_activate(tc, fam, flags, true, &fresh);
+
+	pthread_mutex_lock(&tc->mu);
+	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
+	if (rc == 0) {
+		fam->nopen++;
+		tf->fd = fam->fd;
+		tf->fam = fam;
+		if (fresh)
+			fam->replaced = true;
+		fresh = fam->replaced;
+	}
+	pthread_cond_broadcast(&tc->fam_cond);
+	pthread_cond_signal(&tc->sched_cond);
+	pthread_mutex_unlock(&tc->mu);
+	*kc = !fresh;
+	return rc;
+}
+
+/* O_TRUNC of an open handle tf of fam: a change; on failure the handle's
+ * count is given back (the caller frees tf). */
+static int open_truncate(struct tcache *tc, struct fam *fam, struct tfile *tf)
+{
+	int rc, end;
+
+	rc = tc_change_begin(tc, fam);
+	if (rc == 0) {
+		if (ftruncate(tf->fd, 0) < 0)
+			rc = -errno;
+		end = tc_change_end(tc, fam);
+		if (rc == 0)
+			rc = end;
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&tc->mu);
+		fam->nopen--;
+		fam->last_close = tc_mono(tc);
+		pthread_mutex_unlock(&tc->mu);
+	}
+	return rc;
+}
+
+/* Longer than most, on purpose: one loop that re-reads the family under
+ * tc->mu after every wait or dropped lock, with the gate place, the one
+ * renewal and the wait budget carried across its turns; cut in pieces, each
+ * would have to re-establish what the others saw.
+ *
+ * *gated: the caller holds a place at the catalog gate when it returns
  * (saved is the budget to restore): it waited on another opener's lease
  * acquire, which is waiting on the catalog as much as its own would be. */
 static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc,
 			 bool *gated, long *saved)
 {
 	struct fam *fam;
-	bool fresh = false;
 	int64_t waited = 0;   /* mono ms we began waiting on another's acquire */
 	bool renewed = false; /* this open renewed the lease (open_renew) */
 	bool acquiring;	      /* fam is opening and its lease acquire is in flight */
-	int rc, end, waits = 0;
+	int rc, waits = 0;
 
 	pthread_mutex_lock(&tc->mu);
 	for (;;) {
@@ -232,47 +289,15 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			goto unlock;
 		}
 	}
-	fam_set(tc, fam, FAM_OPENING, FEV_OPEN);
-	pthread_mutex_unlock(&tc->mu);
-
-	rc = tc_fam_activate(tc, fam, flags, true, &fresh);
-
-	pthread_mutex_lock(&tc->mu);
-	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
-	if (rc == 0) {
-		fam->nopen++;
-		tf->fd = fam->fd;
-		tf->fam = fam;
-		if (fresh)
-			fam->replaced = true;
-		fresh = fam->replaced;
-	}
-	pthread_cond_broadcast(&tc->fam_cond);
-	pthread_cond_signal(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
+	rc = open_activate(tc, fam, flags, tf, kc); /* drops tc->mu */
 	if (rc < 0)
 		return rc;
-	*kc = !fresh;
 opened:
 	/* The LRU time was written by the activation or the last write-back:
 	 * a shared open costs no state database write. */
 	if (flags & O_TRUNC) {
-		rc = tc_change_begin(tc, fam);
-		if (rc == 0) {
-			if (ftruncate(tf->fd, 0) < 0)
-				rc = -errno;
-			end = tc_change_end(tc, fam);
-			if (rc == 0)
-				rc = end;
-		}
 		*kc = false;
-		if (rc < 0) {
-			pthread_mutex_lock(&tc->mu);
-			fam->nopen--;
-			fam->last_close = tc_mono(tc);
-			pthread_mutex_unlock(&tc->mu);
-			return rc;
-		}
+		return open_truncate(tc, fam, tf);
 	}
 	return 0;
 unlock:
