@@ -133,15 +133,42 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 	return rc;
 }
 
+/* The lease an unlink of fam (FAM_UNLINKING) takes when it holds none: the
+ * tombstone is committed on *epoch, *base_gen and the hash tomb of the item;
+ * the unlink then ends holding the lease, whatever follows. -ENOENT when the
+ * catalog has no live version and no local copy exists either. */
+static int unlink_lease(struct tcache *tc, struct fam *fam, uint64_t *epoch, uint64_t *base_gen,
+			char tomb[CAT_HASH_HEX + 1])
+{
+	struct state_row row;
+	struct cat_item item;
+	int rc;
+
+	memset(&item, 0, sizeof(item));
+	rc = lease_acquire(tc, fam->id, tc->opt.lease_wait_ms, &item, NULL);
+	if (rc < 0)
+		return rc;
+	*epoch = item.epoch;
+	*base_gen = item.gen;
+	snprintf(tomb, CAT_HASH_HEX + 1, "%s", item.hash);
+	pthread_mutex_lock(&tc->mu);
+	fam_took_lease(tc, fam, &item, *base_gen, tomb);
+	pthread_mutex_unlock(&tc->mu);
+	if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, fam->id, &row) < 0)
+		return -ENOENT;
+	return 0;
+}
+
+/* Somewhat over 80 lines: the wait for a busy family, the exclusive
+ * FAM_UNLINKING phase, the tombstone commit and the discarding of local
+ * changes form one sequence whose single exit ends that phase. */
 int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 {
 	struct cat_commit cm = {0};
 	char tomb[CAT_HASH_HEX + 1] = "";
-	struct state_row row;
-	struct cat_item item;
 	struct fam *fam;
 	bool mine = false, gated = false;
-	uint64_t epoch, base_gen;
+	uint64_t epoch = 0, base_gen = 0;
 	long saved = 0;
 	int rc, waits = 0;
 
@@ -184,23 +211,8 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	if (rc < 0)
 		goto out;
 	gated = true;
-	if (!mine) {
-		memset(&item, 0, sizeof(item));
-		rc = lease_acquire(tc, id, tc->opt.lease_wait_ms, &item, NULL);
-		if (rc < 0)
-			goto out;
-		epoch = item.epoch;
-		base_gen = item.gen;
-		snprintf(tomb, sizeof(tomb), "%s", item.hash);
-		/* ends holding the lease, whatever follows */
-		pthread_mutex_lock(&tc->mu);
-		fam_took_lease(tc, fam, &item, base_gen, tomb);
-		pthread_mutex_unlock(&tc->mu);
-		if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, id, &row) < 0) {
-			rc = -ENOENT;
-			goto out;
-		}
-	}
+	if (!mine && (rc = unlink_lease(tc, fam, &epoch, &base_gen, tomb)) < 0)
+		goto out;
 	/* A tombstone keeps the last version's hash (history stays
 	 * readable); one never committed has none, and both catalogs store
 	 * and read back an empty hash. */
