@@ -88,6 +88,8 @@ static char *xstrdup(const char *s)
 	return strdup(s ? s : "");
 }
 
+/* A little over 80 lines: the setup sequence (defaults, folders, cache lock,
+ * identity, state database, back-end checks) with one clean-up exit. */
 int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
 	       struct tcache **out)
 {

@@ -174,7 +174,13 @@ static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *
 	return 0;
 }
 
-/* The write-back job: FEV_WRITTEN when it ends holding the lease (done,
+/* Long on purpose: one pass through labelled steps (renew, snapshot, check,
+ * upload, commit, settle an unknown outcome, done) that jump back (upload
+ * again after a gc fence, commit again after a rebase) and share three exits
+ * (retry with backoff, lease lost, out); the shared state is the snapshot
+ * and the base, carried through the steps.
+ *
+ * The write-back job: FEV_WRITTEN when it ends holding the lease (done,
  * unchanged, postponed, check failed), FEV_LEASE_LOST when the lease is
  * gone (the copy quarantined). */
 enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
