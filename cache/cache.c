@@ -303,9 +303,13 @@ void tcache_free(struct tcache *tc)
 	if (!tc)
 		return;
 	sched_stop(tc);
+	/* Teardown: no thread is left, but fam_remove asserts the lock. */
+	pthread_mutex_lock(&tc->mu);
+	tc->stopping = true;
 	for (i = 0; i < FAM_BUCKETS; i++)
 		while ((f = tc->tab[i]))
 			fam_remove(tc, f);
+	pthread_mutex_unlock(&tc->mu);
 	state_close(tc->state);
 	/* Last: the next daemon may use the folder once this is closed. */
 	if (tc->lock_fd >= 0)

@@ -18,6 +18,7 @@ static unsigned bucket(const char *id)
 
 struct fam *fam_find(struct tcache *tc, const char *id)
 {
+	assert(tc_mu_held(tc));
 	struct fam *f;
 
 	for (f = tc->tab[bucket(id)]; f; f = f->next)
@@ -32,6 +33,8 @@ struct fam *fam_insert(struct tcache *tc, const char *id)
 	pthread_rwlockattr_t ra;
 	unsigned b = bucket(id);
 
+	assert(tc_mu_held(tc));
+	assert(!fam_find(tc, id));
 	if (!f)
 		return NULL;
 	snprintf(f->id, sizeof(f->id), "%s", id);
@@ -51,6 +54,10 @@ struct fam *fam_insert(struct tcache *tc, const char *id)
 void fam_remove(struct tcache *tc, struct fam *fam)
 {
 	struct fam **pp;
+
+	assert(tc_mu_held(tc));
+	/* a family leaves the table in FAM_ABSENT, or at teardown */
+	assert(fam->state == FAM_ABSENT || tc->stopping);
 
 	for (pp = &tc->tab[bucket(fam->id)]; *pp; pp = &(*pp)->next) {
 		if (*pp == fam) {

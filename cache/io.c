@@ -1,6 +1,7 @@
 /* Opening a database or a side file (served from the active family, renewed
  * first when overdue, or activated: lease + fault-in) and the per-handle I/O
  * path, where every change takes the family's write lock and checks the lease. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -132,6 +133,7 @@ static void open_renew(struct tcache *tc, struct fam *fam)
 			 "succeeds",
 			 fam->id, strerror(-rc));
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->open_renew = false;
 	pthread_cond_broadcast(&tc->fam_cond);
@@ -183,6 +185,7 @@ static int open_truncate(struct tcache *tc, struct fam *fam, struct tfile *tf)
 	}
 	if (rc < 0) {
 		pthread_mutex_lock(&tc->mu);
+		assert(fam->nopen > 0);
 		fam->nopen--;
 		fam->last_close = tc_mono(tc);
 		pthread_mutex_unlock(&tc->mu);
@@ -367,6 +370,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 	return 0;
 fail:
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->last_close = tc_mono(tc);
 	pthread_mutex_unlock(&tc->mu);
@@ -505,6 +509,7 @@ int tfile_close(struct tfile *f)
 	if (!f->is_db && f->fd >= 0)
 		close(f->fd);
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->last_close = tc_mono(tc);
 	if (fam->nopen == 0) {

@@ -1,6 +1,7 @@
 /* The namespace calls on a database and its side files: getattr (the active
  * family, the cached copy, else the catalog item), truncate, and unlink (a
  * tombstone commit under the lease; a side file as a change of the family). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -128,6 +129,7 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 			rc = end;
 	}
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->nopen > 0);
 	fam->nopen--;
 	pthread_mutex_unlock(&tc->mu);
 	return rc;

@@ -54,6 +54,8 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
 	struct jobq *q = queue_of(tc, kind);
 	struct job *j = calloc(1, sizeof(*j));
 
+	assert(tc_mu_held(tc));
+	assert(!fam || fam_job(fam)); /* a family's job runs in its job state */
 	if (!j) {
 		/* Try again at the next tick. */
 		job_unbusy(tc, kind, fam, FEV_DROPPED);

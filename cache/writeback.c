@@ -422,6 +422,7 @@ enum fam_event tc_job_release(struct tcache *tc, struct fam *fam)
 	bool unlinked;
 
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->state == FAM_RELEASING);
 	unlinked = fam->unlinked;
 	pthread_mutex_unlock(&tc->mu);
 	if (!atomic_load(&fam->lease_lost))
