@@ -169,6 +169,17 @@ static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct t
 	return rc;
 }
 
+/* Gives back the count in fam->nopen an open took, when it fails after all
+ * (its handle is never returned): the family lingers from now. */
+static void unpin(struct tcache *tc, struct fam *fam)
+{
+	pthread_mutex_lock(&tc->mu);
+	assert(fam->nopen > 0);
+	fam->nopen--;
+	fam->last_close = tc_mono(tc);
+	pthread_mutex_unlock(&tc->mu);
+}
+
 /* O_TRUNC of an open handle tf of fam: a change; on failure the handle's
  * count is given back (the caller frees tf). */
 static int open_truncate(struct tcache *tc, struct fam *fam, struct tfile *tf)
@@ -183,13 +194,8 @@ static int open_truncate(struct tcache *tc, struct fam *fam, struct tfile *tf)
 		if (rc == 0)
 			rc = end;
 	}
-	if (rc < 0) {
-		pthread_mutex_lock(&tc->mu);
-		assert(fam->nopen > 0);
-		fam->nopen--;
-		fam->last_close = tc_mono(tc);
-		pthread_mutex_unlock(&tc->mu);
-	}
+	if (rc < 0)
+		unpin(tc, fam);
 	return rc;
 }
 
@@ -369,11 +375,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 	tf->fam = fam;
 	return 0;
 fail:
-	pthread_mutex_lock(&tc->mu);
-	assert(fam->nopen > 0);
-	fam->nopen--;
-	fam->last_close = tc_mono(tc);
-	pthread_mutex_unlock(&tc->mu);
+	unpin(tc, fam);
 	return rc;
 }
 
