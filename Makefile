@@ -44,6 +44,9 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
+# assert()s check the engine's invariants (tc->mu held, legal state
+# transitions of a family, handle counts): on in every build, the Debian one
+# included; nothing here defines NDEBUG.
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=314 -I. $(WARN) $(PKG_CFLAGS) \

@@ -1,14 +1,26 @@
-/* Internals of the cache engine shared by cache.c (files and namespace),
- * lease.c, snapshot.c and writeback.c (scheduler, workers, commit,
- * quarantine, eviction). Nothing outside cache/ includes this. */
+/* Internals of the cache engine, shared by its files (one concern each):
+ *   cache.c      engine setup, start, shutdown, teardown; clocks, paths
+ *   identity.c   the cache lock and the node identity
+ *   famstate.c   a family's state machine (famstate.h) and fam_set
+ *   famtab.c     the table of active families
+ *   itemcache.c  the catalog item cache (getattr, getxattr)
+ *   activate.c   lease + reconciliation (recon.h) + fault-in
+ *   io.c         open and the per-handle I/O path
+ *   namespace.c  getattr, truncate, unlink;  readdir.c, xattr.c
+ *   lease.c      the node's session, acquire, release;  catgate.c
+ *   snapshot.c   the staging copy;  writeback.c  the jobs;  sched.c  the
+ *                scheduler and its workers;  inspect.c  tenantfs status/flush
+ * Nothing outside cache/ includes this. */
 #ifndef TFS_CACHE_I_H
 #define TFS_CACHE_I_H
 
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "cache/cache.h"
+#include "cache/famstate.h"
 #include "cache/state.h"
 
 /*
@@ -42,15 +54,16 @@ struct fam {
 	pthread_mutex_t dirty_mu;
 
 	/* protected by tc->mu */
-	int nopen;    /* open handles: db and side files */
-	int fd;	      /* cache file of the db, -1 when none */
-	bool opening; /* a thread is leasing / faulting it in: wait */
-	/* An open's lease acquire is in flight: opens waiting on it wait on
-	 * the catalog too (they take a gate place), and share its failure
-	 * (tc_gate_failed) instead of each asking in turn. */
+	int nopen; /* open handles: db and side files */
+	int fd;	   /* cache file of the db, -1 when none */
+	/* Where the family is in its life here (cache/famstate.h); changed
+	 * only by fam_set. resume: the settled state a busy one returns to. */
+	enum fam_state state, resume;
+	/* FAM_OPENING only: its lease acquire is in flight. Opens waiting on
+	 * it wait on the catalog too (they take a gate place), and share its
+	 * failure (tc_gate_failed) instead of each asking in turn. */
 	bool acquiring;
-	bool leased; /* we hold the lease at epoch */
-	uint64_t epoch;
+	uint64_t epoch; /* of the lease, while fam_leased() */
 	/* protected by tc->mu: the catalog item's gc fence as last seen by a
 	 * write-back (0 until a commit is refused by it; cache/catalog.h). */
 	uint64_t gc_seq;
@@ -66,9 +79,6 @@ struct fam {
 	 * processed every open answered since the fetch, the fetching one's
 	 * page drop included. */
 	bool replaced;
-	bool recover;	   /* dirty in the state db, lease not taken yet */
-	bool releasing;	   /* a release job is queued or running: openers wait */
-	bool op_busy;	   /* a write-back/release/recover job is queued or running */
 	bool check_failed; /* quick_check failed at write seq check_seq */
 	/* A commit of this lease's epoch whose outcome is unknown (the state
 	 * database lists it) may still land: "unchanged since the base" proves
@@ -134,6 +144,7 @@ struct job {
  * eviction) and lease traffic (renew, release) have one each, so a renewal
  * never waits behind an upload however long S3 takes. */
 struct jobq {
+	struct tcache *tc; /* set up once: the engine the threads work for */
 	struct job *head, *tail;
 	struct job *prio_tail; /* last heartbeat job: it goes before releases */
 	pthread_cond_t cond;   /* a job is queued, or stopping */
@@ -257,31 +268,129 @@ struct tcache {
 	} st;
 };
 
-/* cache.c */
-/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
-int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int64_t tc_now(struct tcache *tc);
-/* Writes the version record of a commit that landed (cache/verrec.h);
- * logs, and otherwise ignores, a failure. */
-void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
-
-/* tc->mu held: the gc fence as the item read at the lease acquire shows
- * it (read before any put of this lease); a read with a gc phase open is
- * not taken (cache/catalog.h, struct cat_commit). Saves the refused first
- * commit of every database gc has touched. */
-static inline void fam_gc_fence_seen(struct fam *fam, const struct cat_item *it)
+/* tc->mu is held (by some thread; in debug builds an assert). */
+static inline bool tc_mu_held(struct tcache *tc)
 {
+	if (pthread_mutex_trylock(&tc->mu) != 0)
+		return true;
+	pthread_mutex_unlock(&tc->mu);
+	return false;
+}
+
+/* famstate.c, tc->mu held: moves fam to `to` on ev, asserting that the
+ * transition is in the table; entering a busy state from a settled one sets
+ * fam->resume to the settled state (UNLEASED for ABSENT). fam_end ends a
+ * busy state: fam_set(fam->resume). */
+void fam_set(struct tcache *tc, struct fam *fam, enum fam_state to, enum fam_event ev);
+void fam_end(struct tcache *tc, struct fam *fam, enum fam_event ev);
+
+/* The questions the engine asks of a family's state, tc->mu held. */
+/* A thread (open, unlink, the evictor) holds the family: others wait. */
+static inline bool fam_exclusive(const struct fam *fam)
+{
+	return fam->state == FAM_OPENING || fam->state == FAM_UNLINKING ||
+	       fam->state == FAM_EVICTING;
+}
+
+/* A write-back, release or recovery job is queued or running. */
+static inline bool fam_job(const struct fam *fam)
+{
+	return fam->state == FAM_WRITEBACK || fam->state == FAM_RELEASING ||
+	       fam->state == FAM_RECOVERING;
+}
+
+/* We hold the lease at fam->epoch (lost or not: see fam->lease_lost). */
+static inline bool fam_leased(const struct fam *fam)
+{
+	return fam_state_busy(fam->state) ? fam->resume == FAM_HELD : fam->state == FAM_HELD;
+}
+
+/* Dirty in the state database since the last run, lease not taken yet. */
+static inline bool fam_recovery_due(const struct fam *fam)
+{
+	return fam_state_busy(fam->state) ? fam->resume == FAM_RECOVER_WAIT
+					  : fam->state == FAM_RECOVER_WAIT;
+}
+
+/* tc->mu held: fam's lease is at the epoch of it, the item a lease acquire
+ * returned, and the gc fence is the one it shows (read before any put of
+ * this lease); a read with a gc phase open is not taken (cache/catalog.h,
+ * struct cat_commit). Saves the refused first commit of every database gc
+ * has touched. */
+static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)
+{
+	fam->epoch = it->epoch;
 	if (!it->gc_since_ms)
 		fam->gc_seq = it->gc_seq;
 }
-int64_t tc_mono(struct tcache *tc);
-struct fam *fam_find(struct tcache *tc, const char *id);   /* tc->mu held */
-struct fam *fam_insert(struct tcache *tc, const char *id); /* tc->mu held */
-void fam_remove(struct tcache *tc, struct fam *fam);	   /* tc->mu held; frees */
+
+/* cache.c: engine setup and teardown, clocks and paths */
+/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
+int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int64_t tc_now(struct tcache *tc);  /* wall ms, injectable (opt.now_ms) */
+int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */
+/* The real clock id in ms, whatever the engine's injected clocks say: for
+ * bounds that must hold even when a test clock stands still. */
+int64_t tc_clock_ms(clockid_t id);
+/* Waits on c (m held) for at most ms of real time: true when signalled. */
+bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
+
+/* identity.c: takes <cache>/lock for the engine's life (-EBUSY: another
+ * tenantfs has it), writes the pid into it (again after fuse_daemonize), and
+ * sets tc->node from <cache>/node, creating it at the first start. */
+void tc_lock_note_pid(struct tcache *tc);
+int tc_cache_lock(struct tcache *tc);
+int tc_identity_load(struct tcache *tc, const char *label);
+
+/* famtab.c: the table of active families, tc->mu held */
+struct fam *fam_find(struct tcache *tc, const char *id);
+struct fam *fam_insert(struct tcache *tc, const char *id); /* in FAM_ABSENT */
+void fam_remove(struct tcache *tc, struct fam *fam);	   /* frees */
+/* Waits once (50 ms at most) for a family to change; *waits counts one
+ * caller's waits: 0, or -EBUSY without waiting once 24,000 are used up. */
+int tc_fam_wait(struct tcache *tc, int *waits);
+
+/* itemcache.c */
+/* The catalog item of id through the item cache (~1 s): 0, -ENOENT, or
+ * -errno of the catalog (a FUSE request: it enters the gate). */
+int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
 void tc_item_forget(struct tcache *tc, const char *id);
+
+/* activate.c */
+/* Takes the lease of fam (FAM_OPENING: an open, fault; FAM_RECOVERING: a
+ * recovery) and reconciles the cached copy with the catalog item. */
 int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
+/* tc->mu held: the busy state of fam took the lease of item, its copy based
+ * on base_gen/base_hash: it ends HELD, at the item's epoch. */
+void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
+		    uint64_t base_gen, const char *base_hash);
+
+/* io.c */
+/* id.db + suffix is a valid side file name of id. */
+bool tc_side_suffix_valid(const char *id, const char *suffix);
+/* A change of the family (a write, truncate, journal create or removal):
+ * tc_change_begin takes fam->wlock shared, checks the lease and marks the
+ * family dirty; on 0 the caller changes the file, then calls tc_change_end,
+ * which checks the lease again (-EIO: not acknowledged). */
+int tc_change_begin(struct tcache *tc, struct fam *fam);
+int tc_change_end(struct tcache *tc, struct fam *fam);
+
+/* namespace.c: a stat of the catalog item it, as getattr gives it for an
+ * uncached database. */
+void tc_item_stat(const struct cat_item *it, struct stat *st);
+
+/* writeback.c */
+/* Writes the version record of a commit that landed (cache/verrec.h);
+ * logs, and otherwise ignores, a failure. */
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
+/* The jobs of a family, run by a worker (sched.c) with the family in
+ * FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event that
+ * ends that state (cache/famstate.h). */
+enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam);
+enum fam_event tc_job_release(struct tcache *tc, struct fam *fam);
+enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam);
 
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
@@ -359,9 +468,11 @@ void tc_clean_dir(const char *dir);
  * valid and hashes at most CAT_HASH_HEX digits. */
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap);
 int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why);
+void tc_evict(struct tcache *tc);
+
+/* sched.c */
 int sched_start(struct tcache *tc);
 void sched_stop(struct tcache *tc);
 void sched_wake(struct tcache *tc); /* tc->mu held or not */
-void tc_evict(struct tcache *tc);
 
 #endif

@@ -27,10 +27,10 @@ static void fam_info(struct tcache *tc, struct fam *f, int64_t now, struct tcach
 	memset(d, 0, sizeof(*d));
 	snprintf(d->id, sizeof(d->id), "%s", f->id);
 	d->nopen = f->nopen;
-	d->leased = f->leased;
+	d->leased = fam_leased(f);
 	d->dirty = atomic_load(&f->dirty);
-	d->uploading = f->op_busy && !f->releasing;
-	d->recovering = f->recover && !f->leased;
+	d->uploading = f->state == FAM_WRITEBACK || f->state == FAM_RECOVERING;
+	d->recovering = fam_recovery_due(f);
 	d->check_failed = f->check_failed && atomic_load(&f->wseq) == f->check_seq;
 	d->lease_lost = atomic_load(&f->lease_lost);
 	if (d->dirty || d->recovering) {
@@ -65,7 +65,7 @@ int tcache_report(struct tcache *tc, struct tcache_report *r)
 		for (f = tc->tab[b]; f && r->ndb < cap; f = f->next) {
 			/* A placeholder of the evictor or an open still faulting in
 			 * shows only once it is something. */
-			if (f->opening && !f->leased && !f->recover)
+			if (fam_exclusive(f) && !fam_leased(f) && !fam_recovery_due(f))
 				continue;
 			fam_info(tc, f, now, &r->db[r->ndb++]);
 		}
@@ -121,7 +121,7 @@ static int flush_mark(struct tcache *tc, struct fam *f, struct tcache_flush_item
 {
 	/* A write-back that just published everything may not have cleared
 	 * the dirty flag yet: pub_seq says so first. */
-	if ((!atomic_load(&f->dirty) && !f->recover) || f->pub_seq > atomic_load(&f->wseq))
+	if ((!atomic_load(&f->dirty) && !fam_recovery_due(f)) || f->pub_seq > atomic_load(&f->wseq))
 		return 0;
 	memset(it, 0, sizeof(*it));
 	snprintf(it->id, sizeof(it->id), "%s", f->id);
@@ -212,9 +212,9 @@ int tcache_flush_poll(struct tcache *tc, struct tcache_flush_item *items, size_t
 		f = fam_find(tc, it->id);
 		gone = !f;
 		if (f) {
-			bool dirty = atomic_load(&f->dirty) || f->recover;
+			bool dirty = atomic_load(&f->dirty) || fam_recovery_due(f);
 
-			it->uploading = f->op_busy && !f->releasing;
+			it->uploading = f->state == FAM_WRITEBACK || f->state == FAM_RECOVERING;
 			snprintf(it->error, sizeof(it->error), "%s", f->error);
 			if (is_quarantine_error(f->error)) {
 				it->state = TFLUSH_FAILED;
@@ -251,7 +251,7 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 	if (f) {
 		if (f->nopen > 0)
 			snprintf(why, cap, "it is open");
-		else if (atomic_load(&f->dirty) || f->recover)
+		else if (atomic_load(&f->dirty) || fam_recovery_due(f))
 			snprintf(why, cap, "it has changes not yet published");
 		else
 			snprintf(why, cap,
@@ -268,7 +268,7 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 		snprintf(why, cap, "out of memory");
 		return -ENOMEM;
 	}
-	ph->opening = true;
+	fam_set(tc, ph, FAM_EVICTING, FEV_EVICT);
 	pthread_mutex_unlock(&tc->mu);
 	rc = state_get(tc->state, id, &row);
 	if (rc == -ENOENT) {
@@ -290,6 +290,7 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 		}
 	}
 	pthread_mutex_lock(&tc->mu);
+	fam_set(tc, ph, FAM_ABSENT, FEV_FORGET);
 	fam_remove(tc, ph);
 	pthread_cond_broadcast(&tc->fam_cond);
 	pthread_mutex_unlock(&tc->mu);

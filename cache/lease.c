@@ -294,7 +294,7 @@ static void sess_lost(struct tcache *tc, uint64_t sess)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++)
 		for (f = tc->tab[i]; f; f = f->next)
-			if (f->leased && atomic_load(&f->sess) == sess) {
+			if (fam_leased(f) && atomic_load(&f->sess) == sess) {
 				atomic_store(&f->lease_lost, true);
 				/* Bounded: the summary below counts them all. */
 				if (n++ < 100)
@@ -364,7 +364,7 @@ int lease_heartbeat(struct tcache *tc)
 	for (i = 0; i < s.n_wants; i++) {
 		struct fam *f = fam_find(tc, s.wants[i]);
 
-		if (f && f->leased && !f->want) {
+		if (f && fam_leased(f) && !f->want) {
 			log_info("another node asks for %s: handing over once closed and clean",
 				 f->id);
 			f->want = true;
@@ -614,7 +614,7 @@ int lease_release(struct tcache *tc, struct fam *fam)
 bool lease_ends_with_session(struct tcache *tc, struct fam *fam)
 {
 	(void)tc;
-	return fam->leased && !fam->unlinked && !atomic_load(&fam->dirty) &&
+	return fam_leased(fam) && !fam->unlinked && !atomic_load(&fam->dirty) &&
 	       !atomic_load(&fam->lease_lost);
 }
 
@@ -630,10 +630,10 @@ void lease_release_all(struct tcache *tc)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {
-			if (!f->leased)
+			if (f->state != FAM_HELD)
 				continue;
 			if (atomic_load(&f->lease_lost)) {
-				f->leased = false;
+				fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 				continue;
 			}
 			ends = lease_ends_with_session(tc, f);
@@ -650,7 +650,7 @@ void lease_release_all(struct tcache *tc)
 			rc = lease_release(tc, f);
 			pthread_mutex_lock(&tc->mu);
 			failed += rc < 0;
-			f->leased = false;
+			fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 		}
 	}
 	pthread_mutex_unlock(&tc->mu);
@@ -676,14 +676,14 @@ void lease_release_all(struct tcache *tc)
 	pthread_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {
-			if (!f->leased)
+			if (f->state != FAM_HELD)
 				continue;
 			if (!ended) {
 				pthread_mutex_unlock(&tc->mu);
 				lease_release(tc, f);
 				pthread_mutex_lock(&tc->mu);
 			}
-			f->leased = false;
+			fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 		}
 	}
 	pthread_mutex_unlock(&tc->mu);

@@ -116,6 +116,10 @@ static int file_size(const char *path, off_t *size)
 	return 0;
 }
 
+/* Long because the check of a staging copy is one sequence (open it, which
+ * rolls back a hot journal or reads the WAL; quick_check; checkpoint a
+ * WAL; close; no side file left; hash) with one clean-up exit for the
+ * connection, the statement and the descriptor. */
 int snap_check(struct tcache *tc, const char *id, struct snap *s)
 {
 	char side[PATH_MAX];

@@ -1,20 +1,7 @@
-/* The background half of the engine: one scheduler thread that decides what
- * is due (write-back, the node's heartbeat, release, recovery, eviction) and a
- * small pool of workers that do it, fed by one queue.
- *
- * DESIGN: the scheduler only looks at in-memory state under tc->mu and
- * queues jobs; it never blocks on I/O. A family has at most one write-back,
- * release or recovery job (fam->op_busy) queued or running at a time, so
- * jobs of one family never race each other. The node has at most one
- * heartbeat job (tc->hb_busy): it renews every lease at once (lease.c).
- *
- * Lease traffic (heartbeat, release; a heartbeat is also where a hand-over
- * request from another node is seen) has its own queue and threads, apart
- * from the upload workers: with S3 hanging and every upload worker stuck in
- * a PUT, heartbeats still go out and open databases stay writable. The lease
- * queue runs the heartbeat first, then releases; its pool
- * starts at LEASE_THREADS_MIN and grows (up to LEASE_THREADS_MAX) when the
- * oldest lease job has waited lease_grow_ms() with every thread busy. */
+/* The jobs the scheduler (sched.c) queues for a family: write-back (snapshot,
+ * check, upload, commit, with the settling of commits whose outcome is
+ * unknown), quarantine, release, recovery, and the LRU eviction. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,20 +10,16 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "cache/cache_i.h"
 #include "cache/fsutil.h"
+#include "cache/keys.h"
 #include "cache/verrec.h"
 #include "s3/log.h"
 
-#define SCHED_TICK_MS  100
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define EVICT_BATCH    32
-/* The lease pool: heartbeats and releases, one catalog call each. */
-#define LEASE_THREADS_MIN 2
-#define LEASE_THREADS_MAX 8
 
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap)
 {
@@ -187,7 +170,16 @@ static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *
 	return 0;
 }
 
-static void writeback(struct tcache *tc, struct fam *fam)
+/* Long because it is one pass through labelled steps (renew, snapshot, check,
+ * upload, commit, settle an unknown outcome, done) that jump back (upload
+ * again after a gc fence, commit again after a rebase) and share three exits
+ * (retry with backoff, lease lost, out); the shared state is the snapshot
+ * and the base, carried through the steps.
+ *
+ * The write-back job: FEV_WRITTEN when it ends holding the lease (done,
+ * unchanged, postponed, check failed), FEV_LEASE_LOST when the lease is
+ * gone (the copy quarantined). */
+enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 {
 	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
 	struct cat_commit cm = {0};
@@ -197,14 +189,16 @@ static void writeback(struct tcache *tc, struct fam *fam)
 	struct snap s;
 	uint64_t epoch, base_gen, gc_seq = 0;
 	bool lost, clean, pending, rebased = false, committed = false, gc_retried = false;
+	enum fam_event ev = FEV_WRITTEN;
 	enum landed landed;
 	int rc, fd;
 
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_lock(&tc->mu);
-	if (!fam->leased || fam->unlinked || fam->fd < 0) {
+	assert(fam->state == FAM_WRITEBACK);
+	if (!fam_leased(fam) || fam->unlinked || fam->fd < 0) {
 		pthread_mutex_unlock(&tc->mu);
-		return;
+		return ev;
 	}
 	epoch = fam->epoch;
 	base_gen = fam->base_gen;
@@ -407,25 +401,31 @@ retry:
 	goto out;
 lost:
 	pthread_mutex_lock(&tc->mu);
-	fam->leased = false;
+	fam->resume = FAM_UNLEASED;
 	pthread_mutex_unlock(&tc->mu);
+	ev = FEV_LEASE_LOST;
 out:
 	snap_drop(&s);
+	return ev;
 }
 
 /* ---- release, recovery, eviction ------------------------------------- */
 
-static void release(struct tcache *tc, struct fam *fam)
+/* The release job: gives the lease up, or keeps it marked stranded when
+ * unpublished writes remain (lease_release); FEV_RELEASED either way. */
+enum fam_event tc_job_release(struct tcache *tc, struct fam *fam)
 {
 	bool unlinked, ends;
 
 	pthread_mutex_lock(&tc->mu);
+	assert(fam->state == FAM_RELEASING);
 	unlinked = fam->unlinked;
-	/* Queued before the shutdown began: the session end frees it. */
+	/* Queued before the shutdown began: the session end frees it (it
+	 * stays held until lease_release_all). */
 	ends = tc->shutting_down && lease_ends_with_session(tc, fam);
 	pthread_mutex_unlock(&tc->mu);
 	if (ends)
-		return;
+		return FEV_DROPPED;
 	if (!atomic_load(&fam->lease_lost))
 		lease_release(tc, fam);
 	if (unlinked) {
@@ -433,13 +433,16 @@ static void release(struct tcache *tc, struct fam *fam)
 		state_del(tc->state, fam->id);
 	}
 	pthread_mutex_lock(&tc->mu);
-	fam->leased = false;
+	fam->resume = FAM_UNLEASED;
 	fam->want = false;
 	tc->evict_due = true;
 	pthread_mutex_unlock(&tc->mu);
+	return FEV_RELEASED;
 }
 
-static void recover(struct tcache *tc, struct fam *fam)
+/* The recovery job: FEV_LEASED once the lease is taken and the cached copy
+ * reconciled with the catalog (tc_fam_activate), else FEV_FAILED. */
+enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam)
 {
 	bool fresh;
 	int rc;
@@ -450,7 +453,9 @@ static void recover(struct tcache *tc, struct fam *fam)
 		pthread_mutex_lock(&tc->mu);
 		backoff(tc, fam);
 		pthread_mutex_unlock(&tc->mu);
+		return FEV_FAILED;
 	}
+	return FEV_LEASED;
 }
 
 void tc_evict(struct tcache *tc)
@@ -476,7 +481,7 @@ void tc_evict(struct tcache *tc)
 				pthread_mutex_unlock(&tc->mu);
 				continue;
 			}
-			ph->opening = true;
+			fam_set(tc, ph, FAM_EVICTING, FEV_EVICT);
 			pthread_mutex_unlock(&tc->mu);
 			if (state_get(tc->state, rows[i].id, &cur) == 0 && !cur.dirty) {
 				tc_remove_local(tc, rows[i].id, false);
@@ -488,6 +493,7 @@ void tc_evict(struct tcache *tc)
 				any = true;
 			}
 			pthread_mutex_lock(&tc->mu);
+			fam_set(tc, ph, FAM_ABSENT, FEV_FORGET);
 			fam_remove(tc, ph);
 			pthread_mutex_unlock(&tc->mu);
 		}
@@ -497,361 +503,4 @@ void tc_evict(struct tcache *tc)
 			break;
 	}
 	free(rows);
-}
-
-/* ---- queues, workers, scheduler --------------------------------------- */
-
-static int64_t real_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
-{
-	return kind == JOB_HEARTBEAT || kind == JOB_RELEASE ? &tc->lq : &tc->uq;
-}
-
-/* tc->mu held. Marks the job's family (or the evictor, or the heartbeat)
- * free again. */
-static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam)
-{
-	if (kind == JOB_HEARTBEAT)
-		tc->hb_busy = false;
-	else if (fam)
-		fam->op_busy = fam->releasing = false;
-	else
-		tc->evict_busy = false;
-}
-
-/* tc->mu held. */
-static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
-{
-	struct jobq *q = queue_of(tc, kind);
-	struct job *j = calloc(1, sizeof(*j));
-
-	if (!j) {
-		/* Try again at the next tick. */
-		job_unbusy(tc, kind, fam);
-		return;
-	}
-	j->kind = kind;
-	j->fam = fam;
-	j->queued_at = real_mono_ms();
-	if (kind == JOB_HEARTBEAT) {
-		/* Before releases: a late heartbeat refuses writes, a late
-		 * release costs nothing. */
-		if (q->prio_tail) {
-			j->next = q->prio_tail->next;
-			q->prio_tail->next = j;
-		} else {
-			j->next = q->head;
-			q->head = j;
-		}
-		q->prio_tail = j;
-		if (!j->next)
-			q->tail = j;
-	} else {
-		if (q->tail)
-			q->tail->next = j;
-		else
-			q->head = j;
-		q->tail = j;
-	}
-	pthread_cond_signal(&q->cond);
-}
-
-static void worker_loop(struct tcache *tc, struct jobq *q)
-{
-	struct job *j;
-
-	pthread_mutex_lock(&tc->mu);
-	while (!tc->stopping) {
-		j = q->head;
-		if (!j) {
-			q->idle++;
-			pthread_cond_wait(&q->cond, &tc->mu);
-			q->idle--;
-			continue;
-		}
-		q->head = j->next;
-		if (!q->head)
-			q->tail = NULL;
-		if (q->prio_tail == j)
-			q->prio_tail = NULL;
-		tc->jobs_running++;
-		pthread_mutex_unlock(&tc->mu);
-
-		switch (j->kind) {
-		case JOB_WRITEBACK: writeback(tc, j->fam); break;
-		case JOB_HEARTBEAT: lease_heartbeat(tc); break;
-		case JOB_RELEASE: release(tc, j->fam); break;
-		case JOB_RECOVER: recover(tc, j->fam); break;
-		case JOB_EVICT: tc_evict(tc); break;
-		}
-
-		pthread_mutex_lock(&tc->mu);
-		tc->jobs_running--;
-		job_unbusy(tc, j->kind, j->fam);
-		free(j);
-		pthread_cond_broadcast(&tc->fam_cond);
-		pthread_cond_signal(&tc->sched_cond);
-	}
-	pthread_mutex_unlock(&tc->mu);
-}
-
-static void *upload_main(void *arg)
-{
-	struct tcache *tc = arg;
-
-	worker_loop(tc, &tc->uq);
-	return NULL;
-}
-
-static void *lease_main(void *arg)
-{
-	struct tcache *tc = arg;
-
-	worker_loop(tc, &tc->lq);
-	return NULL;
-}
-
-/* How long the oldest lease job may wait, every lease thread busy, before
- * the pool gets one more thread: a twentieth of the ttl leaves most of the
- * slack between a heartbeat falling due (ttl/3) and writes being refused
- * (ttl - ttl/5) to the heartbeat itself. */
-static int64_t lease_grow_ms(struct tcache *tc)
-{
-	int64_t ms = tc->opt.lease_ttl_ms / 20;
-
-	return ms < 100 ? 100 : ms;
-}
-
-/* tc->mu held. A slow catalog (throttling, retries) or many leases falling
- * due at once back the lease queue up: add a thread, up to the cap. Threads
- * are never taken away before sched_stop; the cap bounds them. */
-static void lease_pool_grow(struct tcache *tc)
-{
-	struct jobq *q = &tc->lq;
-	int rc;
-
-	if (!q->head || q->idle > 0 || q->nthr >= q->max ||
-	    real_mono_ms() - q->head->queued_at < lease_grow_ms(tc))
-		return;
-	rc = pthread_create(&q->thr[q->nthr], NULL, lease_main, tc);
-	if (rc) {
-		log_warn("cannot start lease thread %d: %s", q->nthr + 1, strerror(rc));
-		q->max = q->nthr;
-		return;
-	}
-	q->nthr++;
-	log_info("lease jobs are waiting: %d lease threads now", q->nthr);
-}
-
-/* Decides what one family needs. tc->mu held; may free fam. */
-static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
-{
-	bool dirty = atomic_load(&fam->dirty), lost = atomic_load(&fam->lease_lost);
-	/* At shutdown the FUSE session has ended (tcache_shutdown): a handle
-	 * still counted open will never be used nor released, so it keeps
-	 * no lease from other nodes for the whole shutdown timeout. */
-	bool closed = fam->nopen == 0 || tc->shutting_down;
-	bool due, blocked;
-
-	if (fam->opening)
-		return;
-	if (fam->op_busy)
-		return;
-	if (fam->recover && !fam->leased) {
-		if (!tc->shutting_down && now >= fam->retry_at) {
-			fam->op_busy = true;
-			enqueue(tc, JOB_RECOVER, fam);
-		}
-		return;
-	}
-	if (fam->leased && lost) {
-		if (dirty) {
-			fam->op_busy = true;
-			enqueue(tc, JOB_WRITEBACK, fam);
-		} else {
-			fam->leased = false;
-		}
-		return;
-	}
-	if (fam->leased && fam->unlinked) {
-		if (fam->nopen == 0) {
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
-		}
-		return;
-	}
-	if (fam->leased && dirty) {
-		blocked = fam->check_failed && atomic_load(&fam->wseq) == fam->check_seq;
-		due = closed || fam->flush ||
-		      now - atomic_load(&fam->last_write) >= tc->opt.idle_ms ||
-		      now - atomic_load(&fam->dirty_since) >= tc->opt.max_dirty_ms;
-		if (!blocked && due && (fam->flush || now >= fam->retry_at)) {
-			fam->op_busy = true;
-			fam->flush = false;
-			enqueue(tc, JOB_WRITEBACK, fam);
-		} else if (tc->shutting_down && blocked) {
-			/* Stays dirty in the state database for the next start. */
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
-		}
-		return;
-	}
-	if (fam->leased) {
-		/* At shutdown the end of the session frees it with the others
-		 * in one write (lease_release_all). */
-		if (tc->shutting_down)
-			return;
-		if (closed && (fam->want || now - fam->last_close >= tc->opt.linger_ms)) {
-			fam->op_busy = fam->releasing = true;
-			enqueue(tc, JOB_RELEASE, fam);
-		}
-		return;
-	}
-	if (fam->nopen == 0 && !fam->recover)
-		fam_remove(tc, fam);
-}
-
-static void *sched_main(void *arg)
-{
-	struct tcache *tc = arg;
-	struct fam *f, *next;
-	int i;
-
-	pthread_mutex_lock(&tc->mu);
-	while (!tc->stopping) {
-		int64_t now = tc_mono(tc);
-
-		for (i = 0; i < FAM_BUCKETS; i++) {
-			for (f = tc->tab[i]; f; f = next) {
-				next = f->next;
-				sched_fam(tc, f, now);
-			}
-		}
-		/* One heartbeat per node, however many leases: see lease.c. */
-		if (atomic_load(&tc->sess) && !tc->hb_busy && now >= tc->next_hb) {
-			tc->hb_busy = true;
-			enqueue(tc, JOB_HEARTBEAT, NULL);
-		}
-		if (tc->evict_due && !tc->evict_busy && tc->opt.cache_size) {
-			tc->evict_due = false;
-			tc->evict_busy = true;
-			enqueue(tc, JOB_EVICT, NULL);
-		}
-		lease_pool_grow(tc);
-		atomic_fetch_add(&tc->st.sched_passes, 1);
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += SCHED_TICK_MS * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&tc->sched_cond, &tc->mu, &ts);
-		}
-	}
-	pthread_mutex_unlock(&tc->mu);
-	return NULL;
-}
-
-void sched_wake(struct tcache *tc)
-{
-	pthread_cond_signal(&tc->sched_cond);
-}
-
-/* Starts n threads of q (tc->mu not held, no scheduler yet): 0 when at
- * least one runs, else a negative errno. */
-static int pool_start(struct tcache *tc, struct jobq *q, int n, int max, void *(*fn)(void *))
-{
-	int rc = 0;
-
-	q->thr = calloc((size_t)max, sizeof(pthread_t));
-	if (!q->thr)
-		return -ENOMEM;
-	q->max = max;
-	while (q->nthr < n) {
-		rc = pthread_create(&q->thr[q->nthr], NULL, fn, tc);
-		if (rc) {
-			log_err("cannot start a %s thread: %s", q->what, strerror(rc));
-			break;
-		}
-		q->nthr++;
-	}
-	return q->nthr ? 0 : rc ? -rc : -EAGAIN;
-}
-
-/* Joins the threads of q (stopping set), drops what is still queued. */
-static void pool_stop(struct tcache *tc, struct jobq *q)
-{
-	struct job *j;
-	int i, n;
-
-	pthread_mutex_lock(&tc->mu);
-	n = q->nthr; /* the scheduler, which grows it, has stopped */
-	pthread_mutex_unlock(&tc->mu);
-	for (i = 0; i < n; i++)
-		pthread_join(q->thr[i], NULL);
-	pthread_mutex_lock(&tc->mu);
-	while ((j = q->head)) {
-		q->head = j->next;
-		job_unbusy(tc, j->kind, j->fam);
-		free(j);
-	}
-	q->tail = q->prio_tail = NULL;
-	q->nthr = q->max = q->idle = 0;
-	pthread_mutex_unlock(&tc->mu);
-	free(q->thr);
-	q->thr = NULL;
-}
-
-int sched_start(struct tcache *tc)
-{
-	int rc;
-
-	tc->stopping = false;
-	tc->uq.what = "write-back";
-	tc->lq.what = "lease";
-	rc = pool_start(tc, &tc->uq, tc->opt.upload_workers, tc->opt.upload_workers, upload_main);
-	if (!rc)
-		rc = pool_start(tc, &tc->lq, LEASE_THREADS_MIN, LEASE_THREADS_MAX, lease_main);
-	if (!rc)
-		rc = -pthread_create(&tc->sched, NULL, sched_main, tc);
-	if (rc) {
-		log_err("cannot start the scheduler: %s", strerror(-rc));
-		pthread_mutex_lock(&tc->mu);
-		tc->stopping = true;
-		pthread_cond_broadcast(&tc->uq.cond);
-		pthread_cond_broadcast(&tc->lq.cond);
-		pthread_mutex_unlock(&tc->mu);
-		pool_stop(tc, &tc->uq);
-		pool_stop(tc, &tc->lq);
-		return rc;
-	}
-	tc->started = true;
-	return 0;
-}
-
-void sched_stop(struct tcache *tc)
-{
-	if (!tc->started)
-		return;
-	pthread_mutex_lock(&tc->mu);
-	tc->stopping = true;
-	pthread_cond_broadcast(&tc->uq.cond);
-	pthread_cond_broadcast(&tc->lq.cond);
-	pthread_cond_broadcast(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
-	pthread_join(tc->sched, NULL);
-	pool_stop(tc, &tc->uq);
-	pool_stop(tc, &tc->lq);
-	pthread_mutex_lock(&tc->mu);
-	tc->evict_busy = false;
-	pthread_mutex_unlock(&tc->mu);
-	tc->started = false;
 }
