@@ -16,9 +16,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cache/hash.h"
+
 #define CAT_ID_MAX   128
 #define CAT_NODE_MAX 128
-#define CAT_HASH_HEX 32 /* XXH3-128 as 32 lower-case hex digits */
+#define CAT_HASH_HEX TFS_HASH_HEX /* XXH3-128 as 32 lower-case hex digits (hash.h) */
 #define CAT_HIST_MAX 8
 /* gc dooms at most this many hashes per phase (comma-separated). */
 #define CAT_GC_DOOM_N	  32

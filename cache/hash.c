@@ -14,13 +14,13 @@
 
 #define HASH_CHUNK (1u << 20)
 
-static void hash_hex(XXH128_hash_t h, char out[CAT_HASH_HEX + 1])
+static void hash_hex(XXH128_hash_t h, char out[TFS_HASH_HEX + 1])
 {
-	snprintf(out, CAT_HASH_HEX + 1, "%016" PRIx64 "%016" PRIx64, (uint64_t)h.high64,
+	snprintf(out, TFS_HASH_HEX + 1, "%016" PRIx64 "%016" PRIx64, (uint64_t)h.high64,
 		 (uint64_t)h.low64);
 }
 
-int tfs_hash_fd(int fd, char out[CAT_HASH_HEX + 1], uint64_t *size)
+int tfs_hash_fd(int fd, char out[TFS_HASH_HEX + 1], uint64_t *size)
 {
 	XXH3_state_t *st = NULL;
 	char *buf = NULL;
@@ -64,7 +64,7 @@ out:
 	return rc;
 }
 
-void tfs_hash_buf(const void *buf, size_t len, char out[CAT_HASH_HEX + 1])
+void tfs_hash_buf(const void *buf, size_t len, char out[TFS_HASH_HEX + 1])
 {
 	hash_hex(XXH3_128bits(buf, len), out);
 }

@@ -7,15 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cache/catalog.h"
+/* The length of a hash in hex digits (the catalog's CAT_HASH_HEX). */
+#define TFS_HASH_HEX 32
 
 /* Hashes the whole file behind fd, read with pread from offset 0 in 1 MiB
  * chunks until end of file (the file position is not used). *size (may
  * be NULL) gets the number of bytes hashed. 0 or -errno (-ENOMEM, or the
  * read error). */
-int tfs_hash_fd(int fd, char out[CAT_HASH_HEX + 1], uint64_t *size);
+int tfs_hash_fd(int fd, char out[TFS_HASH_HEX + 1], uint64_t *size);
 
 /* Hashes len bytes of buf. */
-void tfs_hash_buf(const void *buf, size_t len, char out[CAT_HASH_HEX + 1]);
+void tfs_hash_buf(const void *buf, size_t len, char out[TFS_HASH_HEX + 1]);
 
 #endif

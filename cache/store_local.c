@@ -110,7 +110,7 @@ static int fsync_up(const char *path, const char *stop)
 /* 1 if the file at path hashes to hash, 0 if not, or -errno. */
 static int same_hash(const char *path, const char *hash)
 {
-	char got[CAT_HASH_HEX + 1];
+	char got[TFS_HASH_HEX + 1];
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "cache/catalog.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/keys.h"
 #include "cache/store.h"
 
 #define VERREC_FORMAT "tenantfs-version/1"

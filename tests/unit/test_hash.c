@@ -42,7 +42,7 @@ static int tmpfile_with(const unsigned char *buf, size_t n)
 
 int main(void)
 {
-	char h[CAT_HASH_HEX + 1], h2[CAT_HASH_HEX + 1];
+	char h[TFS_HASH_HEX + 1], h2[TFS_HASH_HEX + 1];
 	const size_t big = 2u * 1024 * 1024 + 12345;
 	unsigned char *p = pattern(big);
 	uint64_t size = 1;
@@ -56,7 +56,7 @@ int main(void)
 	TAP_STREQ(h, "06b05ab6733a618578af5f94892f3950", "hash of abc (xxhsum -H2)");
 	tfs_hash_buf(fox, sizeof(fox) - 1, h);
 	TAP_STREQ(h, "ddd650205ca3e7fa24a1cc2e3a8a7651", "hash of the fox (xxhsum -H2)");
-	TAP_OK(strlen(h) == CAT_HASH_HEX, "hash is %d hex digits", CAT_HASH_HEX);
+	TAP_OK(strlen(h) == TFS_HASH_HEX, "hash is %d hex digits", TFS_HASH_HEX);
 
 	fd = tmpfile_with(p, big);
 	TAP_OK(fd >= 0, "temp file of %zu bytes", big);

@@ -128,7 +128,7 @@ int main(void)
 	struct store *s;
 	struct putter pt[4];
 	pthread_t th[4];
-	char path[256], key[128], h[CAT_HASH_HEX + 1];
+	char path[256], key[128], h[TFS_HASH_HEX + 1];
 	struct stat st;
 	size_t i;
 	int fd, out, rc, pages, fails = 0;
