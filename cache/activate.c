@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "cache/fsutil.h"
-#include "cache/hash.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
 #include "cache/recon.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* Whether fd starts with SQLite's 16-byte magic "SQLite format 3\0". */
 static bool sqlite_magic(int fd)

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "cache/fsutil.h"
-#include "s3/log.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/log.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 
 #define CAT_ID_MAX   128
 #define CAT_NODE_MAX 128

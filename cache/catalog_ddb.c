@@ -3,9 +3,9 @@
  * session and pointer change a conditional UpdateItem (ReturnValues
  * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
-#include "catalog_ddb_i.h"
-#include "s3/clock.h"
-#include "s3/parse.h"
+#include "cache/catalog_ddb_i.h"
+#include "s3/base/clock.h"
+#include "s3/base/parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "s3/ddb.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* An acquire whose condition failed re-reads the item; if the item then
  * looks free (released or expired between the two calls) it tries again,

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog.h"
+#include "cache/catalog.h"
 
 struct ddb_client;
 

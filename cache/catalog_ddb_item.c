@@ -1,14 +1,14 @@
 /* The mapping between catalog items and sessions and DynamoDB attribute
  * maps (catalog_ddb_i.h), both directions; pure functions. */
-#include "catalog_ddb_i.h"
+#include "cache/catalog_ddb_i.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "s3/ddb.h"
-#include "s3/log.h"
-#include "s3/parse.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
 
 /* ---- item decoding ---- */
 

@@ -1,14 +1,14 @@
 /* The node sessions of the DynamoDB catalog (catalog.h): one item per node,
  * id CAT_SESSION_PREFIX + node, started, renewed by heartbeats, read and
  * killed with conditional UpdateItems. */
-#include "catalog_ddb_i.h"
+#include "cache/catalog_ddb_i.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "s3/ddb.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 json_t *catalog_ddb_session_key(const char *node)
 {

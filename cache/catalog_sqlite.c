@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "cache/catalog_sqlite_i.h"
-#include "s3/log.h"
-#include "s3/parse.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
 
 #define SCAN_PAGE 500
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "s3/clock.h"
-#include "s3/log.h"
+#include "s3/base/clock.h"
+#include "s3/base/log.h"
 
 #define BUSY_TIMEOUT_MS 5000
 

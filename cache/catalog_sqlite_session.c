@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* ---- sessions ---------------------------------------------------------- */
 

@@ -14,8 +14,8 @@
 #include <xxhash.h>
 
 #include "cache/cache_i.h"
-#include "s3/clock.h"
-#include "s3/log.h"
+#include "s3/base/clock.h"
+#include "s3/base/log.h"
 
 #define GATE_SLOTS_DEFAULT   32
 #define GATE_TIMEOUT_DEFAULT 10000

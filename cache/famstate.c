@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 struct fam_transition {
 	enum fam_state from, to;

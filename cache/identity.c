@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "cache/fsutil.h"
-#include "s3/log.h"
-#include "s3/parse.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
 
 /* Writes our pid into the lock file (for the message a second daemon
  * prints); called again after fuse_daemonize() forked. */

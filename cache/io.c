@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 bool tc_side_suffix_valid(const char *id, const char *suffix)
 {

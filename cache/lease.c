@@ -66,7 +66,7 @@
 #include <xxhash.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define LEASE_POLL_MS 50
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 void tc_item_stat(const struct cat_item *it, struct stat *st)
 {

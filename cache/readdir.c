@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* A listing in progress. Memory: the sorted names listed from local state
  * (this node's uncommitted databases and side files, few) and the

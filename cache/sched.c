@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "cache/cache_i.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define SCHED_TICK_MS 100
 /* The lease pool: heartbeats and releases, one catalog call each. */

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "cache/fsutil.h"
-#include "cache/hash.h"
-#include "s3/log.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
+#include "s3/base/log.h"
 
 void tc_clean_dir(const char *dir)
 {

@@ -4,7 +4,7 @@
  * rewritten without one database (purge). The restore of one database is
  * in snapshot_restore.c. */
 #include "cache/snapshot_manifest.h"
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 #include "cache/verrec.h"
-#include "s3/clock.h"
-#include "s3/log.h"
+#include "s3/base/clock.h"
+#include "s3/base/log.h"
 
 /* ---- names, keys and times ---------------------------------------------- */
 

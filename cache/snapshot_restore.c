@@ -9,7 +9,7 @@
 
 #include "cache/keys.h"
 #include "cache/verrec.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* Long because the restore's steps are in the one safe order (version present, lease, fence,
  * commit, release), each with its own message. */

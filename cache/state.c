@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 struct state {
 	pthread_mutex_t mu; /* serialises every use of db */

@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/fsutil.h"
-#include "cache/hash.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
 #include "cache/keys.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define LIST_PAGE      1000
 #define LIST_DEPTH_MAX 32

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cache/store.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "s3/s3.h"
 
 struct store_s3 {

@@ -1,7 +1,7 @@
 /* Version records (see verrec.h): keys, the record body, reading a
  * database's folder as a chain, and the retention rules over a chain. */
 #include "cache/verrec.h"
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/fsutil.h"
-#include "cache/hash.h"
-#include "s3/log.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
+#include "s3/base/log.h"
 
 #define GEN_DIGITS 20
 #define BODY_MAX   4096

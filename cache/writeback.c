@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "cache/cache_i.h"
-#include "cache/fsutil.h"
+#include "s3/base/fsutil.h"
 #include "cache/keys.h"
 #include "cache/verrec.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000

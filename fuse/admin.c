@@ -5,7 +5,7 @@
  * tfs_backend_open exactly as for a mount. Results go to stdout, errors to
  * stderr through the logger. */
 #include "fuse/admin.h"
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,11 +20,11 @@
 #include "fuse/gc.h"
 #include "fuse/history.h"
 #include "fuse/options.h"
-#include "fuse/progress.h"
+#include "s3/base/progress.h"
 #include "fuse/purge.h"
 #include "fuse/setup.h"
 #include "fuse/verify.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define MAX_IDS 1024
 

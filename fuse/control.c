@@ -4,7 +4,7 @@
  * (jansson) both ways. */
 #include "fuse/control.h"
 #include "fuse/control_i.h"
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,10 +26,10 @@
 #include "cache/cache.h"
 #include "fuse/fs.h"
 #include "fuse/options.h"
-#include "fuse/progress.h"
+#include "s3/base/progress.h"
 #include "fuse/setup.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* ---- paths --------------------------------------------------------------- */
 

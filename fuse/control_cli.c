@@ -24,11 +24,11 @@
 #include "cache/cache.h"
 #include "fuse/fs.h"
 #include "fuse/options.h"
-#include "fuse/progress.h"
+#include "s3/base/progress.h"
 #include "fuse/setup.h"
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* ---- the commands -------------------------------------------------------- */
 

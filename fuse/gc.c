@@ -6,7 +6,7 @@
  * if the item is still as the verdict saw it (see open_phases). The mount never lists:
  * LIST is made here and by verify only. */
 #include "fuse/gc.h"
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,8 +19,8 @@
 #include "cache/cache.h"
 #include "cache/verrec.h"
 #include "fuse/history.h"
-#include "fuse/progress.h"
-#include "s3/log.h"
+#include "s3/base/progress.h"
+#include "s3/base/log.h"
 
 /* A phase deletes for at most GC_PHASE_MAX_MS by the run's monotonic
  * clock; another run closes one open for GC_PHASE_STALE_MS by the store's

@@ -13,7 +13,7 @@
 #include <xxhash.h>
 
 #include "cache/verrec.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* ---- durations ------------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /*
  * Why: without FUSE_HANDLE_KILLPRIV_V2 the kernel leaves SB_NOSEC off on a

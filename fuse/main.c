@@ -21,9 +21,9 @@
 #include "fuse/metrics.h"
 #include "fuse/options.h"
 #include "fuse/setup.h"
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 /* FUSE worker threads at most; a share is kept from the catalog (topt). */
 #define FUSE_MAX_THREADS 64

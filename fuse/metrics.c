@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "fuse/control.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define METRICS_CONN_LIMIT 8
 #define METRICS_TIMEOUT_S  10

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cache/verrec.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 struct names {
 	char **v;

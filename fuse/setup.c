@@ -19,7 +19,7 @@
 #include "s3/creds.h"
 #include "s3/ddb.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "s3/s3.h"
 
 /* mkdir -p; mode 0700 for what we create: caches hold user data. */

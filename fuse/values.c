@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 
 int tfs_parse_seconds(const char *s, long *ms)
 {

@@ -24,10 +24,10 @@
 #include <xxhash.h>
 
 #include "cache/cache.h"
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 #include "cache/verrec.h"
-#include "fuse/progress.h"
-#include "s3/log.h"
+#include "s3/base/progress.h"
+#include "s3/base/log.h"
 
 /* ---- the set of referenced keys ------------------------------------------ */
 

@@ -2,9 +2,9 @@
  * config files, then the sources of creds_process.c and creds_remote.c),
  * the cache that refreshes temporary credentials before they expire, and
  * region/endpoint resolution. */
-#include "creds.h"
-#include "creds_i.h"
-#include "s3/clock.h"
+#include "s3/creds.h"
+#include "s3/creds_i.h"
+#include "s3/base/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
-#include "log.h"
+#include "s3/base/log.h"
 
 #define REFRESH_MARGIN_MS (5 * 60 * 1000) /* refresh this long before expiry */
 #define INI_MAX_BYTES	  (1 << 20)	  /* shared config files are small */

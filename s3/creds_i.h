@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "creds.h"
-#include "status.h"
+#include "s3/creds.h"
+#include "s3/status.h"
 
 #define META_MAX_BYTES	   (64 * 1024) /* a metadata reply is a few hundred bytes */
 #define META_CONNECT_MS	   1000L

@@ -2,8 +2,8 @@
  * profile's command, split like the AWS CLI does (no shell), run with a
  * timeout, its JSON output read capped and wiped, its stderr logged
  * without the secret. */
-#include "creds.h"
-#include "creds_i.h"
+#include "s3/creds.h"
+#include "s3/creds_i.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "s3/clock.h"
+#include "s3/base/log.h"
+#include "s3/base/clock.h"
 
 /* ---- credential_process: a command of the profile prints the keys ---- */
 

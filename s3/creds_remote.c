@@ -1,8 +1,8 @@
 /* The credential chain's remote sources (creds_i.h): the container
  * credentials endpoint (ECS/EKS), EC2 instance metadata with IMDSv2, and
  * STS AssumeRoleWithWebIdentity; replies capped, secrets wiped. */
-#include "creds.h"
-#include "creds_i.h"
+#include "s3/creds.h"
+#include "s3/creds_i.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "creds_i.h"
-#include "http.h"
-#include "log.h"
-#include "s3/parse.h"
-#include "xml_i.h"
+#include "s3/creds_i.h"
+#include "s3/http.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
+#include "s3/xml_i.h"
 
 /* ---- the credential services over the shared HTTP client ---- */
 

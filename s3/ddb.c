@@ -2,8 +2,8 @@
  * bodies classified so that the HTTP layer retries only throttling and
  * server errors, and typed wrappers for the item and table calls the
  * catalog uses. Decoding is in s3/json.c. */
-#include "ddb.h"
-#include "s3/clock.h"
+#include "s3/ddb.h"
+#include "s3/base/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "s3/base/log.h"
 
 struct ddb_client {
 	char *url;		  /* endpoint with one trailing '/'; immutable */

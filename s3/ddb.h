@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
-#include "status.h"
+#include "s3/http.h"
+#include "s3/status.h"
 
 /* Largest reply body we decode. DynamoDB caps a Scan/Query page at 1 MB of
  * item data and an item at 400 KB; its JSON encoding stays well below. */

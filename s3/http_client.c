@@ -1,15 +1,15 @@
 /* The HTTP client's life (http.h): libcurl's global set-up, the share for
  * DNS and TLS sessions, the pool of easy handles (each keeps its
  * connections alive) and the request counters. */
-#include "http.h"
-#include "http_i.h"
+#include "s3/http.h"
+#include "s3/http_i.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "s3/base/log.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;

@@ -1,9 +1,9 @@
 /* DynamoDB JSON decoding: error bodies onto enum wire_status, success
  * replies with size and shape checks, and strict readers and writers of
  * typed attribute values. Pure functions: no network, no global state. */
-#include "ddb.h"
+#include "s3/ddb.h"
 
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>

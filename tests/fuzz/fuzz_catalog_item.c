@@ -8,7 +8,7 @@
 
 #include "cache/catalog_ddb_i.h"
 #include "s3/ddb.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "s3/ddb.h"
-#include "s3/log.h"
-#include "s3/parse.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

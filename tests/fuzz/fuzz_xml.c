@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/log.h"
-#include "s3/parse.h"
+#include "s3/base/log.h"
+#include "s3/base/parse.h"
 #include "s3/xml_i.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -14,7 +14,7 @@
 
 #include "s3/creds.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "s3/s3.h"
 
 static void usage(void)

@@ -16,7 +16,7 @@
 #include "s3/creds.h"
 #include "s3/ddb.h"
 #include "s3/http.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/catalog_contract.h"
 #include "tests/unit/tap.h"
 

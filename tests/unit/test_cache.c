@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 #include "cache/state.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"
 

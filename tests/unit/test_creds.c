@@ -19,7 +19,7 @@
 #include <curl/curl.h>
 
 #include "s3/creds.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/tap.h"
 
 static char tmpdir[512];

@@ -8,7 +8,7 @@
 
 #include "cache/catalog_ddb_i.h"
 #include "s3/ddb.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/tap.h"
 
 static enum wire_status dec_err(long http, const char *body, struct ddb_error *e)

@@ -13,7 +13,7 @@
 
 #include "cache/cache_i.h"
 #include "cache/famstate.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/tap.h"
 
 /* What the design (DESIGN.md "Life of a database on one node", and the

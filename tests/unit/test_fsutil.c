@@ -1,4 +1,4 @@
-/* Unit tests of cache/fsutil.c: full writes and reads, mkdir -p, directory
+/* Unit tests of s3/base/fsutil.c: full writes and reads, mkdir -p, directory
  * fsync and whole-file copies by each method (clone, copy_file_range,
  * read/write), checked byte for byte. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/fsutil.h"
+#include "s3/base/fsutil.h"
 #include "tests/unit/tap.h"
 
 static char root[256];

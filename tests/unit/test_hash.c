@@ -1,4 +1,4 @@
-/* Unit tests of cache/hash.c: golden XXH3-128 values computed by the
+/* Unit tests of s3/base/hash.c: golden XXH3-128 values computed by the
  * independent xxhsum -H2, and the streaming fd path against the one-shot
  * buffer path across the 1 MiB chunk boundary. */
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cache/fsutil.h"
-#include "cache/hash.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
 #include "tests/unit/tap.h"
 
 static const char fox[] = "The quick brown fox jumps over the lazy dog";

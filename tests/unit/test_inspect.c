@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"
 

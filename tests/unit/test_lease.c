@@ -21,7 +21,7 @@
 
 #include "cache/cache.h"
 #include "cache/catalog.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"
 

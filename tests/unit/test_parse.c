@@ -1,10 +1,10 @@
-/* Unit tests of the shared parsers (s3/parse.c): names, hex, unsigned
+/* Unit tests of the shared parsers (s3/base/parse.c): names, hex, unsigned
  * decimals and ISO-8601 times, with the edge cases each caller relies on. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 #include "tests/unit/tap.h"
 
 static void test_names(void)

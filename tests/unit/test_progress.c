@@ -1,11 +1,11 @@
-/* Unit tests of fuse/progress.c on an injected clock: nothing is written
+/* Unit tests of s3/base/progress.c on an injected clock: nothing is written
  * before one interval has passed, then one plain line per interval (not
  * per update); on a terminal a bar redrawn in place and cleared. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuse/progress.h"
+#include "s3/base/progress.h"
 #include "tests/unit/tap.h"
 
 static int64_t fake_ms;

@@ -11,7 +11,7 @@
 #include <xxhash.h>
 
 #include "cache/catalog.h"
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/store.h"
 #include "tests/unit/tap.h"

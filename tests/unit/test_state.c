@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cache/state.h"
-#include "s3/log.h"
+#include "s3/base/log.h"
 #include "tests/unit/tap.h"
 
 static void row(struct state_row *r, const char *id, uint64_t gen, bool dirty, uint64_t size,

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/fsutil.h"
-#include "cache/hash.h"
+#include "s3/base/fsutil.h"
+#include "s3/base/hash.h"
 #include "cache/store.h"
 #include "tests/unit/tap.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cache/catalog.h"
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 #include "cache/store.h"
 #include "fuse/verify.h"
 #include "tests/unit/tap.h"

@@ -1,6 +1,6 @@
 /* XXH3-128 of files and buffers through libxxhash's streaming API, spelled
  * as hex high64 then low64. */
-#include "cache/hash.h"
+#include "s3/base/hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "s3/log.h"
+#include "s3/base/log.h"
 
 #define HASH_CHUNK (1u << 20)
 

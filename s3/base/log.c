@@ -1,6 +1,6 @@
 /* The logger behind log.h: one mutex around the sink so lines from worker
  * threads never interleave. */
-#include "log.h"
+#include "s3/base/log.h"
 
 #include <pthread.h>
 #include <stdio.h>

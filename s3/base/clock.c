@@ -1,5 +1,5 @@
 /* The clocks and sleeps every layer uses (clock.h), written once. */
-#include "s3/clock.h"
+#include "s3/base/clock.h"
 
 #include <errno.h>
 

@@ -1,6 +1,6 @@
 /* System-call helpers for the cache: EINTR-safe full reads and writes,
  * directory fsync, mkdir -p and whole-file copies with reflink first. */
-#include "cache/fsutil.h"
+#include "s3/base/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

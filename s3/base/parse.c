@@ -1,6 +1,6 @@
 /* Text parsing every layer shares (parse.h): names, hex, decimals and
  * ISO-8601 times, each written once. */
-#include "s3/parse.h"
+#include "s3/base/parse.h"
 
 #include <errno.h>
 #include <stdlib.h>

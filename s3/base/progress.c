@@ -1,8 +1,8 @@
 /* Progress lines of the administration commands on stderr: a bar redrawn
  * in place on a terminal, a plain line every PROGRESS_LINE_MS otherwise
  * (see progress.h). */
-#include "fuse/progress.h"
-#include "s3/clock.h"
+#include "s3/base/progress.h"
+#include "s3/base/clock.h"
 
 #include <inttypes.h>
 #include <string.h>
