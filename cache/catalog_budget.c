@@ -3,7 +3,7 @@
  * same thread, the SQLite catalog bounds its lock and busy wait by it. */
 #include "cache/catalog.h"
 
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 
 static __thread long thread_budget_ms;
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 
 /* An acquire whose condition failed re-reads the item; if the item then

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
 

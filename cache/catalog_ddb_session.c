@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 
 json_t *catalog_ddb_session_key(const char *node)

@@ -1,4 +1,4 @@
-/* The object store on S3: store_ops over the S3 client (s3/s3.h). Keys
+/* The object store on S3: store_ops over the S3 client (s3/wire/s3.h). Keys
  * are content-addressed, so uploads are conditional (If-None-Match: *) and
  * an object already there counts as uploaded once its size and hash say it
  * holds these bytes. */
@@ -10,7 +10,7 @@
 
 #include "cache/store.h"
 #include "s3/base/log.h"
-#include "s3/s3.h"
+#include "s3/wire/s3.h"
 
 struct store_s3 {
 	struct store base;

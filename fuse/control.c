@@ -28,7 +28,7 @@
 #include "fuse/options.h"
 #include "s3/base/progress.h"
 #include "fuse/setup.h"
-#include "s3/http.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 
 /* ---- paths --------------------------------------------------------------- */

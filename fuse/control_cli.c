@@ -27,7 +27,7 @@
 #include "s3/base/progress.h"
 #include "fuse/setup.h"
 #include "s3/base/clock.h"
-#include "s3/http.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 
 /* ---- the commands -------------------------------------------------------- */

@@ -15,7 +15,7 @@
 
 #include "cache/cache.h"
 #include "fuse/setup.h"
-#include "s3/http.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 
 /* An open file: the engine's handle plus the first write error not yet

@@ -11,7 +11,7 @@
 
 #include "cache/cache.h"
 #include "fuse/setup.h"
-#include "s3/http.h"
+#include "s3/wire/http.h"
 
 double tfs_http_cost_usd(const struct http_stats *h)
 {

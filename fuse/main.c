@@ -22,7 +22,7 @@
 #include "fuse/options.h"
 #include "fuse/setup.h"
 #include "s3/base/clock.h"
-#include "s3/http.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 
 /* FUSE worker threads at most; a share is kept from the catalog (topt). */

@@ -16,11 +16,11 @@
 
 #include "cache/catalog.h"
 #include "cache/store.h"
-#include "s3/creds.h"
-#include "s3/ddb.h"
-#include "s3/http.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/ddb.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
-#include "s3/s3.h"
+#include "s3/wire/s3.h"
 
 /* mkdir -p; mode 0700 for what we create: caches hold user data. */
 static int mkdir_p(const char *path)

@@ -1,4 +1,4 @@
-/* libFuzzer target for the DynamoDB JSON decoders (s3/ddb.h): error
+/* libFuzzer target for the DynamoDB JSON decoders (s3/wire/ddb.h): error
  * replies, success replies, typed attribute readers and the "N" integer
  * parsers, checked against what the header promises. */
 #include <ctype.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for the S3 XML decoders (s3/xml_i.h): error bodies,
+/* libFuzzer target for the S3 XML decoders (s3/wire/xml_i.h): error bodies,
  * ListObjectsV2 pages, multipart initiate/complete replies and ISO 8601
  * dates. Checks that outputs stay NUL-terminated within their buffers. */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,4 +1,4 @@
-/* s3cli: a small command line over the S3 client (s3/s3.h) for the Python
+/* s3cli: a small command line over the S3 client (s3/wire/s3.h) for the Python
  * integration tests (test_s3_*.py): one operation per run, results as
  * "key=value" lines on stdout, exit 0 on WIRE_OK and 10 + status otherwise. */
 #include <errno.h>
@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "s3/creds.h"
-#include "s3/http.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
-#include "s3/s3.h"
+#include "s3/wire/s3.h"
 
 static void usage(void)
 {

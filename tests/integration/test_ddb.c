@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "s3/creds.h"
-#include "s3/ddb.h"
-#include "s3/http.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/ddb.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"
 

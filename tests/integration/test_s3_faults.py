@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Retries of the S3 client (s3/http.c + s3/s3.c) under injected faults:
+"""Retries of the S3 client (s3/wire/http.c + s3/wire/s3.c) under injected faults:
 the s3cli driver talks to moto through tests/lib/faultproxy.py, and the
 proxy counts what really went over the wire. A 503 burst shorter than the
 budget succeeds; a 503 storm gives up within the bound with a clear error;

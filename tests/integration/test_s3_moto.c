@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "cache/store.h"
-#include "s3/creds.h"
-#include "s3/http.h"
-#include "s3/s3.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/http.h"
+#include "s3/wire/s3.h"
 #include "tests/unit/tap.h"
 
 static char tmpdir[4096];

@@ -18,7 +18,7 @@
 
 #include <curl/curl.h>
 
-#include "s3/creds.h"
+#include "s3/wire/creds.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cache/catalog_ddb_i.h"
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"
 

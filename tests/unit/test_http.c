@@ -1,4 +1,4 @@
-/* Unit tests of s3/http.c that need no peer: URI encoding, request
+/* Unit tests of s3/wire/http.c that need no peer: URI encoding, request
  * defaults, the retry loop (attempt count, full-jitter backoff bounds, the
  * final message, no_retry) against a loopback port that refuses
  * connections, with the backoff sleep injected, the time cap of a
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "s3/http.h"
+#include "s3/wire/http.h"
 #include "tests/unit/tap.h"
 
 static long delays[64];

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "s3/sigv4.h"
+#include "s3/wire/sigv4.h"
 #include "tests/unit/tap.h"
 
 /* A request decoded from JSON; the strings point into the json_t, which

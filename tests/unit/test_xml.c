@@ -1,11 +1,11 @@
-/* Unit tests of the S3 XML decoders (s3/xml.c): ListObjectsV2 pages,
+/* Unit tests of the S3 XML decoders (s3/wire/xml.c): ListObjectsV2 pages,
  * multipart initiate/complete replies, <Error> bodies, and malformed,
  * truncated and oversized input. No network. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 #include "tests/unit/tap.h"
 
 #define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "s3/status.h"
+#include "s3/wire/status.h"
 
 struct aws_creds {
 	char *access_key;

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "s3/creds.h"
-#include "s3/status.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/status.h"
 
 #define META_MAX_BYTES	   (64 * 1024) /* a metadata reply is a few hundred bytes */
 #define META_CONNECT_MS	   1000L

@@ -1,5 +1,5 @@
 /* Names, retry class and errno mapping of enum wire_status. */
-#include "s3/status.h"
+#include "s3/wire/status.h"
 
 #include <errno.h>
 

@@ -2,8 +2,8 @@
  * URI-encoded per segment), streamed GET, HEAD, DELETE and ListObjectsV2,
  * with S3 error bodies decoded into wire statuses. PUT and multipart
  * upload are in s3_put.c. */
-#include "s3/s3.h"
-#include "s3/s3_i.h"
+#include "s3/wire/s3.h"
+#include "s3/wire/s3_i.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,7 +17,7 @@
 
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 
 /* ---- last error, per thread ------------------------------------------- */
 

@@ -1,8 +1,8 @@
 /* The credential chain's remote sources (creds_i.h): the container
  * credentials endpoint (ECS/EKS), EC2 instance metadata with IMDSv2, and
  * STS AssumeRoleWithWebIdentity; replies capped, secrets wiped. */
-#include "s3/creds.h"
-#include "s3/creds_i.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/creds_i.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/creds_i.h"
-#include "s3/http.h"
+#include "s3/wire/creds_i.h"
+#include "s3/wire/http.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 
 /* ---- the credential services over the shared HTTP client ---- */
 
@@ -33,7 +33,7 @@ struct meta_req {
 	long total_ms;	     /* 0: META_TOTAL_MS */
 };
 
-/* One request through s3/http.c, unsigned, one attempt: no proxy, no
+/* One request through s3/wire/http.c, unsigned, one attempt: no proxy, no
  * redirects, TLS peer verification on, short timeouts, a reply capped at
  * META_MAX_BYTES that holds a secret (never moved by realloc, wiped when
  * freed). *body (malloc'ed, the caller wipes it) is the reply on a 2xx and

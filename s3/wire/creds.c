@@ -2,8 +2,8 @@
  * config files, then the sources of creds_process.c and creds_remote.c),
  * the cache that refreshes temporary credentials before they expire, and
  * region/endpoint resolution. */
-#include "s3/creds.h"
-#include "s3/creds_i.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/creds_i.h"
 #include "s3/base/clock.h"
 
 #include <ctype.h>

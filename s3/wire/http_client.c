@@ -1,8 +1,8 @@
 /* The HTTP client's life (http.h): libcurl's global set-up, the share for
  * DNS and TLS sessions, the pool of easy handles (each keeps its
  * connections alive) and the request counters. */
-#include "s3/http.h"
-#include "s3/http_i.h"
+#include "s3/wire/http.h"
+#include "s3/wire/http_i.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "s3/http.h"
-#include "s3/status.h"
+#include "s3/wire/http.h"
+#include "s3/wire/status.h"
 
 struct s3_config {
 	const char *endpoint; /* "http://127.0.0.1:5000" or https://s3.<region>.amazonaws.com */

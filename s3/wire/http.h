@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "s3/creds.h"
-#include "s3/status.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/status.h"
 
 struct http_client;
 struct http_response; /* used by http_request.classify before its definition */

@@ -1,7 +1,7 @@
 /* DynamoDB JSON decoding: error bodies onto enum wire_status, success
  * replies with size and shape checks, and strict readers and writers of
  * typed attribute values. Pure functions: no network, no global state. */
-#include "s3/ddb.h"
+#include "s3/wire/ddb.h"
 
 #include "s3/base/parse.h"
 

@@ -1,7 +1,7 @@
 /* Decoding of S3's XML replies with libxml2: ListObjectsV2 pages, the
  * multipart initiate/complete results and <Error> documents. Elements are
  * matched by local name, so the S3 namespace may or may not be there. */
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 
 #include "s3/base/parse.h"
 

@@ -1,8 +1,8 @@
 /* PUT of a file to S3 (s3_put_file, s3.h): one request up to the client's
  * multipart threshold, else a multipart upload whose parts go in parallel,
  * each with its own MD5 and SHA-256 of the file range, aborted on failure. */
-#include "s3/s3.h"
-#include "s3/s3_i.h"
+#include "s3/wire/s3.h"
+#include "s3/wire/s3_i.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "s3/base/log.h"
-#include "s3/xml_i.h"
+#include "s3/wire/xml_i.h"
 
 /* ---- digests of a file range ------------------------------------------ */
 

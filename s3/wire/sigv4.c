@@ -2,7 +2,7 @@
  * chain and Authorization header, on OpenSSL's SHA-256 and HMAC. Every
  * intermediate key and every buffer that held a secret is wiped with
  * OPENSSL_cleanse before it is freed or goes out of scope. */
-#include "s3/sigv4.h"
+#include "s3/wire/sigv4.h"
 
 #include <ctype.h>
 #include <stdarg.h>

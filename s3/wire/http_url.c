@@ -1,6 +1,6 @@
 /* URLs for the HTTP client (http.h): split with libcurl's URL API, so that
  * what is signed is what curl contacts, and URI-encoded for SigV4. */
-#include "s3/http.h"
+#include "s3/wire/http.h"
 
 #include <ctype.h>
 #include <errno.h>

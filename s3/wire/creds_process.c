@@ -2,8 +2,8 @@
  * profile's command, split like the AWS CLI does (no shell), run with a
  * timeout, its JSON output read capped and wiped, its stderr logged
  * without the secret. */
-#include "s3/creds.h"
-#include "s3/creds_i.h"
+#include "s3/wire/creds.h"
+#include "s3/wire/creds_i.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
-/* DynamoDB client: the JSON 1.0 protocol over s3/http.h (signed for service
+/* DynamoDB client: the JSON 1.0 protocol over s3/wire/http.h (signed for service
  * "dynamodb"), error bodies mapped onto enum wire_status, typed wrappers for
  * the calls the catalog needs, and helpers for DynamoDB's typed attribute
- * values ({"S": "..."}, {"N": "..."}). Decoding lives in s3/json.c. */
+ * values ({"S": "..."}, {"N": "..."}). Decoding lives in s3/wire/json.c. */
 #ifndef TFS_DDB_H
 #define TFS_DDB_H
 
@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "s3/http.h"
-#include "s3/status.h"
+#include "s3/wire/http.h"
+#include "s3/wire/status.h"
 
 /* Largest reply body we decode. DynamoDB caps a Scan/Query page at 1 MB of
  * item data and an item at 400 KB; its JSON encoding stays well below. */
@@ -106,7 +106,7 @@ enum wire_status ddb_describe_table(struct ddb_client *c, const char *table, cha
 enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long timeout_ms,
 				 struct ddb_error *err);
 
-/* ---- decoding (s3/json.c): pure functions, no network ---- */
+/* ---- decoding (s3/wire/json.c): pure functions, no network ---- */
 
 /* Status for an error "__type" (the part after '#', or the whole string)
  * and the HTTP status of the reply. Unknown types are WIRE_CLIENT on a

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "s3/s3.h"
-#include "s3/status.h"
+#include "s3/wire/s3.h"
+#include "s3/wire/status.h"
 
 #define S3_XML_MAX (16u << 20)
 

@@ -8,7 +8,7 @@
 
 #include <curl/curl.h>
 
-#include "s3/http.h"
+#include "s3/wire/http.h"
 
 struct http_client {
 	struct http_options opt; /* immutable after new; ca_file points at ca_file below */

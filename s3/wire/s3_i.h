@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "s3/http.h"
-#include "s3/s3.h"
+#include "s3/wire/http.h"
+#include "s3/wire/s3.h"
 
 #define MIN_PART_SIZE (5ull << 20)
 #define MAX_PARTS     10000ull

@@ -3,8 +3,8 @@
  * streamed to a file, and retries with exponential backoff and full jitter
  * inside a time budget. The client, its handle pool and its counters are
  * in http_client.c. */
-#include "s3/http.h"
-#include "s3/http_i.h"
+#include "s3/wire/http.h"
+#include "s3/wire/http_i.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,7 +19,7 @@
 
 #include "s3/base/log.h"
 #include "s3/base/clock.h"
-#include "s3/sigv4.h"
+#include "s3/wire/sigv4.h"
 
 /* ---- small helpers ---------------------------------------------------- */
 

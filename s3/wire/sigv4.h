@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "s3/status.h"
+#include "s3/wire/status.h"
 
 struct sigv4_header {
 	const char *name;  /* any case; canonicalised to lower case */

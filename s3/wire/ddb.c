@@ -1,8 +1,8 @@
 /* DynamoDB client: one signed POST per call (JSON 1.0 protocol), error
  * bodies classified so that the HTTP layer retries only throttling and
  * server errors, and typed wrappers for the item and table calls the
- * catalog uses. Decoding is in s3/json.c. */
-#include "s3/ddb.h"
+ * catalog uses. Decoding is in s3/wire/json.c. */
+#include "s3/wire/ddb.h"
 #include "s3/base/clock.h"
 
 #include <errno.h>
