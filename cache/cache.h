@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "cache/catalog.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 /* ---- names ---------------------------------------------------------- */
 

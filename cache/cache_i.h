@@ -382,7 +382,7 @@ int tc_change_end(struct tcache *tc, struct fam *fam);
 void tc_item_stat(const struct cat_item *it, struct stat *st);
 
 /* writeback.c */
-/* Writes the version record of a commit that landed (cache/verrec.h);
+/* Writes the version record of a commit that landed (cache/store/verrec.h);
  * logs, and otherwise ignores, a failure. */
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
 /* The jobs of a family, run by a worker (sched.c) with the family in

@@ -449,7 +449,7 @@ _Static_assert(sizeof(struct catalog_ops) == 19 * sizeof(void (*)(void)),
 struct cstore {
 	struct store base;
 	/* cstore_ops, with the operations inner lacks NULL as in inner: the
-	 * store contract says NULL is "not supported" (cache/store.h). */
+	 * store contract says NULL is "not supported" (cache/store/store.h). */
 	struct store_ops ops;
 	struct store *inner;
 	struct tcost *c;

@@ -18,7 +18,7 @@
 
 #include "cache/cache.h"
 #include "s3/base/hash.h"
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "cache/catalog.h"
-#include "cache/keys.h"
-#include "cache/store.h"
+#include "cache/store/keys.h"
+#include "cache/store/store.h"
 
 #define SNAP_NAME_MAX 128
 #define SNAP_FORMAT   "tenantfs-snapshot/1"

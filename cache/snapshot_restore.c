@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/keys.h"
-#include "cache/verrec.h"
+#include "cache/store/keys.h"
+#include "cache/store/verrec.h"
 #include "s3/base/log.h"
 
 /* Long because the restore's steps are in the one safe order (version present, lease, fence,

@@ -13,8 +13,8 @@
 
 #include "cache/cache_i.h"
 #include "s3/base/fsutil.h"
-#include "cache/keys.h"
-#include "cache/verrec.h"
+#include "cache/store/keys.h"
+#include "cache/store/verrec.h"
 #include "s3/base/log.h"
 
 #define BACKOFF_MIN_MS 1000

@@ -16,7 +16,7 @@
 
 #include "cache/cache.h"
 #include "cache/snapshot_manifest.h"
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "fuse/gc.h"
 #include "fuse/history.h"
 #include "fuse/options.h"

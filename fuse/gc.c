@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "cache/cache.h"
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "fuse/history.h"
 #include "s3/base/progress.h"
 #include "s3/base/log.h"

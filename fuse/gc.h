@@ -1,5 +1,5 @@
 /* `tenantfs gc`: deletes the stored versions and version records no
- * retention rule protects (cache/verrec.h has the rules). */
+ * retention rule protects (cache/store/verrec.h has the rules). */
 #ifndef TFS_FUSE_GC_H
 #define TFS_FUSE_GC_H
 
@@ -9,7 +9,7 @@
 
 #include "cache/catalog.h"
 #include "cache/snapshot_manifest.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 #define TFS_GC_SYNOPSIS \
 	"tenantfs gc SOURCE [-o OPTIONS] [--keep DURATION] [--grace DURATION] [--dry-run]"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "s3/base/log.h"
 
 /* ---- durations ------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* `tenantfs history` and what it shares with `tenantfs gc` and `purge`:
  * durations, the versions snapshot manifests name, and one database's
- * versions with gc's verdict on each (cache/verrec.h has the rules). */
+ * versions with gc's verdict on each (cache/store/verrec.h has the rules). */
 #ifndef TFS_FUSE_HISTORY_H
 #define TFS_FUSE_HISTORY_H
 
@@ -10,7 +10,7 @@
 
 #include "cache/catalog.h"
 #include "cache/snapshot_manifest.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 #define TFS_HISTORY_SYNOPSIS \
 	"tenantfs history SOURCE [-o OPTIONS] --id ID [--keep DURATION] [--grace DURATION]"

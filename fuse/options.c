@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "cache/keys.h"
+#include "cache/store/keys.h"
 #include "fuse/metrics.h"
 
 /* ---- the option table ----------------------------------------------- */

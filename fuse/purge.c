@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "s3/base/log.h"
 
 struct names {

@@ -4,7 +4,7 @@
 
 #include "cache/catalog.h"
 #include "cache/snapshot_manifest.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 #define TFS_PURGE_SYNOPSIS "tenantfs purge SOURCE [-o OPTIONS] --id ID --yes"
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cache/catalog.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"
 #include "s3/wire/http.h"

@@ -25,7 +25,7 @@
 
 #include "cache/cache.h"
 #include "s3/base/hash.h"
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "s3/base/progress.h"
 #include "s3/base/log.h"
 
@@ -566,7 +566,7 @@ static int list_cb(void *arg, const char *key, const struct store_info *info)
 		*f |= REF_SEEN;
 		return 0;
 	}
-	/* Version records (cache/verrec.h) are the chain, not versions; the
+	/* Version records (cache/store/verrec.h) are the chain, not versions; the
 	 * versions they name are not orphans (a restore within --keep may
 	 * need them). */
 	if (verrec_parse_name(key + n, &rec)) {

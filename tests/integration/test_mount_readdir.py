@@ -343,7 +343,7 @@ def stats_s3(base, moto):
         write_db(mp, "st1")
         m.wait_clean(os.path.join(mp, "st1.db"))
         # The version, then its version record once the commit landed
-        # (cache/verrec.h): two PUTs; the record may follow the clean state.
+        # (cache/store/verrec.h): two PUTs; the record may follow the clean state.
         try:
             t.wait_until(lambda: int(stats(mp)[1]["s3_put"]) - int(s0["s3_put"]) >= 2,
                          timeout=10, what="the version record's PUT")

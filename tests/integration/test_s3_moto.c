@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/http.h"
 #include "s3/wire/s3.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cache/catalog.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 #define MEM_MAX_OBJ 4096
 

@@ -13,7 +13,7 @@
 #include "cache/catalog.h"
 #include "s3/base/hash.h"
 #include "cache/snapshot_manifest.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "tests/unit/tap.h"
 
 #define H(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c

@@ -11,7 +11,7 @@
 
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "tests/unit/tap.h"
 
 static char root[64];

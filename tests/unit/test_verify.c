@@ -13,7 +13,7 @@
 
 #include "cache/catalog.h"
 #include "s3/base/hash.h"
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "fuse/verify.h"
 #include "tests/unit/tap.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of cache/verrec.c: record keys and names, put / get / chain
+/* Unit tests of cache/store/verrec.c: record keys and names, put / get / chain
  * read against the embedded store, the retention rules (current, keep,
  * snapshot, grace, a missing record) and the time cut over a chain (no
  * mount, no network). */
@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "cache/catalog.h"
-#include "cache/store.h"
-#include "cache/verrec.h"
+#include "cache/store/store.h"
+#include "cache/store/verrec.h"
 #include "tests/unit/tap.h"
 
 #define H(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/store.h"
+#include "cache/store/store.h"
 #include "s3/base/log.h"
 #include "s3/wire/s3.h"
 

@@ -1,6 +1,6 @@
 /* Version records (see verrec.h): keys, the record body, reading a
  * database's folder as a chain, and the retention rules over a chain. */
-#include "cache/verrec.h"
+#include "cache/store/verrec.h"
 #include "s3/base/parse.h"
 
 #include <errno.h>

@@ -3,7 +3,7 @@
  * (then the folder is fsynced), so a crash leaves either the whole object
  * or none. Keys are content-addressed: an existing object is never
  * rewritten. */
-#include "cache/store.h"
+#include "cache/store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/keys.h"
+#include "cache/store/keys.h"
 #include "s3/base/log.h"
 
 #define LIST_PAGE      1000

@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 #include "cache/catalog.h"
-#include "cache/keys.h"
-#include "cache/store.h"
+#include "cache/store/keys.h"
+#include "cache/store/store.h"
 
 #define VERREC_FORMAT "tenantfs-version/1"
 /* The resolution of store times: S3 gives LastModified in whole seconds

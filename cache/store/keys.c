@@ -1,5 +1,5 @@
 /* The object key layout of a store (keys.h), written once. */
-#include "cache/keys.h"
+#include "cache/store/keys.h"
 
 #include <errno.h>
 #include <stdio.h>
