@@ -65,7 +65,7 @@ struct fam {
 	bool acquiring;
 	uint64_t epoch; /* of the lease, while fam_leased() */
 	/* protected by tc->mu: the catalog item's gc fence as last seen by a
-	 * write-back (0 until a commit is refused by it; cache/catalog.h). */
+	 * write-back (0 until a commit is refused by it; cache/catalog/catalog.h). */
 	uint64_t gc_seq;
 	uint64_t base_gen; /* committed gen the cached copy is based on */
 	char base_hash[CAT_HASH_HEX + 1];
@@ -314,7 +314,7 @@ static inline bool fam_recovery_due(const struct fam *fam)
 
 /* tc->mu held: fam's lease is at the epoch of it, the item a lease acquire
  * returned, and the gc fence is the one it shows (read before any put of
- * this lease); a read with a gc phase open is not taken (cache/catalog.h,
+ * this lease); a read with a gc phase open is not taken (cache/catalog/catalog.h,
  * struct cat_commit). Saves the refused first commit of every database gc
  * has touched. */
 static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)

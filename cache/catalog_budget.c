@@ -1,7 +1,7 @@
 /* The calling thread's time bound on catalog calls (catalog.h), one value
  * for both back ends: the DynamoDB client takes it per request from the
  * same thread, the SQLite catalog bounds its lock and busy wait by it. */
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 #include "s3/wire/ddb.h"
 

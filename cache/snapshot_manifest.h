@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/store/keys.h"
 #include "cache/store/store.h"
 

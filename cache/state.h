@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 #define STATE_ERR_MAX 256
 

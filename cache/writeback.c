@@ -206,7 +206,7 @@ enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 	pending = fam->pending;
 	/* The gc fence as known before the put: a gc phase on this database
 	 * after that refuses the commit, so it never names an object that
-	 * phase deletes (cache/catalog.h gc_begin). Known from the last
+	 * phase deletes (cache/catalog/catalog.h gc_begin). Known from the last
 	 * refusal; a stale value only costs one refused commit. */
 	gc_seq = fam->gc_seq;
 	lost = atomic_load(&fam->lease_lost);

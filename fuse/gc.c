@@ -153,7 +153,7 @@ static int begin_landed(struct gcx *g, const char *id, const struct cat_item *se
 
 /* Deletes the objects marked in drop of the database id (item *it as read
  * after the listing) inside gc phases of at most CAT_GC_DOOM_N objects
- * each (cache/catalog.h gc_begin): a phase opens only if the item is still
+ * each (cache/catalog/catalog.h gc_begin): a phase opens only if the item is still
  * at the gen the verdict saw, and from then on a commit naming one of
  * them, or of an object put before the phase, is refused. A phase left
  * open by a run that stopped is closed once stale. 0, or -ESTALE /

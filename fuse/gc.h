@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/store/store.h"
 

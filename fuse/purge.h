@@ -2,7 +2,7 @@
 #ifndef TFS_FUSE_PURGE_H
 #define TFS_FUSE_PURGE_H
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/store/store.h"
 

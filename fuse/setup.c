@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/store/store.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"

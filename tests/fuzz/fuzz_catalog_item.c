@@ -1,12 +1,12 @@
 /* libFuzzer target for the DynamoDB catalog item decoding
- * (cache/catalog_ddb_i.h): any JSON attribute map either decodes into a
+ * (cache/catalog/catalog_ddb_i.h): any JSON attribute map either decodes into a
  * well-formed struct cat_item or is refused with -EIO. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/catalog_ddb_i.h"
+#include "cache/catalog/catalog_ddb_i.h"
 #include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"
 #include "s3/wire/http.h"

@@ -4,7 +4,7 @@ seen through the fault proxy (tests/lib/faultproxy.py) to count requests:
 
 - `ls -l` of 1,000 databases that are not cached: two real versions are
   written by a first mount, then 1,000 catalog items pointing at them are
-  put with boto3 (the item format of cache/catalog_ddb.c); a mount with an
+  put with boto3 (the item format of cache/catalog/catalog_ddb.c); a mount with an
   empty cache lists all 1,000 with their sizes and makes 0 S3 GETs (and 0
   PUTs); `stat` of one; opening one costs exactly one GET and reads its
   content;

@@ -1,4 +1,4 @@
-/* A contract test suite for any struct catalog (cache/catalog.h): the
+/* A contract test suite for any struct catalog (cache/catalog/catalog.h): the
  * SQLite catalog's unit test and the DynamoDB integration test both run
  * it, so the two back ends keep exactly the same semantics. Entry point:
  * catalog_contract_run(c, prefix); every id it touches starts with
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "tests/unit/tap.h"
 
 #define CC_NODE_A "node-a"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/store/store.h"
 
 #define MEM_MAX_OBJ 4096

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "tests/unit/catalog_contract.h"
 #include "tests/unit/tap.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/catalog_ddb_i.h"
+#include "cache/catalog/catalog_ddb_i.h"
 #include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"

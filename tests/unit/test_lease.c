@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "s3/base/hash.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/store/store.h"

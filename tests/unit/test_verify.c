@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "s3/base/hash.h"
 #include "cache/store/store.h"
 #include "fuse/verify.h"

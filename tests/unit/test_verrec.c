@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 #include "cache/store/store.h"
 #include "cache/store/verrec.h"
 #include "tests/unit/tap.h"

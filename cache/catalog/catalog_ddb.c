@@ -3,7 +3,7 @@
  * session and pointer change a conditional UpdateItem (ReturnValues
  * ALL_NEW), reads strongly consistent. The catalog holds no mutable state, so it is thread-safe as
  * long as the borrowed ddb_client is (it is). */
-#include "cache/catalog_ddb_i.h"
+#include "cache/catalog/catalog_ddb_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/parse.h"
 

@@ -1,7 +1,7 @@
 /* The embedded catalog's node sessions (catalog.h): table sessions, one row
  * per node, and table wants, the hand-over requests addressed to a
  * session; each call one statement or one BEGIN IMMEDIATE transaction. */
-#include "cache/catalog_sqlite_i.h"
+#include "cache/catalog/catalog_sqlite_i.h"
 
 #include <errno.h>
 #include <sqlite3.h>

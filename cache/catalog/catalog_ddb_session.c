@@ -1,7 +1,7 @@
 /* The node sessions of the DynamoDB catalog (catalog.h): one item per node,
  * id CAT_SESSION_PREFIX + node, started, renewed by heartbeats, read and
  * killed with conditional UpdateItems. */
-#include "cache/catalog_ddb_i.h"
+#include "cache/catalog/catalog_ddb_i.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * statement or one BEGIN IMMEDIATE transaction, so several processes on one
  * machine (two mounts) can share the file safely. The connection, its
  * lock and the schema are in catalog_sqlite_db.c. */
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/catalog_sqlite_i.h"
+#include "cache/catalog/catalog_sqlite_i.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 /* Locking: one connection under one mutex (cs->lock); no other lock is ever
  * taken inside it, and it is never held across a call back into the

@@ -5,7 +5,7 @@
  * and keeps its clean leases' owner fields, so "over" is the common case
  * after an unmount; a live holder is never taken over (no waiting, no
  * kill: that is the mounted nodes' business, cache/lease.c). */
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Internals of the DynamoDB catalog (cache/catalog_ddb.c), also for the
+/* Internals of the DynamoDB catalog (cache/catalog/catalog_ddb.c), also for the
  * unit tests: the mapping between a catalog item or session and a DynamoDB
  * attribute map, in both directions (catalog_ddb_item.c). */
 #ifndef TFS_CATALOG_DDB_I_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cache/catalog.h"
+#include "cache/catalog/catalog.h"
 
 struct ddb_client;
 

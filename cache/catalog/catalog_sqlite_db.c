@@ -2,7 +2,7 @@
  * its upgrades, opening the file (WAL, synchronous=FULL), the lock that
  * guards the connection (within a caller's time budget, and across fork),
  * statements, columns and write transactions. */
-#include "cache/catalog_sqlite_i.h"
+#include "cache/catalog/catalog_sqlite_i.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* The mapping between catalog items and sessions and DynamoDB attribute
  * maps (catalog_ddb_i.h), both directions; pure functions. */
-#include "cache/catalog_ddb_i.h"
+#include "cache/catalog/catalog_ddb_i.h"
 
 #include <errno.h>
 #include <stdio.h>
