@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/hash.h"
 #include "cache/store/verrec.h"
 #include "s3/base/clock.h"

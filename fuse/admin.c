@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "cache/snapshot_manifest.h"
 #include "cache/store/verrec.h"
 #include "fuse/gc.h"

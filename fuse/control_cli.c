@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "fuse/fs.h"
 #include "fuse/options.h"
 #include "s3/base/progress.h"

@@ -13,7 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "fuse/setup.h"
 #include "s3/wire/http.h"
 #include "s3/base/log.h"

@@ -1,6 +1,6 @@
 /* The FUSE operations of tenantfs (high-level libfuse3 API): a flat root
  * of "<id>.db" files and their SQLite side files, each call mapped onto
- * cache/cache.h. */
+ * cache/engine/cache.h. */
 #ifndef TFS_FUSE_FS_H
 #define TFS_FUSE_FS_H
 
@@ -65,7 +65,7 @@ const struct fuse_operations *tfs_fs_operations(void);
  * (then buf holds a cut line), like snprintf. */
 size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap);
 
-/* The requests h counts priced at TFS_PRICE_* (cache/cache.h): S3 PUT,
+/* The requests h counts priced at TFS_PRICE_* (cache/engine/cache.h): S3 PUT,
  * LIST and other requests PUT-class, GET and HEAD GET-class, DELETE free,
  * one DynamoDB request unit per call. */
 struct http_stats;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "fuse/fs.h"
 
 /* The mount of the calling FUSE request. */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "fuse/setup.h"
 #include "s3/wire/http.h"
 

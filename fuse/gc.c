@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "cache/store/verrec.h"
 #include "fuse/history.h"
 #include "s3/base/progress.h"

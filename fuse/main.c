@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "fuse/admin.h"
 #include "fuse/control.h"
 #include "fuse/fs.h"

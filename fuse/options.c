@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "cache/store/keys.h"
 #include "fuse/metrics.h"
 

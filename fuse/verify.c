@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/hash.h"
 #include "cache/store/verrec.h"
 #include "s3/base/progress.h"

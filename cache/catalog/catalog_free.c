@@ -4,7 +4,7 @@
  * session is over. A node ends its session at shutdown (session_end)
  * and keeps its clean leases' owner fields, so "over" is the common case
  * after an unmount; a live holder is never taken over (no waiting, no
- * kill: that is the mounted nodes' business, cache/lease.c). */
+ * kill: that is the mounted nodes' business, cache/engine/lease.c). */
 #include "cache/catalog/catalog.h"
 
 #include <errno.h>

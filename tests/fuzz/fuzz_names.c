@@ -1,5 +1,5 @@
 /* libFuzzer target for the file name rules (tfs_parse_name, tfs_valid_id
- * in cache/cache.h), checked against the rules as the header states them:
+ * in cache/engine/cache.h), checked against the rules as the header states them:
  * id of 1-128 bytes of [A-Za-z0-9._-] not starting with '.', then ".db"
  * and nothing, or a side-file suffix. */
 #include <stdbool.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

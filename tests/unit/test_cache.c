@@ -1,4 +1,4 @@
-/* Unit tests of the cache engine (cache/cache.h) over an in-memory store and
+/* Unit tests of the cache engine (cache/engine/cache.h) over an in-memory store and
  * the real SQLite catalog: fault-in, write-back, dedup by hash, snapshot of
  * journal and WAL databases, timers on a forced clock, quarantine, crash
  * recovery, eviction, unlink, readdir, leases between two nodes. */
@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/hash.h"
-#include "cache/state.h"
+#include "cache/engine/state.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"

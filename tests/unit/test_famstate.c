@@ -1,4 +1,4 @@
-/* Unit tests of a family's state machine (cache/famstate.h): the table
+/* Unit tests of a family's state machine (cache/engine/famstate.h): the table
  * allows exactly the transitions listed here and refuses every other
  * (state, state, event) triple; a busy state can always go back where it was
  * entered from; fam_set records resume and aborts (assert) on a transition
@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
-#include "cache/famstate.h"
+#include "cache/engine/cache_i.h"
+#include "cache/engine/famstate.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"
 

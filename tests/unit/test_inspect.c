@@ -1,4 +1,4 @@
-/* Unit tests of cache/inspect.c over the in-memory store and the SQLite
+/* Unit tests of cache/engine/inspect.c over the in-memory store and the SQLite
  * catalog: the report of active databases, flush on demand (past the idle
  * timer and a failed write-back's back-off), evict by id, and the request
  * cost per database (wrappers and their bounded table). */
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"

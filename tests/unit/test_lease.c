@@ -1,4 +1,4 @@
-/* Unit tests of the lease manager (cache/lease.c) on two engines sharing one
+/* Unit tests of the lease manager (cache/engine/lease.c) on two engines sharing one
  * SQLite catalog, each with its own forced monotonic and wall clock: a live
  * node, heartbeating, never loses a lease whatever the wall clocks say, and
  * its held databases cost no catalog write; a node whose heartbeat stops is
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "cache/catalog/catalog.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"

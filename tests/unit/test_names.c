@@ -1,9 +1,9 @@
-/* Unit tests of the root directory's name rules (cache/names.c): every
+/* Unit tests of the root directory's name rules (cache/engine/names.c): every
  * valid shape with the id and suffix it yields, and the invalid ones. */
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "tests/unit/tap.h"
 
 static void expect(const char *name, enum name_kind kind, const char *id, const char *suffix)

@@ -1,4 +1,4 @@
-/* Unit tests of the crash-recovery reconciliation (cache/recon.h): every
+/* Unit tests of the crash-recovery reconciliation (cache/engine/recon.h): every
  * combination of the state row, the local file, the catalog item, the
  * pending commits, the local hash and the caller (open with its flags, or
  * recovery) against the rules it must keep, and the named cases of
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/recon.h"
+#include "cache/engine/recon.h"
 #include "tests/unit/tap.h"
 
 #define H_BASE "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"

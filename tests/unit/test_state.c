@@ -1,4 +1,4 @@
-/* Unit tests of the state database (cache/state.h): rows survive a reopen,
+/* Unit tests of the state database (cache/engine/state.h): rows survive a reopen,
  * the dirty flag and its time, the listings recovery, eviction and readdir
  * use, and the clean byte count. */
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/state.h"
+#include "cache/engine/state.h"
 #include "s3/base/log.h"
 #include "tests/unit/tap.h"
 

@@ -1,6 +1,6 @@
 /* The name rules of the mount's root directory: "<id>.db" and SQLite's side
  * files next to it. Pure functions, no state: safe from any thread. */
-#include "cache/cache.h"
+#include "cache/engine/cache.h"
 #include "s3/base/parse.h"
 
 #include <string.h>

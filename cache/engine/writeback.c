@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/fsutil.h"
 #include "cache/store/keys.h"
 #include "cache/store/verrec.h"

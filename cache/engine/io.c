@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
 
 bool tc_side_suffix_valid(const char *id, const char *suffix)

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
 #include "s3/base/log.h"

@@ -1,11 +1,11 @@
 /* The table of a family's legal transitions (famstate.h) and fam_set, the
  * one function that moves a family from one state to another. */
-#include "cache/famstate.h"
+#include "cache/engine/famstate.h"
 
 #include <assert.h>
 #include <stddef.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
 
 struct fam_transition {

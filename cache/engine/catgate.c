@@ -13,7 +13,7 @@
 #include <time.h>
 #include <xxhash.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
 
 /* ---- report ------------------------------------------------------------ */

@@ -65,7 +65,7 @@
 #include <time.h>
 #include <xxhash.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
 
 #define LEASE_POLL_MS 50

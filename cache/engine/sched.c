@@ -6,7 +6,7 @@
  * queues jobs; it never blocks on I/O. A family has at most one write-back,
  * release or recovery job queued or running at a time (its state is
  * FAM_WRITEBACK, FAM_RELEASING or FAM_RECOVERING until the job ends, see
- * cache/famstate.h), so jobs of one family never race each other. The node has at most one
+ * cache/engine/famstate.h), so jobs of one family never race each other. The node has at most one
  * heartbeat job (tc->hb_busy): it renews every lease at once (lease.c).
  *
  * Lease traffic (heartbeat, release; a heartbeat is also where a hand-over
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
 
 #define SCHED_TICK_MS 100

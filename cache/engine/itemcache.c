@@ -6,7 +6,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 
 static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id)
 {

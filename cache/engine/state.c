@@ -1,7 +1,7 @@
 /* The state database behind state.h: a single table of cached databases in
  * SQLite (WAL, synchronous=FULL so every change is on disk when a call
  * returns). One connection, serialised by one mutex. */
-#include "cache/state.h"
+#include "cache/engine/state.h"
 
 #include <errno.h>
 #include <pthread.h>

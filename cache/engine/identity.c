@@ -10,7 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"

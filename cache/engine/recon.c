@@ -1,5 +1,5 @@
 /* The reconciliation of a cached copy with its catalog item (recon.h). */
-#include "cache/recon.h"
+#include "cache/engine/recon.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* The table of active families (struct fam, cache_i.h): a hash of chains
  * under tc->mu, and the bounded wait for a family another thread is busy
- * with (cache/famstate.h). */
+ * with (cache/engine/famstate.h). */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 
 static unsigned bucket(const char *id)
 {

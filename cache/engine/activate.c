@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/recon.h"
+#include "cache/engine/recon.h"
 #include "s3/base/log.h"
 
 /* Whether fd starts with SQLite's 16-byte magic "SQLite format 3\0". */
@@ -135,7 +135,7 @@ void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *i
 	lease_set_held(tc, fam, item);
 }
 
-/* Asks recon_decide (cache/recon.h) what to do with the cached copy of id,
+/* Asks recon_decide (cache/engine/recon.h) what to do with the cached copy of id,
  * answering its questions from the state database and the local file. */
 static void reconcile(struct tcache *tc, const char *id, const struct state_row *row, bool have_row,
 		      bool have_file, const struct cat_item *item, int flags, bool fault,

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/cache_i.h"
+#include "cache/engine/cache_i.h"
 
 #define XA "user.tenantfs."
 static const char *const xattr_names[] = {XA "owner", XA "epoch",      XA "gen",  XA "hash",

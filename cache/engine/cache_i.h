@@ -19,9 +19,9 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "cache/cache.h"
-#include "cache/famstate.h"
-#include "cache/state.h"
+#include "cache/engine/cache.h"
+#include "cache/engine/famstate.h"
+#include "cache/engine/state.h"
 
 /*
  * Lock order (outermost first):
@@ -56,7 +56,7 @@ struct fam {
 	/* protected by tc->mu */
 	int nopen; /* open handles: db and side files */
 	int fd;	   /* cache file of the db, -1 when none */
-	/* Where the family is in its life here (cache/famstate.h); changed
+	/* Where the family is in its life here (cache/engine/famstate.h); changed
 	 * only by fam_set. resume: the settled state a busy one returns to. */
 	enum fam_state state, resume;
 	/* FAM_OPENING only: its lease acquire is in flight. Opens waiting on
@@ -387,7 +387,7 @@ void tc_item_stat(const struct cat_item *it, struct stat *st);
 void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
 /* The jobs of a family, run by a worker (sched.c) with the family in
  * FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event that
- * ends that state (cache/famstate.h). */
+ * ends that state (cache/engine/famstate.h). */
 enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam);
 enum fam_event tc_job_release(struct tcache *tc, struct fam *fam);
 enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam);
