@@ -15,15 +15,15 @@
 #include <time.h>
 
 #include "cache/engine/cache.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/verrec.h"
-#include "fuse/gc.h"
-#include "fuse/history.h"
+#include "cache/fleet/gc.h"
+#include "cache/fleet/history.h"
 #include "fuse/options.h"
 #include "s3/base/progress.h"
-#include "fuse/purge.h"
+#include "cache/fleet/purge.h"
 #include "fuse/setup.h"
-#include "fuse/verify.h"
+#include "cache/fleet/verify.h"
 #include "s3/base/log.h"
 
 #define MAX_IDS 1024
@@ -537,7 +537,7 @@ static int cmd_abandon(const struct admin_args *a, const struct tfs_options *o,
 	return 0;
 }
 
-/* ---- history (fuse/history.c) ------------------------------------------- */
+/* ---- history (cache/fleet/history.c) ------------------------------------------- */
 
 /* --keep and --grace, or the defaults: 0, or 2 with a message. */
 static int retention_args(const struct admin_args *a, int64_t *keep, int64_t *grace)
@@ -585,7 +585,7 @@ static int cmd_history(const struct admin_args *a, struct tfs_backend *b,
 	return tfs_history_command(b->store, b->cat, l, a->ids[0], keep, grace, tmpdir());
 }
 
-/* ---- gc (fuse/gc.c) ------------------------------------------------------ */
+/* ---- gc (cache/fleet/gc.c) ------------------------------------------------------ */
 
 static int gc_args(const struct admin_args *a)
 {
@@ -614,7 +614,7 @@ static int cmd_gc(const struct admin_args *a, const struct tfs_options *o, struc
 	return tfs_gc_command(b->store, b->cat, l, &g);
 }
 
-/* ---- purge (fuse/purge.c) ------------------------------------------------ */
+/* ---- purge (cache/fleet/purge.c) ------------------------------------------------ */
 
 static int purge_args(const struct admin_args *a)
 {
@@ -632,7 +632,7 @@ static int purge_args(const struct admin_args *a)
 	return 0;
 }
 
-/* ---- verify (fuse/verify.c) --------------------------------------------- */
+/* ---- verify (cache/fleet/verify.c) --------------------------------------------- */
 
 static int cmd_verify(const struct admin_args *a, struct tfs_backend *b, const struct key_layout *l)
 {

@@ -1,5 +1,5 @@
 /* The administration subcommands of tenantfs(8) that need no mount:
- * `snapshot`, `snapshots` and `restore` (cache/snapshot_manifest.h does
+ * `snapshot`, `snapshots` and `restore` (cache/fleet/snapshot_manifest.h does
  * the work; this is the command line). */
 #ifndef TFS_FUSE_ADMIN_H
 #define TFS_FUSE_ADMIN_H

@@ -33,7 +33,7 @@ import mount as m  # noqa: E402
 import tfstest as t  # noqa: E402
 
 # verify, history, gc, purge, status, flush and evict are commands now
-# (fuse/verify.c, fuse/history.c, fuse/gc.c, fuse/control.c): they never
+# (cache/fleet/verify.c, cache/fleet/history.c, cache/fleet/gc.c, fuse/control.c): they never
 # mount, checked below.
 WORDS = ["help", "mount"]
 

@@ -1,4 +1,4 @@
-/* Unit tests of cache/snapshot_manifest.c: the time cut over an item's
+/* Unit tests of cache/fleet/snapshot_manifest.c: the time cut over an item's
  * history (tombstones, short history, created after the cut), names, times
  * and keys, and take / list / read / restore against the embedded store
  * and the SQLite catalog (no mount, no network). */
@@ -12,7 +12,7 @@
 
 #include "cache/catalog/catalog.h"
 #include "s3/base/hash.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/store.h"
 #include "tests/unit/tap.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of fuse/verify.c against the embedded store and the SQLite
+/* Unit tests of cache/fleet/verify.c against the embedded store and the SQLite
  * catalog (no mount, no network): 600 databases (the fingerprint table
  * grows) pass; a commit that lands between the catalog pass and the
  * listing makes no orphan, an upload nobody committed is one; a missing
@@ -14,7 +14,7 @@
 #include "cache/catalog/catalog.h"
 #include "s3/base/hash.h"
 #include "cache/store/store.h"
-#include "fuse/verify.h"
+#include "cache/fleet/verify.h"
 #include "tests/unit/tap.h"
 
 #define N_DBS 600

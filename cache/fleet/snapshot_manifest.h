@@ -77,7 +77,7 @@ struct snapm_take_result {
  * (key_marker),
  * put before its cut and removed once its manifest is stored (or it
  * failed): while gc sees one, it keeps every version current at or after
- * the marker's store time (fuse/gc.c), so the versions the snapshot names
+ * the marker's store time (cache/fleet/gc.c), so the versions the snapshot names
  * survive a gc run that read the manifests before this one was stored.
  * A take stops without a manifest once it has run for SNAPM_TAKE_MAX_MS
  * (its monotonic clock); gc ignores a marker older than

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "cache/catalog/catalog.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/store.h"
 
 #define TFS_HISTORY_SYNOPSIS \

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "cache/catalog/catalog.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/store.h"
 
 #define TFS_GC_SYNOPSIS \

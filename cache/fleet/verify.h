@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 
 struct progress;
 

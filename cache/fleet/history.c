@@ -3,7 +3,7 @@
  * with gc's verdict computed exactly as gc computes it (verrec_protect,
  * by the store's clock). Reads only, but for the clock probe
  * (verrec_store_now). */
-#include "fuse/history.h"
+#include "cache/fleet/history.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 /* Restore of one database to a version named by a manifest or by its
  * history: an ordinary leased commit of a version already in the store,
  * fenced against gc like a write-back (cache/catalog/catalog.h gc_fenced). */
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 
 #include <errno.h>
 #include <stdio.h>

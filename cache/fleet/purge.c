@@ -2,7 +2,7 @@
  * commits or restores the database meanwhile), then the objects, then the
  * manifests, the item last: a purge that stops half-way is run again and
  * finds what is left through the item it has not removed yet. */
-#include "fuse/purge.h"
+#include "cache/fleet/purge.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -3,7 +3,7 @@
  * streamed entry by entry (every value encoded by jansson), read back and
  * rewritten without one database (purge). The restore of one database is
  * in snapshot_restore.c. */
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "s3/base/parse.h"
 
 #include <errno.h>

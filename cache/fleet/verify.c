@@ -11,7 +11,7 @@
  * What is remembered is a 64-bit fingerprint of each key (18 to 36 bytes a
  * version in a table at most half full): a collision can only hide an
  * orphan or a missing snapshot version, never invent one. */
-#include "fuse/verify.h"
+#include "cache/fleet/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 #define TFS_FUSE_PURGE_H
 
 #include "cache/catalog/catalog.h"
-#include "cache/snapshot_manifest.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/store.h"
 
 #define TFS_PURGE_SYNOPSIS "tenantfs purge SOURCE [-o OPTIONS] --id ID --yes"

@@ -5,7 +5,7 @@
  * once at the start), then the deletions inside gc phases that open only
  * if the item is still as the verdict saw it (see open_phases). The mount never lists:
  * LIST is made here and by verify only. */
-#include "fuse/gc.h"
+#include "cache/fleet/gc.h"
 #include "s3/base/clock.h"
 
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include "cache/engine/cache.h"
 #include "cache/store/verrec.h"
-#include "fuse/history.h"
+#include "cache/fleet/history.h"
 #include "s3/base/progress.h"
 #include "s3/base/log.h"
 
@@ -435,7 +435,7 @@ static int upload_cb(void *arg, const char *key, const char *upload_id, int64_t 
 	return 0;
 }
 
-/* A snapshot being taken (cache/snapshot_manifest.h): every version
+/* A snapshot being taken (cache/fleet/snapshot_manifest.h): every version
  * current at or after its marker's store time is kept this run, whatever
  * --keep says; a marker older than SNAPM_TAKING_STALE_MS is a take that
  * died and protects nothing. */
