@@ -59,7 +59,7 @@ ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-reco
 ALL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard s3/*.c s3/*/*.c) $(wildcard cache/*.c cache/*/*.c) \
+LIB_SRC  := $(wildcard s3/*/*.c) $(wildcard cache/*/*.c) \
 	$(filter-out fuse/main.c,$(wildcard fuse/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libtenantfs.a
