@@ -15,16 +15,16 @@
 #include <time.h>
 
 #include "cache/engine/cache.h"
-#include "cache/fleet/snapshot_manifest.h"
-#include "cache/store/verrec.h"
 #include "cache/fleet/gc.h"
 #include "cache/fleet/history.h"
-#include "fuse/options.h"
-#include "s3/base/progress.h"
 #include "cache/fleet/purge.h"
-#include "fuse/setup.h"
+#include "cache/fleet/snapshot_manifest.h"
 #include "cache/fleet/verify.h"
+#include "cache/store/verrec.h"
+#include "fuse/options.h"
+#include "fuse/setup.h"
 #include "s3/base/log.h"
+#include "s3/base/progress.h"
 
 #define MAX_IDS 1024
 

@@ -26,10 +26,10 @@
 #include "cache/engine/cache.h"
 #include "fuse/fs.h"
 #include "fuse/options.h"
-#include "s3/base/progress.h"
 #include "fuse/setup.h"
-#include "s3/wire/http.h"
 #include "s3/base/log.h"
+#include "s3/base/progress.h"
+#include "s3/wire/http.h"
 
 /* ---- paths --------------------------------------------------------------- */
 

@@ -15,8 +15,8 @@
 
 #include "cache/engine/cache.h"
 #include "fuse/setup.h"
-#include "s3/wire/http.h"
 #include "s3/base/log.h"
+#include "s3/wire/http.h"
 
 /* An open file: the engine's handle plus the first write error not yet
  * reported. Writes fail in the kernel's writeback threads long after the

@@ -22,8 +22,8 @@
 #include "fuse/options.h"
 #include "fuse/setup.h"
 #include "s3/base/clock.h"
-#include "s3/wire/http.h"
 #include "s3/base/log.h"
+#include "s3/wire/http.h"
 
 /* FUSE worker threads at most; a share is kept from the catalog (topt). */
 #define FUSE_MAX_THREADS 64

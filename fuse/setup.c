@@ -16,10 +16,10 @@
 
 #include "cache/catalog/catalog.h"
 #include "cache/store/store.h"
+#include "s3/base/log.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"
 #include "s3/wire/http.h"
-#include "s3/base/log.h"
 #include "s3/wire/s3.h"
 
 /* mkdir -p; mode 0700 for what we create: caches hold user data. */

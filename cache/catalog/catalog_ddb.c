@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
+#include "s3/wire/ddb.h"
 
 /* An acquire whose condition failed re-reads the item; if the item then
  * looks free (released or expired between the two calls) it tries again,

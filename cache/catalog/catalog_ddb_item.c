@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
+#include "s3/wire/ddb.h"
 
 /* ---- item decoding ---- */
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
+#include "s3/wire/ddb.h"
 
 json_t *catalog_ddb_session_key(const char *node)
 {

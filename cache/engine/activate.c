@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/recon.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/engine/recon.h"
 #include "s3/base/log.h"
 
 /* Whether fd starts with SQLite's 16-byte magic "SQLite format 3\0". */

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
-#include "s3/base/fsutil.h"
 #include "cache/store/keys.h"
 #include "cache/store/verrec.h"
+#include "s3/base/fsutil.h"
 #include "s3/base/log.h"
 
 #define BACKOFF_MIN_MS 1000

@@ -17,10 +17,10 @@
 #include <time.h>
 
 #include "cache/engine/cache.h"
-#include "cache/store/verrec.h"
 #include "cache/fleet/history.h"
-#include "s3/base/progress.h"
+#include "cache/store/verrec.h"
 #include "s3/base/log.h"
+#include "s3/base/progress.h"
 
 /* A phase deletes for at most GC_PHASE_MAX_MS by the run's monotonic
  * clock; another run closes one open for GC_PHASE_STALE_MS by the store's

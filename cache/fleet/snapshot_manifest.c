@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "cache/engine/cache.h"
-#include "s3/base/hash.h"
 #include "cache/store/verrec.h"
 #include "s3/base/clock.h"
+#include "s3/base/hash.h"
 #include "s3/base/log.h"
 
 /* ---- names, keys and times ---------------------------------------------- */

@@ -24,10 +24,10 @@
 #include <xxhash.h>
 
 #include "cache/engine/cache.h"
-#include "s3/base/hash.h"
 #include "cache/store/verrec.h"
-#include "s3/base/progress.h"
+#include "s3/base/hash.h"
 #include "s3/base/log.h"
+#include "s3/base/progress.h"
 
 /* ---- the set of referenced keys ------------------------------------------ */
 

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/store/keys.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/store/keys.h"
 #include "s3/base/log.h"
 
 #define LIST_PAGE      1000

@@ -3,8 +3,8 @@
  * the cache that refreshes temporary credentials before they expire, and
  * region/endpoint resolution. */
 #include "s3/wire/creds.h"
-#include "s3/wire/creds_i.h"
 #include "s3/base/clock.h"
+#include "s3/wire/creds_i.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "s3/base/log.h"
 #include "s3/base/clock.h"
+#include "s3/base/log.h"
 
 /* ---- credential_process: a command of the profile prints the keys ---- */
 

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/wire/creds_i.h"
-#include "s3/wire/http.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
+#include "s3/wire/creds_i.h"
+#include "s3/wire/http.h"
 #include "s3/wire/xml_i.h"
 
 /* ---- the credential services over the shared HTTP client ---- */

@@ -17,8 +17,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "s3/base/log.h"
 #include "s3/base/clock.h"
+#include "s3/base/log.h"
 #include "s3/wire/sigv4.h"
 
 /* ---- small helpers ---------------------------------------------------- */

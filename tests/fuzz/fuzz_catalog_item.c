@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "cache/catalog/catalog_ddb_i.h"
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
+#include "s3/wire/ddb.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

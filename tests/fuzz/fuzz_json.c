@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
+#include "s3/wire/ddb.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "s3/base/log.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/http.h"
-#include "s3/base/log.h"
 #include "s3/wire/s3.h"
 
 static void usage(void)

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "cache/catalog/catalog.h"
+#include "s3/base/log.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"
 #include "s3/wire/http.h"
-#include "s3/base/log.h"
 #include "tests/unit/catalog_contract.h"
 #include "tests/unit/tap.h"
 

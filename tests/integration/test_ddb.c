@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "s3/base/log.h"
 #include "s3/wire/creds.h"
 #include "s3/wire/ddb.h"
 #include "s3/wire/http.h"
-#include "s3/base/log.h"
 #include "tests/unit/tap.h"
 
 static json_t *key_of(const char *id)

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "cache/engine/cache.h"
-#include "s3/base/hash.h"
 #include "cache/engine/state.h"
+#include "s3/base/hash.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"

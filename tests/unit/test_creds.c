@@ -18,8 +18,8 @@
 
 #include <curl/curl.h>
 
-#include "s3/wire/creds.h"
 #include "s3/base/log.h"
+#include "s3/wire/creds.h"
 #include "tests/unit/tap.h"
 
 static char tmpdir[512];

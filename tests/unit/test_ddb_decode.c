@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "cache/catalog/catalog_ddb_i.h"
-#include "s3/wire/ddb.h"
 #include "s3/base/log.h"
+#include "s3/wire/ddb.h"
 #include "tests/unit/tap.h"
 
 static enum wire_status dec_err(long http, const char *body, struct ddb_error *e)

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/engine/cache.h"
 #include "cache/catalog/catalog.h"
+#include "cache/engine/cache.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
 #include "tests/unit/tap.h"

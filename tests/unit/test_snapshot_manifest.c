@@ -11,9 +11,9 @@
 #include <xxhash.h>
 
 #include "cache/catalog/catalog.h"
-#include "s3/base/hash.h"
 #include "cache/fleet/snapshot_manifest.h"
 #include "cache/store/store.h"
+#include "s3/base/hash.h"
 #include "tests/unit/tap.h"
 
 #define H(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/store/store.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
-#include "cache/store/store.h"
 #include "tests/unit/tap.h"
 
 static char root[64];

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "cache/catalog/catalog.h"
-#include "s3/base/hash.h"
-#include "cache/store/store.h"
 #include "cache/fleet/verify.h"
+#include "cache/store/store.h"
+#include "s3/base/hash.h"
 #include "tests/unit/tap.h"
 
 #define N_DBS 600
