@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/store/keys.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/log.h"
 
@@ -100,6 +101,16 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	*out = NULL;
 	if (!opt || !opt->cache_dir || !opt->node || !opt->node[0] || !store || !cat)
 		return -EINVAL;
+	/* The bounds that make every version key and every path the engine
+	 * builds fit (tc_key and tc_path cannot fail on them). */
+	if (opt->key_prefix && strlen(opt->key_prefix) > KEY_PREFIX_MAX) {
+		log_err("cannot start the engine: key prefix over %d bytes", KEY_PREFIX_MAX);
+		return -ENAMETOOLONG;
+	}
+	if (strlen(opt->cache_dir) > TCACHE_DIR_MAX) {
+		log_err("cannot start the engine: cache folder name over %d bytes", TCACHE_DIR_MAX);
+		return -ENAMETOOLONG;
+	}
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;

@@ -69,7 +69,10 @@ struct tcache;
  * file fails tcache_new with -EINVAL. That string is the owner of every
  * lease the engine takes: `owner = me` can only match this cache. */
 #define TCACHE_NODE_ID_HEX 32
-#define TCACHE_LABEL_MAX   (CAT_NODE_MAX - 1 - TCACHE_NODE_ID_HEX)
+/* The longest cache folder name tcache_new takes: every path the engine
+ * builds under it (an id, a generation, a suffix) then fits in PATH_MAX. */
+#define TCACHE_DIR_MAX	 2048
+#define TCACHE_LABEL_MAX (CAT_NODE_MAX - 1 - TCACHE_NODE_ID_HEX)
 
 /* A label: 1..TCACHE_LABEL_MAX bytes of [A-Za-z0-9._-], not starting with
  * '.' or '-' (so '~' always separates label and id). */

@@ -325,7 +325,10 @@ static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)
 }
 
 /* cache.c: engine setup and teardown, clocks and paths */
-/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not fit. */
+/* snprintf into a path buffer; -ENAMETOOLONG (buf holds "") if it does not
+ * fit. A path under the cache folder of an id, a generation and a suffix
+ * always fits a PATH_MAX buffer (tcache_new bounds the folder by
+ * TCACHE_DIR_MAX): those calls do not check the result. */
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);  /* wall ms, injectable (opt.now_ms) */
 int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */

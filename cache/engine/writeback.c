@@ -263,7 +263,7 @@ upload:
 	rc = tc->store->ops->put(tc->store, key, fd, s.size, s.hash);
 	close(fd);
 	if (rc < 0) {
-		tc_path(msg, sizeof(msg), "upload of %s failed: %s", key, strerror(-rc));
+		snprintf(msg, sizeof(msg), "upload of %.160s failed: %s", key, strerror(-rc));
 		goto retry;
 	}
 	atomic_fetch_add(&tc->st.puts, 1);

@@ -17,6 +17,7 @@
 
 #include "cache/engine/cache.h"
 #include "cache/engine/state.h"
+#include "cache/store/keys.h"
 #include "s3/base/hash.h"
 #include "s3/base/log.h"
 #include "tests/unit/fake_backends.h"
@@ -2051,6 +2052,36 @@ static void test_identity(void)
 	env_free(&e);
 }
 
+/* The bounds that make the engine's keys and paths fit: a longer key
+ * prefix or cache folder name is refused at tcache_new, nothing made. */
+static void test_name_bounds(void)
+{
+	static char longdir[TCACHE_DIR_MAX + 64], longpfx[KEY_PREFIX_MAX + 2];
+	struct tcache_options o;
+	struct tcache *tc = NULL;
+	struct env e;
+	struct stat st;
+	int rc;
+
+	env_init(&e, "bounds");
+	snprintf(longdir, sizeof(longdir), "%s/", dirname_of("bounds-d"));
+	memset(longdir + strlen(longdir), 'd', sizeof(longdir) - strlen(longdir) - 1);
+	longdir[sizeof(longdir) - 1] = '\0';
+	opts(&o, longdir, "node-a");
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &tc);
+	TAP_OK(rc == -ENAMETOOLONG && !tc && stat(dirname_of("bounds-d"), &st) < 0,
+	       "a cache folder name over %d bytes: -ENAMETOOLONG, nothing made (%d)",
+	       TCACHE_DIR_MAX, rc);
+	memset(longpfx, 'p', sizeof(longpfx) - 1);
+	longpfx[sizeof(longpfx) - 1] = '\0';
+	opts(&o, dirname_of("bounds-p"), "node-a");
+	o.key_prefix = longpfx;
+	rc = tcache_new(&o, &e.ms->base, &e.wc->base, &tc);
+	TAP_OK(rc == -ENAMETOOLONG && !tc && stat(dirname_of("bounds-p"), &st) < 0,
+	       "a key prefix over %d bytes: -ENAMETOOLONG, nothing made (%d)", KEY_PREFIX_MAX, rc);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const char *base = getenv("TFS_TEST_TMP");
@@ -2085,6 +2116,7 @@ int main(void)
 	test_shutdown_open_handle();
 	test_shutdown_session_end();
 	test_unlink_side_guarded();
+	test_name_bounds();
 	if (!tap_failed) {
 		char cmd[600];
 
