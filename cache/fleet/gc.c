@@ -96,8 +96,10 @@ static bool snap_has(void *arg, const char *hash)
 	return snaprefs_has(&g->refs, g->id, hash);
 }
 
-static void delete_key(struct gcx *g, const char *what, const char *key, uint64_t size,
-		       uint64_t *count)
+/* 0 when key is gone (or would be), -1 when its DELETE failed (logged,
+ * counted): its outcome is then unknown, the request may still land. */
+static int delete_key(struct gcx *g, const char *what, const char *key, uint64_t size,
+		      uint64_t *count)
 {
 	int rc = 0;
 
@@ -108,12 +110,13 @@ static void delete_key(struct gcx *g, const char *what, const char *key, uint64_
 	if (rc < 0 && rc != -ENOENT) {
 		log_err("gc: cannot delete %s: %s", key, strerror(-rc));
 		g->res->failed++;
-		return;
+		return -1;
 	}
 	say(g, "%s %s %s (%" PRIu64 " bytes)\n", g->o->dry_run ? "would delete" : "deleted", what,
 	    key, size);
 	(*count)++;
 	g->res->bytes += size;
+	return 0;
 }
 
 /* Closes phase seq, retrying: a phase left open holds up the commits of
@@ -151,6 +154,52 @@ static int begin_landed(struct gcx *g, const char *id, const struct cat_item *se
 	return -ESTALE;
 }
 
+/* Deletes the objects marked in drop[from, to) inside the open phase seq,
+ * then closes it. 0, or an errno with the phase left open (logged,
+ * counted): a later run closes it as stale. */
+static int delete_in_phase(struct gcx *g, const char *id, uint64_t seq, const bool *drop,
+			   size_t from, size_t to)
+{
+	char key[KEY_MAX];
+	int64_t t0 = tfs_mono_ms();
+	int rc, unsure = 0;
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		if (!drop[i] || key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
+			continue;
+		/* Never delete past the time after which another run may
+		 * close this phase as stale (monotonic: no clock skew). */
+		if (tfs_mono_ms() - t0 > GC_PHASE_MAX_MS) {
+			log_err("gc: %s: the gc phase took longer than %d s: stopping; the "
+				"next run closes it",
+				id, GC_PHASE_MAX_MS / 1000);
+			g->res->failed++;
+			return -ETIMEDOUT;
+		}
+		unsure |= delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
+	}
+	if (unsure) {
+		/* A failed DELETE may still land (a request the store got but
+		 * did not answer): closing now would let a commit name that
+		 * object again (a restore, identical bytes) and lose it to the
+		 * late DELETE. Left open, the phase is closed as stale by a
+		 * later run, long after. */
+		log_err("gc: %s: a deletion failed, so its gc phase stays open (commits of it "
+			"wait until a run %d s from now closes it)",
+			id, (int)(GC_PHASE_STALE_MS / 1000));
+		return -EIO;
+	}
+	rc = end_phase(g, id, seq);
+	if (rc < 0) {
+		log_err("gc: %s: cannot close its gc phase (commits of it wait until the "
+			"next run closes it): %s",
+			id, strerror(-rc));
+		g->res->failed++;
+	}
+	return rc;
+}
+
 /* Deletes the objects marked in drop of the database id (item *it as read
  * after the listing) inside gc phases of at most CAT_GC_DOOM_N objects
  * each (cache/catalog/catalog.h gc_begin): a phase opens only if the item is still
@@ -160,9 +209,8 @@ static int begin_landed(struct gcx *g, const char *id, const struct cat_item *se
  * an errno when the database is left alone (logged, counted). */
 static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const bool *drop)
 {
-	char doomed[CAT_GC_DOOMED_MAX + 1], key[KEY_MAX];
+	char doomed[CAT_GC_DOOMED_MAX + 1];
 	size_t i = 0, j, n;
-	int64_t t0;
 	int rc;
 
 	if (it->gc_since_ms) {
@@ -209,30 +257,10 @@ static int open_phases(struct gcx *g, const char *id, struct cat_item *it, const
 			return rc;
 		}
 		it->gc_seq++;
-		t0 = tfs_mono_ms();
-		for (; i < j; i++) {
-			if (!drop[i] ||
-			    key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
-				continue;
-			/* Never delete past the time after which another run may
-			 * close this phase as stale (monotonic: no clock skew). */
-			if (tfs_mono_ms() - t0 > GC_PHASE_MAX_MS) {
-				log_err("gc: %s: the gc phase took longer than %d s: stopping; the "
-					"next run closes it",
-					id, GC_PHASE_MAX_MS / 1000);
-				g->res->failed++;
-				return -ETIMEDOUT;
-			}
-			delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
-		}
-		rc = end_phase(g, id, it->gc_seq);
-		if (rc < 0) {
-			log_err("gc: %s: cannot close its gc phase (commits of it wait until the "
-				"next run closes it): %s",
-				id, strerror(-rc));
-			g->res->failed++;
+		rc = delete_in_phase(g, id, it->gc_seq, drop, i, j);
+		if (rc < 0)
 			return rc;
-		}
+		i = j;
 	}
 	return 0;
 }

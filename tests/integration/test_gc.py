@@ -327,6 +327,39 @@ def multipart(env, s3, bucket):
     t.eq(uploads(), [], f"{L}: no incomplete upload is left")
 
 
+def failed_delete(env, moto):
+    """A DELETE that fails may still land later, so gc leaves that phase
+    open (a later run closes it as stale, long after) instead of letting a
+    commit name the object again right away."""
+    L = env.label
+    mnt, mp = env.mount("n4")
+    with mnt:
+        g1, h1 = commit(L, mp, "fd", "one", 1)
+        g2, h2 = commit(L, mp, "fd", "two", 2)
+    if h1 is None or h2 is None:
+        return
+    time.sleep(2)  # v1 superseded beyond --keep 0s and the store clock's resolution
+    with t.FaultProxy(moto) as fp:
+        fp.rules([{"method": "DELETE", "path_re": h1, "action": "status", "status": 500,
+                   "code": "InternalError", "count": -1}])
+        opts = [o for o in env.opts if not o.startswith("endpoint=")] + [f"endpoint={fp.url}"]
+        r = m.run_tenantfs(["gc", env.src, "-o", ",".join(opts), "--keep", "0s", "--grace",
+                            "0s"], timeout=120)
+    t.ok(r.returncode == 1 and f"cannot delete" in r.stderr and h1 in r.stderr and
+         "fd: a deletion failed, so its gc phase stays open" in r.stderr,
+         f"{L}: a failed DELETE: gc exits 1 and leaves the phase open", r.stdout + r.stderr)
+    t.ok(any(h1 in k for k in env.versions("fd")), f"{L}: ... and the object is still there",
+         env.versions("fd"))
+    r = env.admin("gc", "--keep", "0s", "--grace", "0s")
+    t.ok(r.returncode == 0 and "fd left alone this run: another gc run is deleting" in r.stderr
+         and any(h1 in k for k in env.versions("fd")),
+         f"{L}: the next run leaves the database alone while that phase is open",
+         r.stdout + r.stderr)
+    mnt, mp = env.mount("n5")
+    with mnt:
+        t.eq(get(mp, "fd"), ("ok", "two"), f"{L}: the database still opens at its last version")
+
+
 def embedded(tmp):
     base = tempfile.mkdtemp(prefix="gc-local-", dir=tmp)
     src = os.path.join(base, "store")
@@ -372,6 +405,7 @@ def on_moto(tmp, moto):
     retention(env)
     multipart(env, s3, bucket)
     concurrency(env, seconds=20.0)
+    failed_delete(env, moto)
 
 
 def main():
