@@ -27,6 +27,9 @@
  * clock (twice as long: a run never deletes in a phase closed by another). */
 #define GC_PHASE_MAX_MS	  (5 * 60 * 1000)
 #define GC_PHASE_STALE_MS (2LL * GC_PHASE_MAX_MS)
+/* How long a run waits before it makes a failed DELETE of a phase again
+ * (see settle): far longer than a store takes to act on a request. */
+#define GC_SETTLE_MS (30 * 1000)
 
 struct gcx {
 	struct store *s;
@@ -96,26 +99,41 @@ static bool snap_has(void *arg, const char *hash)
 	return snaprefs_has(&g->refs, g->id, hash);
 }
 
-/* 0 when key is gone (or would be), -1 when its DELETE failed (logged,
- * counted): its outcome is then unknown, the request may still land. */
-static int delete_key(struct gcx *g, const char *what, const char *key, uint64_t size,
-		      uint64_t *count)
+/* One DELETE (none under --dry-run): 0 when key is gone (or would be),
+ * else the errno, nothing logged. */
+static int try_delete(struct gcx *g, const char *key)
 {
-	int rc = 0;
+	int rc;
 
-	if (!g->o->dry_run) {
-		g->res->requests++;
-		rc = g->s->ops->del(g->s, key);
-	}
-	if (rc < 0 && rc != -ENOENT) {
-		log_err("gc: cannot delete %s: %s", key, strerror(-rc));
-		g->res->failed++;
-		return -1;
-	}
+	if (g->o->dry_run)
+		return 0;
+	g->res->requests++;
+	rc = g->s->ops->del(g->s, key);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static void deleted(struct gcx *g, const char *what, const char *key, uint64_t size,
+		    uint64_t *count)
+{
 	say(g, "%s %s %s (%" PRIu64 " bytes)\n", g->o->dry_run ? "would delete" : "deleted", what,
 	    key, size);
 	(*count)++;
 	g->res->bytes += size;
+}
+
+/* 0 when key is gone (or would be), -1 when its DELETE failed (logged,
+ * counted). */
+static int delete_key(struct gcx *g, const char *what, const char *key, uint64_t size,
+		      uint64_t *count)
+{
+	int rc = try_delete(g, key);
+
+	if (rc < 0) {
+		log_err("gc: cannot delete %s: %s", key, strerror(-rc));
+		g->res->failed++;
+		return -1;
+	}
+	deleted(g, what, key, size, count);
 	return 0;
 }
 
@@ -154,16 +172,45 @@ static int begin_landed(struct gcx *g, const char *id, const struct cat_item *se
 	return -ESTALE;
 }
 
-/* Deletes the objects marked in drop[from, to) inside the open phase seq,
- * then closes it. 0, or an errno with the phase left open (logged,
- * counted): a later run closes it as stale. */
+/* Some DELETEs of an open phase failed. Such a request may still land
+ * (the store received it and did not answer): closing the phase now would
+ * let a commit name that object again (a restore, identical bytes) and
+ * lose it to the late DELETE. So they are made again GC_SETTLE_MS later;
+ * only when all of them succeed then is the phase closed, else it stays
+ * open for a later run to close as stale. */
+static int settle(struct gcx *g, const char *id, const size_t *late, size_t n)
+{
+	char key[KEY_MAX];
+	int bad = 0;
+	size_t k;
+
+	log_warn("gc: %s: %zu deletions failed; making them again in %d s before closing its "
+		 "gc phase",
+		 id, n, GC_SETTLE_MS / 1000);
+	tfs_sleep_ms(GC_SETTLE_MS);
+	for (k = 0; k < n; k++)
+		if (key_version(g->l, id, g->ch.objs[late[k]].hash, key, sizeof(key)) == 0)
+			bad |= delete_key(g, "version", key, g->ch.objs[late[k]].size,
+					  &g->res->objects);
+	if (bad) {
+		log_err("gc: %s: a deletion failed again, so its gc phase stays open (commits "
+			"of it wait until a run %d s from now closes it)",
+			id, (int)(GC_PHASE_STALE_MS / 1000));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Deletes the objects marked in drop[from, to) (at most CAT_GC_DOOM_N)
+ * inside the open phase seq, then closes it. 0, or an errno with the
+ * phase left open (logged, counted): a later run closes it as stale. */
 static int delete_in_phase(struct gcx *g, const char *id, uint64_t seq, const bool *drop,
 			   size_t from, size_t to)
 {
 	char key[KEY_MAX];
 	int64_t t0 = tfs_mono_ms();
-	int rc, unsure = 0;
-	size_t i;
+	size_t i, late[CAT_GC_DOOM_N], n_late = 0;
+	int rc;
 
 	for (i = from; i < to; i++) {
 		if (!drop[i] || key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
@@ -177,19 +224,16 @@ static int delete_in_phase(struct gcx *g, const char *id, uint64_t seq, const bo
 			g->res->failed++;
 			return -ETIMEDOUT;
 		}
-		unsure |= delete_key(g, "version", key, g->ch.objs[i].size, &g->res->objects);
+		rc = try_delete(g, key);
+		if (rc == 0)
+			deleted(g, "version", key, g->ch.objs[i].size, &g->res->objects);
+		else if (n_late < CAT_GC_DOOM_N)
+			late[n_late++] = i;
+		if (rc < 0)
+			log_warn("gc: cannot delete %s yet: %s", key, strerror(-rc));
 	}
-	if (unsure) {
-		/* A failed DELETE may still land (a request the store got but
-		 * did not answer): closing now would let a commit name that
-		 * object again (a restore, identical bytes) and lose it to the
-		 * late DELETE. Left open, the phase is closed as stale by a
-		 * later run, long after. */
-		log_err("gc: %s: a deletion failed, so its gc phase stays open (commits of it "
-			"wait until a run %d s from now closes it)",
-			id, (int)(GC_PHASE_STALE_MS / 1000));
+	if (n_late && settle(g, id, late, n_late) < 0)
 		return -EIO;
-	}
 	rc = end_phase(g, id, seq);
 	if (rc < 0) {
 		log_err("gc: %s: cannot close its gc phase (commits of it wait until the "

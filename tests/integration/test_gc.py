@@ -21,6 +21,7 @@ DynamoDB), through real mounts:
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -327,28 +328,68 @@ def multipart(env, s3, bucket):
     t.eq(uploads(), [], f"{L}: no incomplete upload is left")
 
 
-def failed_delete(env, moto):
-    """A DELETE that fails may still land later, so gc leaves that phase
-    open (a later run closes it as stale, long after) instead of letting a
-    commit name the object again right away."""
-    L = env.label
-    mnt, mp = env.mount("n4")
+def two_versions(env, node, ident):
+    """Commits two versions of ident; the hash of the first, once it is
+    superseded beyond --keep 0s and the store clock's resolution."""
+    mnt, mp = env.mount(node)
     with mnt:
-        g1, h1 = commit(L, mp, "fd", "one", 1)
-        g2, h2 = commit(L, mp, "fd", "two", 2)
-    if h1 is None or h2 is None:
+        _, h1 = commit(env.label, mp, ident, "one", 1)
+        _, h2 = commit(env.label, mp, ident, "two", 2)
+    time.sleep(2)
+    return h1 if h2 else None
+
+
+def failed_delete(env, moto):
+    """A DELETE that fails may still land later: gc makes it again 30 s
+    later and closes the phase only when it then succeeds, else leaves the
+    phase open (a later run closes it as stale) rather than let a commit
+    name the object again while a late DELETE can remove it."""
+    L = env.label
+    refuse = [{"action": "status", "status": 403, "code": "AccessDenied", "count": -1,
+               "method": "DELETE"}]
+    opts = [o for o in env.opts if not o.startswith("endpoint=")]
+    argv = ["gc", env.src, "-o", None, "--keep", "0s", "--grace", "0s"]
+    h1 = two_versions(env, "n4", "fe")
+    if not h1:
         return
-    time.sleep(2)  # v1 superseded beyond --keep 0s and the store clock's resolution
     with t.FaultProxy(moto) as fp:
-        fp.rules([{"method": "DELETE", "path_re": h1, "action": "status", "status": 500,
-                   "code": "InternalError", "count": -1}])
-        opts = [o for o in env.opts if not o.startswith("endpoint=")] + [f"endpoint={fp.url}"]
-        r = m.run_tenantfs(["gc", env.src, "-o", ",".join(opts), "--keep", "0s", "--grace",
-                            "0s"], timeout=120)
+        fp.rules([dict(refuse[0], path_re=h1)])
+        argv[3] = ",".join(opts + [f"endpoint={fp.url}"])
+        p = subprocess.Popen([m.tenantfs_binary()] + argv, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=m._daemon_env(),
+                             stdin=subprocess.DEVNULL)
+        err = []
+        deadline = time.monotonic() + 60
+        for line in p.stderr:
+            err.append(line)
+            if "making them again in 30 s" in line or time.monotonic() > deadline:
+                break
+        fp.reset()  # the DELETE made again now succeeds
+        out, rest = p.communicate(timeout=120)
+        err = "".join(err) + rest
+    t.ok(p.returncode == 0 and "fe: 1 deletions failed; making them again" in err and
+         h1 in out and "deleted version" in out,
+         f"{L}: a failed DELETE made again 30 s later: deleted, phase closed, exit 0",
+         out + err)
+    t.ok(not any(h1 in k for k in env.versions("fe")), f"{L}: ... the object is gone",
+         env.versions("fe"))
+    mnt, mp = env.mount("n5")
+    with mnt:
+        t.ok(commit(L, mp, "fe", "three", 3)[0] is not None,
+             f"{L}: ... and the database commits again (the phase is closed)")
+
+    h1 = two_versions(env, "n4", "fd")
+    if not h1:
+        return
+    with t.FaultProxy(moto) as fp:
+        fp.rules([dict(refuse[0], path_re=h1)])
+        argv[3] = ",".join(opts + [f"endpoint={fp.url}"])
+        r = m.run_tenantfs(argv, timeout=120)
     t.ok(r.returncode == 1 and f"cannot delete" in r.stderr and h1 in r.stderr and
-         "fd: a deletion failed, so its gc phase stays open" in r.stderr,
-         f"{L}: a failed DELETE: gc exits 1 and leaves the phase open", r.stdout + r.stderr)
-    t.ok(any(h1 in k for k in env.versions("fd")), f"{L}: ... and the object is still there",
+         "fd: a deletion failed again, so its gc phase stays open" in r.stderr,
+         f"{L}: a DELETE that fails twice: gc exits 1 and leaves the phase open",
+         r.stdout + r.stderr)
+    t.ok(any(h1 in k for k in env.versions("fd")), f"{L}: ... the object is still there",
          env.versions("fd"))
     r = env.admin("gc", "--keep", "0s", "--grace", "0s")
     t.ok(r.returncode == 0 and "fd left alone this run: another gc run is deleting" in r.stderr
