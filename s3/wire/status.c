@@ -1,7 +1,11 @@
-/* Names, retry class and errno mapping of enum wire_status. */
+/* Names, retry class and errno mapping of enum wire_status; filling a
+ * struct wire_error. */
 #include "s3/wire/status.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
 const char *wire_status_str(enum wire_status st)
 {
@@ -57,4 +61,24 @@ int wire_status_errno(enum wire_status st)
 	case WIRE_NOMEM: return -ENOMEM;
 	}
 	return -EIO;
+}
+
+void wire_error_clear(struct wire_error *err)
+{
+	if (err)
+		memset(err, 0, sizeof(*err));
+}
+
+enum wire_status wire_error_set(struct wire_error *err, enum wire_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return st;
+	err->status = st;
+	err->retryable = wire_status_is_retryable(st);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return st;
 }
