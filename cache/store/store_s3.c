@@ -30,12 +30,13 @@ static struct s3_client *client_of(struct store *s)
 static int existing_matches(struct store *s, const char *key, uint64_t size, const char *hash)
 {
 	struct s3_object_info oi;
+	struct wire_error err;
 	enum wire_status st;
 
-	st = s3_head(client_of(s), key, &oi);
+	st = s3_head(client_of(s), key, &oi, &err);
 	if (st != WIRE_OK) {
 		log_err("cannot upload '%s': an object is there but cannot be checked: %s", key,
-			st == WIRE_NOT_FOUND ? "gone since" : s3_last_error());
+			st == WIRE_NOT_FOUND ? "gone since" : err.message);
 		return st == WIRE_NOT_FOUND ? -EIO : wire_status_errno(st);
 	}
 	if (oi.size != size) {
@@ -55,10 +56,11 @@ static int existing_matches(struct store *s, const char *key, uint64_t size, con
 static int s3s_put(struct store *s, const char *key, int fd, uint64_t size, const char *hash)
 {
 	struct s3_put_options opt = {.meta_xxh3 = hash, .if_none_match = 1};
+	struct wire_error err;
 	enum wire_status st;
 	int rc;
 
-	st = s3_put_file(client_of(s), key, fd, size, &opt, NULL);
+	st = s3_put_file(client_of(s), key, fd, size, &opt, NULL, &err);
 	if (st == WIRE_PRECONDITION) {
 		/* Same key: someone (maybe we, before a crash) uploaded these
 		 * bytes already, if the object says so. */
@@ -69,7 +71,7 @@ static int s3s_put(struct store *s, const char *key, int fd, uint64_t size, cons
 		return 0;
 	}
 	if (st != WIRE_OK) {
-		log_err("cannot upload '%s': %s", key, s3_last_error());
+		log_err("cannot upload '%s': %s", key, err.message);
 		return wire_status_errno(st);
 	}
 	return 0;
@@ -78,6 +80,7 @@ static int s3s_put(struct store *s, const char *key, int fd, uint64_t size, cons
 static int s3s_get(struct store *s, const char *key, int fd, struct store_info *info)
 {
 	struct s3_object_info oi;
+	struct wire_error err;
 	enum wire_status st;
 	int rc;
 
@@ -90,11 +93,11 @@ static int s3s_get(struct store *s, const char *key, int fd, struct store_info *
 			strerror(-rc));
 		return rc;
 	}
-	st = s3_get_to_file(client_of(s), key, fd, 0, 0, NULL, &oi);
+	st = s3_get_to_file(client_of(s), key, fd, 0, 0, NULL, &oi, &err);
 	if (st != WIRE_OK) {
 		/* A missing object is an answer, not an error worth a log line. */
 		if (st != WIRE_NOT_FOUND)
-			log_err("cannot download '%s': %s", key, s3_last_error());
+			log_err("cannot download '%s': %s", key, err.message);
 		return wire_status_errno(st);
 	}
 	if (info) {
@@ -108,12 +111,13 @@ static int s3s_get(struct store *s, const char *key, int fd, struct store_info *
 static int s3s_head(struct store *s, const char *key, struct store_info *info)
 {
 	struct s3_object_info oi;
+	struct wire_error err;
 	enum wire_status st;
 
-	st = s3_head(client_of(s), key, &oi);
+	st = s3_head(client_of(s), key, &oi, &err);
 	if (st != WIRE_OK) {
 		if (st != WIRE_NOT_FOUND)
-			log_err("cannot stat '%s': %s", key, s3_last_error());
+			log_err("cannot stat '%s': %s", key, err.message);
 		return wire_status_errno(st);
 	}
 	if (info) {
@@ -130,10 +134,11 @@ static int s3s_head(struct store *s, const char *key, struct store_info *info)
 
 static int s3s_del(struct store *s, const char *key)
 {
-	enum wire_status st = s3_delete(client_of(s), key);
+	struct wire_error err;
+	enum wire_status st = s3_delete(client_of(s), key, &err);
 
 	if (st != WIRE_OK) {
-		log_err("cannot delete '%s': %s", key, s3_last_error());
+		log_err("cannot delete '%s': %s", key, err.message);
 		return wire_status_errno(st);
 	}
 	return 0;
@@ -144,13 +149,14 @@ static int s3s_list(struct store *s, const char *prefix, char **token,
 {
 	struct s3_list_page page;
 	struct store_info si;
+	struct wire_error err;
 	enum wire_status st;
 	size_t i;
 	int rc = 0;
 
-	st = s3_list_page(client_of(s), prefix, *token, 0, &page);
+	st = s3_list_page(client_of(s), prefix, *token, 0, &page, &err);
 	if (st != WIRE_OK) {
-		log_err("cannot list '%s': %s", prefix ? prefix : "", s3_last_error());
+		log_err("cannot list '%s': %s", prefix ? prefix : "", err.message);
 		rc = wire_status_errno(st);
 		goto out;
 	}
@@ -177,19 +183,20 @@ static int s3s_list_uploads(struct store *s, const char *prefix,
 			    void *arg)
 {
 	struct s3_upload_page page = {0};
+	struct wire_error err;
 	char *km = NULL, *um = NULL;
 	enum wire_status st;
 	size_t i;
 	int rc = 0;
 
 	do {
-		st = s3_list_uploads_page(client_of(s), prefix, km, um, &page);
+		st = s3_list_uploads_page(client_of(s), prefix, km, um, &page, &err);
 		free(km);
 		free(um);
 		km = um = NULL;
 		if (st != WIRE_OK) {
 			log_err("cannot list the multipart uploads under '%s': %s",
-				prefix ? prefix : "", s3_last_error());
+				prefix ? prefix : "", err.message);
 			rc = wire_status_errno(st);
 			break;
 		}
@@ -208,10 +215,11 @@ static int s3s_list_uploads(struct store *s, const char *prefix,
 
 static int s3s_abort_upload(struct store *s, const char *key, const char *upload_id)
 {
-	enum wire_status st = s3_abort_upload(client_of(s), key, upload_id);
+	struct wire_error err;
+	enum wire_status st = s3_abort_upload(client_of(s), key, upload_id, &err);
 
 	if (st != WIRE_OK) {
-		log_err("cannot abort the multipart upload of '%s': %s", key, s3_last_error());
+		log_err("cannot abort the multipart upload of '%s': %s", key, err.message);
 		return wire_status_errno(st);
 	}
 	return 0;
@@ -219,10 +227,11 @@ static int s3s_abort_upload(struct store *s, const char *key, const char *upload
 
 static int s3s_check(struct store *s)
 {
-	enum wire_status st = s3_head_bucket(client_of(s));
+	struct wire_error err;
+	enum wire_status st = s3_head_bucket(client_of(s), &err);
 
 	if (st != WIRE_OK) {
-		log_err("cannot use the bucket: %s", s3_last_error());
+		log_err("cannot use the bucket: %s", err.message);
 		return wire_status_errno(st);
 	}
 	return 0;

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +17,6 @@
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
 #include "s3/wire/xml_i.h"
-
-/* ---- last error, per thread ------------------------------------------- */
-
-__thread char s3_last_err[S3_ERR_MAX];
-
-const char *s3_last_error(void)
-{
-	return s3_last_err;
-}
-
-void s3_set_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s3_last_err, sizeof(s3_last_err), fmt, ap);
-	va_end(ap);
-}
 
 /* ---- client ------------------------------------------------------------- */
 
@@ -146,12 +127,12 @@ static enum wire_status s3_classify(const struct http_response *resp, void *arg)
 	return s3_error_code_status(code, WIRE_OK);
 }
 
-/* Sends a signed S3 request. On failure sets the thread's last error to
- * "[<what>: ]<Code>: <Message> (<transport detail>)" (what names a step of
- * a larger operation, NULL for none) and
- * copies the S3 error code into code (if given, "" when none). */
+/* Sends a signed S3 request. On failure fills err (may be NULL): its
+ * message "[<what>: ]<Code>: <Message> (<transport detail>)" (what names a
+ * step of a larger operation, NULL for none), the S3 error code and the
+ * HTTP status. */
 enum wire_status s3_send(struct s3_client *c, struct http_request *req, struct http_response *resp,
-			 const char *what, char *code, size_t code_sz)
+			 const char *what, struct wire_error *err)
 {
 	enum wire_status st;
 	char ecode[128] = "", emsg[256] = "";
@@ -161,21 +142,20 @@ enum wire_status s3_send(struct s3_client *c, struct http_request *req, struct h
 	req->classify = s3_classify;
 	req->classify_arg = c;
 	st = http_send(c->http, req, resp);
-	if (code && code_sz)
-		code[0] = '\0';
 	if (st == WIRE_OK)
 		return st;
 	if (resp->body && resp->body_len &&
 	    s3_xml_parse_error(resp->body, resp->body_len, ecode, sizeof(ecode), emsg,
 			       sizeof(emsg)) == WIRE_OK &&
-	    ecode[0]) {
-		s3_set_err("%s%s%s: %s (%s)", what ? what : "", what ? ": " : "", ecode,
-			   emsg[0] ? emsg : wire_status_str(st), resp->error);
-		if (code && code_sz)
-			snprintf(code, code_sz, "%s", ecode);
-	} else {
-		s3_set_err("%s%s%s (%s)", what ? what : "", what ? ": " : "", wire_status_str(st),
-			   resp->error);
+	    ecode[0])
+		wire_error_set(err, st, "%s%s%s: %s (%s)", what ? what : "", what ? ": " : "",
+			       ecode, emsg[0] ? emsg : wire_status_str(st), resp->error);
+	else
+		wire_error_set(err, st, "%s%s%s (%s)", what ? what : "", what ? ": " : "",
+			       wire_status_str(st), resp->error);
+	if (err) {
+		err->http_status = resp->status;
+		snprintf(err->code, sizeof(err->code), "%s", ecode);
 	}
 	return st;
 }
@@ -234,18 +214,18 @@ static void info_from_headers(const struct http_response *resp, struct s3_object
  * the object key, or to the bucket itself when key is NULL, and fills info
  * from the reply's headers when it succeeds and info is given. */
 static enum wire_status send_simple(struct s3_client *c, const char *key, struct http_request *req,
-				    struct s3_object_info *info)
+				    struct s3_object_info *info, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct http_response resp = {0};
 	char *url = s3_make_url(c, key, NULL);
 
 	if (!url) {
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 		goto out;
 	}
 	req->url = url;
-	st = s3_send(c, req, &resp, NULL, NULL, 0);
+	st = s3_send(c, req, &resp, NULL, err);
 	if (st == WIRE_OK && info)
 		info_from_headers(&resp, info);
 out:
@@ -256,18 +236,16 @@ out:
 
 enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
 				uint64_t range_len, const char *if_match,
-				struct s3_object_info *out)
+				struct s3_object_info *out, struct wire_error *err)
 {
 	struct http_request req;
 	struct http_header h[2];
 	char range[64];
 	size_t nh = 0;
 
-	s3_last_err[0] = '\0';
-	if (!c || !key || !*key || fd < 0) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	wire_error_clear(err);
+	if (!c || !key || !*key || fd < 0)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	if (range_len) {
 		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, range_start,
 			 range_start + range_len - 1);
@@ -284,40 +262,37 @@ enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, ui
 	req.n_headers = nh;
 	req.out_fd = fd;
 	req.out_off = (off_t)range_start;
-	return send_simple(c, key, &req, out);
+	return send_simple(c, key, &req, out, err);
 }
 
-enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_info *out)
+enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_info *out,
+			 struct wire_error *err)
 {
 	struct http_request req;
 
-	s3_last_err[0] = '\0';
-	if (!c || !key || !*key) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	wire_error_clear(err);
+	if (!c || !key || !*key)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	http_request_init(&req);
 	req.method = "HEAD";
-	return send_simple(c, key, &req, out);
+	return send_simple(c, key, &req, out, err);
 }
 
-enum wire_status s3_delete(struct s3_client *c, const char *key)
+enum wire_status s3_delete(struct s3_client *c, const char *key, struct wire_error *err)
 {
 	enum wire_status st;
 	struct http_request req;
 
-	s3_last_err[0] = '\0';
-	if (!c || !key || !*key) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	wire_error_clear(err);
+	if (!c || !key || !*key)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	http_request_init(&req);
 	req.method = "DELETE";
-	st = send_simple(c, key, &req, NULL);
+	st = send_simple(c, key, &req, NULL, err);
 	if (st == WIRE_NOT_FOUND) {
 		/* S3 itself answers 204 here; some stores say NoSuchKey. */
 		st = WIRE_OK;
-		s3_last_err[0] = '\0';
+		wire_error_clear(err);
 	}
 	return st;
 }
@@ -326,9 +301,10 @@ enum wire_status s3_delete(struct s3_client *c, const char *key)
 
 /* GETs the bucket with query (its own, freed here) and parses the reply
  * with parse into out: the shared half of the two listings. */
-static enum wire_status
-get_bucket_doc(struct s3_client *c, char *query,
-	       enum wire_status (*parse)(const char *buf, size_t len, void *out), void *out)
+static enum wire_status get_bucket_doc(struct s3_client *c, char *query,
+				       enum wire_status (*parse)(const char *buf, size_t len,
+								 void *out),
+				       void *out, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
@@ -336,18 +312,18 @@ get_bucket_doc(struct s3_client *c, char *query,
 	char *url = s3_make_url(c, NULL, query);
 
 	if (!url) {
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 		goto out;
 	}
 	http_request_init(&req);
 	req.method = "GET";
 	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	st = s3_send(c, &req, &resp, NULL, err);
 	if (st != WIRE_OK)
 		goto out;
 	st = parse(resp.body, resp.body_len, out);
 	if (st != WIRE_OK)
-		s3_set_err("%s reply", wire_status_str(st));
+		wire_error_set(err, st, "%s reply", wire_status_str(st));
 out:
 	http_response_free(&resp);
 	free(query);
@@ -366,17 +342,15 @@ static enum wire_status parse_uploads(const char *buf, size_t len, void *out)
 }
 
 enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const char *continuation,
-			      int max_keys, struct s3_list_page *out)
+			      int max_keys, struct s3_list_page *out, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	char *ep = NULL, *et = NULL, *query = NULL;
 
-	s3_last_err[0] = '\0';
+	wire_error_clear(err);
 	memset(out, 0, sizeof(*out));
-	if (!c) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	if (!c)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	if (max_keys <= 0 || max_keys > 1000)
 		max_keys = 1000;
 	ep = http_uri_encode(prefix ? prefix : "", 0);
@@ -384,9 +358,9 @@ enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const cha
 	if (ep && (!continuation || et) &&
 	    asprintf(&query, "list-type=2&max-keys=%d&prefix=%s%s%s", max_keys, ep,
 		     et ? "&continuation-token=" : "", et ? et : "") >= 0)
-		st = get_bucket_doc(c, query, parse_list, out);
+		st = get_bucket_doc(c, query, parse_list, out, err);
 	else
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 	free(ep);
 	free(et);
 	return st;
@@ -394,57 +368,58 @@ enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const cha
 
 enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
 				      const char *key_marker, const char *upload_id_marker,
-				      struct s3_upload_page *out)
+				      struct s3_upload_page *out, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	char *ep = NULL, *ek = NULL, *eu = NULL, *query = NULL;
 
-	s3_last_err[0] = '\0';
+	wire_error_clear(err);
 	memset(out, 0, sizeof(*out));
-	if (!c) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	if (!c)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	ep = http_uri_encode(prefix ? prefix : "", 0);
 	ek = key_marker ? http_uri_encode(key_marker, 0) : NULL;
 	eu = upload_id_marker ? http_uri_encode(upload_id_marker, 0) : NULL;
 	if (ep && (!key_marker || ek) && (!upload_id_marker || eu) &&
 	    asprintf(&query, "uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
 		     ek ? ek : "", eu ? "&upload-id-marker=" : "", eu ? eu : "") >= 0)
-		st = get_bucket_doc(c, query, parse_uploads, out);
+		st = get_bucket_doc(c, query, parse_uploads, out, err);
 	else
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 	free(ep);
 	free(ek);
 	free(eu);
 	return st;
 }
 
-enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id)
+enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id,
+				 struct wire_error *err)
 {
 	struct http_request req;
 	struct http_response resp = {0};
 	enum wire_status st = WIRE_NOMEM;
 	char *enc = NULL, *query = NULL, *url = NULL;
 
-	s3_last_err[0] = '\0';
+	wire_error_clear(err);
 	enc = http_uri_encode(upload_id, 0);
 	if (!enc || asprintf(&query, "uploadId=%s", enc) < 0) {
 		query = NULL;
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 		goto out;
 	}
 	url = s3_make_url(c, key, query);
 	if (!url) {
-		s3_set_err("out of memory");
+		wire_error_set(err, st, "out of memory");
 		goto out;
 	}
 	http_request_init(&req);
 	req.method = "DELETE";
 	req.url = url;
-	st = s3_send(c, &req, &resp, "abort multipart upload", NULL, 0);
-	if (st == WIRE_NOT_FOUND)
+	st = s3_send(c, &req, &resp, "abort multipart upload", err);
+	if (st == WIRE_NOT_FOUND) {
 		st = WIRE_OK; /* NoSuchUpload: gone already */
+		wire_error_clear(err);
+	}
 out:
 	http_response_free(&resp);
 	free(enc);
@@ -453,32 +428,33 @@ out:
 	return st;
 }
 
-enum wire_status s3_head_bucket(struct s3_client *c)
+enum wire_status s3_head_bucket(struct s3_client *c, struct wire_error *err)
 {
 	enum wire_status st;
 	struct http_request req;
 
-	s3_last_err[0] = '\0';
+	wire_error_clear(err);
 	http_request_init(&req);
 	req.method = "HEAD";
-	st = send_simple(c, NULL, &req, NULL);
-	if (st == WIRE_NOT_FOUND) {
+	st = send_simple(c, NULL, &req, NULL, err);
+	if (st == WIRE_NOT_FOUND)
 		/* A HEAD has no body to say NoSuchBucket: 404 is all there is. */
-		st = WIRE_NO_BUCKET;
-		s3_set_err("no such bucket '%s'", c->bucket);
-	}
+		st = wire_error_set(err, WIRE_NO_BUCKET, "no such bucket '%s'", c->bucket);
 	return st;
 }
 
-enum wire_status s3_create_bucket(struct s3_client *c)
+enum wire_status s3_create_bucket(struct s3_client *c, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
 	struct http_response resp = {0};
-	char *url, *body = NULL, code[64];
+	struct wire_error own;
+	char *url, *body = NULL;
 	int n = 0;
 
-	s3_last_err[0] = '\0';
+	if (!err)
+		err = &own; /* the error code decides */
+	wire_error_clear(err);
 	url = s3_make_url(c, NULL, NULL);
 	if (!url)
 		goto oom;
@@ -498,15 +474,14 @@ enum wire_status s3_create_bucket(struct s3_client *c)
 	}
 	req.method = "PUT";
 	req.url = url;
-	st = s3_send(c, &req, &resp, NULL, code, sizeof(code));
-	if (st != WIRE_OK && strcmp(code, "BucketAlreadyOwnedByYou") == 0) {
+	st = s3_send(c, &req, &resp, NULL, err);
+	if (st != WIRE_OK && strcmp(err->code, "BucketAlreadyOwnedByYou") == 0) {
 		st = WIRE_OK;
-		s3_last_err[0] = '\0';
+		wire_error_clear(err);
 	}
 	goto out;
 oom:
-	st = WIRE_NOMEM;
-	s3_set_err("out of memory");
+	st = wire_error_set(err, WIRE_NOMEM, "out of memory");
 out:
 	http_response_free(&resp);
 	free(body);

@@ -1,8 +1,8 @@
 /* The S3 client: objects streamed between local files and a bucket (PUT,
  * multipart upload in parallel parts, ranged and conditional GET, HEAD,
  * DELETE, ListObjectsV2 pages) over the shared HTTP client. Every call
- * returns an enum wire_status; the reason of the last failure is kept per
- * thread and read with s3_last_error(). */
+ * returns an enum wire_status and says why it failed in the caller's
+ * struct wire_error *err (may be NULL), as status.h describes. */
 #ifndef TFS_S3_H
 #define TFS_S3_H
 
@@ -32,13 +32,11 @@ struct s3_client;
 struct s3_client *s3_client_new(const struct s3_config *cfg, struct http_client *http);
 void s3_client_free(struct s3_client *c);
 
-/* Why the last failed call of the calling thread failed, without the
- * operation and key (the caller says those: "cannot upload '%s': %s"), e.g.
+/* On a failure err->message says why, without the operation and key (the
+ * caller says those: "cannot upload '%s': %s"), e.g.
  * "SlowDown: Please reduce your request rate. (HTTP 503 after 6 attempts in 4210 ms)"
- * or "part 2: network error (Recv failure: Connection reset by peer after 3 attempts ...)".
- * Thread-local storage: valid until this thread's next s3_* call. Never
- * holds a secret. "" when the last call succeeded. */
-const char *s3_last_error(void);
+ * or "part 2: network error (Recv failure: Connection reset by peer after 3 attempts ...)";
+ * err->code is the S3 <Code> ("NoSuchKey"), "" when the reply had none. */
 
 struct s3_object_info {
 	uint64_t size;	    /* whole object size (also for a ranged GET) */
@@ -59,7 +57,8 @@ struct s3_put_options {
  * if_none_match on a multipart upload the object is HEADed first so an
  * existing object costs no part upload. opt and out may be NULL. */
 enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint64_t size,
-			     const struct s3_put_options *opt, struct s3_object_info *out);
+			     const struct s3_put_options *opt, struct s3_object_info *out,
+			     struct wire_error *err);
 
 /* Downloads key (or range_len bytes from range_start; range_len 0 = to the
  * end) into fd with pwrite, at file offset range_start onwards. On a retry
@@ -67,14 +66,15 @@ enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint6
  * WIRE_PRECONDITION) or NULL. out may be NULL. */
 enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
 				uint64_t range_len, const char *if_match,
-				struct s3_object_info *out);
+				struct s3_object_info *out, struct wire_error *err);
 
 /* WIRE_NOT_FOUND when there is no such key (HEAD replies carry no body, so
  * a missing bucket also shows as WIRE_NOT_FOUND here). */
-enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_info *out);
+enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_info *out,
+			 struct wire_error *err);
 
 /* Deleting a key that does not exist is WIRE_OK, as in S3. */
-enum wire_status s3_delete(struct s3_client *c, const char *key);
+enum wire_status s3_delete(struct s3_client *c, const char *key, struct wire_error *err);
 
 struct s3_list_entry {
 	char *key;
@@ -94,7 +94,7 @@ struct s3_list_page {
  * page. max_keys 0 = 1000. *out is overwritten (not freed first); free it
  * with s3_list_page_free() whatever the status. */
 enum wire_status s3_list_page(struct s3_client *c, const char *prefix, const char *continuation,
-			      int max_keys, struct s3_list_page *out);
+			      int max_keys, struct s3_list_page *out, struct wire_error *err);
 void s3_list_page_free(struct s3_list_page *p);
 
 /* An incomplete multipart upload. */
@@ -117,17 +117,18 @@ struct s3_upload_page {
  * s3_upload_page_free() whatever the status. */
 enum wire_status s3_list_uploads_page(struct s3_client *c, const char *prefix,
 				      const char *key_marker, const char *upload_id_marker,
-				      struct s3_upload_page *out);
+				      struct s3_upload_page *out, struct wire_error *err);
 void s3_upload_page_free(struct s3_upload_page *p);
 
 /* AbortMultipartUpload; an upload that is gone already is WIRE_OK. */
-enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id);
+enum wire_status s3_abort_upload(struct s3_client *c, const char *key, const char *upload_id,
+				 struct wire_error *err);
 
 /* WIRE_OK if the bucket exists and is reachable with these credentials,
  * WIRE_NO_BUCKET if it does not exist. */
-enum wire_status s3_head_bucket(struct s3_client *c);
+enum wire_status s3_head_bucket(struct s3_client *c, struct wire_error *err);
 
 /* Creates the bucket (in cfg->region); an existing bucket we own is OK. */
-enum wire_status s3_create_bucket(struct s3_client *c);
+enum wire_status s3_create_bucket(struct s3_client *c, struct wire_error *err);
 
 #endif

@@ -32,22 +32,15 @@ static inline struct http_header hdr(const char *name, const char *value)
 	return (struct http_header){(char *)(uintptr_t)name, (char *)(uintptr_t)value};
 }
 
-#define S3_ERR_MAX 512
-/* The calling thread's last error (s3_last_error). */
-extern __thread char s3_last_err[S3_ERR_MAX];
-
-/* Sets the calling thread's last error (s3_last_error). */
-void s3_set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* URL of key (NULL: the bucket itself) with an optional query string;
  * malloc'ed, NULL on ENOMEM. */
 char *s3_make_url(const struct s3_client *c, const char *key, const char *query);
 
-/* Sends a signed S3 request. On failure sets the thread's last error to
- * "[<what>: ]<Code>: <Message> (<transport detail>)" (what names a step of
- * a larger operation, NULL for none) and copies the S3 error code into
- * code (if given, "" when none). resp is the caller's to free. */
+/* Sends a signed S3 request. On failure fills err (may be NULL): the
+ * message "[<what>: ]<Code>: <Message> (<transport detail>)" (what names a
+ * step of a larger operation, NULL for none), the S3 error code ("" when
+ * the reply had none) and the HTTP status. resp is the caller's to free. */
 enum wire_status s3_send(struct s3_client *c, struct http_request *req, struct http_response *resp,
-			 const char *what, char *code, size_t code_sz);
+			 const char *what, struct wire_error *err);
 
 #endif

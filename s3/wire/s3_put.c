@@ -23,7 +23,8 @@ struct digests {
 
 /* SHA-256 (for the signature) and MD5 (for Content-MD5) in one streamed
  * pass over len bytes of fd from off. */
-static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct digests *d)
+static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct digests *d,
+				     struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	EVP_MD_CTX *sha = EVP_MD_CTX_new(), *md5 = EVP_MD_CTX_new();
@@ -38,7 +39,7 @@ static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct dig
 	st = WIRE_LOCAL_IO;
 	if (EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestInit_ex(md5, EVP_md5(), NULL) != 1) {
-		s3_set_err("digest init failed");
+		wire_error_set(err, st, "digest init failed");
 		goto out;
 	}
 	while (len > 0) {
@@ -46,8 +47,8 @@ static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct dig
 			n = pread(fd, buf, len < chunk ? (size_t)len : chunk, off);
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
-			s3_set_err("cannot read the source file: %s",
-				   n < 0 ? strerror(errno) : "file shorter than its size");
+			wire_error_set(err, st, "cannot read the source file: %s",
+				       n < 0 ? strerror(errno) : "file shorter than its size");
 			goto out;
 		}
 		EVP_DigestUpdate(sha, buf, (size_t)n);
@@ -56,7 +57,7 @@ static enum wire_status file_digests(int fd, off_t off, uint64_t len, struct dig
 		len -= (uint64_t)n;
 	}
 	if (EVP_DigestFinal_ex(sha, dig, &dl) != 1 || EVP_DigestFinal_ex(md5, mdig, &ml) != 1) {
-		s3_set_err("digest final failed");
+		wire_error_set(err, st, "digest final failed");
 		goto out;
 	}
 	for (i = 0; i < 32; i++)
@@ -73,7 +74,8 @@ out:
 /* ---- PUT ---------------------------------------------------------------- */
 
 static enum wire_status put_single(struct s3_client *c, const char *key, int fd, uint64_t size,
-				   const struct s3_put_options *opt, struct s3_object_info *out)
+				   const struct s3_put_options *opt, struct s3_object_info *out,
+				   struct wire_error *err)
 {
 	enum wire_status st;
 	struct http_request req;
@@ -85,11 +87,10 @@ static enum wire_status put_single(struct s3_client *c, const char *key, int fd,
 	const char *v;
 
 	if (!url) {
-		st = WIRE_NOMEM;
-		s3_set_err("out of memory");
+		st = wire_error_set(err, WIRE_NOMEM, "out of memory");
 		goto out;
 	}
-	st = file_digests(fd, 0, size, &d);
+	st = file_digests(fd, 0, size, &d, err);
 	if (st != WIRE_OK)
 		goto out;
 	h[nh++] = hdr("Content-MD5", d.md5_b64);
@@ -106,7 +107,7 @@ static enum wire_status put_single(struct s3_client *c, const char *key, int fd,
 	req.body_off = 0;
 	req.body_file_len = size;
 	req.payload_hash = d.sha256_hex;
-	st = s3_send(c, &req, &resp, NULL, NULL, 0);
+	st = s3_send(c, &req, &resp, NULL, err);
 	if (st == WIRE_OK && out) {
 		memset(out, 0, sizeof(*out));
 		out->size = size;
@@ -133,12 +134,13 @@ struct mp_upload {
 	pthread_mutex_t lock; /* protects next, failed, st, err, etags[] */
 	unsigned next;	      /* next part index to send */
 	int failed;
-	enum wire_status st; /* first failure */
-	char err[512];	     /* its message */
-	char **etags;	     /* n_parts, malloc'ed, NULL until sent */
+	enum wire_status st;   /* first failure */
+	struct wire_error err; /* its reason */
+	char **etags;	       /* n_parts, malloc'ed, NULL until sent */
 };
 
-static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag)
+static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag,
+				 struct wire_error *err)
 {
 	enum wire_status st;
 	struct http_request req;
@@ -156,11 +158,10 @@ static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag)
 	snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, m->upload_id_enc);
 	url = s3_make_url(m->c, m->key, query);
 	if (!url) {
-		st = WIRE_NOMEM;
-		s3_set_err("%s: out of memory", name);
+		st = wire_error_set(err, WIRE_NOMEM, "%s: out of memory", name);
 		goto out;
 	}
-	st = file_digests(m->fd, (off_t)off, len, &d);
+	st = file_digests(m->fd, (off_t)off, len, &d, err);
 	if (st != WIRE_OK)
 		goto out;
 	h[0] = hdr("Content-MD5", d.md5_b64);
@@ -173,13 +174,12 @@ static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag)
 	req.body_off = (off_t)off;
 	req.body_file_len = len;
 	req.payload_hash = d.sha256_hex;
-	st = s3_send(m->c, &req, &resp, name, NULL, 0);
+	st = s3_send(m->c, &req, &resp, name, err);
 	if (st != WIRE_OK)
 		goto out;
 	v = http_response_header(&resp, "etag");
 	if (!v || !*v) {
-		st = WIRE_BAD_RESPONSE;
-		s3_set_err("%s: reply has no ETag", name);
+		st = wire_error_set(err, WIRE_BAD_RESPONSE, "%s: reply has no ETag", name);
 		goto out;
 	}
 	*etag = strdup(v);
@@ -194,6 +194,7 @@ out:
 static void *part_worker(void *arg)
 {
 	struct mp_upload *m = arg;
+	struct wire_error err;
 	enum wire_status st;
 	unsigned i;
 	char *etag;
@@ -207,15 +208,15 @@ static void *part_worker(void *arg)
 		i = m->next++;
 		pthread_mutex_unlock(&m->lock);
 
-		st = put_part(m, i, &etag);
+		wire_error_clear(&err);
+		st = put_part(m, i, &etag, &err);
 		pthread_mutex_lock(&m->lock);
 		if (st == WIRE_OK) {
 			m->etags[i] = etag;
 		} else if (!m->failed) {
 			m->failed = 1;
 			m->st = st;
-			/* s3_last_err is this thread's; hand it to the caller's. */
-			snprintf(m->err, sizeof(m->err), "%s", s3_last_err);
+			m->err = err;
 		}
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -226,11 +227,11 @@ static void abort_upload(struct s3_client *c, const char *key, const char *uploa
 {
 	struct http_request req;
 	struct http_response resp = {0};
-	char query[512], saved[sizeof(s3_last_err)];
+	struct wire_error err; /* the abort's own: the caller keeps the one that made us abort */
+	char query[512];
 	char *url;
 
-	/* Keep the error that made us abort, not the abort's own. */
-	memcpy(saved, s3_last_err, sizeof(saved));
+	wire_error_clear(&err);
 	snprintf(query, sizeof(query), "uploadId=%s", upload_id_enc);
 	url = s3_make_url(c, key, query);
 	if (!url)
@@ -238,25 +239,24 @@ static void abort_upload(struct s3_client *c, const char *key, const char *uploa
 	http_request_init(&req);
 	req.method = "DELETE";
 	req.url = url;
-	if (s3_send(c, &req, &resp, "abort multipart upload", NULL, 0) != WIRE_OK &&
+	if (s3_send(c, &req, &resp, "abort multipart upload", &err) != WIRE_OK &&
 	    resp.status != 404)
-		log_warn("%s", s3_last_err);
+		log_warn("%s", err.message);
 out:
-	memcpy(s3_last_err, saved, sizeof(saved));
 	http_response_free(&resp);
 	free(url);
 }
 
 static enum wire_status complete_upload(struct s3_client *c, struct mp_upload *m,
 					const struct s3_put_options *opt, char *etag,
-					size_t etag_sz)
+					size_t etag_sz, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct http_request req;
 	struct http_response resp = {0};
 	struct http_header h[2];
 	size_t nh = 0, cap, len = 0;
-	char *body = NULL, *url = NULL, query[512], err[256];
+	char *body = NULL, *url = NULL, query[512], why[256];
 	unsigned i;
 	int n, tries;
 
@@ -265,7 +265,7 @@ static enum wire_status complete_upload(struct s3_client *c, struct mp_upload *m
 	cap = 128 + (size_t)m->n_parts * 160;
 	body = malloc(cap);
 	if (!url || !body) {
-		s3_set_err("complete multipart upload: out of memory");
+		wire_error_set(err, st, "complete multipart upload: out of memory");
 		goto out;
 	}
 	len = (size_t)snprintf(
@@ -276,8 +276,8 @@ static enum wire_status complete_upload(struct s3_client *c, struct mp_upload *m
 			     "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
 			     m->etags[i]);
 		if (n < 0 || (size_t)n >= cap - len) {
-			st = WIRE_BAD_RESPONSE;
-			s3_set_err("complete multipart upload: part etag too long");
+			st = wire_error_set(err, WIRE_BAD_RESPONSE,
+					    "complete multipart upload: part etag too long");
 			goto out;
 		}
 		len += (size_t)n;
@@ -301,14 +301,14 @@ static enum wire_status complete_upload(struct s3_client *c, struct mp_upload *m
 		req.body = body;
 		req.body_len = len;
 		http_response_free(&resp);
-		st = s3_send(c, &req, &resp, "complete multipart upload", NULL, 0);
+		st = s3_send(c, &req, &resp, "complete multipart upload", err);
 		if (st != WIRE_OK)
 			break;
-		st = s3_xml_parse_complete(resp.body, resp.body_len, etag, etag_sz, err,
-					   sizeof(err));
+		st = s3_xml_parse_complete(resp.body, resp.body_len, etag, etag_sz, why,
+					   sizeof(why));
 		if (st == WIRE_OK)
 			break;
-		s3_set_err("complete multipart upload: %s", err);
+		wire_error_set(err, st, "complete multipart upload: %s", why);
 		if (!wire_status_is_retryable(st))
 			break;
 	}
@@ -322,7 +322,8 @@ out:
 /* Long because initiate, parallel parts, complete and abort-on-failure share the upload's state
  * and its one cleanup exit. */
 static enum wire_status put_multipart(struct s3_client *c, const char *key, int fd, uint64_t size,
-				      const struct s3_put_options *opt, struct s3_object_info *out)
+				      const struct s3_put_options *opt, struct s3_object_info *out,
+				      struct wire_error *err)
 {
 	enum wire_status st;
 	struct http_request req;
@@ -340,10 +341,9 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 	if (opt && opt->if_none_match) {
 		/* Content-addressed keys: an object already there holds these
 		 * bytes, so a HEAD (cheap) saves uploading every part. */
-		st = s3_head(c, key, &info);
+		st = s3_head(c, key, &info, err);
 		if (st == WIRE_OK) {
-			s3_set_err("object already exists");
-			st = WIRE_PRECONDITION;
+			st = wire_error_set(err, WIRE_PRECONDITION, "object already exists");
 			goto out;
 		}
 		if (st != WIRE_NOT_FOUND)
@@ -351,8 +351,7 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 	}
 	url = s3_make_url(c, key, "uploads");
 	if (!url) {
-		st = WIRE_NOMEM;
-		s3_set_err("out of memory");
+		st = wire_error_set(err, WIRE_NOMEM, "out of memory");
 		goto out;
 	}
 	if (opt && opt->meta_xxh3)
@@ -362,12 +361,12 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 	req.url = url;
 	req.headers = h;
 	req.n_headers = nh;
-	st = s3_send(c, &req, &resp, "start multipart upload", NULL, 0);
+	st = s3_send(c, &req, &resp, "start multipart upload", err);
 	if (st != WIRE_OK)
 		goto out;
 	st = s3_xml_parse_initiate(resp.body, resp.body_len, &upload_id);
 	if (st != WIRE_OK) {
-		s3_set_err("start multipart upload: %s reply", wire_status_str(st));
+		wire_error_set(err, st, "start multipart upload: %s reply", wire_status_str(st));
 		goto out;
 	}
 
@@ -382,8 +381,7 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 	m.upload_id_enc = http_uri_encode(upload_id, 0);
 	m.etags = calloc(m.n_parts, sizeof(*m.etags));
 	if (!m.upload_id_enc || !m.etags) {
-		st = WIRE_NOMEM;
-		s3_set_err("out of memory");
+		st = wire_error_set(err, WIRE_NOMEM, "out of memory");
 		goto abort;
 	}
 	pthread_mutex_init(&m.lock, NULL);
@@ -404,16 +402,17 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 		pthread_join(th[i], NULL);
 	if (m.failed) {
 		st = m.st;
-		s3_set_err("%s", m.err);
+		if (err)
+			*err = m.err;
 		goto abort;
 	}
 	for (p = 0; p < m.n_parts; p++)
 		if (!m.etags[p]) {
-			st = WIRE_BAD_RESPONSE;
-			s3_set_err("part %u was never sent", p + 1);
+			st =
+			    wire_error_set(err, WIRE_BAD_RESPONSE, "part %u was never sent", p + 1);
 			goto abort;
 		}
-	st = complete_upload(c, &m, opt, etag, sizeof(etag));
+	st = complete_upload(c, &m, opt, etag, sizeof(etag), err);
 	if (st != WIRE_OK)
 		goto abort;
 	if (out) {
@@ -442,14 +441,13 @@ out:
 }
 
 enum wire_status s3_put_file(struct s3_client *c, const char *key, int fd, uint64_t size,
-			     const struct s3_put_options *opt, struct s3_object_info *out)
+			     const struct s3_put_options *opt, struct s3_object_info *out,
+			     struct wire_error *err)
 {
-	s3_last_err[0] = '\0';
-	if (!c || !key || !*key || fd < 0) {
-		s3_set_err("invalid argument");
-		return WIRE_INVALID;
-	}
+	wire_error_clear(err);
+	if (!c || !key || !*key || fd < 0)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
 	if (size > c->threshold)
-		return put_multipart(c, key, fd, size, opt, out);
-	return put_single(c, key, fd, size, opt, out);
+		return put_multipart(c, key, fd, size, opt, out, err);
+	return put_single(c, key, fd, size, opt, out, err);
 }

@@ -61,6 +61,7 @@ static void print_info(const struct s3_object_info *oi)
 
 int main(int argc, char **argv)
 {
+	struct wire_error err = {0}; /* why the command failed, printed as error= */
 	static const struct option lopts[] = {
 	    {"endpoint", required_argument, NULL, 'e'},
 	    {"bucket", required_argument, NULL, 'b'},
@@ -151,15 +152,15 @@ int main(int argc, char **argv)
 	}
 	t0 = mono_ms();
 	if (!strcmp(cmd, "mkbucket")) {
-		st = s3_create_bucket(s3);
+		st = s3_create_bucket(s3, &err);
 	} else if (!strcmp(cmd, "headbucket")) {
-		st = s3_head_bucket(s3);
+		st = s3_head_bucket(s3, &err);
 	} else if (!strcmp(cmd, "head") && optind + 1 == argc) {
-		st = s3_head(s3, argv[optind], &oi);
+		st = s3_head(s3, argv[optind], &oi, &err);
 		if (st == WIRE_OK)
 			print_info(&oi);
 	} else if (!strcmp(cmd, "delete") && optind + 1 == argc) {
-		st = s3_delete(s3, argv[optind]);
+		st = s3_delete(s3, argv[optind], &err);
 	} else if (!strcmp(cmd, "put") && optind + 2 == argc) {
 		fd = open(argv[optind + 1], O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &sb) < 0) {
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
 			st = WIRE_LOCAL_IO;
 			goto out;
 		}
-		st = s3_put_file(s3, argv[optind], fd, (uint64_t)sb.st_size, &popt, &oi);
+		st = s3_put_file(s3, argv[optind], fd, (uint64_t)sb.st_size, &popt, &oi, &err);
 		if (st == WIRE_OK)
 			print_info(&oi);
 	} else if (!strcmp(cmd, "get") && optind + 2 == argc) {
@@ -179,14 +180,15 @@ int main(int argc, char **argv)
 			st = WIRE_LOCAL_IO;
 			goto out;
 		}
-		st = s3_get_to_file(s3, argv[optind], fd, range_start, range_len, if_match, &oi);
+		st = s3_get_to_file(s3, argv[optind], fd, range_start, range_len, if_match, &oi,
+				    &err);
 		if (st == WIRE_OK)
 			print_info(&oi);
 	} else if (!strcmp(cmd, "list") && optind + 2 == argc) {
 		/* Bounded: at most 10000 pages. */
 		do {
 			st = s3_list_page(s3, argv[optind], token, (int)num(argv[optind + 1]),
-					  &page);
+					  &page, &err);
 			free(token);
 			token = NULL;
 			if (st != WIRE_OK) {
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
 	       "\nstats_retries=%" PRIu64 "\n",
 	       hs.s3_get, hs.s3_put, hs.s3_head, hs.s3_list, hs.s3_delete, hs.s3_other, hs.retries);
 out:
-	printf("status=%s\nerror=%s\n", wire_status_str(st), s3_last_error());
+	printf("status=%s\nerror=%s\n", wire_status_str(st), err.message);
 	free(token);
 	if (fd >= 0)
 		close(fd);

@@ -63,6 +63,7 @@ static int round_trip(struct s3_client *c, const char *key, const void *data, si
 {
 	struct s3_put_options po = {.meta_xxh3 = hash};
 	struct s3_object_info pi, gi, hi;
+	struct wire_error err = {0};
 	enum wire_status st;
 	int in = make_file(data, len), out = make_file(NULL, 0), good = 0;
 	size_t got_len = 0;
@@ -70,19 +71,19 @@ static int round_trip(struct s3_client *c, const char *key, const void *data, si
 
 	if (in < 0 || out < 0)
 		goto out;
-	st = s3_put_file(c, key, in, len, &po, &pi);
+	st = s3_put_file(c, key, in, len, &po, &pi, &err);
 	TAP_OK(st == WIRE_OK, "put %zu bytes as '%s' (%s %s)", len, key, wire_status_str(st),
-	       s3_last_error());
+	       err.message);
 	if (st != WIRE_OK)
 		goto out;
-	st = s3_get_to_file(c, key, out, 0, 0, NULL, &gi);
-	TAP_OK(st == WIRE_OK, "get '%s' (%s %s)", key, wire_status_str(st), s3_last_error());
+	st = s3_get_to_file(c, key, out, 0, 0, NULL, &gi, &err);
+	TAP_OK(st == WIRE_OK, "get '%s' (%s %s)", key, wire_status_str(st), err.message);
 	got = read_all(out, &got_len);
 	good = got && got_len == len && (len == 0 || memcmp(got, data, len) == 0);
 	TAP_OK(good, "'%s': %zu bytes read back equal the %zu put", key, got_len, len);
 	TAP_OK(gi.size == len && strcmp(gi.etag, pi.etag) == 0 && gi.mtime_ms > 0,
 	       "get info: size %" PRIu64 ", etag %s (put said %s)", gi.size, gi.etag, pi.etag);
-	st = s3_head(c, key, &hi);
+	st = s3_head(c, key, &hi, &err);
 	TAP_OK(st == WIRE_OK && hi.size == len && strcmp(hi.meta_hash, hash) == 0,
 	       "head '%s': size %" PRIu64 ", x-amz-meta-xxh3 '%s'", key, hi.size, hi.meta_hash);
 out:
@@ -127,31 +128,32 @@ static void test_round_trips(struct s3_client *c, struct http_client *http)
 static void test_conditional(struct s3_client *c)
 {
 	struct s3_put_options po = {.meta_xxh3 = "first", .if_none_match = 1};
+	struct wire_error err = {0};
 	struct s3_object_info oi;
 	enum wire_status st;
 	int a = make_file("original", 8), b = make_file("intruder!", 9), out = make_file(NULL, 0);
 	size_t n = 0;
 	char *got = NULL;
 
-	st = s3_put_file(c, "cond/k.db", a, 8, &po, &oi);
+	st = s3_put_file(c, "cond/k.db", a, 8, &po, &oi, &err);
 	TAP_OK(st == WIRE_OK, "conditional put of a new key succeeds (%s)", wire_status_str(st));
 	po.meta_xxh3 = "second";
-	st = s3_put_file(c, "cond/k.db", b, 9, &po, NULL);
+	st = s3_put_file(c, "cond/k.db", b, 9, &po, NULL, &err);
 	TAP_OK(st == WIRE_PRECONDITION, "conditional put on an existing key: %s (%s)",
-	       wire_status_str(st), s3_last_error());
-	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, NULL, &oi);
+	       wire_status_str(st), err.message);
+	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, NULL, &oi, &err);
 	got = read_all(out, &n);
 	TAP_OK(st == WIRE_OK && got && n == 8 && memcmp(got, "original", 8) == 0 &&
 		   strcmp(oi.meta_hash, "first") == 0,
 	       "object unchanged after the refused put");
 	free(got);
 
-	st =
-	    s3_get_to_file(c, "cond/k.db", out, 0, 0, "\"0123456789abcdef0123456789abcdef\"", NULL);
+	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, "\"0123456789abcdef0123456789abcdef\"", NULL,
+			    &err);
 	TAP_OK(st == WIRE_PRECONDITION, "GET with a stale If-Match: %s", wire_status_str(st));
-	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, oi.etag, NULL);
+	st = s3_get_to_file(c, "cond/k.db", out, 0, 0, oi.etag, NULL, &err);
 	TAP_OK(st == WIRE_OK, "GET with the current If-Match: %s", wire_status_str(st));
-	st = s3_get_to_file(c, "cond/k.db", out, 2, 3, NULL, &oi);
+	st = s3_get_to_file(c, "cond/k.db", out, 2, 3, NULL, &oi, &err);
 	got = read_all(out, &n);
 	TAP_OK(st == WIRE_OK && got && n >= 5 && memcmp(got + 2, "igi", 3) == 0 && oi.size == 8,
 	       "ranged GET of 3 bytes at 2 lands at offset 2; whole size %" PRIu64, oi.size);
@@ -163,31 +165,35 @@ static void test_conditional(struct s3_client *c)
 
 static void test_missing_and_delete(struct s3_client *c, struct s3_client *nob)
 {
+	struct wire_error err = {0};
 	struct s3_object_info oi;
 	enum wire_status st;
 	int out = make_file(NULL, 0), in = make_file("d", 1);
 
-	st = s3_get_to_file(c, "nope/missing.db", out, 0, 0, NULL, &oi);
+	st = s3_get_to_file(c, "nope/missing.db", out, 0, 0, NULL, &oi, &err);
 	TAP_OK(st == WIRE_NOT_FOUND, "GET of a missing key: %s (%s)", wire_status_str(st),
-	       s3_last_error());
-	TAP_OK(strstr(s3_last_error(), "NoSuchKey") != NULL, "error names NoSuchKey: %s",
-	       s3_last_error());
-	st = s3_head(c, "nope/missing.db", &oi);
+	       err.message);
+	TAP_OK(strstr(err.message, "NoSuchKey") != NULL, "error names NoSuchKey: %s", err.message);
+	TAP_OK(err.status == WIRE_NOT_FOUND && !err.retryable && err.http_status == 404 &&
+		   strcmp(err.code, "NoSuchKey") == 0,
+	       "error record: not found, not retryable, http %ld, code '%s'", err.http_status,
+	       err.code);
+	st = s3_head(c, "nope/missing.db", &oi, &err);
 	TAP_OK(st == WIRE_NOT_FOUND, "HEAD of a missing key: %s", wire_status_str(st));
-	st = s3_get_to_file(nob, "k", out, 0, 0, NULL, &oi);
+	st = s3_get_to_file(nob, "k", out, 0, 0, NULL, &oi, &err);
 	TAP_OK(st == WIRE_NO_BUCKET, "GET in a missing bucket: %s", wire_status_str(st));
-	st = s3_head_bucket(nob);
+	st = s3_head_bucket(nob, &err);
 	TAP_OK(st == WIRE_NO_BUCKET, "HEAD of a missing bucket: %s", wire_status_str(st));
-	st = s3_head_bucket(c);
+	st = s3_head_bucket(c, &err);
 	TAP_OK(st == WIRE_OK, "HEAD of our bucket: %s", wire_status_str(st));
 
-	st = s3_put_file(c, "del/x.db", in, 1, NULL, NULL);
+	st = s3_put_file(c, "del/x.db", in, 1, NULL, NULL, &err);
 	TAP_OK(st == WIRE_OK, "put before delete");
-	st = s3_delete(c, "del/x.db");
+	st = s3_delete(c, "del/x.db", &err);
 	TAP_OK(st == WIRE_OK, "delete: %s", wire_status_str(st));
-	st = s3_head(c, "del/x.db", &oi);
+	st = s3_head(c, "del/x.db", &oi, &err);
 	TAP_OK(st == WIRE_NOT_FOUND, "deleted key is gone: %s", wire_status_str(st));
-	st = s3_delete(c, "del/x.db");
+	st = s3_delete(c, "del/x.db", &err);
 	TAP_OK(st == WIRE_OK, "delete of a missing key is ok: %s", wire_status_str(st));
 	close(out);
 	close(in);
@@ -198,6 +204,7 @@ static void test_list(struct s3_client *c)
 	static const char *keys[] = {"ls/a.db",	  "ls/b c.db", "ls/d+e.db", "ls/f%g.db",
 				     "ls/h/i.db", "ls/j~k.db", "ls/z.db"};
 	size_t nk = sizeof(keys) / sizeof(keys[0]), i, seen = 0;
+	struct wire_error err = {0};
 	struct s3_list_page page;
 	enum wire_status st = WIRE_OK;
 	char *token = NULL;
@@ -205,11 +212,11 @@ static void test_list(struct s3_client *c)
 	char last[256] = "";
 
 	for (i = 0; i < nk; i++)
-		if (s3_put_file(c, keys[i], in, 1, NULL, NULL) != WIRE_OK)
+		if (s3_put_file(c, keys[i], in, 1, NULL, NULL, &err) != WIRE_OK)
 			break;
-	TAP_OK(i == nk, "put %zu keys with odd characters (%s)", nk, s3_last_error());
+	TAP_OK(i == nk, "put %zu keys with odd characters (%s)", nk, err.message);
 	do {
-		st = s3_list_page(c, "ls/", token, 2, &page);
+		st = s3_list_page(c, "ls/", token, 2, &page, &err);
 		free(token);
 		token = NULL;
 		if (st != WIRE_OK)
@@ -227,17 +234,17 @@ static void test_list(struct s3_client *c)
 		page.next = NULL;
 		s3_list_page_free(&page);
 	} while (token && pages < 100);
-	TAP_OK(st == WIRE_OK, "listing pages: %s (%s)", wire_status_str(st), s3_last_error());
+	TAP_OK(st == WIRE_OK, "listing pages: %s (%s)", wire_status_str(st), err.message);
 	TAP_OK(pages == 4, "7 keys at 2 per page: %d pages", pages);
 	TAP_OK(seen == nk && order_ok, "every key once, in order, names intact (%zu seen)", seen);
 	free(token);
 
-	st = s3_list_page(c, "ls/h/", NULL, 0, &page);
+	st = s3_list_page(c, "ls/h/", NULL, 0, &page, &err);
 	TAP_OK(st == WIRE_OK && page.n == 1 && strcmp(page.entries[0].key, "ls/h/i.db") == 0 &&
 		   page.next == NULL,
 	       "prefix narrows the listing");
 	s3_list_page_free(&page);
-	st = s3_list_page(c, "no-such-prefix/", NULL, 0, &page);
+	st = s3_list_page(c, "no-such-prefix/", NULL, 0, &page, &err);
 	TAP_OK(st == WIRE_OK && page.n == 0 && page.next == NULL, "empty listing");
 	s3_list_page_free(&page);
 	close(in);
@@ -305,6 +312,7 @@ static void test_store_existing(struct s3_client *c)
 {
 	struct store *s = store_s3_new(c);
 	struct s3_put_options po = {0};
+	struct wire_error err = {0};
 	struct s3_object_info oi;
 	uint64_t big = (20u << 20) + 123; /* rt/big.db, from test_round_trips */
 	int in = make_file("store", 5), other = make_file("other", 5),
@@ -320,7 +328,7 @@ static void test_store_existing(struct s3_client *c)
 		goto out;
 	}
 	po.meta_xxh3 = "hash-other";
-	s3_put_file(c, "stx/other.db", other, 5, &po, NULL);
+	s3_put_file(c, "stx/other.db", other, 5, &po, NULL, &err);
 	rc = s->ops->put(s, "stx/other.db", in, 5, "hash-store");
 	TAP_OK(rc == -EIO, "store put onto other bytes of the same size fails: %d", rc);
 	rc = s->ops->get(s, "stx/other.db", out, NULL);
@@ -330,11 +338,11 @@ static void test_store_existing(struct s3_client *c)
 	free(got);
 
 	po.meta_xxh3 = "hash-store";
-	s3_put_file(c, "stx/longer.db", longer, 7, &po, NULL);
+	s3_put_file(c, "stx/longer.db", longer, 7, &po, NULL, &err);
 	rc = s->ops->put(s, "stx/longer.db", in, 5, "hash-store");
 	TAP_OK(rc == -EIO, "store put onto an object of another size (same hash) fails: %d", rc);
 
-	s3_put_file(c, "stx/nometa.db", other, 5, NULL, NULL);
+	s3_put_file(c, "stx/nometa.db", other, 5, NULL, NULL, &err);
 	rc = s->ops->put(s, "stx/nometa.db", in, 5, "hash-store");
 	TAP_OK(rc == -EIO, "store put onto an object without a hash fails: %d", rc);
 
@@ -343,7 +351,7 @@ static void test_store_existing(struct s3_client *c)
 	TAP_OK(rc == -EIO, "multipart store put onto another 20 MiB object fails: %d", rc);
 	rc = s->ops->put(s, "rt/big.db", bigf, big, "h20");
 	TAP_OK(rc == 0, "multipart store put onto the same size and hash is success: %d", rc);
-	TAP_OK(s3_head(c, "rt/big.db", &oi) == WIRE_OK && strcmp(oi.meta_hash, "h20") == 0,
+	TAP_OK(s3_head(c, "rt/big.db", &oi, &err) == WIRE_OK && strcmp(oi.meta_hash, "h20") == 0,
 	       "and the object keeps its hash (%s)", oi.meta_hash);
 out:
 	store_free(s);
@@ -364,6 +372,7 @@ int main(void)
 	const char *moto = getenv("TFS_TEST_MOTO"), *tmp = getenv("TFS_TEST_TMP");
 	struct cred_options co = {.disable_imds = 1};
 	struct http_options ho = {.max_attempts = 2, .retry_budget_ms = 5000};
+	struct wire_error err = {0};
 	struct s3_config cfg = {.path_style = -1}, nocfg;
 	struct cred_provider *cp = NULL;
 	struct http_client *http = NULL;
@@ -393,12 +402,12 @@ int main(void)
 	TAP_OK(c && nob, "clients created");
 	if (!c || !nob)
 		goto out;
-	st = s3_create_bucket(c);
+	st = s3_create_bucket(c, &err);
 	TAP_OK(st == WIRE_OK, "create bucket %s: %s (%s)", bucket, wire_status_str(st),
-	       s3_last_error());
+	       err.message);
 	if (st != WIRE_OK)
 		goto out;
-	st = s3_create_bucket(c);
+	st = s3_create_bucket(c, &err);
 	TAP_OK(st == WIRE_OK, "create an existing bucket of ours is ok: %s", wire_status_str(st));
 
 	test_round_trips(c, http);
