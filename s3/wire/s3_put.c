@@ -73,6 +73,21 @@ out:
 
 /* ---- PUT ---------------------------------------------------------------- */
 
+/* What a PUT of size bytes that S3 answered with etag (may be NULL) stored:
+ * the same for one request and for a multipart upload. out may be NULL. */
+static void put_info(struct s3_object_info *out, uint64_t size, const char *etag,
+		     const struct s3_put_options *opt)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->size = size;
+	if (etag)
+		snprintf(out->etag, sizeof(out->etag), "%s", etag);
+	if (opt && opt->meta_xxh3)
+		snprintf(out->meta_hash, sizeof(out->meta_hash), "%s", opt->meta_xxh3);
+}
+
 static enum wire_status put_single(struct s3_client *c, const char *key, int fd, uint64_t size,
 				   const struct s3_put_options *opt, struct s3_object_info *out,
 				   struct wire_error *err)
@@ -84,7 +99,6 @@ static enum wire_status put_single(struct s3_client *c, const char *key, int fd,
 	struct digests d;
 	size_t nh = 0;
 	char *url = s3_make_url(c, key, NULL);
-	const char *v;
 
 	if (!url) {
 		st = wire_error_set(err, WIRE_NOMEM, "out of memory");
@@ -108,15 +122,8 @@ static enum wire_status put_single(struct s3_client *c, const char *key, int fd,
 	req.body_file_len = size;
 	req.payload_hash = d.sha256_hex;
 	st = s3_send(c, &req, &resp, NULL, err);
-	if (st == WIRE_OK && out) {
-		memset(out, 0, sizeof(*out));
-		out->size = size;
-		v = http_response_header(&resp, "etag");
-		if (v)
-			snprintf(out->etag, sizeof(out->etag), "%s", v);
-		if (opt && opt->meta_xxh3)
-			snprintf(out->meta_hash, sizeof(out->meta_hash), "%s", opt->meta_xxh3);
-	}
+	if (st == WIRE_OK)
+		put_info(out, size, http_response_header(&resp, "etag"), opt);
 out:
 	http_response_free(&resp);
 	free(url);
@@ -415,13 +422,7 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 	st = complete_upload(c, &m, opt, etag, sizeof(etag), err);
 	if (st != WIRE_OK)
 		goto abort;
-	if (out) {
-		memset(out, 0, sizeof(*out));
-		out->size = size;
-		snprintf(out->etag, sizeof(out->etag), "%s", etag);
-		if (opt && opt->meta_xxh3)
-			snprintf(out->meta_hash, sizeof(out->meta_hash), "%s", opt->meta_xxh3);
-	}
+	put_info(out, size, etag, opt);
 	goto out;
 abort:
 	if (m.upload_id_enc)
