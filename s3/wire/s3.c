@@ -234,6 +234,21 @@ out:
 	return st;
 }
 
+/* Starts a request of method on the object key: clears err, checks the
+ * arguments every object call takes (args_ok: the call's own) and
+ * initialises req. WIRE_OK or WIRE_INVALID. */
+static enum wire_status object_request(struct s3_client *c, const char *key, bool args_ok,
+				       const char *method, struct http_request *req,
+				       struct wire_error *err)
+{
+	wire_error_clear(err);
+	if (!c || !key || !*key || !args_ok)
+		return wire_error_set(err, WIRE_INVALID, "invalid argument");
+	http_request_init(req);
+	req->method = method;
+	return WIRE_OK;
+}
+
 enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, uint64_t range_start,
 				uint64_t range_len, const char *if_match,
 				struct s3_object_info *out, struct wire_error *err)
@@ -243,9 +258,8 @@ enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, ui
 	char range[64];
 	size_t nh = 0;
 
-	wire_error_clear(err);
-	if (!c || !key || !*key || fd < 0)
-		return wire_error_set(err, WIRE_INVALID, "invalid argument");
+	if (object_request(c, key, fd >= 0, "GET", &req, err) != WIRE_OK)
+		return WIRE_INVALID;
 	if (range_len) {
 		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, range_start,
 			 range_start + range_len - 1);
@@ -256,8 +270,6 @@ enum wire_status s3_get_to_file(struct s3_client *c, const char *key, int fd, ui
 	}
 	if (if_match)
 		h[nh++] = hdr("If-Match", if_match);
-	http_request_init(&req);
-	req.method = "GET";
 	req.headers = h;
 	req.n_headers = nh;
 	req.out_fd = fd;
@@ -270,11 +282,8 @@ enum wire_status s3_head(struct s3_client *c, const char *key, struct s3_object_
 {
 	struct http_request req;
 
-	wire_error_clear(err);
-	if (!c || !key || !*key)
-		return wire_error_set(err, WIRE_INVALID, "invalid argument");
-	http_request_init(&req);
-	req.method = "HEAD";
+	if (object_request(c, key, true, "HEAD", &req, err) != WIRE_OK)
+		return WIRE_INVALID;
 	return send_simple(c, key, &req, out, err);
 }
 
@@ -283,11 +292,8 @@ enum wire_status s3_delete(struct s3_client *c, const char *key, struct wire_err
 	enum wire_status st;
 	struct http_request req;
 
-	wire_error_clear(err);
-	if (!c || !key || !*key)
-		return wire_error_set(err, WIRE_INVALID, "invalid argument");
-	http_request_init(&req);
-	req.method = "DELETE";
+	if (object_request(c, key, true, "DELETE", &req, err) != WIRE_OK)
+		return WIRE_INVALID;
 	st = send_simple(c, key, &req, NULL, err);
 	if (st == WIRE_NOT_FOUND) {
 		/* S3 itself answers 204 here; some stores say NoSuchKey. */
