@@ -89,7 +89,7 @@ static enum wire_status ddb_classify(const struct http_response *resp, void *arg
 }
 
 static void log_failure(const char *target, json_t *body, enum wire_status st,
-			const struct ddb_error *err)
+			const struct wire_error *err)
 {
 	const char *table = json_string_value(json_object_get(body, "TableName"));
 	int level = st == WIRE_CONDITION_FAILED ? LOG_DEBUG : LOG_ERR;
@@ -99,17 +99,17 @@ static void log_failure(const char *target, json_t *body, enum wire_status st,
 	if (level == LOG_DEBUG && tfs_log_level() < LOG_DEBUG)
 		return;
 	tfs_log(level, "dynamodb %s on table '%s' failed: %s (%s%s%s, http %ld)", target,
-		table ? table : "-", wire_status_str(st), err->type[0] ? err->type : "no type",
+		table ? table : "-", wire_status_str(st), err->code[0] ? err->code : "no type",
 		err->message[0] ? ": " : "", err->message, err->http_status);
 }
 
 enum wire_status ddb_call(struct ddb_client *c, const char *target, json_t *body, json_t **out,
-			  struct ddb_error *err)
+			  struct wire_error *err)
 {
 	char name_target[] = "X-Amz-Target", name_type[] = "Content-Type";
 	char value_type[] = "application/x-amz-json-1.0";
 	char value_target[96];
-	struct ddb_error scratch;
+	struct wire_error scratch;
 	struct http_header hdrs[2];
 	struct http_request req;
 	struct http_response resp;
@@ -120,7 +120,7 @@ enum wire_status ddb_call(struct ddb_client *c, const char *target, json_t *body
 
 	if (!err)
 		err = &scratch;
-	memset(err, 0, sizeof(*err));
+	wire_error_clear(err);
 	memset(&resp, 0, sizeof(resp));
 	if (out)
 		*out = NULL;
@@ -168,6 +168,8 @@ out:
 	if (st != WIRE_OK) {
 		if (st == WIRE_INVALID)
 			snprintf(err->message, sizeof(err->message), "bad request arguments");
+		err->status = st;
+		err->retryable = wire_status_is_retryable(st);
 		log_failure(target ? target : "-", body, st, err);
 	} else if (out) {
 		*out = reply;
@@ -193,14 +195,17 @@ static bool table_name_ok(const char *t)
 	       len;
 }
 
-static enum wire_status invalid(struct ddb_error *err, const char *what, const char *table)
+/* A call that failed before it was sent: err says only what. */
+static enum wire_status local_error(struct wire_error *err, enum wire_status st, const char *what)
 {
-	if (err) {
-		memset(err, 0, sizeof(*err));
-		snprintf(err->message, sizeof(err->message), "%s", what);
-	}
+	wire_error_clear(err);
+	return wire_error_set(err, st, "%s", what);
+}
+
+static enum wire_status invalid(struct wire_error *err, const char *what, const char *table)
+{
 	log_err("dynamodb request on table '%s' not sent: %s", table ? table : "-", what);
-	return WIRE_INVALID;
+	return local_error(err, WIRE_INVALID, what);
 }
 
 /* A request body with TableName, or NULL on ENOMEM. */
@@ -248,7 +253,7 @@ static void take_object(json_t *reply, const char *member, json_t **dst)
 static enum wire_status write_item(struct ddb_client *c, const char *target, const char *table,
 				   const char *member, json_t *key_or_item, const char *update,
 				   const struct ddb_cond *cond, json_t **attrs,
-				   struct ddb_error *err)
+				   struct wire_error *err)
 {
 	json_t *b = NULL, *reply = NULL;
 	enum wire_status st;
@@ -263,7 +268,7 @@ static enum wire_status write_item(struct ddb_client *c, const char *target, con
 	if (!b || json_object_set(b, member, key_or_item) != 0 ||
 	    (update && json_object_set_new(b, "UpdateExpression", json_string(update)) != 0) ||
 	    add_cond(b, cond) != 0) {
-		st = WIRE_NOMEM;
+		st = local_error(err, WIRE_NOMEM, "out of memory");
 		goto out;
 	}
 	st = ddb_call(c, target, b, &reply, err);
@@ -276,14 +281,14 @@ out:
 }
 
 enum wire_status ddb_put_item(struct ddb_client *c, const char *table, json_t *item,
-			      const struct ddb_cond *cond, json_t **attrs, struct ddb_error *err)
+			      const struct ddb_cond *cond, json_t **attrs, struct wire_error *err)
 {
 	return write_item(c, "PutItem", table, "Item", item, NULL, cond, attrs, err);
 }
 
 enum wire_status ddb_update_item(struct ddb_client *c, const char *table, json_t *key,
 				 const char *update, const struct ddb_cond *cond, json_t **attrs,
-				 struct ddb_error *err)
+				 struct wire_error *err)
 {
 	if (!update || !*update)
 		return invalid(err, "empty update expression", table);
@@ -291,13 +296,14 @@ enum wire_status ddb_update_item(struct ddb_client *c, const char *table, json_t
 }
 
 enum wire_status ddb_delete_item(struct ddb_client *c, const char *table, json_t *key,
-				 const struct ddb_cond *cond, json_t **attrs, struct ddb_error *err)
+				 const struct ddb_cond *cond, json_t **attrs,
+				 struct wire_error *err)
 {
 	return write_item(c, "DeleteItem", table, "Key", key, NULL, cond, attrs, err);
 }
 
 enum wire_status ddb_get_item(struct ddb_client *c, const char *table, json_t *key, json_t **item,
-			      struct ddb_error *err)
+			      struct wire_error *err)
 {
 	json_t *b = NULL, *reply = NULL, *it;
 	enum wire_status st;
@@ -310,7 +316,7 @@ enum wire_status ddb_get_item(struct ddb_client *c, const char *table, json_t *k
 	b = new_body(table);
 	if (!b || json_object_set(b, "Key", key) != 0 ||
 	    json_object_set_new(b, "ConsistentRead", json_true()) != 0) {
-		st = WIRE_NOMEM;
+		st = local_error(err, WIRE_NOMEM, "out of memory");
 		goto out;
 	}
 	st = ddb_call(c, "GetItem", b, &reply, err);
@@ -318,11 +324,11 @@ enum wire_status ddb_get_item(struct ddb_client *c, const char *table, json_t *k
 		goto out;
 	it = json_object_get(reply, "Item");
 	if (!it) {
-		st = WIRE_NOT_FOUND;
+		st = wire_error_set(err, WIRE_NOT_FOUND, "no such item");
 	} else if (!json_is_object(it)) {
 		log_err("dynamodb GetItem on table '%s': malformed reply: Item is not a map",
 			table);
-		st = WIRE_BAD_RESPONSE;
+		st = wire_error_set(err, WIRE_BAD_RESPONSE, "malformed reply: Item is not a map");
 	} else {
 		*item = json_incref(it);
 	}
@@ -333,7 +339,7 @@ out:
 }
 
 enum wire_status ddb_scan_page(struct ddb_client *c, const char *table, json_t *start_key,
-			       int limit, json_t **items, json_t **last_key, struct ddb_error *err)
+			       int limit, json_t **items, json_t **last_key, struct wire_error *err)
 {
 	json_t *b = NULL, *reply = NULL, *arr;
 	enum wire_status st;
@@ -348,7 +354,7 @@ enum wire_status ddb_scan_page(struct ddb_client *c, const char *table, json_t *
 	if (!b || json_object_set_new(b, "ConsistentRead", json_true()) != 0 ||
 	    (limit > 0 && json_object_set_new(b, "Limit", json_integer(limit)) != 0) ||
 	    (start_key && json_object_set(b, "ExclusiveStartKey", start_key) != 0)) {
-		st = WIRE_NOMEM;
+		st = local_error(err, WIRE_NOMEM, "out of memory");
 		goto out;
 	}
 	st = ddb_call(c, "Scan", b, &reply, err);
@@ -357,7 +363,7 @@ enum wire_status ddb_scan_page(struct ddb_client *c, const char *table, json_t *
 	arr = json_object_get(reply, "Items");
 	if (!json_is_array(arr)) {
 		log_err("dynamodb Scan on table '%s': malformed reply: no Items list", table);
-		st = WIRE_BAD_RESPONSE;
+		st = wire_error_set(err, WIRE_BAD_RESPONSE, "malformed reply: no Items list");
 		goto out;
 	}
 	*items = json_incref(arr);
@@ -368,9 +374,9 @@ out:
 	return st;
 }
 
-enum wire_status ddb_create_table(struct ddb_client *c, const char *table, struct ddb_error *err)
+enum wire_status ddb_create_table(struct ddb_client *c, const char *table, struct wire_error *err)
 {
-	struct ddb_error scratch;
+	struct wire_error scratch;
 	json_t *b = NULL;
 	enum wire_status st;
 
@@ -383,18 +389,19 @@ enum wire_status ddb_create_table(struct ddb_client *c, const char *table, struc
 		      "KeySchema", "AttributeName", "id", "KeyType", "HASH", "BillingMode",
 		      "PAY_PER_REQUEST");
 	if (!b)
-		return WIRE_NOMEM;
+		return local_error(err, WIRE_NOMEM, "out of memory");
 	st = ddb_call(c, "CreateTable", b, NULL, err);
-	if (st == WIRE_CLIENT && strcmp(err->type, "ResourceInUseException") == 0) {
+	if (st == WIRE_CLIENT && strcmp(err->code, "ResourceInUseException") == 0) {
 		log_info("dynamodb table '%s' already exists", table);
 		st = WIRE_OK;
+		wire_error_clear(err);
 	}
 	json_decref(b);
 	return st;
 }
 
 enum wire_status ddb_describe_table(struct ddb_client *c, const char *table, char status[32],
-				    struct ddb_error *err)
+				    struct wire_error *err)
 {
 	json_t *b = NULL, *reply = NULL, *ts;
 	enum wire_status st;
@@ -405,7 +412,7 @@ enum wire_status ddb_describe_table(struct ddb_client *c, const char *table, cha
 		return invalid(err, "bad table name", table);
 	b = new_body(table);
 	if (!b)
-		return WIRE_NOMEM;
+		return local_error(err, WIRE_NOMEM, "out of memory");
 	st = ddb_call(c, "DescribeTable", b, &reply, err);
 	if (st != WIRE_OK)
 		goto out;
@@ -413,7 +420,7 @@ enum wire_status ddb_describe_table(struct ddb_client *c, const char *table, cha
 	if (!json_is_string(ts) || json_string_length(ts) >= 32) {
 		log_err("dynamodb DescribeTable on table '%s': malformed reply: no TableStatus",
 			table);
-		st = WIRE_BAD_RESPONSE;
+		st = wire_error_set(err, WIRE_BAD_RESPONSE, "malformed reply: no TableStatus");
 		goto out;
 	}
 	if (status)
@@ -425,7 +432,7 @@ out:
 }
 
 enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long timeout_ms,
-				 struct ddb_error *err)
+				 struct wire_error *err)
 {
 	long deadline = tfs_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), delay = 50, left;
 	char status[32] = "";
@@ -446,9 +453,6 @@ enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long t
 	}
 	log_err("dynamodb table '%s' not active after %ld ms (status %s)", table, timeout_ms,
 		status);
-	if (err) {
-		memset(err, 0, sizeof(*err));
-		snprintf(err->message, sizeof(err->message), "table status %s", status);
-	}
-	return WIRE_TIMEOUT;
+	wire_error_clear(err);
+	return wire_error_set(err, WIRE_TIMEOUT, "table status %s", status);
 }

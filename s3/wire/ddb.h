@@ -19,15 +19,12 @@
 
 struct ddb_client;
 
-/* What DynamoDB said about a failed call. type is the part of "__type"
+/* What DynamoDB said about a failed call goes into the caller's struct
+ * wire_error (status.h; err may be NULL): code is the part of "__type"
  * after the '#' ("ConditionalCheckFailedException"), message the
- * "message" / "Message" member (either case), both truncated to fit and
- * always NUL-terminated; http_status is 0 when no reply arrived. */
-struct ddb_error {
-	char type[128];
-	char message[512];
-	long http_status;
-};
+ * "message" / "Message" member (either case) or what failed before a
+ * reply, both cut to fit, always NUL-terminated and free of control
+ * characters; http_status is 0 when no reply arrived. */
 
 /* endpoint: "http://127.0.0.1:P" or "https://dynamodb.<region>.amazonaws.com"
  * (a trailing '/' is accepted). http is borrowed and must outlive the
@@ -56,7 +53,7 @@ long ddb_set_thread_budget(long ms);
  * NULL) says why. Throttling and 5xx are retried by the HTTP layer.
  * Every failure is logged with its type and message. */
 enum wire_status ddb_call(struct ddb_client *c, const char *target, json_t *body, json_t **out,
-			  struct ddb_error *err);
+			  struct wire_error *err);
 
 /* The conditional part of a write. Every field may be NULL. names and
  * values are borrowed JSON objects (ExpressionAttributeNames /
@@ -76,35 +73,36 @@ struct ddb_cond {
 
 /* Strongly consistent read. WIRE_NOT_FOUND (and *item NULL) when absent. */
 enum wire_status ddb_get_item(struct ddb_client *c, const char *table, json_t *key, json_t **item,
-			      struct ddb_error *err);
+			      struct wire_error *err);
 /* *attrs (may be NULL) gets "Attributes" per cond->return_values. */
 enum wire_status ddb_put_item(struct ddb_client *c, const char *table, json_t *item,
-			      const struct ddb_cond *cond, json_t **attrs, struct ddb_error *err);
+			      const struct ddb_cond *cond, json_t **attrs, struct wire_error *err);
 /* update is the UpdateExpression ("SET #a = :a REMOVE #b"). */
 enum wire_status ddb_update_item(struct ddb_client *c, const char *table, json_t *key,
 				 const char *update, const struct ddb_cond *cond, json_t **attrs,
-				 struct ddb_error *err);
+				 struct wire_error *err);
 enum wire_status ddb_delete_item(struct ddb_client *c, const char *table, json_t *key,
 				 const struct ddb_cond *cond, json_t **attrs,
-				 struct ddb_error *err);
+				 struct wire_error *err);
 /* One page of a strongly consistent Scan. start_key (may be NULL) is the
  * previous page's *last_key. *items gets the "Items" array (possibly
  * empty, never NULL on WIRE_OK); *last_key the LastEvaluatedKey or NULL at
  * the end. limit 0 means the client's page limit. */
 enum wire_status ddb_scan_page(struct ddb_client *c, const char *table, json_t *start_key,
-			       int limit, json_t **items, json_t **last_key, struct ddb_error *err);
+			       int limit, json_t **items, json_t **last_key,
+			       struct wire_error *err);
 /* Creates table with hash key "id" (S), on-demand billing. A table that
  * already exists (ResourceInUseException) is WIRE_OK: the caller then
  * waits for it with ddb_wait_active(). */
-enum wire_status ddb_create_table(struct ddb_client *c, const char *table, struct ddb_error *err);
+enum wire_status ddb_create_table(struct ddb_client *c, const char *table, struct wire_error *err);
 /* TableStatus ("CREATING", "ACTIVE", ...) into status (may be NULL).
  * WIRE_NO_TABLE when the table does not exist. */
 enum wire_status ddb_describe_table(struct ddb_client *c, const char *table, char status[32],
-				    struct ddb_error *err);
+				    struct wire_error *err);
 /* Polls DescribeTable until ACTIVE, for at most timeout_ms (and at most
  * 600 polls). WIRE_TIMEOUT when it did not become active in time. */
 enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long timeout_ms,
-				 struct ddb_error *err);
+				 struct wire_error *err);
 
 /* ---- decoding (s3/wire/json.c): pure functions, no network ---- */
 
@@ -113,11 +111,11 @@ enum wire_status ddb_wait_active(struct ddb_client *c, const char *table, long t
  * 4xx and WIRE_SERVER on a 5xx. */
 enum wire_status ddb_error_status(const char *type, long http_status);
 
-/* Decodes an error reply into *err (type, message, http_status) and returns
+/* Decodes an error reply into *err (status, code, message, http_status) and returns
  * its status. A body that is not a JSON object with a string "__type" is
  * WIRE_SERVER on a 5xx, WIRE_THROTTLED on a 429, else WIRE_BAD_RESPONSE. */
 enum wire_status ddb_decode_error(long http_status, const char *body, size_t len,
-				  struct ddb_error *err);
+				  struct wire_error *err);
 
 /* Parses a success reply: a JSON object of at most DDB_MAX_REPLY bytes.
  * WIRE_BAD_RESPONSE for anything else (empty, truncated, not an object,

@@ -80,9 +80,9 @@ static enum wire_status fallback_status(long http_status)
 }
 
 enum wire_status ddb_decode_error(long http_status, const char *body, size_t len,
-				  struct ddb_error *err)
+				  struct wire_error *err)
 {
-	struct ddb_error scratch;
+	struct wire_error scratch;
 	json_t *root = NULL, *type, *val;
 	json_error_t jerr;
 	const char *t, *key, *hash;
@@ -90,7 +90,7 @@ enum wire_status ddb_decode_error(long http_status, const char *body, size_t len
 
 	if (!err)
 		err = &scratch;
-	memset(err, 0, sizeof(*err));
+	wire_error_clear(err);
 	err->http_status = http_status;
 	if (!body || len == 0 || len > DDB_MAX_REPLY) {
 		copy_printable(err->message, sizeof(err->message),
@@ -111,7 +111,7 @@ enum wire_status ddb_decode_error(long http_status, const char *body, size_t len
 	hash = strrchr(t, '#');
 	if (hash)
 		t = hash + 1;
-	copy_printable(err->type, sizeof(err->type), t, strlen(t));
+	copy_printable(err->code, sizeof(err->code), t, strlen(t));
 	json_object_foreach(root, key, val)
 	{
 		if (strcasecmp(key, "message") == 0 && json_is_string(val)) {
@@ -121,9 +121,11 @@ enum wire_status ddb_decode_error(long http_status, const char *body, size_t len
 		}
 	}
 	/* A type cut short by the buffer must not match a shorter known name. */
-	st = strlen(t) >= sizeof(err->type) ? ddb_error_status(NULL, http_status)
-					    : ddb_error_status(err->type, http_status);
+	st = strlen(t) >= sizeof(err->code) ? ddb_error_status(NULL, http_status)
+					    : ddb_error_status(err->code, http_status);
 out:
+	err->status = st;
+	err->retryable = wire_status_is_retryable(st);
 	json_decref(root);
 	return st;
 }

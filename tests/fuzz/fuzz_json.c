@@ -71,7 +71,7 @@ static void read_members(json_t *item)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
-	struct ddb_error err;
+	struct wire_error err;
 	json_t *reply = NULL, *items;
 	char *str;
 	uint64_t u;
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	status = size >= 2 ? 400 + (data[0] % 2) * 100 + data[1] % 30 : 400;
 	memset(&err, 'x', sizeof(err));
 	(void)ddb_decode_error(status, buf, size, &err);
-	must_terminate(err.type, sizeof(err.type));
+	must_terminate(err.code, sizeof(err.code));
 	must_terminate(err.message, sizeof(err.message));
 
 	if (ddb_decode_reply(buf, size, &reply) == WIRE_OK) {

@@ -23,14 +23,14 @@ static json_t *key_of(const char *id)
 
 static void test_tables(struct ddb_client *d, const char *peer, const char *table)
 {
-	struct ddb_error err;
+	struct wire_error err;
 	char status[32];
 	enum wire_status st;
 
 	st = ddb_describe_table(d, table, status, &err);
 	TAP_OK(st == WIRE_NO_TABLE, "%s: DescribeTable of a missing table is no-table (got %s)",
 	       peer, wire_status_str(st));
-	TAP_STREQ(err.type, "ResourceNotFoundException", "missing table error type");
+	TAP_STREQ(err.code, "ResourceNotFoundException", "missing table error type");
 	st = ddb_create_table(d, table, &err);
 	TAP_OK(st == WIRE_OK, "%s: CreateTable (got %s)", peer, wire_status_str(st));
 	st = ddb_create_table(d, table, &err);
@@ -47,7 +47,7 @@ static void test_tables(struct ddb_client *d, const char *peer, const char *tabl
 
 static void test_items(struct ddb_client *d, const char *peer, const char *table)
 {
-	struct ddb_error err;
+	struct wire_error err;
 	enum wire_status st;
 	json_t *item, *key, *got = NULL, *attrs = NULL, *before = NULL, *vals;
 	struct ddb_cond cond = {0};
@@ -68,7 +68,7 @@ static void test_items(struct ddb_client *d, const char *peer, const char *table
 	st = ddb_put_item(d, table, item, &cond, NULL, &err);
 	TAP_OK(st == WIRE_CONDITION_FAILED, "%s: conditional PutItem fails (got %s)", peer,
 	       wire_status_str(st));
-	TAP_STREQ(err.type, "ConditionalCheckFailedException", "condition failure type");
+	TAP_STREQ(err.code, "ConditionalCheckFailedException", "condition failure type");
 	TAP_OK(err.http_status == 400, "%s: condition failure is http 400", peer);
 
 	/* Conditional update that holds. */
@@ -116,7 +116,7 @@ static void test_items(struct ddb_client *d, const char *peer, const char *table
 	st = ddb_update_item(d, table, key, "SET", NULL, NULL, &err);
 	TAP_OK(st == WIRE_CLIENT, "%s: malformed UpdateExpression is a client error (got %s)", peer,
 	       wire_status_str(st));
-	TAP_STREQ(err.type, "ValidationException", "validation error type");
+	TAP_STREQ(err.code, "ValidationException", "validation error type");
 	TAP_OK(err.message[0] != '\0', "%s: validation error has a message", peer);
 
 	/* Delete returning the old item. */
@@ -138,7 +138,7 @@ static void test_items(struct ddb_client *d, const char *peer, const char *table
 
 static void test_scan(struct ddb_client *d, const char *peer, const char *table)
 {
-	struct ddb_error err;
+	struct wire_error err;
 	enum wire_status st = WIRE_OK;
 	json_t *start = NULL, *items, *last, *it;
 	char id[32], got_id[32];
@@ -180,7 +180,7 @@ static void test_scan(struct ddb_client *d, const char *peer, const char *table)
 
 static void test_generic(struct ddb_client *d, const char *peer, const char *table)
 {
-	struct ddb_error err;
+	struct wire_error err;
 	json_t *body = json_object(), *out = NULL, *v;
 	enum wire_status st;
 	size_t i;
@@ -199,9 +199,9 @@ static void test_generic(struct ddb_client *d, const char *peer, const char *tab
 		       "%s: an HTML 500 is a server error (got %s)", peer, wire_status_str(st));
 	else
 		TAP_OK(st == WIRE_CLIENT && !out &&
-			   strcmp(err.type, "UnknownOperationException") == 0,
+			   strcmp(err.code, "UnknownOperationException") == 0,
 		       "%s: an unknown operation is a client error (got %s, %s)", peer,
-		       wire_status_str(st), err.type);
+		       wire_status_str(st), err.code);
 	json_decref(body);
 
 	body = json_pack("{s:s}", "TableName", table);

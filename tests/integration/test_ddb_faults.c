@@ -141,7 +141,7 @@ static json_t *key_of(const char *id)
 
 static void run(struct ddb_client *d, struct ddb_client *direct, const char *table)
 {
-	struct ddb_error err;
+	struct wire_error err;
 	enum wire_status st;
 	json_t *key = key_of("f-1"), *item, *got = NULL;
 	struct catalog *cat;
@@ -178,7 +178,7 @@ static void run(struct ddb_client *d, struct ddb_client *direct, const char *tab
 		  "\"code\":\"ValidationException\",\"count\":1}]");
 	st = ddb_update_item(d, table, key, "SET v = :v", NULL, NULL, &err);
 	n = op_count("UpdateItem");
-	TAP_OK(st == WIRE_CLIENT && n == 1 && strcmp(err.type, "ValidationException") == 0,
+	TAP_OK(st == WIRE_CLIENT && n == 1 && strcmp(err.code, "ValidationException") == 0,
 	       "a ValidationException is not retried (%s, %d requests)", wire_status_str(st), n);
 	TAP_STREQ(err.message, "injected by faultproxy", "error message decoded");
 

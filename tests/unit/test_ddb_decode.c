@@ -11,7 +11,7 @@
 #include "s3/wire/ddb.h"
 #include "tests/unit/tap.h"
 
-static enum wire_status dec_err(long http, const char *body, struct ddb_error *e)
+static enum wire_status dec_err(long http, const char *body, struct wire_error *e)
 {
 	return ddb_decode_error(http, body, body ? strlen(body) : 0, e);
 }
@@ -57,7 +57,7 @@ static void test_status_map(void)
 
 static void test_error_bodies(void)
 {
-	struct ddb_error e;
+	struct wire_error e;
 	enum wire_status st;
 	char *big, *longtype;
 	size_t n;
@@ -68,7 +68,7 @@ static void test_error_bodies(void)
 		     "failed\"}",
 		     &e);
 	TAP_OK(st == WIRE_CONDITION_FAILED, "namespaced __type decodes to condition failed");
-	TAP_STREQ(e.type, "ConditionalCheckFailedException", "type is the part after '#'");
+	TAP_STREQ(e.code, "ConditionalCheckFailedException", "type is the part after '#'");
 	TAP_STREQ(e.message, "The conditional request failed", "lower-case message key");
 	TAP_OK(e.http_status == 400, "http status kept");
 
@@ -86,7 +86,7 @@ static void test_error_bodies(void)
 
 	st = dec_err(400, "{\"__type\":\"x#BrandNewException\",\"message\":\"m\"}", &e);
 	TAP_OK(st == WIRE_CLIENT, "unknown type on 400 is a client error");
-	TAP_STREQ(e.type, "BrandNewException", "unknown type still reported");
+	TAP_STREQ(e.code, "BrandNewException", "unknown type still reported");
 
 	st = dec_err(400, "<html>bad gateway</html>", &e);
 	TAP_OK(st == WIRE_BAD_RESPONSE, "non-JSON 400 body is a bad response");
@@ -134,8 +134,8 @@ static void test_error_bodies(void)
 		strcpy(longtype + n + 2000, "\"}");
 		st = dec_err(400, longtype, &e);
 		TAP_OK(st == WIRE_CLIENT, "overlong unknown type is a client error");
-		TAP_OK(strlen(e.type) == sizeof(e.type) - 1, "overlong type truncated to %zu",
-		       sizeof(e.type) - 1);
+		TAP_OK(strlen(e.code) == sizeof(e.code) - 1, "overlong type truncated to %zu",
+		       sizeof(e.code) - 1);
 		TAP_OK(strlen(e.message) == sizeof(e.message) - 1,
 		       "overlong message truncated to %zu", sizeof(e.message) - 1);
 		free(longtype);
@@ -404,12 +404,42 @@ static void test_items(void)
 	json_decref(m);
 }
 
+/* The one error record of the wire layer (status.h), as the decoder and
+ * its helpers fill it. */
+static void test_error_record(void)
+{
+	struct wire_error e;
+	enum wire_status st;
+
+	st = dec_err(400, "{\"__type\":\"x#ThrottlingException\",\"message\":\"slow\"}", &e);
+	TAP_OK(st == WIRE_THROTTLED && e.status == st && e.retryable && e.http_status == 400 &&
+		   !strcmp(e.code, "ThrottlingException") && !strcmp(e.message, "slow"),
+	       "decoded error: status, retryable, http status, code and message");
+	st = dec_err(400, "{\"__type\":\"x#ConditionalCheckFailedException\"}", &e);
+	TAP_OK(e.status == WIRE_CONDITION_FAILED && !e.retryable && e.message[0] == '\0',
+	       "a failed condition is not retryable and has no message");
+	st = dec_err(503, "not json", &e);
+	TAP_OK(st == WIRE_SERVER && e.status == st && e.retryable && e.code[0] == '\0',
+	       "undecodable 503: server error, retryable, no code");
+
+	st = wire_error_set(&e, WIRE_TIMEOUT, "waited %d ms", 7);
+	TAP_OK(st == WIRE_TIMEOUT && e.status == st && e.retryable &&
+		   !strcmp(e.message, "waited 7 ms") && e.http_status == 503,
+	       "wire_error_set: status, retry class, message; http status kept");
+	wire_error_clear(&e);
+	TAP_OK(e.status == WIRE_OK && !e.retryable && !e.http_status && !e.code[0] && !e.message[0],
+	       "wire_error_clear empties the record");
+	TAP_OK(wire_error_set(NULL, WIRE_NOMEM, "x") == WIRE_NOMEM, "a NULL record is allowed");
+	wire_error_clear(NULL);
+}
+
 int main(void)
 {
 	/* Decoding failures are logged on purpose here; keep stderr quiet. */
 	tfs_log_set_level(LOG_CRIT);
 	test_status_map();
 	test_error_bodies();
+	test_error_record();
 	test_replies();
 	test_numbers();
 	test_attr_values();
