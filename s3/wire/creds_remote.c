@@ -51,6 +51,7 @@ static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *
 	struct http_request req;
 	struct http_response resp;
 	struct http_client *c;
+	struct wire_error err;
 	enum wire_status st;
 	int http_err;
 
@@ -78,7 +79,7 @@ static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *
 		req.body_len = strlen(req.body);
 	}
 	req.headers = h;
-	st = http_send(c, &req, &resp);
+	st = http_send(c, &req, &resp, &err);
 	*status = resp.status;
 	/* An HTTP error answer (not a transport failure, not an oversized
 	 * 200): the callers tell these three apart. */
@@ -96,10 +97,10 @@ static enum wire_status meta_fetch(const struct meta_req *r, char **body, long *
 	}
 	/* The URL holds no secret: tokens travel in headers. */
 	if (st == WIRE_BAD_RESPONSE)
-		log_warn("credentials endpoint %s %s: %s", r->method, r->url, resp.error);
+		log_warn("credentials endpoint %s %s: %s", r->method, r->url, err.message);
 	else if (st != WIRE_OK)
 		log_debug("credentials endpoint %s %s failed: %s (%s)", r->method, r->url,
-			  wire_status_str(st), resp.error);
+			  wire_status_str(st), err.message);
 	http_response_free(&resp);
 	http_client_free(c);
 	return st;

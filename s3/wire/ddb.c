@@ -152,17 +152,15 @@ enum wire_status ddb_call(struct ddb_client *c, const char *target, json_t *body
 	req.classify = ddb_classify;
 	req.budget_ms = thread_budget_ms;
 
-	st = http_send(c->http, &req, &resp);
-	err->http_status = resp.status;
+	st = http_send(c->http, &req, &resp, err);
 	if (st == WIRE_OK) {
 		st = ddb_decode_reply(resp.body, resp.body_len, &reply);
 		if (st != WIRE_OK)
 			snprintf(err->message, sizeof(err->message),
 				 "undecodable reply (%zu bytes)", resp.body_len);
 	} else if (resp.status >= 300) {
+		/* The reply's own type and message replace the transport's. */
 		st = ddb_decode_error(resp.status, resp.body, resp.body_len, err);
-	} else {
-		snprintf(err->message, sizeof(err->message), "%s", resp.error);
 	}
 out:
 	if (st != WIRE_OK) {

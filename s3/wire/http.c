@@ -140,8 +140,8 @@ static int pwrite_full(int fd, const char *buf, size_t len, off_t off)
 }
 
 /* SHA-256 of len bytes of fd from off, streamed in 256 KiB reads. */
-static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char hex[65], char *err,
-					size_t err_sz)
+static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char hex[65],
+					struct wire_error *err)
 {
 	enum wire_status st = WIRE_LOCAL_IO;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -160,8 +160,8 @@ static enum wire_status file_sha256_hex(int fd, off_t off, uint64_t len, char he
 	while (len > 0) {
 		n = pread_full(fd, buf, len < chunk ? (size_t)len : chunk, off);
 		if (n <= 0) {
-			snprintf(err, err_sz, "cannot read request body: %s",
-				 n < 0 ? strerror(errno) : "file shorter than expected");
+			wire_error_set(err, st, "cannot read request body: %s",
+				       n < 0 ? strerror(errno) : "file shorter than expected");
 			goto out;
 		}
 		EVP_DigestUpdate(md, buf, (size_t)n);
@@ -439,7 +439,7 @@ struct url_parts {
  * and its outcome; split, it would pass the same dozen locals around. */
 static enum wire_status attempt(struct http_client *c, CURL *h, const struct http_request *req,
 				const struct url_parts *u, const char *payload_hash,
-				struct http_response *resp, long timeout_ms)
+				struct http_response *resp, long timeout_ms, struct wire_error *err)
 {
 	enum wire_status st = WIRE_NOMEM;
 	struct curl_slist *hl = NULL;
@@ -465,8 +465,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	if (sign) {
 		st = cred_provider_get(c->creds, &creds);
 		if (st != WIRE_OK) {
-			snprintf(resp->error, sizeof(resp->error), "no usable credentials: %s",
-				 wire_status_str(st));
+			wire_error_set(err, st, "no usable credentials: %s", wire_status_str(st));
 			goto out;
 		}
 		st = WIRE_NOMEM;
@@ -496,8 +495,7 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 		    &(struct sigv4_creds){creds.access_key, creds.secret_key, creds.session_token},
 		    &signed_out, &n_out);
 		if (st != WIRE_OK) {
-			snprintf(resp->error, sizeof(resp->error), "cannot sign request: %s",
-				 wire_status_str(st));
+			wire_error_set(err, st, "cannot sign request: %s", wire_status_str(st));
 			goto out;
 		}
 		st = WIRE_NOMEM;
@@ -574,31 +572,29 @@ static enum wire_status attempt(struct http_client *c, CURL *h, const struct htt
 	if (rc != CURLE_OK) {
 		if (x.overflow) {
 			st = WIRE_BAD_RESPONSE;
-			snprintf(resp->error, sizeof(resp->error),
-				 "response body over the %zu byte cap", c->opt.max_body);
+			wire_error_set(err, st, "response body over the %zu byte cap",
+				       c->opt.max_body);
 		} else if (x.local_err == ENOMEM) {
 			st = WIRE_NOMEM;
-			snprintf(resp->error, sizeof(resp->error), "out of memory for response");
+			wire_error_set(err, st, "out of memory for response");
 		} else if (x.local_err) {
 			st = WIRE_LOCAL_IO;
-			snprintf(resp->error, sizeof(resp->error), "local file i/o failed: %s",
-				 strerror(x.local_err));
+			wire_error_set(err, st, "local file i/o failed: %s", strerror(x.local_err));
 		} else if (x.timed_out) {
 			/* Retried like any other timeout. */
 			st = WIRE_TIMEOUT;
-			snprintf(resp->error, sizeof(resp->error),
-				 "reply not complete within %lld ms (%" PRIu64 " bytes in)",
-				 (long long)(tfs_mono_ms() - x.start_ms), resp->bytes_written);
+			wire_error_set(
+			    err, st, "reply not complete within %lld ms (%" PRIu64 " bytes in)",
+			    (long long)(tfs_mono_ms() - x.start_ms), resp->bytes_written);
 		} else {
 			st = status_of_curl(rc);
-			snprintf(resp->error, sizeof(resp->error), "%s",
-				 cerr[0] ? cerr : curl_easy_strerror(rc));
+			wire_error_set(err, st, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
 		}
 		goto out;
 	}
 	st = status_of_http(resp->status);
 	if (st != WIRE_OK)
-		snprintf(resp->error, sizeof(resp->error), "HTTP %ld", resp->status);
+		wire_error_set(err, st, "HTTP %ld", resp->status);
 out:
 	/* curl keeps pointers to these until the next setopt; drop them. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
@@ -612,7 +608,8 @@ out:
 }
 
 /* Reset what a previous attempt left in resp and in the output file. */
-static enum wire_status reset_for_retry(const struct http_request *req, struct http_response *r)
+static enum wire_status reset_for_retry(const struct http_request *req, struct http_response *r,
+					struct wire_error *err)
 {
 	http_response_free(r);
 	r->status = 0;
@@ -621,9 +618,8 @@ static enum wire_status reset_for_retry(const struct http_request *req, struct h
 		while (ftruncate(req->out_fd, req->out_off) < 0) {
 			if (errno == EINTR)
 				continue;
-			snprintf(r->error, sizeof(r->error), "cannot truncate output file: %s",
-				 strerror(errno));
-			return WIRE_LOCAL_IO;
+			return wire_error_set(err, WIRE_LOCAL_IO, "cannot truncate output file: %s",
+					      strerror(errno));
 		}
 	}
 	return WIRE_OK;
@@ -632,7 +628,7 @@ static enum wire_status reset_for_retry(const struct http_request *req, struct h
 /* Long because the retry loop and its budget rules (see the comment inside) are one piece of
  * logic. */
 enum wire_status http_send(struct http_client *c, const struct http_request *req,
-			   struct http_response *resp)
+			   struct http_response *resp, struct wire_error *err)
 {
 	enum wire_status st = WIRE_INVALID;
 	struct url_parts u = {0};
@@ -643,24 +639,28 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 	int capped;
 	uint64_t body_len;
 	CURL *h = NULL;
+	struct wire_error own;
 	char why[160];
 	int healthy;
 
+	if (!err)
+		err = &own;
+	wire_error_clear(err);
 	memset(resp, 0, sizeof(*resp));
 	resp->wipe = req->secret_reply;
 	if (!req->method || !req->url || (req->body_fd >= 0 && req->body)) {
-		snprintf(resp->error, sizeof(resp->error), "invalid request");
+		wire_error_set(err, st, "invalid request");
 		goto out;
 	}
 	if (http_url_split(req->url, NULL, &u.host, &u.path, &u.query) < 0) {
-		snprintf(resp->error, sizeof(resp->error), "malformed url");
+		wire_error_set(err, st, "malformed url");
 		goto out;
 	}
 	body_len = req->body_fd >= 0 ? req->body_file_len : req->body_len;
 	if (req->service && c->creds && !payload_hash) {
 		if (req->body_fd >= 0) {
 			st = file_sha256_hex(req->body_fd, req->body_off, req->body_file_len,
-					     hash_buf, resp->error, sizeof(resp->error));
+					     hash_buf, err);
 			if (st != WIRE_OK)
 				goto out;
 		} else {
@@ -674,7 +674,7 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 
 	for (;;) {
 		if (resp->attempts > 0) {
-			st = reset_for_retry(req, resp);
+			st = reset_for_retry(req, resp, err);
 			if (st != WIRE_OK)
 				goto out;
 			http_stat_inc(&c->stats.retries);
@@ -683,15 +683,15 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		h = http_handle_get(c);
 		if (!h) {
 			st = WIRE_NOMEM;
-			snprintf(resp->error, sizeof(resp->error), "cannot create curl handle");
+			wire_error_set(err, st, "cannot create curl handle");
 			goto out;
 		}
 		resp->attempts++;
-		resp->error[0] = '\0';
+		err->message[0] = '\0';
 		/* A capped request never outlives its cap, one attempt included. */
 		left = capped ? deadline - tfs_mono_ms() : timeout_ms;
 		st = attempt(c, h, req, &u, payload_hash, resp,
-			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms);
+			     left < timeout_ms ? (left > 0 ? left : 1) : timeout_ms, err);
 		healthy = st == WIRE_OK || resp->status != 0;
 		http_handle_put(c, h, healthy);
 		h = NULL;
@@ -716,15 +716,23 @@ enum wire_status http_send(struct http_client *c, const struct http_request *req
 		if ((resp->attempts > 1 || capped) && tfs_mono_ms() + delay >= deadline)
 			break;
 		log_debug("%s %s: %s (%s), retrying in %ld ms", req->method, u.path,
-			  wire_status_str(st), resp->error, delay);
+			  wire_status_str(st), err->message, delay);
 	}
 	if (st != WIRE_OK && (resp->attempts > 1 || wire_status_is_retryable(st))) {
-		snprintf(why, sizeof(why), "%.150s", resp->error);
-		snprintf(resp->error, sizeof(resp->error), "%s after %d attempt%s in %lld ms", why,
-			 resp->attempts, resp->attempts == 1 ? "" : "s",
-			 (long long)(tfs_mono_ms() - start));
+		snprintf(why, sizeof(why), "%.150s", err->message);
+		wire_error_set(err, st, "%s after %d attempt%s in %lld ms", why, resp->attempts,
+			       resp->attempts == 1 ? "" : "s", (long long)(tfs_mono_ms() - start));
 	}
 out:
+	/* The class decided last (classify may have refined it), whatever
+	 * set the message. */
+	if (st == WIRE_OK) {
+		wire_error_clear(err);
+	} else {
+		err->status = st;
+		err->retryable = wire_status_is_retryable(st);
+		err->http_status = resp->status;
+	}
 	free(u.host);
 	free(u.path);
 	free(u.query);

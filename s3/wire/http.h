@@ -92,8 +92,7 @@ struct http_response {
 	size_t n_headers;
 	uint64_t bytes_written; /* to out_fd */
 	int attempts;
-	char error[256]; /* what went wrong, for log lines; no secrets */
-	int wipe;	 /* the body holds a secret (secret_reply): wiped when freed */
+	int wipe; /* the body holds a secret (secret_reply): wiped when freed */
 };
 
 /* Initialise a request with body_fd = out_fd = -1 and everything else 0. */
@@ -103,10 +102,13 @@ void http_request_init(struct http_request *r);
  * classified from the HTTP status and (for S3 XML / DynamoDB JSON error
  * bodies) left to the caller to refine: the raw body stays in resp.
  * WIRE_SERVER, WIRE_THROTTLED (429, 503 SlowDown), WIRE_NETWORK,
- * WIRE_TIMEOUT are retried; 4xx never. The response is the caller's to
- * free with http_response_free(). */
+ * WIRE_TIMEOUT are retried; 4xx never. On a failure err (may be NULL)
+ * gets the status, the HTTP status and what went wrong below HTTP or last
+ * ("Recv failure: Connection reset by peer after 3 attempts in 812 ms",
+ * "HTTP 503 ..."); the AWS error code is the caller's to add from the
+ * body. The response is the caller's to free with http_response_free(). */
 enum wire_status http_send(struct http_client *c, const struct http_request *req,
-			   struct http_response *resp);
+			   struct http_response *resp, struct wire_error *err);
 void http_response_free(struct http_response *resp);
 
 /* Splits url with libcurl's URL API into scheme (may be NULL: not wanted),

@@ -135,28 +135,26 @@ enum wire_status s3_send(struct s3_client *c, struct http_request *req, struct h
 			 const char *what, struct wire_error *err)
 {
 	enum wire_status st;
-	char ecode[128] = "", emsg[256] = "";
+	char emsg[256] = "", detail[256]; /* the transport detail, cut as it always was */
 
 	req->service = "s3";
 	req->region = c->region;
 	req->classify = s3_classify;
 	req->classify_arg = c;
-	st = http_send(c->http, req, resp);
-	if (st == WIRE_OK)
+	st = http_send(c->http, req, resp, err);
+	if (st == WIRE_OK || !err)
 		return st;
+	/* err holds the transport's detail; the reply's code and message go first. */
+	snprintf(detail, sizeof(detail), "%.255s", err->message);
 	if (resp->body && resp->body_len &&
-	    s3_xml_parse_error(resp->body, resp->body_len, ecode, sizeof(ecode), emsg,
+	    s3_xml_parse_error(resp->body, resp->body_len, err->code, sizeof(err->code), emsg,
 			       sizeof(emsg)) == WIRE_OK &&
-	    ecode[0])
+	    err->code[0])
 		wire_error_set(err, st, "%s%s%s: %s (%s)", what ? what : "", what ? ": " : "",
-			       ecode, emsg[0] ? emsg : wire_status_str(st), resp->error);
+			       err->code, emsg[0] ? emsg : wire_status_str(st), detail);
 	else
 		wire_error_set(err, st, "%s%s%s (%s)", what ? what : "", what ? ": " : "",
-			       wire_status_str(st), resp->error);
-	if (err) {
-		err->http_status = resp->status;
-		snprintf(err->code, sizeof(err->code), "%s", ecode);
-	}
+			       wire_status_str(st), detail);
 	return st;
 }
 

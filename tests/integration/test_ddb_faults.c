@@ -104,7 +104,7 @@ static char *control(const char *method, const char *path, const char *body)
 	req.body = body;
 	req.body_len = body ? strlen(body) : 0;
 	req.no_retry = 1;
-	if (http_send(ctl_http, &req, &resp) == WIRE_OK && resp.body)
+	if (http_send(ctl_http, &req, &resp, NULL) == WIRE_OK && resp.body)
 		out = strdup(resp.body);
 	http_response_free(&resp);
 	return out;

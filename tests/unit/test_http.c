@@ -65,6 +65,7 @@ static int refusing_port(int *fd)
 
 static void test_retries(void)
 {
+	struct wire_error err = {0};
 	struct http_options o = {.max_attempts = 5,
 				 .backoff_base_ms = 100,
 				 .backoff_cap_ms = 250,
@@ -89,7 +90,7 @@ static void test_retries(void)
 	req.method = "GET";
 	req.url = url;
 	n_delays = 0;
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	TAP_OK(ws == WIRE_NETWORK, "refused connection is a network error (%s)",
 	       wire_status_str(ws));
 	TAP_OK(resp.attempts == 5 && n_delays == 4, "5 attempts, 4 backoff sleeps (%d, %d)",
@@ -104,22 +105,24 @@ static void test_retries(void)
 	}
 	TAP_OK(bounded, "each delay within [0, min(cap, base*2^n)]: %ld %ld %ld %ld", delays[0],
 	       delays[1], delays[2], delays[3]);
-	TAP_OK(strstr(resp.error, "after 5 attempts") != NULL, "final error says so: %s",
-	       resp.error);
+	TAP_OK(strstr(err.message, "after 5 attempts") != NULL, "final error says so: %s",
+	       err.message);
+	TAP_OK(err.status == WIRE_NETWORK && err.retryable && err.http_status == 0 && !err.code[0],
+	       "error record: network error, retryable, no reply, no code");
 	http_response_free(&resp);
 	http_client_stats(c, &st);
 	TAP_OK(st.retries == 4, "4 retries counted (%llu)", (unsigned long long)st.retries);
 
 	req.no_retry = 1;
 	n_delays = 0;
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	TAP_OK(ws == WIRE_NETWORK && resp.attempts == 1 && n_delays == 0,
 	       "no_retry: one attempt, no sleep");
 	http_response_free(&resp);
 
 	req.no_retry = 0;
 	req.url = "not a url";
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	TAP_OK(ws == WIRE_INVALID, "malformed url is invalid, not retried (%s, %d attempts)",
 	       wire_status_str(ws), resp.attempts);
 	http_response_free(&resp);
@@ -143,6 +146,7 @@ static void real_sleep(long ms)
 
 static void test_budget(void)
 {
+	struct wire_error err = {0};
 	/* Real sleeps and a 300 ms budget: the budget must stop the loop, and
 	 * no backoff may start that would end past the budget. The attempt
 	 * cap (60) is far above what the budget lets through: backoffs are
@@ -170,7 +174,7 @@ static void test_budget(void)
 	req.method = "HEAD";
 	req.url = url;
 	slept_total = 0;
-	http_send(c, &req, &resp);
+	http_send(c, &req, &resp, &err);
 	TAP_OK(resp.attempts > 1 && resp.attempts < o.max_attempts && slept_total < 300,
 	       "retry budget stops the loop (%d attempts, %ld ms of backoff in a 300 ms budget)",
 	       resp.attempts, slept_total);
@@ -307,6 +311,7 @@ static int temp_file(void)
  * likes: it times out like any other slow attempt and is retried. */
 static void test_get_time_cap(void)
 {
+	struct wire_error err = {0};
 	struct http_options o = {.max_attempts = 2,
 				 .request_timeout_ms = 1000,
 				 .retry_budget_ms = 60000,
@@ -333,10 +338,10 @@ static void test_get_time_cap(void)
 	req.url = url;
 	req.out_fd = fd;
 	n_delays = 0;
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	trickle_stop(&t, th);
 	TAP_OK(ws == WIRE_TIMEOUT, "a trickling GET times out (%s: %s)", wire_status_str(ws),
-	       resp.error);
+	       err.message);
 	TAP_OK(resp.attempts == 2 && t.connections == 2 && n_delays == 1,
 	       "and is retried like another transient failure (%d attempts, %d connections)",
 	       resp.attempts, t.connections);
@@ -356,6 +361,7 @@ out:
  * floor the cap assumes (1 MiB/s), still downloads. */
 static void test_get_large_ok(void)
 {
+	struct wire_error err = {0};
 	struct http_options o = {.max_attempts = 1, .request_timeout_ms = 1000};
 	/* 6 MiB in 64 KiB chunks every 40 ms: about 1.6 MiB/s, 4 s in all
 	 * (four request timeouts); the cap is 1 s + 6 s. */
@@ -380,11 +386,11 @@ static void test_get_large_ok(void)
 	req.url = url;
 	req.out_fd = fd;
 	start = now_ms();
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	trickle_stop(&t, th);
 	TAP_OK(ws == WIRE_OK && resp.bytes_written == t.len,
 	       "6 MiB over %lld ms with a 1000 ms request timeout downloads (%s: %s, %llu bytes)",
-	       (long long)(now_ms() - start), wire_status_str(ws), resp.error,
+	       (long long)(now_ms() - start), wire_status_str(ws), err.message,
 	       (unsigned long long)resp.bytes_written);
 	http_response_free(&resp);
 out:
@@ -398,6 +404,7 @@ out:
  * budget that would let a second 30 s attempt start. */
 static void test_request_cap(void)
 {
+	struct wire_error err = {0};
 	struct http_options o = {.retry_budget_ms = 20000, .request_timeout_ms = 30000};
 	struct http_client *c = http_client_new(&o, NULL);
 	struct http_request req;
@@ -418,7 +425,7 @@ static void test_request_cap(void)
 	req.url = url;
 	req.budget_ms = 300;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ws = http_send(c, &req, &resp);
+	ws = http_send(c, &req, &resp, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	TAP_OK(ws == WIRE_TIMEOUT && resp.attempts == 1,
