@@ -1,6 +1,7 @@
 /* The logger behind log.h: one mutex around the sink so lines from worker
  * threads never interleave. */
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static tfs_mutex log_lock = TFS_MUTEX_INITIALIZER;
 static int log_level = LOG_INFO; /* read without the lock: a stale value is harmless */
 static int log_syslog;		 /* protected by log_lock */
 static int log_extra_fd = -1;	 /* protected by log_lock */
@@ -32,17 +33,17 @@ int tfs_log_level(void)
 
 void tfs_log_use_syslog(const char *ident)
 {
-	pthread_mutex_lock(&log_lock);
+	tfs_mutex_lock(&log_lock);
 	openlog(ident, LOG_PID, LOG_DAEMON);
 	log_syslog = 1;
-	pthread_mutex_unlock(&log_lock);
+	tfs_mutex_unlock(&log_lock);
 }
 
 void tfs_log_set_fd(int fd)
 {
-	pthread_mutex_lock(&log_lock);
+	tfs_mutex_lock(&log_lock);
 	log_extra_fd = fd;
-	pthread_mutex_unlock(&log_lock);
+	tfs_mutex_unlock(&log_lock);
 }
 
 void tfs_vlog(int level, const char *fmt, va_list ap)
@@ -67,7 +68,7 @@ void tfs_vlog(int level, const char *fmt, va_list ap)
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 
-	pthread_mutex_lock(&log_lock);
+	tfs_mutex_lock(&log_lock);
 	if (log_syslog)
 		syslog(level, "%s", msg);
 	else if (write(STDERR_FILENO, line, (size_t)n) < 0) {
@@ -76,7 +77,7 @@ void tfs_vlog(int level, const char *fmt, va_list ap)
 	if (log_extra_fd >= 0 && write(log_extra_fd, line, (size_t)n) < 0) {
 		/* same */
 	}
-	pthread_mutex_unlock(&log_lock);
+	tfs_mutex_unlock(&log_lock);
 }
 
 void tfs_log(int level, const char *fmt, ...)
