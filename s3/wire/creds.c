@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 
 #define REFRESH_MARGIN_MS (5 * 60 * 1000) /* refresh this long before expiry */
 #define INI_MAX_BYTES	  (1 << 20)	  /* shared config files are small */
@@ -320,7 +321,7 @@ struct cred_provider {
 	int64_t (*now_ms)(void);
 
 	/* Lock order: lock is a leaf; it is never held across a fetch. */
-	pthread_mutex_t lock;
+	tfs_mutex lock;
 	pthread_cond_t cond;   /* signalled when a refresh ends; with lock */
 	struct aws_creds cur;  /* protected by lock */
 	int have;	       /* cur is valid; protected by lock */
@@ -353,10 +354,10 @@ struct cred_provider *cred_provider_new(const struct cred_options *opt)
 			      opt->session_token, 0) != WIRE_OK)
 			goto fail;
 	}
-	if (pthread_mutex_init(&p->lock, NULL))
+	if (tfs_mutex_init(&p->lock))
 		goto fail;
 	if (pthread_cond_init(&p->cond, NULL)) {
-		pthread_mutex_destroy(&p->lock);
+		tfs_mutex_destroy(&p->lock);
 		goto fail;
 	}
 	return p;
@@ -381,7 +382,7 @@ void cred_provider_free(struct cred_provider *p)
 	free(p->region);
 	free(p->ca_file);
 	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
+	tfs_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -490,7 +491,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 	    (p->process_timeout_ms > WAIT_REFRESH_MS ? p->process_timeout_ms : WAIT_REFRESH_MS) /
 		1000 +
 	    1;
-	pthread_mutex_lock(&p->lock);
+	tfs_mutex_lock(&p->lock);
 	now = p->now_ms();
 	while (!fresh_enough(p, now) && p->refreshing) {
 		struct timespec until;
@@ -500,8 +501,8 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		if (not_expired(p, now))
 			break;
 		tfs_wall_deadline(&until, wait_s * 1000L);
-		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
-			pthread_mutex_unlock(&p->lock);
+		if (tfs_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
+			tfs_mutex_unlock(&p->lock);
 			log_warn("cannot get credentials: another refresh is still running");
 			return WIRE_TIMEOUT;
 		}
@@ -509,16 +510,16 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 	}
 	if (fresh_enough(p, now) || (p->refreshing && not_expired(p, now))) {
 		st = creds_copy(out, &p->cur) ? WIRE_NOMEM : WIRE_OK;
-		pthread_mutex_unlock(&p->lock);
+		tfs_mutex_unlock(&p->lock);
 		return st;
 	}
 	p->refreshing = 1;
 	prev = p->last;
-	pthread_mutex_unlock(&p->lock);
+	tfs_mutex_unlock(&p->lock);
 
 	st = resolve_chain(p, prev, &fresh, &src);
 
-	pthread_mutex_lock(&p->lock);
+	tfs_mutex_lock(&p->lock);
 	p->refreshing = 0;
 	pthread_cond_broadcast(&p->cond);
 	now = p->now_ms();
@@ -550,7 +551,7 @@ enum wire_status cred_provider_get(struct cred_provider *p, struct aws_creds *ou
 		else
 			log_err("cannot get aws credentials: %s", wire_status_str(st));
 	}
-	pthread_mutex_unlock(&p->lock);
+	tfs_mutex_unlock(&p->lock);
 	aws_creds_clear(&fresh);
 	return st;
 }

@@ -25,7 +25,7 @@ static void share_lock_cb(CURL *h, curl_lock_data data, curl_lock_access access,
 	struct http_client *c = arg;
 
 	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_lock(&c->share_lock[data]);
+		tfs_mutex_lock(&c->share_lock[data]);
 }
 
 static void share_unlock_cb(CURL *h, curl_lock_data data, void *arg)
@@ -33,7 +33,7 @@ static void share_unlock_cb(CURL *h, curl_lock_data data, void *arg)
 	struct http_client *c = arg;
 
 	if (data >= 0 && data < CURL_LOCK_DATA_LAST)
-		pthread_mutex_unlock(&c->share_lock[data]);
+		tfs_mutex_unlock(&c->share_lock[data]);
 }
 
 struct http_client *http_client_new(const struct http_options *opt, struct cred_provider *creds)
@@ -78,9 +78,9 @@ struct http_client *http_client_new(const struct http_options *opt, struct cred_
 	}
 	c->opt.ca_file = c->ca_file;
 	c->creds = creds;
-	pthread_mutex_init(&c->lock, NULL);
+	tfs_mutex_init(&c->lock);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&c->share_lock[i], NULL);
+		tfs_mutex_init(&c->share_lock[i]);
 	c->pool = calloc((size_t)c->opt.max_connections, sizeof(*c->pool));
 	c->share = curl_share_init();
 	if (!c->pool || !c->share)
@@ -97,8 +97,8 @@ fail_locks:
 		curl_share_cleanup(c->share);
 	free(c->pool);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_lock[i]);
-	pthread_mutex_destroy(&c->lock);
+		tfs_mutex_destroy(&c->share_lock[i]);
+	tfs_mutex_destroy(&c->lock);
 fail:
 	free(c->ca_file);
 	free(c);
@@ -117,8 +117,8 @@ void http_client_free(struct http_client *c)
 	free(c->pool);
 	curl_share_cleanup(c->share);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&c->share_lock[i]);
-	pthread_mutex_destroy(&c->lock);
+		tfs_mutex_destroy(&c->share_lock[i]);
+	tfs_mutex_destroy(&c->lock);
 	free(c->ca_file);
 	free(c);
 }
@@ -127,10 +127,10 @@ CURL *http_handle_get(struct http_client *c)
 {
 	CURL *h = NULL;
 
-	pthread_mutex_lock(&c->lock);
+	tfs_mutex_lock(&c->lock);
 	if (c->n_pool > 0)
 		h = c->pool[--c->n_pool];
-	pthread_mutex_unlock(&c->lock);
+	tfs_mutex_unlock(&c->lock);
 	if (!h)
 		h = curl_easy_init();
 	else
@@ -145,12 +145,12 @@ void http_handle_put(struct http_client *c, CURL *h, int healthy)
 	if (!h)
 		return;
 	if (healthy) {
-		pthread_mutex_lock(&c->lock);
+		tfs_mutex_lock(&c->lock);
 		if (c->n_pool < c->opt.max_connections) {
 			c->pool[c->n_pool++] = h;
 			h = NULL;
 		}
-		pthread_mutex_unlock(&c->lock);
+		tfs_mutex_unlock(&c->lock);
 	}
 	if (h)
 		curl_easy_cleanup(h);

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "s3/base/tsa.h"
 #include "s3/wire/http.h"
 
 struct http_client {
@@ -15,8 +16,8 @@ struct http_client {
 	char *ca_file;
 	struct cred_provider *creds; /* borrowed, thread-safe itself */
 	CURLSH *share;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST]; /* curl takes these itself */
-	pthread_mutex_t lock;				 /* protects pool and n_pool */
+	tfs_mutex share_lock[CURL_LOCK_DATA_LAST]; /* curl takes these itself */
+	tfs_mutex lock;				   /* protects pool and n_pool */
 	CURL **pool;		 /* idle handles, at most opt.max_connections; protected by lock */
 	int n_pool;		 /* protected by lock */
 	struct http_stats stats; /* updated with __atomic builtins, no lock */

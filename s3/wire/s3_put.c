@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 #include "s3/wire/xml_i.h"
 
 /* ---- digests of a file range ------------------------------------------ */
@@ -138,8 +139,8 @@ struct mp_upload {
 	uint64_t size;
 	uint64_t part_size;
 	unsigned n_parts;
-	pthread_mutex_t lock; /* protects next, failed, st, err, etags[] */
-	unsigned next;	      /* next part index to send */
+	tfs_mutex lock; /* protects next, failed, st, err, etags[] */
+	unsigned next;	/* next part index to send */
 	int failed;
 	enum wire_status st;   /* first failure */
 	struct wire_error err; /* its reason */
@@ -207,17 +208,17 @@ static void *part_worker(void *arg)
 	char *etag;
 
 	for (;;) {
-		pthread_mutex_lock(&m->lock);
+		tfs_mutex_lock(&m->lock);
 		if (m->failed || m->next >= m->n_parts) {
-			pthread_mutex_unlock(&m->lock);
+			tfs_mutex_unlock(&m->lock);
 			break;
 		}
 		i = m->next++;
-		pthread_mutex_unlock(&m->lock);
+		tfs_mutex_unlock(&m->lock);
 
 		wire_error_clear(&err);
 		st = put_part(m, i, &etag, &err);
-		pthread_mutex_lock(&m->lock);
+		tfs_mutex_lock(&m->lock);
 		if (st == WIRE_OK) {
 			m->etags[i] = etag;
 		} else if (!m->failed) {
@@ -225,7 +226,7 @@ static void *part_worker(void *arg)
 			m->st = st;
 			m->err = err;
 		}
-		pthread_mutex_unlock(&m->lock);
+		tfs_mutex_unlock(&m->lock);
 	}
 	return NULL;
 }
@@ -391,7 +392,7 @@ static enum wire_status put_multipart(struct s3_client *c, const char *key, int 
 		st = wire_error_set(err, WIRE_NOMEM, "out of memory");
 		goto abort;
 	}
-	pthread_mutex_init(&m.lock, NULL);
+	tfs_mutex_init(&m.lock);
 	lock_ok = 1;
 	want = c->parallel;
 	if ((unsigned)want > m.n_parts)
@@ -434,7 +435,7 @@ out:
 	free(m.etags);
 	free(m.upload_id_enc);
 	if (lock_ok)
-		pthread_mutex_destroy(&m.lock);
+		tfs_mutex_destroy(&m.lock);
 	free(upload_id);
 	http_response_free(&resp);
 	free(url);
