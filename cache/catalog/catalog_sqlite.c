@@ -673,7 +673,7 @@ static void cs_free(struct catalog *c)
 	/* An inherited connection belongs to the parent: see cs_lock. */
 	if (cs->db && cs->db_pid == getpid() && sqlite3_close(cs->db) != SQLITE_OK)
 		log_warn("catalog %s: cannot close: %s", cs->path, sqlite3_errmsg(cs->db));
-	pthread_mutex_destroy(&cs->lock);
+	tfs_mutex_destroy(&cs->lock);
 	free(cs->path);
 	free(cs);
 }
@@ -715,7 +715,7 @@ struct catalog *catalog_sqlite_new(const char *path)
 		return NULL;
 	}
 	cs->base.ops = &catalog_sqlite_ops;
-	pthread_mutex_init(&cs->lock, NULL);
+	tfs_mutex_init(&cs->lock);
 	if (cs_open(cs) < 0) {
 		cs_free(&cs->base);
 		return NULL;

@@ -156,7 +156,7 @@ int cs_lock(struct catalog_sqlite *cs)
 		 * queued behind this mutex for its whole timeout each. */
 		t0 = tfs_mono_ms();
 		tfs_wall_deadline(&ts, budget);
-		rc = pthread_mutex_timedlock(&cs->lock, &ts);
+		rc = tfs_mutex_timedlock(&cs->lock, &ts);
 		if (rc != 0) {
 			log_err("catalog %s: busy for more than %ld ms, giving up", cs->path,
 				budget);
@@ -165,7 +165,7 @@ int cs_lock(struct catalog_sqlite *cs)
 		busy = budget - (long)(tfs_mono_ms() - t0);
 		busy = busy < 1 ? 1 : busy > BUSY_TIMEOUT_MS ? BUSY_TIMEOUT_MS : busy;
 	} else {
-		pthread_mutex_lock(&cs->lock);
+		tfs_mutex_lock(&cs->lock);
 	}
 	if (cs->db && cs->db_pid != getpid()) {
 		cs->inherited = cs->db;
@@ -174,7 +174,7 @@ int cs_lock(struct catalog_sqlite *cs)
 	if (!cs->db)
 		rc = cs_open(cs);
 	if (rc < 0)
-		pthread_mutex_unlock(&cs->lock);
+		tfs_mutex_unlock(&cs->lock);
 	else
 		sqlite3_busy_timeout(cs->db, (int)busy);
 	return rc;
@@ -182,7 +182,7 @@ int cs_lock(struct catalog_sqlite *cs)
 
 void cs_unlock(struct catalog_sqlite *cs)
 {
-	pthread_mutex_unlock(&cs->lock);
+	tfs_mutex_unlock(&cs->lock);
 }
 
 int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id, sqlite3_stmt **st)

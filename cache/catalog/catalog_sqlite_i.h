@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "cache/catalog/catalog.h"
+#include "s3/base/tsa.h"
 
 /* Locking: one connection under one mutex (cs->lock); no other lock is ever
  * taken inside it, and it is never held across a call back into the
@@ -19,7 +20,7 @@
  * processes sharing the file. */
 struct catalog_sqlite {
 	struct catalog base;
-	pthread_mutex_t lock;
+	tfs_mutex lock;
 	char *path;   /* immutable after new */
 	sqlite3 *db;  /* protected by lock */
 	pid_t db_pid; /* protected by lock: process that opened db */
