@@ -207,18 +207,18 @@ static int activate_lease(struct tcache *tc, struct fam *fam, bool fault, struct
 	if (fault && (rc = tc_gate_enter(tc, "open", fam->id, &saved)) < 0)
 		return rc;
 	if (fault) {
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		fam->acquiring = true;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 	}
 	rc = lease_acquire(tc, fam->id, fault ? tc->opt.lease_wait_ms : 0, item, NULL);
 	if (fault) {
 		tc_gate_leave(tc, saved);
 		if (rc < 0)
 			tc_gate_note_failed(tc, fam->id, rc);
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		fam->acquiring = false;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 	}
 	return rc;
 }
@@ -229,7 +229,7 @@ static int activate_lease(struct tcache *tc, struct fam *fam, bool fault, struct
 static void activated(struct tcache *tc, struct fam *fam, const struct cat_item *item,
 		      const struct state_row *row, int fd)
 {
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_took_lease(tc, fam, item, row->base_gen, row->base_hash);
 	if (fam->fd >= 0 && fam->fd != fd)
 		close(fam->fd);
@@ -247,7 +247,7 @@ static void activated(struct tcache *tc, struct fam *fam, const struct cat_item 
 	atomic_store(&fam->lease_lost, false);
 	atomic_store(&fam->last_write, tc_mono(tc));
 	atomic_store(&fam->dirty_since, tc_mono(tc));
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 }
 
 /* What the reconciliation says of the local copy before it is served: the
@@ -269,9 +269,9 @@ static void settle_local(struct tcache *tc, struct fam *fam, const struct cat_it
 		snprintf(row->base_hash, sizeof(row->base_hash), "%s", item->hash);
 	}
 	if (rd->quarantine) {
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		fam_saw_item(fam, item);
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		tc_quarantine(tc, fam, "another node committed a newer version meanwhile");
 		/* Keep its folder in the row below: user.tenantfs.quarantine. */
 		if (state_get(tc->state, fam->id, row) == 0)
@@ -286,9 +286,9 @@ static void activate_failed(struct tcache *tc, struct fam *fam, const struct cat
 {
 	long saved = 0;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_saw_item(fam, item);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	if (!fault)
 		lease_release(tc, fam);
 	else if (tc_gate_enter(tc, "release", fam->id, &saved) == 0) {
@@ -320,9 +320,9 @@ int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, b
 
 	*fresh = false;
 	memset(&item, 0, sizeof(item));
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->state == (fault ? FAM_OPENING : FAM_RECOVERING));
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	rc = activate_lease(tc, fam, fault, &item);
 	if (rc < 0)
 		return rc;

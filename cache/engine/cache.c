@@ -17,6 +17,7 @@
 #include "cache/store/keys.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -118,8 +119,8 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	tc->opt = *opt;
 	tc->store = store;
 	tc->cat = cat;
-	pthread_mutex_init(&tc->mu, NULL);
-	pthread_mutex_init(&tc->ic_mu, NULL);
+	tfs_mutex_init(&tc->mu);
+	tfs_mutex_init(&tc->ic_mu);
 	lease_init(tc);
 	pthread_cond_init(&tc->fam_cond, NULL);
 	pthread_cond_init(&tc->uq.cond, NULL);
@@ -200,7 +201,7 @@ static int recover_all(struct tcache *tc)
 	rc = state_list(tc->state, STATE_DIRTY, 0, &rows, &n);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	for (i = 0; i < n; i++) {
 		if (fam_find(tc, rows[i].id))
 			continue;
@@ -213,7 +214,7 @@ static int recover_all(struct tcache *tc)
 		log_info("recovering %s: dirty since the last run (base gen %llu)", rows[i].id,
 			 (unsigned long long)rows[i].base_gen);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	sched_wake(tc);
 	free(rows);
 	return rc;
@@ -237,7 +238,7 @@ int tcache_start(struct tcache *tc)
 	return recover_all(tc);
 }
 
-bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
+bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms)
 {
 	struct timespec ts;
 
@@ -245,7 +246,7 @@ bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms)
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;
-	return pthread_cond_timedwait(c, m, &ts) == 0;
+	return tfs_cond_timedwait(c, m, &ts) == 0;
 }
 
 int tcache_shutdown(struct tcache *tc)
@@ -256,7 +257,7 @@ int tcache_shutdown(struct tcache *tc)
 	bool busy;
 	int n = 0, i, rc = 0;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	tc->shutting_down = true;
 	/* A write-back waiting out its backoff tries again at once: the peer
 	 * may be back, and the wait could outlast the shutdown timeout. */
@@ -275,7 +276,7 @@ int tcache_shutdown(struct tcache *tc)
 			break;
 		tc_timed_wait(&tc->fam_cond, &tc->mu, 50);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	sched_stop(tc);
 
 	/* What is still dirty could not be written back in time: the state
@@ -306,18 +307,18 @@ void tcache_free(struct tcache *tc)
 		return;
 	sched_stop(tc);
 	/* Teardown: no thread is left, but fam_remove asserts the lock. */
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	tc->stopping = true;
 	for (i = 0; i < FAM_BUCKETS; i++)
 		while ((f = tc->tab[i]))
 			fam_remove(tc, f);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	state_close(tc->state);
 	/* Last: the next daemon may use the folder once this is closed. */
 	if (tc->lock_fd >= 0)
 		close(tc->lock_fd);
-	pthread_mutex_destroy(&tc->mu);
-	pthread_mutex_destroy(&tc->ic_mu);
+	tfs_mutex_destroy(&tc->mu);
+	tfs_mutex_destroy(&tc->ic_mu);
 	lease_fini(tc);
 	pthread_cond_destroy(&tc->fam_cond);
 	pthread_cond_destroy(&tc->uq.cond);

@@ -22,6 +22,7 @@
 #include "cache/engine/cache.h"
 #include "cache/engine/famstate.h"
 #include "cache/engine/state.h"
+#include "s3/base/tsa.h"
 
 /*
  * Lock order (outermost first):
@@ -49,9 +50,9 @@ struct fam {
 
 	/* Writes hold it shared; the snapshot holds it exclusive for the
 	 * instant of the copy, and so does clearing the dirty flag. */
-	pthread_rwlock_t wlock;
+	tfs_rwlock wlock;
 	/* Serialises the clean->dirty transition among concurrent writers. */
-	pthread_mutex_t dirty_mu;
+	tfs_mutex dirty_mu;
 
 	/* protected by tc->mu */
 	int nopen; /* open handles: db and side files */
@@ -178,7 +179,7 @@ struct lease_obs {
 /* The catalog gate (catgate.c): a counting semaphore on the catalog calls
  * made for FUSE requests. See tcache_options.catalog_slots. */
 struct cat_gate {
-	pthread_mutex_t mu;
+	tfs_mutex mu;
 	pthread_cond_t cond;  /* a place was given back; CLOCK_MONOTONIC */
 	int slots;	      /* immutable after init */
 	int max_waiting;      /* immutable after init: the waiting room while slow */
@@ -207,7 +208,7 @@ struct tcache {
 	 * dies, so a kill -9 never leaves it stuck. -1 before it is taken. */
 	int lock_fd;
 
-	pthread_mutex_t mu;	      /* the families table, fam fields, job queue */
+	tfs_mutex mu;		      /* the families table, fam fields, job queue */
 	pthread_cond_t fam_cond;      /* a family finished opening or left the table */
 	pthread_cond_t sched_cond;    /* wake the scheduler */
 	struct fam *tab[FAM_BUCKETS]; /* protected by mu */
@@ -224,12 +225,12 @@ struct tcache {
 
 	struct cat_gate gate; /* its own lock: a leaf, never held across a call */
 
-	pthread_mutex_t ic_mu;			    /* the catalog item cache */
+	tfs_mutex ic_mu;			    /* the catalog item cache */
 	struct cat_cache_slot ic[ITEM_CACHE_SLOTS]; /* protected by ic_mu */
 
 	/* Engine-wide, not per open: an observation outlives a failed open, so
 	 * repeated opens of a dead node's database converge on a takeover. */
-	pthread_mutex_t obs_mu;		       /* the lease observations */
+	tfs_mutex obs_mu;		       /* the lease observations */
 	struct lease_obs obs[LEASE_OBS_SLOTS]; /* protected by obs_mu */
 	/* Sessions of other nodes seen over (killed, ended or replaced): every
 	 * session of node up to sess is (a session begins only by replacing
@@ -241,7 +242,7 @@ struct tcache {
 	} over[LEASE_OVER_SLOTS]; /* protected by obs_mu */
 
 	/* The node's session (lease.c): one heartbeat renews every lease. */
-	pthread_mutex_t sess_mu;  /* the session fields below */
+	tfs_mutex sess_mu;	  /* the session fields below */
 	pthread_cond_t sess_cond; /* sess_starting went false */
 	/* Current session, 0 when none (before the first start, during a
 	 * restart after a loss). Written under sess_mu, read anywhere. */
@@ -271,9 +272,9 @@ struct tcache {
 /* tc->mu is held (by some thread; in debug builds an assert). */
 static inline bool tc_mu_held(struct tcache *tc)
 {
-	if (pthread_mutex_trylock(&tc->mu) != 0)
+	if (tfs_mutex_trylock(&tc->mu) != 0)
 		return true;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return false;
 }
 
@@ -336,7 +337,7 @@ int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */
  * bounds that must hold even when a test clock stands still. */
 int64_t tc_clock_ms(clockid_t id);
 /* Waits on c (m held) for at most ms of real time: true when signalled. */
-bool tc_timed_wait(pthread_cond_t *c, pthread_mutex_t *m, long ms);
+bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 

@@ -33,7 +33,7 @@ void tc_gate_init(struct tcache *tc)
 	struct cat_gate *g = &tc->gate;
 	pthread_condattr_t ca;
 
-	pthread_mutex_init(&g->mu, NULL);
+	tfs_mutex_init(&g->mu);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&g->cond, &ca);
@@ -50,7 +50,7 @@ void tc_gate_init(struct tcache *tc)
 
 void tc_gate_destroy(struct tcache *tc)
 {
-	pthread_mutex_destroy(&tc->gate.mu);
+	tfs_mutex_destroy(&tc->gate.mu);
 	pthread_cond_destroy(&tc->gate.cond);
 }
 
@@ -83,7 +83,7 @@ int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *sav
 		*saved = catalog_thread_budget();
 		return 0;
 	}
-	pthread_mutex_lock(&g->mu);
+	tfs_mutex_lock(&g->mu);
 	if (g->inside < g->slots) {
 		in = true;
 	} else if (g->waiting < g->max_waiting || tfs_mono_ms() - g->timed_out_at >= GATE_WAIT_MS) {
@@ -93,7 +93,7 @@ int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *sav
 		ts.tv_nsec = (long)(until % 1000) * 1000000L;
 		/* Bounded by the deadline; a spurious wake-up loops. */
 		while (g->inside >= g->slots) {
-			if (pthread_cond_timedwait(&g->cond, &g->mu, &ts) == ETIMEDOUT)
+			if (tfs_cond_timedwait(&g->cond, &g->mu, &ts) == ETIMEDOUT)
 				break;
 		}
 		in = g->inside < g->slots;
@@ -105,7 +105,7 @@ int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *sav
 		g->inside++;
 	else
 		gate_refused(g, what, id);
-	pthread_mutex_unlock(&g->mu);
+	tfs_mutex_unlock(&g->mu);
 	if (!in)
 		return -EAGAIN;
 	gate_depth = 1;
@@ -123,11 +123,11 @@ void tc_gate_note_failed(struct tcache *tc, const char *id, int rc)
 	struct cat_gate *g = &tc->gate;
 	unsigned k = failed_slot(g, id);
 
-	pthread_mutex_lock(&g->mu);
+	tfs_mutex_lock(&g->mu);
 	snprintf(g->failed[k].id, sizeof(g->failed[k].id), "%s", id);
 	g->failed[k].rc = rc;
 	g->failed[k].at = tc_mono(tc);
-	pthread_mutex_unlock(&g->mu);
+	tfs_mutex_unlock(&g->mu);
 }
 
 int tc_gate_failed(struct tcache *tc, const char *id, int64_t since)
@@ -136,10 +136,10 @@ int tc_gate_failed(struct tcache *tc, const char *id, int64_t since)
 	unsigned k = failed_slot(g, id);
 	int rc = 0;
 
-	pthread_mutex_lock(&g->mu);
+	tfs_mutex_lock(&g->mu);
 	if (g->failed[k].rc < 0 && g->failed[k].at >= since && !strcmp(g->failed[k].id, id))
 		rc = g->failed[k].rc;
-	pthread_mutex_unlock(&g->mu);
+	tfs_mutex_unlock(&g->mu);
 	return rc;
 }
 
@@ -150,8 +150,8 @@ void tc_gate_leave(struct tcache *tc, long saved)
 	if (--gate_depth > 0)
 		return;
 	catalog_set_thread_budget(saved);
-	pthread_mutex_lock(&g->mu);
+	tfs_mutex_lock(&g->mu);
 	g->inside--;
 	pthread_cond_signal(&g->cond);
-	pthread_mutex_unlock(&g->mu);
+	tfs_mutex_unlock(&g->mu);
 }

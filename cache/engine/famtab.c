@@ -30,7 +30,6 @@ struct fam *fam_find(struct tcache *tc, const char *id)
 struct fam *fam_insert(struct tcache *tc, const char *id)
 {
 	struct fam *f = calloc(1, sizeof(*f));
-	pthread_rwlockattr_t ra;
 	unsigned b = bucket(id);
 
 	assert(tc_mu_held(tc));
@@ -38,12 +37,9 @@ struct fam *fam_insert(struct tcache *tc, const char *id)
 	if (!f)
 		return NULL;
 	snprintf(f->id, sizeof(f->id), "%s", id);
-	/* A steady stream of writes must not starve the snapshot. */
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&f->wlock, &ra);
-	pthread_rwlockattr_destroy(&ra);
-	pthread_mutex_init(&f->dirty_mu, NULL);
+	/* Writers first: a steady stream of writes must not starve the snapshot. */
+	tfs_rwlock_init(&f->wlock);
+	tfs_mutex_init(&f->dirty_mu);
 	f->fd = -1;
 	f->next = tc->tab[b];
 	tc->tab[b] = f;
@@ -68,8 +64,8 @@ void fam_remove(struct tcache *tc, struct fam *fam)
 	}
 	if (fam->fd >= 0)
 		close(fam->fd);
-	pthread_rwlock_destroy(&fam->wlock);
-	pthread_mutex_destroy(&fam->dirty_mu);
+	tfs_rwlock_destroy(&fam->wlock);
+	tfs_mutex_destroy(&fam->dirty_mu);
 	free(fam);
 	pthread_cond_broadcast(&tc->fam_cond);
 }

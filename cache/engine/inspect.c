@@ -13,6 +13,7 @@
 
 #include "cache/engine/cache_i.h"
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 
 /* ---- report ------------------------------------------------------------ */
 
@@ -53,13 +54,13 @@ int tcache_report(struct tcache *tc, struct tcache_report *r)
 	tcache_get_stats(tc, &r->stats);
 	/* Sized outside the lock; families that arrive meanwhile wait for the
 	 * next report. */
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	cap = tc->nfam + 16;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	r->db = calloc(cap, sizeof(*r->db));
 	if (!r->db)
 		return -ENOMEM;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	now = tc_mono(tc);
 	for (b = 0; b < FAM_BUCKETS; b++) {
 		for (f = tc->tab[b]; f && r->ndb < cap; f = f->next) {
@@ -70,7 +71,7 @@ int tcache_report(struct tcache *tc, struct tcache_report *r)
 			fam_info(tc, f, now, &r->db[r->ndb++]);
 		}
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	qsort(r->db, r->ndb, sizeof(*r->db), cmp_dbinfo);
 	for (i = 0; i < r->ndb; i++) {
 		const struct tcache_dbinfo *d = &r->db[i];
@@ -142,13 +143,13 @@ int tcache_flush(struct tcache *tc, const char *const *ids, size_t n,
 	*items = NULL;
 	*nitems = 0;
 	*since = tc_now(tc);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	cap = n ? n : tc->nfam + 16;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	v = calloc(cap ? cap : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	if (n) {
 		for (i = 0; i < n; i++) {
 			f = fam_find(tc, ids[i]);
@@ -166,7 +167,7 @@ int tcache_flush(struct tcache *tc, const char *const *ids, size_t n,
 				k += (size_t)flush_mark(tc, f, &v[k]);
 	}
 	sched_wake(tc);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	log_info("flush requested: %zu database%s to publish", k, k == 1 ? "" : "s");
 	*items = v;
 	*nitems = k;
@@ -208,7 +209,7 @@ int tcache_flush_poll(struct tcache *tc, struct tcache_flush_item *items, size_t
 			continue;
 		it->uploading = false;
 		it->error[0] = '\0';
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		f = fam_find(tc, it->id);
 		gone = !f;
 		if (f) {
@@ -230,7 +231,7 @@ int tcache_flush_poll(struct tcache *tc, struct tcache_flush_item *items, size_t
 				it->state = TFLUSH_FAILED;
 			}
 		}
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		if (gone)
 			flush_poll_gone(tc, it, since);
 	}
@@ -246,7 +247,7 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 	int rc;
 
 	why[0] = '\0';
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	f = fam_find(tc, id);
 	if (f) {
 		if (f->nopen > 0)
@@ -257,19 +258,19 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 			snprintf(why, cap,
 				 "it is still in use (lease held or being written back); try again "
 				 "in a moment");
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return -EBUSY;
 	}
 	/* A placeholder family keeps openers away while the files go (as the
 	 * LRU evictor does). */
 	ph = fam_insert(tc, id);
 	if (!ph) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		snprintf(why, cap, "out of memory");
 		return -ENOMEM;
 	}
 	fam_set(tc, ph, FAM_EVICTING, FEV_EVICT);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	rc = state_get(tc->state, id, &row);
 	if (rc == -ENOENT) {
 		snprintf(why, cap, "it is not cached on this node");
@@ -289,11 +290,11 @@ int tcache_evict_id(struct tcache *tc, const char *id, char *why, size_t cap)
 				 (unsigned long long)row.size);
 		}
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_set(tc, ph, FAM_ABSENT, FEV_FORGET);
 	fam_remove(tc, ph);
 	pthread_cond_broadcast(&tc->fam_cond);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return rc;
 }
 
@@ -308,7 +309,7 @@ double tcost_usd(const struct tcost_counts *c)
 }
 
 struct tcost {
-	pthread_mutex_t mu;
+	tfs_mutex mu;
 	struct tcost_row rows[TCOST_SLOTS]; /* protected by mu; id "" = free */
 	struct tcost_counts others;	    /* protected by mu */
 	size_t used;			    /* protected by mu */
@@ -319,7 +320,7 @@ struct tcost *tcost_new(void)
 	struct tcost *c = calloc(1, sizeof(*c));
 
 	if (c)
-		pthread_mutex_init(&c->mu, NULL);
+		tfs_mutex_init(&c->mu);
 	return c;
 }
 
@@ -327,7 +328,7 @@ void tcost_free(struct tcost *c)
 {
 	if (!c)
 		return;
-	pthread_mutex_destroy(&c->mu);
+	tfs_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -353,7 +354,7 @@ static void tcost_add(struct tcost *c, const char *id, const struct tcost_counts
 	if (!c || !id || !id[0])
 		return;
 	h = (size_t)XXH3_64bits(id, strlen(id));
-	pthread_mutex_lock(&c->mu);
+	tfs_mutex_lock(&c->mu);
 	for (i = 0; i < TCOST_PROBE; i++) {
 		struct tcost_row *r;
 
@@ -378,7 +379,7 @@ static void tcost_add(struct tcost *c, const char *id, const struct tcost_counts
 	snprintf(c->rows[slot].id, sizeof(c->rows[slot].id), "%s", id);
 found:
 	counts_add(&c->rows[slot].c, d);
-	pthread_mutex_unlock(&c->mu);
+	tfs_mutex_unlock(&c->mu);
 }
 
 static int cmp_cost_desc(const void *a, const void *b)
@@ -406,7 +407,7 @@ int tcost_top(struct tcost *c, size_t n, struct tcost_row **rows, size_t *nrows,
 	v = malloc(sizeof(c->rows));
 	if (!v)
 		return -ENOMEM;
-	pthread_mutex_lock(&c->mu);
+	tfs_mutex_lock(&c->mu);
 	for (i = 0; i < TCOST_SLOTS; i++)
 		if (c->rows[i].id[0])
 			v[k++] = c->rows[i];
@@ -414,7 +415,7 @@ int tcost_top(struct tcost *c, size_t n, struct tcost_row **rows, size_t *nrows,
 		*others = c->others;
 	if (tracked)
 		*tracked = c->used;
-	pthread_mutex_unlock(&c->mu);
+	tfs_mutex_unlock(&c->mu);
 	qsort(v, k, sizeof(*v), cmp_cost_desc);
 	*rows = v;
 	*nrows = k < n ? k : n;

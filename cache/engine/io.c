@@ -29,7 +29,7 @@ static int mark_dirty(struct tcache *tc, struct fam *fam)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&fam->dirty_mu);
+	tfs_mutex_lock(&fam->dirty_mu);
 	if (!atomic_load(&fam->dirty)) {
 		rc = state_set_dirty(tc->state, fam->id, true, tc_now(tc));
 		/* No row: the database was unlinked while open; its changes
@@ -44,7 +44,7 @@ static int mark_dirty(struct tcache *tc, struct fam *fam)
 			rc = -EIO;
 		}
 	}
-	pthread_mutex_unlock(&fam->dirty_mu);
+	tfs_mutex_unlock(&fam->dirty_mu);
 	return rc;
 }
 
@@ -54,7 +54,7 @@ int tc_change_begin(struct tcache *tc, struct fam *fam)
 {
 	int rc;
 
-	pthread_rwlock_rdlock(&fam->wlock);
+	tfs_rwlock_rdlock(&fam->wlock);
 	if (!lease_writable(tc, fam)) {
 		if (!atomic_exchange(&fam->refuse_logged, true))
 			log_err("write to %s refused: %s", fam->id,
@@ -70,7 +70,7 @@ int tc_change_begin(struct tcache *tc, struct fam *fam)
 	}
 	return 0;
 fail:
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	return rc;
 }
 
@@ -95,7 +95,7 @@ int tc_change_end(struct tcache *tc, struct fam *fam)
 
 	atomic_fetch_add(&fam->wseq, 1);
 	atomic_store(&fam->last_write, tc_mono(tc));
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	if (held)
 		return 0;
 	if (!atomic_exchange(&fam->refuse_logged, true))
@@ -121,7 +121,7 @@ static void open_renew(struct tcache *tc, struct fam *fam)
 
 	fam->open_renew = true;
 	fam->nopen++;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	rc = tc_gate_enter(tc, "open", fam->id, &saved);
 	if (rc == 0) {
 		rc = lease_renew(tc, fam);
@@ -132,7 +132,7 @@ static void open_renew(struct tcache *tc, struct fam *fam)
 			 "the catalog did not answer (%s); writes stay refused until a renewal "
 			 "succeeds",
 			 fam->id, strerror(-rc));
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->open_renew = false;
@@ -148,11 +148,11 @@ static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct t
 	int rc;
 
 	fam_set(tc, fam, FAM_OPENING, FEV_OPEN);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	rc = tc_fam_activate(tc, fam, flags, true, &fresh);
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
 	if (rc == 0) {
 		fam->nopen++;
@@ -164,7 +164,7 @@ static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct t
 	}
 	pthread_cond_broadcast(&tc->fam_cond);
 	pthread_cond_signal(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	*kc = !fresh;
 	return rc;
 }
@@ -173,11 +173,11 @@ static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct t
  * (its handle is never returned): the family lingers from now. */
 static void unpin(struct tcache *tc, struct fam *fam)
 {
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->last_close = tc_mono(tc);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 }
 
 /* O_TRUNC of an open handle tf of fam: a change; on failure the handle's
@@ -216,7 +216,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 	bool acquiring;	      /* fam is opening and its lease acquire is in flight */
 	int rc, waits = 0;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	for (;;) {
 		if (tc->stopping || tc->shutting_down) {
 			rc = -ESHUTDOWN;
@@ -233,9 +233,9 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			break;
 		acquiring = fam->state == FAM_OPENING && fam->acquiring;
 		if (acquiring && !*gated) {
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			rc = tc_gate_enter(tc, "open", id, saved);
-			pthread_mutex_lock(&tc->mu);
+			tfs_mutex_lock(&tc->mu);
 			if (rc < 0)
 				goto unlock;
 			*gated = true;
@@ -244,9 +244,9 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		if (*gated && !acquiring) {
 			/* Not waiting on the catalog (any more): a fault-in or a
 			 * write-back may take long, and holds no place. */
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			tc_gate_leave(tc, *saved);
-			pthread_mutex_lock(&tc->mu);
+			tfs_mutex_lock(&tc->mu);
 			*gated = false;
 			continue;
 		}
@@ -287,7 +287,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		tf->fd = fam->fd;
 		tf->fam = fam;
 		*kc = !fam->replaced;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		rc = 0;
 		goto opened;
 	}
@@ -310,7 +310,7 @@ opened:
 	}
 	return 0;
 unlock:
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return rc;
 }
 
@@ -333,7 +333,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 	struct fam *fam;
 	int fd, rc, end;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
 	if (fam && fam->nopen > 0 && !fam_exclusive(fam) && atomic_load(&fam->lease_lost)) {
 		/* Still open here, but another node owns it now: SQLite's
@@ -341,15 +341,15 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 		if (!atomic_exchange(&fam->refuse_logged, true))
 			log_err("write to %s refused: the lease was lost (cannot open %s)", id,
 				suffix);
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return -EIO;
 	}
 	if (!fam || fam_exclusive(fam) || !fam_leased(fam) || fam->fd < 0 || fam->unlinked) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return (flags & O_CREAT) ? -EPERM : -ENOENT;
 	}
 	fam->nopen++; /* pins fam while we open the file */
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	tc_db_path(tc, id, suffix, path, sizeof(path));
 	tf->is_shm = !strcmp(suffix, "-shm");
@@ -510,7 +510,7 @@ int tfile_close(struct tfile *f)
 	fam = f->fam;
 	if (!f->is_db && f->fd >= 0)
 		close(f->fd);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->nopen > 0);
 	fam->nopen--;
 	fam->last_close = tc_mono(tc);
@@ -519,7 +519,7 @@ int tfile_close(struct tfile *f)
 		tc->evict_due = true;
 		pthread_cond_signal(&tc->sched_cond);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	free(f);
 	return 0;
 }

@@ -17,11 +17,11 @@ void tc_item_forget(struct tcache *tc, const char *id)
 {
 	struct cat_cache_slot *s;
 
-	pthread_mutex_lock(&tc->ic_mu);
+	tfs_mutex_lock(&tc->ic_mu);
 	s = ic_slot(tc, id);
 	if (s->used && !strcmp(s->item.id, id))
 		s->used = false;
-	pthread_mutex_unlock(&tc->ic_mu);
+	tfs_mutex_unlock(&tc->ic_mu);
 }
 
 int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
@@ -31,15 +31,15 @@ int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
 	long saved;
 	int rc;
 
-	pthread_mutex_lock(&tc->ic_mu);
+	tfs_mutex_lock(&tc->ic_mu);
 	s = ic_slot(tc, id);
 	if (s->used && !strcmp(s->item.id, id) && now - s->at < ITEM_CACHE_MS) {
 		rc = s->rc;
 		*out = s->item;
-		pthread_mutex_unlock(&tc->ic_mu);
+		tfs_mutex_unlock(&tc->ic_mu);
 		return rc;
 	}
-	pthread_mutex_unlock(&tc->ic_mu);
+	tfs_mutex_unlock(&tc->ic_mu);
 
 	memset(out, 0, sizeof(*out));
 	/* Only FUSE requests (getattr, getxattr) come here. */
@@ -49,14 +49,14 @@ int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
 	rc = tc->cat->ops->get(tc->cat, id, out);
 	tc_gate_leave(tc, saved);
 	if (rc == 0 || rc == -ENOENT) {
-		pthread_mutex_lock(&tc->ic_mu);
+		tfs_mutex_lock(&tc->ic_mu);
 		s = ic_slot(tc, id);
 		s->used = true;
 		s->at = now;
 		s->rc = rc;
 		s->item = *out;
 		snprintf(s->item.id, sizeof(s->item.id), "%s", id);
-		pthread_mutex_unlock(&tc->ic_mu);
+		tfs_mutex_unlock(&tc->ic_mu);
 	}
 	return rc;
 }

@@ -87,15 +87,15 @@ static int64_t lease_margin(struct tcache *tc)
 
 void lease_init(struct tcache *tc)
 {
-	pthread_mutex_init(&tc->obs_mu, NULL);
-	pthread_mutex_init(&tc->sess_mu, NULL);
+	tfs_mutex_init(&tc->obs_mu);
+	tfs_mutex_init(&tc->sess_mu);
 	pthread_cond_init(&tc->sess_cond, NULL);
 }
 
 void lease_fini(struct tcache *tc)
 {
-	pthread_mutex_destroy(&tc->obs_mu);
-	pthread_mutex_destroy(&tc->sess_mu);
+	tfs_mutex_destroy(&tc->obs_mu);
+	tfs_mutex_destroy(&tc->sess_mu);
 	pthread_cond_destroy(&tc->sess_cond);
 }
 
@@ -131,7 +131,7 @@ static void obs_note(struct tcache *tc, const char *id, const char *owner, uint6
 {
 	struct lease_obs *o;
 
-	pthread_mutex_lock(&tc->obs_mu);
+	tfs_mutex_lock(&tc->obs_mu);
 	o = obs_slot(tc, id, true);
 	if (!o->used || strcmp(o->owner, owner) != 0 || o->epoch != epoch || o->rev != rev) {
 		o->used = true;
@@ -143,7 +143,7 @@ static void obs_note(struct tcache *tc, const char *id, const char *owner, uint6
 	}
 	o->touched = arrived;
 	*since = o->since;
-	pthread_mutex_unlock(&tc->obs_mu);
+	tfs_mutex_unlock(&tc->obs_mu);
 }
 
 /* True when what key names was seen unchanged for a whole ttl by
@@ -156,7 +156,7 @@ static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct 
 	struct lease_obs *o;
 	bool ripe = false;
 
-	pthread_mutex_lock(&tc->obs_mu);
+	tfs_mutex_lock(&tc->obs_mu);
 	o = obs_slot(tc, id, false);
 	if (o && sending - o->since >= tc->opt.lease_ttl_ms) {
 		snprintf(owner_buf, CAT_NODE_MAX + 1, "%s", o->owner);
@@ -167,7 +167,7 @@ static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct 
 		*held_ms = sending - o->since;
 		ripe = true;
 	}
-	pthread_mutex_unlock(&tc->obs_mu);
+	tfs_mutex_unlock(&tc->obs_mu);
 	return ripe;
 }
 
@@ -175,11 +175,11 @@ static void obs_forget(struct tcache *tc, const char *id)
 {
 	struct lease_obs *o;
 
-	pthread_mutex_lock(&tc->obs_mu);
+	tfs_mutex_lock(&tc->obs_mu);
 	o = obs_slot(tc, id, false);
 	if (o)
 		memset(o, 0, sizeof(*o));
-	pthread_mutex_unlock(&tc->obs_mu);
+	tfs_mutex_unlock(&tc->obs_mu);
 }
 
 /* Notes that every session of node up to sess is over. */
@@ -187,14 +187,14 @@ static void over_note(struct tcache *tc, const char *node, uint64_t sess)
 {
 	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
 
-	pthread_mutex_lock(&tc->obs_mu);
+	tfs_mutex_lock(&tc->obs_mu);
 	if (strcmp(tc->over[h].node, node) != 0) {
 		snprintf(tc->over[h].node, sizeof(tc->over[h].node), "%s", node);
 		tc->over[h].sess = 0;
 	}
 	if (sess > tc->over[h].sess)
 		tc->over[h].sess = sess;
-	pthread_mutex_unlock(&tc->obs_mu);
+	tfs_mutex_unlock(&tc->obs_mu);
 }
 
 /* True when session sess of node is known to be over. */
@@ -203,9 +203,9 @@ static bool over_known(struct tcache *tc, const char *node, uint64_t sess)
 	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
 	bool over;
 
-	pthread_mutex_lock(&tc->obs_mu);
+	tfs_mutex_lock(&tc->obs_mu);
 	over = !strcmp(tc->over[h].node, node) && sess <= tc->over[h].sess;
-	pthread_mutex_unlock(&tc->obs_mu);
+	tfs_mutex_unlock(&tc->obs_mu);
 	return over;
 }
 
@@ -241,14 +241,14 @@ static int sess_begin(struct tcache *tc)
 		log_err("cannot begin a session of node %s: %s", tc->node, strerror(-rc));
 		return rc;
 	}
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	tc->n_done = 0;
 	atomic_store(&tc->sess, s.sess);
-	pthread_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_unlock(&tc->sess_mu);
 	sess_extend(tc, t0);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	tc->next_hb = t0 + tc->opt.lease_ttl_ms / 3;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	log_info("node %s began session %llu: its leases are renewed by one heartbeat every "
 		 "%lld ms",
 		 tc->node, (unsigned long long)s.sess, (long long)tc->opt.lease_ttl_ms / 3);
@@ -259,18 +259,18 @@ int lease_start(struct tcache *tc)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	while (tc->sess_starting)
-		pthread_cond_wait(&tc->sess_cond, &tc->sess_mu);
+		tfs_cond_wait(&tc->sess_cond, &tc->sess_mu);
 	if (atomic_load(&tc->sess) == 0) {
 		tc->sess_starting = true;
-		pthread_mutex_unlock(&tc->sess_mu);
+		tfs_mutex_unlock(&tc->sess_mu);
 		rc = sess_begin(tc);
-		pthread_mutex_lock(&tc->sess_mu);
+		tfs_mutex_lock(&tc->sess_mu);
 		tc->sess_starting = false;
 		pthread_cond_broadcast(&tc->sess_cond);
 	}
-	pthread_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_unlock(&tc->sess_mu);
 	return rc;
 }
 
@@ -281,17 +281,17 @@ static void sess_lost(struct tcache *tc, uint64_t sess)
 	struct fam *f;
 	int i, n = 0;
 
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	if (atomic_load(&tc->sess) != sess || tc->sess_starting) {
-		pthread_mutex_unlock(&tc->sess_mu);
+		tfs_mutex_unlock(&tc->sess_mu);
 		return;
 	}
 	tc->sess_starting = true;
 	/* Nothing is writable until the new session says so. */
 	atomic_store(&tc->sess, 0);
-	pthread_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_unlock(&tc->sess_mu);
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++)
 		for (f = tc->tab[i]; f; f = f->next)
 			if (fam_leased(f) && atomic_load(&f->sess) == sess) {
@@ -305,17 +305,17 @@ static void sess_lost(struct tcache *tc, uint64_t sess)
 						(unsigned long long)sess);
 			}
 	pthread_cond_signal(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	log_err("session %llu of node %s is gone (another node saw its heartbeat stop and "
 		"declared it dead): its %d leases are lost, writes refused, local changes will "
 		"be quarantined",
 		(unsigned long long)sess, tc->node, n);
 
 	sess_begin(tc);
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	tc->sess_starting = false;
 	pthread_cond_broadcast(&tc->sess_cond);
-	pthread_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_unlock(&tc->sess_mu);
 }
 
 int lease_heartbeat(struct tcache *tc)
@@ -326,11 +326,11 @@ int lease_heartbeat(struct tcache *tc)
 	uint64_t sess;
 	int rc, n_done, i;
 
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	sess = atomic_load(&tc->sess);
 	n_done = tc->n_done;
 	memcpy(done, tc->done, sizeof(done[0]) * (size_t)n_done);
-	pthread_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_unlock(&tc->sess_mu);
 	if (sess == 0)
 		return lease_start(tc);
 
@@ -342,9 +342,9 @@ int lease_heartbeat(struct tcache *tc)
 	}
 	if (rc < 0) {
 		/* Try again soon; the local deadline stops writes if this lasts. */
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		tc->next_hb = t0 + LEASE_POLL_MS * 10;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		atomic_store(&tc->hb_failed_at, tc_mono(tc));
 		log_warn("cannot renew the session of node %s: %s", tc->node, strerror(-rc));
 		return rc;
@@ -352,13 +352,13 @@ int lease_heartbeat(struct tcache *tc)
 	sess_extend(tc, t0);
 	atomic_fetch_add(&tc->st.lease_renews, 1);
 	/* The requests of this reply are seen: the next heartbeat removes them. */
-	pthread_mutex_lock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->sess_mu);
 	if (atomic_load(&tc->sess) == sess) {
 		tc->n_done = s.n_wants;
 		memcpy(tc->done, s.wants, sizeof(s.wants[0]) * (size_t)s.n_wants);
 	}
-	pthread_mutex_unlock(&tc->sess_mu);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_unlock(&tc->sess_mu);
+	tfs_mutex_lock(&tc->mu);
 	if (tc->next_hb < t0 + tc->opt.lease_ttl_ms / 3)
 		tc->next_hb = t0 + tc->opt.lease_ttl_ms / 3;
 	for (i = 0; i < s.n_wants; i++) {
@@ -370,7 +370,7 @@ int lease_heartbeat(struct tcache *tc)
 			f->want = true;
 		}
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return 0;
 }
 
@@ -580,9 +580,9 @@ int lease_release(struct tcache *tc, struct fam *fam)
 	uint64_t epoch;
 	int rc;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	epoch = fam->epoch;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	if (unpublished(tc, fam)) {
 		/* Releasing would let another node serve the previous version
 		 * while our acknowledged writes wait here for the next start. */
@@ -627,7 +627,7 @@ void lease_release_all(struct tcache *tc)
 
 	/* After sched_stop nothing else changes the table, and nothing
 	 * removes a family: the loops may drop tc->mu around their calls. */
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {
 			if (f->state != FAM_HELD)
@@ -637,23 +637,23 @@ void lease_release_all(struct tcache *tc)
 				continue;
 			}
 			ends = lease_ends_with_session(tc, f);
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			/* unpublished() also reads the state database: a
 			 * family clean in memory may still hold a dirty row. */
 			if (ends && !unpublished(tc, f)) {
 				clean++;
-				pthread_mutex_lock(&tc->mu);
+				tfs_mutex_lock(&tc->mu);
 				continue;
 			}
 			/* Marked stranded (or released) one by one, before the
 			 * session ends: the end must not free these. */
 			rc = lease_release(tc, f);
-			pthread_mutex_lock(&tc->mu);
+			tfs_mutex_lock(&tc->mu);
 			failed += rc < 0;
 			fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 		}
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	if (clean == 0)
 		return;
 	if (failed == 0 && sess != 0) {
@@ -673,18 +673,18 @@ void lease_release_all(struct tcache *tc)
 			 "released one by one",
 			 failed, tc->node, clean);
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	for (i = 0; i < FAM_BUCKETS; i++) {
 		for (f = tc->tab[i]; f; f = f->next) {
 			if (f->state != FAM_HELD)
 				continue;
 			if (!ended) {
-				pthread_mutex_unlock(&tc->mu);
+				tfs_mutex_unlock(&tc->mu);
 				lease_release(tc, f);
-				pthread_mutex_lock(&tc->mu);
+				tfs_mutex_lock(&tc->mu);
 			}
 			fam_set(tc, f, FAM_UNLEASED, FEV_SHUTDOWN);
 		}
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 }

@@ -42,18 +42,18 @@ int tcache_getattr(struct tcache *tc, const char *id, const char *suffix, struct
 	if (suffix[0])
 		return stat(path, st) < 0 ? -errno : 0;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
 	if (fam && fam->unlinked) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return -ENOENT;
 	}
 	if (fam && fam->fd >= 0 && !fam_exclusive(fam)) {
 		rc = fstat(fam->fd, st) < 0 ? -errno : 0;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return rc;
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	if (state_get(tc->state, id, &row) == 0 && stat(path, st) == 0)
 		return 0;
@@ -99,18 +99,18 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 	tc_db_path(tc, id, suffix, path, sizeof(path));
 	if (!strcmp(suffix, "-shm"))
 		return unlink(path) < 0 ? -errno : 0;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	while ((fam = fam_find(tc, id)) && fam_exclusive(fam) && tc_fam_wait(tc, &waits) == 0)
 		; /* an opener: wait for it */
 	if (fam && fam->nopen > 0 && !fam_exclusive(fam) && atomic_load(&fam->lease_lost)) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		if (!atomic_exchange(&fam->refuse_logged, true))
 			log_err("write to %s refused: the lease was lost (cannot remove %s)", id,
 				suffix);
 		return -EIO;
 	}
 	if (!fam || fam_exclusive(fam) || !fam_leased(fam) || fam->fd < 0 || fam->nopen == 0) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		if (lstat(path, &st) < 0)
 			return -errno;
 		log_warn("cannot remove %s.db%s: %s.db is not open on this node, and its side "
@@ -119,7 +119,7 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 		return -EBUSY;
 	}
 	fam->nopen++; /* pins fam */
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	/* Deleting the journal commits a transaction: a change. */
 	rc = tc_change_begin(tc, fam);
 	if (rc == 0) {
@@ -128,10 +128,10 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
 		if (rc == 0)
 			rc = end;
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->nopen > 0);
 	fam->nopen--;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return rc;
 }
 
@@ -153,9 +153,9 @@ static int unlink_lease(struct tcache *tc, struct fam *fam, uint64_t *epoch, uin
 	*epoch = item.epoch;
 	*base_gen = item.gen;
 	snprintf(tomb, CAT_HASH_HEX + 1, "%s", item.hash);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_took_lease(tc, fam, &item, *base_gen, tomb);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	if ((item.gen == 0 || item.deleted_ms) && state_get(tc->state, fam->id, &row) < 0)
 		return -ENOENT;
 	return 0;
@@ -181,21 +181,21 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	if (suffix[0])
 		return unlink_side(tc, id, suffix);
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	while ((fam = fam_find(tc, id)) && fam_state_busy(fam->state)) {
 		if (tc_fam_wait(tc, &waits) < 0) {
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			return -EBUSY;
 		}
 	}
 	if (fam && fam->unlinked) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return -ENOENT;
 	}
 	if (!fam) {
 		fam = fam_insert(tc, id);
 		if (!fam) {
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			return -ENOMEM;
 		}
 	}
@@ -207,7 +207,7 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	}
 	/* keeps write-back, release and openers away */
 	fam_set(tc, fam, FAM_UNLINKING, FEV_UNLINK);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	rc = tc_gate_enter(tc, "unlink", id, &saved);
 	if (rc < 0)
@@ -237,22 +237,22 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 	tc_record_commit(tc, id, &cm);
 	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm.new_gen);
 	/* Discard local changes: nothing of this family is published again. */
-	pthread_rwlock_wrlock(&fam->wlock);
+	tfs_rwlock_wrlock(&fam->wlock);
 	atomic_store(&fam->dirty, false);
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	state_del(tc->state, id);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->base_gen = cm.new_gen;
 	fam->base_hash[0] = '\0';
 	fam->unlinked = true;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 out:
 	if (gated)
 		tc_gate_leave(tc, saved);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
 	pthread_cond_broadcast(&tc->fam_cond);
 	pthread_cond_signal(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return rc;
 }

@@ -53,14 +53,14 @@ static int rd_item(void *arg, const struct cat_item *it)
 	 * kernel (readdirplus), which then trusts them for a file this node
 	 * has open, so a cached copy (maybe written since the commit) wins
 	 * over the catalog's size. One local stat per name, no request. */
-	pthread_mutex_lock(&d->tc->mu);
+	tfs_mutex_lock(&d->tc->mu);
 	fam = fam_find(d->tc, it->id);
 	if (fam && fam->unlinked) {
-		pthread_mutex_unlock(&d->tc->mu);
+		tfs_mutex_unlock(&d->tc->mu);
 		return 0;
 	}
 	have = fam && fam->fd >= 0 && !fam_exclusive(fam) && fstat(fam->fd, &st) == 0;
-	pthread_mutex_unlock(&d->tc->mu);
+	tfs_mutex_unlock(&d->tc->mu);
 	if (!have) {
 		tc_db_path(d->tc, it->id, "", path, sizeof(path));
 		if (stat(path, &st) < 0)

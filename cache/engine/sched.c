@@ -95,12 +95,12 @@ static void *worker_main(void *arg)
 	enum fam_event ev;
 	struct job *j;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	while (!tc->stopping) {
 		j = q->head;
 		if (!j) {
 			q->idle++;
-			pthread_cond_wait(&q->cond, &tc->mu);
+			tfs_cond_wait(&q->cond, &tc->mu);
 			q->idle--;
 			continue;
 		}
@@ -110,7 +110,7 @@ static void *worker_main(void *arg)
 		if (q->prio_tail == j)
 			q->prio_tail = NULL;
 		tc->jobs_running++;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 
 		ev = FEV_DROPPED;
 		switch (j->kind) {
@@ -121,14 +121,14 @@ static void *worker_main(void *arg)
 		case JOB_EVICT: tc_evict(tc); break;
 		}
 
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		tc->jobs_running--;
 		job_unbusy(tc, j->kind, j->fam, ev);
 		free(j);
 		pthread_cond_broadcast(&tc->fam_cond);
 		pthread_cond_signal(&tc->sched_cond);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return NULL;
 }
 
@@ -241,7 +241,7 @@ static void *sched_main(void *arg)
 	struct fam *f, *next;
 	int i;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	while (!tc->stopping) {
 		int64_t now = tc_mono(tc);
 
@@ -265,7 +265,7 @@ static void *sched_main(void *arg)
 		atomic_fetch_add(&tc->st.sched_passes, 1);
 		tc_timed_wait(&tc->sched_cond, &tc->mu, SCHED_TICK_MS);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return NULL;
 }
 
@@ -302,12 +302,12 @@ static void pool_stop(struct tcache *tc, struct jobq *q)
 	struct job *j;
 	int i, n;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	n = q->nthr; /* the scheduler, which grows it, has stopped */
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	for (i = 0; i < n; i++)
 		pthread_join(q->thr[i], NULL);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	while ((j = q->head)) {
 		q->head = j->next;
 		job_unbusy(tc, j->kind, j->fam, FEV_DROPPED);
@@ -315,7 +315,7 @@ static void pool_stop(struct tcache *tc, struct jobq *q)
 	}
 	q->tail = q->prio_tail = NULL;
 	q->nthr = q->max = q->idle = 0;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	free(q->thr);
 	q->thr = NULL;
 }
@@ -334,11 +334,11 @@ int sched_start(struct tcache *tc)
 		rc = -pthread_create(&tc->sched, NULL, sched_main, tc);
 	if (rc) {
 		log_err("cannot start the scheduler: %s", strerror(-rc));
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		tc->stopping = true;
 		pthread_cond_broadcast(&tc->uq.cond);
 		pthread_cond_broadcast(&tc->lq.cond);
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		pool_stop(tc, &tc->uq);
 		pool_stop(tc, &tc->lq);
 		return rc;
@@ -351,17 +351,17 @@ void sched_stop(struct tcache *tc)
 {
 	if (!tc->started)
 		return;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	tc->stopping = true;
 	pthread_cond_broadcast(&tc->uq.cond);
 	pthread_cond_broadcast(&tc->lq.cond);
 	pthread_cond_broadcast(&tc->sched_cond);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	pthread_join(tc->sched, NULL);
 	pool_stop(tc, &tc->uq);
 	pool_stop(tc, &tc->lq);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	tc->evict_busy = false;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	tc->started = false;
 }

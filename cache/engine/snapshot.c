@@ -87,12 +87,12 @@ int snap_take(struct tcache *tc, struct fam *fam, struct snap *s)
 		log_err("cannot snapshot %s: %s: %s", fam->id, s->db, strerror(-rc));
 		return rc;
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fd = fam->fd;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	/* The instant of the copy: no write of the family is in flight. */
-	pthread_rwlock_wrlock(&fam->wlock);
+	tfs_rwlock_wrlock(&fam->wlock);
 	s->seq = atomic_load(&fam->wseq);
 	rc = fs_copy_file(fd, out, NULL);
 	if (rc < 0)
@@ -101,7 +101,7 @@ int snap_take(struct tcache *tc, struct fam *fam, struct snap *s)
 		rc = copy_side(tc, fam->id, "-journal", s);
 	if (rc == 0)
 		rc = copy_side(tc, fam->id, "-wal", s);
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	close(out);
 	return rc;
 }

@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "s3/base/log.h"
+#include "s3/base/tsa.h"
 
 struct state {
-	pthread_mutex_t mu; /* serialises every use of db */
-	sqlite3 *db;	    /* protected by mu */
+	tfs_mutex mu; /* serialises every use of db */
+	sqlite3 *db;  /* protected by mu */
 };
 
 static const char schema[] = "PRAGMA journal_mode=WAL;"
@@ -66,7 +67,7 @@ int state_open(const char *path, struct state **out)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		goto out;
-	pthread_mutex_init(&st->mu, NULL);
+	tfs_mutex_init(&st->mu);
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
@@ -102,7 +103,7 @@ void state_close(struct state *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
-	pthread_mutex_destroy(&st->mu);
+	tfs_mutex_destroy(&st->mu);
 	free(st);
 }
 
@@ -133,7 +134,7 @@ int state_get(struct state *st, const char *id, struct state_row *out)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, "SELECT " COLS " FROM dbs WHERE id = ?", -1, &s, NULL) !=
 	    SQLITE_OK) {
 		rc = sql_err(st, "prepare select");
@@ -151,7 +152,7 @@ int state_get(struct state *st, const char *id, struct state_row *out)
 	}
 out:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -160,7 +161,7 @@ int state_put(struct state *st, const struct state_row *r)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO dbs (" COLS
 			       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -181,7 +182,7 @@ int state_put(struct state *st, const struct state_row *r)
 	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "write a row");
 out:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -193,7 +194,7 @@ static int exec_id(struct state *st, const char *sql, const char *id, int nint, 
 	sqlite3_stmt *s = NULL;
 	int rc, i;
 
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare an update");
 		goto out;
@@ -210,7 +211,7 @@ static int exec_id(struct state *st, const char *sql, const char *id, int nint, 
 	rc = (need_row && sqlite3_changes(st->db) == 0) ? -ENOENT : 0;
 out:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -243,7 +244,7 @@ int state_has_pending(struct state *st, const char *id, uint64_t gen, const char
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT 1 FROM pending WHERE id = ?1 AND gen = ?2 AND"
 			       " (?3 IS NULL OR hash = ?3) LIMIT 1",
@@ -266,7 +267,7 @@ int state_has_pending(struct state *st, const char *id, uint64_t gen, const char
 		rc = sql_err(st, "look up a pending commit");
 out:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -303,7 +304,7 @@ int state_list(struct state *st, enum state_filter f, int limit, struct state_ro
 
 	*rows = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, sql[f], -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare a listing");
 		goto out;
@@ -332,7 +333,7 @@ int state_list(struct state *st, enum state_filter f, int limit, struct state_ro
 out:
 	free(v);
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -345,7 +346,7 @@ static int sum2(struct state *st, const char *sql, uint64_t *a, uint64_t *b)
 	*a = 0;
 	if (b)
 		*b = 0;
-	pthread_mutex_lock(&st->mu);
+	tfs_mutex_lock(&st->mu);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		rc = sql_err(st, "prepare a sum");
 		goto out;
@@ -360,7 +361,7 @@ static int sum2(struct state *st, const char *sql, uint64_t *a, uint64_t *b)
 	rc = 0;
 out:
 	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
+	tfs_mutex_unlock(&st->mu);
 	return rc;
 }
 

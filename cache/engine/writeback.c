@@ -48,9 +48,9 @@ static void backoff(struct tcache *tc, struct fam *fam)
 
 static void set_error(struct tcache *tc, struct fam *fam, const char *msg)
 {
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	snprintf(fam->error, sizeof(fam->error), "%s", msg);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	state_set_error(tc->state, fam->id, msg);
 }
 
@@ -65,9 +65,9 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 	size_t i;
 	int rc;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	epoch = fam->epoch;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	rc = tc_path(dir, sizeof(dir), "%s/%s.%llu.%lld", tc->dir_quar, fam->id,
 		     (unsigned long long)epoch, (long long)tc_now(tc));
 	if (rc == 0 && mkdir(dir, 0700) < 0)
@@ -77,7 +77,7 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 		return rc;
 	}
 	/* Writers must not change the files while they move. */
-	pthread_rwlock_wrlock(&fam->wlock);
+	tfs_rwlock_wrlock(&fam->wlock);
 	for (i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++) {
 		tc_db_path(tc, fam->id, sufs[i], src, sizeof(src));
 		tc_path(dst, sizeof(dst), "%s/%s.db%s", dir, fam->id, sufs[i]);
@@ -88,7 +88,7 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 	tc_db_path(tc, fam->id, "-shm", src, sizeof(src));
 	unlink(src);
 	atomic_store(&fam->dirty, false);
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	fs_fsync_dir(dir);
 	fs_fsync_dir(tc->dir_db);
 	fs_fsync_dir(tc->dir_quar);
@@ -101,12 +101,12 @@ int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why)
 	snprintf(row.quarantine, sizeof(row.quarantine), "%s", dir);
 	state_put(tc->state, &row);
 	state_clear_pending(tc->state, fam->id);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->base_gen = 0;
 	fam->base_hash[0] = '\0';
 	fam->pending = false;
 	snprintf(fam->error, sizeof(fam->error), "%s", row.error);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	atomic_fetch_add(&tc->st.quarantined, 1);
 	log_err("QUARANTINED %s (epoch %llu): %s; its local changes were NOT published and "
 		"are kept in %s",
@@ -162,11 +162,11 @@ static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *
 	rc = state_put(tc->state, &row);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->base_gen = gen;
 	snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", hash);
 	fam->pending = false;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return 0;
 }
 
@@ -194,10 +194,10 @@ enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 	int rc, fd;
 
 	memset(&s, 0, sizeof(s));
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->state == FAM_WRITEBACK);
 	if (!fam_leased(fam) || fam->unlinked || fam->fd < 0) {
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return ev;
 	}
 	epoch = fam->epoch;
@@ -210,7 +210,7 @@ enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 	 * refusal; a stale value only costs one refused commit. */
 	gc_seq = fam->gc_seq;
 	lost = atomic_load(&fam->lease_lost);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 
 	if (!lost && !lease_writable(tc, fam)) {
 		/* Past the local deadline (paused, cut off): another node may
@@ -238,10 +238,10 @@ enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 	rc = snap_check(tc, fam->id, &s);
 	if (rc < 0) {
 		/* Never uploaded; tried again only after new writes. */
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		fam->check_failed = true;
 		fam->check_seq = s.seq;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		set_error(tc, fam, s.why[0] ? s.why : "check failed");
 		goto out;
 	}
@@ -279,9 +279,9 @@ commit:
 		snprintf(msg, sizeof(msg), "cannot record the commit: %s", strerror(-rc));
 		goto retry;
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->pending = true;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
 	tc_item_forget(tc, fam->id);
 	landed = rc < 0 ? commit_landed(tc, fam->id, epoch, &cm, &it) : LANDED_THIS;
@@ -323,10 +323,10 @@ commit:
 		 * no gc phase is open (once a pass), else after a backoff. */
 		/* A value read while a phase is open is not taken: that phase
 		 * may still delete what a put after the read found. */
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		if (!it.gc_since_ms)
 			fam->gc_seq = it.gc_seq;
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		if (!gc_retried && !it.gc_since_ms) {
 			log_info("%s: gc ran on it since gc_seq %llu: uploading again on gc_seq "
 				 "%llu",
@@ -361,9 +361,9 @@ commit:
 		 (unsigned long long)s.size, s.hash);
 done:
 	/* Clear dirty only if no change arrived since the snapshot. */
-	pthread_rwlock_wrlock(&fam->wlock);
+	tfs_rwlock_wrlock(&fam->wlock);
 	clean = atomic_load(&fam->wseq) == s.seq;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	if (committed) {
 		fam->base_gen = cm.new_gen;
 		snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", s.hash);
@@ -383,26 +383,26 @@ done:
 	row.epoch = fam->epoch;
 	row.size = fstat(fam->fd, &sb) == 0 ? (uint64_t)sb.st_size : s.size;
 	tc->evict_due = true;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	row.dirty = !clean;
 	row.dirty_since = clean ? 0 : tc_now(tc);
 	row.atime = tc_now(tc);
 	rc = state_put(tc->state, &row);
 	if (clean && rc == 0)
 		atomic_store(&fam->dirty, false);
-	pthread_rwlock_unlock(&fam->wlock);
+	tfs_rwlock_unlock(&fam->wlock);
 	goto out;
 retry:
 	log_warn("write-back of %s postponed: %s", fam->id, msg);
 	set_error(tc, fam, msg);
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	backoff(tc, fam);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	goto out;
 lost:
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->resume = FAM_UNLEASED;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	ev = FEV_LEASE_LOST;
 out:
 	snap_drop(&s);
@@ -417,13 +417,13 @@ enum fam_event tc_job_release(struct tcache *tc, struct fam *fam)
 {
 	bool unlinked, ends;
 
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	assert(fam->state == FAM_RELEASING);
 	unlinked = fam->unlinked;
 	/* Queued before the shutdown began: the session end frees it (it
 	 * stays held until lease_release_all). */
 	ends = tc->shutting_down && lease_ends_with_session(tc, fam);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	if (ends)
 		return FEV_DROPPED;
 	if (!atomic_load(&fam->lease_lost))
@@ -432,11 +432,11 @@ enum fam_event tc_job_release(struct tcache *tc, struct fam *fam)
 		tc_remove_local(tc, fam->id, false);
 		state_del(tc->state, fam->id);
 	}
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam->resume = FAM_UNLEASED;
 	fam->want = false;
 	tc->evict_due = true;
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	return FEV_RELEASED;
 }
 
@@ -450,9 +450,9 @@ enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam)
 	rc = tc_fam_activate(tc, fam, 0, false, &fresh);
 	if (rc < 0) {
 		log_warn("recovery of %s postponed: %s", fam->id, strerror(-rc));
-		pthread_mutex_lock(&tc->mu);
+		tfs_mutex_lock(&tc->mu);
 		backoff(tc, fam);
-		pthread_mutex_unlock(&tc->mu);
+		tfs_mutex_unlock(&tc->mu);
 		return FEV_FAILED;
 	}
 	return FEV_LEASED;
@@ -476,13 +476,13 @@ void tc_evict(struct tcache *tc)
 		any = false;
 		for (i = 0; i < n && total > tc->opt.cache_size; i++) {
 			/* A placeholder family keeps openers away while files go. */
-			pthread_mutex_lock(&tc->mu);
+			tfs_mutex_lock(&tc->mu);
 			if (fam_find(tc, rows[i].id) || !(ph = fam_insert(tc, rows[i].id))) {
-				pthread_mutex_unlock(&tc->mu);
+				tfs_mutex_unlock(&tc->mu);
 				continue;
 			}
 			fam_set(tc, ph, FAM_EVICTING, FEV_EVICT);
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 			if (state_get(tc->state, rows[i].id, &cur) == 0 && !cur.dirty) {
 				tc_remove_local(tc, rows[i].id, false);
 				state_del(tc->state, rows[i].id);
@@ -492,10 +492,10 @@ void tc_evict(struct tcache *tc)
 					  (unsigned long long)cur.size);
 				any = true;
 			}
-			pthread_mutex_lock(&tc->mu);
+			tfs_mutex_lock(&tc->mu);
 			fam_set(tc, ph, FAM_ABSENT, FEV_FORGET);
 			fam_remove(tc, ph);
-			pthread_mutex_unlock(&tc->mu);
+			tfs_mutex_unlock(&tc->mu);
 		}
 		free(rows);
 		rows = NULL;

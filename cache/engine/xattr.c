@@ -25,7 +25,7 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 		return -EINVAL;
 	if (strncmp(name, XA, strlen(XA)) != 0)
 		return -ENODATA;
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam = fam_find(tc, id);
 	if (fam && !fam_exclusive(fam) && fam_leased(fam)) {
 		active = true;
@@ -36,7 +36,7 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 		dirty = atomic_load(&fam->dirty);
 		snprintf(error, sizeof(error), "%s", fam->error);
 	}
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 	have_row = state_get(tc->state, id, &row) == 0;
 	if (!active && have_row) {
 		gen = row.base_gen;

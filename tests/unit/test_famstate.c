@@ -160,7 +160,7 @@ static struct tcache *tc_alloc(void)
 		printf("Bail out! calloc\n");
 		exit(1);
 	}
-	pthread_mutex_init(&tc->mu, NULL);
+	tfs_mutex_init(&tc->mu);
 	return tc;
 }
 
@@ -172,7 +172,7 @@ static void test_fam_set(void)
 
 	memset(&fam, 0, sizeof(fam));
 	snprintf(fam.id, sizeof(fam.id), "t");
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_set(tc, &fam, FAM_OPENING, FEV_OPEN);
 	TAP_OK(fam.state == FAM_OPENING && fam.resume == FAM_UNLEASED,
 	       "an open of a new family returns to unleased if it fails");
@@ -198,8 +198,8 @@ static void test_fam_set(void)
 	       "an open of it is exclusive, and recovery is still due until it leases");
 	fam_end(tc, &fam, FEV_FAILED);
 	TAP_OK(fam.state == FAM_RECOVER_WAIT, "a failed open leaves it waiting for recovery");
-	pthread_mutex_unlock(&tc->mu);
-	pthread_mutex_destroy(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
+	tfs_mutex_destroy(&tc->mu);
 	free(tc);
 }
 
@@ -226,7 +226,7 @@ static void illegal_transition(void)
 	struct fam fam;
 
 	memset(&fam, 0, sizeof(fam));
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_set(tc, &fam, FAM_HELD, FEV_LEASED); /* absent -> held: not in the table */
 }
 
@@ -245,9 +245,9 @@ static void legal_transition(void)
 	struct fam fam;
 
 	memset(&fam, 0, sizeof(fam));
-	pthread_mutex_lock(&tc->mu);
+	tfs_mutex_lock(&tc->mu);
 	fam_set(tc, &fam, FAM_OPENING, FEV_OPEN);
-	pthread_mutex_unlock(&tc->mu);
+	tfs_mutex_unlock(&tc->mu);
 }
 
 int main(void)
