@@ -14,6 +14,7 @@
 
 #include "cache/catalog/catalog.h"
 #include "cache/store/store.h"
+#include "s3/base/tsa.h"
 
 #define MEM_MAX_OBJ 4096
 
@@ -25,7 +26,7 @@ struct mem_obj {
 
 struct mem_store {
 	struct store base;
-	pthread_mutex_t mu;
+	tfs_mutex mu;
 	struct mem_obj obj[MEM_MAX_OBJ]; /* protected by mu */
 	int n;				 /* protected by mu */
 	atomic_int puts, gets, heads;
@@ -69,7 +70,7 @@ static int mem_put(struct store *s, const char *key, int fd, uint64_t size, cons
 		}
 		got += (size_t)r;
 	}
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	if (mem_find(m, key)) {
 		free(buf);
 	} else if (m->n == MEM_MAX_OBJ) {
@@ -81,7 +82,7 @@ static int mem_put(struct store *s, const char *key, int fd, uint64_t size, cons
 		m->obj[m->n].len = size;
 		m->n++;
 	}
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return rc;
 }
 
@@ -92,7 +93,7 @@ static int mem_get(struct store *s, const char *key, int fd, struct store_info *
 	int rc = 0;
 
 	atomic_fetch_add(&m->gets, 1);
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	o = mem_find(m, key);
 	if (!o) {
 		rc = -ENOENT;
@@ -103,7 +104,7 @@ static int mem_get(struct store *s, const char *key, int fd, struct store_info *
 		info->size = o->len;
 		info->mtime_ms = 0;
 	}
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return rc;
 }
 
@@ -114,13 +115,13 @@ static int mem_head(struct store *s, const char *key, struct store_info *info)
 	int rc = 0;
 
 	atomic_fetch_add(&m->heads, 1);
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	o = mem_find(m, key);
 	if (!o)
 		rc = -ENOENT;
 	else if (info)
 		info->size = o->len;
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return rc;
 }
 
@@ -137,14 +138,14 @@ static int mem_list(struct store *s, const char *prefix, char **token,
 	int i, rc = 0;
 
 	*token = NULL;
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	for (i = 0; i < m->n && !rc; i++) {
 		if (strncmp(m->obj[i].key, prefix, strlen(prefix)))
 			continue;
 		info.size = m->obj[i].len;
 		rc = cb(arg, m->obj[i].key, &info);
 	}
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return rc;
 }
 
@@ -162,7 +163,7 @@ static void mem_free(struct store *s)
 		free(m->obj[i].key);
 		free(m->obj[i].data);
 	}
-	pthread_mutex_destroy(&m->mu);
+	tfs_mutex_destroy(&m->mu);
 	free(m);
 }
 
@@ -183,7 +184,7 @@ static struct mem_store *mem_store_new(void)
 	if (!m)
 		return NULL;
 	m->base.ops = &mem_store_ops;
-	pthread_mutex_init(&m->mu, NULL);
+	tfs_mutex_init(&m->mu);
 	return m;
 }
 
@@ -193,7 +194,7 @@ static inline unsigned char *mem_store_copy(struct mem_store *m, const char *key
 	struct mem_obj *o;
 	unsigned char *b = NULL;
 
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	o = mem_find(m, key);
 	if (o) {
 		b = malloc(o->len ? o->len : 1);
@@ -202,7 +203,7 @@ static inline unsigned char *mem_store_copy(struct mem_store *m, const char *key
 			*len = o->len;
 		}
 	}
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return b;
 }
 
@@ -212,13 +213,13 @@ static inline int mem_store_corrupt(struct mem_store *m, const char *key)
 	struct mem_obj *o;
 	int rc = -ENOENT;
 
-	pthread_mutex_lock(&m->mu);
+	tfs_mutex_lock(&m->mu);
 	o = mem_find(m, key);
 	if (o && o->len) {
 		o->data[o->len / 2] ^= 0x5a;
 		rc = 0;
 	}
-	pthread_mutex_unlock(&m->mu);
+	tfs_mutex_unlock(&m->mu);
 	return rc;
 }
 
