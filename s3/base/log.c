@@ -11,8 +11,8 @@
 
 static tfs_mutex log_lock = TFS_MUTEX_INITIALIZER;
 static int log_level = LOG_INFO; /* read without the lock: a stale value is harmless */
-static int log_syslog;		 /* protected by log_lock */
-static int log_extra_fd = -1;	 /* protected by log_lock */
+static int log_syslog GUARDED_BY(log_lock);
+static int log_extra_fd GUARDED_BY(log_lock) = -1;
 
 static const char *const level_names[] = {"emerg",   "alert",  "crit", "error",
 					  "warning", "notice", "info", "debug"};

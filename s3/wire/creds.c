@@ -399,6 +399,7 @@ static int imds_disabled(const struct cred_provider *p)
  * says WIRE_NO_CREDENTIALS when unreachable unless it served us before. */
 static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source prev,
 				      struct aws_creds *out, enum cred_source *src)
+    EXCLUDES(p->lock)
 {
 	const char *ak = creds_env("AWS_ACCESS_KEY_ID"), *sk = creds_env("AWS_SECRET_ACCESS_KEY");
 	const char *profile = profile_name(p->profile);
@@ -465,12 +466,12 @@ static enum wire_status resolve_chain(struct cred_provider *p, enum cred_source 
 	return WIRE_NO_CREDENTIALS;
 }
 
-static int fresh_enough(const struct cred_provider *p, int64_t now)
+static int fresh_enough(const struct cred_provider *p, int64_t now) REQUIRES(p->lock)
 {
 	return p->have && (p->cur.expires_ms == 0 || now < p->cur.expires_ms - REFRESH_MARGIN_MS);
 }
 
-static int not_expired(const struct cred_provider *p, int64_t now)
+static int not_expired(const struct cred_provider *p, int64_t now) REQUIRES(p->lock)
 {
 	return p->have && (p->cur.expires_ms == 0 || now < p->cur.expires_ms);
 }

@@ -148,7 +148,7 @@ struct mp_upload {
 };
 
 static enum wire_status put_part(struct mp_upload *m, unsigned i, char **etag,
-				 struct wire_error *err)
+				 struct wire_error *err) EXCLUDES(m->lock)
 {
 	enum wire_status st;
 	struct http_request req;
