@@ -208,7 +208,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, uint6
 	if (!args_ok(id, node))
 		return -EINVAL;
 	rc = cs_begin(cs, "begin acquire of", id);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
@@ -299,7 +299,7 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	if (!args_ok(id, node) || strlen(hash) > CAT_HASH_HEX)
 		return -EINVAL;
 	rc = cs_begin(cs, "begin commit of", id);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
@@ -361,7 +361,7 @@ static int cs_update(struct catalog_sqlite *cs, const char *sql, const char *id,
 	int rc;
 
 	rc = cs_lock(cs);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = cs_prepare(cs, sql, id, &st);
 	if (rc < 0)
@@ -428,7 +428,7 @@ static int cs_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	if (!seen || !args_ok(seen->id, seen->owner))
 		return -EINVAL;
 	rc = cs_begin(cs, "begin abandon of", seen->id);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	found = read_item(cs, seen->id, &cur);
 	if (found < 0) {
@@ -478,7 +478,7 @@ static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uin
 	if (!args_ok(id, NULL) || !doomed || !*doomed || strlen(doomed) > CAT_GC_DOOMED_MAX)
 		return -EINVAL;
 	rc = cs_lock(cs);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = cs_prepare(cs,
 			"UPDATE items SET gc_seq = gc_seq + 1, gc_doomed = ?4, gc_since = ?5"
@@ -553,7 +553,7 @@ static int cs_get(struct catalog *c, const char *id, struct cat_item *out)
 	if (!args_ok(id, NULL))
 		return -EINVAL;
 	rc = cs_lock(cs);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = read_item(cs, id, &it);
 	cs_unlock(cs);
@@ -580,7 +580,7 @@ static int cs_scan(struct catalog *c, char **token, int (*cb)(void *arg, const s
 	if (!page)
 		return -ENOMEM;
 	rc = cs_lock(cs);
-	if (rc < 0)
+	if (rc != 0)
 		goto out_free;
 	/* Ids are never "", so "" starts from the first one. */
 	rc = cs_prepare(cs, "SELECT " ITEM_COLS " FROM items WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -641,7 +641,7 @@ static int cs_init(struct catalog *c)
 	struct catalog_sqlite *cs = cs_of(c);
 	int rc = cs_lock(cs);
 
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = cs_exec(cs, cs_schema_sql, "create table items", NULL);
 	cs_unlock(cs);
@@ -653,7 +653,7 @@ static int cs_check(struct catalog *c)
 	struct catalog_sqlite *cs = cs_of(c);
 	int rc = cs_lock(cs);
 
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	/* Proves the table is there and that we can take the write lock. */
 	rc = cs_exec(cs, "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",

@@ -225,7 +225,7 @@ int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id)
 {
 	int rc = cs_lock(cs);
 
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = cs_exec(cs, "BEGIN IMMEDIATE", what, id);
 	if (rc < 0)

@@ -44,13 +44,13 @@ int cs_open(struct catalog_sqlite *cs);
 int cs_exec(struct catalog_sqlite *cs, const char *sql, const char *what, const char *id);
 /* Takes cs->lock (within the calling thread's catalog budget) and opens
  * the connection if needed (again after a fork): 0, -ETIMEDOUT or -EIO. */
-int cs_lock(struct catalog_sqlite *cs);
-void cs_unlock(struct catalog_sqlite *cs);
+int cs_lock(struct catalog_sqlite *cs) TRY_ACQUIRE(0, cs->lock);
+void cs_unlock(struct catalog_sqlite *cs) RELEASE(cs->lock);
 /* Prepares sql (lock held); logs and -EIO on failure. */
 int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id, sqlite3_stmt **st);
 /* Takes the lock and begins a write transaction (what and id name it in a
  * log line): 0 with both held, or -errno with neither. */
-int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id);
+int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id) TRY_ACQUIRE(0, cs->lock);
 
 /* Copies a text column; false when it is NULL, not text or too long. */
 bool col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);

@@ -76,7 +76,7 @@ int cs_session_get(struct catalog *c, const char *node, struct cat_session *out)
 	if (!node_ok(node))
 		return -EINVAL;
 	rc = cs_lock(cs);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = read_session(cs, node, out);
 	cs_unlock(cs);
@@ -98,7 +98,7 @@ static int session_write(struct catalog *c, const char *what, const char *sql, c
 	if (!node_ok(node))
 		return -EINVAL;
 	rc = cs_begin(cs, what, node);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	rc = cs_prepare(cs, sql, node, &st);
 	if (rc < 0)
