@@ -28,6 +28,7 @@ static bool sqlite_magic(int fd)
 /* GETs the committed version of item into tmp/, verifies its hash and
  * renames it over the cached copy. The old copy is untouched on error. */
 static int fault_in(struct tcache *tc, const struct cat_item *item, struct state_row *row)
+    EXCLUDES(tc->mu)
 {
 	char key[1024], tmp[PATH_MAX], dst[PATH_MAX], hash[CAT_HASH_HEX + 1];
 	struct store_info info;
@@ -139,7 +140,7 @@ void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *i
  * answering its questions from the state database and the local file. */
 static void reconcile(struct tcache *tc, const char *id, const struct state_row *row, bool have_row,
 		      bool have_file, const struct cat_item *item, int flags, bool fault,
-		      struct recon_out *out)
+		      struct recon_out *out) EXCLUDES(tc->mu)
 {
 	char h[CAT_HASH_HEX + 1];
 	struct recon_in in = {
@@ -177,6 +178,7 @@ static void reconcile(struct tcache *tc, const char *id, const struct state_row 
  * has), dirty at item's gen: 0 with *fd open, or -errno (logged). */
 static int create_local(struct tcache *tc, const char *id, const char *path,
 			const struct cat_item *item, struct state_row *row, int *fd)
+    EXCLUDES(tc->mu)
 {
 	int rc;
 
@@ -200,6 +202,7 @@ static int create_local(struct tcache *tc, const char *id, const char *path,
  * gate and marks fam acquiring, so that opens waiting on it share its
  * outcome; a recovery job's does neither and does not wait for a holder. */
 static int activate_lease(struct tcache *tc, struct fam *fam, bool fault, struct cat_item *item)
+    EXCLUDES(tc->mu)
 {
 	long saved = 0;
 	int rc;
@@ -227,7 +230,7 @@ static int activate_lease(struct tcache *tc, struct fam *fam, bool fault, struct
  * copy row describes (fd its cache file, -1 when none), writable and due
  * for nothing yet. */
 static void activated(struct tcache *tc, struct fam *fam, const struct cat_item *item,
-		      const struct state_row *row, int fd)
+		      const struct state_row *row, int fd) EXCLUDES(tc->mu)
 {
 	tfs_mutex_lock(&tc->mu);
 	fam_took_lease(tc, fam, item, row->base_gen, row->base_hash);
@@ -255,6 +258,7 @@ static void activated(struct tcache *tc, struct fam *fam, const struct cat_item 
  * quarantine (quar gets its folder, for user.tenantfs.quarantine). */
 static void settle_local(struct tcache *tc, struct fam *fam, const struct cat_item *item,
 			 const struct recon_out *rd, struct state_row *row, char *quar, size_t cap)
+    EXCLUDES(tc->mu)
 {
 	if (rd->rebase) {
 		/* One of our own commits landed just before a crash: rebase on
@@ -282,7 +286,7 @@ static void settle_local(struct tcache *tc, struct fam *fam, const struct cat_it
 /* An activation failed after its lease acquire: give the lease back (an
  * open's release is a FUSE request's catalog call, through the gate). */
 static void activate_failed(struct tcache *tc, struct fam *fam, const struct cat_item *item,
-			    bool fault)
+			    bool fault) EXCLUDES(tc->mu)
 {
 	long saved = 0;
 

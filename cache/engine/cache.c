@@ -192,7 +192,7 @@ out:
 }
 
 /* Lists every dirty row of the state database as a family to recover. */
-static int recover_all(struct tcache *tc)
+static int recover_all(struct tcache *tc) EXCLUDES(tc->mu)
 {
 	struct state_row *rows = NULL;
 	struct fam *fam;

@@ -31,6 +31,10 @@
  * tc->obs_mu (lease observations) and tc->sess_mu (the session) are leaves:
  * nothing else is taken under them.
  * Never hold any of them across a store or catalog call.
+ * The annotations of s3/base/tsa.h, checked by clang in `make tsa`, say it
+ * to the compiler too: REQUIRES on what needs a lock held, EXCLUDES on what
+ * takes one itself or reaches the store or the catalog (lease, activation,
+ * jobs). Fields name their lock in a comment only (tsa.h says why).
  */
 
 #define FAM_BUCKETS	 4096
@@ -282,8 +286,9 @@ static inline bool tc_mu_held(struct tcache *tc)
  * transition is in the table; entering a busy state from a settled one sets
  * fam->resume to the settled state (UNLEASED for ABSENT). fam_end ends a
  * busy state: fam_set(fam->resume). */
-void fam_set(struct tcache *tc, struct fam *fam, enum fam_state to, enum fam_event ev);
-void fam_end(struct tcache *tc, struct fam *fam, enum fam_event ev);
+void fam_set(struct tcache *tc, struct fam *fam, enum fam_state to, enum fam_event ev)
+    REQUIRES(tc->mu);
+void fam_end(struct tcache *tc, struct fam *fam, enum fam_event ev) REQUIRES(tc->mu);
 
 /* The questions the engine asks of a family's state, tc->mu held. */
 /* A thread (open, unlink, the evictor) holds the family: others wait. */
@@ -337,7 +342,7 @@ int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */
  * bounds that must hold even when a test clock stands still. */
 int64_t tc_clock_ms(clockid_t id);
 /* Waits on c (m held) for at most ms of real time: true when signalled. */
-bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms);
+bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
@@ -349,27 +354,29 @@ int tc_cache_lock(struct tcache *tc);
 int tc_identity_load(struct tcache *tc, const char *label);
 
 /* famtab.c: the table of active families, tc->mu held */
-struct fam *fam_find(struct tcache *tc, const char *id);
-struct fam *fam_insert(struct tcache *tc, const char *id); /* in FAM_ABSENT */
-void fam_remove(struct tcache *tc, struct fam *fam);	   /* frees */
+struct fam *fam_find(struct tcache *tc, const char *id) REQUIRES(tc->mu);
+struct fam *fam_insert(struct tcache *tc, const char *id) REQUIRES(tc->mu); /* in FAM_ABSENT */
+void fam_remove(struct tcache *tc, struct fam *fam) REQUIRES(tc->mu);	    /* frees */
 /* Waits once (50 ms at most) for a family to change; *waits counts one
  * caller's waits: 0, or -EBUSY without waiting once 24,000 are used up. */
-int tc_fam_wait(struct tcache *tc, int *waits);
+int tc_fam_wait(struct tcache *tc, int *waits) REQUIRES(tc->mu);
 
 /* itemcache.c */
 /* The catalog item of id through the item cache (~1 s): 0, -ENOENT, or
  * -errno of the catalog (a FUSE request: it enters the gate). */
-int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out);
-void tc_item_forget(struct tcache *tc, const char *id);
+int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
+    EXCLUDES(tc->mu, tc->ic_mu);
+void tc_item_forget(struct tcache *tc, const char *id) EXCLUDES(tc->ic_mu);
 
 /* activate.c */
 /* Takes the lease of fam (FAM_OPENING: an open, fault; FAM_RECOVERING: a
  * recovery) and reconciles the cached copy with the catalog item. */
-int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh);
+int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh)
+    EXCLUDES(tc->mu);
 /* tc->mu held: the busy state of fam took the lease of item, its copy based
  * on base_gen/base_hash: it ends HELD, at the item's epoch. */
 void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
-		    uint64_t base_gen, const char *base_hash);
+		    uint64_t base_gen, const char *base_hash) REQUIRES(tc->mu);
 
 /* io.c */
 /* id.db + suffix is a valid side file name of id. */
@@ -378,8 +385,8 @@ bool tc_side_suffix_valid(const char *id, const char *suffix);
  * tc_change_begin takes fam->wlock shared, checks the lease and marks the
  * family dirty; on 0 the caller changes the file, then calls tc_change_end,
  * which checks the lease again (-EIO: not acknowledged). */
-int tc_change_begin(struct tcache *tc, struct fam *fam);
-int tc_change_end(struct tcache *tc, struct fam *fam);
+int tc_change_begin(struct tcache *tc, struct fam *fam) TRY_ACQUIRE_SHARED(0, fam->wlock);
+int tc_change_end(struct tcache *tc, struct fam *fam) RELEASE_SHARED(fam->wlock);
 
 /* namespace.c: a stat of the catalog item it, as getattr gives it for an
  * uncached database. */
@@ -388,13 +395,14 @@ void tc_item_stat(const struct cat_item *it, struct stat *st);
 /* writeback.c */
 /* Writes the version record of a commit that landed (cache/store/verrec.h);
  * logs, and otherwise ignores, a failure. */
-void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm);
+void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit *cm)
+    EXCLUDES(tc->mu);
 /* The jobs of a family, run by a worker (sched.c) with the family in
  * FAM_WRITEBACK, FAM_RELEASING, FAM_RECOVERING: each returns the event that
  * ends that state (cache/engine/famstate.h). */
-enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam);
-enum fam_event tc_job_release(struct tcache *tc, struct fam *fam);
-enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam);
+enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu);
+enum fam_event tc_job_release(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu);
+enum fam_event tc_job_recover(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu);
 
 /* catgate.c */
 void tc_gate_init(struct tcache *tc);
@@ -404,46 +412,47 @@ void tc_gate_destroy(struct tcache *tc);
  * the per-call bound (*saved gets the previous one), or -EAGAIN when no
  * place came free within the short wait. Nested enters of one thread take
  * one place. Every 0 is paired with tc_gate_leave(tc, *saved). */
-int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *saved);
-void tc_gate_leave(struct tcache *tc, long saved);
+int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *saved)
+    EXCLUDES(tc->gate.mu);
+void tc_gate_leave(struct tcache *tc, long saved) EXCLUDES(tc->gate.mu);
 /* An open's lease acquire of id failed with rc: opens that waited on it
  * fail the same way. tc_gate_failed returns that rc when it failed at or
  * after since (tc_mono() ms), else 0. Either may be called with tc->mu held. */
-void tc_gate_note_failed(struct tcache *tc, const char *id, int rc);
-int tc_gate_failed(struct tcache *tc, const char *id, int64_t since);
+void tc_gate_note_failed(struct tcache *tc, const char *id, int rc) EXCLUDES(tc->gate.mu);
+int tc_gate_failed(struct tcache *tc, const char *id, int64_t since) EXCLUDES(tc->gate.mu);
 
 /* lease.c */
 void lease_init(struct tcache *tc); /* before any other lease call */
 void lease_fini(struct tcache *tc);
 /* Begins the node's session if there is none yet (mount start; an
  * acquire calls it too): 0 or -errno. */
-int lease_start(struct tcache *tc);
+int lease_start(struct tcache *tc) EXCLUDES(tc->mu);
 /* Renews the session, which renews every lease of the node, and notes the
  * hand-over requests it carries (fam->want). -ESTALE: the session was
  * declared dead, every lease taken in it is marked lost and a new session
  * begins. The scheduler runs it every ttl/3 (JOB_HEARTBEAT). */
-int lease_heartbeat(struct tcache *tc);
+int lease_heartbeat(struct tcache *tc) EXCLUDES(tc->mu);
 /* *mono_at (may be NULL) gets tc_mono() just before the request that took
  * the lease. On success item->sess is the session it was taken in: pass
  * the item to lease_set_held. */
 int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_item *item,
-		  int64_t *mono_at);
+		  int64_t *mono_at) EXCLUDES(tc->mu);
 void lease_set_held(struct tcache *tc, struct fam *fam, const struct cat_item *item);
 /* A heartbeat for fam's sake (a write-back past the local deadline):
  * -ESTALE when fam's lease is lost. */
-int lease_renew(struct tcache *tc, struct fam *fam);
-int lease_release(struct tcache *tc, struct fam *fam);
+int lease_renew(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu);
+int lease_release(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu);
 bool lease_writable(struct tcache *tc, struct fam *fam);
 /* tc->mu held. True when fam's lease needs no write of its own at
  * shutdown: leased, clean, not unlinked, not lost; the end of the session
  * frees it (lease_release_all). */
-bool lease_ends_with_session(struct tcache *tc, struct fam *fam);
+bool lease_ends_with_session(struct tcache *tc, struct fam *fam) REQUIRES(tc->mu);
 /* At shutdown, after sched_stop: gives up every lease still held. Those
  * with unpublished writes are marked stranded one by one first (their
  * databases stay fenced off); then one session_end frees all the clean
  * ones at once, whatever their number. If a mark or the end fails, the
  * session is left to lapse and each clean lease is released on its own. */
-void lease_release_all(struct tcache *tc);
+void lease_release_all(struct tcache *tc) EXCLUDES(tc->mu);
 /* True when the node's last heartbeat, after its last successful one,
  * failed without an answer from the catalog less than lease_ttl ago: this
  * node is cut off from the catalog, and asking again now would only wait
@@ -459,7 +468,7 @@ struct snap {
 	char hash[CAT_HASH_HEX + 1];
 	char why[STATE_ERR_MAX]; /* quick_check failure */
 };
-int snap_take(struct tcache *tc, struct fam *fam, struct snap *s);
+int snap_take(struct tcache *tc, struct fam *fam, struct snap *s) EXCLUDES(tc->mu);
 int snap_check(struct tcache *tc, const char *id, struct snap *s);
 void snap_drop(struct snap *s);
 void tc_rm_tree(const char *dir);
@@ -471,12 +480,12 @@ void tc_clean_dir(const char *dir);
  * Cannot fail: tcache_new bounds the prefix (KEY_PREFIX_MAX), ids are
  * valid and hashes at most CAT_HASH_HEX digits. */
 void tc_key(struct tcache *tc, const char *id, const char *hash, char *buf, size_t cap);
-int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why);
-void tc_evict(struct tcache *tc);
+int tc_quarantine(struct tcache *tc, struct fam *fam, const char *why) EXCLUDES(tc->mu);
+void tc_evict(struct tcache *tc) EXCLUDES(tc->mu);
 
 /* sched.c */
-int sched_start(struct tcache *tc);
-void sched_stop(struct tcache *tc);
+int sched_start(struct tcache *tc) EXCLUDES(tc->mu);
+void sched_stop(struct tcache *tc) EXCLUDES(tc->mu);
 void sched_wake(struct tcache *tc); /* tc->mu held or not */
 
 #endif

@@ -55,7 +55,7 @@ void tc_gate_destroy(struct tcache *tc)
 }
 
 /* Called with g->mu held. */
-static void gate_refused(struct cat_gate *g, const char *what, const char *id)
+static void gate_refused(struct cat_gate *g, const char *what, const char *id) REQUIRES(g->mu)
 {
 	int64_t now = tfs_mono_ms();
 

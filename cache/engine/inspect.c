@@ -24,6 +24,7 @@ static int cmp_dbinfo(const void *a, const void *b)
 
 /* tc->mu held. */
 static void fam_info(struct tcache *tc, struct fam *f, int64_t now, struct tcache_dbinfo *d)
+    REQUIRES(tc->mu)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->id, sizeof(d->id), "%s", f->id);
@@ -119,6 +120,7 @@ void tcache_report_release(struct tcache_report *r)
 /* tc->mu held. Marks fam for a write-back now; 1 if there is one to wait
  * for (dirty), else 0. */
 static int flush_mark(struct tcache *tc, struct fam *f, struct tcache_flush_item *it)
+    REQUIRES(tc->mu)
 {
 	/* A write-back that just published everything may not have cleared
 	 * the dirty flag yet: pub_seq says so first. */
@@ -182,6 +184,7 @@ static bool is_quarantine_error(const char *e)
 /* The state of one item whose family left the table (or never was in it):
  * it was clean when it left, unless it was quarantined since the flush. */
 static void flush_poll_gone(struct tcache *tc, struct tcache_flush_item *it, int64_t since)
+    EXCLUDES(tc->mu)
 {
 	struct state_row row;
 
@@ -346,7 +349,7 @@ static void counts_add(struct tcost_counts *a, const struct tcost_counts *b)
 }
 
 /* Adds d to id's row (see TCOST_SLOTS for what happens when it is full). */
-static void tcost_add(struct tcost *c, const char *id, const struct tcost_counts *d)
+static void tcost_add(struct tcost *c, const char *id, const struct tcost_counts *d) EXCLUDES(c->mu)
 {
 	size_t h, i, slot, cheapest = 0;
 	double least = -1, x;

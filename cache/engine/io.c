@@ -25,7 +25,7 @@ bool tc_side_suffix_valid(const char *id, const char *suffix)
 
 /* Marks the family dirty, durably, before the first write after a clean
  * state is acknowledged. Called with fam->wlock held shared. */
-static int mark_dirty(struct tcache *tc, struct fam *fam)
+static int mark_dirty(struct tcache *tc, struct fam *fam) REQUIRES_SHARED(fam->wlock)
 {
 	int rc = 0;
 
@@ -114,7 +114,7 @@ int tc_change_end(struct tcache *tc, struct fam *fam)
  * unreachable, the caller serves the cached copy (see open_db_gated).
  * fam is pinned by a count in nopen meanwhile, and fam->open_renew makes
  * other opens wait for this one's outcome. */
-static void open_renew(struct tcache *tc, struct fam *fam)
+static void open_renew(struct tcache *tc, struct fam *fam) REQUIRES(tc->mu)
 {
 	long saved = 0;
 	int rc;
@@ -143,6 +143,7 @@ static void open_renew(struct tcache *tc, struct fam *fam)
  * FAM_ABSENT) for an open, which holds it in FAM_OPENING meanwhile; on 0 tf
  * has a handle of it and *kc says whether the kernel may keep its pages. */
 static int open_activate(struct tcache *tc, struct fam *fam, int flags, struct tfile *tf, bool *kc)
+    RELEASE(tc->mu)
 {
 	bool fresh = false;
 	int rc;
@@ -356,7 +357,7 @@ static int open_side(struct tcache *tc, const char *id, const char *suffix, int 
 	if ((flags & (O_CREAT | O_TRUNC)) && !tf->is_shm) {
 		/* Creating or truncating a journal changes the family. */
 		rc = tc_change_begin(tc, fam);
-		if (rc < 0)
+		if (rc != 0)
 			goto fail;
 		fd = open(path, (flags & ~O_ACCMODE) | O_RDWR | O_CLOEXEC, mode ? mode : 0644);
 		rc = fd < 0 ? -errno : 0;
@@ -452,7 +453,7 @@ ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 		return n < 0 ? -errno : n;
 	}
 	rc = tc_change_begin(f->tc, f->fam);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	do
 		n = pwrite(f->fd, buf, size, off);
@@ -467,21 +468,17 @@ ssize_t tfile_write(struct tfile *f, const void *buf, size_t size, off_t off)
 
 int tfile_truncate(struct tfile *f, off_t size)
 {
-	int rc = 0, end;
+	int rc, end;
 
-	if (!f->is_shm) {
-		rc = tc_change_begin(f->tc, f->fam);
-		if (rc < 0)
-			return rc;
-	}
+	if (f->is_shm)
+		return ftruncate(f->fd, size) < 0 ? -errno : 0;
+	rc = tc_change_begin(f->tc, f->fam);
+	if (rc != 0)
+		return rc;
 	if (ftruncate(f->fd, size) < 0)
 		rc = -errno;
-	if (!f->is_shm) {
-		end = tc_change_end(f->tc, f->fam);
-		if (rc == 0)
-			rc = end;
-	}
-	return rc;
+	end = tc_change_end(f->tc, f->fam);
+	return rc == 0 ? end : rc;
 }
 
 int tfile_fsync(struct tfile *f, int datasync)

@@ -8,7 +8,7 @@
 
 #include "cache/engine/cache_i.h"
 
-static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id)
+static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id) REQUIRES(tc->ic_mu)
 {
 	return &tc->ic[XXH3_64bits(id, strlen(id)) % ITEM_CACHE_SLOTS];
 }

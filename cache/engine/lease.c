@@ -104,6 +104,7 @@ void lease_fini(struct tcache *tc)
 /* obs_mu held. The slot of id, or (create) a free or the least recently
  * looked-at one among its probe range, or NULL. */
 static struct lease_obs *obs_slot(struct tcache *tc, const char *id, bool create)
+    REQUIRES(tc->obs_mu)
 {
 	size_t h = (size_t)XXH3_64bits(id, strlen(id)), i;
 	struct lease_obs *o, *victim = NULL;
@@ -127,7 +128,7 @@ static struct lease_obs *obs_slot(struct tcache *tc, const char *id, bool create
  * it, anything else restarts it. For a session, epoch is its sess. *since
  * gets the start. */
 static void obs_note(struct tcache *tc, const char *id, const char *owner, uint64_t epoch,
-		     uint64_t rev, int64_t arrived, int64_t *since)
+		     uint64_t rev, int64_t arrived, int64_t *since) EXCLUDES(tc->obs_mu)
 {
 	struct lease_obs *o;
 
@@ -151,7 +152,7 @@ static void obs_note(struct tcache *tc, const char *id, const char *owner, uint6
  * owner_buf; epoch, rev as noted, sess 0) then names it, and *held_ms says
  * for how long. */
 static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct cat_takeover *tk,
-		     char owner_buf[CAT_NODE_MAX + 1], int64_t *held_ms)
+		     char owner_buf[CAT_NODE_MAX + 1], int64_t *held_ms) EXCLUDES(tc->obs_mu)
 {
 	struct lease_obs *o;
 	bool ripe = false;
@@ -171,7 +172,7 @@ static bool obs_ripe(struct tcache *tc, const char *id, int64_t sending, struct 
 	return ripe;
 }
 
-static void obs_forget(struct tcache *tc, const char *id)
+static void obs_forget(struct tcache *tc, const char *id) EXCLUDES(tc->obs_mu)
 {
 	struct lease_obs *o;
 
@@ -183,7 +184,7 @@ static void obs_forget(struct tcache *tc, const char *id)
 }
 
 /* Notes that every session of node up to sess is over. */
-static void over_note(struct tcache *tc, const char *node, uint64_t sess)
+static void over_note(struct tcache *tc, const char *node, uint64_t sess) EXCLUDES(tc->obs_mu)
 {
 	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
 
@@ -198,7 +199,7 @@ static void over_note(struct tcache *tc, const char *node, uint64_t sess)
 }
 
 /* True when session sess of node is known to be over. */
-static bool over_known(struct tcache *tc, const char *node, uint64_t sess)
+static bool over_known(struct tcache *tc, const char *node, uint64_t sess) EXCLUDES(tc->obs_mu)
 {
 	size_t h = (size_t)XXH3_64bits(node, strlen(node)) % LEASE_OVER_SLOTS;
 	bool over;
@@ -230,7 +231,7 @@ static void sess_extend(struct tcache *tc, int64_t sent)
 }
 
 /* Begins a new session: 0, or -errno (logged) leaving none. */
-static int sess_begin(struct tcache *tc)
+static int sess_begin(struct tcache *tc) EXCLUDES(tc->mu, tc->sess_mu)
 {
 	struct cat_session s;
 	int64_t t0 = tc_mono(tc);
@@ -276,7 +277,7 @@ int lease_start(struct tcache *tc)
 
 /* The heartbeat of session sess said it is gone: every lease taken in it
  * is lost, and a new session begins for new leases. Once per session. */
-static void sess_lost(struct tcache *tc, uint64_t sess)
+static void sess_lost(struct tcache *tc, uint64_t sess) EXCLUDES(tc->mu, tc->sess_mu)
 {
 	struct fam *f;
 	int i, n = 0;
@@ -382,6 +383,7 @@ int lease_heartbeat(struct tcache *tc)
  * start of the observation that decides, for the log. */
 static bool may_take(struct tcache *tc, const char *id, const struct cat_item *it,
 		     struct cat_takeover *tk, char owner_buf[CAT_NODE_MAX + 1], int64_t *since)
+    EXCLUDES(tc->mu, tc->obs_mu)
 {
 	char key[sizeof(CAT_SESSION_PREFIX) + CAT_NODE_MAX];
 	struct cat_session s;
@@ -566,7 +568,7 @@ int lease_renew(struct tcache *tc, struct fam *fam)
 
 /* True when fam holds acknowledged writes not yet published: dirty in
  * memory, or in the state database (a recovery that has not finished). */
-static bool unpublished(struct tcache *tc, struct fam *fam)
+static bool unpublished(struct tcache *tc, struct fam *fam) EXCLUDES(tc->mu)
 {
 	struct state_row row;
 

@@ -89,7 +89,7 @@ int tcache_truncate(struct tcache *tc, const char *id, const char *suffix, off_t
  * when a hot journal is all that makes the copy whole) it is refused with
  * -EBUSY, and the recovery or the next open settles the file as SQLite
  * would. */
-static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
+static int unlink_side(struct tcache *tc, const char *id, const char *suffix) EXCLUDES(tc->mu)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -140,7 +140,7 @@ static int unlink_side(struct tcache *tc, const char *id, const char *suffix)
  * the unlink then ends holding the lease, whatever follows. -ENOENT when the
  * catalog has no live version and no local copy exists either. */
 static int unlink_lease(struct tcache *tc, struct fam *fam, uint64_t *epoch, uint64_t *base_gen,
-			char tomb[CAT_HASH_HEX + 1])
+			char tomb[CAT_HASH_HEX + 1]) EXCLUDES(tc->mu)
 {
 	struct state_row row;
 	struct cat_item item;

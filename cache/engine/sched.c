@@ -39,6 +39,7 @@ static struct jobq *queue_of(struct tcache *tc, enum job_kind kind)
  * free again: a family's job ends its busy state on ev (what the job did,
  * FEV_DROPPED for one that never ran). */
 static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam, enum fam_event ev)
+    REQUIRES(tc->mu)
 {
 	if (kind == JOB_HEARTBEAT)
 		tc->hb_busy = false;
@@ -49,7 +50,7 @@ static void job_unbusy(struct tcache *tc, enum job_kind kind, struct fam *fam, e
 }
 
 /* tc->mu held. */
-static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam)
+static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam) REQUIRES(tc->mu)
 {
 	struct jobq *q = queue_of(tc, kind);
 	struct job *j = calloc(1, sizeof(*j));
@@ -146,7 +147,7 @@ static int64_t lease_grow_ms(struct tcache *tc)
 /* tc->mu held. A slow catalog (throttling, retries) or many leases falling
  * due at once back the lease queue up: add a thread, up to the cap. Threads
  * are never taken away before sched_stop; the cap bounds them. */
-static void lease_pool_grow(struct tcache *tc)
+static void lease_pool_grow(struct tcache *tc) REQUIRES(tc->mu)
 {
 	struct jobq *q = &tc->lq;
 	int rc;
@@ -166,14 +167,14 @@ static void lease_pool_grow(struct tcache *tc)
 
 /* Queues a job of kind for fam, entering to on ev. tc->mu held. */
 static void fam_queue(struct tcache *tc, struct fam *fam, enum job_kind kind, enum fam_state to,
-		      enum fam_event ev)
+		      enum fam_event ev) REQUIRES(tc->mu)
 {
 	fam_set(tc, fam, to, ev);
 	enqueue(tc, kind, fam);
 }
 
 /* Decides what a family holding the lease needs. tc->mu held. */
-static void sched_held(struct tcache *tc, struct fam *fam, int64_t now)
+static void sched_held(struct tcache *tc, struct fam *fam, int64_t now) REQUIRES(tc->mu)
 {
 	bool dirty = atomic_load(&fam->dirty), lost = atomic_load(&fam->lease_lost);
 	/* At shutdown the FUSE session has ended (tcache_shutdown): a handle
@@ -217,7 +218,7 @@ static void sched_held(struct tcache *tc, struct fam *fam, int64_t now)
 }
 
 /* Decides what one family needs, by its state. tc->mu held; may free fam. */
-static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now)
+static void sched_fam(struct tcache *tc, struct fam *fam, int64_t now) REQUIRES(tc->mu)
 {
 	switch (fam->state) {
 	case FAM_RECOVER_WAIT:

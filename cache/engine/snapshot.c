@@ -43,6 +43,7 @@ void tc_rm_tree(const char *dir)
 
 /* Copies the side file suffix of id into the staging folder if it exists. */
 static int copy_side(struct tcache *tc, const char *id, const char *suffix, struct snap *s)
+    EXCLUDES(tc->mu)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
 	int in, out = -1, rc;

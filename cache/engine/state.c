@@ -51,7 +51,7 @@ static const char migrate[] =
     " SELECT id, base_gen + 1, pending_hash FROM dbs WHERE pending_hash != '';"
     "UPDATE dbs SET pending_hash = '' WHERE pending_hash != '';";
 
-static int sql_err(struct state *st, const char *what)
+static int sql_err(struct state *st, const char *what) REQUIRES(st->mu)
 {
 	log_err("state database: cannot %s: %s", what, sqlite3_errmsg(st->db));
 	return -EIO;

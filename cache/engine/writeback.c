@@ -36,7 +36,7 @@ void tc_record_commit(struct tcache *tc, const char *id, const struct cat_commit
 }
 
 /* tc->mu held. */
-static void backoff(struct tcache *tc, struct fam *fam)
+static void backoff(struct tcache *tc, struct fam *fam) REQUIRES(tc->mu)
 {
 	fam->backoff_ms = fam->backoff_ms ? fam->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (fam->backoff_ms > BACKOFF_MAX_MS)
@@ -46,7 +46,7 @@ static void backoff(struct tcache *tc, struct fam *fam)
 	fam->retry_at = tc_mono(tc) + fam->backoff_ms / 2 + random() % (fam->backoff_ms / 2 + 1);
 }
 
-static void set_error(struct tcache *tc, struct fam *fam, const char *msg)
+static void set_error(struct tcache *tc, struct fam *fam, const char *msg) EXCLUDES(tc->mu)
 {
 	tfs_mutex_lock(&tc->mu);
 	snprintf(fam->error, sizeof(fam->error), "%s", msg);
@@ -133,7 +133,7 @@ enum landed {
  * plus later changes, so it is a base to build on, never a conflict. *it
  * gets the item. */
 static enum landed commit_landed(struct tcache *tc, const char *id, uint64_t epoch,
-				 const struct cat_commit *cm, struct cat_item *it)
+				 const struct cat_commit *cm, struct cat_item *it) EXCLUDES(tc->mu)
 {
 	memset(it, 0, sizeof(*it));
 	if (tc->cat->ops->get(tc->cat, id, it) < 0)
@@ -150,6 +150,7 @@ static enum landed commit_landed(struct tcache *tc, const char *id, uint64_t epo
  * the still dirty copy, durably before anything is sent on top of it: a
  * restart must look for the next commit at gen + 1. */
 static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *hash)
+    EXCLUDES(tc->mu)
 {
 	struct state_row row;
 	int rc;

@@ -12,6 +12,7 @@ static const char *const xattr_names[] = {XA "owner", XA "epoch",      XA "gen",
 					  XA "dirty", XA "quarantine", XA "error"};
 
 static int xattr_value(struct tcache *tc, const char *id, const char *name, char *v, size_t cap)
+    EXCLUDES(tc->mu)
 {
 	struct state_row row;
 	struct cat_item item;
