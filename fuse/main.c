@@ -31,6 +31,8 @@
 /* libfuse's own messages go through our logger (and so to syslog once
  * daemonized); they end in a newline which ours adds itself. */
 static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	size_t n;
