@@ -34,14 +34,7 @@ static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list 
     __attribute__((format(printf, 2, 0)));
 static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char msg[1024];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	tfs_log((int)level, "libfuse: %s", msg);
+	tfs_vlog_from((int)level, "libfuse", fmt, ap);
 }
 
 static void log_counters(struct tcache *tc, const struct tfs_backend *b)

@@ -281,14 +281,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[512];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	log_warn("metrics: %s", msg);
+	tfs_vlog_from(LOG_WARNING, "metrics", fmt, ap);
 }
 
 int tfs_metrics_start(const struct tfs_control_ctx *ctx, int fd, struct tfs_metrics **out)

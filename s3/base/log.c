@@ -88,3 +88,15 @@ void tfs_log(int level, const char *fmt, ...)
 	tfs_vlog(level, fmt, ap);
 	va_end(ap);
 }
+
+void tfs_vlog_from(int level, const char *from, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	tfs_log(level, "%s: %s", from, msg);
+}

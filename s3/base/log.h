@@ -20,6 +20,12 @@ void tfs_log_set_fd(int fd);
 void tfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tfs_vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* A library's own message (libfuse, libmicrohttpd) through ours: fmt with
+ * ap at level, as "from: message", without the newlines the library ends
+ * it with (ours adds one); cut at 1 KiB. */
+void tfs_vlog_from(int level, const char *from, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 #define log_err(...)	tfs_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	tfs_log(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) tfs_log(LOG_NOTICE, __VA_ARGS__)
