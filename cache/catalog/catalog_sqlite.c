@@ -213,13 +213,13 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, uint6
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
 		rc = found;
-		goto rollback;
+		goto out;
 	}
 	if (found && !cat_may_acquire(&cur, node, tk)) {
 		if (out)
 			*out = cur;
 		rc = -EBUSY;
-		goto rollback;
+		goto out;
 	}
 	rc = cs_prepare(
 	    cs,
@@ -229,7 +229,7 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, uint6
 	    " RETURNING " ITEM_COLS,
 	    id, &st);
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now_ms + ttl_ms);
@@ -238,22 +238,15 @@ static int cs_acquire(struct catalog *c, const char *id, const char *node, uint6
 	sqlite3_finalize(st);
 	if (found <= 0) {
 		rc = found < 0 ? found : -EIO;
-		goto rollback;
+		goto out;
 	}
 	rc = cs_exec(cs, "COMMIT", "commit acquire of", id);
-	if (rc < 0)
-		goto rollback;
-	if (out)
+	if (rc == 0 && out)
 		*out = cur;
-	goto out;
-rollback:
-	/* A failed COMMIT may have rolled back already: ignore this one's error. */
-	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+out:
 	if (rc == -EIO)
 		log_err("catalog %s: cannot acquire '%s' for %s", cs->path, id, node);
-out:
-	cs_unlock(cs);
-	return rc;
+	return cs_end(cs, rc);
 }
 
 /* The gc condition of a fenced commit (cat_gc_allows), in the commit's
@@ -304,16 +297,16 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	found = read_item(cs, id, &cur);
 	if (found < 0) {
 		rc = found;
-		goto rollback;
+		goto out;
 	}
 	if (!found || strcmp(cur.owner, node) != 0 || cur.epoch != epoch || cur.gen != base_gen) {
 		rc = -ESTALE;
-		goto rollback;
+		goto out;
 	}
 	if (cm->gc_fenced) {
 		rc = gc_allows(cs, id, &cur, cm);
 		if (rc < 0)
-			goto rollback;
+			goto out;
 	}
 	hist_push(&cur, cm->mtime_ms, cm->new_gen, hash, hist, sizeof(hist));
 
@@ -326,7 +319,7 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 			" WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4",
 			id, &st);
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)epoch);
@@ -339,17 +332,11 @@ static int cs_commit(struct catalog *c, const char *id, const char *node, uint64
 	sqlite3_bind_int64(st, 9, cm->deleted ? (cm->mtime_ms > 0 ? cm->mtime_ms : 1) : 0);
 	sqlite3_bind_text(st, 10, hist, -1, SQLITE_STATIC);
 	rc = cs_step_commit(cs, st, "commit a version of", id);
-	if (rc < 0)
-		goto rollback;
-	goto out;
-rollback:
-	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+out:
 	if (rc == -EIO)
 		log_err("catalog %s: cannot commit gen %" PRIu64 " of '%s'", cs->path, cm->new_gen,
 			id);
-out:
-	cs_unlock(cs);
-	return rc;
+	return cs_end(cs, rc);
 }
 
 /* Runs one UPDATE binding id, node, (if with_epoch) epoch and, when the
@@ -433,12 +420,12 @@ static int cs_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	found = read_item(cs, seen->id, &cur);
 	if (found < 0) {
 		rc = found;
-		goto rollback;
+		goto out;
 	}
 	if (!found || !cur.stranded_ms || strcmp(cur.owner, seen->owner) != 0 ||
 	    cur.epoch != seen->epoch || cur.gen != seen->gen) {
 		rc = -ESTALE;
-		goto rollback;
+		goto out;
 	}
 	hist_push(&cur, now_ms, cur.gen + 1, cur.hash, hist, sizeof(hist));
 	rc = cs_prepare(
@@ -449,7 +436,7 @@ static int cs_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	    " WHERE id = ?1 AND owner = ?2 AND epoch = ?3 AND gen = ?4 AND stranded != 0",
 	    seen->id, &st);
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	sqlite3_bind_text(st, 1, seen->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, seen->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)seen->epoch);
@@ -458,14 +445,8 @@ static int cs_abandon(struct catalog *c, const struct cat_item *seen, int64_t no
 	/* Never committed: the abandoned copy leaves a tombstone. */
 	sqlite3_bind_int64(st, 6, now_ms > 0 ? now_ms : 1);
 	rc = cs_step_commit(cs, st, "commit abandon of", seen->id);
-	if (rc < 0)
-		goto rollback;
-	goto out;
-rollback:
-	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
 out:
-	cs_unlock(cs);
-	return rc;
+	return cs_end(cs, rc);
 }
 
 static int cs_gc_begin(struct catalog *c, const char *id, uint64_t seen_gen, uint64_t seen_seq,

@@ -232,3 +232,11 @@ int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id)
 		cs_unlock(cs);
 	return rc;
 }
+
+int cs_end(struct catalog_sqlite *cs, int rc)
+{
+	if (rc < 0)
+		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	cs_unlock(cs);
+	return rc;
+}

@@ -51,6 +51,10 @@ int cs_prepare(struct catalog_sqlite *cs, const char *sql, const char *id, sqlit
 /* Takes the lock and begins a write transaction (what and id name it in a
  * log line): 0 with both held, or -errno with neither. */
 int cs_begin(struct catalog_sqlite *cs, const char *what, const char *id) TRY_ACQUIRE(0, cs->lock);
+/* Ends what cs_begin began: rolls the transaction back when rc < 0 (a
+ * failed COMMIT may have done so already: this one's error is ignored),
+ * releases the lock; returns rc. */
+int cs_end(struct catalog_sqlite *cs, int rc) RELEASE(cs->lock);
 
 /* Copies a text column; false when it is NULL, not text or too long. */
 bool col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);

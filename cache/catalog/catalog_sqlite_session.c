@@ -102,7 +102,7 @@ static int session_write(struct catalog *c, const char *what, const char *sql, c
 		return rc;
 	rc = cs_prepare(cs, sql, node, &st);
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, a);
 	if (sqlite3_bind_parameter_count(st) >= 3)
@@ -113,10 +113,10 @@ static int session_write(struct catalog *c, const char *what, const char *sql, c
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	if (sqlite3_changes(cs->db) != 1) {
 		rc = -ESTALE;
-		goto rollback;
+		goto out;
 	}
 	for (i = 0; i < (n_done < 0 ? 1 : n_done); i++) {
 		rc = cs_prepare(cs,
@@ -124,7 +124,7 @@ static int session_write(struct catalog *c, const char *what, const char *sql, c
 					   : "DELETE FROM wants WHERE node = ?1 AND id = ?2",
 				node, &st);
 		if (rc < 0)
-			goto rollback;
+			goto out;
 		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 		if (n_done >= 0)
 			sqlite3_bind_text(st, 2, done[i], -1, SQLITE_STATIC);
@@ -132,20 +132,14 @@ static int session_write(struct catalog *c, const char *what, const char *sql, c
 		sqlite3_finalize(st);
 		st = NULL;
 		if (rc < 0)
-			goto rollback;
+			goto out;
 	}
 	rc = read_session(cs, node, out);
 	if (rc < 0)
-		goto rollback;
+		goto out;
 	rc = cs_exec(cs, "COMMIT", what, node);
-	if (rc < 0)
-		goto rollback;
-	goto out;
-rollback:
-	sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
 out:
-	cs_unlock(cs);
-	return rc;
+	return cs_end(cs, rc);
 }
 
 int cs_session_start(struct catalog *c, const char *node, int64_t now_ms, int64_t ttl_ms,
