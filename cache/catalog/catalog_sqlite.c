@@ -617,32 +617,33 @@ out_free:
 	return rc;
 }
 
-static int cs_init(struct catalog *c)
+/* Runs sql (what names it in a log line) under the lock; a transaction
+ * it leaves open by failing part way is rolled back. 0 or -errno. */
+static int cs_exec_locked(struct catalog *c, const char *sql, const char *what)
 {
 	struct catalog_sqlite *cs = cs_of(c);
 	int rc = cs_lock(cs);
 
 	if (rc != 0)
 		return rc;
-	rc = cs_exec(cs, cs_schema_sql, "create table items", NULL);
+	rc = cs_exec(cs, sql, what, NULL);
+	if (rc < 0 && !sqlite3_get_autocommit(cs->db))
+		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
 	cs_unlock(cs);
 	return rc;
 }
 
+static int cs_init(struct catalog *c)
+{
+	return cs_exec_locked(c, cs_schema_sql, "create table items");
+}
+
 static int cs_check(struct catalog *c)
 {
-	struct catalog_sqlite *cs = cs_of(c);
-	int rc = cs_lock(cs);
-
-	if (rc != 0)
-		return rc;
 	/* Proves the table is there and that we can take the write lock. */
-	rc = cs_exec(cs, "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",
-		     "check table items", NULL);
-	if (rc < 0)
-		sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-	cs_unlock(cs);
-	return rc;
+	return cs_exec_locked(c,
+			      "BEGIN IMMEDIATE; SELECT count(*) FROM items WHERE id = ''; ROLLBACK",
+			      "check table items");
 }
 
 static void cs_free(struct catalog *c)
