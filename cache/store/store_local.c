@@ -85,6 +85,16 @@ static char *join(const char *a, const char *b)
 	return p;
 }
 
+/* The file of key's object: 0 with *path malloc'ed, -EINVAL for a key
+ * key_ok refuses, or -ENOMEM. */
+static int obj_path(const struct store_local *sl, const char *key, char **path)
+{
+	if (!key_ok(key, false))
+		return -EINVAL;
+	*path = join(sl->objs, key);
+	return *path ? 0 : -ENOMEM;
+}
+
 /* fsyncs every folder from the parent of path up to and including stop,
  * so newly created sub-folders are durable too. */
 static int fsync_up(const char *path, const char *stop)
@@ -134,11 +144,11 @@ static int sl_put(struct store *s, const char *key, int fd, uint64_t size, const
 	uint64_t copied = 0;
 	int tfd = -1, rc;
 
-	if (!key_ok(key, false))
-		return -EINVAL;
+	rc = obj_path(sl, key, &path);
+	if (rc < 0)
+		return rc;
 	rc = -ENOMEM;
-	path = join(sl->objs, key);
-	folder = path ? strdup(path) : NULL;
+	folder = strdup(path);
 	if (!folder)
 		goto out;
 	slash = strrchr(folder, '/');
@@ -246,11 +256,9 @@ static int sl_get(struct store *s, const char *key, int fd, struct store_info *i
 	uint64_t size = 0;
 	int src = -1, rc;
 
-	if (!key_ok(key, false))
-		return -EINVAL;
-	path = join(sl->objs, key);
-	if (!path)
-		return -ENOMEM;
+	rc = obj_path(sl, key, &path);
+	if (rc < 0)
+		return rc;
 	do
 		src = open(path, O_RDONLY | O_CLOEXEC);
 	while (src < 0 && errno == EINTR);
@@ -286,13 +294,11 @@ static int sl_head(struct store *s, const char *key, struct store_info *info)
 	struct store_local *sl = sl_of(s);
 	struct stat st;
 	char *path;
-	int rc = 0;
+	int rc;
 
-	if (!key_ok(key, false))
-		return -EINVAL;
-	path = join(sl->objs, key);
-	if (!path)
-		return -ENOMEM;
+	rc = obj_path(sl, key, &path);
+	if (rc < 0)
+		return rc;
 	if (stat(path, &st) < 0)
 		rc = errno == ENOTDIR ? -ENOENT : -errno;
 	else if (!S_ISREG(st.st_mode))
@@ -313,13 +319,11 @@ static int sl_del(struct store *s, const char *key)
 	struct store_local *sl = sl_of(s);
 	char *path, *slash;
 	struct stat st;
-	int rc = 0;
+	int rc;
 
-	if (!key_ok(key, false))
-		return -EINVAL;
-	path = join(sl->objs, key);
-	if (!path)
-		return -ENOMEM;
+	rc = obj_path(sl, key, &path);
+	if (rc < 0)
+		return rc;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		rc = -ENOENT;
 	else if (unlink(path) < 0)
