@@ -19,6 +19,7 @@
 
 #include "cache/catalog/catalog_sqlite_i.h"
 #include "s3/base/log.h"
+#include "s3/base/page.h"
 #include "s3/base/parse.h"
 
 #define SCAN_PAGE 500
@@ -606,12 +607,7 @@ static int cs_scan(struct catalog *c, char **token, int (*cb)(void *arg, const s
 		if (rc)
 			break;
 	}
-	if (rc) {
-		free(next);
-		next = NULL;
-	}
-	free(*token);
-	*token = next;
+	tfs_page_next(token, next, rc);
 out_free:
 	free(page);
 	return rc;

@@ -20,6 +20,7 @@
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
 #include "s3/base/log.h"
+#include "s3/base/page.h"
 
 #define LIST_PAGE      1000
 #define LIST_DEPTH_MAX 32
@@ -490,12 +491,7 @@ static int sl_list(struct store *s, const char *prefix, char **token,
 		if (rc)
 			break;
 	}
-	if (rc) {
-		free(next);
-		next = NULL;
-	}
-	free(*token);
-	*token = next;
+	tfs_page_next(token, next, rc);
 out:
 	for (i = 0; i < a.n; i++)
 		free(a.v[i].key);
