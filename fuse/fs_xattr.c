@@ -11,6 +11,7 @@
 
 #include "cache/engine/cache.h"
 #include "fuse/setup.h"
+#include "s3/base/fsutil.h"
 #include "s3/wire/http.h"
 
 double tfs_http_cost_usd(const struct http_stats *h)
@@ -72,12 +73,7 @@ static int fs_root_getxattr(struct tfs_fs *fs, const char *name, char *value, si
 		return -ENODATA;
 	if (n >= sizeof(line))
 		return -E2BIG;
-	if (size == 0)
-		return (int)n;
-	if (size < n)
-		return -ERANGE;
-	memcpy(value, line, n);
-	return (int)n;
+	return (int)fs_xattr_reply(line, n, value, size);
 }
 
 int fs_getxattr(const char *path, const char *name, char *value, size_t size)

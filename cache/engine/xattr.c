@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache/engine/cache_i.h"
+#include "s3/base/fsutil.h"
 
 #define XA "user.tenantfs."
 static const char *const xattr_names[] = {XA "owner", XA "epoch",      XA "gen",  XA "hash",
@@ -87,19 +88,12 @@ static int xattr_value(struct tcache *tc, const char *id, const char *name, char
 ssize_t tcache_getxattr(struct tcache *tc, const char *id, const char *name, char *buf, size_t size)
 {
 	char v[PATH_MAX + 64];
-	size_t len;
 	int rc;
 
 	rc = xattr_value(tc, id, name, v, sizeof(v));
 	if (rc < 0)
 		return rc;
-	len = strlen(v);
-	if (size == 0)
-		return (ssize_t)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(buf, v, len);
-	return (ssize_t)len;
+	return fs_xattr_reply(v, strlen(v), buf, size);
 }
 
 ssize_t tcache_listxattr(struct tcache *tc, const char *id, char *buf, size_t size)

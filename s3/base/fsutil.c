@@ -220,3 +220,13 @@ int fs_copy_file(int src_fd, int dst_fd, uint64_t *size)
 {
 	return fs_copy_file_with(src_fd, dst_fd, size, FS_COPY_CLONE, NULL);
 }
+
+ssize_t fs_xattr_reply(const char *v, size_t len, char *buf, size_t size)
+{
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, v, len);
+	return (ssize_t)len;
+}

@@ -41,4 +41,9 @@ enum fs_copy_method {
 int fs_copy_file_with(int src_fd, int dst_fd, uint64_t *size, enum fs_copy_method how,
 		      enum fs_copy_method *used);
 
+/* The getxattr(2) reply of the len bytes at v: len when size is 0 (the
+ * caller asks how big), -ERANGE when buf's size is smaller, else len with
+ * the bytes copied to buf (not terminated). */
+ssize_t fs_xattr_reply(const char *v, size_t len, char *buf, size_t size);
+
 #endif

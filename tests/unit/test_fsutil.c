@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -194,6 +195,16 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/src", root);
 	rc = fs_fsync_dir(path);
 	TAP_OK(rc == -ENOTDIR, "fs_fsync_dir of a file -> -ENOTDIR (rc %d)", rc);
+
+	/* getxattr replies: the size asked for, too small a buffer, a copy */
+	memset(small, 'x', sizeof(small));
+	TAP_OK(fs_xattr_reply("abcd", 4, NULL, 0) == 4,
+	       "fs_xattr_reply with size 0 gives the length");
+	TAP_OK(fs_xattr_reply("abcd", 4, small, 3) == -ERANGE && small[0] == 'x',
+	       "fs_xattr_reply into a smaller buffer -> -ERANGE, nothing copied");
+	TAP_OK(fs_xattr_reply("abcd", 4, small, 4) == 4 && !memcmp(small, "abcd", 4) &&
+		   small[4] == 'x',
+	       "fs_xattr_reply copies the bytes, unterminated");
 
 	rm_rf(root);
 	free(buf);
