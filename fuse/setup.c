@@ -321,6 +321,25 @@ static int store_exists(const struct tfs_options *o)
 	return 0;
 }
 
+/* Opens the back ends into *b (quick) and checks the store, then (with
+ * init first creating its table) the catalog, each saying why it failed:
+ * 0 with *b open for the caller to close, or -errno with *b closed. */
+static int backend_open_checked(const struct tfs_options *o, bool init, struct tfs_backend *b)
+{
+	int rc = tfs_backend_open(o, 1, b);
+
+	if (rc < 0)
+		return rc;
+	rc = store_check(o, b);
+	if (rc >= 0 && init)
+		rc = catalog_init(o, b);
+	if (rc >= 0)
+		rc = catalog_check(o, b);
+	if (rc < 0)
+		tfs_backend_close(b);
+	return rc;
+}
+
 int tfs_backend_check(const struct tfs_options *o)
 {
 	struct tfs_backend b;
@@ -329,12 +348,9 @@ int tfs_backend_check(const struct tfs_options *o)
 	rc = store_exists(o);
 	if (rc < 0)
 		return rc;
-	rc = tfs_backend_open(o, 1, &b);
+	rc = backend_open_checked(o, false, &b);
 	if (rc < 0)
 		return rc;
-	rc = store_check(o, &b);
-	if (rc >= 0)
-		rc = catalog_check(o, &b);
 	tfs_backend_close(&b);
 	return rc;
 }
@@ -435,16 +451,9 @@ int tfs_backend_init(const struct tfs_options *o)
 	rc = make_catalog_dir(o);
 	if (rc < 0)
 		return rc;
-	rc = tfs_backend_open(o, 1, &b);
+	rc = backend_open_checked(o, true, &b);
 	if (rc < 0)
 		return rc;
-	rc = store_check(o, &b);
-	if (rc >= 0)
-		rc = catalog_init(o, &b);
-	if (rc >= 0)
-		rc = catalog_check(o, &b);
-	if (rc < 0)
-		goto out;
 	if (o->is_s3)
 		log_info("bucket '%s' at %s is usable", o->bucket, b.s3_endpoint);
 	else
@@ -453,7 +462,6 @@ int tfs_backend_init(const struct tfs_options *o)
 		log_info("catalog table '%s' at %s is ready", o->catalog, b.ddb_endpoint);
 	else
 		log_info("catalog %s is ready", o->catalog);
-out:
 	tfs_backend_close(&b);
 	return rc;
 }
