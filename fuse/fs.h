@@ -71,6 +71,14 @@ size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap);
 struct http_stats;
 double tfs_http_cost_usd(const struct http_stats *h);
 
+/* The engine's counters s as "opens=N faults=N ... lease_releases=N", and
+ * the HTTP client's h as "s3_get=N ... retries=N", into buf (NUL
+ * terminated, cut at cap); the stats line and the counters logged at
+ * unmount both use them. */
+struct tcache_stats;
+void tfs_tcache_stats_fmt(const struct tcache_stats *s, char *buf, size_t cap);
+void tfs_http_stats_fmt(const struct http_stats *h, char *buf, size_t cap);
+
 /* Logs the request counters ("fuse requests: getattr=N ..."), at info. */
 void tfs_fs_log_counters(struct tfs_fs *fs);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,12 +23,60 @@ double tfs_http_cost_usd(const struct http_stats *h)
 	       (double)h->ddb_read * TFS_PRICE_DDB_READ;
 }
 
+/* "name=value" for each of the n counters, space separated, into buf
+ * (cap > 0; cut at cap). */
+static void fmt_counters(char *buf, size_t cap, const char *const *names, const uint64_t *vals,
+			 size_t n)
+{
+	size_t len = 0, i;
+	int k;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && len < cap; i++) {
+		k = snprintf(buf + len, cap - len, "%s%s=%llu", i ? " " : "", names[i],
+			     (unsigned long long)vals[i]);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+}
+
+#define NCOUNTERS(a) (sizeof(a) / sizeof((a)[0]))
+
+void tfs_tcache_stats_fmt(const struct tcache_stats *s, char *buf, size_t cap)
+{
+	static const char *const names[] = {"opens",	      "faults",	      "fault_bytes",
+					    "writebacks",     "puts",	      "puts_skipped",
+					    "commits",	      "quarantined",  "evictions",
+					    "lease_acquires", "lease_renews", "lease_releases"};
+	const uint64_t v[] = {s->opens,	    s->faults,	       s->fault_bytes,	s->writebacks,
+			      s->puts,	    s->puts_skipped,   s->commits,	s->quarantined,
+			      s->evictions, s->lease_acquires, s->lease_renews, s->lease_releases};
+
+	_Static_assert(NCOUNTERS(names) == NCOUNTERS(v), "a name for every counter");
+	fmt_counters(buf, cap, names, v, NCOUNTERS(v));
+}
+
+void tfs_http_stats_fmt(const struct http_stats *h, char *buf, size_t cap)
+{
+	static const char *const names[] = {"s3_get",	 "s3_put",   "s3_head",	 "s3_list",
+					    "s3_delete", "s3_other", "ddb_read", "ddb_write",
+					    "ddb_other", "retries"};
+	const uint64_t v[] = {h->s3_get,   h->s3_put,	h->s3_head,   h->s3_list,   h->s3_delete,
+			      h->s3_other, h->ddb_read, h->ddb_write, h->ddb_other, h->retries};
+
+	_Static_assert(NCOUNTERS(names) == NCOUNTERS(v), "a name for every counter");
+	fmt_counters(buf, cap, names, v, NCOUNTERS(v));
+}
+
+/* Each part is under 512 bytes (twelve counters of at most 20 digits and
+ * their names, ten for the requests). */
 size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 {
+	char engine[512], requests[512];
 	struct tcache_stats s;
 	struct http_stats h;
 	unsigned long long fuse = 0;
-	double cost;
 	int i, n;
 
 	tcache_get_stats(fs->tc, &s);
@@ -36,25 +85,10 @@ size_t tfs_fs_stats_line(struct tfs_fs *fs, char *buf, size_t cap)
 		tfs_backend_http_stats(fs->backend, &h);
 	for (i = 0; i < FS_NOPS; i++)
 		fuse += __atomic_load_n(&fs->ops[i], __ATOMIC_RELAXED);
-	cost = tfs_http_cost_usd(&h);
-	n = snprintf(buf, cap,
-		     "opens=%llu faults=%llu fault_bytes=%llu writebacks=%llu puts=%llu "
-		     "puts_skipped=%llu commits=%llu quarantined=%llu evictions=%llu "
-		     "lease_acquires=%llu lease_renews=%llu lease_releases=%llu "
-		     "s3_get=%llu s3_put=%llu s3_head=%llu s3_list=%llu s3_delete=%llu "
-		     "s3_other=%llu ddb_read=%llu ddb_write=%llu ddb_other=%llu retries=%llu "
-		     "fuse_requests=%llu cost_usd=%.6f",
-		     (unsigned long long)s.opens, (unsigned long long)s.faults,
-		     (unsigned long long)s.fault_bytes, (unsigned long long)s.writebacks,
-		     (unsigned long long)s.puts, (unsigned long long)s.puts_skipped,
-		     (unsigned long long)s.commits, (unsigned long long)s.quarantined,
-		     (unsigned long long)s.evictions, (unsigned long long)s.lease_acquires,
-		     (unsigned long long)s.lease_renews, (unsigned long long)s.lease_releases,
-		     (unsigned long long)h.s3_get, (unsigned long long)h.s3_put,
-		     (unsigned long long)h.s3_head, (unsigned long long)h.s3_list,
-		     (unsigned long long)h.s3_delete, (unsigned long long)h.s3_other,
-		     (unsigned long long)h.ddb_read, (unsigned long long)h.ddb_write,
-		     (unsigned long long)h.ddb_other, (unsigned long long)h.retries, fuse, cost);
+	tfs_tcache_stats_fmt(&s, engine, sizeof(engine));
+	tfs_http_stats_fmt(&h, requests, sizeof(requests));
+	n = snprintf(buf, cap, "%s %s fuse_requests=%llu cost_usd=%.6f", engine, requests, fuse,
+		     tfs_http_cost_usd(&h));
 	return n < 0 ? 0 : (size_t)n;
 }
 

@@ -39,27 +39,16 @@ static void fuse_log_to_tfs(enum fuse_log_level level, const char *fmt, va_list 
 
 static void log_counters(struct tcache *tc, const struct tfs_backend *b)
 {
+	char line[512];
 	struct tcache_stats s;
 	struct http_stats h;
 
 	tcache_get_stats(tc, &s);
 	tfs_backend_http_stats(b, &h);
-	log_info("stats: opens=%llu faults=%llu fault_bytes=%llu writebacks=%llu puts=%llu "
-		 "puts_skipped=%llu commits=%llu quarantined=%llu evictions=%llu "
-		 "lease_acquires=%llu lease_renews=%llu lease_releases=%llu",
-		 (unsigned long long)s.opens, (unsigned long long)s.faults,
-		 (unsigned long long)s.fault_bytes, (unsigned long long)s.writebacks,
-		 (unsigned long long)s.puts, (unsigned long long)s.puts_skipped,
-		 (unsigned long long)s.commits, (unsigned long long)s.quarantined,
-		 (unsigned long long)s.evictions, (unsigned long long)s.lease_acquires,
-		 (unsigned long long)s.lease_renews, (unsigned long long)s.lease_releases);
-	log_info("requests: s3_get=%llu s3_put=%llu s3_head=%llu s3_list=%llu s3_delete=%llu "
-		 "s3_other=%llu ddb_read=%llu ddb_write=%llu ddb_other=%llu retries=%llu",
-		 (unsigned long long)h.s3_get, (unsigned long long)h.s3_put,
-		 (unsigned long long)h.s3_head, (unsigned long long)h.s3_list,
-		 (unsigned long long)h.s3_delete, (unsigned long long)h.s3_other,
-		 (unsigned long long)h.ddb_read, (unsigned long long)h.ddb_write,
-		 (unsigned long long)h.ddb_other, (unsigned long long)h.retries);
+	tfs_tcache_stats_fmt(&s, line, sizeof(line));
+	log_info("stats: %s", line);
+	tfs_http_stats_fmt(&h, line, sizeof(line));
+	log_info("requests: %s", line);
 }
 
 /* Every open database holds a descriptor of its cache file while it is
