@@ -42,24 +42,28 @@ static void utc_parts(int64_t ms, struct tm *tm, int *frac)
 	gmtime_r(&sec, tm);
 }
 
-void snapm_default_name(int64_t ms, char *buf, size_t cap)
+/* ms as UTC to the millisecond: ISO 8601 extended (with '-' and ':'), or
+ * basic (without them: a snapshot name may not hold ':'). */
+static void format_utc(int64_t ms, bool basic, char *buf, size_t cap)
 {
 	struct tm tm;
 	int frac;
 
 	utc_parts(ms, &tm, &frac);
-	snprintf(buf, cap, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	snprintf(buf, cap,
+		 basic ? "%04d%02d%02dT%02d%02d%02d.%03dZ" : "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 frac);
+}
+
+void snapm_default_name(int64_t ms, char *buf, size_t cap)
+{
+	format_utc(ms, true, buf, cap);
 }
 
 void snapm_format_time(int64_t ms, char *buf, size_t cap)
 {
-	struct tm tm;
-	int frac;
-
-	utc_parts(ms, &tm, &frac);
-	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	format_utc(ms, false, buf, cap);
 }
 
 /* ".123" or "" after whole seconds: milliseconds, or -1. */
