@@ -15,28 +15,21 @@
 
 #include "cache/engine/cache_i.h"
 #include "cache/store/keys.h"
+#include "s3/base/clock.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/log.h"
 #include "s3/base/tsa.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
-int64_t tc_clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t tc_now(struct tcache *tc)
 {
-	return tc->opt.now_ms ? tc->opt.now_ms() : tc_clock_ms(CLOCK_REALTIME);
+	return tc->opt.now_ms ? tc->opt.now_ms() : tfs_wall_ms();
 }
 
 int64_t tc_mono(struct tcache *tc)
 {
-	return tc->opt.mono_ms ? tc->opt.mono_ms() : tc_clock_ms(CLOCK_MONOTONIC);
+	return tc->opt.mono_ms ? tc->opt.mono_ms() : tfs_mono_ms();
 }
 
 int tc_path(char *buf, size_t cap, const char *fmt, ...)
@@ -242,17 +235,14 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	tfs_wall_deadline(&ts, ms);
 	return tfs_cond_timedwait(c, m, &ts) == 0;
 }
 
 int tcache_shutdown(struct tcache *tc)
 {
 	struct state_row *rows = NULL;
-	int64_t deadline = tc_clock_ms(CLOCK_MONOTONIC) + tc->opt.shutdown_timeout_ms;
+	int64_t deadline = tfs_mono_ms() + tc->opt.shutdown_timeout_ms;
 	struct fam *f;
 	bool busy;
 	int n = 0, i, rc = 0;
@@ -266,7 +256,7 @@ int tcache_shutdown(struct tcache *tc)
 			f->retry_at = 0;
 	pthread_cond_signal(&tc->sched_cond);
 	/* Real time bounds this wait: a test clock may stand still. */
-	while (tc->started && tc_clock_ms(CLOCK_MONOTONIC) < deadline) {
+	while (tc->started && tfs_mono_ms() < deadline) {
 		busy = false;
 		for (i = 0; i < FAM_BUCKETS && !busy; i++)
 			for (f = tc->tab[i]; f && !busy; f = f->next)

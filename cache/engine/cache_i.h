@@ -17,7 +17,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
 #include "cache/engine/cache.h"
 #include "cache/engine/famstate.h"
@@ -338,9 +337,6 @@ static inline void fam_saw_item(struct fam *fam, const struct cat_item *it)
 int tc_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t tc_now(struct tcache *tc);  /* wall ms, injectable (opt.now_ms) */
 int64_t tc_mono(struct tcache *tc); /* monotonic ms, injectable (opt.mono_ms) */
-/* The real clock id in ms, whatever the engine's injected clocks say: for
- * bounds that must hold even when a test clock stands still. */
-int64_t tc_clock_ms(clockid_t id);
 /* Waits on c (m held) for at most ms of real time: true when signalled. */
 bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);

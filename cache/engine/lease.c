@@ -62,21 +62,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "cache/engine/cache_i.h"
+#include "s3/base/clock.h"
 #include "s3/base/log.h"
 
 #define LEASE_POLL_MS 50
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* Writes are refused this long before the lease would run out, so the
  * catalog's expiry is never reached while we still accept writes. */
@@ -511,7 +503,7 @@ int lease_acquire(struct tcache *tc, const char *id, long wait_ms, struct cat_it
 				log_warn("cannot ask for the lease of %s: %s", id, strerror(-wrc));
 			wanted = true;
 		}
-		sleep_ms(LEASE_POLL_MS);
+		tfs_sleep_ms(LEASE_POLL_MS);
 	}
 	if (rc == -EBUSY && item->stranded_ms)
 		log_warn("cannot lease %s: node %s stopped holding acknowledged writes of it that "

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cache/engine/cache_i.h"
+#include "s3/base/clock.h"
 #include "s3/base/log.h"
 
 #define SCHED_TICK_MS 100
@@ -64,7 +65,7 @@ static void enqueue(struct tcache *tc, enum job_kind kind, struct fam *fam) REQU
 	}
 	j->kind = kind;
 	j->fam = fam;
-	j->queued_at = tc_clock_ms(CLOCK_MONOTONIC);
+	j->queued_at = tfs_mono_ms();
 	if (kind == JOB_HEARTBEAT) {
 		/* Before releases: a late heartbeat refuses writes, a late
 		 * release costs nothing. */
@@ -153,7 +154,7 @@ static void lease_pool_grow(struct tcache *tc) REQUIRES(tc->mu)
 	int rc;
 
 	if (!q->head || q->idle > 0 || q->nthr >= q->max ||
-	    tc_clock_ms(CLOCK_MONOTONIC) - q->head->queued_at < lease_grow_ms(tc))
+	    tfs_mono_ms() - q->head->queued_at < lease_grow_ms(tc))
 		return;
 	rc = pthread_create(&q->thr[q->nthr], NULL, worker_main, q);
 	if (rc) {
