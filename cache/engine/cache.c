@@ -83,20 +83,12 @@ static char *xstrdup(const char *s)
 	return strdup(s ? s : "");
 }
 
-/* Long because the setup sequence (defaults, folders, cache lock,
- * identity, state database, back-end checks) with one clean-up exit. */
-int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
-	       struct tcache **out)
+/* The bounds that make every version key and every path the engine builds
+ * fit (tc_key and tc_path cannot fail on them): 0 or -errno. */
+static int check_options(const struct tcache_options *opt, struct store *store, struct catalog *cat)
 {
-	struct tcache *tc;
-	char path[PATH_MAX];
-	int rc = -ENOMEM;
-
-	*out = NULL;
 	if (!opt || !opt->cache_dir || !opt->node || !opt->node[0] || !store || !cat)
 		return -EINVAL;
-	/* The bounds that make every version key and every path the engine
-	 * builds fit (tc_key and tc_path cannot fail on them). */
 	if (opt->key_prefix && strlen(opt->key_prefix) > KEY_PREFIX_MAX) {
 		log_err("cannot start the engine: key prefix over %d bytes", KEY_PREFIX_MAX);
 		return -ENAMETOOLONG;
@@ -105,9 +97,17 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 		log_err("cannot start the engine: cache folder name over %d bytes", TCACHE_DIR_MAX);
 		return -ENAMETOOLONG;
 	}
-	tc = calloc(1, sizeof(*tc));
+	return 0;
+}
+
+/* A zeroed engine with its locks and condition variables set up. */
+static struct tcache *tcache_alloc(const struct tcache_options *opt, struct store *store,
+				   struct catalog *cat)
+{
+	struct tcache *tc = calloc(1, sizeof(*tc));
+
 	if (!tc)
-		return -ENOMEM;
+		return NULL;
 	tc->lock_fd = -1;
 	tc->opt = *opt;
 	tc->store = store;
@@ -120,25 +120,36 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	pthread_cond_init(&tc->lq.cond, NULL);
 	pthread_cond_init(&tc->sched_cond, NULL);
 	tc_gate_init(tc);
-	if (tc->opt.idle_ms <= 0)
-		tc->opt.idle_ms = 5000;
-	if (tc->opt.max_dirty_ms <= 0)
-		tc->opt.max_dirty_ms = 60000;
-	if (tc->opt.lease_ttl_ms <= 0)
-		tc->opt.lease_ttl_ms = 30000;
-	if (tc->opt.linger_ms < 0)
-		tc->opt.linger_ms = 0;
-	if (tc->opt.lease_wait_ms < 0)
-		tc->opt.lease_wait_ms = 0;
-	if (tc->opt.upload_workers <= 0)
-		tc->opt.upload_workers = 4;
-	if (tc->opt.shutdown_timeout_ms <= 0)
-		tc->opt.shutdown_timeout_ms = 60000;
+	return tc;
+}
+
+static void set_defaults(struct tcache_options *o)
+{
+	if (o->idle_ms <= 0)
+		o->idle_ms = 5000;
+	if (o->max_dirty_ms <= 0)
+		o->max_dirty_ms = 60000;
+	if (o->lease_ttl_ms <= 0)
+		o->lease_ttl_ms = 30000;
+	if (o->linger_ms < 0)
+		o->linger_ms = 0;
+	if (o->lease_wait_ms < 0)
+		o->lease_wait_ms = 0;
+	if (o->upload_workers <= 0)
+		o->upload_workers = 4;
+	if (o->shutdown_timeout_ms <= 0)
+		o->shutdown_timeout_ms = 60000;
+}
+
+/* The engine's own copies of the names in its options, and the folder
+ * paths under the cache folder: 0 or -ENOMEM. */
+static int copy_names(struct tcache *tc, const struct tcache_options *opt)
+{
 	tc->cache_dir = xstrdup(opt->cache_dir);
 	tc->node = xstrdup(opt->node);
 	tc->key_prefix = xstrdup(opt->key_prefix);
 	if (!tc->cache_dir || !tc->node || !tc->key_prefix)
-		goto out;
+		return -ENOMEM;
 	/* strip trailing '/' of the prefix so keys never hold "//" */
 	while (tc->key_prefix[0] && tc->key_prefix[strlen(tc->key_prefix) - 1] == '/')
 		tc->key_prefix[strlen(tc->key_prefix) - 1] = '\0';
@@ -150,32 +161,72 @@ int tcache_new(const struct tcache_options *opt, struct store *store, struct cat
 	    asprintf(&tc->dir_staging, "%s/staging", tc->cache_dir) < 0 ||
 	    asprintf(&tc->dir_quar, "%s/quarantine", tc->cache_dir) < 0) {
 		tc->dir_db = tc->dir_tmp = tc->dir_staging = tc->dir_quar = NULL;
-		goto out;
+		return -ENOMEM;
 	}
+	return 0;
+}
+
+static int make_folders(struct tcache *tc)
+{
+	int rc;
+
 	if ((rc = fs_mkdir_p(tc->dir_db, 0700)) < 0 || (rc = fs_mkdir_p(tc->dir_tmp, 0700)) < 0 ||
 	    (rc = fs_mkdir_p(tc->dir_staging, 0700)) < 0 ||
 	    (rc = fs_mkdir_p(tc->dir_quar, 0700)) < 0) {
 		log_err("cannot create the cache folder %s: %s", tc->cache_dir, strerror(-rc));
-		goto out;
+		return rc;
 	}
+	return 0;
+}
+
+/* The cache lock, the node identity and the state database: 0 or -errno. */
+static int open_local(struct tcache *tc, const char *node)
+{
+	char path[PATH_MAX];
+	int rc;
+
 	if ((rc = tc_cache_lock(tc)) < 0)
-		goto out;
-	if ((rc = tc_identity_load(tc, opt->node)) < 0)
-		goto out;
+		return rc;
+	if ((rc = tc_identity_load(tc, node)) < 0)
+		return rc;
 	tc->opt.node = tc->node;
 	if ((rc = tc_path(path, sizeof(path), "%s/state.db", tc->cache_dir)) < 0)
-		goto out;
-	rc = state_open(path, &tc->state);
-	if (rc < 0)
-		goto out;
+		return rc;
+	return state_open(path, &tc->state);
+}
+
+static int check_backends(struct store *store, struct catalog *cat)
+{
+	int rc;
+
 	if (store->ops->check && (rc = store->ops->check(store)) < 0) {
 		log_err("cannot use the object store: %s", strerror(-rc));
-		goto out;
+		return rc;
 	}
 	if (cat->ops->check && (rc = cat->ops->check(cat)) < 0) {
 		log_err("cannot use the catalog: %s", strerror(-rc));
-		goto out;
+		return rc;
 	}
+	return 0;
+}
+
+int tcache_new(const struct tcache_options *opt, struct store *store, struct catalog *cat,
+	       struct tcache **out)
+{
+	struct tcache *tc;
+	int rc;
+
+	*out = NULL;
+	rc = check_options(opt, store, cat);
+	if (rc < 0)
+		return rc;
+	tc = tcache_alloc(opt, store, cat);
+	if (!tc)
+		return -ENOMEM;
+	set_defaults(&tc->opt);
+	if ((rc = copy_names(tc, opt)) < 0 || (rc = make_folders(tc)) < 0 ||
+	    (rc = open_local(tc, opt->node)) < 0 || (rc = check_backends(store, cat)) < 0)
+		goto out;
 	*out = tc;
 	tc = NULL;
 	rc = 0;
