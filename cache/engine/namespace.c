@@ -161,25 +161,17 @@ static int unlink_lease(struct tcache *tc, struct fam *fam, uint64_t *epoch, uin
 	return 0;
 }
 
-/* Long because the wait for a busy family, the exclusive
- * FAM_UNLINKING phase, the tombstone commit and the discarding of local
- * changes form one sequence whose single exit ends that phase. */
-int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
+/* Waits out a busy family and puts it in the exclusive FAM_UNLINKING
+ * phase (keeps write-back, release and openers away), tc->mu taken and
+ * released here. When this node holds its lease, *mine is set with the
+ * lease's epoch, base gen and hash. 0, -EBUSY, -ENOENT or -ENOMEM (no
+ * phase entered). */
+static int unlink_begin(struct tcache *tc, const char *id, struct fam **out, bool *mine,
+			uint64_t *epoch, uint64_t *base_gen, char tomb[CAT_HASH_HEX + 1])
+    EXCLUDES(tc->mu)
 {
-	struct cat_commit cm = {0};
-	char tomb[CAT_HASH_HEX + 1] = "";
 	struct fam *fam;
-	bool mine = false, gated = false;
-	uint64_t epoch = 0, base_gen = 0;
-	long saved = 0;
-	int rc, waits = 0;
-
-	if (!suffix)
-		suffix = "";
-	if (!tfs_valid_id(id) || (suffix[0] && !tc_side_suffix_valid(id, suffix)))
-		return -EINVAL;
-	if (suffix[0])
-		return unlink_side(tc, id, suffix);
+	int waits = 0;
 
 	tfs_mutex_lock(&tc->mu);
 	while ((fam = fam_find(tc, id)) && fam_state_busy(fam->state)) {
@@ -200,55 +192,94 @@ int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
 		}
 	}
 	if (fam_leased(fam) && !atomic_load(&fam->lease_lost)) {
-		mine = true;
-		epoch = fam->epoch;
-		base_gen = fam->base_gen;
-		snprintf(tomb, sizeof(tomb), "%s", fam->base_hash);
+		*mine = true;
+		*epoch = fam->epoch;
+		*base_gen = fam->base_gen;
+		snprintf(tomb, CAT_HASH_HEX + 1, "%s", fam->base_hash);
 	}
-	/* keeps write-back, release and openers away */
 	fam_set(tc, fam, FAM_UNLINKING, FEV_UNLINK);
 	tfs_mutex_unlock(&tc->mu);
+	*out = fam;
+	return 0;
+}
+
+/* Inside the catalog gate: takes the lease when this node did not hold it
+ * and commits the tombstone (*cm) over base_gen. 0 or -errno (logged when
+ * the commit failed; -ESTALE marks the lease lost). */
+static int unlink_commit(struct tcache *tc, struct fam *fam, const char *id, bool mine,
+			 uint64_t epoch, uint64_t base_gen, char tomb[CAT_HASH_HEX + 1],
+			 struct cat_commit *cm) EXCLUDES(tc->mu)
+{
+	long saved = 0;
+	int rc;
 
 	rc = tc_gate_enter(tc, "unlink", id, &saved);
 	if (rc < 0)
-		goto out;
-	gated = true;
-	if (!mine && (rc = unlink_lease(tc, fam, &epoch, &base_gen, tomb)) < 0)
-		goto out;
+		return rc;
+	if (!mine && (rc = unlink_lease(tc, fam, &epoch, &base_gen, tomb)) < 0) {
+		tc_gate_leave(tc, saved);
+		return rc;
+	}
 	/* A tombstone keeps the last version's hash (history stays
 	 * readable); one never committed has none, and both catalogs store
 	 * and read back an empty hash. */
-	cm.new_gen = base_gen + 1;
-	cm.hash = tomb;
-	cm.size = 0;
-	cm.mtime_ms = tc_now(tc);
-	cm.deleted = true;
-	rc = tc->cat->ops->commit(tc->cat, id, tc->node, epoch, base_gen, &cm);
+	cm->new_gen = base_gen + 1;
+	cm->hash = tomb;
+	cm->size = 0;
+	cm->mtime_ms = tc_now(tc);
+	cm->deleted = true;
+	rc = tc->cat->ops->commit(tc->cat, id, tc->node, epoch, base_gen, cm);
 	tc_item_forget(tc, id);
 	tc_gate_leave(tc, saved);
-	gated = false;
 	if (rc < 0) {
 		log_err("cannot delete %s: commit of the tombstone: %s", id, strerror(-rc));
 		if (rc == -ESTALE)
 			atomic_store(&fam->lease_lost, true);
-		goto out;
 	}
+	return rc;
+}
+
+/* After the tombstone landed: nothing of this family is published again. */
+static void unlink_discard(struct tcache *tc, struct fam *fam, const char *id,
+			   const struct cat_commit *cm) EXCLUDES(tc->mu)
+{
 	atomic_fetch_add(&tc->st.commits, 1);
-	tc_record_commit(tc, id, &cm);
-	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm.new_gen);
-	/* Discard local changes: nothing of this family is published again. */
+	tc_record_commit(tc, id, cm);
+	log_info("deleted %s (tombstone gen %llu)", id, (unsigned long long)cm->new_gen);
 	tfs_rwlock_wrlock(&fam->wlock);
 	atomic_store(&fam->dirty, false);
 	tfs_rwlock_unlock(&fam->wlock);
 	state_del(tc->state, id);
 	tfs_mutex_lock(&tc->mu);
-	fam->base_gen = cm.new_gen;
+	fam->base_gen = cm->new_gen;
 	fam->base_hash[0] = '\0';
 	fam->unlinked = true;
 	tfs_mutex_unlock(&tc->mu);
-out:
-	if (gated)
-		tc_gate_leave(tc, saved);
+}
+
+int tcache_unlink(struct tcache *tc, const char *id, const char *suffix)
+{
+	struct cat_commit cm = {0};
+	char tomb[CAT_HASH_HEX + 1] = "";
+	struct fam *fam = NULL;
+	bool mine = false;
+	uint64_t epoch = 0, base_gen = 0;
+	int rc;
+
+	if (!suffix)
+		suffix = "";
+	if (!tfs_valid_id(id) || (suffix[0] && !tc_side_suffix_valid(id, suffix)))
+		return -EINVAL;
+	if (suffix[0])
+		return unlink_side(tc, id, suffix);
+
+	rc = unlink_begin(tc, id, &fam, &mine, &epoch, &base_gen, tomb);
+	if (rc < 0)
+		return rc;
+	rc = unlink_commit(tc, fam, id, mine, epoch, base_gen, tomb, &cm);
+	if (rc == 0)
+		unlink_discard(tc, fam, id, &cm);
+	/* The single end of the FAM_UNLINKING phase. */
 	tfs_mutex_lock(&tc->mu);
 	fam_end(tc, fam, rc == 0 ? FEV_LEASED : FEV_FAILED);
 	pthread_cond_broadcast(&tc->fam_cond);
