@@ -171,47 +171,58 @@ static int rebase(struct tcache *tc, struct fam *fam, uint64_t gen, const char *
 	return 0;
 }
 
-/* Long because it is one pass through labelled steps (renew, snapshot, check,
- * upload, commit, settle an unknown outcome, done) that jump back (upload
- * again after a gc fence, commit again after a rebase) and share three exits
- * (retry with backoff, lease lost, out); the shared state is the snapshot
- * and the base, carried through the steps.
- *
- * The write-back job: FEV_WRITTEN when it ends holding the lease (done,
- * unchanged, postponed, check failed), FEV_LEASE_LOST when the lease is
- * gone (the copy quarantined). */
-enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
-{
-	char key[1024], base_hash[CAT_HASH_HEX + 1], msg[STATE_ERR_MAX];
-	struct cat_commit cm = {0};
-	struct state_row row;
-	struct cat_item it;
-	struct stat sb;
+/* One write-back pass: the snapshot and the base it builds on, carried
+ * through the steps below. */
+struct wb {
+	struct tcache *tc;
+	struct fam *fam;
 	struct snap s;
-	uint64_t epoch, base_gen, gc_seq = 0;
-	bool lost, clean, pending, rebased = false, committed = false, gc_retried = false;
-	enum fam_event ev = FEV_WRITTEN;
-	enum landed landed;
-	int rc, fd;
+	struct cat_commit cm;
+	struct cat_item it; /* the catalog's item after a failed commit */
+	char key[1024];
+	char base_hash[CAT_HASH_HEX + 1];
+	char msg[STATE_ERR_MAX]; /* why the pass is postponed (WB_RETRY) */
+	uint64_t epoch, base_gen, gc_seq;
+	bool pending, rebased, committed, gc_retried;
+};
 
-	memset(&s, 0, sizeof(s));
+/* Where a step sends the pass: the next step, or one of its three ends
+ * (WB_RETRY: with backoff, WB_LOST: the lease is gone, WB_OUT: as is). */
+enum wb_step { WB_UPLOAD, WB_COMMIT, WB_DONE, WB_RETRY, WB_LOST, WB_OUT };
+
+/* Reads what the pass builds on under tc->mu: false when there is nothing
+ * to write back (not leased, unlinked, not open). */
+static bool wb_load(struct wb *w, bool *lost) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+
 	tfs_mutex_lock(&tc->mu);
 	assert(fam->state == FAM_WRITEBACK);
 	if (!fam_leased(fam) || fam->unlinked || fam->fd < 0) {
 		tfs_mutex_unlock(&tc->mu);
-		return ev;
+		return false;
 	}
-	epoch = fam->epoch;
-	base_gen = fam->base_gen;
-	snprintf(base_hash, sizeof(base_hash), "%s", fam->base_hash);
-	pending = fam->pending;
+	w->epoch = fam->epoch;
+	w->base_gen = fam->base_gen;
+	snprintf(w->base_hash, sizeof(w->base_hash), "%s", fam->base_hash);
+	w->pending = fam->pending;
 	/* The gc fence as known before the put: a gc phase on this database
 	 * after that refuses the commit, so it never names an object that
 	 * phase deletes (cache/catalog/catalog.h gc_begin). Known from the last
 	 * refusal; a stale value only costs one refused commit. */
-	gc_seq = fam->gc_seq;
-	lost = atomic_load(&fam->lease_lost);
+	w->gc_seq = fam->gc_seq;
+	*lost = atomic_load(&fam->lease_lost);
 	tfs_mutex_unlock(&tc->mu);
+	return true;
+}
+
+/* Renews a lease past its local deadline, takes and checks the snapshot. */
+static enum wb_step wb_snapshot(struct wb *w, bool lost) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+	int rc;
 
 	if (!lost && !lease_writable(tc, fam)) {
 		/* Past the local deadline (paused, cut off): another node may
@@ -221,158 +232,215 @@ enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
 		if (rc == -ESTALE) {
 			lost = true;
 		} else if (rc < 0) {
-			snprintf(msg, sizeof(msg), "the lease could not be renewed: %s",
+			snprintf(w->msg, sizeof(w->msg), "the lease could not be renewed: %s",
 				 strerror(-rc));
-			goto retry;
+			return WB_RETRY;
 		}
 	}
 	if (lost) {
 		tc_quarantine(tc, fam, "the lease was lost before write-back");
-		goto lost;
+		return WB_LOST;
 	}
 	atomic_fetch_add(&tc->st.writebacks, 1);
-	rc = snap_take(tc, fam, &s);
+	rc = snap_take(tc, fam, &w->s);
 	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "snapshot failed: %s", strerror(-rc));
-		goto retry;
+		snprintf(w->msg, sizeof(w->msg), "snapshot failed: %s", strerror(-rc));
+		return WB_RETRY;
 	}
-	rc = snap_check(tc, fam->id, &s);
+	rc = snap_check(tc, fam->id, &w->s);
 	if (rc < 0) {
 		/* Never uploaded; tried again only after new writes. */
 		tfs_mutex_lock(&tc->mu);
 		fam->check_failed = true;
-		fam->check_seq = s.seq;
+		fam->check_seq = w->s.seq;
 		tfs_mutex_unlock(&tc->mu);
-		set_error(tc, fam, s.why[0] ? s.why : "check failed");
-		goto out;
+		set_error(tc, fam, w->s.why[0] ? w->s.why : "check failed");
+		return WB_OUT;
 	}
 	/* With a commit still unsettled the catalog may hold a newer version
 	 * than the base: only a commit tells, so it is sent even so. */
-	if (!strcmp(s.hash, base_hash) && !pending) {
+	if (!strcmp(w->s.hash, w->base_hash) && !w->pending) {
 		atomic_fetch_add(&tc->st.puts_skipped, 1);
-		log_debug("write-back of %s: unchanged (%s), no upload", fam->id, s.hash);
-		goto done;
+		log_debug("write-back of %s: unchanged (%s), no upload", fam->id, w->s.hash);
+		return WB_DONE;
 	}
-	tc_key(tc, fam->id, s.hash, key, sizeof(key));
-upload:
-	fd = open(s.db, O_RDONLY | O_CLOEXEC);
+	tc_key(tc, fam->id, w->s.hash, w->key, sizeof(w->key));
+	return WB_UPLOAD;
+}
+
+static enum wb_step wb_upload(struct wb *w) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	int rc, fd;
+
+	fd = open(w->s.db, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(msg, sizeof(msg), "cannot reopen the snapshot: %s", strerror(-rc));
-		goto retry;
+		snprintf(w->msg, sizeof(w->msg), "cannot reopen the snapshot: %s", strerror(-rc));
+		return WB_RETRY;
 	}
-	rc = tc->store->ops->put(tc->store, key, fd, s.size, s.hash);
+	rc = tc->store->ops->put(tc->store, w->key, fd, w->s.size, w->s.hash);
 	close(fd);
 	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "upload of %.160s failed: %s", key, strerror(-rc));
-		goto retry;
+		snprintf(w->msg, sizeof(w->msg), "upload of %.160s failed: %s", w->key,
+			 strerror(-rc));
+		return WB_RETRY;
 	}
 	atomic_fetch_add(&tc->st.puts, 1);
-commit:
-	cm.new_gen = base_gen + 1;
-	cm.hash = s.hash;
-	cm.size = s.size;
-	cm.mtime_ms = tc_now(tc);
-	cm.gc_fenced = true;
-	cm.gc_seq = gc_seq;
-	rc = state_add_pending(tc->state, fam->id, cm.new_gen, s.hash);
+	return WB_COMMIT;
+}
+
+/* The catalog's version is our own earlier commit whose reply was lost:
+ * settled at last, build on it and send this snapshot on top (once: a
+ * second rebase in one pass would be a bug). */
+static enum wb_step wb_rebase(struct wb *w) EXCLUDES(w->tc->mu)
+{
+	int rc;
+
+	log_info("%s: gen %llu is our own earlier commit (%s), whose reply was lost; "
+		 "committing on top of it",
+		 w->fam->id, (unsigned long long)w->it.gen, w->it.hash);
+	rc = rebase(w->tc, w->fam, w->it.gen, w->it.hash);
 	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "cannot record the commit: %s", strerror(-rc));
-		goto retry;
+		snprintf(w->msg, sizeof(w->msg), "cannot record the base: %s", strerror(-rc));
+		return WB_RETRY;
 	}
+	w->rebased = true;
+	w->base_gen = w->it.gen;
+	snprintf(w->base_hash, sizeof(w->base_hash), "%s", w->it.hash);
+	if (!strcmp(w->s.hash, w->base_hash))
+		return WB_DONE;
+	return WB_COMMIT;
+}
+
+/* Refused by the gc fence, not for the lease: upload again (the object
+ * may be gone) on the fence now read, at once if no gc phase is open (once
+ * a pass), else after a backoff. */
+static enum wb_step wb_gc_fenced(struct wb *w) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+
+	/* A value read while a phase is open is not taken: that phase
+	 * may still delete what a put after the read found. */
 	tfs_mutex_lock(&tc->mu);
-	fam->pending = true;
+	if (!w->it.gc_since_ms)
+		fam->gc_seq = w->it.gc_seq;
 	tfs_mutex_unlock(&tc->mu);
-	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, epoch, base_gen, &cm);
-	tc_item_forget(tc, fam->id);
-	landed = rc < 0 ? commit_landed(tc, fam->id, epoch, &cm, &it) : LANDED_THIS;
+	if (!w->gc_retried && !w->it.gc_since_ms) {
+		log_info("%s: gc ran on it since gc_seq %llu: uploading again on gc_seq "
+			 "%llu",
+			 fam->id, (unsigned long long)w->gc_seq, (unsigned long long)w->it.gc_seq);
+		w->gc_retried = true;
+		w->gc_seq = w->it.gc_seq;
+		return WB_UPLOAD;
+	}
+	snprintf(w->msg, sizeof(w->msg),
+		 "commit of gen %llu refused by a gc run on it meanwhile; uploading "
+		 "again",
+		 (unsigned long long)w->cm.new_gen);
+	return WB_RETRY;
+}
+
+/* Where a commit that returned rc leaves the pass (landed: which of our
+ * commits the catalog holds, when rc < 0). */
+static enum wb_step wb_settle(struct wb *w, int rc, enum landed landed) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+	const struct cat_item *it = &w->it;
+
 	if (rc < 0 && landed == LANDED_THIS) {
 		/* A retried request whose first attempt had gone through. */
 		log_info("commit of %s gen %llu went through despite: %s", fam->id,
-			 (unsigned long long)cm.new_gen, strerror(-rc));
+			 (unsigned long long)w->cm.new_gen, strerror(-rc));
 		rc = 0;
-	} else if (rc < 0 && landed == LANDED_EARLIER && !rebased) {
-		/* Settled at last: build on it and send this snapshot on top
-		 * (once: a second rebase in one pass would be a bug). */
-		log_info("%s: gen %llu is our own earlier commit (%s), whose reply was lost; "
-			 "committing on top of it",
-			 fam->id, (unsigned long long)it.gen, it.hash);
-		rc = rebase(tc, fam, it.gen, it.hash);
-		if (rc < 0) {
-			snprintf(msg, sizeof(msg), "cannot record the base: %s", strerror(-rc));
-			goto retry;
-		}
-		rebased = true;
-		base_gen = it.gen;
-		snprintf(base_hash, sizeof(base_hash), "%s", it.hash);
-		if (!strcmp(s.hash, base_hash))
-			goto done;
-		goto commit;
+	} else if (rc < 0 && landed == LANDED_EARLIER && !w->rebased) {
+		return wb_rebase(w);
 	} else if (rc < 0 && landed == LANDED_UNKNOWN) {
 		/* Even a refusal may hide an earlier commit of ours: never
 		 * quarantine before the catalog could be read. */
-		snprintf(msg, sizeof(msg),
+		snprintf(w->msg, sizeof(w->msg),
 			 "commit of gen %llu failed (%s) and the catalog cannot be read to "
 			 "settle it",
-			 (unsigned long long)cm.new_gen, strerror(-rc));
-		goto retry;
+			 (unsigned long long)w->cm.new_gen, strerror(-rc));
+		return WB_RETRY;
 	}
-	if (rc == -ESTALE && landed == LANDED_NONE && !strcmp(it.owner, tc->node) &&
-	    it.epoch == epoch && it.gen == base_gen && (it.gc_seq != cm.gc_seq || it.gc_since_ms)) {
-		/* Refused by the gc fence, not for the lease: upload again
-		 * (the object may be gone) on the fence now read, at once if
-		 * no gc phase is open (once a pass), else after a backoff. */
-		/* A value read while a phase is open is not taken: that phase
-		 * may still delete what a put after the read found. */
-		tfs_mutex_lock(&tc->mu);
-		if (!it.gc_since_ms)
-			fam->gc_seq = it.gc_seq;
-		tfs_mutex_unlock(&tc->mu);
-		if (!gc_retried && !it.gc_since_ms) {
-			log_info("%s: gc ran on it since gc_seq %llu: uploading again on gc_seq "
-				 "%llu",
-				 fam->id, (unsigned long long)gc_seq,
-				 (unsigned long long)it.gc_seq);
-			gc_retried = true;
-			gc_seq = it.gc_seq;
-			goto upload;
-		}
-		snprintf(msg, sizeof(msg),
-			 "commit of gen %llu refused by a gc run on it meanwhile; uploading "
-			 "again",
-			 (unsigned long long)cm.new_gen);
-		goto retry;
-	}
+	if (rc == -ESTALE && landed == LANDED_NONE && !strcmp(it->owner, tc->node) &&
+	    it->epoch == w->epoch && it->gen == w->base_gen &&
+	    (it->gc_seq != w->cm.gc_seq || it->gc_since_ms))
+		return wb_gc_fenced(w);
 	if (rc == -ESTALE) {
 		atomic_store(&fam->lease_lost, true);
 		tc_quarantine(tc, fam,
 			      "commit refused: the lease was lost or another node "
 			      "committed");
-		goto lost;
+		return WB_LOST;
 	}
 	if (rc < 0) {
-		snprintf(msg, sizeof(msg), "commit of gen %llu failed: %s",
-			 (unsigned long long)cm.new_gen, strerror(-rc));
-		goto retry;
+		snprintf(w->msg, sizeof(w->msg), "commit of gen %llu failed: %s",
+			 (unsigned long long)w->cm.new_gen, strerror(-rc));
+		return WB_RETRY;
 	}
-	committed = true;
+	w->committed = true;
 	atomic_fetch_add(&tc->st.commits, 1);
-	tc_record_commit(tc, fam->id, &cm);
-	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id, (unsigned long long)cm.new_gen,
-		 (unsigned long long)s.size, s.hash);
-done:
-	/* Clear dirty only if no change arrived since the snapshot. */
-	tfs_rwlock_wrlock(&fam->wlock);
-	clean = atomic_load(&fam->wseq) == s.seq;
+	tc_record_commit(tc, fam->id, &w->cm);
+	log_info("committed %s gen %llu (%llu bytes, %s)", fam->id,
+		 (unsigned long long)w->cm.new_gen, (unsigned long long)w->s.size, w->s.hash);
+	return WB_DONE;
+}
+
+/* Records the commit as pending, sends it on base_gen and settles it. */
+static enum wb_step wb_commit(struct wb *w) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+	struct cat_commit *cm = &w->cm;
+	enum landed landed;
+	int rc;
+
+	cm->new_gen = w->base_gen + 1;
+	cm->hash = w->s.hash;
+	cm->size = w->s.size;
+	cm->mtime_ms = tc_now(tc);
+	cm->gc_fenced = true;
+	cm->gc_seq = w->gc_seq;
+	rc = state_add_pending(tc->state, fam->id, cm->new_gen, w->s.hash);
+	if (rc < 0) {
+		snprintf(w->msg, sizeof(w->msg), "cannot record the commit: %s", strerror(-rc));
+		return WB_RETRY;
+	}
 	tfs_mutex_lock(&tc->mu);
-	if (committed) {
-		fam->base_gen = cm.new_gen;
-		snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", s.hash);
+	fam->pending = true;
+	tfs_mutex_unlock(&tc->mu);
+	rc = tc->cat->ops->commit(tc->cat, fam->id, tc->node, w->epoch, w->base_gen, cm);
+	tc_item_forget(tc, fam->id);
+	landed = rc < 0 ? commit_landed(tc, fam->id, w->epoch, cm, &w->it) : LANDED_THIS;
+	return wb_settle(w, rc, landed);
+}
+
+/* The pass ended holding the lease: the new base, and dirty cleared only
+ * if no change arrived since the snapshot. */
+static void wb_done(struct wb *w) EXCLUDES(w->tc->mu)
+{
+	struct tcache *tc = w->tc;
+	struct fam *fam = w->fam;
+	struct state_row row;
+	struct stat sb;
+	bool clean;
+	int rc;
+
+	tfs_rwlock_wrlock(&fam->wlock);
+	clean = atomic_load(&fam->wseq) == w->s.seq;
+	tfs_mutex_lock(&tc->mu);
+	if (w->committed) {
+		fam->base_gen = w->cm.new_gen;
+		snprintf(fam->base_hash, sizeof(fam->base_hash), "%s", w->s.hash);
 	}
 	/* The base moved past every pending commit (state_put drops them). */
-	if (committed || rebased)
+	if (w->committed || w->rebased)
 		fam->pending = false;
-	fam->pub_seq = s.seq + 1;
+	fam->pub_seq = w->s.seq + 1;
 	fam->backoff_ms = 0;
 	fam->retry_at = 0;
 	fam->check_failed = false;
@@ -382,7 +450,7 @@ done:
 	row.base_gen = fam->base_gen;
 	snprintf(row.base_hash, sizeof(row.base_hash), "%s", fam->base_hash);
 	row.epoch = fam->epoch;
-	row.size = fstat(fam->fd, &sb) == 0 ? (uint64_t)sb.st_size : s.size;
+	row.size = fstat(fam->fd, &sb) == 0 ? (uint64_t)sb.st_size : w->s.size;
 	tc->evict_due = true;
 	tfs_mutex_unlock(&tc->mu);
 	row.dirty = !clean;
@@ -392,22 +460,42 @@ done:
 	if (clean && rc == 0)
 		atomic_store(&fam->dirty, false);
 	tfs_rwlock_unlock(&fam->wlock);
-	goto out;
-retry:
-	log_warn("write-back of %s postponed: %s", fam->id, msg);
-	set_error(tc, fam, msg);
-	tfs_mutex_lock(&tc->mu);
-	backoff(tc, fam);
-	tfs_mutex_unlock(&tc->mu);
-	goto out;
-lost:
-	tfs_mutex_lock(&tc->mu);
-	fam->resume = FAM_UNLEASED;
-	tfs_mutex_unlock(&tc->mu);
-	ev = FEV_LEASE_LOST;
-out:
-	snap_drop(&s);
-	return ev;
+}
+
+/* The write-back job: FEV_WRITTEN when it ends holding the lease (done,
+ * unchanged, postponed, check failed), FEV_LEASE_LOST when the lease is
+ * gone (the copy quarantined). Steps: snapshot (renew, take, check),
+ * upload, commit (settle an unknown outcome), done; an upload is sent
+ * again after a gc fence, a commit again after a rebase. */
+enum fam_event tc_job_writeback(struct tcache *tc, struct fam *fam)
+{
+	struct wb w;
+	enum wb_step step;
+	bool lost;
+
+	memset(&w, 0, sizeof(w));
+	w.tc = tc;
+	w.fam = fam;
+	if (!wb_load(&w, &lost))
+		return FEV_WRITTEN;
+	step = wb_snapshot(&w, lost);
+	while (step == WB_UPLOAD || step == WB_COMMIT)
+		step = step == WB_UPLOAD ? wb_upload(&w) : wb_commit(&w);
+	if (step == WB_DONE) {
+		wb_done(&w);
+	} else if (step == WB_RETRY) {
+		log_warn("write-back of %s postponed: %s", fam->id, w.msg);
+		set_error(tc, fam, w.msg);
+		tfs_mutex_lock(&tc->mu);
+		backoff(tc, fam);
+		tfs_mutex_unlock(&tc->mu);
+	} else if (step == WB_LOST) {
+		tfs_mutex_lock(&tc->mu);
+		fam->resume = FAM_UNLEASED;
+		tfs_mutex_unlock(&tc->mu);
+	}
+	snap_drop(&w.s);
+	return step == WB_LOST ? FEV_LEASE_LOST : FEV_WRITTEN;
 }
 
 /* ---- release, recovery, eviction ------------------------------------- */
