@@ -345,16 +345,20 @@ def failed_delete(env, moto):
     phase open (a later run closes it as stale) rather than let a commit
     name the object again while a late DELETE can remove it."""
     L = env.label
-    refuse = [{"action": "status", "status": 403, "code": "AccessDenied", "count": -1,
-               "method": "DELETE"}]
     opts = [o for o in env.opts if not o.startswith("endpoint=")]
-    argv = ["gc", env.src, "-o", None, "--keep", "0s", "--grace", "0s"]
+
+    def refusing(fp, h):
+        """gc's argv through fp, which refuses every DELETE of h."""
+        fp.rules([{"action": "status", "status": 403, "code": "AccessDenied", "count": -1,
+                   "method": "DELETE", "path_re": h}])
+        return ["gc", env.src, "-o", ",".join(opts + [f"endpoint={fp.url}"]), "--keep", "0s",
+                "--grace", "0s"]
+
     h1 = two_versions(env, "n4", "fe")
     if not h1:
         return
     with t.FaultProxy(moto) as fp:
-        fp.rules([dict(refuse[0], path_re=h1)])
-        argv[3] = ",".join(opts + [f"endpoint={fp.url}"])
+        argv = refusing(fp, h1)
         p = subprocess.Popen([m.tenantfs_binary()] + argv, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=m._daemon_env(),
                              stdin=subprocess.DEVNULL)
@@ -382,9 +386,7 @@ def failed_delete(env, moto):
     if not h1:
         return
     with t.FaultProxy(moto) as fp:
-        fp.rules([dict(refuse[0], path_re=h1)])
-        argv[3] = ",".join(opts + [f"endpoint={fp.url}"])
-        r = m.run_tenantfs(argv, timeout=120)
+        r = m.run_tenantfs(refusing(fp, h1), timeout=120)
     t.ok(r.returncode == 1 and f"cannot delete" in r.stderr and h1 in r.stderr and
          "fd: a deletion failed again, so its gc phase stays open" in r.stderr,
          f"{L}: a DELETE that fails twice: gc exits 1 and leaves the phase open",
