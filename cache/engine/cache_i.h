@@ -342,13 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* identity.c: takes <cache>/lock for the engine's life (-EBUSY: another
- * tenantfs has it), writes the pid into it (again after fuse_daemonize), and
- * sets tc->node from <cache>/node, creating it at the first start. */
-void tc_lock_note_pid(struct tcache *tc);
-int tc_cache_lock(struct tcache *tc);
-int tc_identity_load(struct tcache *tc, const char *label);
-
 /* famtab.c: the table of active families, tc->mu held */
 struct fam *fam_find(struct tcache *tc, const char *id) REQUIRES(tc->mu);
 struct fam *fam_insert(struct tcache *tc, const char *id) REQUIRES(tc->mu); /* in FAM_ABSENT */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/identity_i.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/log.h"
 #include "s3/base/parse.h"
