@@ -342,14 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* famtab.c: the table of active families, tc->mu held */
-struct fam *fam_find(struct tcache *tc, const char *id) REQUIRES(tc->mu);
-struct fam *fam_insert(struct tcache *tc, const char *id) REQUIRES(tc->mu); /* in FAM_ABSENT */
-void fam_remove(struct tcache *tc, struct fam *fam) REQUIRES(tc->mu);	    /* frees */
-/* Waits once (50 ms at most) for a family to change; *waits counts one
- * caller's waits: 0, or -EBUSY without waiting once 24,000 are used up. */
-int tc_fam_wait(struct tcache *tc, int *waits) REQUIRES(tc->mu);
-
 /* itemcache.c */
 /* The catalog item of id through the item cache (~1 s): 0, -ENOENT, or
  * -errno of the catalog (a FUSE request: it enters the gate). */

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 
 static unsigned bucket(const char *id)
 {

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 #include "s3/base/log.h"
 #include "s3/base/tsa.h"
 

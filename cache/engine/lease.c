@@ -65,6 +65,7 @@
 #include <xxhash.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 #include "s3/base/log.h"
 
 void tc_item_stat(const struct cat_item *it, struct stat *st)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

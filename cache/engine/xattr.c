@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/famtab_i.h"
 #include "s3/base/fsutil.h"
 
 #define XA "user.tenantfs."
