@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/itemcache_i.h"
 #include "cache/engine/recon.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"

@@ -342,13 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* itemcache.c */
-/* The catalog item of id through the item cache (~1 s): 0, -ENOENT, or
- * -errno of the catalog (a FUSE request: it enters the gate). */
-int tc_item_get(struct tcache *tc, const char *id, struct cat_item *out)
-    EXCLUDES(tc->mu, tc->ic_mu);
-void tc_item_forget(struct tcache *tc, const char *id) EXCLUDES(tc->ic_mu);
-
 /* activate.c */
 /* Takes the lease of fam (FAM_OPENING: an open, fault; FAM_RECOVERING: a
  * recovery) and reconciles the cached copy with the catalog item. */

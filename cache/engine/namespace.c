@@ -11,6 +11,7 @@
 
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
+#include "cache/engine/itemcache_i.h"
 #include "s3/base/log.h"
 
 void tc_item_stat(const struct cat_item *it, struct stat *st)

@@ -7,6 +7,7 @@
 
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
+#include "cache/engine/itemcache_i.h"
 #include "s3/base/fsutil.h"
 
 #define XA "user.tenantfs."
