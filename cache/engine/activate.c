@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
 #include "cache/engine/itemcache_i.h"
 #include "cache/engine/recon.h"

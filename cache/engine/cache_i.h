@@ -342,16 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* activate.c */
-/* Takes the lease of fam (FAM_OPENING: an open, fault; FAM_RECOVERING: a
- * recovery) and reconciles the cached copy with the catalog item. */
-int tc_fam_activate(struct tcache *tc, struct fam *fam, int flags, bool fault, bool *fresh)
-    EXCLUDES(tc->mu);
-/* tc->mu held: the busy state of fam took the lease of item, its copy based
- * on base_gen/base_hash: it ends HELD, at the item's epoch. */
-void fam_took_lease(struct tcache *tc, struct fam *fam, const struct cat_item *item,
-		    uint64_t base_gen, const char *base_hash) REQUIRES(tc->mu);
-
 /* io.c */
 /* id.db + suffix is a valid side file name of id. */
 bool tc_side_suffix_valid(const char *id, const char *suffix);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
 #include "s3/base/log.h"

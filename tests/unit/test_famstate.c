@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famstate.h"
 #include "s3/base/log.h"
