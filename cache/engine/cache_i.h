@@ -342,16 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* io.c */
-/* id.db + suffix is a valid side file name of id. */
-bool tc_side_suffix_valid(const char *id, const char *suffix);
-/* A change of the family (a write, truncate, journal create or removal):
- * tc_change_begin takes fam->wlock shared, checks the lease and marks the
- * family dirty; on 0 the caller changes the file, then calls tc_change_end,
- * which checks the lease again (-EIO: not acknowledged). */
-int tc_change_begin(struct tcache *tc, struct fam *fam) TRY_ACQUIRE_SHARED(0, fam->wlock);
-int tc_change_end(struct tcache *tc, struct fam *fam) RELEASE_SHARED(fam->wlock);
-
 /* namespace.c: a stat of the catalog item it, as getattr gives it for an
  * uncached database. */
 void tc_item_stat(const struct cat_item *it, struct stat *st);
