@@ -342,10 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* namespace.c: a stat of the catalog item it, as getattr gives it for an
- * uncached database. */
-void tc_item_stat(const struct cat_item *it, struct stat *st);
-
 /* writeback.c */
 /* Writes the version record of a commit that landed (cache/store/verrec.h);
  * logs, and otherwise ignores, a failure. */

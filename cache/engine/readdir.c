@@ -11,6 +11,7 @@
 
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
+#include "cache/engine/namespace_i.h"
 #include "s3/base/log.h"
 
 /* A listing in progress. Memory: the sorted names listed from local state
