@@ -16,6 +16,7 @@
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/identity_i.h"
+#include "cache/engine/writeback_i.h"
 #include "cache/store/keys.h"
 #include "s3/base/clock.h"
 #include "s3/base/fsutil.h"

@@ -15,6 +15,7 @@
 #include "cache/engine/io_i.h"
 #include "cache/engine/itemcache_i.h"
 #include "cache/engine/namespace_i.h"
+#include "cache/engine/writeback_i.h"
 #include "s3/base/log.h"
 
 void tc_item_stat(const struct cat_item *it, struct stat *st)
