@@ -11,6 +11,7 @@
 
 #include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
+#include "cache/engine/catgate_i.h"
 #include "cache/engine/itemcache_i.h"
 #include "cache/engine/recon.h"
 #include "cache/engine/writeback_i.h"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/catgate_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/identity_i.h"
 #include "cache/engine/writeback_i.h"

@@ -342,23 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* catgate.c */
-void tc_gate_init(struct tcache *tc);
-void tc_gate_destroy(struct tcache *tc);
-/* Enters the gate before the catalog calls of a FUSE request (what and id
- * name it for the log): 0, with the calling thread's catalog budget set to
- * the per-call bound (*saved gets the previous one), or -EAGAIN when no
- * place came free within the short wait. Nested enters of one thread take
- * one place. Every 0 is paired with tc_gate_leave(tc, *saved). */
-int tc_gate_enter(struct tcache *tc, const char *what, const char *id, long *saved)
-    EXCLUDES(tc->gate.mu);
-void tc_gate_leave(struct tcache *tc, long saved) EXCLUDES(tc->gate.mu);
-/* An open's lease acquire of id failed with rc: opens that waited on it
- * fail the same way. tc_gate_failed returns that rc when it failed at or
- * after since (tc_mono() ms), else 0. Either may be called with tc->mu held. */
-void tc_gate_note_failed(struct tcache *tc, const char *id, int rc) EXCLUDES(tc->gate.mu);
-int tc_gate_failed(struct tcache *tc, const char *id, int64_t since) EXCLUDES(tc->gate.mu);
-
 /* lease.c */
 void lease_init(struct tcache *tc); /* before any other lease call */
 void lease_fini(struct tcache *tc);

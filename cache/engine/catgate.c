@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/catgate_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

@@ -12,6 +12,7 @@
 
 #include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
+#include "cache/engine/catgate_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/io_i.h"
 #include "s3/base/log.h"

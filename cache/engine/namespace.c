@@ -11,6 +11,7 @@
 
 #include "cache/engine/activate_i.h"
 #include "cache/engine/cache_i.h"
+#include "cache/engine/catgate_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/io_i.h"
 #include "cache/engine/itemcache_i.h"
