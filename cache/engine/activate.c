@@ -13,6 +13,7 @@
 #include "cache/engine/cache_i.h"
 #include "cache/engine/catgate_i.h"
 #include "cache/engine/itemcache_i.h"
+#include "cache/engine/lease_i.h"
 #include "cache/engine/recon.h"
 #include "cache/engine/writeback_i.h"
 #include "s3/base/fsutil.h"

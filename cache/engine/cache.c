@@ -17,6 +17,7 @@
 #include "cache/engine/catgate_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/identity_i.h"
+#include "cache/engine/lease_i.h"
 #include "cache/engine/writeback_i.h"
 #include "cache/store/keys.h"
 #include "s3/base/clock.h"

@@ -15,6 +15,7 @@
 
 #include "cache/engine/cache_i.h"
 #include "cache/engine/catgate_i.h"
+#include "cache/engine/lease_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 

@@ -15,6 +15,7 @@
 #include "cache/engine/catgate_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/io_i.h"
+#include "cache/engine/lease_i.h"
 #include "s3/base/log.h"
 
 bool tc_side_suffix_valid(const char *id, const char *suffix)

@@ -9,6 +9,7 @@
 #include "cache/engine/cache_i.h"
 #include "cache/engine/catgate_i.h"
 #include "cache/engine/itemcache_i.h"
+#include "cache/engine/lease_i.h"
 
 static struct cat_cache_slot *ic_slot(struct tcache *tc, const char *id) REQUIRES(tc->ic_mu)
 {

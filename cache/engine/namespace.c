@@ -15,6 +15,7 @@
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/io_i.h"
 #include "cache/engine/itemcache_i.h"
+#include "cache/engine/lease_i.h"
 #include "cache/engine/namespace_i.h"
 #include "cache/engine/writeback_i.h"
 #include "s3/base/log.h"
