@@ -342,22 +342,6 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* snapshot.c */
-struct snap {
-	char dir[PATH_MAX];
-	char db[PATH_MAX];
-	uint64_t seq; /* fam->wseq at the copy */
-	uint64_t size;
-	char hash[CAT_HASH_HEX + 1];
-	char why[STATE_ERR_MAX]; /* quick_check failure */
-};
-int snap_take(struct tcache *tc, struct fam *fam, struct snap *s) EXCLUDES(tc->mu);
-int snap_check(struct tcache *tc, const char *id, struct snap *s);
-void snap_drop(struct snap *s);
-void tc_rm_tree(const char *dir);
-/* Removes everything inside dir, keeping dir itself. */
-void tc_clean_dir(const char *dir);
-
 /* sched.c */
 int sched_start(struct tcache *tc) EXCLUDES(tc->mu);
 void sched_stop(struct tcache *tc) EXCLUDES(tc->mu);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cache/engine/cache_i.h"
+#include "cache/engine/snapshot_i.h"
 #include "s3/base/fsutil.h"
 #include "s3/base/hash.h"
 #include "s3/base/log.h"

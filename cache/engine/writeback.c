@@ -16,6 +16,7 @@
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/itemcache_i.h"
 #include "cache/engine/lease_i.h"
+#include "cache/engine/snapshot_i.h"
 #include "cache/engine/writeback_i.h"
 #include "cache/store/keys.h"
 #include "cache/store/verrec.h"
