@@ -18,6 +18,7 @@
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/identity_i.h"
 #include "cache/engine/lease_i.h"
+#include "cache/engine/sched_i.h"
 #include "cache/engine/snapshot_i.h"
 #include "cache/engine/writeback_i.h"
 #include "cache/store/keys.h"

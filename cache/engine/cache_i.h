@@ -342,9 +342,4 @@ bool tc_timed_wait(pthread_cond_t *c, tfs_mutex *m, long ms) REQUIRES(m);
 void tc_db_path(struct tcache *tc, const char *id, const char *suffix, char *buf, size_t cap);
 void tc_remove_local(struct tcache *tc, const char *id, bool side_only);
 
-/* sched.c */
-int sched_start(struct tcache *tc) EXCLUDES(tc->mu);
-void sched_stop(struct tcache *tc) EXCLUDES(tc->mu);
-void sched_wake(struct tcache *tc); /* tc->mu held or not */
-
 #endif

@@ -67,6 +67,7 @@
 #include "cache/engine/cache_i.h"
 #include "cache/engine/famtab_i.h"
 #include "cache/engine/lease_i.h"
+#include "cache/engine/sched_i.h"
 #include "s3/base/clock.h"
 #include "s3/base/log.h"
 
