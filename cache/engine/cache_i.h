@@ -10,6 +10,11 @@
  *   lease.c      the node's session, acquire, release;  catgate.c
  *   snapshot.c   the staging copy;  writeback.c  the jobs;  sched.c  the
  *                scheduler and its workers;  inspect.c  tenantfs status/flush
+ * This header holds what they all share: the structures, the lock order,
+ * the questions asked of a family's state and cache.c's clocks and paths.
+ * The functions each file offers the others are declared in its own
+ * header next to it (lease_i.h, famtab_i.h, writeback_i.h, ...), and a file
+ * includes only those it calls, so its includes say what it depends on.
  * Nothing outside cache/ includes this. */
 #ifndef TFS_CACHE_I_H
 #define TFS_CACHE_I_H
