@@ -205,16 +205,18 @@ static int open_truncate(struct tcache *tc, struct fam *fam, struct tfile *tf)
 	return rc;
 }
 
-/* Long because it is one loop that re-reads the family under
- * tc->mu after every wait or dropped lock, with the gate place, the one
- * renewal and the wait budget carried across its turns; cut in pieces, each
- * would have to re-establish what the others saw.
+/* tc->mu held throughout (dropped and taken again around each wait, gate
+ * call and renewal). Waits until the family of id can be served as it is,
+ * or activated: a loop that re-reads the family after every wait or
+ * dropped lock, with the gate place, the one renewal and the wait budget
+ * carried across its turns. 0 with *out the family (NULL: none, a new one
+ * is needed), or -errno.
  *
  * *gated: the caller holds a place at the catalog gate when it returns
  * (saved is the budget to restore): it waited on another opener's lease
  * acquire, which is waiting on the catalog as much as its own would be. */
-static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc,
-			 bool *gated, long *saved)
+static int open_wait_settled(struct tcache *tc, const char *id, struct fam **out, bool *gated,
+			     long *saved) REQUIRES(tc->mu)
 {
 	struct fam *fam;
 	int64_t waited = 0;   /* mono ms we began waiting on another's acquire */
@@ -222,28 +224,25 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 	bool acquiring;	      /* fam is opening and its lease acquire is in flight */
 	int rc, waits = 0;
 
-	tfs_mutex_lock(&tc->mu);
 	for (;;) {
-		if (tc->stopping || tc->shutting_down) {
-			rc = -ESHUTDOWN;
-			goto unlock;
-		}
+		if (tc->stopping || tc->shutting_down)
+			return -ESHUTDOWN;
 		if (waited && (rc = tc_gate_failed(tc, id, waited)) < 0) {
 			/* The acquire we waited on failed: so do we, at once,
 			 * rather than asking the catalog again one after the other
 			 * (the family may even be gone from the table by now). */
-			goto unlock;
+			return rc;
 		}
 		fam = fam_find(tc, id);
 		if (!fam)
-			break;
+			break; /* none: the open activates a new one */
 		acquiring = fam->state == FAM_OPENING && fam->acquiring;
 		if (acquiring && !*gated) {
 			tfs_mutex_unlock(&tc->mu);
 			rc = tc_gate_enter(tc, "open", id, saved);
 			tfs_mutex_lock(&tc->mu);
 			if (rc < 0)
-				goto unlock;
+				return rc;
 			*gated = true;
 			continue; /* fam may have changed meanwhile */
 		}
@@ -263,8 +262,7 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 		} else if (fam->nopen > 0 && (atomic_load(&fam->lease_lost) || fam->unlinked)) {
 			log_err("cannot open %s: %s, close its open handles first", id,
 				fam->unlinked ? "it was deleted" : "its lease was lost");
-			rc = fam->unlinked ? -ENOENT : -EIO;
-			goto unlock;
+			return fam->unlinked ? -ENOENT : -EIO;
 		} else if (fam->unlinked) {
 			/* wait for the release job to drop it */
 		} else if (fam_leased(fam) && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
@@ -282,8 +280,24 @@ static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tf
 			break; /* settled, not served as it is: take the lease */
 		}
 		if ((rc = tc_fam_wait(tc, &waits)) < 0)
-			goto unlock;
+			return rc;
 	}
+	*out = fam;
+	return 0;
+}
+
+/* Opens the database id: served as it is, or activated (see
+ * open_wait_settled for *gated and *saved). */
+static int open_db_gated(struct tcache *tc, const char *id, int flags, struct tfile *tf, bool *kc,
+			 bool *gated, long *saved)
+{
+	struct fam *fam;
+	int rc;
+
+	tfs_mutex_lock(&tc->mu);
+	rc = open_wait_settled(tc, id, &fam, gated, saved);
+	if (rc < 0)
+		goto unlock;
 	if (fam && fam_leased(fam) && !atomic_load(&fam->lease_lost) && fam->fd >= 0) {
 		if ((flags & O_CREAT) && (flags & O_EXCL)) {
 			rc = -EEXIST;
