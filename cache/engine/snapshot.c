@@ -118,33 +118,24 @@ static int file_size(const char *path, off_t *size)
 	return 0;
 }
 
-/* Long because the check of a staging copy is one sequence (open it, which
- * rolls back a hot journal or reads the WAL; quick_check; checkpoint a
- * WAL; close; no side file left; hash) with one clean-up exit for the
- * connection, the statement and the descriptor. */
-int snap_check(struct tcache *tc, const char *id, struct snap *s)
+/* Opens the staging copy with SQLite (the first read rolls back a hot
+ * journal or reads the WAL), runs quick_check, checkpoints a WAL and closes
+ * it: 0, or -EIO with s->why saying what failed. */
+static int snap_settle(struct snap *s)
 {
-	char side[PATH_MAX];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
 	bool wal = false;
-	off_t wsize = 0;
-	int fd = -1, rc = -EIO, step;
+	int rc = -EIO;
 
-	s->why[0] = '\0';
 	if (sqlite3_open_v2(s->db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		snprintf(s->why, sizeof(s->why), "cannot open snapshot: %s",
 			 db ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
 	}
-	/* The first read rolls back a hot journal or reads the WAL. */
-	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(s->why, sizeof(s->why), "quick_check: %s", sqlite3_errmsg(db));
-		goto out;
-	}
-	step = sqlite3_step(q);
-	if (step != SQLITE_ROW) {
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW) {
 		snprintf(s->why, sizeof(s->why), "quick_check: %s", sqlite3_errmsg(db));
 		goto out;
 	}
@@ -170,12 +161,27 @@ int snap_check(struct tcache *tc, const char *id, struct snap *s)
 		goto out;
 	}
 	db = NULL;
-	/* The object must be one self-contained file. */
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	if (db)
+		sqlite3_close(db);
+	return rc;
+}
+
+/* The settled staging copy must be one self-contained file: no WAL left
+ * (side files removed), then its hash and size. 0 or -errno with s->why. */
+static int snap_seal(struct snap *s)
+{
+	char side[PATH_MAX];
+	off_t wsize = 0;
+	int fd, rc;
+
 	tc_path(side, sizeof(side), "%s-wal", s->db);
 	if (file_size(side, &wsize) == 0 && wsize > 0) {
 		snprintf(s->why, sizeof(s->why), "wal not checkpointed (%lld bytes left)",
 			 (long long)wsize);
-		goto out;
+		return -EIO;
 	}
 	unlink(side);
 	tc_path(side, sizeof(side), "%s-shm", s->db);
@@ -187,17 +193,25 @@ int snap_check(struct tcache *tc, const char *id, struct snap *s)
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(s->why, sizeof(s->why), "cannot reopen snapshot: %s", strerror(-rc));
-		goto out;
+		return rc;
 	}
 	rc = tfs_hash_fd(fd, s->hash, &s->size);
 	if (rc < 0)
 		snprintf(s->why, sizeof(s->why), "cannot hash snapshot: %s", strerror(-rc));
-out:
-	if (fd >= 0)
-		close(fd);
-	sqlite3_finalize(q);
-	if (db)
-		sqlite3_close(db);
+	close(fd);
+	return rc;
+}
+
+/* The check of a staging copy before it is uploaded: settled by SQLite,
+ * then sealed (one file, hashed). 0, or -errno logged with the reason. */
+int snap_check(struct tcache *tc, const char *id, struct snap *s)
+{
+	int rc;
+
+	s->why[0] = '\0';
+	rc = snap_settle(s);
+	if (rc == 0)
+		rc = snap_seal(s);
 	if (s->why[0]) {
 		log_err("write-back of %s refused: %s", id, s->why);
 		if (rc == 0)
