@@ -49,20 +49,42 @@
 #define RETURN_CAPABILITY(x)	  TFS_TSA(lock_returned(x))
 #define NO_THREAD_SAFETY_ANALYSIS TFS_TSA(no_thread_safety_analysis)
 
+/* Lock ranks: the lock order, checked as the program runs (what clang
+ * cannot check in C: ACQUIRED_BEFORE would have to name sibling fields).
+ * A module numbers its locks outermost first (cache/engine/lockorder.h)
+ * and gives each its rank once, after init (tfs_mutex_rank). A thread
+ * may then take a ranked lock only while every ranked lock it holds has a
+ * lower rank: taking one out of order fails an assert before it can
+ * deadlock, on the first run that does it, whether or not another thread
+ * is there to deadlock with. Rank 0 (the default) is not checked. A
+ * trylock never waits, so it is not checked, only counted as held. */
+#define TFS_RANK_HELD_MAX 16
+void tfs_rank_take(int rank); /* asserts the order, then counts it held */
+void tfs_rank_held(int rank); /* counts it held (a trylock that took it) */
+void tfs_rank_drop(int rank); /* given back */
+int tfs_rank_depth(void);     /* ranked locks this thread holds */
+
 /* A pthread mutex (default attributes) as a capability. The functions
  * return what the pthread ones do. */
 typedef struct CAPABILITY("mutex") tfs_mutex {
 	pthread_mutex_t m;
+	int rank; /* see tfs_rank_take; 0: unranked */
 } tfs_mutex;
 
-#define TFS_MUTEX_INITIALIZER             \
-	{                                 \
-		PTHREAD_MUTEX_INITIALIZER \
+#define TFS_MUTEX_INITIALIZER                \
+	{                                    \
+		PTHREAD_MUTEX_INITIALIZER, 0 \
 	}
 
 static inline int tfs_mutex_init(tfs_mutex *mu)
 {
+	mu->rank = 0;
 	return pthread_mutex_init(&mu->m, NULL);
+}
+
+static inline void tfs_mutex_rank(tfs_mutex *mu, int rank)
+{
+	mu->rank = rank;
 }
 
 static inline int tfs_mutex_destroy(tfs_mutex *mu)
@@ -73,20 +95,37 @@ static inline int tfs_mutex_destroy(tfs_mutex *mu)
 /* 0: taken. */
 static inline int tfs_mutex_trylock(tfs_mutex *mu) TRY_ACQUIRE(0, mu) NO_THREAD_SAFETY_ANALYSIS
 {
-	return pthread_mutex_trylock(&mu->m);
+	int rc = pthread_mutex_trylock(&mu->m);
+
+	if (rc == 0 && mu->rank)
+		tfs_rank_held(mu->rank);
+	return rc;
 }
 
 /* 0: taken before the CLOCK_REALTIME time at. */
 static inline int tfs_mutex_timedlock(tfs_mutex *mu, const struct timespec *at)
     TRY_ACQUIRE(0, mu) NO_THREAD_SAFETY_ANALYSIS
 {
-	return pthread_mutex_timedlock(&mu->m, at);
+	int rc;
+
+	if (mu->rank)
+		tfs_rank_take(mu->rank);
+	rc = pthread_mutex_timedlock(&mu->m, at);
+	if (rc != 0 && mu->rank)
+		tfs_rank_drop(mu->rank);
+	return rc;
 }
 
 /* A pthread rwlock as a capability: readers hold it shared. */
 typedef struct CAPABILITY("rwlock") tfs_rwlock {
 	pthread_rwlock_t l;
+	int rank; /* see tfs_rank_take; 0: unranked */
 } tfs_rwlock;
+
+static inline void tfs_rwlock_rank(tfs_rwlock *rw, int rank)
+{
+	rw->rank = rank;
+}
 
 /* Writers first: a writer waiting keeps new readers out, so a steady
  * stream of readers cannot starve it. 0 or an errno. */
@@ -95,6 +134,7 @@ static inline int tfs_rwlock_init(tfs_rwlock *rw)
 	pthread_rwlockattr_t ra;
 	int rc = pthread_rwlockattr_init(&ra);
 
+	rw->rank = 0;
 	if (rc)
 		return rc;
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -115,16 +155,25 @@ static inline int tfs_rwlock_destroy(tfs_rwlock *rw)
 #define TFS_LOCK_OP(name, type, call, field, annotation)                       \
 	static inline void name(type *lk) annotation NO_THREAD_SAFETY_ANALYSIS \
 	{                                                                      \
+		if (lk->rank)                                                  \
+			tfs_rank_take(lk->rank);                               \
 		call(&lk->field);                                              \
+	}
+#define TFS_UNLOCK_OP(name, type, call, field, annotation)                     \
+	static inline void name(type *lk) annotation NO_THREAD_SAFETY_ANALYSIS \
+	{                                                                      \
+		call(&lk->field);                                              \
+		if (lk->rank)                                                  \
+			tfs_rank_drop(lk->rank);                               \
 	}
 
 TFS_LOCK_OP(tfs_mutex_lock, tfs_mutex, pthread_mutex_lock, m, ACQUIRE(lk))
-TFS_LOCK_OP(tfs_mutex_unlock, tfs_mutex, pthread_mutex_unlock, m, RELEASE(lk))
+TFS_UNLOCK_OP(tfs_mutex_unlock, tfs_mutex, pthread_mutex_unlock, m, RELEASE(lk))
 /* Shared: readers at once, none while a writer holds it. */
 TFS_LOCK_OP(tfs_rwlock_rdlock, tfs_rwlock, pthread_rwlock_rdlock, l, ACQUIRE_SHARED(lk))
 TFS_LOCK_OP(tfs_rwlock_wrlock, tfs_rwlock, pthread_rwlock_wrlock, l, ACQUIRE(lk))
 /* Ends either hold, shared or exclusive. */
-TFS_LOCK_OP(tfs_rwlock_unlock, tfs_rwlock, pthread_rwlock_unlock, l, RELEASE_GENERIC(lk))
+TFS_UNLOCK_OP(tfs_rwlock_unlock, tfs_rwlock, pthread_rwlock_unlock, l, RELEASE_GENERIC(lk))
 
 /* Condition variables stay pthread_cond_t; a wait takes the mutex it
  * releases and retakes, which the caller holds. */
