@@ -120,7 +120,9 @@ static struct tcache *tcache_alloc(const struct tcache_options *opt, struct stor
 	tc->store = store;
 	tc->cat = cat;
 	tfs_mutex_init(&tc->mu);
+	tfs_mutex_rank(&tc->mu, RANK_TC_MU);
 	tfs_mutex_init(&tc->ic_mu);
+	tfs_mutex_rank(&tc->ic_mu, RANK_TC_ITEMS);
 	lease_init(tc);
 	pthread_cond_init(&tc->fam_cond, NULL);
 	pthread_cond_init(&tc->uq.cond, NULL);

@@ -25,21 +25,13 @@
 
 #include "cache/engine/cache.h"
 #include "cache/engine/famstate.h"
+#include "cache/engine/lockorder.h"
 #include "cache/engine/state.h"
 #include "s3/base/tsa.h"
 
-/*
- * Lock order (outermost first):
- *   fam->wlock  ->  fam->dirty_mu  ->  tc->mu  ->  tc->ic_mu  ->  state's own mutex
- *   tc->mu  ->  tc->gate.mu (a leaf)
- * tc->obs_mu (lease observations) and tc->sess_mu (the session) are leaves:
- * nothing else is taken under them.
- * Never hold any of them across a store or catalog call.
- * The annotations of s3/base/tsa.h, checked by clang in `make tsa`, say it
- * to the compiler too: REQUIRES on what needs a lock held, EXCLUDES on what
- * takes one itself or reaches the store or the catalog (lease, activation,
- * jobs). Fields name their lock in a comment only (tsa.h says why).
- */
+/* Lock order: cache/engine/lockorder.h (the ranks, checked as locks are
+ * taken). Fields name their lock in a comment only (s3/base/tsa.h says
+ * why). */
 
 #define FAM_BUCKETS	 4096
 #define ITEM_CACHE_SLOTS 256

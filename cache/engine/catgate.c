@@ -36,6 +36,7 @@ void tc_gate_init(struct tcache *tc)
 	pthread_condattr_t ca;
 
 	tfs_mutex_init(&g->mu);
+	tfs_mutex_rank(&g->mu, RANK_GATE);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&g->cond, &ca);

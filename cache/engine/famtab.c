@@ -40,7 +40,9 @@ struct fam *fam_insert(struct tcache *tc, const char *id)
 	snprintf(f->id, sizeof(f->id), "%s", id);
 	/* Writers first: a steady stream of writes must not starve the snapshot. */
 	tfs_rwlock_init(&f->wlock);
+	tfs_rwlock_rank(&f->wlock, RANK_FAM_WLOCK);
 	tfs_mutex_init(&f->dirty_mu);
+	tfs_mutex_rank(&f->dirty_mu, RANK_FAM_DIRTY);
 	f->fd = -1;
 	f->next = tc->tab[b];
 	tc->tab[b] = f;

@@ -83,7 +83,9 @@ static int64_t lease_margin(struct tcache *tc)
 void lease_init(struct tcache *tc)
 {
 	tfs_mutex_init(&tc->obs_mu);
+	tfs_mutex_rank(&tc->obs_mu, RANK_LEAF);
 	tfs_mutex_init(&tc->sess_mu);
+	tfs_mutex_rank(&tc->sess_mu, RANK_LEAF);
 	pthread_cond_init(&tc->sess_cond, NULL);
 }
 

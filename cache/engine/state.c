@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/engine/lockorder.h"
 #include "s3/base/log.h"
 #include "s3/base/tsa.h"
 
@@ -68,6 +69,7 @@ int state_open(const char *path, struct state **out)
 	if (!st)
 		goto out;
 	tfs_mutex_init(&st->mu);
+	tfs_mutex_rank(&st->mu, RANK_STATE);
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
