@@ -8,6 +8,7 @@
 #include "cache/fleet/gc.h"
 #include "s3/base/clock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -172,13 +173,26 @@ static int begin_landed(struct gcx *g, const char *id, const struct cat_item *se
 	return -ESTALE;
 }
 
-/* Some DELETEs of an open phase failed. Such a request may still land
- * (the store received it and did not answer): closing the phase now would
- * let a commit name that object again (a restore, identical bytes) and
- * lose it to the late DELETE. So they are made again GC_SETTLE_MS later;
- * only when all of them succeed then is the phase closed, else it stays
- * open for a later run to close as stale. */
-static int settle(struct gcx *g, const char *id, const size_t *late, size_t n)
+/* Never delete past the time after which another run may close the phase
+ * begun at t0 as stale (monotonic: no clock skew): true, logged and
+ * counted, when that time has come. */
+static bool phase_overdue(struct gcx *g, const char *id, int64_t t0)
+{
+	if (tfs_mono_ms() - t0 <= GC_PHASE_MAX_MS)
+		return false;
+	log_err("gc: %s: the gc phase took longer than %d s: stopping; the next run closes it", id,
+		GC_PHASE_MAX_MS / 1000);
+	g->res->failed++;
+	return true;
+}
+
+/* Some DELETEs of the phase begun at t0 failed. Such a request may still
+ * land (the store received it and did not answer): closing the phase now
+ * would let a commit name that object again (a restore, identical bytes)
+ * and lose it to the late DELETE. So they are made again GC_SETTLE_MS
+ * later, inside the phase's time; only when all of them succeed then is
+ * the phase closed, else it stays open for a later run to close as stale. */
+static int settle(struct gcx *g, const char *id, int64_t t0, const size_t *late, size_t n)
 {
 	char key[KEY_MAX];
 	int bad = 0;
@@ -188,13 +202,16 @@ static int settle(struct gcx *g, const char *id, const size_t *late, size_t n)
 		 "gc phase",
 		 id, n, GC_SETTLE_MS / 1000);
 	tfs_sleep_ms(GC_SETTLE_MS);
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
+		if (phase_overdue(g, id, t0))
+			return -ETIMEDOUT;
 		if (key_version(g->l, id, g->ch.objs[late[k]].hash, key, sizeof(key)) == 0)
 			bad |= delete_key(g, "version", key, g->ch.objs[late[k]].size,
 					  &g->res->objects);
+	}
 	if (bad) {
 		log_err("gc: %s: a deletion failed again, so its gc phase stays open (commits "
-			"of it wait until a run %d s from now closes it)",
+			"of it wait until a run closes it, %d s after it opened)",
 			id, (int)(GC_PHASE_STALE_MS / 1000));
 		return -EIO;
 	}
@@ -215,25 +232,19 @@ static int delete_in_phase(struct gcx *g, const char *id, uint64_t seq, const bo
 	for (i = from; i < to; i++) {
 		if (!drop[i] || key_version(g->l, id, g->ch.objs[i].hash, key, sizeof(key)) < 0)
 			continue;
-		/* Never delete past the time after which another run may
-		 * close this phase as stale (monotonic: no clock skew). */
-		if (tfs_mono_ms() - t0 > GC_PHASE_MAX_MS) {
-			log_err("gc: %s: the gc phase took longer than %d s: stopping; the "
-				"next run closes it",
-				id, GC_PHASE_MAX_MS / 1000);
-			g->res->failed++;
+		if (phase_overdue(g, id, t0))
 			return -ETIMEDOUT;
-		}
 		rc = try_delete(g, key);
-		if (rc == 0)
+		if (rc == 0) {
 			deleted(g, "version", key, g->ch.objs[i].size, &g->res->objects);
-		else if (n_late < CAT_GC_DOOM_N)
-			late[n_late++] = i;
-		if (rc < 0)
-			log_warn("gc: cannot delete %s yet: %s", key, strerror(-rc));
+			continue;
+		}
+		log_warn("gc: cannot delete %s yet: %s", key, strerror(-rc));
+		assert(n_late < CAT_GC_DOOM_N); /* a phase dooms at most that many */
+		late[n_late++] = i;
 	}
-	if (n_late && settle(g, id, late, n_late) < 0)
-		return -EIO;
+	if (n_late && (rc = settle(g, id, t0, late, n_late)) < 0)
+		return rc;
 	rc = end_phase(g, id, seq);
 	if (rc < 0) {
 		log_err("gc: %s: cannot close its gc phase (commits of it wait until the "
