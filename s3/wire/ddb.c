@@ -167,7 +167,6 @@ out:
 		if (st == WIRE_INVALID)
 			snprintf(err->message, sizeof(err->message), "bad request arguments");
 		err->status = st;
-		err->retryable = wire_status_is_retryable(st);
 		log_failure(target ? target : "-", body, st, err);
 	} else if (out) {
 		*out = reply;

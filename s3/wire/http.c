@@ -730,7 +730,6 @@ out:
 		wire_error_clear(err);
 	} else {
 		err->status = st;
-		err->retryable = wire_status_is_retryable(st);
 		err->http_status = resp->status;
 	}
 	free(u.host);

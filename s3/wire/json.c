@@ -125,7 +125,6 @@ enum wire_status ddb_decode_error(long http_status, const char *body, size_t len
 					    : ddb_error_status(err->code, http_status);
 out:
 	err->status = st;
-	err->retryable = wire_status_is_retryable(st);
 	json_decref(root);
 	return st;
 }

@@ -76,7 +76,6 @@ enum wire_status wire_error_set(struct wire_error *err, enum wire_status st, con
 	if (!err)
 		return st;
 	err->status = st;
-	err->retryable = wire_status_is_retryable(st);
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);

@@ -58,13 +58,12 @@ struct wire_error {
 				  * its '#' ("NoSuchKey", "ConditionalCheckFailedException");
 				  * "" when the reply had none */
 	char message[512];	 /* one line for a log, "" when nothing failed */
-	bool retryable;		 /* wire_status_is_retryable(status) */
 };
 
 /* Empties *err (status WIRE_OK, no message). err may be NULL. */
 void wire_error_clear(struct wire_error *err);
 
-/* Sets err's status (and retryable) and its message from fmt; code and
+/* Sets err's status and its message from fmt; code and
  * http_status are kept. Returns st, so that a failure reads
  * "return wire_error_set(err, WIRE_INVALID, "invalid argument");".
  * err may be NULL. */

@@ -174,8 +174,8 @@ static void test_missing_and_delete(struct s3_client *c, struct s3_client *nob)
 	TAP_OK(st == WIRE_NOT_FOUND, "GET of a missing key: %s (%s)", wire_status_str(st),
 	       err.message);
 	TAP_OK(strstr(err.message, "NoSuchKey") != NULL, "error names NoSuchKey: %s", err.message);
-	TAP_OK(err.status == WIRE_NOT_FOUND && !err.retryable && err.http_status == 404 &&
-		   strcmp(err.code, "NoSuchKey") == 0,
+	TAP_OK(err.status == WIRE_NOT_FOUND && !wire_status_is_retryable(err.status) &&
+		   err.http_status == 404 && strcmp(err.code, "NoSuchKey") == 0,
 	       "error record: not found, not retryable, http %ld, code '%s'", err.http_status,
 	       err.code);
 	st = s3_head(c, "nope/missing.db", &oi, &err);

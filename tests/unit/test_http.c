@@ -107,7 +107,8 @@ static void test_retries(void)
 	       delays[1], delays[2], delays[3]);
 	TAP_OK(strstr(err.message, "after 5 attempts") != NULL, "final error says so: %s",
 	       err.message);
-	TAP_OK(err.status == WIRE_NETWORK && err.retryable && err.http_status == 0 && !err.code[0],
+	TAP_OK(err.status == WIRE_NETWORK && wire_status_is_retryable(err.status) &&
+		   err.http_status == 0 && !err.code[0],
 	       "error record: network error, retryable, no reply, no code");
 	http_response_free(&resp);
 	http_client_stats(c, &st);
