@@ -3,8 +3,8 @@
 #include "s3/base/tsa.h"
 
 #include <assert.h>
-#include <stdio.h>
-#include <stdlib.h>
+
+#include "s3/base/log.h"
 
 /* The ranks this thread holds, in the order taken (a few at a time: the
  * engine nests at most five). */
@@ -26,10 +26,7 @@ void tfs_rank_take(int rank)
 
 	for (i = 0; i < held.n; i++)
 		if (held.rank[i] >= rank) {
-			/* Said before the assert, so a release build's log has it
-			 * too; taken anyway there (it may not deadlock this time). */
-			fprintf(stderr,
-				"tenantfs: lock order: rank %d taken while rank %d is held\n", rank,
+			log_err("lock order: rank %d taken while rank %d is held", rank,
 				held.rank[i]);
 			assert(!"a lock taken out of order (see its module's lock ranks)");
 			break;
