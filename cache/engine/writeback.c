@@ -185,7 +185,7 @@ struct wb {
 	struct snap s;
 	struct cat_commit cm;
 	struct cat_item it; /* the catalog's item after a failed commit */
-	char key[1024];
+	char key[KEY_MAX];
 	char base_hash[CAT_HASH_HEX + 1];
 	char msg[STATE_ERR_MAX]; /* why the pass is postponed (WB_RETRY) */
 	uint64_t epoch, base_gen, gc_seq;
